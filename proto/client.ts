@@ -1,0 +1,33 @@
+/**
+ * Typed gRPC clients for a sidecar, from the generated code: the Sidecar
+ * service and the standard Health service on one channel.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { HealthClient } from "./gen/health/v1/health.ts";
+import { SidecarClient } from "./gen/steerguard/v1/sidecar.ts";
+
+export interface SidecarClients {
+  sidecar: SidecarClient;
+  health: HealthClient;
+  close(): void;
+}
+
+/** Opens plaintext clients to `address` ("host:port"). */
+export function connectSidecar(address: string, options: Partial<grpc.ClientOptions> = {}): SidecarClients {
+  const credentials = grpc.credentials.createInsecure();
+  const sidecar = new SidecarClient(address, credentials, options);
+  // Share the sidecar client's channel so both speak over one connection.
+  const health = new HealthClient(address, credentials, { ...options, channelOverride: sidecar.getChannel() });
+  return {
+    sidecar,
+    health,
+    close() {
+      sidecar.close();
+    },
+  };
+}
+
+/** A deadline `ms` from now, for call options. */
+export function deadlineIn(ms: number): Date {
+  return new Date(Date.now() + ms);
+}

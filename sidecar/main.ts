@@ -1,0 +1,89 @@
+/**
+ * The sidecar process: `npm run sidecar -- [flags]` (or `tsx sidecar/main.ts`).
+ *
+ * Serves steerguard.v1.Sidecar and grpc.health.v1.Health over gRPC. SIGTERM or
+ * SIGINT stops it gracefully: no new calls, in-flight streams get up to
+ * --grace-ms to finish, then the process exits 0.
+ */
+import { parseArgs } from "node:util";
+import type { SidecarBackend } from "./server/backend.ts";
+import { startSidecarServer } from "./server/index.ts";
+import { NoModelBackend } from "./server/no-model.ts";
+
+const HELP = `steerguard sidecar: the gRPC generation server
+
+Usage: npm run sidecar -- [options]
+
+Options:
+  --host HOST        address to bind (default 127.0.0.1, env SIDECAR_HOST)
+  --port PORT        port to bind; 0 picks a free one (default 50051, env SIDECAR_PORT)
+  --no-model         serve Health and Info only, no model (Generate answers FAILED_PRECONDITION)
+  --grace-ms MS      how long in-flight streams may run on after SIGTERM (default 10000)
+  -h, --help         show this help
+`;
+
+function parse() {
+  const { values } = parseArgs({
+    options: {
+      host: { type: "string" },
+      port: { type: "string" },
+      "no-model": { type: "boolean", default: false },
+      "grace-ms": { type: "string", default: "10000" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+  });
+  return values;
+}
+
+function intFlag(name: string, raw: string, min: number, max: number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new Error(`--${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return n;
+}
+
+async function main(): Promise<void> {
+  let flags: ReturnType<typeof parse>;
+  let port: number;
+  let graceMs: number;
+  try {
+    flags = parse();
+    port = intFlag("port", flags.port ?? process.env.SIDECAR_PORT ?? "50051", 0, 65535);
+    graceMs = intFlag("grace-ms", flags["grace-ms"], 0, 3_600_000);
+  } catch (err) {
+    process.stderr.write(`sidecar: ${(err as Error).message}\n\n${HELP}`);
+    process.exit(2);
+  }
+  if (flags.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+
+  const backend: SidecarBackend = new NoModelBackend();
+  const host = flags.host ?? process.env.SIDECAR_HOST ?? "127.0.0.1";
+  const server = await startSidecarServer({ backend, host, port });
+  process.stdout.write(`sidecar listening on ${server.address}\n`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`sidecar: ${signal}, shutting down (grace ${graceMs} ms)\n`);
+    server.shutdown(graceMs).then(
+      () => process.exit(0),
+      (err) => {
+        process.stderr.write(`sidecar: shutdown failed: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+main().catch((err) => {
+  process.stderr.write(`sidecar: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

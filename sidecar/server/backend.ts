@@ -1,0 +1,38 @@
+/**
+ * What the gRPC layer needs from whatever runs the model. The server in
+ * ./index.ts only translates between gRPC and this interface; the engine
+ * (sidecar/engine) implements it.
+ */
+import { status } from "@grpc/grpc-js";
+import type {
+  GenerateChunk,
+  GenerateRequest,
+  InfoResponse,
+  ProbeRequest,
+  ProbeResponse,
+} from "../../proto/gen/steerguard/v1/sidecar.ts";
+
+export interface SidecarBackend {
+  /** Describes the loaded model (the Info RPC). */
+  info(): InfoResponse;
+  /**
+   * Streams a completion. The iterator must stop (and free what it holds) soon
+   * after `signal` aborts: the caller cancelled or its deadline passed.
+   */
+  generate(request: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateChunk>;
+  /** Reads a profile's SAE features on a prompt (the Probe RPC). */
+  probe(request: ProbeRequest, signal: AbortSignal): Promise<ProbeResponse>;
+  /** Releases the model; called once after the server has stopped. */
+  close?(): Promise<void>;
+}
+
+/** An error that carries the gRPC status code it should be answered with. */
+export class SidecarError extends Error {
+  constructor(
+    readonly code: status,
+    message: string,
+  ) {
+    super(message);
+    this.name = "SidecarError";
+  }
+}

@@ -1,0 +1,128 @@
+import * as grpc from "@grpc/grpc-js";
+import { afterEach, describe, expect, it } from "vitest";
+import { connectSidecar, deadlineIn, type SidecarClients } from "../../proto/client.ts";
+import { HealthCheckResponse_ServingStatus } from "../../proto/gen/health/v1/health.ts";
+import { GenerateChunk, InfoResponse, ProbeResponse, type GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import { SidecarError, type SidecarBackend } from "./backend.ts";
+import { SIDECAR_SERVICE_NAME, startSidecarServer, type RunningSidecar } from "./index.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A backend that streams `n` chunks `gapMs` apart and records what happened. */
+class FakeBackend implements SidecarBackend {
+  aborted = false;
+  finished = false;
+  constructor(
+    private readonly n: number,
+    private readonly gapMs: number,
+  ) {}
+  info() {
+    return InfoResponse.fromPartial({ modelId: "fake", numLayers: 3 });
+  }
+  async *generate(req: GenerateRequest, signal: AbortSignal) {
+    if (req.input?.$case === "prompt" && req.input.value === "bad") {
+      throw new SidecarError(grpc.status.INVALID_ARGUMENT, "prompt is bad");
+    }
+    try {
+      for (let i = 0; i < this.n && !signal.aborted; i++) {
+        await sleep(this.gapMs);
+        yield GenerateChunk.fromPartial({ text: `t${i}`, tokenIds: [i] });
+      }
+      this.finished = !signal.aborted;
+    } finally {
+      // Runs both when the loop sees the signal and when the consumer stops pulling.
+      this.aborted = signal.aborted;
+    }
+  }
+  async probe() {
+    return ProbeResponse.fromPartial({ promptTokens: 4 });
+  }
+}
+
+function collect(clients: SidecarClients, prompt: string, deadlineMs = 10_000) {
+  return new Promise<{ chunks: GenerateChunk[]; error?: grpc.ServiceError }>((resolve) => {
+    const chunks: GenerateChunk[] = [];
+    const stream = clients.sidecar.generate({ requestId: "r", input: { $case: "prompt", value: prompt } }, { deadline: deadlineIn(deadlineMs) });
+    stream.on("data", (c: GenerateChunk) => chunks.push(c));
+    stream.on("error", (error: grpc.ServiceError) => resolve({ chunks, error }));
+    stream.on("end", () => resolve({ chunks }));
+  });
+}
+
+describe("sidecar gRPC server", () => {
+  let server: RunningSidecar | undefined;
+  let clients: SidecarClients | undefined;
+  afterEach(async () => {
+    clients?.close();
+    await server?.shutdown(0);
+    server = clients = undefined;
+  });
+
+  async function start(backend: SidecarBackend) {
+    server = await startSidecarServer({ backend, port: 0 });
+    clients = connectSidecar(server.address);
+    return clients;
+  }
+
+  it("reports SERVING for the server and the Sidecar service, and answers Info", async () => {
+    const c = await start(new FakeBackend(1, 0));
+    for (const service of ["", SIDECAR_SERVICE_NAME]) {
+      const res = await new Promise<HealthCheckResponse_ServingStatus>((resolve, reject) =>
+        c.health.check({ service }, (err, r) => (err ? reject(err) : resolve(r.status))),
+      );
+      expect(res).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    }
+    const info = await new Promise<InfoResponse>((resolve, reject) => c.sidecar.info({}, (err, r) => (err ? reject(err) : resolve(r))));
+    expect(info.modelId).toBe("fake");
+    expect(info.numLayers).toBe(3);
+  });
+
+  it("streams every chunk in order, and maps backend errors onto status codes", async () => {
+    const c = await start(new FakeBackend(5, 1));
+    const ok = await collect(c, "hello");
+    expect(ok.error).toBeUndefined();
+    expect(ok.chunks.map((x) => x.text)).toEqual(["t0", "t1", "t2", "t3", "t4"]);
+    const bad = await collect(c, "bad");
+    expect(bad.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(bad.error?.details).toBe("prompt is bad");
+  });
+
+  it("stops the backend when the deadline passes", async () => {
+    const backend = new FakeBackend(1000, 10);
+    const c = await start(backend);
+    const res = await collect(c, "slow", 150);
+    expect(res.error?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    await sleep(100);
+    expect(backend.aborted).toBe(true);
+    expect(backend.finished).toBe(false);
+  });
+
+  it("lets an in-flight stream finish on shutdown, and refuses new calls", async () => {
+    const backend = new FakeBackend(10, 30);
+    const c = await start(backend);
+    const inflight = collect(c, "hello");
+    await sleep(60);
+    const down = server!.shutdown(5_000);
+    const late = await collect(c, "late");
+    expect(late.error?.code).toBe(grpc.status.UNAVAILABLE);
+    const res = await inflight;
+    await down;
+    expect(res.error).toBeUndefined();
+    expect(res.chunks).toHaveLength(10);
+    expect(backend.finished).toBe(true);
+  });
+
+  it("cancels streams still running when the grace period ends", async () => {
+    const backend = new FakeBackend(10_000, 10);
+    const c = await start(backend);
+    const inflight = collect(c, "forever");
+    await sleep(50);
+    const t0 = Date.now();
+    await server!.shutdown(200);
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    const res = await inflight;
+    expect(res.error).toBeDefined();
+    await sleep(50);
+    expect(backend.aborted).toBe(true);
+  });
+});

@@ -1,0 +1,52 @@
+/**
+ * The real sidecar process over real gRPC: Health, Info, and a clean exit on
+ * SIGTERM.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { readFileSync } from "node:fs";
+import { afterEach, describe, expect, it } from "vitest";
+import { connectSidecar, deadlineIn } from "../proto/client.ts";
+import { HealthCheckResponse_ServingStatus } from "../proto/gen/health/v1/health.ts";
+import type { InfoResponse } from "../proto/gen/steerguard/v1/sidecar.ts";
+import { startSidecar, REPO_ROOT } from "./support/process.ts";
+
+const version = JSON.parse(readFileSync(`${REPO_ROOT}/package.json`, "utf8")).version;
+
+describe("sidecar process", () => {
+  const cleanup: Array<() => void> = [];
+  afterEach(() => cleanup.splice(0).forEach((f) => f()));
+
+  it("serves Health and Info, then exits 0 on SIGTERM", async () => {
+    const sc = await startSidecar(["--no-model"]);
+    cleanup.push(() => sc.child.kill("SIGKILL"));
+    const clients = connectSidecar(sc.address);
+    cleanup.push(() => clients.close());
+
+    const status = await new Promise<HealthCheckResponse_ServingStatus>((resolve, reject) =>
+      clients.health.check({ service: "steerguard.v1.Sidecar" }, { deadline: deadlineIn(5_000) }, (err, r) => (err ? reject(err) : resolve(r.status))),
+    );
+    expect(status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+
+    const info = await new Promise<InfoResponse>((resolve, reject) =>
+      clients.sidecar.info({}, { deadline: deadlineIn(5_000) }, (err, r) => (err ? reject(err) : resolve(r))),
+    );
+    expect(info.version).toBe(version);
+    expect(info.executionProvider).toBe("none");
+
+    const gen = await new Promise<grpc.ServiceError>((resolve) => {
+      const s = clients.sidecar.generate({ requestId: "x", input: { $case: "prompt", value: "hi" } }, { deadline: deadlineIn(5_000) });
+      s.on("data", () => {});
+      s.on("error", resolve);
+    });
+    expect(gen.code).toBe(grpc.status.FAILED_PRECONDITION);
+
+    sc.child.kill("SIGTERM");
+    const exit = await sc.exited;
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(sc.output()).toContain("SIGTERM, shutting down");
+  });
+
+  it("rejects a bad flag with exit code 2 and the help text", async () => {
+    await expect(startSidecar(["--port", "nope"])).rejects.toThrow(/exited \(code 2.*--port must be an integer/s);
+  });
+});
