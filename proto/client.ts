@@ -31,3 +31,20 @@ export function connectSidecar(address: string, options: Partial<grpc.ClientOpti
 export function deadlineIn(ms: number): Date {
   return new Date(Date.now() + ms);
 }
+
+type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: grpc.Metadata,
+  options: Partial<grpc.CallOptions>,
+  callback: (err: grpc.ServiceError | null, response: Res) => void,
+) => grpc.ClientUnaryCall;
+
+/**
+ * Calls a unary method as a promise with a deadline, e.g.
+ * `await unary(clients.sidecar.info.bind(clients.sidecar), {}, 5_000)`.
+ */
+export function unary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, deadlineMs: number): Promise<Res> {
+  return new Promise((resolve, reject) =>
+    method(request, new grpc.Metadata(), { deadline: deadlineIn(deadlineMs) }, (err, res) => (err ? reject(err) : resolve(res))),
+  );
+}

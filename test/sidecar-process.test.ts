@@ -5,9 +5,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
-import { connectSidecar, deadlineIn } from "../proto/client.ts";
+import { connectSidecar, deadlineIn, unary } from "../proto/client.ts";
 import { HealthCheckResponse_ServingStatus } from "../proto/gen/health/v1/health.ts";
-import type { InfoResponse } from "../proto/gen/steerguard/v1/sidecar.ts";
+import { GenerateRequest } from "../proto/gen/steerguard/v1/sidecar.ts";
 import { startSidecar, REPO_ROOT } from "./support/process.ts";
 
 const version = JSON.parse(readFileSync(`${REPO_ROOT}/package.json`, "utf8")).version;
@@ -22,19 +22,18 @@ describe("sidecar process", () => {
     const clients = connectSidecar(sc.address);
     cleanup.push(() => clients.close());
 
-    const status = await new Promise<HealthCheckResponse_ServingStatus>((resolve, reject) =>
-      clients.health.check({ service: "steerguard.v1.Sidecar" }, { deadline: deadlineIn(5_000) }, (err, r) => (err ? reject(err) : resolve(r.status))),
-    );
-    expect(status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    const health = await unary(clients.health.check.bind(clients.health), { service: "steerguard.v1.Sidecar" }, 5_000);
+    expect(health.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
 
-    const info = await new Promise<InfoResponse>((resolve, reject) =>
-      clients.sidecar.info({}, { deadline: deadlineIn(5_000) }, (err, r) => (err ? reject(err) : resolve(r))),
-    );
+    const info = await unary(clients.sidecar.info.bind(clients.sidecar), {}, 5_000);
     expect(info.version).toBe(version);
     expect(info.executionProvider).toBe("none");
 
     const gen = await new Promise<grpc.ServiceError>((resolve) => {
-      const s = clients.sidecar.generate({ requestId: "x", input: { $case: "prompt", value: "hi" } }, { deadline: deadlineIn(5_000) });
+      const s = clients.sidecar.generate(
+        GenerateRequest.fromPartial({ requestId: "x", input: { $case: "prompt", value: "hi" } }),
+        { deadline: deadlineIn(5_000) },
+      );
       s.on("data", () => {});
       s.on("error", resolve);
     });

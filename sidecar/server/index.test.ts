@@ -1,8 +1,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import { connectSidecar, deadlineIn, type SidecarClients } from "../../proto/client.ts";
+import { connectSidecar, deadlineIn, unary, type SidecarClients } from "../../proto/client.ts";
 import { HealthCheckResponse_ServingStatus } from "../../proto/gen/health/v1/health.ts";
-import { GenerateChunk, InfoResponse, ProbeResponse, type GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import { GenerateChunk, GenerateRequest, InfoResponse, ProbeResponse } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import { SidecarError, type SidecarBackend } from "./backend.ts";
 import { SIDECAR_SERVICE_NAME, startSidecarServer, type RunningSidecar } from "./index.ts";
 
@@ -42,7 +42,9 @@ class FakeBackend implements SidecarBackend {
 function collect(clients: SidecarClients, prompt: string, deadlineMs = 10_000) {
   return new Promise<{ chunks: GenerateChunk[]; error?: grpc.ServiceError }>((resolve) => {
     const chunks: GenerateChunk[] = [];
-    const stream = clients.sidecar.generate({ requestId: "r", input: { $case: "prompt", value: prompt } }, { deadline: deadlineIn(deadlineMs) });
+    const stream = clients.sidecar.generate(GenerateRequest.fromPartial({ requestId: "r", input: { $case: "prompt", value: prompt } }), {
+      deadline: deadlineIn(deadlineMs),
+    });
     stream.on("data", (c: GenerateChunk) => chunks.push(c));
     stream.on("error", (error: grpc.ServiceError) => resolve({ chunks, error }));
     stream.on("end", () => resolve({ chunks }));
@@ -67,12 +69,10 @@ describe("sidecar gRPC server", () => {
   it("reports SERVING for the server and the Sidecar service, and answers Info", async () => {
     const c = await start(new FakeBackend(1, 0));
     for (const service of ["", SIDECAR_SERVICE_NAME]) {
-      const res = await new Promise<HealthCheckResponse_ServingStatus>((resolve, reject) =>
-        c.health.check({ service }, (err, r) => (err ? reject(err) : resolve(r.status))),
-      );
-      expect(res).toBe(HealthCheckResponse_ServingStatus.SERVING);
+      const res = await unary(c.health.check.bind(c.health), { service }, 5_000);
+      expect(res.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
     }
-    const info = await new Promise<InfoResponse>((resolve, reject) => c.sidecar.info({}, (err, r) => (err ? reject(err) : resolve(r))));
+    const info = await unary(c.sidecar.info.bind(c.sidecar), {}, 5_000);
     expect(info.modelId).toBe("fake");
     expect(info.numLayers).toBe(3);
   });
