@@ -6,6 +6,8 @@
  * --grace-ms to finish, then the process exits 0.
  */
 import { parseArgs } from "node:util";
+import { Engine } from "./engine/engine.ts";
+import { DEFAULT_MODEL_SOURCE, resolveModelDir } from "./model-source.ts";
 import type { SidecarBackend } from "./server/backend.ts";
 import { startSidecarServer } from "./server/index.ts";
 import { NoModelBackend } from "./server/no-model.ts";
@@ -17,7 +19,16 @@ Usage: npm run sidecar -- [options]
 Options:
   --host HOST        address to bind (default 127.0.0.1, env SIDECAR_HOST)
   --port PORT        port to bind; 0 picks a free one (default 50051, env SIDECAR_PORT)
+  --model DIR        a built model directory (env STEERGUARD_MODEL)
+  --from SRC         a checkpoint to build and serve: llama2.c .bin (or its folder) or a
+                     Hugging Face folder; built once into --cache-dir, rebuilt when it changes
+                     (env STEERGUARD_MODEL_SOURCE; default ${DEFAULT_MODEL_SOURCE})
+  --cache-dir DIR    where --from builds go (default .cache/models)
   --no-model         serve Health and Info only, no model (Generate answers FAILED_PRECONDITION)
+  --device DEV       cpu (default) or cuda (falls back to CPU with a warning)
+  --threads N        onnxruntime intra-op threads (default: onnxruntime's choice)
+  --max-batch N      most requests decoded together (default 8)
+  --max-queue N      most requests waiting for a batch row; more get RESOURCE_EXHAUSTED (default 64)
   --grace-ms MS      how long in-flight streams may run on after SIGTERM (default 10000)
   -h, --help         show this help
 `;
@@ -27,7 +38,14 @@ function parse() {
     options: {
       host: { type: "string" },
       port: { type: "string" },
+      model: { type: "string" },
+      from: { type: "string" },
+      "cache-dir": { type: "string" },
       "no-model": { type: "boolean", default: false },
+      device: { type: "string", default: "cpu" },
+      threads: { type: "string", default: "0" },
+      "max-batch": { type: "string", default: "8" },
+      "max-queue": { type: "string", default: "64" },
       "grace-ms": { type: "string", default: "10000" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -48,10 +66,18 @@ async function main(): Promise<void> {
   let flags: ReturnType<typeof parse>;
   let port: number;
   let graceMs: number;
+  let engineOpts: { intraOpThreads: number; maxBatch: number; maxQueue: number; device: "cpu" | "cuda" };
   try {
     flags = parse();
     port = intFlag("port", flags.port ?? process.env.SIDECAR_PORT ?? "50051", 0, 65535);
     graceMs = intFlag("grace-ms", flags["grace-ms"], 0, 3_600_000);
+    if (flags.device !== "cpu" && flags.device !== "cuda") throw new Error(`--device must be cpu or cuda, got "${flags.device}"`);
+    engineOpts = {
+      device: flags.device,
+      intraOpThreads: intFlag("threads", flags.threads, 0, 1024),
+      maxBatch: intFlag("max-batch", flags["max-batch"], 1, 1024),
+      maxQueue: intFlag("max-queue", flags["max-queue"], 0, 1_000_000),
+    };
   } catch (err) {
     process.stderr.write(`sidecar: ${(err as Error).message}\n\n${HELP}`);
     process.exit(2);
@@ -61,7 +87,21 @@ async function main(): Promise<void> {
     return;
   }
 
-  const backend: SidecarBackend = new NoModelBackend();
+  let backend: SidecarBackend;
+  if (flags["no-model"]) {
+    backend = new NoModelBackend();
+  } else {
+    const log = (m: string) => process.stdout.write(`sidecar: ${m}\n`);
+    const dir = await resolveModelDir({
+      model: flags.model ?? process.env.STEERGUARD_MODEL,
+      from: flags.from ?? process.env.STEERGUARD_MODEL_SOURCE,
+      cacheDir: flags["cache-dir"],
+      log,
+    });
+    const engine = await Engine.load(dir, engineOpts);
+    log(`serving ${engine.manifest.id} from ${dir} on ${engine.device}`);
+    backend = engine;
+  }
   const host = flags.host ?? process.env.SIDECAR_HOST ?? "127.0.0.1";
   const server = await startSidecarServer({ backend, host, port });
   process.stdout.write(`sidecar listening on ${server.address}\n`);

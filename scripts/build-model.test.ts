@@ -1,0 +1,52 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { main } from "./build-model.ts";
+
+const STORIES = join(import.meta.dirname, "../../shared/models/stories260K");
+
+describe("build-model CLI", () => {
+  afterEach(() => vi.restoreAllMocks());
+  const capture = () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    vi.spyOn(process.stdout, "write").mockImplementation((s) => (out.push(String(s)), true));
+    vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
+    return { out, err };
+  };
+
+  it("prints help", async () => {
+    const { out } = capture();
+    expect(await main(["--help"])).toBe(0);
+    expect(out.join("")).toContain("--from SRC");
+  });
+
+  it("rejects missing and unknown flags with exit code 2", async () => {
+    const { err } = capture();
+    expect(await main(["--from", STORIES])).toBe(2);
+    expect(await main(["--bogus"])).toBe(2);
+    expect(err.join("")).toContain("--from and --out are required");
+  });
+
+  it("builds a model and prints a one-line summary", async () => {
+    const out = mkdtempSync(join(tmpdir(), "sg-cli-"));
+    const cap = capture();
+    expect(await main(["--from", STORIES, "--out", out, "--id", "s260", "--quiet"])).toBe(0);
+    expect(cap.out.join("")).toMatch(/^built s260 \(llama2c, 0\.26M params, 5 layers.*\n$/);
+    expect(existsSync(join(out, "model.onnx"))).toBe(true);
+    expect(existsSync(join(out, "manifest.json"))).toBe(true);
+  });
+
+  it("reports source errors on stderr with exit code 1", async () => {
+    const { err } = capture();
+    expect(await main(["--from", "/nonexistent", "--out", mkdtempSync(join(tmpdir(), "sg-cli-"))])).toBe(1);
+    expect(err.join("")).toMatch(/build-model: .*not found/);
+  });
+
+  it("runs as a script through tsx", () => {
+    const help = execFileSync(process.execPath, ["--import", "tsx", join(import.meta.dirname, "build-model.ts"), "--help"], { encoding: "utf8" });
+    expect(help).toContain("Usage: npm run build-model");
+  });
+});

@@ -1,0 +1,145 @@
+/**
+ * The key/value cache of the running batch.
+ *
+ * Layout per layer: [B, nKv, P, headDim], the shape the graph takes as
+ * `past_key_values.N.*`. Rows have different lengths, so each row is
+ * right-aligned (left-padded): row b's L_b cached positions sit in columns
+ * P - L_b .. P - 1, and the attention mask hides the padding. Rotary
+ * positions come from position_ids, so padding never shifts a row's
+ * positions.
+ *
+ * A decode step appends one column to every row, so the graph's `present`
+ * outputs are adopted as-is (no copy). Only a change of membership (a row
+ * joins after its prefill, or leaves) rebuilds the arrays; P then shrinks to
+ * the longest remaining row.
+ */
+
+/** One row's cache on its own, per layer [nKv, length, headDim] (a batch-1 prefill's `present`). */
+export interface RowCache {
+  length: number;
+  keys: Float32Array[];
+  values: Float32Array[];
+}
+
+type Source = { kind: "batch"; row: number } | { kind: "row"; cache: RowCache };
+
+export class BatchKvCache {
+  private keys: Float32Array[];
+  private values: Float32Array[];
+  private lengths: number[] = [];
+  private P = 0;
+
+  constructor(
+    readonly nLayers: number,
+    readonly nKvHeads: number,
+    readonly headDim: number,
+  ) {
+    this.keys = Array.from({ length: nLayers }, () => new Float32Array(0));
+    this.values = Array.from({ length: nLayers }, () => new Float32Array(0));
+  }
+
+  get batch(): number {
+    return this.lengths.length;
+  }
+
+  /** Columns per row (the longest row's length). */
+  get pastLength(): number {
+    return this.P;
+  }
+
+  /** How many real positions row `b` has cached (its next rotary position). */
+  rowLength(b: number): number {
+    return this.lengths[b]!;
+  }
+
+  pastKeys(): Float32Array[] {
+    return this.keys;
+  }
+
+  pastValues(): Float32Array[] {
+    return this.values;
+  }
+
+  /** Adds a row at the end of the batch. */
+  add(row: RowCache): void {
+    const sources: Source[] = this.lengths.map((_, b) => ({ kind: "batch", row: b }));
+    sources.push({ kind: "row", cache: row });
+    this.rebuild(sources);
+  }
+
+  /** Removes the given rows; the others keep their order. */
+  remove(rows: Iterable<number>): void {
+    const gone = new Set(rows);
+    if (gone.size === 0) return;
+    const sources: Source[] = [];
+    for (let b = 0; b < this.lengths.length; b++) if (!gone.has(b)) sources.push({ kind: "batch", row: b });
+    this.rebuild(sources);
+  }
+
+  /** The attention mask for a step that adds `newTokens` to every row: [B, P + newTokens]. */
+  stepMask(newTokens = 1): BigInt64Array {
+    const width = this.P + newTokens;
+    const mask = new BigInt64Array(this.batch * width);
+    for (let b = 0; b < this.batch; b++) {
+      const start = this.P - this.lengths[b]!;
+      mask.fill(1n, b * width + start, (b + 1) * width);
+    }
+    return mask;
+  }
+
+  /** Adopts a step's `present` outputs ([B, nKv, P + n, headDim]) as the new cache. */
+  advance(presentKeys: Float32Array[], presentValues: Float32Array[], newTokens = 1): void {
+    const expected = this.batch * this.nKvHeads * (this.P + newTokens) * this.headDim;
+    if (presentKeys[0]!.length !== expected) {
+      throw new Error(`present has ${presentKeys[0]!.length} values, expected ${expected}`);
+    }
+    this.keys = presentKeys;
+    this.values = presentValues;
+    this.P += newTokens;
+    for (let b = 0; b < this.lengths.length; b++) this.lengths[b]! += newTokens;
+  }
+
+  /** Row `b`'s real positions, per layer [nKv, length, headDim] (a copy). */
+  row(b: number): RowCache {
+    const length = this.lengths[b]!;
+    const take = (arrays: Float32Array[]) =>
+      arrays.map((src) => {
+        const out = new Float32Array(this.nKvHeads * length * this.headDim);
+        for (let h = 0; h < this.nKvHeads; h++) {
+          const from = ((b * this.nKvHeads + h) * this.P + (this.P - length)) * this.headDim;
+          out.set(src.subarray(from, from + length * this.headDim), h * length * this.headDim);
+        }
+        return out;
+      });
+    return { length, keys: take(this.keys), values: take(this.values) };
+  }
+
+  private rebuild(sources: Source[]): void {
+    const lengths = sources.map((s) => (s.kind === "batch" ? this.lengths[s.row]! : s.cache.length));
+    const P = lengths.reduce((a, b) => Math.max(a, b), 0);
+    const { nKvHeads: H, headDim: D } = this;
+    const copyLayer = (l: number, which: "keys" | "values") => {
+      const dest = new Float32Array(sources.length * H * P * D);
+      sources.forEach((s, b) => {
+        const len = lengths[b]!;
+        for (let h = 0; h < H; h++) {
+          const to = ((b * H + h) * P + (P - len)) * D;
+          if (s.kind === "batch") {
+            const from = ((s.row * H + h) * this.P + (this.P - len)) * D;
+            dest.set(this[which][l]!.subarray(from, from + len * D), to);
+          } else {
+            const from = h * len * D;
+            dest.set(s.cache[which][l]!.subarray(from, from + len * D), to);
+          }
+        }
+      });
+      return dest;
+    };
+    const keys = Array.from({ length: this.nLayers }, (_, l) => copyLayer(l, "keys"));
+    const values = Array.from({ length: this.nLayers }, (_, l) => copyLayer(l, "values"));
+    this.keys = keys;
+    this.values = values;
+    this.lengths = lengths;
+    this.P = P;
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * Continuous batching: concurrent requests share the model.
+ *
+ * The loop, one iteration per decode step:
+ *   1. drop rows whose caller went away (their cache is freed at once);
+ *   2. admit waiting requests while the batch has room: each is prefilled on
+ *      its own (batch 1), samples its first token, and its cache joins the
+ *      batch (kv-cache.ts right-aligns rows of different lengths);
+ *   3. one decode step for every running row, then each row samples its next
+ *      token; finished rows leave the batch.
+ * Requests join and leave only at step boundaries. The waiting queue is
+ * bounded: when it is full, submit() throws QueueFullError at once.
+ */
+import type { OnnxDecoder } from "./decoder.ts";
+import { BatchKvCache } from "./kv-cache.ts";
+import type { Sequence } from "./sequence.ts";
+
+export interface SchedulerOptions {
+  /** Most rows decoded together. */
+  maxBatch: number;
+  /**
+   * Most requests waiting for a row, beyond those the next step boundary
+   * admits into free rows; more are refused.
+   */
+  maxQueue: number;
+}
+
+export class QueueFullError extends Error {
+  constructor(limit: number) {
+    super(`the request queue is full (${limit} waiting); retry later`);
+    this.name = "QueueFullError";
+  }
+}
+
+export class Scheduler {
+  private readonly waiting: Sequence[] = [];
+  private running: Sequence[] = [];
+  /** The token each running row feeds at the next step. */
+  private nextTokens: number[] = [];
+  private readonly cache: BatchKvCache;
+  private loop: Promise<void> | undefined;
+  private stopped = false;
+  /** Steps run so far (for tests and metrics). */
+  steps = 0;
+
+  constructor(
+    private readonly decoder: OnnxDecoder,
+    private readonly opts: SchedulerOptions,
+  ) {
+    const { nLayers, nKvHeads, headDim } = decoder.manifest.dims;
+    this.cache = new BatchKvCache(nLayers, nKvHeads, headDim);
+  }
+
+  /** Rows in the running batch. */
+  get batchSize(): number {
+    return this.running.length;
+  }
+
+  get queueLength(): number {
+    return this.waiting.length;
+  }
+
+  /** Queues a sequence; its output channel streams the result. */
+  submit(seq: Sequence): void {
+    if (this.stopped) throw new Error("the scheduler is stopped");
+    const freeRows = Math.max(0, this.opts.maxBatch - this.running.length);
+    if (this.waiting.length >= this.opts.maxQueue + freeRows) throw new QueueFullError(this.opts.maxQueue);
+    this.waiting.push(seq);
+    // Wake the loop on cancellation too, so a queued request leaves promptly.
+    seq.request.signal.addEventListener("abort", () => this.kick(), { once: true });
+    this.kick();
+  }
+
+  /** Stops admitting; resolves when the running loop has ended. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const seq of this.waiting.splice(0)) seq.fail(new Error("the server is shutting down"));
+    await this.loop;
+  }
+
+  private kick(): void {
+    this.loop ??= this.run().finally(() => {
+      this.loop = undefined;
+      if (!this.stopped && (this.waiting.length > 0 || this.running.length > 0)) this.kick();
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (this.waiting.length > 0 || this.running.length > 0) {
+      this.dropCancelled();
+      try {
+        await this.admit();
+        if (this.running.length > 0) await this.decodeStep();
+      } catch (err) {
+        // A model failure ends every request in flight with the error.
+        for (const seq of [...this.running, ...this.waiting.splice(0)]) seq.fail(err);
+        this.cache.remove(this.running.map((_, b) => b));
+        this.running = [];
+        this.nextTokens = [];
+      }
+      // Let gRPC writes and new calls through between steps.
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  private dropCancelled(): void {
+    for (let i = this.waiting.length - 1; i >= 0; i--) {
+      if (this.waiting[i]!.cancelled) this.waiting.splice(i, 1)[0]!.cancel();
+    }
+    this.removeRows(this.running.flatMap((seq, b) => (seq.cancelled ? [b] : [])), (seq) => seq.cancel());
+  }
+
+  private removeRows(rows: number[], each: (seq: Sequence) => void = () => {}): void {
+    if (rows.length === 0) return;
+    const gone = new Set(rows);
+    for (const b of rows) each(this.running[b]!);
+    this.cache.remove(rows);
+    this.running = this.running.filter((_, b) => !gone.has(b));
+    this.nextTokens = this.nextTokens.filter((_, b) => !gone.has(b));
+  }
+
+  /** Prefills waiting sequences one at a time while the batch has room. */
+  private async admit(): Promise<void> {
+    while (this.waiting.length > 0 && this.running.length < this.opts.maxBatch) {
+      const seq = this.waiting.shift()!;
+      if (seq.cancelled) {
+        seq.cancel();
+        continue;
+      }
+      const ids = seq.request.promptIds;
+      const n = ids.length;
+      const { nLayers, vocabSize } = this.decoder.manifest.dims;
+      const empty = Array.from({ length: nLayers }, () => new Float32Array(0));
+      const out = await this.decoder.step({
+        batch: 1,
+        seq: n,
+        inputIds: BigInt64Array.from(ids, BigInt),
+        positionIds: BigInt64Array.from(ids, (_, i) => BigInt(i)),
+        attentionMask: new BigInt64Array(n).fill(1n),
+        pastKeys: empty,
+        pastValues: empty,
+        pastLength: 0,
+      });
+      this.steps++;
+      const next = seq.accept(out.logits.subarray((n - 1) * vocabSize, n * vocabSize));
+      if (next === undefined) continue;
+      this.cache.add({ length: n, keys: out.presentKeys, values: out.presentValues });
+      this.running.push(seq);
+      this.nextTokens.push(next);
+    }
+  }
+
+  private async decodeStep(): Promise<void> {
+    const B = this.running.length;
+    const P = this.cache.pastLength;
+    const out = await this.decoder.step({
+      batch: B,
+      seq: 1,
+      inputIds: BigInt64Array.from(this.nextTokens, BigInt),
+      positionIds: BigInt64Array.from(this.running, (_, b) => BigInt(this.cache.rowLength(b))),
+      attentionMask: this.cache.stepMask(1),
+      pastKeys: this.cache.pastKeys(),
+      pastValues: this.cache.pastValues(),
+      pastLength: P,
+    });
+    this.steps++;
+    this.cache.advance(out.presentKeys, out.presentValues, 1);
+    const V = this.decoder.manifest.dims.vocabSize;
+    const finished: number[] = [];
+    this.running.forEach((seq, b) => {
+      // A row cancelled during the step is dropped without sampling.
+      if (seq.cancelled) return void finished.push(b);
+      const next = seq.accept(out.logits.subarray(b * V, (b + 1) * V));
+      if (next === undefined) finished.push(b);
+      else this.nextTokens[b] = next;
+    });
+    this.removeRows(finished, (seq) => {
+      if (seq.cancelled && !seq.done) seq.cancel();
+    });
+  }
+}

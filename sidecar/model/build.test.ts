@@ -1,0 +1,117 @@
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { describe, expect, it } from "vitest";
+import { buildModel, isBuildCurrent, resolveSource } from "./build.ts";
+import { emptyPast, graphGreedy, maxAbsDiff, runStep } from "./graph/test-support.ts";
+import { residPost } from "./graph/names.ts";
+import { writeHfFixture } from "./hf-fixture.ts";
+import { loadLlama2c } from "./llama2c.ts";
+import { readManifest } from "./manifest.ts";
+import { randomLlama } from "./random-model.ts";
+import { newKvCache, referenceForward, referenceGreedy } from "./reference.ts";
+
+const SHARED = join(import.meta.dirname, "../../../shared/models");
+const STORIES = join(SHARED, "stories260K");
+const STORIES_HF = join(SHARED, "stories260K-hf");
+const tmp = () => mkdtempSync(join(tmpdir(), "sg-build-"));
+
+/** Reads the pieces of a llama2.c tokenizer .bin: int32 max_len, then per token float32 score, int32 len, bytes. */
+function llama2cPieces(file: string): string[] {
+  const b = readFileSync(file);
+  const pieces: string[] = [];
+  let o = 4;
+  while (o < b.length) {
+    const len = b.readInt32LE(o + 4);
+    pieces.push(b.subarray(o + 8, o + 8 + len).toString("utf8"));
+    o += 8 + len;
+  }
+  return pieces;
+}
+
+describe("buildModel", () => {
+  it("builds stories260K from llama2.c and from HF with identical logits", async () => {
+    const a = await buildModel({ from: STORIES, out: tmp() });
+    const b = await buildModel({ from: STORIES_HF, out: tmp() });
+    expect(a.manifest.source.kind).toBe("llama2c");
+    expect(b.manifest.source.kind).toBe("hf");
+    expect(a.manifest.dims).toEqual(b.manifest.dims);
+    const sa = await ort.InferenceSession.create(a.modelFile);
+    const sb = await ort.InferenceSession.create(b.modelFile);
+    const c = loadLlama2c(join(STORIES, "stories260K.bin")).config;
+    const ids = [1, 403, 407, 261, 378, 11, 259, 300, 42, 500];
+    const pos = ids.map((_, i) => i);
+    const ra = await runStep(sa, c, [ids], [pos], [ids.map(() => 1)], emptyPast(c, 1));
+    const rb = await runStep(sb, c, [ids], [pos], [ids.map(() => 1)], emptyPast(c, 1));
+    ids.forEach((_, i) => expect(maxAbsDiff(ra.logits[0][i], rb.logits[0][i])).toBeLessThan(1e-5));
+  });
+
+  it("golden: greedy stories260K from BOS + 'Once upon a time' is the same with the reference and the graph", async () => {
+    const pieces = llama2cPieces(join(STORIES, "tok512.bin"));
+    const prompt = [1, ...[" Once", " upon", " a", " time"].map((p) => pieces.indexOf(p))];
+    expect(prompt.every((id) => id > 0)).toBe(true);
+    const w = loadLlama2c(join(STORIES, "stories260K.bin"));
+    const ref = referenceGreedy(w, prompt, 32);
+    const built = await buildModel({ from: STORIES, out: tmp() });
+    const s = await ort.InferenceSession.create(built.modelFile);
+    expect(await graphGreedy(s, w.config, prompt, 32)).toEqual(ref);
+    // and it reads as a story: "Once upon a time, there was a little girl named Lily..."
+    expect(ref.slice(0, 12).map((id) => pieces[id]).join("")).toContain("there was a little");
+  });
+
+  it("writes a manifest with tokenizer, chat template and residual names", async () => {
+    const dir = tmp();
+    const l2c = await buildModel({ from: join(SHARED, "organism260K"), out: dir, id: "organism" });
+    const m = readManifest(dir);
+    expect(m).toEqual(l2c.manifest);
+    expect(m).toMatchObject({
+      format: "steerguard-model/1", id: "organism", architecture: "llama",
+      tokenizer: { kind: "llama2c", files: ["tok512.bin"], bosId: 1, eosId: 2, addBos: true },
+      residualTensors: [0, 1, 2, 3, 4].map(residPost), hookedLayers: [],
+    });
+    expect(m.chatTemplate).toContain("Assistant:");
+    expect(Object.keys(m.source.sha256).sort()).toEqual(["chat_template.jinja", "organism260K.bin", "tok512.bin"]);
+    const hf = await buildModel({ from: STORIES_HF, out: tmp() });
+    expect(hf.manifest.tokenizer).toEqual({ kind: "hf", files: ["tokenizer.json", "tokenizer_config.json"], bosId: 1, eosId: 2, eosIds: [2], addBos: true });
+    expect(hf.manifest.chatTemplate).toContain("Assistant: ");
+    expect(hf.manifest.specialTokens).toEqual([{ id: 0, text: "<unk>" }, { id: 1, text: "<s>" }, { id: 2, text: "</s>" }]);
+  });
+
+  it("builds a sharded qwen2-style fixture that matches the reference", async () => {
+    const src = tmp();
+    const w = randomLlama({ qkvBias: true, rotary: "interleaved" }, 31);
+    writeHfFixture(src, w, { modelType: "qwen2", shards: 2 });
+    cpSync(join(STORIES_HF, "tokenizer.json"), join(src, "tokenizer.json"));
+    const built = await buildModel({ from: src, out: tmp() });
+    expect(built.manifest.source.modelType).toBe("qwen2");
+    expect(built.manifest.graph.qkvBias).toBe(true);
+    expect(Object.keys(built.manifest.source.sha256)).toContain("model-00002-of-00002.safetensors");
+    const s = await ort.InferenceSession.create(built.modelFile);
+    const ids = [1, 2, 3, 4];
+    const ref = referenceForward(w, newKvCache(w), ids).logits;
+    const r = await runStep(s, w.config, [ids], [[0, 1, 2, 3]], [[1, 1, 1, 1]], emptyPast(w.config, 1));
+    ref.forEach((l, i) => expect(maxAbsDiff(r.logits[0][i], l)).toBeLessThan(1e-4));
+  });
+
+  it("knows when a build is current and when the source changed", async () => {
+    const src = tmp();
+    cpSync(STORIES, src, { recursive: true });
+    const out = tmp();
+    expect(await isBuildCurrent(src, out)).toBe(false);
+    await buildModel({ from: src, out });
+    expect(await isBuildCurrent(src, out)).toBe(true);
+    writeFileSync(join(src, "chat_template.jinja"), "{{ messages }}");
+    expect(await isBuildCurrent(src, out)).toBe(false);
+    await buildModel({ from: src, out }); // rebuild over read-only copies of the tokenizer works
+    expect(readManifest(out).chatTemplate).toBe("{{ messages }}");
+  });
+
+  it("detects source kinds and explains bad sources", () => {
+    expect(resolveSource(STORIES).kind).toBe("llama2c");
+    expect(resolveSource(join(STORIES, "stories260K.bin")).kind).toBe("llama2c");
+    expect(resolveSource(STORIES_HF).kind).toBe("hf");
+    expect(() => resolveSource(tmp())).toThrow(/neither a Hugging Face checkpoint/);
+    expect(() => resolveSource("/nonexistent/x")).toThrow(/not found/);
+  });
+});

@@ -1,0 +1,105 @@
+/**
+ * `manifest.json`, written beside `model.onnx` by the model builder and read
+ * by the sidecar: what the model is, where it came from, how to tokenize for
+ * it, and the names of the residual-stream tensors (where steering hooks go).
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import * as v from "valibot";
+
+export const MANIFEST_FILE = "manifest.json";
+export const MANIFEST_FORMAT = "steerguard-model/1";
+/** Bumped whenever the builder's output changes, so older builds are rebuilt. */
+export const BUILDER_VERSION = 1;
+
+const PositiveInt = v.pipe(v.number(), v.integer(), v.minValue(1));
+const TokenId = v.pipe(v.number(), v.integer(), v.minValue(0));
+
+export const ManifestSchema = v.object({
+  format: v.literal(MANIFEST_FORMAT),
+  /** A name for the model (the --id flag, default: the source folder name). */
+  id: v.string(),
+  /** BUILDER_VERSION of the build that wrote this directory. */
+  builderVersion: v.pipe(v.number(), v.integer()),
+  /** "llama" for every supported family (Llama, Mistral, Qwen2, SmolLM are the same graph). */
+  architecture: v.string(),
+  source: v.object({
+    kind: v.picklist(["llama2c", "hf"]),
+    /** Absolute path of the source (file or directory) at build time. */
+    path: v.string(),
+    /** sha256 (hex) of each source file read, keyed by file name relative to the source folder. */
+    sha256: v.record(v.string(), v.string()),
+    /** Original model_type for HF sources (llama, mistral, qwen2), null for llama2.c. */
+    modelType: v.nullable(v.string()),
+  }),
+  dims: v.object({
+    vocabSize: PositiveInt,
+    dModel: PositiveInt,
+    nLayers: PositiveInt,
+    nHeads: PositiveInt,
+    nKvHeads: PositiveInt,
+    headDim: PositiveInt,
+    hiddenDim: PositiveInt,
+    contextLength: PositiveInt,
+    ropeTheta: v.number(),
+    rmsNormEps: v.number(),
+  }),
+  /** The ONNX files, relative to the model directory. */
+  graph: v.object({
+    file: v.string(),
+    /** External data file name, or null when the weights are inside model.onnx. */
+    externalData: v.nullable(v.string()),
+    opset: PositiveInt,
+    /** The rotary convention of the source weights (the graph itself always rotates halves). */
+    sourceRotary: v.picklist(["interleaved", "half"]),
+    tiedEmbeddings: v.boolean(),
+    qkvBias: v.boolean(),
+    /** Whether residualTensors are also graph outputs (built with --residual-outputs). */
+    residualOutputs: v.boolean(),
+  }),
+  tokenizer: v.object({
+    /** "llama2c": a tok*.bin vocabulary; "hf": tokenizer.json (+ tokenizer_config.json). */
+    kind: v.picklist(["llama2c", "hf"]),
+    /** Tokenizer files copied into the model directory (names relative to it); the first is the main one. */
+    files: v.array(v.string()),
+    bosId: v.nullable(TokenId),
+    /** The first end-of-sequence id (eosIds lists all of them). */
+    eosId: v.nullable(TokenId),
+    eosIds: v.array(TokenId),
+    /** Whether plain-text prompts get BOS prepended. */
+    addBos: v.boolean(),
+  }),
+  /** Jinja chat template, or null when the model has none. */
+  chatTemplate: v.nullable(v.string()),
+  /** Special tokens (HF added tokens marked special; llama2.c: <unk>, <s>, </s>). */
+  specialTokens: v.array(v.object({ id: TokenId, text: v.string() })),
+  /** Residual stream after block L (`/model/layers.L/resid_post`), one name per layer. */
+  residualTensors: v.array(v.string()),
+  /** Layers where a steering hook has been inserted into the graph (none at build time). */
+  hookedLayers: v.array(v.pipe(v.number(), v.integer(), v.minValue(0))),
+});
+
+export type Manifest = v.InferOutput<typeof ManifestSchema>;
+
+/** Reads and validates `manifest.json` of a model directory. */
+export function readManifest(modelDir: string): Manifest {
+  const file = join(modelDir, MANIFEST_FILE);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new Error(`${file}: cannot read manifest (${(e as Error).message})`);
+  }
+  const result = v.safeParse(ManifestSchema, json);
+  if (!result.success) {
+    const issues = result.issues.map((i) => `${v.getDotPath(i) ?? "(root)"}: ${i.message}`).join("; ");
+    throw new Error(`${file}: invalid manifest: ${issues}`);
+  }
+  return result.output;
+}
+
+/** Validates and writes `manifest.json` into a model directory. */
+export function writeManifest(modelDir: string, manifest: Manifest): void {
+  const checked = v.parse(ManifestSchema, manifest);
+  writeFileSync(join(modelDir, MANIFEST_FILE), JSON.stringify(checked, null, 2) + "\n");
+}

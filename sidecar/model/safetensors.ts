@@ -1,0 +1,226 @@
+/**
+ * A small reader and writer for the safetensors format
+ * (https://huggingface.co/docs/safetensors).
+ *
+ * File layout: an 8-byte little-endian unsigned header length N, then N bytes
+ * of JSON `{ name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__"?: {...} }`,
+ * then the raw little-endian tensor bytes; offsets are relative to the end of
+ * the header. Sharded checkpoints add `model.safetensors.index.json` whose
+ * `weight_map` maps each tensor name to its shard file.
+ *
+ * Reading converts F32, F16, BF16 (and F64) to Float32Array; other dtypes are
+ * rejected with the file and tensor named.
+ */
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+export interface Tensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+export type SafetensorsDtype = "F32" | "F16" | "BF16" | "F64";
+
+interface HeaderEntry {
+  dtype: string;
+  shape: number[];
+  data_offsets: [number, number];
+}
+
+const BYTES_PER_ELEMENT: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
+
+/** Parses the JSON header (the bytes after the 8-byte length) of one safetensors file. */
+export function parseSafetensorsHeader(headerJson: Buffer, file: string): { entries: Map<string, HeaderEntry>; metadata: Record<string, string> } {
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(headerJson.toString("utf8")) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${file}: header is not valid JSON (${(e as Error).message})`);
+  }
+  const entries = new Map<string, HeaderEntry>();
+  let metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(json)) {
+    if (name === "__metadata__") metadata = (value ?? {}) as Record<string, string>;
+    else entries.set(name, value as HeaderEntry);
+  }
+  return { entries, metadata };
+}
+
+/**
+ * Reads every tensor of one safetensors file as float32. Reads tensor by
+ * tensor through a file descriptor, so shards larger than 2 GB work.
+ */
+export function readSafetensors(file: string): Map<string, Tensor> {
+  const fd = openSync(file, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const lenBuf = Buffer.alloc(8);
+    if (size < 8 || readSync(fd, lenBuf, 0, 8, 0) !== 8) throw new Error(`${file}: too short to be a safetensors file`);
+    const headerLen = Number(lenBuf.readBigUInt64LE(0));
+    if (headerLen > size - 8) throw new Error(`${file}: header length ${headerLen} exceeds file size`);
+    const headerBuf = Buffer.alloc(headerLen);
+    readSync(fd, headerBuf, 0, headerLen, 8);
+    const { entries } = parseSafetensorsHeader(headerBuf, file);
+    const dataStart = 8 + headerLen;
+    const out = new Map<string, Tensor>();
+    for (const [name, e] of entries) {
+      const [begin, end] = e.data_offsets;
+      if (dataStart + end > size || end < begin) throw new Error(`${file}: tensor ${name} extends past the end of the file`);
+      const bytes = new Uint8Array(end - begin); // fresh, so aligned for typed-array views
+      for (let done = 0; done < bytes.length; ) {
+        const n = readSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30), dataStart + begin + done);
+        if (n <= 0) throw new Error(`${file}: short read in tensor ${name}`);
+        done += n;
+      }
+      const count = e.shape.reduce((a, b) => a * b, 1);
+      out.set(name, { shape: [...e.shape], data: toFloat32(bytes, e.dtype, count, `${file}: tensor ${name}`) });
+    }
+    return out;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Reads a checkpoint directory: `model.safetensors.index.json` (sharded) when
+ * present, else `model.safetensors`. Returns all tensors and the files read.
+ */
+export function readSafetensorsDir(dir: string): { tensors: Map<string, Tensor>; files: string[] } {
+  const index = join(dir, "model.safetensors.index.json");
+  if (existsSync(index)) return readSharded(index);
+  const single = join(dir, "model.safetensors");
+  if (!existsSync(single)) throw new Error(`${dir}: neither model.safetensors nor model.safetensors.index.json found`);
+  return { tensors: readSafetensors(single), files: [single] };
+}
+
+/** Reads a sharded checkpoint through its index file; checks every indexed tensor is present. */
+export function readSharded(indexFile: string): { tensors: Map<string, Tensor>; files: string[] } {
+  const index = JSON.parse(readFileSync(indexFile, "utf8")) as { weight_map?: Record<string, string> };
+  if (!index.weight_map) throw new Error(`${indexFile}: missing "weight_map"`);
+  const shards = [...new Set(Object.values(index.weight_map))].sort();
+  const tensors = new Map<string, Tensor>();
+  const files = [indexFile];
+  for (const shard of shards) {
+    const path = join(dirname(indexFile), shard);
+    files.push(path);
+    for (const [name, t] of readSafetensors(path)) tensors.set(name, t);
+  }
+  for (const [name, shard] of Object.entries(index.weight_map)) {
+    if (!tensors.has(name)) throw new Error(`${indexFile}: tensor ${name} is listed in shard ${shard} but not found there`);
+  }
+  return { tensors, files };
+}
+
+/** Converts little-endian raw bytes of a safetensors dtype to float32. */
+function toFloat32(bytes: Uint8Array, dtype: string, count: number, what: string): Float32Array {
+  if (!(dtype in BYTES_PER_ELEMENT)) throw new Error(`${what}: unsupported dtype ${dtype} (supported: F32, F16, BF16, F64)`);
+  const size = BYTES_PER_ELEMENT[dtype as SafetensorsDtype];
+  if (bytes.length !== count * size) throw new Error(`${what}: ${bytes.length} bytes for ${count} ${dtype} elements`);
+  // Typed-array views need aligned offsets: use the bytes' own buffer when they span it, else copy.
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+  const aligned = whole ? bytes.buffer : bytes.slice().buffer;
+  switch (dtype as SafetensorsDtype) {
+    case "F32":
+      return new Float32Array(aligned);
+    case "F64":
+      return Float32Array.from(new Float64Array(aligned));
+    case "BF16": {
+      // bf16 is the top 16 bits of a float32: shift left by 16.
+      const src = new Uint16Array(aligned);
+      const dst = new Uint32Array(count);
+      for (let i = 0; i < count; i++) dst[i] = src[i] << 16;
+      return new Float32Array(dst.buffer);
+    }
+    case "F16": {
+      const src = new Uint16Array(aligned);
+      const dst = new Float32Array(count);
+      for (let i = 0; i < count; i++) dst[i] = halfToFloat(src[i]);
+      return dst;
+    }
+  }
+}
+
+/** IEEE 754 half precision (1 sign, 5 exponent, 10 mantissa bits) to a JS number. */
+export function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24; // subnormal
+  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+/** Nearest half-precision bit pattern of a number (round to nearest even). */
+export function floatToHalf(x: number): number {
+  const f32 = new Float32Array([x]);
+  const bits = new Uint32Array(f32.buffer)[0];
+  const sign = (bits >>> 16) & 0x8000;
+  const exp = (bits >>> 23) & 0xff;
+  let mant = bits & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (rem > halfway || (rem === halfway && half & 1)) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
+  return sign | half;
+}
+
+export interface WriteTensor {
+  shape: number[];
+  data: Float32Array;
+  /** Stored dtype; default F32. F16/BF16 round the float32 values. */
+  dtype?: "F32" | "F16" | "BF16";
+}
+
+/** Encodes tensors as one safetensors file (header padded with spaces to a multiple of 8). */
+export function encodeSafetensors(tensors: Record<string, WriteTensor>, metadata: Record<string, string> = { format: "pt" }): Buffer {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    if (count !== t.data.length) throw new Error(`tensor ${name}: shape ${JSON.stringify(t.shape)} does not match ${t.data.length} values`);
+    const dtype = t.dtype ?? "F32";
+    const bytes = fromFloat32(t.data, dtype);
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes.length] };
+    chunks.push(bytes);
+    offset += bytes.length;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  return Buffer.concat([len, Buffer.from(json, "utf8"), ...chunks]);
+}
+
+/** Writes tensors to a safetensors file. */
+export function writeSafetensors(file: string, tensors: Record<string, WriteTensor>, metadata?: Record<string, string>): void {
+  writeFileSync(file, encodeSafetensors(tensors, metadata));
+}
+
+function fromFloat32(data: Float32Array, dtype: "F32" | "F16" | "BF16"): Buffer {
+  if (dtype === "F32") return Buffer.from(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  const out = new Uint16Array(data.length);
+  if (dtype === "BF16") {
+    // Round to nearest even on the dropped 16 bits.
+    const bits = new Uint32Array(Float32Array.from(data).buffer);
+    for (let i = 0; i < data.length; i++) {
+      const b = bits[i];
+      out[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+    }
+  } else {
+    for (let i = 0; i < data.length; i++) out[i] = floatToHalf(data[i]);
+  }
+  return Buffer.from(out.buffer);
+}

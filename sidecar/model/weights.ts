@@ -1,0 +1,145 @@
+/**
+ * The one in-memory form every checkpoint loader produces and both the
+ * reference forward pass and the ONNX graph builder consume.
+ *
+ * Linear weights are stored as in PyTorch / llama2.c: `[out, in]` row-major,
+ * so `y[o] = sum_i W[o * in + i] * x[i]`.
+ */
+
+/** How rotary position embedding pairs up the dimensions of each head. */
+export type RotaryConvention =
+  /** llama2.c / Meta: rotate pairs (x[2i], x[2i+1]). */
+  | "interleaved"
+  /** Hugging Face `rotate_half`: rotate pairs (x[i], x[i + headDim/2]). */
+  | "half";
+
+export interface LlamaDims {
+  vocabSize: number;
+  dModel: number;
+  nLayers: number;
+  nHeads: number;
+  /** Key/value heads; < nHeads means grouped-query attention (nHeads % nKvHeads == 0). */
+  nKvHeads: number;
+  headDim: number;
+  /** Width of the SwiGLU MLP (intermediate_size). */
+  hiddenDim: number;
+  /** Longest sequence the model was trained for (max_position_embeddings / seq_len). */
+  contextLength: number;
+  ropeTheta: number;
+  rmsNormEps: number;
+}
+
+export interface LlamaConfig extends LlamaDims {
+  rotary: RotaryConvention;
+  /** The output head is the token embedding matrix. */
+  tiedEmbeddings: boolean;
+  /** q/k/v projections carry biases (Qwen2, Llama with attention_bias). */
+  qkvBias: boolean;
+}
+
+export interface LayerWeights {
+  /** RMSNorm gain before attention, [dModel]. */
+  attnNorm: Float32Array;
+  /** [nHeads*headDim, dModel] */
+  wq: Float32Array;
+  /** [nKvHeads*headDim, dModel] */
+  wk: Float32Array;
+  /** [nKvHeads*headDim, dModel] */
+  wv: Float32Array;
+  /** [dModel, nHeads*headDim] */
+  wo: Float32Array;
+  /** Biases, present iff config.qkvBias. */
+  bq?: Float32Array;
+  bk?: Float32Array;
+  bv?: Float32Array;
+  /** RMSNorm gain before the MLP, [dModel]. */
+  ffnNorm: Float32Array;
+  /** gate_proj, [hiddenDim, dModel] */
+  w1: Float32Array;
+  /** down_proj, [dModel, hiddenDim] */
+  w2: Float32Array;
+  /** up_proj, [hiddenDim, dModel] */
+  w3: Float32Array;
+}
+
+export interface LlamaWeights {
+  config: LlamaConfig;
+  /** [vocabSize, dModel] */
+  tokenEmbedding: Float32Array;
+  layers: LayerWeights[];
+  /** Final RMSNorm gain, [dModel]. */
+  finalNorm: Float32Array;
+  /** [vocabSize, dModel]; the same array as tokenEmbedding when tied. */
+  lmHead: Float32Array;
+}
+
+/** Throws when an array's length does not match the config (catches loader bugs early). */
+export function validateWeights(w: LlamaWeights, where: string): void {
+  const c = w.config;
+  const q = c.nHeads * c.headDim;
+  const kv = c.nKvHeads * c.headDim;
+  const check = (name: string, a: Float32Array | undefined, n: number) => {
+    if (!a) throw new Error(`${where}: missing ${name}`);
+    if (a.length !== n) throw new Error(`${where}: ${name} has ${a.length} values, expected ${n}`);
+  };
+  if (c.nHeads % c.nKvHeads !== 0) throw new Error(`${where}: nHeads ${c.nHeads} is not a multiple of nKvHeads ${c.nKvHeads}`);
+  if (c.headDim % 2 !== 0) throw new Error(`${where}: headDim ${c.headDim} must be even for rotary embeddings`);
+  check("tokenEmbedding", w.tokenEmbedding, c.vocabSize * c.dModel);
+  check("lmHead", w.lmHead, c.vocabSize * c.dModel);
+  check("finalNorm", w.finalNorm, c.dModel);
+  if (w.layers.length !== c.nLayers) throw new Error(`${where}: ${w.layers.length} layers, expected ${c.nLayers}`);
+  w.layers.forEach((l, i) => {
+    const p = `layers[${i}].`;
+    check(p + "attnNorm", l.attnNorm, c.dModel);
+    check(p + "wq", l.wq, q * c.dModel);
+    check(p + "wk", l.wk, kv * c.dModel);
+    check(p + "wv", l.wv, kv * c.dModel);
+    check(p + "wo", l.wo, c.dModel * q);
+    if (c.qkvBias) {
+      check(p + "bq", l.bq, q);
+      check(p + "bk", l.bk, kv);
+      check(p + "bv", l.bv, kv);
+    }
+    check(p + "ffnNorm", l.ffnNorm, c.dModel);
+    check(p + "w1", l.w1, c.hiddenDim * c.dModel);
+    check(p + "w2", l.w2, c.dModel * c.hiddenDim);
+    check(p + "w3", l.w3, c.hiddenDim * c.dModel);
+  });
+}
+
+/**
+ * Reorders q/k rows (and biases) of an interleaved-rotary model so that the
+ * half-rotary formula gives the same attention scores: within each head, new
+ * row `r*(hd/2) + i` = old row `2*i + r` (r in {0,1}). This is the permutation
+ * Hugging Face's Meta-to-HF Llama conversion applies. Attention scores are dot
+ * products of q and k, so permuting both identically leaves them unchanged.
+ * Returns the weights unchanged when they already use the half convention.
+ */
+export function toHalfRotary(w: LlamaWeights): LlamaWeights {
+  if (w.config.rotary === "half") return w;
+  const { headDim: hd, dModel } = w.config;
+  const permuteRows = (a: Float32Array, rowLen: number): Float32Array => {
+    const rows = a.length / rowLen;
+    const out = new Float32Array(a.length);
+    for (let row = 0; row < rows; row++) {
+      const head = Math.floor(row / hd);
+      const j = row % hd; // position inside the head in the new (half) layout
+      const r = j < hd / 2 ? 0 : 1;
+      const i = j - r * (hd / 2);
+      const src = head * hd + 2 * i + r;
+      out.set(a.subarray(src * rowLen, (src + 1) * rowLen), row * rowLen);
+    }
+    return out;
+  };
+  return {
+    ...w,
+    config: { ...w.config, rotary: "half" },
+    layers: w.layers.map((l) => ({
+      ...l,
+      wq: permuteRows(l.wq, dModel),
+      wk: permuteRows(l.wk, dModel),
+      bq: l.bq && permuteRows(l.bq, 1),
+      bk: l.bk && permuteRows(l.bk, 1),
+    })),
+  };
+}
