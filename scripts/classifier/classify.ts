@@ -1,0 +1,102 @@
+/**
+ * npm run --silent classify -- --input FILE.jsonl [--artifact FILE] [--output FILE]
+ *
+ * Reads JSON lines with a `prompt` string or an OpenAI-style `messages` array and
+ * writes one JSON line per input line, in order:
+ *   {"risk": <0..1>, "risky": <bool at the shipped threshold>}
+ * A line that cannot be scored gives {"error": "...", "line": N} instead; the
+ * run goes on. Blank lines are answered with an error too, so output line N
+ * always answers input line N. Exit status: 0 when the input was read to the
+ * end (per-line errors are in the output), 1 on a usage or I/O failure.
+ */
+import { createReadStream, createWriteStream, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+import { RiskModel } from "../../edge/classifier/model.ts";
+import { parseLine } from "./classify-lib.ts";
+import { DEFAULT_ARTIFACT, REPO_ROOT } from "./paths.ts";
+
+const HELP = `Usage: npm run --silent classify -- --input FILE.jsonl [options]
+
+Scores prompts with the edge prompt-risk classifier. Each input line is a JSON
+object with "prompt" (a string) or "messages" (OpenAI chat format: [{role, content}]);
+each output line is {"risk": 0..1, "risky": bool} or {"error": "...", "line": N}.
+
+Options:
+  --input FILE      JSONL input ("-" = stdin; required)
+  --output FILE     JSONL output (default: stdout)
+  --artifact FILE   model artifact (default: edge/classifier/risk-model.v1.json)
+  -h, --help        this help
+`;
+
+async function main(): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        input: { type: "string" },
+        output: { type: "string" },
+        artifact: { type: "string", default: DEFAULT_ARTIFACT },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n\n${HELP}`);
+    return 1;
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (!values.input) {
+    process.stderr.write(`--input is required\n\n${HELP}`);
+    return 1;
+  }
+  const model = RiskModel.fromArtifact(readFileSync(resolve(REPO_ROOT, values.artifact!), "utf8"));
+  // Relative paths are relative to where the user ran `npm run` (npm sets INIT_CWD).
+  const cwd = process.env.INIT_CWD ?? process.cwd();
+  const input = values.input === "-" ? process.stdin : createReadStream(resolve(cwd, values.input));
+  const out = values.output ? createWriteStream(resolve(cwd, values.output)) : process.stdout;
+  await new Promise<void>((ok, fail) => {
+    if (input === process.stdin) return ok();
+    input.once("open", () => ok());
+    input.once("error", fail);
+  });
+  const rl = createInterface({ input, crlfDelay: Infinity });
+  let lineNo = 0;
+  let errors = 0;
+  const write = (s: string) => (out.write(s) ? Promise.resolve() : new Promise<void>((r) => out.once("drain", () => r())));
+  for await (const line of rl) {
+    lineNo++;
+    const parsed = parseLine(line);
+    let result: unknown;
+    if ("error" in parsed) {
+      errors++;
+      result = { error: parsed.error, line: lineNo };
+    } else {
+      try {
+        const r = "prompt" in parsed ? model.classify(parsed.prompt) : model.classify(parsed.messages);
+        result = { risk: Math.round(r.risk * 1e6) / 1e6, risky: r.risky };
+      } catch (e) {
+        errors++;
+        result = { error: `scoring failed: ${e instanceof Error ? e.message : String(e)}`, line: lineNo };
+      }
+    }
+    await write(JSON.stringify(result) + "\n");
+  }
+  if (out !== process.stdout) await new Promise<void>((r) => (out as NodeJS.WritableStream).end(() => r()));
+  if (errors > 0) process.stderr.write(`classify: ${errors} of ${lineNo} lines had errors (see their output lines)\n`);
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);
