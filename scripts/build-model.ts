@@ -22,6 +22,10 @@ Builds model.onnx + manifest.json + tokenizer files in DIR.
   --tokenizer FILE    llama2.c only: tokenizer .bin (default: the tok*.bin beside the checkpoint)
   --external-data M   auto | always | never (default auto: only above ~1.8 GB of weights)
   --residual-outputs  also expose each block's residual stream as a graph output
+  --hook-layers L,..  put a steering hook on these layers' residual streams (e.g. 2,3)
+  --sae [L=]DIR       bake an SAE folder (SAELens or sparsify) into the hook at layer L
+                      (default: the layer its cfg.json names, or the only hook layer);
+                      repeatable; its layer is hooked even when not in --hook-layers
   --quiet             print only the summary
   -h, --help          show this help
 `;
@@ -38,6 +42,8 @@ export async function main(argv: string[]): Promise<number> {
         tokenizer: { type: "string" },
         "external-data": { type: "string" },
         "residual-outputs": { type: "boolean" },
+        "hook-layers": { type: "string" },
+        sae: { type: "string", multiple: true },
         quiet: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -60,8 +66,19 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`--external-data must be auto, always or never\n`);
     return 2;
   }
+  let hookLayers: number[] = [];
+  let saes: { dir: string; layer?: number }[] = [];
+  try {
+    hookLayers = parseLayers(values["hook-layers"]);
+    saes = (values.sae ?? []).map(parseSaeFlag);
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return 2;
+  }
   try {
     const result = await buildModel({
+      hookLayers,
+      saes,
       from: values.from,
       out: values.out,
       id: values.id,
@@ -76,6 +93,22 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`build-model: ${(e as Error).message}\n`);
     return 1;
   }
+}
+
+/** "2,3" -> [2, 3] */
+export function parseLayers(raw: string | undefined): number[] {
+  if (raw === undefined || raw.trim() === "") return [];
+  return raw.split(",").map((t) => {
+    const n = Number(t.trim());
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--hook-layers: "${t}" is not a layer number`);
+    return n;
+  });
+}
+
+/** "DIR" or "L=DIR" */
+export function parseSaeFlag(raw: string): { dir: string; layer?: number } {
+  const m = /^(\d+)=(.+)$/.exec(raw);
+  return m ? { dir: m[2]!, layer: Number(m[1]) } : { dir: raw };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

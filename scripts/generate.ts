@@ -5,11 +5,12 @@
  * it streams, or with --json one JSON object per generated token.
  */
 import { parseArgs } from "node:util";
-import { GenerateRequest } from "../proto/gen/steerguard/v1/sidecar.ts";
+import { GenerateRequest, ProbeRequest } from "../proto/gen/steerguard/v1/sidecar.ts";
+import { loadProfile, type SteeringProfile } from "../sidecar/steering/profile.ts";
 import { Engine } from "../sidecar/engine/engine.ts";
 import { DEFAULT_MODEL_SOURCE, modelOrSource, resolveModelDir } from "../sidecar/model-source.ts";
 
-const HELP = `Usage: npm run generate -- [--model DIR] (--prompt TEXT | --chat TEXT) [options]
+const HELP = `Usage: npm run generate -- [--model DIR] (--prompt TEXT | --chat TEXT) [--profile FILE [--strength S]] [options]
 
   --model DIR          a built model directory, or a checkpoint to build (cached)
                        (default ${DEFAULT_MODEL_SOURCE})
@@ -23,6 +24,9 @@ const HELP = `Usage: npm run generate -- [--model DIR] (--prompt TEXT | --chat T
   --stop TEXT          stop before TEXT (repeatable)
   --logprobs K         with --json: top-K logprobs per token (default 0)
   --json               one JSON object per generated token: {token, text, logprobs}
+  --profile FILE       steer with this steering profile (JSON; its SAE is attached if the model lacks it)
+  --strength S         multiplies the profile's values (default 1; 0 with clamp ablates)
+  --probe              print the profile's feature activations on the prompt (JSON) instead of generating
   --device DEV         cpu (default) or cuda
   -h, --help           show this help
 `;
@@ -56,6 +60,9 @@ async function main(): Promise<void> {
         logprobs: { type: "string", default: "0" },
         json: { type: "boolean", default: false },
         device: { type: "string", default: "cpu" },
+        profile: { type: "string" },
+        strength: { type: "string", default: "1" },
+        probe: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -67,6 +74,15 @@ async function main(): Promise<void> {
   if (values.device !== "cpu" && values.device !== "cuda") fail(`--device must be cpu or cuda, got "${values.device}"`);
   const seed = num("seed", values.seed, { int: true, min: 0 });
   if (seed !== undefined && !Number.isSafeInteger(seed)) fail(`--seed must be at most ${Number.MAX_SAFE_INTEGER}`);
+
+  const strength = num("strength", values.strength)!;
+  if (values.probe && !values.profile) fail("--probe needs --profile");
+  let profile: SteeringProfile | undefined;
+  try {
+    profile = values.profile ? loadProfile(values.profile) : undefined;
+  } catch (err) {
+    fail((err as Error).message);
+  }
 
   // Check every flag before the (possibly slow) model load.
   const sampling = {
@@ -85,11 +101,17 @@ async function main(): Promise<void> {
         ? { $case: "conversation", value: { messages: [{ role: "user", content: values.chat }] } }
         : { $case: "prompt", value: values.prompt! },
     sampling,
+    steering: profile ? { profile: profile.name, strength } : undefined,
   });
   const dir = await resolveModelDir({ ...modelOrSource(values.model), log: (m) => process.stderr.write(`${m}\n`) });
-  const engine = await Engine.load(dir, { device: values.device });
+  const engine = await Engine.load(dir, { device: values.device, profiles: profile ? [profile.file] : [] });
   const tok = engine.tokenizer;
   try {
+    if (values.probe) {
+      const res = await engine.probe(ProbeRequest.fromPartial({ requestId: "cli", input: request.input, profile: profile!.name }));
+      process.stdout.write(`${JSON.stringify({ profile: profile!.name, promptTokens: res.promptTokens, features: res.features })}\n`);
+      return;
+    }
     for await (const chunk of engine.generate(request, new AbortController().signal)) {
       if (values.json) {
         chunk.tokenIds.forEach((id, i) => {
@@ -105,6 +127,7 @@ async function main(): Promise<void> {
         process.stdout.write(chunk.text);
       }
       if (chunk.finish && !values.json) process.stdout.write("\n");
+      if (chunk.finish && profile) process.stderr.write(`steering: profile ${profile.name}, strength ${strength}, applied ${chunk.finish.usage?.steeringApplied ?? false}\n`);
     }
   } catch (err) {
     process.stderr.write(`generate: ${(err as Error).message}\n`);

@@ -6,11 +6,15 @@
  * --grace-ms to finish, then the process exits 0.
  */
 import { parseArgs } from "node:util";
-import { Engine } from "./engine/engine.ts";
+import { existsSync } from "node:fs";
+import { Engine, type EngineOptions } from "./engine/engine.ts";
 import { DEFAULT_MODEL_SOURCE, resolveModelDir } from "./model-source.ts";
 import type { SidecarBackend } from "./server/backend.ts";
 import { startSidecarServer } from "./server/index.ts";
 import { NoModelBackend } from "./server/no-model.ts";
+
+/** Profiles shipped with the repo (scanned when it exists). */
+const DEFAULT_PROFILE_DIR = new URL("../steering", import.meta.url).pathname;
 
 const HELP = `steerguard sidecar: the gRPC generation server
 
@@ -25,6 +29,9 @@ Options:
                      (env STEERGUARD_MODEL_SOURCE; default ${DEFAULT_MODEL_SOURCE})
   --cache-dir DIR    where --from builds go (default .cache/models)
   --no-model         serve Health and Info only, no model (Generate answers FAILED_PRECONDITION)
+  --profile FILE     serve this steering profile (JSON); repeatable; an invalid one stops the start
+  --profile-dir DIR  also serve the *.json profiles found here (and one level down) that fit the model;
+                     default ${DEFAULT_PROFILE_DIR} when it exists (env STEERGUARD_PROFILE_DIR)
   --device DEV       cpu (default) or cuda (falls back to CPU with a warning)
   --threads N        onnxruntime intra-op threads (default: onnxruntime's choice)
   --max-batch N      most requests decoded together (default 8)
@@ -43,6 +50,8 @@ function parse() {
       "cache-dir": { type: "string" },
       "no-model": { type: "boolean", default: false },
       device: { type: "string", default: "cpu" },
+      profile: { type: "string", multiple: true },
+      "profile-dir": { type: "string" },
       threads: { type: "string", default: "0" },
       "max-batch": { type: "string", default: "8" },
       "max-queue": { type: "string", default: "64" },
@@ -62,11 +71,18 @@ function intFlag(name: string, raw: string, min: number, max: number): number {
   return n;
 }
 
+/** The profile folder to scan: one given must exist; the default is used when present. */
+function profileDirs(given: string | undefined): string[] {
+  if (given === undefined) return existsSync(DEFAULT_PROFILE_DIR) ? [DEFAULT_PROFILE_DIR] : [];
+  if (!existsSync(given)) throw new Error(`--profile-dir ${given} does not exist`);
+  return [given];
+}
+
 async function main(): Promise<void> {
   let flags: ReturnType<typeof parse>;
   let port: number;
   let graceMs: number;
-  let engineOpts: { intraOpThreads: number; maxBatch: number; maxQueue: number; device: "cpu" | "cuda" };
+  let engineOpts: EngineOptions;
   try {
     flags = parse();
     port = intFlag("port", flags.port ?? process.env.SIDECAR_PORT ?? "50051", 0, 65535);
@@ -77,6 +93,8 @@ async function main(): Promise<void> {
       intraOpThreads: intFlag("threads", flags.threads, 0, 1024),
       maxBatch: intFlag("max-batch", flags["max-batch"], 1, 1024),
       maxQueue: intFlag("max-queue", flags["max-queue"], 0, 1_000_000),
+      profiles: flags.profile ?? [],
+      profileDirs: profileDirs(flags["profile-dir"] ?? process.env.STEERGUARD_PROFILE_DIR),
     };
   } catch (err) {
     process.stderr.write(`sidecar: ${(err as Error).message}\n\n${HELP}`);
@@ -100,6 +118,7 @@ async function main(): Promise<void> {
     });
     const engine = await Engine.load(dir, engineOpts);
     log(`serving ${engine.manifest.id} from ${dir} on ${engine.device}`);
+    for (const { profile: p } of engine.profiles.values()) log(`steering profile ${p.name}: layer ${p.layer}, ${p.features.length} features, positions ${p.positions} (${p.file})`);
     backend = engine;
   }
   const host = flags.host ?? process.env.SIDECAR_HOST ?? "127.0.0.1";

@@ -16,6 +16,8 @@ import {
   presentKey,
   presentValue,
 } from "../model/graph/names.ts";
+import { layerStepInputs, type LayerStepInputs } from "../steering/inputs.ts";
+import * as SN from "../steering/names.ts";
 
 export type Device = "cpu" | "cuda";
 
@@ -26,6 +28,14 @@ export interface DecoderOptions {
   intraOpThreads?: number;
   /** Threads across operators (0 = onnxruntime's default). */
   interOpThreads?: number;
+  /**
+   * Let idle intra-op threads spin-wait for the next operator (onnxruntime's
+   * own default). Default false: the engine runs one graph per step with
+   * event-loop work in between, and spinning threads then take CPU from the
+   * event loop and, on a shared or small machine, from the threads doing the
+   * work (`npm run bench:engine` prints both settings side by side).
+   */
+  intraOpSpinning?: boolean;
   /** Called with a warning (e.g. the CUDA fallback). Default: stderr. */
   warn?: (message: string) => void;
 }
@@ -45,6 +55,13 @@ export interface StepInput {
   pastKeys: Float32Array[];
   pastValues: Float32Array[];
   pastLength: number;
+  /**
+   * Steering inputs per hooked layer (sidecar/steering/names.ts). Hooked
+   * layers left out get gate 0 for every row (an exact no-op).
+   */
+  steering?: Record<number, LayerStepInputs>;
+  /** Hooked layers whose SAE activations (`steer.L.acts`, [B, S, K]) to return. */
+  acts?: number[];
 }
 
 export interface StepOutput {
@@ -53,32 +70,51 @@ export interface StepOutput {
   /** Per layer, [B, nKv, P+S, headDim]. */
   presentKeys: Float32Array[];
   presentValues: Float32Array[];
+  /** Per requested layer, [B, S, K] activations of the fed features. */
+  acts?: Record<number, Float32Array>;
 }
 
 export class OnnxDecoder {
+  /** Hooked layers with an SAE: their steering inputs are fed at every step. */
+  readonly steerLayers: number[];
+  private readonly fetches: string[];
+
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly manifest: Manifest,
     /** The execution provider actually in use. */
     readonly device: Device,
-  ) {}
+  ) {
+    const inputs = new Set(session.inputNames);
+    this.steerLayers = manifest.hookedLayers.filter((l) => inputs.has(SN.steerFeatures(l)));
+    const { nLayers } = manifest.dims;
+    this.fetches = [LOGITS];
+    for (let l = 0; l < nLayers; l++) this.fetches.push(presentKey(l), presentValue(l));
+  }
 
-  static async load(modelDir: string, manifest: Manifest, opts: DecoderOptions = {}): Promise<OnnxDecoder> {
+  /**
+   * Opens `modelDir`'s graph, or `model` instead when given (a file, or the
+   * bytes of a graph with SAEs attached at load; then `manifest` describes it).
+   */
+  static async load(modelDir: string, manifest: Manifest, opts: DecoderOptions = {}, model?: string | Uint8Array): Promise<OnnxDecoder> {
     const warn = opts.warn ?? ((m: string) => process.stderr.write(`${m}\n`));
     const base: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: "all" };
     // onnxruntime-node rejects an explicit undefined: set only what was given.
     if (opts.intraOpThreads) base.intraOpNumThreads = opts.intraOpThreads;
     if (opts.interOpThreads) base.interOpNumThreads = opts.interOpThreads;
-    const file = join(modelDir, manifest.graph.file);
+    if (!opts.intraOpSpinning) base.extra = { session: { intra_op: { allow_spinning: "0" } } };
+    const file = model ?? join(modelDir, manifest.graph.file);
+    const create = (o: ort.InferenceSession.SessionOptions) =>
+      typeof file === "string" ? ort.InferenceSession.create(file, o) : ort.InferenceSession.create(file, o);
     if (opts.device === "cuda") {
       try {
-        const session = await ort.InferenceSession.create(file, { ...base, executionProviders: ["cuda"] });
+        const session = await create({ ...base, executionProviders: ["cuda"] });
         return new OnnxDecoder(session, manifest, "cuda");
       } catch (err) {
         warn(`warning: CUDA execution provider unavailable (${(err as Error).message.split("\n")[0]}); falling back to CPU`);
       }
     }
-    const session = await ort.InferenceSession.create(file, { ...base, executionProviders: ["cpu"] });
+    const session = await create({ ...base, executionProviders: ["cpu"] });
     return new OnnxDecoder(session, manifest, "cpu");
   }
 
@@ -95,14 +131,26 @@ export class OnnxDecoder {
       feeds[pastKey(l)] = new ort.Tensor("float32", input.pastKeys[l]!, pastDims);
       feeds[pastValue(l)] = new ort.Tensor("float32", input.pastValues[l]!, pastDims);
     }
-    const out = await this.session.run(feeds);
+    for (const l of this.steerLayers) {
+      const t = input.steering?.[l] ?? layerStepInputs(Array.from({ length: B }, () => null), S, new Array<number>(B).fill(0));
+      feeds[SN.steerFeatures(l)] = new ort.Tensor("int64", t.features, [B, t.k]);
+      feeds[SN.steerModes(l)] = new ort.Tensor("int64", t.modes, [B, t.k]);
+      feeds[SN.steerValues(l)] = new ort.Tensor("float32", t.values, [B, t.k]);
+      feeds[SN.steerGate(l)] = new ort.Tensor("float32", t.gate, [B]);
+      feeds[SN.steerStrength(l)] = new ort.Tensor("float32", t.strength, [B]);
+      feeds[SN.steerPositions(l)] = new ort.Tensor("float32", t.positions, [B, S]);
+    }
+    const acts = (input.acts ?? []).filter((l) => this.steerLayers.includes(l));
+    const out = await this.session.run(feeds, acts.length ? [...this.fetches, ...acts.map(SN.steerActs)] : this.fetches);
     const presentKeys: Float32Array[] = [];
     const presentValues: Float32Array[] = [];
     for (let l = 0; l < nLayers; l++) {
       presentKeys.push(out[presentKey(l)]!.data as Float32Array);
       presentValues.push(out[presentValue(l)]!.data as Float32Array);
     }
-    return { logits: out[LOGITS]!.data as Float32Array, presentKeys, presentValues };
+    const result: StepOutput = { logits: out[LOGITS]!.data as Float32Array, presentKeys, presentValues };
+    if (acts.length) result.acts = Object.fromEntries(acts.map((l) => [l, out[SN.steerActs(l)]!.data as Float32Array]));
+    return result;
   }
 
   async release(): Promise<void> {

@@ -7,9 +7,10 @@
 import { status } from "@grpc/grpc-js";
 import {
   InfoResponse,
+  ProbeResponse,
   type GenerateChunk,
   type GenerateRequest,
-  type ProbeResponse,
+  type ProbeRequest,
 } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import { resolveSamplingParams, type SamplingParams } from "../generation/index.ts";
 import { readManifest, type Manifest } from "../model/manifest.ts";
@@ -20,7 +21,9 @@ import type { Tokenizer } from "../tokenizer/types.ts";
 import { VERSION } from "../version.ts";
 import { OnnxDecoder, type DecoderOptions } from "./decoder.ts";
 import { QueueFullError, Scheduler } from "./scheduler.ts";
-import { Sequence } from "./sequence.ts";
+import { layerStepInputs } from "../steering/inputs.ts";
+import { loadProfiles, prepareModel, type LoadedProfile } from "../steering/registry.ts";
+import { Sequence, type SequenceSteering } from "./sequence.ts";
 
 export interface EngineOptions extends DecoderOptions {
   /** Most rows decoded together (default 8). */
@@ -29,6 +32,12 @@ export interface EngineOptions extends DecoderOptions {
   maxQueue?: number;
   /** max_tokens when a request gives 0 (default 256). */
   defaultMaxTokens?: number;
+  /** Steering profile files to serve (an invalid one stops the load). */
+  profiles?: string[];
+  /** Folders scanned for *.json profiles; ones that do not fit the model are skipped with a warning. */
+  profileDirs?: string[];
+  /** Where a model with external data is written when SAEs are attached at load (default: OS temp). */
+  steeringCacheDir?: string;
 }
 
 /** Most top-logprobs per token a request may ask for (OpenAI's limit). */
@@ -43,6 +52,8 @@ export class Engine implements SidecarBackend {
     private readonly decoder: OnnxDecoder,
     private readonly scheduler: Scheduler,
     private readonly opts: EngineOptions,
+    /** Steering profiles by name. */
+    readonly profiles: ReadonlyMap<string, LoadedProfile> = new Map(),
   ) {}
 
   static async load(modelDir: string, opts: EngineOptions = {}): Promise<Engine> {
@@ -56,9 +67,12 @@ export class Engine implements SidecarBackend {
       addBos: t.addBos,
       vocabSize: manifest.dims.vocabSize,
     });
-    const decoder = await OnnxDecoder.load(modelDir, manifest, opts);
+    const profiles = loadProfiles({ files: opts.profiles, dirs: opts.profileDirs, warn: opts.warn }, manifest);
+    // SAEs the built graph does not carry are attached now (graph surgery).
+    const prepared = prepareModel(modelDir, manifest, profiles.values(), opts.steeringCacheDir);
+    const decoder = await OnnxDecoder.load(modelDir, prepared.manifest, opts, prepared.attached.length ? prepared.model : undefined);
     const scheduler = new Scheduler(decoder, { maxBatch: opts.maxBatch ?? 8, maxQueue: opts.maxQueue ?? 64 });
-    return new Engine(manifest, tokenizer, decoder, scheduler, opts);
+    return new Engine(prepared.manifest, tokenizer, decoder, scheduler, opts, profiles);
   }
 
   /** The execution provider in use ("cpu" or "cuda"). */
@@ -76,7 +90,13 @@ export class Engine implements SidecarBackend {
       vocabSize: d.vocabSize,
       contextLength: d.contextLength,
       hookedLayers: this.manifest.hookedLayers,
-      profiles: [],
+      profiles: [...this.profiles.values()].map(({ profile: p }) => ({
+        name: p.name,
+        layer: p.layer,
+        numFeatures: p.features.length,
+        positions: p.positions,
+        description: p.description,
+      })),
       executionProvider: this.decoder.device,
       version: VERSION,
     });
@@ -111,9 +131,7 @@ export class Engine implements SidecarBackend {
 
   /** Validates a request and makes its Sequence (not yet scheduled). */
   sequenceFor(request: GenerateRequest, signal: AbortSignal): Sequence {
-    if (request.steering?.profile) {
-      throw invalid(`unknown steering profile "${request.steering.profile}" (this sidecar has none loaded)`);
-    }
+    const steering = request.steering?.profile ? this.steeringFor(request.steering.profile, request.steering.strength ?? 1) : undefined;
     const promptIds = this.promptIds(request.input);
     if (promptIds.length === 0) throw invalid("prompt is empty (and the tokenizer adds no BOS)");
     const context = this.manifest.dims.contextLength;
@@ -140,14 +158,76 @@ export class Engine implements SidecarBackend {
         stop: (s?.stop ?? []).filter((x) => x.length > 0),
         logprobs,
         signal,
+        steering,
+        steeringApplied: steering !== undefined,
       },
       this.tokenizer,
       eos,
     );
   }
 
-  async probe(): Promise<ProbeResponse> {
-    throw invalid("this sidecar has no steering profiles loaded");
+  /** A loaded profile by name, or INVALID_ARGUMENT naming the ones there are. */
+  profile(name: string): LoadedProfile {
+    const p = this.profiles.get(name);
+    if (!p) {
+      const known = [...this.profiles.keys()];
+      throw invalid(`unknown steering profile "${name}" (${known.length ? `loaded: ${known.join(", ")}` : "this sidecar has none loaded"})`);
+    }
+    return p;
+  }
+
+  private steeringFor(name: string, strength: number): SequenceSteering {
+    const { profile } = this.profile(name);
+    if (!Number.isFinite(strength)) throw invalid(`steering strength must be a finite number, got ${strength}`);
+    return { layer: profile.layer, features: profile.features, positions: profile.positions, strength };
+  }
+
+  /**
+   * Runs the prompt once, unsteered, and reads the profile's SAE features at
+   * its layer: the activation at the last prompt token, the mean and the max
+   * over the prompt's tokens.
+   */
+  async probe(request: ProbeRequest, signal?: AbortSignal): Promise<ProbeResponse> {
+    if (!request.profile) throw invalid("probe needs a steering profile name");
+    const { profile } = this.profile(request.profile);
+    const ids = this.promptIds(request.input);
+    if (ids.length === 0) throw invalid("prompt is empty (and the tokenizer adds no BOS)");
+    const context = this.manifest.dims.contextLength;
+    if (ids.length > context) throw invalid(`prompt is ${ids.length} tokens; the model's context is ${context}`);
+    if (signal?.aborted) throw new SidecarError(status.CANCELLED, "cancelled by the caller");
+    const n = ids.length;
+    // Gate on (so the hook computes its activations) but no position steered:
+    // the model's own view of the prompt, bit for bit the unsteered residual.
+    const feed = layerStepInputs([{ features: profile.features, strength: 1, positions: "all", promptLength: n }], n, [0]);
+    feed.positions.fill(0);
+    const empty = Array.from({ length: this.manifest.dims.nLayers }, () => new Float32Array(0));
+    const out = await this.decoder.step({
+      batch: 1,
+      seq: n,
+      inputIds: BigInt64Array.from(ids, BigInt),
+      positionIds: BigInt64Array.from(ids, (_, i) => BigInt(i)),
+      attentionMask: new BigInt64Array(n).fill(1n),
+      pastKeys: empty,
+      pastValues: empty,
+      pastLength: 0,
+      steering: { [profile.layer]: feed },
+      acts: [profile.layer],
+    });
+    const acts = out.acts![profile.layer]!; // [1, n, K]
+    const K = feed.k;
+    return ProbeResponse.fromPartial({
+      promptTokens: n,
+      features: profile.features.map((f, j) => {
+        let sum = 0;
+        let max = -Infinity;
+        for (let t = 0; t < n; t++) {
+          const a = acts[t * K + j]!;
+          sum += a;
+          if (a > max) max = a;
+        }
+        return { index: f.index, layer: profile.layer, last: acts[(n - 1) * K + j]!, mean: sum / n, max };
+      }),
+    });
   }
 
   async close(): Promise<void> {

@@ -11,6 +11,7 @@
  * Requests join and leave only at step boundaries. The waiting queue is
  * bounded: when it is full, submit() throws QueueFullError at once.
  */
+import { layerStepInputs, type LayerStepInputs } from "../steering/inputs.ts";
 import type { OnnxDecoder } from "./decoder.ts";
 import { BatchKvCache } from "./kv-cache.ts";
 import type { Sequence } from "./sequence.ts";
@@ -140,6 +141,7 @@ export class Scheduler {
         pastKeys: empty,
         pastValues: empty,
         pastLength: 0,
+        steering: this.steeringInputs([seq], n, [0]),
       });
       this.steps++;
       const next = seq.accept(out.logits.subarray((n - 1) * vocabSize, n * vocabSize));
@@ -148,6 +150,23 @@ export class Scheduler {
       this.running.push(seq);
       this.nextTokens.push(next);
     }
+  }
+
+  /**
+   * Steering inputs for the hooked layers some row steers (other layers, and
+   * unsteered rows, get gate 0). `starts[b]` is row b's first new position.
+   */
+  private steeringInputs(rows: Sequence[], seq: number, starts: number[]): Record<number, LayerStepInputs> | undefined {
+    let out: Record<number, LayerStepInputs> | undefined;
+    for (const layer of this.decoder.steerLayers) {
+      const per = rows.map((s) => {
+        const st = s.request.steering;
+        return st && st.layer === layer ? { ...st, promptLength: s.request.promptIds.length } : null;
+      });
+      if (per.every((r) => r === null)) continue;
+      (out ??= {})[layer] = layerStepInputs(per, seq, starts);
+    }
+    return out;
   }
 
   private async decodeStep(): Promise<void> {
@@ -162,6 +181,7 @@ export class Scheduler {
       pastKeys: this.cache.pastKeys(),
       pastValues: this.cache.pastValues(),
       pastLength: P,
+      steering: this.steeringInputs(this.running, 1, this.running.map((_, b) => this.cache.rowLength(b))),
     });
     this.steps++;
     this.cache.advance(out.presentKeys, out.presentValues, 1);

@@ -7,6 +7,7 @@ import { Sampler, StopStringMatcher, stepLogprobs, type SamplingParams } from ".
 import { TextStreamDecoder } from "../tokenizer/stream.ts";
 import type { Tokenizer } from "../tokenizer/types.ts";
 import { FinishReason, GenerateChunk, type TokenLogprob } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import type { SteeringFeature, SteeringPositions } from "../steering/profile.ts";
 import { Channel } from "./channel.ts";
 
 export interface SequenceRequest {
@@ -19,7 +20,17 @@ export interface SequenceRequest {
   /** Top-k logprobs per token; 0 = none. */
   logprobs: number;
   signal: AbortSignal;
+  /** How the row is steered (absent: unsteered, gate 0 at every hooked layer). */
+  steering?: SequenceSteering;
   steeringApplied?: boolean;
+}
+
+export interface SequenceSteering {
+  /** Hooked layer the profile's SAE reads. */
+  layer: number;
+  features: readonly SteeringFeature[];
+  positions: SteeringPositions;
+  strength: number;
 }
 
 export class Sequence {

@@ -15,6 +15,9 @@ import { loadLlama2c } from "./llama2c.ts";
 import { BUILDER_VERSION, MANIFEST_FILE, MANIFEST_FORMAT, readManifest, writeManifest, type Manifest } from "./manifest.ts";
 import { hfTokenizer, llama2cTokenizer, type TokenizerInfo } from "./tokenizer-info.ts";
 import type { LlamaWeights } from "./weights.ts";
+import { loadSaeForModel, manifestHooks, planHooks } from "../steering/attach.ts";
+import { addHooksToBuilder } from "../steering/hook.ts";
+import { HOOK_METADATA_KEY } from "../steering/names.ts";
 
 export const MODEL_FILE = "model.onnx";
 
@@ -31,6 +34,13 @@ export interface BuildModelOptions {
   externalData?: "auto" | "always" | "never";
   /** Also expose each block's residual stream as a graph output (activation collection). */
   residualOutputs?: boolean;
+  /** Layers whose residual stream gets a steering hook (sidecar/steering/hook.ts). */
+  hookLayers?: number[];
+  /**
+   * SAE folders to bake into hooks: each at `layer`, else the layer its config
+   * names, else the only hook layer (sidecar/steering/attach.ts planHooks).
+   */
+  saes?: { dir: string; layer?: number }[];
   /** Progress messages (default: none). */
   log?: (msg: string) => void;
 }
@@ -152,8 +162,13 @@ export async function buildModel(opts: BuildModelOptions): Promise<BuildModelRes
   // The manifest marks a finished build: remove it first so a crash leaves none.
   rmSync(join(outDir, MANIFEST_FILE), { force: true });
   const graph = buildLlamaGraph(weights, { residualOutputs: opts.residualOutputs });
+  const saes = (opts.saes ?? []).map((s) => ({ loaded: loadSaeForModel(s.dir, c.dModel), layer: s.layer }));
+  const hooks = addHooksToBuilder(graph, planHooks(opts.hookLayers ?? [], saes, c.nLayers), residPost, c.dModel);
+  if (hooks.length) log(`hooked layers ${hooks.map((h) => `${h.layer}${h.sae ? ` (${h.sae.architecture} SAE, ${h.sae.dSae} features)` : ""}`).join(", ")}`);
   const modelFile = join(outDir, MODEL_FILE);
-  const written = writeModel(graph, modelFile, { externalData: opts.externalData, metadata: { source: source.path } });
+  const metadata: Record<string, string> = { source: source.path };
+  if (hooks.length) metadata[HOOK_METADATA_KEY] = JSON.stringify(hooks);
+  const written = writeModel(graph, modelFile, { externalData: opts.externalData, metadata });
   log(`wrote ${modelFile}${written.externalDataFile ? ` + ${written.externalDataFile}` : ""}`);
 
   const copied: string[] = [];
@@ -188,6 +203,7 @@ export async function buildModel(opts: BuildModelOptions): Promise<BuildModelRes
     specialTokens: tokenizer.specialTokens,
     residualTensors: Array.from({ length: c.nLayers }, (_, l) => residPost(l)),
     hookedLayers: [],
+    ...(hooks.length ? manifestHooks(hooks) : {}),
   };
   writeManifest(outDir, manifest);
 

@@ -75,8 +75,25 @@ export const ManifestSchema = v.object({
   specialTokens: v.array(v.object({ id: TokenId, text: v.string() })),
   /** Residual stream after block L (`/model/layers.L/resid_post`), one name per layer. */
   residualTensors: v.array(v.string()),
-  /** Layers where a steering hook has been inserted into the graph (none at build time). */
+  /** Layers where a steering hook has been inserted into the graph (build-model --hook-layers, attach-sae). */
   hookedLayers: v.array(v.pipe(v.number(), v.integer(), v.minValue(0))),
+  /** The SAEs baked into hooks (sidecar/steering/hook.ts), one per hooked layer that has one. */
+  saes: v.optional(
+    v.array(
+      v.object({
+        layer: v.pipe(v.number(), v.integer(), v.minValue(0)),
+        /** The residual tensor the hook reads. */
+        tensor: v.string(),
+        architecture: v.picklist(["relu", "jumprelu", "topk"]),
+        dSae: PositiveInt,
+        k: v.nullable(PositiveInt),
+        /** The SAE folder it was loaded from (absolute), when known. */
+        dir: v.nullable(v.string()),
+        /** saeDirHash of that folder (sidecar/steering/surgery.ts), when known. */
+        sha256: v.nullable(v.string()),
+      }),
+    ),
+  ),
 });
 
 export type Manifest = v.InferOutput<typeof ManifestSchema>;

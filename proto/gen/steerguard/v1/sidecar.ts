@@ -138,10 +138,10 @@ export interface SteeringRequest {
   profile: string;
   /**
    * Multiplies the profile's values (DESIGN.md: clamp c -> s*c, scale
-   * k -> 1 + s*(k-1), add c -> s*c). 1 is the profile as written; 0 with
-   * clamp ablates the features.
+   * k -> 1 + s*(k-1), add c -> s*c). Absent means 1, the profile as
+   * written; 0 with clamp ablates the features.
    */
-  strength: number;
+  strength?: number | undefined;
 }
 
 export interface GenerateRequest {
@@ -611,7 +611,7 @@ export const SamplingParams: MessageFns<SamplingParams> = {
 };
 
 function createBaseSteeringRequest(): SteeringRequest {
-  return { profile: "", strength: 0 };
+  return { profile: "", strength: undefined };
 }
 
 export const SteeringRequest: MessageFns<SteeringRequest> = {
@@ -619,7 +619,7 @@ export const SteeringRequest: MessageFns<SteeringRequest> = {
     if (message.profile !== "") {
       writer.uint32(10).string(message.profile);
     }
-    if (message.strength !== 0) {
+    if (message.strength !== undefined) {
       writer.uint32(21).float(message.strength);
     }
     return writer;
@@ -669,7 +669,7 @@ export const SteeringRequest: MessageFns<SteeringRequest> = {
   fromJSON(object: any): SteeringRequest {
     return {
       profile: isSet(object.profile) ? globalThis.String(object.profile) : "",
-      strength: isSet(object.strength) ? globalThis.Number(object.strength) : 0,
+      strength: isSet(object.strength) ? globalThis.Number(object.strength) : undefined,
     };
   },
 
@@ -678,7 +678,7 @@ export const SteeringRequest: MessageFns<SteeringRequest> = {
     if (message.profile !== "") {
       obj.profile = message.profile;
     }
-    if (message.strength !== 0) {
+    if (message.strength !== undefined) {
       obj.strength = floatToJson(message.strength);
     }
     return obj;
@@ -690,7 +690,7 @@ export const SteeringRequest: MessageFns<SteeringRequest> = {
   fromPartial<I extends Exact<DeepPartial<SteeringRequest>, I>>(object: I): SteeringRequest {
     const message = createBaseSteeringRequest();
     message.profile = object.profile ?? "";
-    message.strength = object.strength ?? 0;
+    message.strength = object.strength ?? undefined;
     return message;
   },
 };

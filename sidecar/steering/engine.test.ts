@@ -1,0 +1,154 @@
+/**
+ * Steering through the engine on stories260K: profiles load (their SAEs are
+ * attached at load, or used as baked), Info lists them, a steered request
+ * follows the reference, a mixed batch gives each row the tokens it gets
+ * alone, and Probe reads the reference encoder's activations.
+ */
+import { status } from "@grpc/grpc-js";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GenerateRequest, ProbeRequest, type GenerateChunk } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import { builtModel, SHARED_MODELS } from "../../test/support/models.ts";
+import { Engine } from "../engine/engine.ts";
+import { buildModel } from "../model/build.ts";
+import { loadLlama2c } from "../model/llama2c.ts";
+import { argmax, newKvCache, referenceForward } from "../model/reference.ts";
+import type { LlamaWeights } from "../model/weights.ts";
+import { encode } from "../sae/encode.ts";
+import { saveSaeLens } from "../sae/load.ts";
+import type { Sae } from "../sae/types.ts";
+import { SidecarError } from "../server/backend.ts";
+import { steeringHook, type SteeringSpec } from "./reference.ts";
+import { loadProfiles, missingSaes } from "./registry.ts";
+import { randomSae } from "./test-support.ts";
+
+const tmp = () => mkdtempSync(join(tmpdir(), "sg-steer-engine-"));
+
+function steeredGreedy(w: LlamaWeights, prompt: number[], steps: number, steer?: { sae: Sae; spec: SteeringSpec }): number[] {
+  const cache = newKvCache(w);
+  const onResidual = steer ? steeringHook(steer.sae, steer.spec, prompt.length) : undefined;
+  let logits = referenceForward(w, cache, prompt, { onResidual }).logits.at(-1)!;
+  const out: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    const next = argmax(logits);
+    if (next === 2) break; // </s>
+    out.push(next);
+    if (s + 1 < steps) logits = referenceForward(w, cache, [next], { onResidual }).logits[0];
+  }
+  return out;
+}
+
+async function run(engine: Engine, req: GenerateRequest) {
+  const chunks: GenerateChunk[] = [];
+  for await (const c of engine.generate(req, new AbortController().signal)) chunks.push(c);
+  return { tokens: chunks.flatMap((c) => c.tokenIds), finish: chunks.at(-1)!.finish! };
+}
+
+const request = (prompt: string, maxTokens: number, steering?: { profile: string; strength: number }) =>
+  GenerateRequest.fromPartial({ requestId: prompt, input: { $case: "prompt", value: prompt }, sampling: { temperature: 0, maxTokens }, steering });
+
+describe("steering in the engine (stories260K)", () => {
+  const w = loadLlama2c(join(SHARED_MODELS, "stories260K/stories260K.bin"));
+  const dir = tmp();
+  const jump = randomSae("jumprelu", 64, 128, 21, { layer: 2 });
+  const topk = randomSae("topk", 64, 96, 22, { k: 12, layer: 3 });
+  const refusal = { name: "refusal", sae: "sae-jump", layer: 2, positions: "generated", features: [{ index: 4, mode: "add", value: 12 }, { index: 9, mode: "clamp", value: 6 }, { index: 17, mode: "scale", value: 3 }], description: "test" } as const;
+  const boost = { name: "boost", sae: "sae-topk", layer: 3, positions: "all", features: [{ index: 1, mode: "add", value: 8 }, { index: 30, mode: "clamp", value: 3 }] } as const;
+  let engine: Engine;
+  let model: string;
+
+  beforeAll(async () => {
+    saveSaeLens(join(dir, "sae-jump"), jump);
+    saveSaeLens(join(dir, "sae-topk"), topk);
+    writeFileSync(join(dir, "refusal.json"), JSON.stringify(refusal));
+    writeFileSync(join(dir, "boost.json"), JSON.stringify(boost));
+    model = await builtModel("stories260K");
+    engine = await Engine.load(model, { maxBatch: 4, profiles: [join(dir, "refusal.json")], profileDirs: [dir] });
+  });
+  afterAll(() => engine?.close());
+
+  it("lists the profiles and the layers attached at load", () => {
+    const info = engine.info();
+    expect(info.hookedLayers).toEqual([2, 3]);
+    expect(info.profiles).toEqual([
+      { name: "refusal", layer: 2, numFeatures: 3, positions: "generated", description: "test" },
+      { name: "boost", layer: 3, numFeatures: 2, positions: "all", description: "" },
+    ]);
+  });
+
+  it("steers a request as the reference does, and a mixed batch gives each row its solo tokens", async () => {
+    const ids = engine.tokenizer.encode("Once upon a time");
+    const strength = 1.5;
+    const expected = steeredGreedy(w, ids, 24, { sae: jump, spec: { ...refusal, strength } });
+    const steered = await run(engine, request("Once upon a time", 24, { profile: "refusal", strength }));
+    expect(steered.tokens).toEqual(expected);
+    expect(steered.finish.usage!.steeringApplied).toBe(true);
+    const plainTokens = steeredGreedy(w, ids, 24);
+    expect(steered.tokens).not.toEqual(plainTokens);
+
+    const reqs = [
+      request("Once upon a time", 24, { profile: "refusal", strength }),
+      request("The little dog ran to the big red ball and", 20),
+      request("Lily", 16, { profile: "boost", strength: 0.7 }),
+    ];
+    const alone = [];
+    for (const r of reqs) alone.push(await run(engine, r));
+    const steps = engine["scheduler"].steps;
+    const together = await Promise.all(reqs.map((r) => run(engine, r)));
+    // batched: fewer model calls than the rows' tokens one at a time
+    expect(engine["scheduler"].steps - steps).toBeLessThan(together.reduce((n, r) => n + r.tokens.length, 0) - 10);
+    expect(together.map((r) => r.tokens)).toEqual(alone.map((r) => r.tokens));
+    expect(together.map((r) => r.finish.usage!.steeringApplied)).toEqual([true, false, true]);
+    expect(alone[0]!.tokens).toEqual(expected);
+    expect(alone[1]!.tokens).toEqual(steeredGreedy(w, engine.tokenizer.encode("The little dog ran to the big red ball and"), 20));
+    expect(alone[2]!.tokens).not.toEqual(steeredGreedy(w, engine.tokenizer.encode("Lily"), 16));
+    expect(alone[2]!.tokens).toEqual(steeredGreedy(w, engine.tokenizer.encode("Lily"), 16, { sae: topk, spec: { ...boost, strength: 0.7 } }));
+  });
+
+  it("probes a profile's features like the reference encoder", async () => {
+    const prompt = "Tom and Sue went to the park";
+    const ids = engine.tokenizer.encode(prompt);
+    const res = referenceForward(w, newKvCache(w), ids, { keepResiduals: true }).residuals;
+    for (const [p, sae] of [[refusal, jump], [boost, topk]] as const) {
+      const got = await engine.probe(ProbeRequest.fromPartial({ input: { $case: "prompt", value: prompt }, profile: p.name }));
+      expect(got.promptTokens).toBe(ids.length);
+      const acts = res[p.layer]!.map((x) => encode(sae, x));
+      p.features.forEach((f, j) => {
+        const col = acts.map((a) => a[f.index]!);
+        const g = got.features[j]!;
+        expect([g.index, g.layer]).toEqual([f.index, p.layer]);
+        expect(Math.abs(g.last - col.at(-1)!)).toBeLessThan(1e-4);
+        expect(Math.abs(g.mean - col.reduce((a, b) => a + b, 0) / col.length)).toBeLessThan(1e-4);
+        expect(Math.abs(g.max - Math.max(...col))).toBeLessThan(1e-4);
+      });
+      expect(got.features.some((f) => f.max > 0)).toBe(true);
+    }
+  });
+
+  it("rejects unknown profiles and bad strengths with INVALID_ARGUMENT", async () => {
+    const bad = async (f: () => Promise<unknown>) => (await f().catch((e: unknown) => e)) as SidecarError;
+    const e1 = await bad(() => run(engine, request("x", 2, { profile: "nope", strength: 1 })));
+    expect(e1.code).toBe(status.INVALID_ARGUMENT);
+    expect(e1.message).toMatch(/unknown steering profile "nope" \(loaded: refusal, boost\)/);
+    expect((await bad(() => run(engine, request("x", 2, { profile: "boost", strength: NaN })))).code).toBe(status.INVALID_ARGUMENT);
+    expect((await bad(() => engine.probe(ProbeRequest.fromPartial({ input: { $case: "prompt", value: "x" }, profile: "nope" })))).code).toBe(status.INVALID_ARGUMENT);
+  });
+
+  it("uses an SAE baked at build time as is, and gives the same tokens", async () => {
+    const baked = tmp();
+    await buildModel({ from: join(SHARED_MODELS, "stories260K"), out: baked, hookLayers: [2], saes: [{ dir: join(dir, "sae-jump") }] });
+    const e2 = await Engine.load(baked, { profiles: [join(dir, "refusal.json")] });
+    try {
+      expect(e2["decoder"].steerLayers).toEqual([2]);
+      // nothing to attach: the baked SAE has the profile's hash
+      expect(missingSaes(loadProfiles({ files: [join(dir, "refusal.json")] }, e2.manifest).values(), e2.manifest)).toEqual([]);
+      expect(e2.manifest.saes?.map((s) => s.layer)).toEqual([2]);
+      const r = await run(e2, request("Once upon a time", 24, { profile: "refusal", strength: 1.5 }));
+      expect(r.tokens).toEqual(steeredGreedy(w, e2.tokenizer.encode("Once upon a time"), 24, { sae: jump, spec: { ...refusal, strength: 1.5 } }));
+    } finally {
+      await e2.close();
+    }
+  });
+});

@@ -1,0 +1,161 @@
+/**
+ * The ONNX steering hook against the plain-TypeScript steering math: seeded
+ * random tiny models (both rotary conventions, GQA) and seeded random SAEs of
+ * every architecture; clamp, scale and add; positions all and generated; a
+ * prefill then cached decode steps. A zero gate is bit-exact.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { describe, expect, it } from "vitest";
+import { buildLlamaGraph } from "../model/graph/llama-graph.ts";
+import { residPost } from "../model/graph/names.ts";
+import { emptyPast, maxAbsDiff, runStep } from "../model/graph/test-support.ts";
+import { writeModel } from "../model/graph/write-model.ts";
+import { randomLlama } from "../model/random-model.ts";
+import { newKvCache, referenceForward } from "../model/reference.ts";
+import type { LlamaConfig, LlamaWeights } from "../model/weights.ts";
+import type { Sae, SaeArchitecture } from "../sae/types.ts";
+import { addHooksToBuilder, type HookSpec } from "./hook.ts";
+import { layerStepInputs, type RowSteering } from "./inputs.ts";
+import { steerActs } from "./names.ts";
+import type { SteeringFeature, SteeringMode, SteeringPositions } from "./profile.ts";
+import { saeEncodeFeatures, saePreActivations, steeringHook } from "./reference.ts";
+import { randomSae, runSteeredStep, type SteerFeeds } from "./test-support.ts";
+
+const TOL = 1e-4;
+const PROMPT = [1, 17, 3, 42, 8, 25, 11];
+const DECODE = [5, 49, 0, 33];
+const LAYER = 1;
+const OTHER = 2; // a second hooked layer, never steered here (gate 0)
+
+async function hookedSession(w: LlamaWeights, hooks: HookSpec[]) {
+  const g = buildLlamaGraph(w);
+  addHooksToBuilder(g, hooks, residPost, w.config.dModel);
+  const file = join(mkdtempSync(join(tmpdir(), "sg-hook-")), "model.onnx");
+  writeModel(g, file);
+  return ort.InferenceSession.create(file, { graphOptimizationLevel: "all" });
+}
+
+async function plainSession(w: LlamaWeights) {
+  const file = join(mkdtempSync(join(tmpdir(), "sg-plain-")), "model.onnx");
+  writeModel(buildLlamaGraph(w), file);
+  return ort.InferenceSession.create(file, { graphOptimizationLevel: "all" });
+}
+
+/** Features with the largest mean activation on the prompt's layer-L residuals, plus a quiet one. */
+function pickFeatures(w: LlamaWeights, sae: Sae): number[] {
+  const res = referenceForward(w, newKvCache(w), PROMPT, { keepResiduals: true }).residuals[LAYER];
+  const all = Array.from({ length: sae.dSae }, (_, i) => i);
+  const mean = new Float64Array(sae.dSae);
+  for (const x of res) saeEncodeFeatures(sae, x, all).forEach((f, i) => (mean[i] += f / res.length));
+  const order = all.sort((a, b) => mean[b] - mean[a]);
+  return [order[0], order[1], order[order.length - 1]];
+}
+
+const VALUES: Record<SteeringMode, number[]> = { clamp: [4, 0, 2.5], scale: [3, 0, -1], add: [2, -3, 1.5] };
+
+/** Steered logits: graph (batch 1, prefill + cached decode steps) vs reference, per position. */
+async function compare(session: ort.InferenceSession, w: LlamaWeights, sae: Sae, row: RowSteering) {
+  const c = w.config;
+  const spec = { layer: LAYER, positions: row.positions, features: row.features, strength: row.strength };
+  const cache = newKvCache(w);
+  const hook = steeringHook(sae, spec, PROMPT.length);
+  const ref = [...referenceForward(w, cache, PROMPT, { onResidual: hook }).logits];
+  const feeds = (seq: number, start: number): SteerFeeds => ({
+    [LAYER]: layerStepInputs([row], seq, [start]),
+    [OTHER]: layerStepInputs([null], seq, [start]),
+  });
+  let r = await runSteeredStep(session, c, [PROMPT], [PROMPT.map((_, i) => i)], [PROMPT.map(() => 1)], emptyPast(c, 1), feeds(PROMPT.length, 0));
+  expect(r.outputs[steerActs(LAYER)].dims).toEqual([1, PROMPT.length, row.features.length]);
+  const got = [...r.logits[0]];
+  let len = PROMPT.length;
+  for (const tok of DECODE) {
+    ref.push(referenceForward(w, cache, [tok], { onResidual: hook }).logits[0]);
+    r = await runSteeredStep(session, c, [[tok]], [[len]], [Array(len + 1).fill(1)], r.past, feeds(1, len));
+    got.push(r.logits[0][0]);
+    len++;
+  }
+  return { ref, got };
+}
+
+function unsteeredReference(w: LlamaWeights): Float32Array[] {
+  const cache = newKvCache(w);
+  const out = [...referenceForward(w, cache, PROMPT).logits];
+  for (const tok of DECODE) out.push(referenceForward(w, cache, [tok]).logits[0]);
+  return out;
+}
+
+const ARCHS: SaeArchitecture[] = ["relu", "jumprelu", "topk"];
+const MODELS: [string, Partial<LlamaConfig>][] = [
+  ["half rotary, GQA 4/2", { rotary: "half", nLayers: 3 }],
+  ["interleaved rotary, GQA 4/1, biases", { rotary: "interleaved", nLayers: 3, nKvHeads: 1, qkvBias: true }],
+];
+
+describe("steering hook vs reference", () => {
+  for (const [mi, [modelName, over]] of MODELS.entries()) {
+    for (const [ai, arch] of ARCHS.entries()) {
+      it(`${modelName}, ${arch} SAE: clamp/scale/add x all/generated agree to 1e-4; gate 0 is bit-exact`, async () => {
+        const w = randomLlama(over, 300 + mi);
+        const D = w.config.dModel;
+        const sae = randomSae(arch, D, 64, 40 + ai, { applyBDecToInput: ai !== 1 });
+        const other = randomSae("relu", D, 16, 99);
+        const session = await hookedSession(w, [{ layer: LAYER, sae }, { layer: OTHER, sae: other }]);
+        const features = pickFeatures(w, sae);
+
+        // The architecture's activation must matter on this data.
+        const res = referenceForward(w, newKvCache(w), PROMPT, { keepResiduals: true }).residuals[LAYER];
+        const pres = res.map((x) => saePreActivations(sae, x));
+        const acts = res.map((x) => saeEncodeFeatures(sae, x, features));
+        if (arch === "jumprelu") {
+          // some positive pre-activations of selected features fall below their threshold, some above
+          const bites = pres.some((p) => features.some((i) => p[i] > 0 && p[i] <= sae.threshold![i]));
+          const passes = acts.some((a) => a.some((f) => f > 0));
+          expect(bites && passes).toBe(true);
+        }
+        if (arch === "topk") {
+          // some selected features are positive but cut by the top-k selection
+          const cut = pres.some((p, t) => features.some((i, j) => p[i] > 0 && acts[t][j] === 0));
+          expect(cut).toBe(true);
+          expect(acts.some((a) => a.some((f) => f > 0))).toBe(true);
+        }
+
+        const plain = unsteeredReference(w);
+        for (const mode of ["clamp", "scale", "add"] as SteeringMode[]) {
+          for (const positions of ["all", "generated"] as SteeringPositions[]) {
+            const feats: SteeringFeature[] = features.map((index, j) => ({ index, mode, value: VALUES[mode][j] }));
+            const row: RowSteering = { features: feats, strength: positions === "all" ? 1 : 1.5, positions, promptLength: PROMPT.length };
+            const { ref, got } = await compare(session, w, sae, row);
+            got.forEach((g, t) => expect(maxAbsDiff(g, ref[t]), `${mode}/${positions} position ${t}`).toBeLessThan(TOL));
+            // Steering really changed the logits (and "generated" left the early prompt alone).
+            expect(Math.max(...ref.map((l, t) => maxAbsDiff(l, plain[t])))).toBeGreaterThan(1e-2);
+            if (positions === "generated") expect(maxAbsDiff(ref[0], plain[0])).toBe(0);
+          }
+        }
+
+        // gate 0 (features set, strength set): the logits of the model built without any hook, bit for bit
+        const base = await plainSession(w);
+        const c = w.config;
+        const row: RowSteering = { features: features.map((index) => ({ index, mode: "add", value: 5 })), strength: 2, positions: "all", promptLength: PROMPT.length };
+        const off = (seq: number, start: number): SteerFeeds => {
+          const t = layerStepInputs([row], seq, [start]);
+          t.gate.fill(0);
+          return { [LAYER]: t, [OTHER]: layerStepInputs([null], seq, [start]) };
+        };
+        let a = await runSteeredStep(session, c, [PROMPT], [PROMPT.map((_, i) => i)], [PROMPT.map(() => 1)], emptyPast(c, 1), off(PROMPT.length, 0));
+        let b = await runStep(base, c, [PROMPT], [PROMPT.map((_, i) => i)], [PROMPT.map(() => 1)], emptyPast(c, 1));
+        // every gate 0: the If skipped the hook's work (no activations computed)
+        expect(a.outputs[steerActs(LAYER)].dims).toEqual([0, 0, 0]);
+        a.logits[0].forEach((l, t) => expect(Buffer.compare(Buffer.from(l.buffer), Buffer.from(b.logits[0][t].buffer))).toBe(0));
+        let len = PROMPT.length;
+        for (const tok of DECODE) {
+          a = await runSteeredStep(session, c, [[tok]], [[len]], [Array(len + 1).fill(1)], a.past, off(1, len));
+          b = await runStep(base, c, [[tok]], [[len]], [Array(len + 1).fill(1)], b.past);
+          expect(Buffer.compare(Buffer.from(a.logits[0][0].buffer), Buffer.from(b.logits[0][0].buffer))).toBe(0);
+          len++;
+        }
+      });
+    }
+  }
+});
