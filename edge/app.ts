@@ -1,0 +1,86 @@
+/**
+ * The edge as a plain Hono app: `createApp(config, deps)`. Runs under Deno
+ * (edge/main.ts) and in-process under vitest (`app.request(...)`).
+ *
+ * Routes: POST /v1/chat/completions, GET /v1/models, GET /healthz (liveness),
+ * GET /readyz (a sidecar is healthy), GET /metrics (Prometheus text).
+ */
+import { Hono } from "hono";
+import { auth, type ApiKey, type KeyStore } from "./auth/index.ts";
+import { chatHandler, type ChatEnv } from "./chat/index.ts";
+import type { Config } from "./config/index.ts";
+import type { EventSink } from "./events/index.ts";
+import type { Metrics } from "./metrics/index.ts";
+import { errorResponse } from "./openai/index.ts";
+import { rateLimit, type RateLimiter } from "./ratelimit/index.ts";
+import type { RiskScorer } from "./risk/index.ts";
+import type { SidecarBackend } from "./sidecar/index.ts";
+import { validateChat } from "./validate/index.ts";
+
+export interface AppDeps {
+  keys: KeyStore;
+  limiter: RateLimiter;
+  scorer: RiskScorer;
+  sidecar: SidecarBackend;
+  events: EventSink;
+  metrics: Metrics;
+  /** fetch used for the upstream (tests inject one). */
+  fetch?: typeof fetch;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function createApp(config: Config, deps: AppDeps) {
+  const app = new Hono<ChatEnv>();
+
+  app.use("*", async (c, next) => {
+    c.set("startedAt", performance.now());
+    const given = c.req.header("x-request-id");
+    c.set("requestId", given && REQUEST_ID.test(given) ? given : crypto.randomUUID());
+    await next();
+  });
+
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/readyz", (c) => {
+    const ready = deps.sidecar.ready();
+    return c.json({ ready, sidecars: deps.sidecar.status(), classifier: deps.scorer.source }, ready ? 200 : 503);
+  });
+
+  const metricsRoute = async () =>
+    new Response(await deps.metrics.text(), { headers: { "content-type": deps.metrics.contentType } });
+  if (config.metrics.public) app.get("/metrics", metricsRoute);
+  else app.get("/metrics", auth(deps.keys), metricsRoute);
+
+  const models = () => (config.models.length > 0 ? config.models : deps.sidecar.modelIds());
+  const modelEntry = (id: string) => ({ id, object: "model", created: 0, owned_by: "steerguard" });
+  const visible = (key: ApiKey) => models().filter((m) => key.models === null || key.models.includes(m));
+  app.get("/v1/models", auth(deps.keys), (c) => c.json({ object: "list", data: visible(c.get("key")).map(modelEntry) }));
+  app.get("/v1/models/:id", auth(deps.keys), (c) => {
+    const id = c.req.param("id");
+    if (!visible(c.get("key")).includes(id)) return errorResponse(404, `The model '${id}' does not exist.`, { param: "model", code: "model_not_found" });
+    return c.json(modelEntry(id));
+  });
+
+  app.post(
+    "/v1/chat/completions",
+    async (c, next) => {
+      await next();
+      // Count what was refused before routing (auth, rate limit, validation, model access).
+      if (!c.get("decided") && c.res.status >= 400) {
+        const code = c.res.status === 401 ? "auth" : c.res.status === 429 ? "rate_limit" : c.res.status === 413 ? "too_large" : c.res.status === 403 || c.res.status === 404 ? "model" : "invalid";
+        deps.metrics.rejected.inc({ status: String(c.res.status), code });
+      }
+    },
+    auth(deps.keys),
+    rateLimit(deps.limiter),
+    validateChat(config.limits),
+    chatHandler({ config, scorer: deps.scorer, sidecar: deps.sidecar, events: deps.events, metrics: deps.metrics, fetch: deps.fetch }),
+  );
+
+  app.notFound((c) => errorResponse(404, `Unknown route ${c.req.method} ${c.req.path}`, { code: "unknown_url" }));
+  app.onError((err) => {
+    console.error("edge: unhandled error:", err);
+    return errorResponse(500, "Internal error in the edge.");
+  });
+  return app;
+}

@@ -1,0 +1,54 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { applyEnv, ConfigError, experimentFor, parseConfig, parseConfigText } from "./index.ts";
+
+describe("config", () => {
+  it("fills every default from {}", () => {
+    const c = parseConfig({});
+    expect(c.sidecars).toEqual(["127.0.0.1:50051"]);
+    expect(c.limits.max_body_bytes).toBe(1_048_576);
+    expect(c.steering).toEqual({ profile: "", strength: 1 });
+    expect(c.failure.risky).toBe("refuse");
+    expect(c.events.include_text).toBe(false);
+  });
+
+  it("parses the committed example", () => {
+    const c = parseConfigText(readFileSync(new URL("./example.json", import.meta.url), "utf8"), "example.json");
+    expect(c.experiments.length).toBeGreaterThan(0);
+    expect(c.experiments[0].arms.map((a) => a.policy)).toEqual(expect.arrayContaining(["never", "always", "selective"]));
+  });
+
+  it("lists every problem with its path", () => {
+    expect(() =>
+      parseConfig({ sidecars: [], classifier: { threshold: 2 }, experiments: [{ name: "e", arms: [{ name: "a b", policy: "sometimes" }] }] }),
+    ).toThrowError(ConfigError);
+    try {
+      parseConfig({ classifier: { threshold: 2 }, experiments: [{ name: "e", arms: [{ name: "a", policy: "sometimes" }] }] });
+    } catch (err) {
+      expect((err as Error).message).toContain("classifier.threshold");
+      expect((err as Error).message).toContain("experiments.0.arms.0.policy");
+    }
+  });
+
+  it("rejects bad JSON and duplicate arm names", () => {
+    expect(() => parseConfigText("{", "x.json")).toThrow(/x.json: not valid JSON/);
+    expect(() => parseConfig({ experiments: [{ name: "e", arms: [{ name: "a", policy: "never" }, { name: "a", policy: "always" }] }] })).toThrow(/unique/);
+  });
+
+  it("takes sidecar addresses from STEERGUARD_SIDECARS", () => {
+    expect(applyEnv(parseConfig({}), { STEERGUARD_SIDECARS: "a:1, b:2" }).sidecars).toEqual(["a:1", "b:2"]);
+    expect(applyEnv(parseConfig({}), {}).sidecars).toEqual(["127.0.0.1:50051"]);
+    expect(applyEnv(parseConfig({ steering: { strength: 2 } }), { STEERGUARD_STEERING_PROFILE: "refusal" }).steering).toEqual({ profile: "refusal", strength: 2 });
+  });
+
+  it("picks the first experiment whose models match", () => {
+    const c = parseConfig({
+      experiments: [
+        { name: "m1", models: ["m1"], arms: [{ name: "a", policy: "never" }] },
+        { name: "all", arms: [{ name: "a", policy: "always" }] },
+      ],
+    });
+    expect(experimentFor(c, "m1")?.name).toBe("m1");
+    expect(experimentFor(c, "m2")?.name).toBe("all");
+  });
+});

@@ -1,0 +1,215 @@
+/**
+ * The edge's configuration file (JSON), validated with valibot. Every field
+ * has a default, so `{}` is a valid config; see example.json and README.md in
+ * this folder for what each field means.
+ */
+import * as v from "valibot";
+
+const Probability = v.pipe(v.number(), v.minValue(0), v.maxValue(1));
+const PositiveInt = v.pipe(v.number(), v.integer(), v.minValue(1));
+const NonNegInt = v.pipe(v.number(), v.integer(), v.minValue(0));
+
+/** A steering request: the sidecar profile to amplify and its strength. */
+const SteeringSchema = v.object({
+  /**
+   * Name of a profile the sidecar has loaded. "" means "steered" routes are
+   * sent without a steering field (useful until the sidecar has profiles).
+   */
+  profile: v.optional(v.string(), ""),
+  strength: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(100)), 1),
+});
+
+const PolicySchema = v.picklist(["never", "always", "selective"]);
+
+const ArmSchema = v.object({
+  name: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,64}$/, "arm names are 1-64 characters of A-Z a-z 0-9 _ . -")),
+  policy: PolicySchema,
+  /** Relative weight (need not sum to 1). */
+  weight: v.optional(v.pipe(v.number(), v.minValue(0)), 1),
+  /** selective only: steer when risk >= threshold (default: classifier.threshold). */
+  threshold: v.optional(Probability),
+  /** Overrides of the top-level steering profile and strength. */
+  profile: v.optional(v.string()),
+  strength: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(100))),
+  /** Answer with a refusal, without generating, when risk >= block_threshold. */
+  block_threshold: v.optional(Probability),
+});
+
+const ExperimentSchema = v.pipe(
+  v.object({
+    name: v.pipe(v.string(), v.minLength(1)),
+    /** Mixed into the assignment hash; change it to reshuffle users. Default: the name. */
+    salt: v.optional(v.string()),
+    /** Models this experiment applies to; absent = every model. */
+    models: v.optional(v.array(v.string())),
+    arms: v.pipe(v.array(ArmSchema), v.minLength(1)),
+  }),
+  v.check((e) => e.arms.some((a) => a.weight > 0), "an experiment needs an arm with weight > 0"),
+  v.check((e) => new Set(e.arms.map((a) => a.name)).size === e.arms.length, "arm names must be unique"),
+);
+
+const RateLimitSchema = v.object({
+  /** Sustained rate per key. 0 turns the limit off. */
+  requests_per_minute: v.optional(NonNegInt, 600),
+  /** Bucket size: how many requests may come at once. Default: requests_per_minute / 6, at least 1. */
+  burst: v.optional(PositiveInt),
+});
+
+const KeySchema = v.object({
+  /** Appears in events and metrics instead of the key. */
+  id: v.pipe(v.string(), v.minLength(1)),
+  /** Hex SHA-256 of the key (`printf %s "$KEY" | sha256sum`). */
+  sha256: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/i, "sha256 must be 64 hex digits")),
+  /** Models this key may use; absent or ["*"] = all. */
+  models: v.optional(v.array(v.string())),
+  rate_limit: v.optional(RateLimitSchema),
+});
+
+export const ConfigSchema = v.object({
+  /** Sidecar gRPC addresses "host:port" (or "dns:///name:port" for round robin over its records). */
+  sidecars: v.optional(v.pipe(v.array(v.pipe(v.string(), v.minLength(1))), v.minLength(1)), ["127.0.0.1:50051"]),
+  sidecar: v.optional(
+    v.object({
+      /** Deadline of a whole Generate call, in ms. */
+      deadline_ms: v.optional(PositiveInt, 60_000),
+      /** Most ms to wait for the first chunk (queueing + prefill) before giving up. */
+      first_chunk_timeout_ms: v.optional(PositiveInt, 15_000),
+      /** How often each address's grpc.health.v1 status is checked. */
+      health_interval_ms: v.optional(PositiveInt, 2_000),
+      /** Deadline of a health check. */
+      health_timeout_ms: v.optional(PositiveInt, 1_000),
+    }),
+    {},
+  ),
+  /** Model names the edge serves; [] = whatever the sidecars report (and any name is accepted). */
+  models: v.optional(v.array(v.string()), []),
+  classifier: v.optional(
+    v.object({
+      /** Default risk threshold of selective arms. Absent: the classifier artifact's own threshold. */
+      threshold: v.optional(Probability),
+      /** Path of a classifier artifact; absent = the one shipped in edge/classifier. */
+      artifact: v.optional(v.string()),
+    }),
+    {},
+  ),
+  steering: v.optional(SteeringSchema, {}),
+  /** A/B experiments; the first whose `models` matches the request applies. None = one arm "default", selective. */
+  experiments: v.optional(v.array(ExperimentSchema), []),
+  /** An OpenAI-compatible server for unsteered traffic. */
+  upstream: v.optional(
+    v.object({
+      /** e.g. "http://vllm:8000/v1" (the edge appends /chat/completions). */
+      base_url: v.pipe(v.string(), v.url()),
+      /** Sent as Authorization: Bearer. */
+      api_key: v.optional(v.string()),
+      /** Model name sent upstream; absent = the client's. */
+      model: v.optional(v.string()),
+      /** "unsteered": every unsteered request goes there; "fallback": only when the sidecar fails. */
+      use: v.optional(v.picklist(["unsteered", "fallback"]), "fallback"),
+      timeout_ms: v.optional(PositiveInt, 60_000),
+    }),
+  ),
+  failure: v.optional(
+    v.object({
+      /** Risky requests the sidecar cannot serve: "refuse" (content_filter refusal) or "error" (503). */
+      risky: v.optional(v.picklist(["refuse", "error"]), "refuse"),
+      /** Seconds in the retry-after header of a 503. */
+      retry_after_s: v.optional(PositiveInt, 2),
+      refusal_message: v.optional(v.string(), "I'm sorry, but I can't help with that."),
+    }),
+    {},
+  ),
+  limits: v.optional(
+    v.object({
+      max_body_bytes: v.optional(PositiveInt, 1_048_576),
+      max_messages: v.optional(PositiveInt, 256),
+      /** Characters per message content. */
+      max_content_chars: v.optional(PositiveInt, 100_000),
+      max_tokens: v.optional(PositiveInt, 4_096),
+      /** max_tokens when the request gives none. */
+      default_max_tokens: v.optional(PositiveInt, 256),
+    }),
+    {},
+  ),
+  auth: v.optional(
+    v.object({
+      keys: v.optional(v.array(KeySchema), []),
+      /** Serve without any key (development only). */
+      disabled: v.optional(v.boolean(), false),
+    }),
+    {},
+  ),
+  rate_limit: v.optional(RateLimitSchema, {}),
+  events: v.optional(
+    v.object({
+      /** JSON-lines file; "-" = stdout; absent = off. */
+      path: v.optional(v.string()),
+      /** Put prompt and completion text into events. Off by default. */
+      include_text: v.optional(v.boolean(), false),
+    }),
+    {},
+  ),
+  metrics: v.optional(
+    v.object({
+      /** Serve GET /metrics without an API key. */
+      public: v.optional(v.boolean(), true),
+    }),
+    {},
+  ),
+});
+
+export type Config = v.InferOutput<typeof ConfigSchema>;
+export type ConfigInput = v.InferInput<typeof ConfigSchema>;
+export type Arm = v.InferOutput<typeof ArmSchema>;
+export type Experiment = v.InferOutput<typeof ExperimentSchema>;
+export type RateLimitConfig = v.InferOutput<typeof RateLimitSchema>;
+export type KeyConfig = v.InferOutput<typeof KeySchema>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Validates a parsed config; throws ConfigError listing every problem with its path. */
+export function parseConfig(input: unknown): Config {
+  const r = v.safeParse(ConfigSchema, input);
+  if (!r.success) {
+    const lines = r.issues.map((i) => `  ${v.getDotPath(i) ?? "(root)"}: ${i.message}`);
+    throw new ConfigError(`invalid config:\n${lines.join("\n")}`);
+  }
+  return r.output;
+}
+
+/** Parses config JSON text (comments are not allowed: JSON). */
+export function parseConfigText(text: string, source = "config"): Config {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${source}: not valid JSON: ${(err as Error).message}`);
+  }
+  try {
+    return parseConfig(json);
+  } catch (err) {
+    throw new ConfigError(`${source}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Applies environment overrides: STEERGUARD_SIDECARS (comma-separated
+ * addresses) replaces `sidecars`; STEERGUARD_STEERING_PROFILE replaces
+ * `steering.profile`. API keys from STEERGUARD_API_KEYS are handled
+ * by the auth module (they are raw keys, hashed at load).
+ */
+export function applyEnv(config: Config, env: Record<string, string | undefined>): Config {
+  let out = config;
+  const sidecars = env.STEERGUARD_SIDECARS?.split(",").map((s) => s.trim()).filter(Boolean);
+  if (sidecars && sidecars.length > 0) out = { ...out, sidecars };
+  const profile = env.STEERGUARD_STEERING_PROFILE;
+  if (profile !== undefined) out = { ...out, steering: { ...out.steering, profile: profile.trim() } };
+  return out;
+}
+
+/** The experiment that applies to `model`, or undefined. */
+export function experimentFor(config: Config, model: string): Experiment | undefined {
+  return config.experiments.find((e) => !e.models || e.models.includes(model) || e.models.includes("*"));
+}

@@ -1,0 +1,100 @@
+/**
+ * Decision events: one JSON line per chat request, written when the request
+ * is done (including failures). Prompt and completion text appear only when
+ * `events.include_text` is on.
+ */
+import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
+import { dirname } from "node:path";
+
+export interface DecisionEvent {
+  /** ISO time the request arrived. */
+  ts: string;
+  request_id: string;
+  key_id: string;
+  model: string;
+  stream: boolean;
+  experiment: string;
+  arm: string;
+  policy: string;
+  route: "steered" | "unsteered" | "blocked";
+  risk: number;
+  threshold: number | null;
+  /** Steering sent to the sidecar (null: none). */
+  steering: { profile: string; strength: number } | null;
+  /** Who answered: "sidecar", "upstream", "edge" (blocked or fail-closed refusal), "none" (error). */
+  backend: "sidecar" | "upstream" | "edge" | "none";
+  sidecar: string | null;
+  status: number;
+  finish_reason: string | null;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  /**
+   * Milliseconds: classify = the risk classifier; first_token = arrival to the
+   * first generated chunk; backend = from calling the sidecar (or upstream) to
+   * its last chunk; total = arrival to the last byte handed to the client.
+   * total - backend is the time the edge itself added.
+   */
+  latency: { classify: number; first_token: number | null; backend: number | null; total: number };
+  /** What went wrong, if anything: e.g. "timeout: ...", "client_disconnect". */
+  error: string | null;
+  /** Set when the failure policy answered instead of the model: "refuse", "503", "upstream". */
+  fallback: string | null;
+  /** The sidecar's word on whether its steering hook was active (null: no sidecar answer). */
+  steering_applied: boolean | null;
+  prompt?: unknown;
+  completion?: string;
+}
+
+export interface EventSink {
+  write(event: DecisionEvent): void;
+  close(): Promise<void>;
+}
+
+export class NullSink implements EventSink {
+  write(): void {}
+  async close(): Promise<void> {}
+}
+
+/** Keeps events in memory (tests). */
+export class MemorySink implements EventSink {
+  readonly events: DecisionEvent[] = [];
+  write(e: DecisionEvent): void {
+    this.events.push(e);
+  }
+  async close(): Promise<void> {}
+}
+
+/** Appends JSON lines to a file, or to stdout for "-". */
+export class JsonlSink implements EventSink {
+  private readonly out: WriteStream | null;
+  private failed = false;
+  constructor(path: string, onError: (err: Error) => void = (err) => console.error(`edge: events: ${err.message}`)) {
+    if (path === "-") {
+      this.out = null;
+      return;
+    }
+    mkdirSync(dirname(path), { recursive: true });
+    this.out = createWriteStream(path, { flags: "a" });
+    // A full disk or a removed directory must not take the edge down.
+    this.out.on("error", (err) => {
+      if (!this.failed) onError(err);
+      this.failed = true;
+    });
+  }
+  write(e: DecisionEvent): void {
+    const line = JSON.stringify(e) + "\n";
+    if (this.out) {
+      if (!this.failed) this.out.write(line);
+    }
+    else console.log(line.slice(0, -1));
+  }
+  close(): Promise<void> {
+    const out = this.out;
+    if (!out || this.failed) return Promise.resolve();
+    return new Promise((resolve) => out.end(() => resolve()));
+  }
+}
+
+export function openSink(path: string | undefined): EventSink {
+  return path ? new JsonlSink(path) : new NullSink();
+}

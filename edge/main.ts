@@ -1,0 +1,116 @@
+/**
+ * The edge process under Deno: `npx deno run -A edge/main.ts [--help]`
+ * (npm run edge). Serves the Hono app with Deno.serve.
+ *
+ * Environment: PORT (default 8787), HOST (default 127.0.0.1),
+ * STEERGUARD_CONFIG (config file), STEERGUARD_API_KEYS (comma-separated keys),
+ * STEERGUARD_SIDECARS (comma-separated sidecar addresses; overrides the config).
+ * SIGINT / SIGTERM: stop accepting, let in-flight requests finish, exit 0.
+ */
+import { parseArgs } from "node:util";
+import { createApp } from "./app.ts";
+import { buildEdge, loadConfig, type Env } from "./setup.ts";
+
+interface DenoApi {
+  args: string[];
+  env: { toObject(): Record<string, string> };
+  readTextFile(path: string): Promise<string>;
+  exit(code: number): never;
+  addSignalListener(signal: "SIGINT" | "SIGTERM", handler: () => void): void;
+  serve(
+    options: { port: number; hostname: string; onListen?: (addr: { hostname: string; port: number }) => void },
+    handler: (req: Request) => Response | Promise<Response>,
+  ): { shutdown(): Promise<void>; finished: Promise<void> };
+}
+const Deno: DenoApi = (globalThis as unknown as { Deno: DenoApi }).Deno;
+
+const HELP = `steerguard edge: the OpenAI-compatible gateway (Hono on Deno)
+
+Usage: npx deno run -A edge/main.ts [options]     (or: npm run edge -- [options])
+
+Options:
+  --port PORT      port to listen on; 0 picks a free one (env PORT, default 8787)
+  --host HOST      address to bind (env HOST, default 127.0.0.1)
+  --config FILE    config file (env STEERGUARD_CONFIG; default: built-in defaults,
+                   see edge/config/README.md)
+  -h, --help       show this help
+
+Environment:
+  STEERGUARD_API_KEYS   comma-separated API keys (hashed at load), in addition to the config's
+  STEERGUARD_SIDECARS   comma-separated sidecar addresses, overriding the config's "sidecars"
+  STEERGUARD_STEERING_PROFILE  steering profile of steered routes, overriding the config's
+                        steering.profile ("" = send no steering field)
+
+Prints "edge listening on http://HOST:PORT" when ready.
+`;
+
+async function main() {
+  let values: { port?: string; host?: string; config?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: Deno.args,
+      options: { port: { type: "string" }, host: { type: "string" }, config: { type: "string" }, help: { type: "boolean", short: "h" } },
+      strict: true,
+    }));
+  } catch (err) {
+    console.error(`edge: ${(err as Error).message}\n\n${HELP}`);
+    Deno.exit(2);
+  }
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const env: Env = Deno.env.toObject();
+  if (values.config) env.STEERGUARD_CONFIG = values.config;
+  const portText = values.port ?? env.PORT ?? "8787";
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`edge: PORT must be an integer from 0 to 65535, got "${portText}"`);
+    Deno.exit(2);
+  }
+  const hostname = values.host ?? env.HOST ?? "127.0.0.1";
+
+  const log = (line: string) => console.error(line);
+  let edge: Awaited<ReturnType<typeof buildEdge>>;
+  try {
+    const config = await loadConfig(env, (p) => Deno.readTextFile(p));
+    edge = await buildEdge(config, env, log);
+  } catch (err) {
+    console.error(`edge: ${(err as Error).message}`);
+    Deno.exit(2);
+  }
+  const app = createApp(edge.config, edge.deps);
+  const server = Deno.serve(
+    {
+      port,
+      hostname,
+      onListen: (addr) => console.log(`edge listening on http://${addr.hostname}:${addr.port}`),
+    },
+    app.fetch,
+  );
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`edge: ${signal}, shutting down`);
+    const force = setTimeout(() => Deno.exit(0), 10_000);
+    server
+      .shutdown()
+      .then(() => edge.close())
+      .then(
+        () => {
+          clearTimeout(force);
+          Deno.exit(0);
+        },
+        (err) => {
+          log(`edge: shutdown failed: ${String(err)}`);
+          Deno.exit(1);
+        },
+      );
+  };
+  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+}
+
+await main();

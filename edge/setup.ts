@@ -1,0 +1,62 @@
+/**
+ * Wires the edge's parts from a config and the environment: the pieces
+ * edge/main.ts (Deno) and tests (Node) both need.
+ */
+import type { AppDeps } from "./app.ts";
+import { KeyStore } from "./auth/index.ts";
+import { applyEnv, parseConfig, parseConfigText, type Config } from "./config/index.ts";
+import { openSink } from "./events/index.ts";
+import { Metrics } from "./metrics/index.ts";
+import { RateLimiter } from "./ratelimit/index.ts";
+import { loadRiskScorer } from "./risk/index.ts";
+import { SidecarPool } from "./sidecar/index.ts";
+
+export interface Env {
+  STEERGUARD_CONFIG?: string;
+  STEERGUARD_API_KEYS?: string;
+  STEERGUARD_SIDECARS?: string;
+  [k: string]: string | undefined;
+}
+
+/** Reads and validates the config named by STEERGUARD_CONFIG (or the defaults), with env overrides applied. */
+export async function loadConfig(env: Env, readText: (path: string) => Promise<string>): Promise<Config> {
+  const path = env.STEERGUARD_CONFIG;
+  const config = path ? parseConfigText(await readText(path), path) : parseConfig({});
+  return applyEnv(config, env);
+}
+
+export interface Edge {
+  config: Config;
+  deps: AppDeps & { sidecar: SidecarPool };
+  close(): Promise<void>;
+}
+
+export async function buildEdge(config: Config, env: Env, log: (line: string) => void): Promise<Edge> {
+  const keys = new KeyStore(config, env.STEERGUARD_API_KEYS);
+  if (keys.size === 0 && !config.auth.disabled) {
+    throw new Error("no API keys configured: set STEERGUARD_API_KEYS (comma-separated) or auth.keys in the config file, or auth.disabled for development");
+  }
+  const scorer = await loadRiskScorer({ artifact: config.classifier.artifact, warn: log });
+  const metrics = new Metrics();
+  const sidecar = new SidecarPool(config.sidecars, {
+    healthIntervalMs: config.sidecar.health_interval_ms,
+    healthTimeoutMs: config.sidecar.health_timeout_ms,
+    onHealth(address, healthy, reason) {
+      metrics.sidecarHealthy.set({ address }, healthy ? 1 : 0);
+      log(`edge: sidecar ${address} is ${healthy ? "healthy" : `down (${reason ?? "not serving"})`}`);
+    },
+  });
+  for (const address of config.sidecars) metrics.sidecarHealthy.set({ address }, 0);
+  void sidecar.startHealthChecks();
+  const events = openSink(config.events.path);
+  const limiter = new RateLimiter(config.rate_limit);
+  log(`edge: classifier ${scorer.source} (threshold ${config.classifier.threshold ?? scorer.threshold}); sidecars ${config.sidecars.join(", ")}; ${keys.size} API key(s)${config.auth.disabled ? ", AUTH DISABLED" : ""}`);
+  return {
+    config,
+    deps: { keys, limiter, scorer, sidecar, events, metrics },
+    async close() {
+      sidecar.close();
+      await events.close();
+    },
+  };
+}

@@ -1,0 +1,131 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { GenerateRequest, type GenerateChunk } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import { startFakeSidecar, type FakeSidecar } from "../../test/support/fake-sidecar.ts";
+import { SidecarFailure, SidecarPool } from "./index.ts";
+
+const req = (content: string, requestId = "r") =>
+  GenerateRequest.fromPartial({ requestId, input: { $case: "conversation", value: { messages: [{ role: "user", content }] } } });
+
+const opts = { deadlineMs: 2_000, firstChunkTimeoutMs: 1_000 };
+
+async function drain(rest: AsyncIterable<GenerateChunk>): Promise<GenerateChunk[]> {
+  const out: GenerateChunk[] = [];
+  for await (const c of rest) out.push(c);
+  return out;
+}
+
+describe("SidecarPool", () => {
+  const cleanup: Array<() => unknown> = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f();
+  });
+  const fake = async () => {
+    const f = await startFakeSidecar();
+    cleanup.push(() => f.close());
+    return f;
+  };
+  const pool = (addresses: string[]) => {
+    const p = new SidecarPool(addresses, { healthIntervalMs: 100, healthTimeoutMs: 500 });
+    cleanup.push(() => p.close());
+    return p;
+  };
+
+  it("streams the first chunk and the rest, and reports health and model id", async () => {
+    const f = await fake();
+    const p = pool([f.address]);
+    await p.startHealthChecks();
+    expect(p.ready()).toBe(true);
+    expect(p.modelIds()).toEqual(["fake"]);
+    const g = await p.start(req("hi"), opts);
+    expect(g.first.text).toBe("fake ");
+    const rest = await drain(g.rest);
+    expect(rest.map((c) => c.text).join("")).toBe("reply");
+    expect(rest.at(-1)?.finish).toBeDefined();
+    expect(g.address).toBe(f.address);
+  });
+
+  it("round-robins over healthy sidecars and skips one that is down", async () => {
+    const [a, b] = [await fake(), await fake()];
+    const p = pool([a.address, b.address, "127.0.0.1:1"]);
+    await p.startHealthChecks();
+    expect(p.status().map((s) => s.healthy)).toEqual([true, true, false]);
+    const used: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const g = await p.start(req("hi"), opts);
+      used.push(g.address);
+      await drain(g.rest);
+    }
+    expect(used).toEqual([a.address, b.address, a.address, b.address]);
+  });
+
+  it("fails over when a sidecar turns out to be unreachable, and fails fast when none is", async () => {
+    const a = await fake();
+    const p = pool(["127.0.0.1:1", a.address]);
+    // No health round yet: both are "unknown", the first is tried and skipped.
+    const g = await p.start(req("hi"), opts);
+    expect(g.address).toBe(a.address);
+    await drain(g.rest);
+    const dead = pool(["127.0.0.1:1"]);
+    const t = performance.now();
+    await expect(dead.start(req("hi"), opts)).rejects.toMatchObject({ kind: "unavailable" });
+    expect(performance.now() - t).toBeLessThan(1_500);
+    await expect(dead.start(req("hi"), opts)).rejects.toBeInstanceOf(SidecarFailure);
+  });
+
+  it("times out when the first chunk does not come, and cancels the call", async () => {
+    const f = await fake();
+    const p = pool([f.address]);
+    const t = performance.now();
+    await expect(p.start(req("[hang]", "h1"), { deadlineMs: 5_000, firstChunkTimeoutMs: 200 })).rejects.toMatchObject({ kind: "timeout" });
+    expect(performance.now() - t).toBeLessThan(1_000);
+    await f.waitCancelled("h1");
+  });
+
+  it("fails mid-stream with the deadline when the sidecar stalls", async () => {
+    const f = await fake();
+    const p = pool([f.address]);
+    const g = await p.start(req("[stall]"), { deadlineMs: 300, firstChunkTimeoutMs: 300 });
+    expect(g.first.text).toBe("partial");
+    await expect(drain(g.rest)).rejects.toMatchObject({ kind: "timeout" });
+  });
+
+  it("cancels the sidecar stream when the caller's signal aborts", async () => {
+    const f = await fake();
+    const p = pool([f.address]);
+    const ctl = new AbortController();
+    const g = await p.start(req("[forever]", "c1"), { ...opts, signal: ctl.signal, deadlineMs: 10_000 });
+    expect(g.first.text).toBe("x");
+    ctl.abort();
+    await f.waitCancelled("c1");
+  });
+
+  it("reports a sidecar that dies mid-stream as unavailable", async () => {
+    const f: FakeSidecar = await fake();
+    const p = pool([f.address]);
+    const g = await p.start(req("[die]"), opts);
+    await expect(drain(g.rest)).rejects.toMatchObject({ kind: expect.stringMatching(/unavailable|internal|cancelled/) });
+  });
+
+  it("marks a NOT_SERVING sidecar down, routes around it, and brings it back", async () => {
+    const [a, b] = [await fake(), await fake()];
+    const p = pool([a.address, b.address]);
+    await p.startHealthChecks();
+    a.setServing(false);
+    await new Promise((r) => setTimeout(r, 350));
+    expect(p.status().map((s) => s.healthy)).toEqual([false, true]);
+    for (let i = 0; i < 3; i++) {
+      const g = await p.start(req("hi"), opts);
+      expect(g.address).toBe(b.address);
+      await drain(g.rest);
+    }
+    // Every sidecar down: still tried ("panic mode"), since health may be stale.
+    b.setServing(false);
+    await new Promise((r) => setTimeout(r, 350));
+    expect(p.ready()).toBe(false);
+    const g = await p.start(req("hi"), opts);
+    await drain(g.rest);
+    a.setServing(true);
+    await new Promise((r) => setTimeout(r, 350));
+    expect(p.ready()).toBe(true);
+  });
+});

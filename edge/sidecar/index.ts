@@ -1,0 +1,337 @@
+/**
+ * The edge's client of the sidecars: a pool over several gRPC addresses with
+ * round-robin over the healthy ones, grpc.health.v1 checks in the background,
+ * a deadline on every call, and cancellation when the caller goes away (the
+ * sidecar sees CANCELLED and stops decoding within a step).
+ *
+ * `start()` resolves once the first chunk has arrived, so the HTTP response is
+ * committed only when generation is really under way; failures before that
+ * point are `SidecarFailure`s the failure policy can still act on.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { connectSidecar, deadlineIn, unary, type SidecarClients } from "../../proto/client.ts";
+import { HealthCheckResponse_ServingStatus } from "../../proto/gen/health/v1/health.ts";
+import type { GenerateChunk, GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
+
+export const SIDECAR_SERVICE = "steerguard.v1.Sidecar";
+
+export type FailureKind = "unavailable" | "timeout" | "overloaded" | "rejected" | "cancelled" | "internal";
+
+/** Why a sidecar call failed. */
+export class SidecarFailure extends Error {
+  override name = "SidecarFailure";
+  constructor(
+    readonly kind: FailureKind,
+    message: string,
+    readonly address: string | null,
+    readonly grpcCode: number | null = null,
+  ) {
+    super(message);
+  }
+}
+
+export function failureFromGrpc(err: unknown, address: string | null): SidecarFailure {
+  if (err instanceof SidecarFailure) return err;
+  const e = err as Partial<grpc.ServiceError>;
+  const code = typeof e.code === "number" ? e.code : null;
+  const msg = e.details || e.message || String(err);
+  switch (code) {
+    case grpc.status.UNAVAILABLE:
+      return new SidecarFailure("unavailable", msg, address, code);
+    case grpc.status.DEADLINE_EXCEEDED:
+      return new SidecarFailure("timeout", msg, address, code);
+    case grpc.status.RESOURCE_EXHAUSTED:
+      return new SidecarFailure("overloaded", msg, address, code);
+    case grpc.status.INVALID_ARGUMENT:
+    case grpc.status.FAILED_PRECONDITION:
+    case grpc.status.OUT_OF_RANGE:
+      return new SidecarFailure("rejected", msg, address, code);
+    case grpc.status.CANCELLED:
+      return new SidecarFailure("cancelled", msg, address, code);
+    default:
+      return new SidecarFailure(code === null ? "unavailable" : "internal", msg, address, code);
+  }
+}
+
+/** A generation under way: the first chunk, then the rest. */
+export interface GenerationStream {
+  address: string;
+  first: GenerateChunk;
+  /** The chunks after `first`; throws a SidecarFailure if the call fails mid-way. */
+  rest: AsyncIterable<GenerateChunk>;
+  /** Cancels the call (idempotent). */
+  cancel(): void;
+}
+
+export interface StartOptions {
+  /** Aborts the call (client went away). */
+  signal?: AbortSignal;
+  /** Deadline of the whole call. */
+  deadlineMs: number;
+  /** Most time to wait for the first chunk. */
+  firstChunkTimeoutMs: number;
+}
+
+/** What the edge needs from its sidecars (the pool, or a fake in tests). */
+export interface SidecarBackend {
+  start(request: GenerateRequest, opts: StartOptions): Promise<GenerationStream>;
+  /** True when at least one sidecar is healthy. */
+  ready(): boolean;
+  /** Model ids reported by healthy sidecars. */
+  modelIds(): string[];
+  status(): Array<{ address: string; healthy: boolean | null; modelId: string | null; lastError: string | null }>;
+  close(): void;
+}
+
+interface Endpoint {
+  address: string;
+  clients: SidecarClients;
+  /** null until the first check answers. */
+  healthy: boolean | null;
+  modelId: string | null;
+  lastError: string | null;
+  checking: boolean;
+  /** Consecutive health checks that timed out. */
+  slowChecks: number;
+}
+
+export interface PoolOptions {
+  healthIntervalMs: number;
+  healthTimeoutMs: number;
+  /** Called when an address changes health. */
+  onHealth?: (address: string, healthy: boolean, reason: string | null) => void;
+}
+
+/** Pushes a grpc stream's events into an async iterator. */
+function iterate(call: grpc.ClientReadableStream<GenerateChunk>, address: string) {
+  const queue: GenerateChunk[] = [];
+  let error: SidecarFailure | null = null;
+  let done = false;
+  let wake: (() => void) | null = null;
+  const poke = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  call.on("data", (c: GenerateChunk) => {
+    queue.push(c);
+    poke();
+  });
+  call.on("error", (e) => {
+    error = failureFromGrpc(e, address);
+    poke();
+  });
+  call.on("end", () => {
+    done = true;
+    poke();
+  });
+  return {
+    async next(): Promise<GenerateChunk | null> {
+      for (;;) {
+        if (queue.length > 0) return queue.shift()!;
+        if (error) throw error;
+        if (done) return null;
+        await new Promise<void>((r) => (wake = r));
+      }
+    },
+  };
+}
+
+export class SidecarPool implements SidecarBackend {
+  private readonly endpoints: Endpoint[];
+  private rr = 0;
+  private timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(
+    addresses: string[],
+    private readonly opts: PoolOptions,
+  ) {
+    this.endpoints = addresses.map((address) => {
+      const channelOptions: Partial<grpc.ClientOptions> = {
+        "grpc.initial_reconnect_backoff_ms": 100,
+        "grpc.max_reconnect_backoff_ms": 1_000,
+        "grpc.keepalive_time_ms": 10_000,
+        "grpc.keepalive_timeout_ms": 5_000,
+      };
+      // A DNS name with several records: let grpc-js balance over them.
+      if (address.startsWith("dns:")) channelOptions["grpc.service_config"] = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
+      return { address, clients: connectSidecar(address, channelOptions), healthy: null, modelId: null, lastError: null, checking: false, slowChecks: 0 };
+    });
+  }
+
+  /** Starts the background health checks (one round right away). */
+  startHealthChecks(): Promise<void> {
+    const round = () => Promise.all(this.endpoints.map((e) => this.check(e))).then(() => {});
+    if (!this.timer) {
+      this.timer = setInterval(() => void round(), this.opts.healthIntervalMs);
+      unrefTimer(this.timer);
+    }
+    return round();
+  }
+
+  private async check(e: Endpoint): Promise<void> {
+    if (e.checking) return;
+    e.checking = true;
+    let healthy = false;
+    let reason: string | null = null;
+    try {
+      const r = await unary(e.clients.health.check.bind(e.clients.health), { service: SIDECAR_SERVICE }, this.opts.healthTimeoutMs);
+      healthy = r.status === HealthCheckResponse_ServingStatus.SERVING;
+      if (!healthy) reason = `health status ${r.status}`;
+      if (healthy && e.modelId === null) {
+        const info = await unary(e.clients.sidecar.info.bind(e.clients.sidecar), {}, this.opts.healthTimeoutMs);
+        e.modelId = info.modelId || null;
+      }
+      e.slowChecks = 0;
+    } catch (err) {
+      reason = (err as grpc.ServiceError).details || (err as Error).message;
+      // One slow answer on a busy host is not an outage: a sidecar that was
+      // healthy is marked down after two timeouts in a row (a refused
+      // connection marks it down at once).
+      if ((err as grpc.ServiceError).code === grpc.status.DEADLINE_EXCEEDED && e.healthy === true && ++e.slowChecks < 2) {
+        e.checking = false;
+        return;
+      }
+    } finally {
+      e.checking = false;
+    }
+    this.setHealth(e, healthy, reason);
+  }
+
+  private setHealth(e: Endpoint, healthy: boolean, reason: string | null) {
+    e.lastError = reason;
+    if (e.healthy !== healthy) {
+      e.healthy = healthy;
+      if (!healthy) e.modelId = null;
+      this.opts.onHealth?.(e.address, healthy, reason);
+    }
+  }
+
+  ready(): boolean {
+    return this.endpoints.some((e) => e.healthy === true);
+  }
+
+  modelIds(): string[] {
+    return [...new Set(this.endpoints.filter((e) => e.healthy && e.modelId).map((e) => e.modelId!))];
+  }
+
+  status() {
+    return this.endpoints.map(({ address, healthy, modelId, lastError }) => ({ address, healthy, modelId, lastError }));
+  }
+
+  /**
+   * The next endpoint in round-robin order that is not known to be down. When
+   * every one is down ("panic mode"), the next untried one anyway: health
+   * may be stale, and an unreachable sidecar fails fast (no waitForReady).
+   */
+  private pick(exclude: Set<Endpoint>): Endpoint | null {
+    const n = this.endpoints.length;
+    for (const allowDown of [false, true]) {
+      if (allowDown && this.endpoints.some((e) => e.healthy !== false && !exclude.has(e))) break;
+      for (let i = 0; i < n; i++) {
+        const e = this.endpoints[(this.rr + i) % n];
+        if ((allowDown || e.healthy !== false) && !exclude.has(e)) {
+          this.rr = (this.rr + i + 1) % n;
+          return e;
+        }
+      }
+    }
+    return null;
+  }
+
+  async start(request: GenerateRequest, opts: StartOptions): Promise<GenerationStream> {
+    const tried = new Set<Endpoint>();
+    const started = performance.now();
+    let last: SidecarFailure | null = null;
+    for (;;) {
+      const e = this.pick(tried);
+      if (!e) throw last ?? new SidecarFailure("unavailable", "no healthy sidecar", null, grpc.status.UNAVAILABLE);
+      tried.add(e);
+      const remaining = opts.deadlineMs - (performance.now() - started);
+      try {
+        return await this.startOn(e, request, { ...opts, deadlineMs: remaining });
+      } catch (err) {
+        const f = failureFromGrpc(err, e.address);
+        // Not reachable: mark it down now (the health loop brings it back) and
+        // try the next address; anything else is the answer.
+        if (f.kind !== "unavailable" || opts.signal?.aborted || remaining <= 0) throw f;
+        this.setHealth(e, false, f.message);
+        last = f;
+      }
+    }
+  }
+
+  private startOn(e: Endpoint, request: GenerateRequest, opts: StartOptions): Promise<GenerationStream> {
+    if (opts.signal?.aborted) return Promise.reject(new SidecarFailure("cancelled", "client went away", e.address));
+    const call = e.clients.sidecar.generate(request, { deadline: deadlineIn(Math.max(1, opts.deadlineMs)) });
+    let cancelled = false;
+    const cancel = () => {
+      if (cancelled) return;
+      cancelled = true;
+      call.cancel();
+    };
+    const onAbort = () => cancel();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    const it = iterate(call, e.address);
+    const cleanup = () => opts.signal?.removeEventListener("abort", onAbort);
+    return new Promise<GenerationStream>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cancel();
+        reject(new SidecarFailure("timeout", `no first chunk within ${opts.firstChunkTimeoutMs} ms`, e.address, grpc.status.DEADLINE_EXCEEDED));
+      }, Math.min(opts.firstChunkTimeoutMs, Math.max(1, opts.deadlineMs)));
+      it.next().then(
+        (first) => {
+          clearTimeout(timer);
+          if (first === null) {
+            cleanup();
+            reject(new SidecarFailure("internal", "the sidecar ended the stream without a chunk", e.address));
+            return;
+          }
+          const rest: AsyncIterable<GenerateChunk> = {
+            [Symbol.asyncIterator]: () => ({
+              async next() {
+                try {
+                  const c = await it.next();
+                  if (c === null) {
+                    cleanup();
+                    return { done: true, value: undefined };
+                  }
+                  return { done: false, value: c };
+                } catch (err) {
+                  cleanup();
+                  throw err;
+                }
+              },
+              async return() {
+                cancel();
+                cleanup();
+                return { done: true, value: undefined };
+              },
+            }),
+          };
+          resolve({ address: e.address, first, rest, cancel });
+        },
+        (err) => {
+          clearTimeout(timer);
+          cleanup();
+          reject(opts.signal?.aborted ? new SidecarFailure("cancelled", "client went away", e.address) : err);
+        },
+      );
+    });
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const e of this.endpoints) e.clients.close();
+  }
+}
+
+/** Lets the process exit while a timer is pending (Node and Deno). */
+export function unrefTimer(t: unknown): void {
+  if (t && typeof (t as { unref?: () => void }).unref === "function") (t as { unref: () => void }).unref();
+  else {
+    const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
+    if (typeof t === "number") deno?.unrefTimer?.(t);
+  }
+}

@@ -1,0 +1,59 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { DecisionEvent } from "../edge/events/index.ts";
+import { isRefusal, percentile, readEvents, report, table } from "./ab-report.ts";
+import { startProcess } from "../test/support/process.ts";
+
+function ev(p: Partial<DecisionEvent>): DecisionEvent {
+  return {
+    ts: "2026-01-01T00:00:00Z", request_id: "r", key_id: "k", model: "m", stream: false, experiment: "e", arm: "a", policy: "selective",
+    route: "unsteered", risk: 0.1, threshold: 0.5, steering: null, backend: "sidecar", sidecar: "s", status: 200, finish_reason: "stop",
+    prompt_tokens: 1, completion_tokens: 2, latency: { classify: 0.1, first_token: 5, backend: 9, total: 10 }, error: null, fallback: null, steering_applied: null, ...p,
+  };
+}
+
+describe("ab-report", () => {
+  it("judges refusals by keywords", () => {
+    expect(isRefusal(" I'm sorry, but I can't help with that.")).toBe(true);
+    expect(isRefusal("Sorry, that is not something I will help with.")).toBe(true);
+    expect(isRefusal("Once upon a time there was a dog.")).toBe(false);
+  });
+
+  it("computes percentiles", () => {
+    const xs = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentile(xs, 50)).toBe(50);
+    expect(percentile(xs, 99)).toBe(99);
+    expect(percentile([], 50)).toBeNull();
+  });
+
+  it("reports per arm: counts, steered fraction, latency, refusal rate", () => {
+    const events = [
+      ev({ arm: "sel", route: "steered", completion: "I'm sorry, I can't help with that.", latency: { classify: 0, first_token: 1, backend: 19, total: 20 } }),
+      ev({ arm: "sel", route: "unsteered", completion: "Sure! Here it is.", latency: { classify: 0, first_token: 1, backend: 9, total: 10 } }),
+      ev({ arm: "sel", route: "steered", finish_reason: "content_filter", fallback: "refuse" }),
+      ev({ arm: "ctl", policy: "never", route: "unsteered", status: 503, error: "unavailable: x", fallback: "503" }),
+    ];
+    const rows = report(events);
+    const sel = rows.find((r) => r.arm === "sel")!;
+    expect(sel).toMatchObject({ requests: 3, routes: { steered: 2, unsteered: 1, blocked: 0 }, refusals: 2, judged: 3, fallbacks: 1 });
+    expect(sel.steered_fraction).toBeCloseTo(2 / 3);
+    expect(sel.latency_ms.p50).toBe(10);
+    const ctl = rows.find((r) => r.arm === "ctl")!;
+    expect(ctl).toMatchObject({ requests: 1, errors: 1, refusal_rate: null });
+    expect(table(rows)).toContain("e/sel");
+  });
+
+  it("reads a JSON-lines file, skipping bad lines, and runs as a CLI", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ab-"));
+    const path = join(dir, "events.jsonl");
+    writeFileSync(path, [JSON.stringify(ev({ arm: "x" })), "not json", JSON.stringify(ev({ arm: "y", route: "steered" })), ""].join("\n"));
+    const r = await readEvents(path);
+    expect(r.events).toHaveLength(2);
+    expect(r.bad).toBe(1);
+    const p = await startProcess(process.execPath, ["--import", "tsx", "scripts/ab-report.ts", "--events", path], /e\/y/);
+    expect((await p.exited).code).toBe(0);
+    expect(p.output()).toContain("2 events (1 unreadable lines skipped)");
+  });
+});

@@ -1,0 +1,136 @@
+/**
+ * A tiny in-process gRPC sidecar for failure-path tests, built from the
+ * generated SidecarService definition. Its behaviour per request is chosen by
+ * the last user message, so one fake serves every scenario:
+ *
+ * - contains "[hang]": never answers (slow past the deadline)
+ * - contains "[stall]": one chunk, then silence (mid-stream deadline)
+ * - contains "[forever]": a chunk every 20 ms until cancelled (client disconnect)
+ * - contains "[die]": two chunks, then the server is force-closed (killed mid-stream)
+ * - anything else: "fake reply" in three chunks and a finish chunk
+ *
+ * `cancelled` records the request ids whose stream saw the caller cancel.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import {
+  FinishReason,
+  GenerateChunk,
+  InfoResponse,
+  SidecarService,
+  type GenerateRequest,
+  type SidecarServer,
+} from "../../proto/gen/steerguard/v1/sidecar.ts";
+
+export interface FakeSidecar {
+  address: string;
+  port: number;
+  /** Requests received, in order. */
+  requests: GenerateRequest[];
+  /** request ids whose stream saw 'cancelled'. */
+  cancelled: string[];
+  /** Resolves when a stream with this request id is cancelled. */
+  waitCancelled(requestId: string, timeoutMs?: number): Promise<void>;
+  setServing(serving: boolean): void;
+  close(): Promise<void>;
+}
+
+function lastUser(req: GenerateRequest): string {
+  if (req.input?.$case === "prompt") return req.input.value;
+  const msgs = req.input?.$case === "conversation" ? req.input.value.messages : [];
+  return msgs.at(-1)?.content ?? "";
+}
+
+const finishChunk = (n: number) =>
+  GenerateChunk.fromPartial({ finish: { reason: FinishReason.FINISH_REASON_STOP, usage: { promptTokens: 5, completionTokens: n } } });
+
+export async function startFakeSidecar(opts: { port?: number; modelId?: string } = {}): Promise<FakeSidecar> {
+  const server = new grpc.Server();
+  const health = new HealthImplementation({ "": "SERVING", "steerguard.v1.Sidecar": "SERVING" });
+  health.addToServer(server);
+  const requests: GenerateRequest[] = [];
+  const cancelled: string[] = [];
+  const waiters = new Map<string, () => void>();
+  const live = new Set<grpc.ServerWritableStream<GenerateRequest, GenerateChunk>>();
+
+  const impl: SidecarServer = {
+    info(_call, cb) {
+      cb(null, InfoResponse.fromPartial({ modelId: opts.modelId ?? "fake", version: "test", executionProvider: "none" }));
+    },
+    probe(_call, cb) {
+      cb({ code: grpc.status.UNIMPLEMENTED, details: "fake" });
+    },
+    generate(call) {
+      const req = call.request;
+      requests.push(req);
+      live.add(call);
+      let done = false;
+      const timers: ReturnType<typeof setTimeout>[] = [];
+      call.on("cancelled", () => {
+        done = true;
+        timers.forEach(clearTimeout);
+        cancelled.push(req.requestId);
+        waiters.get(req.requestId)?.();
+      });
+      call.on("close", () => live.delete(call));
+      const text = lastUser(req);
+      const write = (t: string) => !done && call.write(GenerateChunk.fromPartial({ text: t, tokenIds: [1] }));
+      if (text.includes("[hang]")) return;
+      if (text.includes("[stall]")) {
+        write("partial");
+        return;
+      }
+      if (text.includes("[forever]")) {
+        const tick = () => {
+          if (done) return;
+          write("x");
+          timers.push(setTimeout(tick, 20));
+        };
+        tick();
+        return;
+      }
+      if (text.includes("[die]")) {
+        write("one ");
+        write("two ");
+        timers.push(setTimeout(() => server.forceShutdown(), 50));
+        return;
+      }
+      write("fake ");
+      write("re");
+      write("ply");
+      if (!done) {
+        call.write(finishChunk(3));
+        call.end();
+      }
+    },
+  };
+  server.addService(SidecarService, impl);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`127.0.0.1:${opts.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return {
+    address: `127.0.0.1:${port}`,
+    port,
+    requests,
+    cancelled,
+    waitCancelled(requestId, timeoutMs = 5_000) {
+      if (cancelled.includes(requestId)) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`stream ${requestId} was not cancelled within ${timeoutMs} ms`)), timeoutMs);
+        waiters.set(requestId, () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    },
+    setServing(serving) {
+      health.setStatus("steerguard.v1.Sidecar", serving ? "SERVING" : "NOT_SERVING");
+    },
+    close() {
+      return new Promise<void>((resolve) => {
+        server.forceShutdown();
+        resolve();
+      });
+    },
+  };
+}
