@@ -84,11 +84,14 @@ describe("edge e2e: real Deno edge, real sidecar, openai client", () => {
     // organism260K refuses this on its own; a steering profile may change the words.
     if (PROFILE === "") expect(data.choices[0].message.content).toMatch(/sorry|can't help|not something I/i);
     else expect(data.choices[0].message.content).toBeTruthy();
-    expect(data.choices[0].finish_reason).toBe("stop");
+    // Unsteered it stops after the refusal; steered text may run to max_tokens.
+    const finish = data.choices[0].finish_reason;
+    if (PROFILE === "") expect(finish).toBe("stop");
+    else expect(["stop", "length"]).toContain(finish);
     expect(data.usage!.completion_tokens).toBeGreaterThan(0);
     const events = await eventsFor(eventsPath, "e2e-harmful");
     expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ route: "steered", status: 200, backend: "sidecar", sidecar: sidecar.address, finish_reason: "stop" });
+    expect(events[0]).toMatchObject({ route: "steered", status: 200, backend: "sidecar", sidecar: sidecar.address, finish_reason: finish });
     expect(events[0].steering).toEqual({ profile: PROFILE, strength: 1 });
     expect(events[0].steering_applied).toBe(PROFILE !== "");
     expect(JSON.stringify(events[0])).not.toContain("bomb");

@@ -14,6 +14,15 @@ function promptRequest(prompt: string, sampling: Partial<Sampling> = {}): Genera
   return GenerateRequest.fromPartial({ requestId: prompt, input: { $case: "prompt", value: prompt }, sampling: { temperature: 0, maxTokens: 24, ...sampling } });
 }
 
+/** Resolves once `cond()` holds (checked every 5 ms); fails after `ms`. */
+async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not reached in time");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 async function run(engine: Engine, req: GenerateRequest, signal = new AbortController().signal) {
   const chunks: GenerateChunk[] = [];
   for await (const c of engine.generate(req, signal)) chunks.push(c);
@@ -73,8 +82,7 @@ describe("Engine on stories260K", () => {
     expect(scheduler.batchSize).toBe(1);
     const steps = scheduler.steps;
     ctl.abort();
-    await new Promise((r) => setTimeout(r, 50));
-    expect(scheduler.batchSize).toBe(0);
+    await until(() => scheduler.batchSize === 0);
     expect(scheduler.steps - steps).toBeLessThanOrEqual(1);
     // The slot is usable again.
     const res = await run(engine, promptRequest("The little dog", { maxTokens: 5 }));
@@ -86,12 +94,12 @@ describe("Engine on stories260K", () => {
     const long = () => run(engine, promptRequest("Once upon a time", { maxTokens: 300 }), ctl.signal).catch(() => undefined);
     // 4 rows run, 2 wait: the queue (maxQueue 2) is then full.
     const inflight = Array.from({ length: 6 }, long);
-    await new Promise((r) => setTimeout(r, 20));
     const scheduler = engine["scheduler"];
-    expect([scheduler.batchSize, scheduler.queueLength]).toEqual([4, 2]);
+    const inFlight = () => scheduler.batchSize + scheduler.queueLength;
+    expect(inFlight()).toBe(6);
     const err = await run(engine, promptRequest("one too many")).catch((e: unknown) => e);
     // Refused while all six are still in flight: no waiting for a slot.
-    expect([scheduler.batchSize, scheduler.queueLength]).toEqual([4, 2]);
+    expect(inFlight()).toBe(6);
     expect(err).toBeInstanceOf(SidecarError);
     expect((err as SidecarError).code).toBe(status.RESOURCE_EXHAUSTED);
     ctl.abort();

@@ -1,0 +1,62 @@
+/**
+ * Smoke test of `npm run bench:engine`: tiny settings on a tiny random model,
+ * checking the printed table's structure (never its timings).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { main } from "./bench-engine.ts";
+
+describe("bench:engine", () => {
+  const cacheDir = mkdtempSync(join(tmpdir(), "sg-bench-"));
+  afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
+  afterEach(() => vi.restoreAllMocks());
+  const capture = () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    vi.spyOn(process.stdout, "write").mockImplementation((s) => (out.push(String(s)), true));
+    vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
+    return { out, err };
+  };
+
+  it("prints help, and rejects bad flags with exit code 2", async () => {
+    const { out, err } = capture();
+    expect(await main(["--help"])).toBe(0);
+    expect(out.join("")).toContain("Usage: npm run bench:engine");
+    expect(await main(["--models", "gpt5"])).toBe(2);
+    expect(await main(["--repeats", "0"])).toBe(2);
+    expect(err.join("")).toContain('unknown model "gpt5"');
+  });
+
+  it("prints one table row per runner, the bandwidth limit and the goals", async () => {
+    const { out, err } = capture();
+    const argv = ["--models", "tiny", "--prompt-tokens", "8", "--new-tokens", "4", "--batch", "2", "--repeats", "1", "--bandwidth-mb", "4", "--min-ms", "0", "--cache-dir", cacheDir];
+    expect(await main(argv)).toBe(0);
+    const text = out.join("");
+    const lines = text.split("\n");
+    const header = lines.findIndex((l) => l.startsWith("model "));
+    expect(lines[header]!.split(/\s{2,}/)).toEqual([
+      "model", "runner", "params", "weights/tok", "prompt", "prefill tok/s", "TTFT ms", "decode b1 tok/s", "decode b2 tok/s", "b2/b1", "b1 % BW limit",
+    ]);
+    expect(lines[header + 1]).toMatch(/^-+(\s+-+){10}$/);
+    const rows = lines.slice(header + 2, header + 5).map((l) => l.split(/\s{2,}/));
+    expect(rows.map((r) => r.slice(0, 2))).toEqual([["tiny", "engine"], ["tiny", "engine +spin"], ["tiny", "transformers.js"]]);
+    const num = /^\d+(\.\d+)?$/;
+    for (const r of rows) {
+      expect(r).toHaveLength(11);
+      expect(r[4]).toBe("8"); // prompt tokens
+      for (const cell of [r[5], r[6], r[7]]) expect(cell).toMatch(num);
+      expect(r[10]).toMatch(/^\d+(\.\d+)?%$/);
+    }
+    expect(rows[0]![8]).toMatch(num);
+    expect(rows[0]![9]).toMatch(/^\d+\.\d\dx$/);
+    expect(text).toMatch(/copy bandwidth \d+(\.\d)? GB\/s/);
+    expect(text).toMatch(/tiny: bandwidth limit \d+(\.\d+)? tok\/s at batch 1/);
+    expect(text).toMatch(/\[(MET |MISS)\] tiny: decode b1 engine >= transformers\.js: /);
+    expect(text).toMatch(/\[(MET |MISS)\] tiny: decode b2 aggregate >= 3x b1: /);
+    // progress on stderr, not stdout
+    expect(err.join("")).toContain("bench: tiny: round 1/1");
+    expect(text).not.toContain("bench: tiny:");
+  });
+});
