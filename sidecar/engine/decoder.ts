@@ -56,6 +56,12 @@ export interface StepInput {
   pastValues: Float32Array[];
   pastLength: number;
   /**
+   * Where to write `present.N.*` ([B, nKv, P+S, headDim] each), so a decode
+   * loop can reuse two buffers instead of allocating the whole cache anew
+   * every step (see kv-cache.ts). Default: onnxruntime allocates.
+   */
+  presentInto?: { keys: Float32Array[]; values: Float32Array[] };
+  /**
    * Steering inputs per hooked layer (sidecar/steering/names.ts). Hooked
    * layers left out get gate 0 for every row (an exact no-op).
    */
@@ -141,12 +147,25 @@ export class OnnxDecoder {
       feeds[SN.steerPositions(l)] = new ort.Tensor("float32", t.positions, [B, S]);
     }
     const acts = (input.acts ?? []).filter((l) => this.steerLayers.includes(l));
-    const out = await this.session.run(feeds, acts.length ? [...this.fetches, ...acts.map(SN.steerActs)] : this.fetches);
+    const names = acts.length ? [...this.fetches, ...acts.map(SN.steerActs)] : this.fetches;
+    const into = input.presentInto;
+    let fetches: string[] | Record<string, ort.Tensor | null> = names;
+    if (into) {
+      // Preallocated outputs: onnxruntime writes the cache into our buffers.
+      const presentDims = [B, nKvHeads, P + S, headDim];
+      const map: Record<string, ort.Tensor | null> = Object.fromEntries(names.map((n) => [n, null]));
+      for (let l = 0; l < nLayers; l++) {
+        map[presentKey(l)] = new ort.Tensor("float32", into.keys[l]!, presentDims);
+        map[presentValue(l)] = new ort.Tensor("float32", into.values[l]!, presentDims);
+      }
+      fetches = map;
+    }
+    const out = await this.session.run(feeds, fetches);
     const presentKeys: Float32Array[] = [];
     const presentValues: Float32Array[] = [];
     for (let l = 0; l < nLayers; l++) {
-      presentKeys.push(out[presentKey(l)]!.data as Float32Array);
-      presentValues.push(out[presentValue(l)]!.data as Float32Array);
+      presentKeys.push(into ? into.keys[l]! : (out[presentKey(l)]!.data as Float32Array));
+      presentValues.push(into ? into.values[l]! : (out[presentValue(l)]!.data as Float32Array));
     }
     const result: StepOutput = { logits: out[LOGITS]!.data as Float32Array, presentKeys, presentValues };
     if (acts.length) result.acts = Object.fromEntries(acts.map((l) => [l, out[SN.steerActs(l)]!.data as Float32Array]));

@@ -57,3 +57,39 @@ describe("BatchKvCache", () => {
     expect(() => c.advance(present(), present())).toThrow(/expected/);
   });
 });
+
+describe("BatchKvCache buffers", () => {
+  it("writes each step's present into the buffer the step did not read, and reuses it", () => {
+    const c = new BatchKvCache(L, H, D);
+    c.add(tagged(1, 2));
+    const seen = new Set<ArrayBufferLike>();
+    for (let step = 0; step < 20; step++) {
+      const past = c.pastKeys()[0]!;
+      const out = c.presentBuffers(1);
+      expect(out.keys[0]!.length).toBe(1 * H * (c.pastLength + 1) * D);
+      expect(out.keys[0]!.buffer).not.toBe(past.buffer);
+      // A stand-in for the graph: copy the past row by row, then append a column of the step number.
+      for (const [outs, pasts] of [[out.keys, c.pastKeys()], [out.values, c.pastValues()]] as const) {
+        outs.forEach((o, l) => {
+          for (let h = 0; h < H; h++) {
+            o.set(pasts[l]!.subarray(h * c.pastLength * D, (h + 1) * c.pastLength * D), h * (c.pastLength + 1) * D);
+            o.fill(100 + step, (h * (c.pastLength + 1) + c.pastLength) * D, (h + 1) * (c.pastLength + 1) * D);
+          }
+        });
+      }
+      c.advance(out.keys, out.values, 1);
+      seen.add(c.pastKeys()[0]!.buffer);
+    }
+    // Two buffers take turns, growing by half again when too small: a few
+    // allocations over 20 steps instead of one per step.
+    expect(seen.size).toBeLessThanOrEqual(8);
+    const row = c.row(0);
+    const original = tagged(1, 2);
+    const len = row.length;
+    expect(len).toBe(22);
+    for (let h = 0; h < H; h++) {
+      expect([...row.keys[1]!.subarray(h * len * D, h * len * D + 2 * D)]).toEqual([...original.keys[1]!.subarray(h * 2 * D, (h + 1) * 2 * D)]);
+      for (let step = 0; step < 20; step++) expect(row.values[0]![(h * len + 2 + step) * D]).toBe(100 + step);
+    }
+  });
+});

@@ -12,6 +12,11 @@
  * outputs are adopted as-is (no copy). Only a change of membership (a row
  * joins after its prefill, or leaves) rebuilds the arrays; P then shrinks to
  * the longest remaining row.
+ *
+ * Buffers: a step reads the cache from one buffer and writes `present` into
+ * another (`presentBuffers`), and the two swap roles after the step. Reusing
+ * them keeps a large batch from allocating the whole cache every step, which
+ * otherwise costs frequent full garbage collections.
  */
 
 /** One row's cache on its own, per layer [nKv, length, headDim] (a batch-1 prefill's `present`). */
@@ -26,6 +31,12 @@ type Source = { kind: "batch"; row: number } | { kind: "row"; cache: RowCache };
 export class BatchKvCache {
   private keys: Float32Array[];
   private values: Float32Array[];
+  /** Per layer, a buffer not in use by the cache (the next step's output). */
+  private spareKeys: Float32Array[];
+  private spareValues: Float32Array[];
+  /** Per layer, the whole buffer behind keys/values when this class owns it (else null). */
+  private ownKeys: Array<Float32Array | null>;
+  private ownValues: Array<Float32Array | null>;
   private lengths: number[] = [];
   private P = 0;
 
@@ -36,6 +47,28 @@ export class BatchKvCache {
   ) {
     this.keys = Array.from({ length: nLayers }, () => new Float32Array(0));
     this.values = Array.from({ length: nLayers }, () => new Float32Array(0));
+    this.spareKeys = Array.from({ length: nLayers }, () => new Float32Array(0));
+    this.spareValues = Array.from({ length: nLayers }, () => new Float32Array(0));
+    this.ownKeys = new Array(nLayers).fill(null);
+    this.ownValues = new Array(nLayers).fill(null);
+  }
+
+  /**
+   * Buffers for the next step's `present` outputs ([B, nKv, P + newTokens,
+   * headDim] per layer): views of the spare buffers, grown when too small.
+   * Pass them to the step, then the step's outputs to advance().
+   */
+  presentBuffers(newTokens = 1): { keys: Float32Array[]; values: Float32Array[] } {
+    const n = this.batch * this.nKvHeads * (this.P + newTokens) * this.headDim;
+    const view = (spare: Float32Array[], l: number) => {
+      // Grow by half again, so a growing cache reallocates rarely.
+      if (spare[l]!.length < n) spare[l] = new Float32Array(Math.ceil(n * 1.5));
+      return spare[l]!.subarray(0, n);
+    };
+    return {
+      keys: Array.from({ length: this.nLayers }, (_, l) => view(this.spareKeys, l)),
+      values: Array.from({ length: this.nLayers }, (_, l) => view(this.spareValues, l)),
+    };
   }
 
   get batch(): number {
@@ -93,6 +126,10 @@ export class BatchKvCache {
     if (presentKeys[0]!.length !== expected) {
       throw new Error(`present has ${presentKeys[0]!.length} values, expected ${expected}`);
     }
+    for (let l = 0; l < this.nLayers; l++) {
+      swapIfSpare(presentKeys[l]!, l, this.spareKeys, this.ownKeys);
+      swapIfSpare(presentValues[l]!, l, this.spareValues, this.ownValues);
+    }
     this.keys = presentKeys;
     this.values = presentValues;
     this.P += newTokens;
@@ -139,7 +176,24 @@ export class BatchKvCache {
     const values = Array.from({ length: this.nLayers }, (_, l) => copyLayer(l, "values"));
     this.keys = keys;
     this.values = values;
+    this.ownKeys = [...keys];
+    this.ownValues = [...values];
     this.lengths = lengths;
     this.P = P;
+  }
+}
+
+/**
+ * After a step: when `present` was written into layer l's spare buffer, that
+ * buffer now backs the cache, and the one the step read from (if ours)
+ * becomes the spare. Outputs onnxruntime allocated are simply not ours.
+ */
+function swapIfSpare(present: Float32Array, l: number, spare: Float32Array[], own: Array<Float32Array | null>): void {
+  if (spare[l]!.length > 0 && present.buffer === spare[l]!.buffer) {
+    const previous = own[l];
+    own[l] = spare[l]!;
+    spare[l] = previous ?? new Float32Array(0);
+  } else {
+    own[l] = null;
   }
 }

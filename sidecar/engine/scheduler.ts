@@ -182,6 +182,7 @@ export class Scheduler {
       pastValues: this.cache.pastValues(),
       pastLength: P,
       steering: this.steeringInputs(this.running, 1, this.running.map((_, b) => this.cache.rowLength(b))),
+      presentInto: this.cache.presentBuffers(1),
     });
     this.steps++;
     this.cache.advance(out.presentKeys, out.presentValues, 1);
