@@ -55,6 +55,10 @@ describe("bench:engine", () => {
     expect(text).toMatch(/tiny: bandwidth limit \d+(\.\d+)? tok\/s at batch 1/);
     expect(text).toMatch(/\[(MET |MISS)\] tiny: decode b1 engine >= transformers\.js: /);
     expect(text).toMatch(/\[(MET |MISS)\] tiny: decode b2 aggregate >= 3x b1: /);
+    // The steering-overhead section: no hook, hooked but unsteered, steered.
+    expect(text).toContain("steering overhead, decode at batch 1");
+    for (const name of ["plain", "unsteered", "steered"]) expect(text).toMatch(new RegExp(`^${name}\\s+\\d+(\\.\\d)? tok/s`, "m"));
+    expect(text).toMatch(/^steered\s+.*% slower than plain$/m);
     // progress on stderr, not stdout
     expect(err.join("")).toContain("bench: tiny: round 1/1");
     expect(text).not.toContain("bench: tiny:");

@@ -42,6 +42,7 @@ import { BUILDER_VERSION, MANIFEST_FORMAT, readManifest, writeManifest, type Man
 import { randomLlama } from "../sidecar/model/random-model.ts";
 import type { LlamaConfig } from "../sidecar/model/weights.ts";
 import { residPost } from "../sidecar/model/graph/names.ts";
+import { main as benchSteering } from "./bench-steering.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const DEFAULT_STORIES = resolve(ROOT, "../shared/models/stories260K");
@@ -78,6 +79,8 @@ and aggregate at batch B, and decode vs the memory-bandwidth limit.
   --no-spin-row        skip the "engine -spin" row (the engine with intra-op
                        spinning off, as --no-spin sets it; batch 1 only)
   --no-transformers    skip @huggingface/transformers
+  --no-steering        skip the steering-overhead section (bench:steering at batch 1:
+                       no hook vs a 4-feature TopK clamp profile, same run)
   --bandwidth-mb N     buffer size of the copy-bandwidth probe (default 256)
   --stories DIR        the stories260K llama2.c checkpoint folder
                        (default ${DEFAULT_STORIES})
@@ -97,6 +100,7 @@ export interface BenchOptions {
   threads: number;
   repeats: number;
   transformers: boolean;
+  steering: boolean;
   spinRow: boolean;
   minMs: number;
   bandwidthMb: number;
@@ -120,6 +124,7 @@ function parse(argv: string[]): BenchOptions | "help" {
         threads: { type: "string", default: "0" },
         repeats: { type: "string", default: "5" },
         "no-transformers": { type: "boolean", default: false },
+        "no-steering": { type: "boolean", default: false },
         "no-spin-row": { type: "boolean", default: false },
         "min-ms": { type: "string", default: "1000" },
         "bandwidth-mb": { type: "string", default: "256" },
@@ -151,6 +156,7 @@ function parse(argv: string[]): BenchOptions | "help" {
     threads: int("threads", values.threads, 0),
     repeats: int("repeats", values.repeats, 1),
     transformers: !values["no-transformers"],
+    steering: !values["no-steering"],
     spinRow: !values["no-spin-row"],
     minMs: int("min-ms", values["min-ms"], 0),
     bandwidthMb: int("bandwidth-mb", values["bandwidth-mb"], 1),
@@ -777,14 +783,26 @@ export async function main(argv: string[]): Promise<number> {
     log(`measuring copy bandwidth (${opts.bandwidthMb} MB, 1 and ${threads} threads)`);
     const bandwidth = Math.max(await copyBandwidth(opts.bandwidthMb, 1), threads > 1 ? await copyBandwidth(opts.bandwidthMb, threads) : 0);
     const results: ModelResult[] = [];
+    const dirs: string[] = [];
     for (const name of opts.models) {
       const model = await prepareModel(name, opts);
+      dirs.push(model.dir);
       results.push(await benchModel(model, opts));
     }
     const env = `bench:engine: onnxruntime-node ${ortVersion} CPU, ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? "?"}), node ${process.version}\n` +
       `session options: intra-op threads ${opts.threads || "onnxruntime default"} for every runner; intra-op spinning: ` +
       `on (onnxruntime's default) for engine and transformers.js, off for engine -spin`;
     process.stdout.write(report(results, opts, bandwidth, env));
+    if (opts.steering) {
+      // Steering overhead (issue goal: steered decode under 3% slower than none).
+      for (const dir of dirs) {
+        process.stdout.write(`\nsteering overhead, decode at batch 1 (npm run bench:steering):\n`);
+        const args = ["--model", dir, "--features", "4", "--batch", "1", "--new-tokens", String(opts.newTokens), "--repeats", String(opts.repeats)];
+        if (opts.threads) args.push("--threads", String(opts.threads));
+        const rc = await benchSteering(args);
+        if (rc !== 0) return rc;
+      }
+    }
     return 0;
   } catch (err) {
     process.stderr.write(`bench-engine: ${err instanceof Error ? err.message : String(err)}\n`);
