@@ -41,7 +41,7 @@ describe("bench:engine", () => {
     ]);
     expect(lines[header + 1]).toMatch(/^-+(\s+-+){10}$/);
     const rows = lines.slice(header + 2, header + 5).map((l) => l.split(/\s{2,}/));
-    expect(rows.map((r) => r.slice(0, 2))).toEqual([["tiny", "engine"], ["tiny", "engine -spin"], ["tiny", "transformers.js"]]);
+    expect(rows.map((r) => r.slice(0, 2))).toEqual([["tiny", "engine"], ["tiny", "engine +spin"], ["tiny", "transformers.js"]]);
     const num = /^\d+(\.\d+)?$/;
     for (const r of rows) {
       expect(r).toHaveLength(11);

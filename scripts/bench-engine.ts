@@ -9,9 +9,9 @@
  * the memory-bandwidth limit (weight bytes read per token vs a measured copy
  * bandwidth). Runs of the runners are interleaved and each number is a
  * median over --repeats rounds, so the ratios come from one run on one
- * (noisy) machine. The engine uses onnxruntime's default session options,
- * as transformers.js does; an "engine -spin" row runs it with intra-op
- * spinning off (the sidecar's --no-spin, for shared hosts).
+ * (noisy) machine. An "engine +spin" row runs the engine with onnxruntime's
+ * default intra-op spinning (the engine's own default is off), i.e. with the
+ * same session options as transformers.js.
  *
  * Models:
  * - stories260K: built from the llama2.c checkpoint (cached under --cache-dir).
@@ -76,8 +76,8 @@ and aggregate at batch B, and decode vs the memory-bandwidth limit.
                        batched run is timed in every other round)
   --min-ms N           repeat each timed run until N ms have passed, pooling the
                        tokens (default 1000; matters for tiny models)
-  --no-spin-row        skip the "engine -spin" row (the engine with intra-op
-                       spinning off, as --no-spin sets it; batch 1 only)
+  --no-spin-row        skip the "engine +spin" row (the engine with onnxruntime's
+                       default of spin-waiting intra-op threads, batch 1 only)
   --no-transformers    skip @huggingface/transformers
   --no-steering        skip the steering-overhead section (bench:steering at batch 1:
                        no hook vs a 4-feature TopK clamp profile, same run)
@@ -636,7 +636,7 @@ export function report(results: ModelResult[], opts: BenchOptions, bandwidth: nu
       out += `  [${ok ? "MET " : "MISS"}] ${model.name}: decode b1 engine >= transformers.js: ${x(paired.engineVsHf)} ` +
         `(medians ${fmt(e.decodeB1)} vs ${fmt(t.decodeB1)} tok/s)\n`;
       if (paired.spinVsHf !== undefined) {
-        out += `         engine -spin (intra-op spinning off) vs transformers.js: ${x(paired.spinVsHf)}\n`;
+        out += `         engine +spin (transformers.js's session options) vs transformers.js: ${x(paired.spinVsHf)}\n`;
       }
     } else {
       out += `  [n/a ] ${model.name}: decode b1 engine >= transformers.js: transformers.js ${t ? "could not run" : "skipped"}\n`;
@@ -673,7 +673,7 @@ async function benchModel(model: BenchModel, opts: BenchOptions): Promise<ModelR
       intraOpSpinning: spinning,
     });
   log(`${tag}: loading engine`);
-  const engine = await load(true);
+  const engine = await load(false);
   const closers: (() => Promise<void>)[] = [() => engine.close()];
   try {
     const prompts = Array.from({ length: opts.batch }, (_, i) => promptOf(engine, opts.promptTokens, i * 3));
@@ -685,8 +685,8 @@ async function benchModel(model: BenchModel, opts: BenchOptions): Promise<ModelR
     }
     let spin: Engine | undefined;
     if (opts.spinRow) {
-      log(`${tag}: loading a second engine with intra-op spinning off`);
-      const e = await load(false);
+      log(`${tag}: loading a second engine with intra-op spinning on`);
+      const e = await load(true);
       closers.push(() => e.close());
       spin = e;
     }
@@ -741,12 +741,12 @@ async function benchModel(model: BenchModel, opts: BenchOptions): Promise<ModelR
         t1.push(await pooled(opts.minMs, () => hf!.run(prompts[0]!.ids, opts.newTokens)));
       }
       if (spin) {
-        step("engine (no spinning) batch 1");
+        step("engine (spinning) batch 1");
         s1.push(await pooled(opts.minMs, () => engineRun(spin!, b1, opts.newTokens)));
       }
     }
     const rows: RunnerResult[] = [rowFrom("engine", e1, eB)];
-    if (spin) rows.push(rowFrom("engine -spin", s1));
+    if (spin) rows.push(rowFrom("engine +spin", s1));
     if (hf) rows.push(rowFrom("transformers.js", t1));
     else if (hfError) rows.push({ runner: "transformers.js", error: hfError });
     const ratio = (a: RunStats[], b: RunStats[], stride = 1) =>
@@ -791,7 +791,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const env = `bench:engine: onnxruntime-node ${ortVersion} CPU, ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? "?"}), node ${process.version}\n` +
       `session options: intra-op threads ${opts.threads || "onnxruntime default"} for every runner; intra-op spinning: ` +
-      `on (onnxruntime's default) for engine and transformers.js, off for engine -spin`;
+      `engine off (its default), engine +spin and transformers.js on (onnxruntime's default)`;
     process.stdout.write(report(results, opts, bandwidth, env));
     if (opts.steering) {
       // Steering overhead (issue goal: steered decode under 3% slower than none).

@@ -34,7 +34,8 @@ Options:
                      default ${DEFAULT_PROFILE_DIR} when it exists (env STEERGUARD_PROFILE_DIR)
   --device DEV       cpu (default) or cuda (falls back to CPU with a warning)
   --threads N        onnxruntime intra-op threads (default: onnxruntime's choice)
-  --no-spin          idle intra-op threads sleep instead of spin-waiting (for shared hosts)
+  --spin             idle intra-op threads spin-wait (onnxruntime's default; can help on a
+                     dedicated host, hurts on a shared one)
   --max-batch N      most requests decoded together (default 8)
   --max-queue N      most requests waiting for a batch row; more get RESOURCE_EXHAUSTED (default 64)
   --grace-ms MS      how long in-flight streams may run on after SIGTERM (default 10000)
@@ -54,7 +55,7 @@ function parse() {
       profile: { type: "string", multiple: true },
       "profile-dir": { type: "string" },
       threads: { type: "string", default: "0" },
-      "no-spin": { type: "boolean", default: false },
+      spin: { type: "boolean", default: false },
       "max-batch": { type: "string", default: "8" },
       "max-queue": { type: "string", default: "64" },
       "grace-ms": { type: "string", default: "10000" },
@@ -93,7 +94,7 @@ async function main(): Promise<void> {
     engineOpts = {
       device: flags.device,
       intraOpThreads: intFlag("threads", flags.threads, 0, 1024),
-      intraOpSpinning: !flags["no-spin"],
+      intraOpSpinning: flags.spin,
       maxBatch: intFlag("max-batch", flags["max-batch"], 1, 1024),
       maxQueue: intFlag("max-queue", flags["max-queue"], 0, 1_000_000),
       profiles: flags.profile ?? [],

@@ -30,10 +30,10 @@ export interface DecoderOptions {
   interOpThreads?: number;
   /**
    * Let idle intra-op threads spin-wait for the next operator (onnxruntime's
-   * own default, and the faster setting on a machine the sidecar has to
-   * itself). Set false on a shared or oversubscribed host: spinning threads
-   * then take CPU from the threads doing the work and from the event loop
-   * (`npm run bench:engine` prints both settings side by side).
+   * own default). Default false: the engine runs one graph per step with
+   * event-loop work in between, and spinning threads then take CPU from the
+   * event loop and, on a shared or small machine, from the threads doing the
+   * work (`npm run bench:engine` prints both settings side by side).
    */
   intraOpSpinning?: boolean;
   /** Called with a warning (e.g. the CUDA fallback). Default: stderr. */
@@ -108,7 +108,7 @@ export class OnnxDecoder {
     // onnxruntime-node rejects an explicit undefined: set only what was given.
     if (opts.intraOpThreads) base.intraOpNumThreads = opts.intraOpThreads;
     if (opts.interOpThreads) base.interOpNumThreads = opts.interOpThreads;
-    if (opts.intraOpSpinning === false) base.extra = { session: { intra_op: { allow_spinning: "0" } } };
+    if (!opts.intraOpSpinning) base.extra = { session: { intra_op: { allow_spinning: "0" } } };
     const file = model ?? join(modelDir, manifest.graph.file);
     const create = (o: ort.InferenceSession.SessionOptions) =>
       typeof file === "string" ? ort.InferenceSession.create(file, o) : ort.InferenceSession.create(file, o);
