@@ -6,18 +6,10 @@
 import { Featurizer, type FeatureConfig } from "../../edge/classifier/features.ts";
 import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type RiskArtifact } from "../../edge/classifier/model.ts";
 import { encodeBase64 } from "../../edge/classifier/base64.ts";
+import { mulberry32 } from "../../sidecar/model/random-model.ts";
 
-/** mulberry32: a small seeded PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// mulberry32: the seeded PRNG every seeded job shares (defined in random-model.ts).
+export { mulberry32 };
 
 /** Fisher-Yates shuffle in place with the given RNG. */
 export function shuffle<T>(a: T[], rng: () => number): T[] {

@@ -17,6 +17,7 @@
  * the encoder product (each W_enc row is read once per four tokens).
  */
 import type { Sae } from "./types.ts";
+import { mulberry32 } from "../model/random-model.ts";
 
 export interface TrainSaeOptions {
   /** Residual width. */
@@ -77,17 +78,8 @@ export interface TrainSaeResult {
   history: { step: number; tokens: number; loss: number; fveEma: number; auxLoss: number; dead: number }[];
 }
 
-/** mulberry32: a small seeded PRNG returning uniforms in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// mulberry32: the seeded PRNG every seeded job shares (defined in random-model.ts).
+export { mulberry32 };
 
 /** Standard normal draws from a uniform source (Box-Muller). */
 export function gaussian(rand: () => number): () => number {
