@@ -172,6 +172,23 @@ export class OnnxDecoder {
     return result;
   }
 
+  /** One prompt from an empty cache (batch 1): the prefill step. */
+  prefill(ids: readonly number[], extra: Pick<StepInput, "steering" | "acts"> = {}): Promise<StepOutput> {
+    const n = ids.length;
+    const empty = Array.from({ length: this.manifest.dims.nLayers }, () => new Float32Array(0));
+    return this.step({
+      batch: 1,
+      seq: n,
+      inputIds: BigInt64Array.from(ids, BigInt),
+      positionIds: BigInt64Array.from(ids, (_, i) => BigInt(i)),
+      attentionMask: new BigInt64Array(n).fill(1n),
+      pastKeys: empty,
+      pastValues: empty,
+      pastLength: 0,
+      ...extra,
+    });
+  }
+
   async release(): Promise<void> {
     await this.session.release();
   }

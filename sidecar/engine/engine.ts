@@ -200,19 +200,7 @@ export class Engine implements SidecarBackend {
     // the model's own view of the prompt, bit for bit the unsteered residual.
     const feed = layerStepInputs([{ features: profile.features, strength: 1, positions: "all", promptLength: n }], n, [0]);
     feed.positions.fill(0);
-    const empty = Array.from({ length: this.manifest.dims.nLayers }, () => new Float32Array(0));
-    const out = await this.decoder.step({
-      batch: 1,
-      seq: n,
-      inputIds: BigInt64Array.from(ids, BigInt),
-      positionIds: BigInt64Array.from(ids, (_, i) => BigInt(i)),
-      attentionMask: new BigInt64Array(n).fill(1n),
-      pastKeys: empty,
-      pastValues: empty,
-      pastLength: 0,
-      steering: { [profile.layer]: feed },
-      acts: [profile.layer],
-    });
+    const out = await this.decoder.prefill(ids, { steering: { [profile.layer]: feed }, acts: [profile.layer] });
     const acts = out.acts![profile.layer]!; // [1, n, K]
     const K = feed.k;
     return ProbeResponse.fromPartial({

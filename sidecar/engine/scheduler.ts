@@ -130,19 +130,8 @@ export class Scheduler {
       }
       const ids = seq.request.promptIds;
       const n = ids.length;
-      const { nLayers, vocabSize } = this.decoder.manifest.dims;
-      const empty = Array.from({ length: nLayers }, () => new Float32Array(0));
-      const out = await this.decoder.step({
-        batch: 1,
-        seq: n,
-        inputIds: BigInt64Array.from(ids, BigInt),
-        positionIds: BigInt64Array.from(ids, (_, i) => BigInt(i)),
-        attentionMask: new BigInt64Array(n).fill(1n),
-        pastKeys: empty,
-        pastValues: empty,
-        pastLength: 0,
-        steering: this.steeringInputs([seq], n, [0]),
-      });
+      const { vocabSize } = this.decoder.manifest.dims;
+      const out = await this.decoder.prefill(ids, { steering: this.steeringInputs([seq], n, [0]) });
       this.steps++;
       const next = seq.accept(out.logits.subarray((n - 1) * vocabSize, n * vocabSize));
       if (next === undefined) continue;
