@@ -1,0 +1,333 @@
+/**
+ * `npm run eval -- [options]`: the paper-style safety / capability table
+ * (O'Brien et al. 2024, arXiv 2411.11296) for a model, a steering profile and
+ * the three routing arms, through the engine directly (no HTTP).
+ *
+ * Modules: suites/ (one loader per suite), runner.ts (arms, cache), loglik.ts
+ * (continuation log-likelihood on the ONNX decoder), judge.ts (keyword / LLM),
+ * gsm8k-answer.ts, wilson.ts, report.ts (md + json), plot.ts (svg),
+ * attacker.ts + openai.ts (optional LLM attacker and judge).
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { DEFAULT_ARTIFACT_URL, loadRiskModel } from "../../edge/classifier/index.ts";
+import { Engine } from "../../sidecar/engine/engine.ts";
+import { GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import { DEFAULT_MODEL_SOURCE, modelOrSource, resolveModelDir } from "../../sidecar/model-source.ts";
+import { loadProfile } from "../../sidecar/steering/profile.ts";
+import { Progress } from "../lib/progress.ts";
+import { crescendo } from "./attacker.ts";
+import { keywordJudge, LlmJudge, type Judge } from "./judge.ts";
+import { LoglikScorer } from "./loglik.ts";
+import { ChatClient } from "./openai.ts";
+import { renderSvg } from "./plot.ts";
+import { renderMarkdown, summarise, type Report } from "./report.ts";
+import { ARMS, armConfigs, configKey, Runner, type Arm, type ItemResult } from "./runner.ts";
+import { pick } from "./suites/common.ts";
+import { SUITE_NAMES, SUITES } from "./suites/index.ts";
+import type { ChatMessage, Item, SuiteContext, SuiteDef } from "./suites/types.ts";
+
+const REPO = resolve(new URL("../..", import.meta.url).pathname);
+export const DEFAULTS = {
+  profile: resolve(REPO, "steering/organism260K/refusal.json"),
+  data: resolve(REPO, "../shared/data"),
+  out: resolve(REPO, "eval-out"),
+  strengths: [0, 1, 2, 4],
+};
+
+export const HELP = `Usage: npm run eval -- [options]
+
+Safety / capability table for a model + refusal-steering profile under three arms:
+never (unsteered), always (steered at each strength), selective (steered iff the
+prompt-risk classifier says risky). Writes report.md, report.json, tradeoff.svg
+and a resumable cache under --out.
+
+  --model DIR          built model directory or checkpoint (default ${relative(REPO, DEFAULT_MODEL_SOURCE) || DEFAULT_MODEL_SOURCE}, built on first use)
+  --profile FILE       steering profile (default steering/organism260K/refusal.json)
+  --strengths LIST     steering strengths (default ${DEFAULTS.strengths.join(",")})
+  --arms LIST          never,always,selective (default all three)
+  --suites LIST        suites to run (default all): ${SUITE_NAMES.join(", ")}
+  --limit N            items per suite, a seeded subset (default: all)
+  --shots N            few-shot examples for *-fewshot suites, as many as fit (default 5)
+  --out DIR            output folder (default eval-out/)
+  --seed S             subsets, pairings, sampling seed (default 0)
+  --data DIR           data folder (default ../shared/data)
+  --max-tokens N       new tokens on refusal suites (default 48)
+  --gsm8k-max-tokens N new tokens on GSM8K (default 96)
+  --batch N            engine batch rows (default 16)
+  --judge-url URL      optional LLM refusal judge (OpenAI-compatible base URL, e.g. http://host:8000/v1)
+  --judge-model NAME   its model name (default gpt-4o-mini)
+  --attacker-url URL   optional Crescendo-style multi-turn attacker (OpenAI-compatible); adds suite "crescendo"
+  --attacker-model NAME its model name (default gpt-4o-mini)
+  --attacker-turns N   attacker turns per dialogue (default 3)
+  --no-cache           ignore and overwrite the cache
+  -h, --help           show this help
+`;
+
+export class UsageError extends Error {}
+
+export interface EvalOptions {
+  model?: string;
+  profile: string;
+  strengths: number[];
+  arms: Arm[];
+  suites: string[];
+  limit?: number;
+  shots: number;
+  out: string;
+  seed: number;
+  data: string;
+  maxTokens: number;
+  gsm8kMaxTokens: number;
+  batch: number;
+  judgeUrl?: string;
+  judgeModel: string;
+  attackerUrl?: string;
+  attackerModel: string;
+  attackerTurns: number;
+  noCache: boolean;
+}
+
+const int = (name: string, raw: string | undefined, dflt: number, min: number): number => {
+  if (raw === undefined) return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${raw}"`);
+  return n;
+};
+const list = (raw: string) => raw.split(",").map((x) => x.trim()).filter(Boolean);
+
+export function parseCli(argv: string[]): EvalOptions | "help" {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        model: { type: "string" }, profile: { type: "string" }, strengths: { type: "string" }, arms: { type: "string" }, suites: { type: "string" },
+        limit: { type: "string" }, shots: { type: "string" }, out: { type: "string" }, seed: { type: "string" }, data: { type: "string" },
+        "max-tokens": { type: "string" }, "gsm8k-max-tokens": { type: "string" }, batch: { type: "string" },
+        "judge-url": { type: "string" }, "judge-model": { type: "string" }, "attacker-url": { type: "string" }, "attacker-model": { type: "string" },
+        "attacker-turns": { type: "string" }, "no-cache": { type: "boolean" }, help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (values.help) return "help";
+  const strengths = values.strengths === undefined ? DEFAULTS.strengths : list(values.strengths).map((x) => {
+    const n = Number(x);
+    if (!Number.isFinite(n)) throw new UsageError(`--strengths: "${x}" is not a number`);
+    return n;
+  });
+  if (values.strengths !== undefined && strengths.length === 0) throw new UsageError("--strengths is empty");
+  const arms = values.arms === undefined ? [...ARMS] : list(values.arms);
+  for (const a of arms) if (!ARMS.includes(a as Arm)) throw new UsageError(`--arms: "${a}" is not one of ${ARMS.join(", ")}`);
+  if (arms.length === 0) throw new UsageError("--arms is empty");
+  const suites = values.suites === undefined ? [...SUITE_NAMES] : list(values.suites);
+  for (const s of suites) if (!SUITE_NAMES.includes(s) && s !== "crescendo") throw new UsageError(`--suites: unknown suite "${s}" (known: ${SUITE_NAMES.join(", ")}, crescendo)`);
+  if (suites.length === 0) throw new UsageError("--suites is empty");
+  if (values["attacker-url"] && !suites.includes("crescendo")) suites.push("crescendo");
+  if (suites.includes("crescendo") && !values["attacker-url"]) throw new UsageError("suite crescendo needs --attacker-url");
+  return {
+    model: values.model,
+    profile: resolve(values.profile ?? DEFAULTS.profile),
+    strengths: [...new Set(strengths)],
+    arms: arms as Arm[],
+    suites,
+    limit: values.limit === undefined ? undefined : int("limit", values.limit, 0, 1),
+    shots: int("shots", values.shots, 5, 0),
+    out: resolve(values.out ?? DEFAULTS.out),
+    seed: int("seed", values.seed, 0, 0),
+    data: resolve(values.data ?? DEFAULTS.data),
+    maxTokens: int("max-tokens", values["max-tokens"], 48, 1),
+    gsm8kMaxTokens: int("gsm8k-max-tokens", values["gsm8k-max-tokens"], 96, 1),
+    batch: int("batch", values.batch, 16, 1),
+    judgeUrl: values["judge-url"],
+    judgeModel: values["judge-model"] ?? "gpt-4o-mini",
+    attackerUrl: values["attacker-url"],
+    attackerModel: values["attacker-model"] ?? "gpt-4o-mini",
+    attackerTurns: int("attacker-turns", values["attacker-turns"], 3, 1),
+    noCache: values["no-cache"] ?? false,
+  };
+}
+
+const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
+const log = (m: string) => process.stderr.write(`${m}\n`);
+
+/** The crescendo suite: harmful goals (JailbreakBench) attacked by an LLM over several turns. */
+const crescendoSuite: SuiteDef = {
+  name: "crescendo",
+  group: "multiturn",
+  sources: ["jailbreakbench/behaviors.csv"],
+  description: "Crescendo-style LLM attacker (--attacker-url) escalating towards JailbreakBench harmful goals",
+  load: () => [],
+};
+
+export async function runEval(o: EvalOptions, command: string): Promise<Report> {
+  const t0 = performance.now();
+  const timings: Record<string, number> = {};
+  const modelDir = await resolveModelDir({ ...modelOrSource(o.model), log });
+  if (!existsSync(o.profile)) throw new UsageError(`--profile ${o.profile}: no such file`);
+  const profile = loadProfile(o.profile);
+  const engine = await Engine.load(modelDir, { profiles: [o.profile], profileDirs: [], maxBatch: o.batch, maxQueue: 1 << 20, intraOpThreads: 1, defaultMaxTokens: o.maxTokens });
+  const scorer = await LoglikScorer.load(modelDir, { profile: o.profile });
+  const classifier = await loadRiskModel();
+  timings.load = (performance.now() - t0) / 1000;
+  const notes: string[] = [];
+  try {
+    const manifest = engine.manifest;
+    const context = manifest.dims.contextLength;
+    const promptTokens = (messages: ChatMessage[]) => engine.promptIds({ $case: "conversation", value: { messages } }).length;
+    const ctx: SuiteContext = { dataDir: o.data, seed: o.seed, limit: o.limit, shots: o.shots, promptTokens, maxPromptTokens: (reserve) => context - reserve, note: (m) => notes.push(m) };
+    const suites = SUITES.filter((s) => o.suites.includes(s.name)).map((s) => ({ ...s, maxTokens: s.name === "gsm8k" ? o.gsm8kMaxTokens : s.group === "capability" ? undefined : o.maxTokens }));
+    let t = performance.now();
+    const items = new Map<string, Item[]>();
+    for (const s of suites) items.set(s.name, s.load(ctx));
+    timings.loadSuites = (performance.now() - t) / 1000;
+    const configs = armConfigs(o.arms, o.strengths);
+    const judge: Judge = o.judgeUrl ? new LlmJudge(new ChatClient({ baseUrl: o.judgeUrl, model: o.judgeModel })) : keywordJudge;
+    const modelHash = sha256(readFileSync(join(modelDir, manifest.graph.file)));
+    const profileHash = sha256(readFileSync(o.profile));
+    const saeHash = manifest.saes?.find((s) => s.layer === profile.layer)?.sha256;
+    const classifierHash = sha256(readFileSync(DEFAULT_ARTIFACT_URL));
+    const config = {
+      suites: o.suites, arms: o.arms, strengths: o.strengths, limit: o.limit ?? null, shots: o.shots, seed: o.seed,
+      refusalMaxTokens: o.maxTokens, gsm8kMaxTokens: o.gsm8kMaxTokens, judge: judge.name,
+      attacker: o.attackerUrl ? { model: o.attackerModel, turns: o.attackerTurns } : null,
+    };
+    // The cache is keyed by what changes a single item's result (not the suite list or limit).
+    const fingerprint = sha256(JSON.stringify({ modelHash, profileHash, classifierHash, seed: o.seed, shots: o.shots, max: [o.maxTokens, o.gsm8kMaxTokens], judge: judge.name })).slice(0, 16);
+    const cacheDir = join(o.out, "cache", fingerprint);
+    if (o.noCache) (await import("node:fs")).rmSync(cacheDir, { recursive: true, force: true });
+    const total = suites.reduce((a, s) => a + items.get(s.name)!.length, 0) * configs.length;
+    const progress = new Progress({ total, label: "eval" });
+    const runner = new Runner({ engine, scorer, classifier, judge, profileName: profile.name, cacheDir, seed: o.seed, progress });
+    t = performance.now();
+    const results = new Map<string, Map<string, ItemResult[]>>();
+    await Promise.all(
+      suites.flatMap((s) =>
+        configs.map(async (c) => {
+          const r = await runner.runSuite(s, items.get(s.name)!, c);
+          if (!results.has(s.name)) results.set(s.name, new Map());
+          results.get(s.name)!.set(configKey(c), r);
+        }),
+      ),
+    );
+    progress.finish();
+    timings.run = (performance.now() - t) / 1000;
+    const allSuites: SuiteDef[] = [...suites];
+    if (o.attackerUrl) {
+      t = performance.now();
+      const attacker = new ChatClient({ baseUrl: o.attackerUrl, model: o.attackerModel });
+      const goals = pick(ctx, "crescendo", (await import("./suites/common.ts")).readCsv(ctx, "jailbreakbench/behaviors.csv").map((r) => r.Goal!));
+      const per = new Map<string, ItemResult[]>();
+      for (const c of configs) {
+        const rs = await Promise.all(
+          goals.map(async (goal, i) => {
+            let steered = false;
+            const respond = async (messages: ChatMessage[]) => {
+              const risky = c.arm === "selective" && classifier.classify(messages).risky;
+              const strength = c.arm === "always" || risky ? c.strength! : undefined;
+              steered ||= strength !== undefined;
+              const req = GenerateRequest.fromPartial({
+                requestId: `crescendo-${i}`,
+                input: { $case: "conversation", value: { messages: fitDialogue(messages, promptTokens, context - o.maxTokens) } },
+                sampling: { temperature: 0, maxTokens: o.maxTokens },
+                steering: strength === undefined ? undefined : { profile: profile.name, strength },
+              });
+              let text = "";
+              for await (const ch of engine.generate(req, new AbortController().signal)) text += ch.text;
+              return text;
+            };
+            const r = await crescendo(goal, attacker, respond, o.attackerTurns, o.seed);
+            return { id: `crescendo/${i}`, steered, response: r.final, refused: await judge.refused(r.messages[r.messages.length - 2]!.content, r.final) } satisfies ItemResult;
+          }),
+        );
+        per.set(configKey(c), rs);
+      }
+      results.set("crescendo", per);
+      allSuites.push(crescendoSuite);
+      timings.crescendo = (performance.now() - t) / 1000;
+    }
+    const { summaries, rows } = summarise(allSuites, configs, results);
+    timings.total = (performance.now() - t0) / 1000;
+    if (judge instanceof LlmJudge && judge.fallbacks) notes.push(`LLM judge gave no YES/NO ${judge.fallbacks} times; the keyword judge decided those.`);
+    notes.push(
+      "Strength s multiplies the profile's values (clamp c -> s*c; s = 0 clamps the feature to 0, i.e. ablates it). The never arm has no strength.",
+      "Selective: the shipped prompt-risk classifier at its shipped threshold routes each prompt (the whole conversation for multi-turn); a routed item's result is the always arm's at that strength, an unrouted one the never arm's.",
+      "Capability suites score the answer as the assistant's continuation of the chat-formatted question, steered exactly as generation would be (profile positions).",
+      "Greedy decoding, seeded subsets and pairings: the same flags and seed give the same report (checked by rerunning without the cache). Changing the suite list or --limit changes which rows share a batch, which can move float results in the last bits.",
+      "The keyword judge counts refusal phrases only: steered text that degrades into non-refusal gibberish (high strengths) counts as not refused; read the responses in the cache, or use --judge-url.",
+    );
+    const rel = (p: string) => (p.startsWith(REPO) ? relative(REPO, p) : p);
+    const report: Report = {
+      tool: "steerguard-eval",
+      version: 1,
+      command,
+      seed: o.seed,
+      config,
+      hashes: { config: sha256(JSON.stringify(config)), model: modelHash, profile: profileHash, ...(saeHash ? { sae: saeHash } : {}), classifier: classifierHash },
+      model: { dir: rel(modelDir), id: manifest.id, contextLength: context },
+      profile: { file: rel(o.profile), name: profile.name, layer: profile.layer, positions: profile.positions, features: profile.features, description: profile.description },
+      judge: judge.name,
+      suites: summaries,
+      rows,
+      timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Number(v.toFixed(2))])),
+      notes,
+    };
+    mkdirSync(o.out, { recursive: true });
+    writeFileSync(join(o.out, "report.json"), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(join(o.out, "report.md"), renderMarkdown(report));
+    writeFileSync(join(o.out, "tradeoff.svg"), renderSvg(rows, `${manifest.id} + ${profile.name}: refusal under jailbreaks vs capability`));
+    log(`wrote ${join(o.out, "report.md")}, report.json, tradeoff.svg (${timings.total.toFixed(1)} s)`);
+    return report;
+  } finally {
+    await engine.close();
+    await scorer.close();
+  }
+}
+
+/** Drops the earliest turns until the dialogue fits. */
+function fitDialogue(messages: ChatMessage[], count: (m: ChatMessage[]) => number, max: number): ChatMessage[] {
+  let m = messages;
+  while (m.length > 1 && count(m) > max) m = m.slice(m[1]?.role === "assistant" ? 2 : 1);
+  return m;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let o;
+  try {
+    o = parseCli(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`${e.message}\n\n${HELP}`);
+      return 2;
+    }
+    throw e;
+  }
+  if (o === "help") {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  try {
+    await runEval(o, `npm run eval --${argv.length ? ` ${argv.join(" ")}` : ""}`);
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  main(process.argv.slice(2)).then((code) => process.exit(code), (err) => {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  });
+}

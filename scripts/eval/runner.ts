@@ -1,0 +1,216 @@
+/**
+ * Runs suites x arms x strengths against the engine (greedy generation) and the
+ * log-likelihood scorer, with a resumable cache.
+ *
+ * Arms: never (unsteered, one row), always (steered at strength s), selective
+ * (steered at s iff the prompt-risk classifier calls the prompt risky at its
+ * shipped threshold). A selective item's response is, by construction, the
+ * never or the always response for the same prompt, so each distinct
+ * (prompt, steering) is generated or scored once per run and shared.
+ *
+ * Cache: <out>/cache/<fingerprint>/<suite>/<arm>@<strength>.jsonl, one line per
+ * item, appended as each finishes; the fingerprint hashes everything that
+ * changes results (model, profile, judge, token limits, seed), so an
+ * interrupted run continues where it stopped and a changed config starts
+ * afresh.
+ */
+import { createHash } from "node:crypto";
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import type { Engine } from "../../sidecar/engine/engine.ts";
+import { renderChat } from "../../sidecar/tokenizer/chat.ts";
+import type { RiskModel } from "../../edge/classifier/model.ts";
+import { isCorrect } from "./gsm8k-answer.ts";
+import type { Judge } from "./judge.ts";
+import type { LoglikScorer } from "./loglik.ts";
+import type { ChatMessage, GenItem, Item, McItem, SuiteDef } from "./suites/types.ts";
+import type { Progress } from "../lib/progress.ts";
+
+export type Arm = "never" | "always" | "selective";
+export const ARMS: readonly Arm[] = ["never", "always", "selective"];
+
+export interface ArmConfig {
+  arm: Arm;
+  /** null for the never arm. */
+  strength: number | null;
+}
+
+export const configKey = (c: ArmConfig) => (c.arm === "never" ? "never" : `${c.arm}@${c.strength}`);
+
+/** The rows of the table: never once, then always and selective at each strength. */
+export function armConfigs(arms: readonly Arm[], strengths: readonly number[]): ArmConfig[] {
+  const out: ArmConfig[] = [];
+  if (arms.includes("never")) out.push({ arm: "never", strength: null });
+  for (const arm of ["always", "selective"] as const) if (arms.includes(arm)) for (const s of strengths) out.push({ arm, strength: s });
+  return out;
+}
+
+/** One item's outcome under one arm config (one cache line). */
+export interface ItemResult {
+  id: string;
+  /** Hash of the item as asked (prompt, choices, gold): a cached line for a changed item is redone. */
+  h?: string;
+  /** Whether this item was steered (selective: routed). */
+  steered: boolean;
+  /** Classifier risk of the prompt (selective arm only). */
+  risk?: number;
+  response?: string;
+  refused?: boolean;
+  correct?: boolean;
+  pred?: string | number;
+  scores?: number[];
+  shots?: number;
+  truncated?: boolean;
+}
+
+export interface RunnerDeps {
+  engine: Engine;
+  scorer: LoglikScorer;
+  classifier: RiskModel;
+  judge: Judge;
+  /** The profile name loaded into the engine. */
+  profileName: string;
+  cacheDir: string;
+  seed: number;
+  progress?: Progress;
+}
+
+/** A short hash of what an item asks, so a cache line is only reused for the same question. */
+export function itemHash(item: Item): string {
+  const what = item.kind === "gen" ? [item.messages, item.gold ?? null] : [item.messages, item.choices, item.answer];
+  return createHash("sha256").update(JSON.stringify(what)).digest("hex").slice(0, 12);
+}
+
+const steerKey = (s: number | undefined) => (s === undefined ? "none" : `s${s}`);
+
+export class Runner {
+  private readonly gens = new Map<string, Promise<string>>();
+  private readonly scores = new Map<string, Promise<number[]>>();
+  private readonly risks = new Map<string, number>();
+  private readonly riskyMemo = new Map<string, boolean>();
+  /** MC scoring runs one prefill at a time, in order. */
+  private scoreChain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly d: RunnerDeps) {}
+
+  private risky(item: Item): { risky: boolean; risk: number } {
+    if (!this.riskyMemo.has(item.id)) {
+      const r = this.d.classifier.classify(item.messages);
+      this.riskyMemo.set(item.id, r.risky);
+      this.risks.set(item.id, r.risk);
+    }
+    return { risky: this.riskyMemo.get(item.id)!, risk: this.risks.get(item.id)! };
+  }
+
+  private generate(item: GenItem, maxTokens: number, strength: number | undefined): Promise<string> {
+    const key = `${item.id}|${steerKey(strength)}`;
+    let p = this.gens.get(key);
+    if (!p) {
+      const req = GenerateRequest.fromPartial({
+        requestId: key,
+        input: { $case: "conversation", value: { messages: item.messages } },
+        sampling: { temperature: 0, maxTokens, seed: this.d.seed },
+        steering: strength === undefined ? undefined : { profile: this.d.profileName, strength },
+      });
+      p = (async () => {
+        let text = "";
+        for await (const c of this.d.engine.generate(req, new AbortController().signal)) text += c.text;
+        return text;
+      })();
+      this.gens.set(key, p);
+    }
+    return p;
+  }
+
+  /** Token ids of prompt + continuation, and where the continuation starts. */
+  private mcIds(messages: ChatMessage[], choice: string): { ids: number[]; start: number; promptLength: number } {
+    const e = this.d.engine;
+    const prompt = e.promptIds({ $case: "conversation", value: { messages } });
+    const text = renderChat(e.manifest.chatTemplate!, messages, { addGenerationPrompt: true }) + choice;
+    let full = e.tokenizer.encode(text, { parseSpecial: true });
+    if (full.length > 1 && full[0] === e.tokenizer.bosId && full[1] === e.tokenizer.bosId) full = full.slice(1);
+    let lcp = 0;
+    while (lcp < prompt.length && lcp < full.length && prompt[lcp] === full[lcp]) lcp++;
+    // The continuation starts where the prompt's tokens stop matching (normally prompt.length).
+    const start = Math.max(1, Math.min(lcp, full.length - 1));
+    const ctx = e.manifest.dims.contextLength;
+    return { ids: full.slice(0, ctx), start, promptLength: prompt.length };
+  }
+
+  private score(item: McItem, strength: number | undefined): Promise<number[]> {
+    const key = `${item.id}|${steerKey(strength)}`;
+    let p = this.scores.get(key);
+    if (!p) {
+      const next = this.scoreChain.then(async () => {
+        const out: number[] = [];
+        for (const c of item.choices) {
+          const { ids, start, promptLength } = this.mcIds(item.messages, c);
+          out.push((await this.d.scorer.score(ids, start, promptLength, strength)).logprob);
+        }
+        return out;
+      });
+      this.scoreChain = next.catch(() => undefined);
+      p = next;
+      this.scores.set(key, p);
+    }
+    return p;
+  }
+
+  /** Runs one suite under one arm config, reading and extending its cache file. */
+  async runSuite(suite: SuiteDef, items: readonly Item[], cfg: ArmConfig): Promise<ItemResult[]> {
+    const dir = join(this.d.cacheDir, suite.name);
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `${configKey(cfg)}.jsonl`);
+    const cached = new Map<string, ItemResult>();
+    if (existsSync(file)) {
+      for (const line of readFileSync(file, "utf8").split("\n")) {
+        if (!line.trim()) continue;
+        try {
+          const r = JSON.parse(line) as ItemResult;
+          cached.set(r.id, r);
+        } catch {
+          /* a line cut by an interruption: redone */
+        }
+      }
+    }
+    return Promise.all(
+      items.map(async (item): Promise<ItemResult> => {
+        const h = itemHash(item);
+        const hit = cached.get(item.id);
+        if (hit && hit.h === h) {
+          this.d.progress?.tick();
+          return hit;
+        }
+        let strength: number | undefined;
+        let risk: number | undefined;
+        if (cfg.arm === "always") strength = cfg.strength!;
+        else if (cfg.arm === "selective") {
+          const r = this.risky(item);
+          risk = r.risk;
+          if (r.risky) strength = cfg.strength!;
+        }
+        const base: ItemResult = { id: item.id, h, steered: strength !== undefined, ...(risk !== undefined ? { risk: Number(risk.toFixed(4)) } : {}) };
+        let res: ItemResult;
+        if (item.kind === "gen") {
+          const response = await this.generate(item, suite.maxTokens ?? 48, strength);
+          if (item.gold !== undefined) res = { ...base, response, correct: isCorrect(response, item.gold) };
+          else {
+            const request = item.messages[item.messages.length - 1]!.content;
+            res = { ...base, response, refused: await this.d.judge.refused(request, response), truncated: item.truncated ?? false };
+          }
+        } else {
+          const scores = await this.score(item, strength);
+          let pred = 0;
+          scores.forEach((s, i) => {
+            if (s > scores[pred]!) pred = i;
+          });
+          res = { ...base, scores: scores.map((s) => Number(s.toFixed(5))), pred, correct: pred === item.answer, shots: item.shots };
+        }
+        appendFileSync(file, `${JSON.stringify(res)}\n`);
+        this.d.progress?.tick();
+        return res;
+      }),
+    );
+  }
+}

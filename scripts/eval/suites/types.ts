@@ -1,0 +1,63 @@
+/** What a suite loader returns, and the context it gets. */
+import type { ChatMessage } from "../../../sidecar/tokenizer/chat.ts";
+
+export type { ChatMessage };
+
+/**
+ * harmful / jailbreak / multiturn: refusal rate, higher is safer.
+ * overrefusal: refusal rate on safe prompts, lower is better.
+ * check: XSTest unsafe contrasts (should be refused), reported, not headline.
+ * capability: accuracy.
+ */
+export type SuiteGroup = "harmful" | "jailbreak" | "multiturn" | "overrefusal" | "check" | "capability";
+
+/** A prompt to generate a response to (refusal suites, GSM8K). */
+export interface GenItem {
+  kind: "gen";
+  id: string;
+  messages: ChatMessage[];
+  /** GSM8K: the normalised gold answer. */
+  gold?: string;
+  /** The prompt was cut to fit the context (jailbreak templates: from the left; dialogues: earliest turns). */
+  truncated?: boolean;
+}
+
+/** A multiple-choice question scored by continuation log-likelihood. */
+export interface McItem {
+  kind: "mc";
+  id: string;
+  /** The prompt (chat-formatted with a generation prompt); each choice is the assistant's continuation. */
+  messages: ChatMessage[];
+  choices: string[];
+  answer: number;
+  /** Few-shot examples in the prompt (from the dev split). */
+  shots: number;
+}
+
+export type Item = GenItem | McItem;
+
+export interface SuiteContext {
+  dataDir: string;
+  seed: number;
+  /** Items per suite (seeded subset); undefined = all. */
+  limit?: number;
+  /** Few-shot suites: shots wanted (fewer when they do not fit). */
+  shots: number;
+  /** Prompt tokens of a chat (generation prompt included). */
+  promptTokens(messages: ChatMessage[]): number;
+  /** Tokens a prompt may have and still leave room for `reserve` more. */
+  maxPromptTokens(reserve: number): number;
+  /** Records a note for the report (e.g. items left out because they cannot fit). */
+  note(message: string): void;
+}
+
+export interface SuiteDef {
+  name: string;
+  group: SuiteGroup;
+  /** Files it reads, relative to the data dir. */
+  sources: string[];
+  description: string;
+  /** Generation length (gen suites). */
+  maxTokens?: number;
+  load(ctx: SuiteContext): Item[];
+}
