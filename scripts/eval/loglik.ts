@@ -68,25 +68,14 @@ export class LoglikScorer {
   async score(ids: readonly number[], contStart: number, promptLength: number, strength?: number): Promise<ScoreResult> {
     const n = ids.length;
     if (n > this.contextLength) throw new Error(`scoring ${n} tokens; the model's context is ${this.contextLength}`);
-    const { nLayers, vocabSize } = this.manifest.dims;
-    const empty = Array.from({ length: nLayers }, () => new Float32Array(0));
+    const { vocabSize } = this.manifest.dims;
     let steering;
     if (strength !== undefined) {
       if (!this.profile) throw new Error("steered scoring needs a profile");
       const p = this.profile.profile;
       steering = { [p.layer]: layerStepInputs([{ features: p.features, strength, positions: p.positions, promptLength }], n, [0]) };
     }
-    const out = await this.decoder.step({
-      batch: 1,
-      seq: n,
-      inputIds: BigInt64Array.from(ids, BigInt),
-      positionIds: BigInt64Array.from(ids, (_, i) => BigInt(i)),
-      attentionMask: new BigInt64Array(n).fill(1n),
-      pastKeys: empty,
-      pastValues: empty,
-      pastLength: 0,
-      steering,
-    });
+    const out = await this.decoder.prefill(ids, { steering });
     const r = continuationLogprob(out.logits, vocabSize, ids, contStart);
     return { ...r, tokens: n - contStart };
   }
