@@ -7,8 +7,8 @@
  */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
 import { attachSae } from "../sidecar/steering/attach.ts";
+import { parseCli, requireFlags } from "./lib/cli.ts";
 
 const HELP = `Usage: npm run attach-sae -- --model DIR --sae DIR [--layer L] [--out DIR]
 
@@ -20,25 +20,10 @@ const HELP = `Usage: npm run attach-sae -- --model DIR --sae DIR [--layer L] [--
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { model: { type: "string" }, sae: { type: "string" }, layer: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h" } },
-      strict: true,
-    }));
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (!values.model || !values.sae) {
-    process.stderr.write(`--model and --sae are required\n\n${HELP}`);
-    return 2;
-  }
+  const parsed = parseCli(argv, { model: { type: "string" }, sae: { type: "string" }, layer: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h" } }, HELP);
+  if ("exit" in parsed) return parsed.exit;
+  const { values } = parsed;
+  if (!requireFlags(values, ["model", "sae"], HELP)) return 2;
   const layer = values.layer === undefined ? undefined : Number(values.layer);
   if (layer !== undefined && !(Number.isInteger(layer) && layer >= 0)) {
     process.stderr.write(`--layer must be a non-negative integer, got "${values.layer}"\n`);

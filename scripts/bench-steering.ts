@@ -12,13 +12,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
 import { GenerateRequest } from "../proto/gen/steerguard/v1/sidecar.ts";
 import { Engine } from "../sidecar/engine/engine.ts";
 import { readManifest } from "../sidecar/model/manifest.ts";
 import { saveSaeLens } from "../sidecar/sae/load.ts";
 import { randomSae } from "../sidecar/steering/test-support.ts";
 import { DEFAULT_MODEL_SOURCE, modelOrSource, resolveModelDir } from "../sidecar/model-source.ts";
+import { parseCli } from "./lib/cli.ts";
 
 const HELP = `Usage: npm run bench:steering -- [options]
 
@@ -46,25 +46,13 @@ const int = (name: string, raw: string | undefined, dflt: number, min = 1): numb
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 
 export async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        model: { type: "string" }, sae: { type: "string" }, arch: { type: "string", default: "topk" }, width: { type: "string" }, k: { type: "string" },
-        layer: { type: "string" }, features: { type: "string" }, batch: { type: "string" }, "new-tokens": { type: "string" }, repeats: { type: "string" },
-        threads: { type: "string" }, help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  const parsed = parseCli(argv, {
+    model: { type: "string" }, sae: { type: "string" }, arch: { type: "string", default: "topk" }, width: { type: "string" }, k: { type: "string" },
+    layer: { type: "string" }, features: { type: "string" }, batch: { type: "string" }, "new-tokens": { type: "string" }, repeats: { type: "string" },
+    threads: { type: "string" }, help: { type: "boolean", short: "h" },
+  }, HELP);
+  if ("exit" in parsed) return parsed.exit;
+  const { values } = parsed;
   const arch = values.arch;
   if (arch !== "relu" && arch !== "jumprelu" && arch !== "topk") {
     process.stderr.write(`--arch must be relu, jumprelu or topk\n`);

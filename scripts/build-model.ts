@@ -7,8 +7,8 @@
  */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
 import { buildModel } from "../sidecar/model/build.ts";
+import { parseCli, requireFlags } from "./lib/cli.ts";
 
 const HELP = `Usage: npm run build-model -- --from SRC --out DIR [options]
 
@@ -31,36 +31,21 @@ Builds model.onnx + manifest.json + tokenizer files in DIR.
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        from: { type: "string" },
-        out: { type: "string" },
-        id: { type: "string" },
-        tokenizer: { type: "string" },
-        "external-data": { type: "string" },
-        "residual-outputs": { type: "boolean" },
-        "hook-layers": { type: "string" },
-        sae: { type: "string", multiple: true },
-        quiet: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (!values.from || !values.out) {
-    process.stderr.write(`--from and --out are required\n\n${HELP}`);
-    return 2;
-  }
+  const parsed = parseCli(argv, {
+    from: { type: "string" },
+    out: { type: "string" },
+    id: { type: "string" },
+    tokenizer: { type: "string" },
+    "external-data": { type: "string" },
+    "residual-outputs": { type: "boolean" },
+    "hook-layers": { type: "string" },
+    sae: { type: "string", multiple: true },
+    quiet: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, HELP);
+  if ("exit" in parsed) return parsed.exit;
+  const { values } = parsed;
+  if (!requireFlags(values, ["from", "out"], HELP)) return 2;
   const ext = values["external-data"] ?? "auto";
   if (ext !== "auto" && ext !== "always" && ext !== "never") {
     process.stderr.write(`--external-data must be auto, always or never\n`);

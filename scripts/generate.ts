@@ -4,11 +4,11 @@
  * Runs the engine in-process (no gRPC) and prints the completion: the text as
  * it streams, or with --json one JSON object per generated token.
  */
-import { parseArgs } from "node:util";
 import { GenerateRequest, ProbeRequest } from "../proto/gen/steerguard/v1/sidecar.ts";
 import { loadProfile, type SteeringProfile } from "../sidecar/steering/profile.ts";
 import { Engine } from "../sidecar/engine/engine.ts";
 import { DEFAULT_MODEL_SOURCE, modelOrSource, resolveModelDir } from "../sidecar/model-source.ts";
+import { parseCli } from "./lib/cli.ts";
 
 const HELP = `Usage: npm run generate -- [--model DIR] (--prompt TEXT | --chat TEXT) [--profile FILE [--strength S]] [options]
 
@@ -44,32 +44,29 @@ function num(name: string, raw: string | undefined, { int = false, min = -Infini
 }
 
 async function main(): Promise<void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        model: { type: "string" },
-        prompt: { type: "string" },
-        chat: { type: "string" },
-        "max-tokens": { type: "string", default: "128" },
-        temperature: { type: "string", default: "0" },
-        "top-p": { type: "string" },
-        "top-k": { type: "string" },
-        seed: { type: "string" },
-        stop: { type: "string", multiple: true },
-        logprobs: { type: "string", default: "0" },
-        json: { type: "boolean", default: false },
-        device: { type: "string", default: "cpu" },
-        profile: { type: "string" },
-        strength: { type: "string", default: "1" },
-        probe: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }));
-  } catch (err) {
-    fail((err as Error).message);
+  const parsed = parseCli(undefined, {
+    model: { type: "string" },
+    prompt: { type: "string" },
+    chat: { type: "string" },
+    "max-tokens": { type: "string", default: "128" },
+    temperature: { type: "string", default: "0" },
+    "top-p": { type: "string" },
+    "top-k": { type: "string" },
+    seed: { type: "string" },
+    stop: { type: "string", multiple: true },
+    logprobs: { type: "string", default: "0" },
+    json: { type: "boolean", default: false },
+    device: { type: "string", default: "cpu" },
+    profile: { type: "string" },
+    strength: { type: "string", default: "1" },
+    probe: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  }, HELP, { prefix: "generate: " });
+  if ("exit" in parsed) {
+    if (parsed.exit !== 0) process.exit(parsed.exit);
+    return;
   }
-  if (values.help) return void process.stdout.write(HELP);
+  const { values } = parsed;
   if ((values.prompt === undefined) === (values.chat === undefined)) fail("give exactly one of --prompt and --chat");
   if (values.device !== "cpu" && values.device !== "cuda") fail(`--device must be cpu or cuda, got "${values.device}"`);
   const seed = num("seed", values.seed, { int: true, min: 0 });

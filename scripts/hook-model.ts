@@ -9,9 +9,9 @@
 import { copyFileSync, existsSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
 import { MANIFEST_FILE, readManifest, writeManifest } from "../sidecar/model/manifest.ts";
 import { loadSaeForModel, manifestHooks } from "../sidecar/steering/attach.ts";
+import { parseCli, requireFlags } from "./lib/cli.ts";
 import { detectResidualTensor, hookModel, layerOfTensor, modelDModel, readHookRecords, readModelProto, writeModelProto } from "../sidecar/steering/surgery.ts";
 
 const HELP = `Usage: npm run hook-model -- --in model.onnx [--tensor NAME] [--layer L] [--sae DIR] --out DIR
@@ -33,32 +33,17 @@ manifest.json and tokenizer files beside the input are carried over, updated).
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        in: { type: "string" },
-        tensor: { type: "string" },
-        layer: { type: "string" },
-        sae: { type: "string" },
-        out: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (!values.in || !values.out) {
-    process.stderr.write(`--in and --out are required\n\n${HELP}`);
-    return 2;
-  }
+  const parsed = parseCli(argv, {
+    in: { type: "string" },
+    tensor: { type: "string" },
+    layer: { type: "string" },
+    sae: { type: "string" },
+    out: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  }, HELP);
+  if ("exit" in parsed) return parsed.exit;
+  const { values } = parsed;
+  if (!requireFlags(values, ["in", "out"], HELP)) return 2;
   let layer: number | undefined;
   if (values.layer !== undefined) {
     layer = Number(values.layer);

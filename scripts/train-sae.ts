@@ -9,11 +9,11 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
 import { ResidualModel, residualModelDir } from "../sidecar/sae/activations.ts";
 import { saveSaeLens } from "../sidecar/sae/load.ts";
 import { excludeNear, readTexts } from "../sidecar/sae/texts.ts";
 import { defaultLr, evaluateTopKSae, mulberry32, permutation, trainTopKSae } from "../sidecar/sae/train.ts";
+import { intFlag, numFlag, parseCli, UsageError } from "./lib/cli.ts";
 import { Progress } from "./lib/progress.ts";
 
 const HELP = `Usage: npm run train-sae -- --model DIR --layer L (--input FILES | --sample-stories N) --out DIR [options]
@@ -61,84 +61,58 @@ Output
   -h, --help             show this help
 `;
 
-class UsageError extends Error {}
-
-function num(values: Record<string, unknown>, name: string, opts: { int?: boolean; min?: number; max?: number } = {}): number | undefined {
-  const raw = values[name];
-  if (raw === undefined) return undefined;
-  const v = Number(raw);
-  if (!Number.isFinite(v) || (opts.int && !Number.isInteger(v)) || (opts.min !== undefined && v < opts.min) || (opts.max !== undefined && v > opts.max)) {
-    const range = [opts.min !== undefined ? `>= ${opts.min}` : "", opts.max !== undefined ? `<= ${opts.max}` : ""].filter(Boolean).join(" and ");
-    throw new UsageError(`--${name} must be ${opts.int ? "an integer" : "a number"}${range ? ` ${range}` : ""}, got ${JSON.stringify(raw)}`);
-  }
-  return v;
-}
-
 function list(v: string[] | undefined): string[] {
   return (v ?? []).flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        model: { type: "string" },
-        layer: { type: "string" },
-        input: { type: "string", multiple: true },
-        field: { type: "string" },
-        chat: { type: "boolean" },
-        "sample-stories": { type: "string" },
-        "max-per-file": { type: "string" },
-        exclude: { type: "string", multiple: true },
-        "exclude-jaccard": { type: "string" },
-        context: { type: "string" },
-        holdout: { type: "string" },
-        "include-bos": { type: "boolean" },
-        width: { type: "string" },
-        k: { type: "string" },
-        tokens: { type: "string" },
-        batch: { type: "string" },
-        lr: { type: "string" },
-        "auxk-coef": { type: "string" },
-        "dead-window": { type: "string" },
-        seed: { type: "string" },
-        threads: { type: "string" },
-        out: { type: "string" },
-        quiet: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  const parsed = parseCli(argv, {
+    model: { type: "string" },
+    layer: { type: "string" },
+    input: { type: "string", multiple: true },
+    field: { type: "string" },
+    chat: { type: "boolean" },
+    "sample-stories": { type: "string" },
+    "max-per-file": { type: "string" },
+    exclude: { type: "string", multiple: true },
+    "exclude-jaccard": { type: "string" },
+    context: { type: "string" },
+    holdout: { type: "string" },
+    "include-bos": { type: "boolean" },
+    width: { type: "string" },
+    k: { type: "string" },
+    tokens: { type: "string" },
+    batch: { type: "string" },
+    lr: { type: "string" },
+    "auxk-coef": { type: "string" },
+    "dead-window": { type: "string" },
+    seed: { type: "string" },
+    threads: { type: "string" },
+    out: { type: "string" },
+    quiet: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, HELP);
+  if ("exit" in parsed) return parsed.exit;
+  const { values } = parsed;
   let o;
   try {
     const inputs = list(values.input);
-    const sampleStories = num(values, "sample-stories", { int: true, min: 0 }) ?? 0;
+    const sampleStories = intFlag("sample-stories", values["sample-stories"], { min: 0, default: 0 });
     if (!values.model || values.layer === undefined || !values.out) throw new UsageError("--model, --layer and --out are required");
     if (inputs.length === 0 && sampleStories === 0) throw new UsageError("give --input FILES and/or --sample-stories N");
-    const width = num(values, "width", { int: true, min: 1 }) ?? 1024;
-    const k = num(values, "k", { int: true, min: 1 }) ?? 16;
+    const width = intFlag("width", values.width, { min: 1, default: 1024 });
+    const k = intFlag("k", values.k, { min: 1, default: 16 });
     if (k > width) throw new UsageError(`--k (${k}) must not exceed --width (${width})`);
     o = {
-      model: values.model, layer: num(values, "layer", { int: true, min: 0 })!, out: resolve(values.out), inputs, sampleStories,
-      field: values.field, chat: values.chat ?? false, maxPerFile: num(values, "max-per-file", { int: true, min: 1 }),
-      exclude: list(values.exclude), excludeJaccard: num(values, "exclude-jaccard", { min: 0, max: 1 }) ?? 0.6,
-      context: num(values, "context", { int: true, min: 2 }) ?? 256, holdout: num(values, "holdout", { min: 0, max: 0.9 }) ?? 0.1,
+      model: values.model, layer: intFlag("layer", values.layer, { min: 0 })!, out: resolve(values.out), inputs, sampleStories,
+      field: values.field, chat: values.chat ?? false, maxPerFile: intFlag("max-per-file", values["max-per-file"], { min: 1 }),
+      exclude: list(values.exclude), excludeJaccard: numFlag("exclude-jaccard", values["exclude-jaccard"], { min: 0, max: 1, default: 0.6 }),
+      context: intFlag("context", values.context, { min: 2, default: 256 }), holdout: numFlag("holdout", values.holdout, { min: 0, max: 0.9, default: 0.1 }),
       includeBos: values["include-bos"] ?? false, width, k,
-      tokens: num(values, "tokens", { int: true, min: 1 }) ?? 1_000_000, batch: num(values, "batch", { int: true, min: 1 }) ?? 1024,
-      lr: num(values, "lr", { min: 0 }) ?? defaultLr(width), auxkCoef: num(values, "auxk-coef", { min: 0 }) ?? 1 / 32,
-      deadWindow: num(values, "dead-window", { int: true, min: 1 }), seed: num(values, "seed", { int: true, min: 0 }) ?? 0,
-      threads: num(values, "threads", { int: true, min: 1 }) ?? 1, quiet: values.quiet ?? false,
+      tokens: intFlag("tokens", values.tokens, { min: 1, default: 1_000_000 }), batch: intFlag("batch", values.batch, { min: 1, default: 1024 }),
+      lr: numFlag("lr", values.lr, { min: 0, default: defaultLr(width) }), auxkCoef: numFlag("auxk-coef", values["auxk-coef"], { min: 0, default: 1 / 32 }),
+      deadWindow: intFlag("dead-window", values["dead-window"], { min: 1 }), seed: intFlag("seed", values.seed, { min: 0, default: 0 }),
+      threads: intFlag("threads", values.threads, { min: 1, default: 1 }), quiet: values.quiet ?? false,
     };
   } catch (e) {
     if (e instanceof UsageError) {

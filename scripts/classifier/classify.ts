@@ -12,8 +12,8 @@
 import { createReadStream, createWriteStream, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { parseArgs } from "node:util";
 import { RiskModel } from "../../edge/classifier/model.ts";
+import { parseCli, requireFlags } from "../lib/cli.ts";
 import { parseLine } from "./classify-lib.ts";
 import { DEFAULT_ARTIFACT, REPO_ROOT } from "./paths.ts";
 
@@ -31,29 +31,15 @@ Options:
 `;
 
 async function main(): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        input: { type: "string" },
-        output: { type: "string" },
-        artifact: { type: "string", default: DEFAULT_ARTIFACT },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n\n${HELP}`);
-    return 1;
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (!values.input) {
-    process.stderr.write(`--input is required\n\n${HELP}`);
-    return 1;
-  }
+  const parsed = parseCli(undefined, {
+    input: { type: "string" },
+    output: { type: "string" },
+    artifact: { type: "string", default: DEFAULT_ARTIFACT },
+    help: { type: "boolean", short: "h", default: false },
+  }, HELP, { errorExit: 1 });
+  if ("exit" in parsed) return parsed.exit;
+  const { values } = parsed;
+  if (!requireFlags(values, ["input"], HELP)) return 1;
   const model = RiskModel.fromArtifact(readFileSync(resolve(REPO_ROOT, values.artifact!), "utf8"));
   // Relative paths are relative to where the user ran `npm run` (npm sets INIT_CWD).
   const cwd = process.env.INIT_CWD ?? process.cwd();

@@ -7,7 +7,7 @@
  */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
+import { parseCli } from "../lib/cli.ts";
 import { hubEnv, OPTIONAL_FILES, pullModel, REPO_ID, REQUIRED_FILES } from "./pull.ts";
 
 const HELP = `Usage: npm run pull-model -- ORG/NAME --out DIR [options]
@@ -34,29 +34,15 @@ Prints DIR on stdout when done. Exit codes: 0 done, 1 download failed, 2 bad usa
 `;
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      options: {
-        out: { type: "string" },
-        revision: { type: "string" },
-        retries: { type: "string" },
-        quiet: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: true,
-      strict: true,
-    }));
-  } catch (e) {
-    process.stderr.write(`pull-model: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  const parsed = parseCli(argv, {
+    out: { type: "string" },
+    revision: { type: "string" },
+    retries: { type: "string" },
+    quiet: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, HELP, { allowPositionals: true, prefix: "pull-model: " });
+  if ("exit" in parsed) return parsed.exit;
+  const { values, positionals } = parsed;
   const usage = (msg: string) => {
     process.stderr.write(`pull-model: ${msg}\n\n${HELP}`);
     return 2;
