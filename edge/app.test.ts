@@ -310,6 +310,31 @@ describe("failure policy", () => {
     expect(events.events[0]).toMatchObject({ status: 499, error: "client_disconnect" });
   });
 
+  it("does not cancel a finished call when the request signal aborts after the answer (Deno.serve's legacy abort)", async () => {
+    const signals: AbortSignal[] = [];
+    const backend = new ScriptedBackend(async (_req, opts) => {
+      signals.push(opts.signal!);
+      return streamOf([chunk("Paris"), fin(1)]);
+    });
+    const { app, events } = setup({}, { backend });
+    for (const stream of [false, true]) {
+      const client = new AbortController();
+      const res = await app.request(
+        new Request("http://edge/v1/chat/completions", {
+          method: "POST",
+          headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+          body: JSON.stringify(chat("hi", { stream })),
+          signal: client.signal,
+        }),
+      );
+      await res.text();
+      client.abort(); // what Deno.serve does once a response was delivered
+    }
+    expect(signals).toHaveLength(2);
+    expect(signals.map((s) => s.aborted)).toEqual([false, false]);
+    expect(events.events.map((e) => e.status)).toEqual([200, 200]);
+  });
+
   it("applies the failure policy when a non-streaming generation fails mid-way", async () => {
     const backend = new ScriptedBackend(async () => streamOf([chunk("Hel")], new SidecarFailure("timeout", "deadline", "fake:1", 4)));
     const { post } = setup({}, { backend });

@@ -155,10 +155,22 @@ export function chatHandler(deps: ChatDeps) {
     metrics.risk.observe({ arm: decision.arm }, risk);
     metrics.inflight.inc();
 
+    // The client's signal aborts when the client disconnects. Under Deno.serve
+    // it also aborts once a response was delivered (Deno's legacy behaviour),
+    // so the listener goes as soon as the request is recorded: otherwise every
+    // finished call whose gRPC trailers were still on the way got cancelled
+    // (RST_STREAM to the sidecar), in the same turn as the response write.
+    const abort = new AbortController();
+    const clientSignal = c.req.raw.signal;
+    const onClientAbort = () => abort.abort();
+    if (clientSignal.aborted) abort.abort();
+    else clientSignal.addEventListener("abort", onClientAbort, { once: true });
+
     let recorded = false;
     const record = (status: number, completion?: string) => {
       if (recorded) return;
       recorded = true;
+      clientSignal.removeEventListener("abort", onClientAbort);
       ev.status = status;
       const total = performance.now() - t0;
       ev.latency.total = round(total);
@@ -291,12 +303,6 @@ export function chatHandler(deps: ChatDeps) {
       return unavailable("The model server is unavailable; retry later.");
     };
 
-    // The client's signal aborts when the client disconnects.
-    const abort = new AbortController();
-    const clientSignal = c.req.raw.signal;
-    const onClientAbort = () => abort.abort();
-    if (clientSignal.aborted) abort.abort();
-    else clientSignal.addEventListener("abort", onClientAbort, { once: true });
     const signal = abort.signal;
 
     // (The listener stays for streams: a disconnect mid-stream cancels the call.)
