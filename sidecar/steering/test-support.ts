@@ -3,8 +3,7 @@
  */
 import * as ort from "onnxruntime-node";
 import { gaussian, mulberry32 } from "../model/random-model.ts";
-import type { Past } from "../model/graph/test-support.ts";
-import * as N from "../model/graph/names.ts";
+import { runStep, type Past } from "../model/graph/test-support.ts";
 import type { LlamaConfig } from "../model/weights.ts";
 import type { Sae, SaeArchitecture } from "../sae/types.ts";
 import type { LayerStepInputs } from "./inputs.ts";
@@ -56,29 +55,10 @@ export function steerTensors(layer: number, t: LayerStepInputs, batch: number, s
   };
 }
 
-const i64 = (rows: number[][]) => new ort.Tensor("int64", BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0].length]);
 
-/** Like graph/test-support's runStep, with steering inputs per hooked layer. */
-export async function runSteeredStep(session: ort.InferenceSession, c: LlamaConfig, ids: number[][], positions: number[][], mask: number[][], past: Past, steer: SteerFeeds) {
-  const B = ids.length;
-  const Sq = ids[0].length;
-  const feeds: Record<string, ort.Tensor> = {
-    [N.INPUT_IDS]: i64(ids),
-    [N.POSITION_IDS]: i64(positions),
-    [N.ATTENTION_MASK]: i64(mask),
-  };
-  for (let l = 0; l < c.nLayers; l++) {
-    feeds[N.pastKey(l)] = past.keys[l];
-    feeds[N.pastValue(l)] = past.values[l];
-  }
-  for (const [layer, t] of Object.entries(steer)) Object.assign(feeds, steerTensors(Number(layer), t, B, Sq));
-  const out = await session.run(feeds);
-  const data = out[N.LOGITS].data as Float32Array;
-  const V = c.vocabSize;
-  const logits = Array.from({ length: B }, (_, b) => Array.from({ length: Sq }, (_, s) => data.slice((b * Sq + s) * V, (b * Sq + s + 1) * V)));
-  const next: Past = {
-    keys: Array.from({ length: c.nLayers }, (_, l) => out[N.presentKey(l)]),
-    values: Array.from({ length: c.nLayers }, (_, l) => out[N.presentValue(l)]),
-  };
-  return { logits, past: next, outputs: out };
+/** graph/test-support's runStep, with steering inputs per hooked layer. */
+export function runSteeredStep(session: ort.InferenceSession, c: LlamaConfig, ids: number[][], positions: number[][], mask: number[][], past: Past, steer: SteerFeeds) {
+  const extra: Record<string, ort.Tensor> = {};
+  for (const [layer, t] of Object.entries(steer)) Object.assign(extra, steerTensors(Number(layer), t, ids.length, ids[0].length));
+  return runStep(session, c, ids, positions, mask, past, extra);
 }

@@ -20,11 +20,21 @@ export function emptyPast(c: LlamaConfig, batch: number): Past {
 const i64 = (rows: number[][]) => new ort.Tensor("int64", BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0].length]);
 
 /**
- * Runs one step: ids/positions are [B][S], mask is [B][P+S]. Returns
- * logits[b][s] (each a [V] array), the new past, and the raw outputs.
+ * Runs one step: ids/positions are [B][S], mask is [B][P+S]; `extra` adds
+ * more inputs (e.g. a steering hook's). Returns logits[b][s] (each a [V]
+ * array), the new past, and the raw outputs.
  */
-export async function runStep(session: ort.InferenceSession, c: LlamaConfig, ids: number[][], positions: number[][], mask: number[][], past: Past) {
+export async function runStep(
+  session: ort.InferenceSession,
+  c: LlamaConfig,
+  ids: number[][],
+  positions: number[][],
+  mask: number[][],
+  past: Past,
+  extra: Record<string, ort.Tensor> = {},
+) {
   const feeds: Record<string, ort.Tensor> = {
+    ...extra,
     [N.INPUT_IDS]: i64(ids),
     [N.POSITION_IDS]: i64(positions),
     [N.ATTENTION_MASK]: i64(mask),
