@@ -80,6 +80,18 @@ export interface StepOutput {
   acts?: Record<number, Float32Array>;
 }
 
+/** onnxruntime tensors for one hooked layer's steering inputs (batch B, S new tokens). */
+export function steeringTensors(layer: number, t: LayerStepInputs, B: number, S: number): Record<string, ort.Tensor> {
+  return {
+    [SN.steerFeatures(layer)]: new ort.Tensor("int64", t.features, [B, t.k]),
+    [SN.steerModes(layer)]: new ort.Tensor("int64", t.modes, [B, t.k]),
+    [SN.steerValues(layer)]: new ort.Tensor("float32", t.values, [B, t.k]),
+    [SN.steerGate(layer)]: new ort.Tensor("float32", t.gate, [B]),
+    [SN.steerStrength(layer)]: new ort.Tensor("float32", t.strength, [B]),
+    [SN.steerPositions(layer)]: new ort.Tensor("float32", t.positions, [B, S]),
+  };
+}
+
 export class OnnxDecoder {
   /** Hooked layers with an SAE: their steering inputs are fed at every step. */
   readonly steerLayers: number[];
@@ -139,12 +151,7 @@ export class OnnxDecoder {
     }
     for (const l of this.steerLayers) {
       const t = input.steering?.[l] ?? layerStepInputs(Array.from({ length: B }, () => null), S, new Array<number>(B).fill(0));
-      feeds[SN.steerFeatures(l)] = new ort.Tensor("int64", t.features, [B, t.k]);
-      feeds[SN.steerModes(l)] = new ort.Tensor("int64", t.modes, [B, t.k]);
-      feeds[SN.steerValues(l)] = new ort.Tensor("float32", t.values, [B, t.k]);
-      feeds[SN.steerGate(l)] = new ort.Tensor("float32", t.gate, [B]);
-      feeds[SN.steerStrength(l)] = new ort.Tensor("float32", t.strength, [B]);
-      feeds[SN.steerPositions(l)] = new ort.Tensor("float32", t.positions, [B, S]);
+      Object.assign(feeds, steeringTensors(l, t, B, S));
     }
     const acts = (input.acts ?? []).filter((l) => this.steerLayers.includes(l));
     const names = acts.length ? [...this.fetches, ...acts.map(SN.steerActs)] : this.fetches;

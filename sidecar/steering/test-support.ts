@@ -3,11 +3,11 @@
  */
 import * as ort from "onnxruntime-node";
 import { gaussian, mulberry32 } from "../model/random-model.ts";
+import { steeringTensors } from "../engine/decoder.ts";
 import { runStep, type Past } from "../model/graph/test-support.ts";
 import type { LlamaConfig } from "../model/weights.ts";
 import type { Sae, SaeArchitecture } from "../sae/types.ts";
 import type { LayerStepInputs } from "./inputs.ts";
-import * as S from "./names.ts";
 
 /**
  * A random SAE: encoder columns ~ N(0, 1/dIn), decoder rows of unit norm,
@@ -43,22 +43,11 @@ export function randomSae(architecture: SaeArchitecture, dIn: number, dSae: numb
 
 export type SteerFeeds = Record<number, LayerStepInputs>;
 
-/** ort tensors for one layer's steering inputs. */
-export function steerTensors(layer: number, t: LayerStepInputs, batch: number, seq: number): Record<string, ort.Tensor> {
-  return {
-    [S.steerFeatures(layer)]: new ort.Tensor("int64", t.features, [batch, t.k]),
-    [S.steerModes(layer)]: new ort.Tensor("int64", t.modes, [batch, t.k]),
-    [S.steerValues(layer)]: new ort.Tensor("float32", t.values, [batch, t.k]),
-    [S.steerGate(layer)]: new ort.Tensor("float32", t.gate, [batch]),
-    [S.steerStrength(layer)]: new ort.Tensor("float32", t.strength, [batch]),
-    [S.steerPositions(layer)]: new ort.Tensor("float32", t.positions, [batch, seq]),
-  };
-}
 
 
 /** graph/test-support's runStep, with steering inputs per hooked layer. */
 export function runSteeredStep(session: ort.InferenceSession, c: LlamaConfig, ids: number[][], positions: number[][], mask: number[][], past: Past, steer: SteerFeeds) {
   const extra: Record<string, ort.Tensor> = {};
-  for (const [layer, t] of Object.entries(steer)) Object.assign(extra, steerTensors(Number(layer), t, ids.length, ids[0].length));
+  for (const [layer, t] of Object.entries(steer)) Object.assign(extra, steeringTensors(Number(layer), t, ids.length, ids[0].length));
   return runStep(session, c, ids, positions, mask, past, extra);
 }
