@@ -4,7 +4,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { HealthClient } from "./gen/health/v1/health.ts";
-import { SidecarClient } from "./gen/steerguard/v1/sidecar.ts";
+import { SidecarClient, type GenerateChunk, type GenerateRequest } from "./gen/steerguard/v1/sidecar.ts";
 
 export interface SidecarClients {
   sidecar: SidecarClient;
@@ -47,4 +47,22 @@ export function unary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, dea
   return new Promise((resolve, reject) =>
     method(request, new grpc.Metadata(), { deadline: deadlineIn(deadlineMs) }, (err, res) => (err ? reject(err) : resolve(res))),
   );
+}
+
+/**
+ * Runs a Generate stream to its end and collects every chunk; a stream that
+ * ends in an error resolves with the chunks so far and the error.
+ */
+export function collectGenerate(
+  client: SidecarClient,
+  request: GenerateRequest,
+  deadlineMs: number,
+): Promise<{ chunks: GenerateChunk[]; error?: grpc.ServiceError }> {
+  return new Promise((resolve) => {
+    const chunks: GenerateChunk[] = [];
+    const stream = client.generate(request, { deadline: deadlineIn(deadlineMs) });
+    stream.on("data", (c: GenerateChunk) => chunks.push(c));
+    stream.on("error", (error: grpc.ServiceError) => resolve({ chunks, error }));
+    stream.on("end", () => resolve({ chunks }));
+  });
 }

@@ -4,8 +4,8 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectSidecar, deadlineIn, unary, type SidecarClients } from "../proto/client.ts";
-import { FinishReason, GenerateRequest, type GenerateChunk } from "../proto/gen/steerguard/v1/sidecar.ts";
+import { collectGenerate, connectSidecar, unary, type SidecarClients } from "../proto/client.ts";
+import { FinishReason, GenerateRequest } from "../proto/gen/steerguard/v1/sidecar.ts";
 import { builtModel } from "./support/models.ts";
 import { startSidecar } from "./support/process.ts";
 
@@ -17,15 +17,7 @@ function chat(content: string, maxTokens = 64) {
   });
 }
 
-function collect(c: SidecarClients, req: GenerateRequest) {
-  return new Promise<{ chunks: GenerateChunk[]; error?: grpc.ServiceError }>((resolve) => {
-    const chunks: GenerateChunk[] = [];
-    const s = c.sidecar.generate(req, { deadline: deadlineIn(20_000) });
-    s.on("data", (x: GenerateChunk) => chunks.push(x));
-    s.on("error", (error: grpc.ServiceError) => resolve({ chunks, error }));
-    s.on("end", () => resolve({ chunks }));
-  });
-}
+const collect = (c: SidecarClients, req: GenerateRequest) => collectGenerate(c.sidecar, req, 20_000);
 
 describe("sidecar process with organism260K", () => {
   let sc: Awaited<ReturnType<typeof startSidecar>>;

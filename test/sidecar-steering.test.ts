@@ -9,22 +9,14 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectSidecar, deadlineIn, unary, type SidecarClients } from "../proto/client.ts";
-import { GenerateRequest, ProbeRequest, type GenerateChunk } from "../proto/gen/steerguard/v1/sidecar.ts";
+import { collectGenerate, connectSidecar, unary, type SidecarClients } from "../proto/client.ts";
+import { GenerateRequest, ProbeRequest } from "../proto/gen/steerguard/v1/sidecar.ts";
 import { saveSaeLens } from "../sidecar/sae/load.ts";
 import { randomSae } from "../sidecar/steering/test-support.ts";
 import { builtModel } from "./support/models.ts";
 import { startSidecar } from "./support/process.ts";
 
-function collect(c: SidecarClients, req: GenerateRequest) {
-  return new Promise<{ chunks: GenerateChunk[]; error?: grpc.ServiceError }>((resolve) => {
-    const chunks: GenerateChunk[] = [];
-    const s = c.sidecar.generate(req, { deadline: deadlineIn(20_000) });
-    s.on("data", (x: GenerateChunk) => chunks.push(x));
-    s.on("error", (error: grpc.ServiceError) => resolve({ chunks, error }));
-    s.on("end", () => resolve({ chunks }));
-  });
-}
+const collect = (c: SidecarClients, req: GenerateRequest) => collectGenerate(c.sidecar, req, 20_000);
 
 describe("sidecar process with a steering profile", () => {
   let sc: Awaited<ReturnType<typeof startSidecar>>;

@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import { connectSidecar, deadlineIn, unary, type SidecarClients } from "../../proto/client.ts";
+import { collectGenerate, connectSidecar, unary, type SidecarClients } from "../../proto/client.ts";
 import { HealthCheckResponse_ServingStatus } from "../../proto/gen/health/v1/health.ts";
 import { GenerateChunk, GenerateRequest, InfoResponse, ProbeResponse } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import { SidecarError, type SidecarBackend } from "./backend.ts";
@@ -40,15 +40,7 @@ class FakeBackend implements SidecarBackend {
 }
 
 function collect(clients: SidecarClients, prompt: string, deadlineMs = 10_000) {
-  return new Promise<{ chunks: GenerateChunk[]; error?: grpc.ServiceError }>((resolve) => {
-    const chunks: GenerateChunk[] = [];
-    const stream = clients.sidecar.generate(GenerateRequest.fromPartial({ requestId: "r", input: { $case: "prompt", value: prompt } }), {
-      deadline: deadlineIn(deadlineMs),
-    });
-    stream.on("data", (c: GenerateChunk) => chunks.push(c));
-    stream.on("error", (error: grpc.ServiceError) => resolve({ chunks, error }));
-    stream.on("end", () => resolve({ chunks }));
-  });
+  return collectGenerate(clients.sidecar, GenerateRequest.fromPartial({ requestId: "r", input: { $case: "prompt", value: prompt } }), deadlineMs);
 }
 
 describe("sidecar gRPC server", () => {
