@@ -24,7 +24,7 @@
  *  - character n-grams, n in [charMin, charMax], over " w1 w2 ... wk " (they cross
  *    word boundaries, so they carry some word-order information);
  *  - word unigrams and word bigrams.
- * Each occurrence adds 1 to its bucket; the vector is L2-normalised by the scorer.
+ * Each occurrence adds 1 to its bucket; the scorer divides by sqrt(occurrences).
  */
 
 export interface FeatureConfig {
@@ -70,12 +70,17 @@ export const STOPWORDS: readonly string[] = (
   "s t d ll m re ve don doesn didn isn aren wasn weren won wouldn couldn shouldn can't please let get got give tell"
 ).split(" ");
 
+/** FNV-1a 32-bit hash of a word (the featurizer's word identity; see `Featurizer.wordHashes`). */
+export function wordHashOf(word: string): number {
+  return wordHash(Array.from(word, (c) => c.charCodeAt(0)), 0, word.length);
+}
+
 function wordHash(buf: ArrayLike<number>, start: number, end: number): number {
   let h = FNV_OFFSET;
   for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i], FNV_PRIME);
   return h | 0;
 }
-const STOPWORD_HASHES = new Set<number>(STOPWORDS.map((w) => wordHash(Array.from(w, (c) => c.charCodeAt(0)), 0, w.length)));
+const STOPWORD_HASHES = new Set<number>(STOPWORDS.map(wordHashOf));
 
 /** murmur3 32-bit finaliser: spreads FNV's weak low bits before masking. */
 export function fmix32(h: number): number {
@@ -126,6 +131,7 @@ function classOf(c: number): number {
   return k;
 }
 
+const ASCII_ONLY = /^[\x00-\x7f]*$/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 function isLetter(c: number): boolean {
@@ -145,7 +151,10 @@ function capHeadTail(s: string, maxChars: number): string {
  * stays bounded whatever the input, and the result has at most `maxChars` units.
  */
 export function foldText(input: string, maxChars: number): string {
-  const s = capHeadTail(input, maxChars).replace(LONE_SURROGATE, "\uFFFD");
+  const capped = capHeadTail(input, maxChars);
+  // ASCII is its own NFKD and has no surrogates: skip both passes (most prompts).
+  if (ASCII_ONLY.test(capped)) return capped.toLowerCase();
+  const s = capped.replace(LONE_SURROGATE, "\uFFFD");
   const CHUNK = 256;
   const budget = maxChars >> 1;
   let out: string;
@@ -269,6 +278,22 @@ export function normalizeText(input: string, maxChars = DEFAULT_FEATURE_CONFIG.m
 }
 
 /**
+ * Features of a text cut into pieces (see `Featurizer.indicesPieces`). Views
+ * into the featurizer's scratch buffers, valid until its next call.
+ */
+export interface PieceFeatures {
+  pieces: number;
+  /** features inside each piece, piece after piece: piece p is idx[p ? idxEnd[p-1] : 0 .. idxEnd[p]) */
+  idx: Int32Array;
+  idxEnd: Int32Array;
+  /** features that span a cut (character n-grams and word bigrams across it): whole text only */
+  cross: Int32Array;
+  /** FNV hashes of the words, piece after piece, likewise delimited by wordEnd */
+  words: Int32Array;
+  wordEnd: Int32Array;
+}
+
+/**
  * Extracts hashed features from a string. Not re-entrant (it reuses scratch
  * buffers), which is fine in single-threaded JS.
  */
@@ -276,7 +301,14 @@ export class Featurizer {
   readonly config: FeatureConfig;
   private readonly mask: number;
   private buf = new Uint16Array(1024);
+  private scratch = new Uint16Array(1024);
+  private starts = new Int32Array(64);
   private idx = new Int32Array(4096);
+  private cross = new Int32Array(256);
+  private words = new Int32Array(1024);
+  private idxEnd = new Int32Array(64);
+  private wordEnd = new Int32Array(64);
+  private last: PieceFeatures | undefined;
 
   constructor(config: FeatureConfig = DEFAULT_FEATURE_CONFIG) {
     if (config.dim <= 0 || (config.dim & (config.dim - 1)) !== 0) throw new Error("feature dim must be a power of two");
@@ -295,42 +327,102 @@ export class Featurizer {
 
   /** Like `indices`, for text already passed through `foldText` (or a slice of such text). */
   indicesFolded(folded: string): Int32Array {
+    const f = this.indicesPieces(folded, [0, folded.length], 1);
+    return f.idx.subarray(0, f.idxEnd[0]);
+  }
+
+  /** FNV-1a hashes (`wordHashOf`) of the words of the last `indices*` call, in order; valid until the next call. */
+  wordHashes(): Int32Array {
+    const f = this.last;
+    return f ? f.words.subarray(0, f.wordEnd[f.pieces - 1]) : new Int32Array(0);
+  }
+
+  /**
+   * Features of `folded` cut at `cuts` (ascending offsets, cuts[0] = 0,
+   * cuts[pieces] = folded.length), in one pass: each piece's own features are
+   * exactly those of the piece featurised alone, and `cross` holds the ones
+   * that span a cut, so that all of them together are exactly the features of
+   * the whole text. The scorer uses this to score a long text and each of its
+   * sentences without featurising the text twice.
+   */
+  indicesPieces(folded: string, cuts: ArrayLike<number>, pieces: number): PieceFeatures {
     const cfg = this.config;
     const need = folded.length + 4;
     if (this.buf.length < need) this.buf = new Uint16Array(Math.max(need, this.buf.length * 2));
+    if (this.scratch.length < need) this.scratch = new Uint16Array(this.buf.length);
+    if (this.starts.length <= pieces) {
+      this.starts = new Int32Array(pieces * 2 + 2);
+      this.idxEnd = new Int32Array(pieces * 2 + 2);
+      this.wordEnd = new Int32Array(pieces * 2 + 2);
+    }
     const buf = this.buf;
-    const n = normalizeInto(folded, buf, cfg.dropStopwords === true);
+    const starts = this.starts;
+    const drop = cfg.dropStopwords === true;
+    // Normalise piece by piece into one buffer; neighbours share the space between them.
+    let n: number;
+    if (pieces === 1) {
+      n = normalizeInto(cuts[0] === 0 && cuts[1] === folded.length ? folded : folded.slice(cuts[0], cuts[1]), buf, drop);
+    } else {
+      buf[0] = SPACE;
+      n = 1;
+      for (let p = 0; p < pieces; p++) {
+        starts[p] = n - 1;
+        const w = normalizeInto(folded.slice(cuts[p], cuts[p + 1]), this.scratch, drop);
+        buf.set(this.scratch.subarray(1, w), n);
+        n += w - 1;
+      }
+    }
+    starts[0] = 0;
+    starts[pieces] = n - 1;
     const perPos = cfg.charMax - cfg.charMin + 1 + 2;
     const cap = n * perPos + 8;
     if (this.idx.length < cap) this.idx = new Int32Array(Math.max(cap, this.idx.length * 2));
-    const idx = this.idx;
+    if (this.cross.length < cap && pieces > 1) this.cross = new Int32Array(Math.max(cap, this.cross.length * 2));
+    if (this.words.length < n) this.words = new Int32Array(Math.max(n, this.words.length * 2));
+    const { idx, cross, words, idxEnd, wordEnd } = this;
     const mask = this.mask;
-    let k = 0;
     const { charMin, charMax } = cfg;
-    // Character n-grams.
-    for (let i = 0; i + charMin <= n; i++) {
-      let h = FNV_OFFSET ^ SEED_CHAR;
-      const end = Math.min(n, i + charMax);
-      for (let j = i; j < end; j++) {
-        h = Math.imul(h ^ buf[j], FNV_PRIME);
-        if (j - i + 1 >= charMin) idx[k++] = fmix32(h ^ (j - i + 1)) & mask;
+    let k = 0;
+    let kc = 0;
+    let wc = 0;
+    let prev = 0;
+    let hasPrev = false;
+    for (let p = 0; p < pieces; p++) {
+      const a = starts[p];
+      const b = starts[p + 1];
+      // Character n-grams starting in [a, b) (the last piece also at its final space).
+      const iEnd = p === pieces - 1 ? b + 1 : b;
+      for (let i = a; i < iEnd && i + charMin <= n; i++) {
+        let h = FNV_OFFSET ^ SEED_CHAR;
+        const end = Math.min(n, i + charMax);
+        for (let j = i; j < end; j++) {
+          h = Math.imul(h ^ buf[j], FNV_PRIME);
+          if (j - i + 1 >= charMin) {
+            const f = fmix32(h ^ (j - i + 1)) & mask;
+            if (j <= b) idx[k++] = f;
+            else cross[kc++] = f;
+          }
+        }
       }
-    }
-    // Word unigrams and bigrams.
-    if (cfg.wordUnigrams || cfg.wordBigrams) {
-      let prev = 0;
-      let hasPrev = false;
+      // Word unigrams and bigrams (a bigram across the cut before this piece is a crossing feature).
       let h = FNV_OFFSET;
       let inWord = false;
-      for (let i = 1; i < n; i++) {
+      let first = true;
+      for (let i = a + 1; i <= b; i++) {
         const c = buf[i];
         if (c === SPACE) {
           if (inWord) {
+            words[wc++] = h;
             if (cfg.wordUnigrams) idx[k++] = fmix32(h ^ SEED_WORD) & mask;
-            if (cfg.wordBigrams && hasPrev) idx[k++] = fmix32(Math.imul(prev, 0x9e3779b1) ^ h ^ SEED_BIGRAM) & mask;
+            if (cfg.wordBigrams && hasPrev) {
+              const g = fmix32(Math.imul(prev, 0x9e3779b1) ^ h ^ SEED_BIGRAM) & mask;
+              if (first) cross[kc++] = g;
+              else idx[k++] = g;
+            }
             prev = h;
             hasPrev = true;
             inWord = false;
+            first = false;
           }
           h = FNV_OFFSET;
         } else {
@@ -338,7 +430,10 @@ export class Featurizer {
           inWord = true;
         }
       }
+      idxEnd[p] = k;
+      wordEnd[p] = wc;
     }
-    return idx.subarray(0, k);
+    this.last = { pieces, idx, idxEnd, cross: cross.subarray(0, kc), words, wordEnd };
+    return this.last;
   }
 }

@@ -5,7 +5,7 @@
 import { RiskModel } from "./model.ts";
 
 /** File name of the shipped artifact, next to this module. */
-export const ARTIFACT_FILE = "risk-model.v1.json";
+export const ARTIFACT_FILE = "risk-model.v2.json";
 export const DEFAULT_ARTIFACT_URL = new URL(`./${ARTIFACT_FILE}`, import.meta.url);
 
 interface DenoLike {

@@ -1,13 +1,20 @@
 /**
- * Prompt-risk scorer: hashed character/word n-grams -> L2-normalised counts ->
- * logistic regression. Pure TypeScript (no Node or Deno APIs): build it from the
- * artifact's parsed JSON (or its text / UTF-8 bytes) with `RiskModel.fromArtifact`.
+ * Prompt-risk scorer: hashed character/word n-grams -> counts / sqrt(n) ->
+ * logistic regression, plus (format 2) a word-embedding head (embedding.ts).
+ * Pure TypeScript (no Node or Deno APIs): build it from the artifact's parsed
+ * JSON (or its text / UTF-8 bytes) with `RiskModel.fromArtifact`.
  */
 import { Featurizer, foldText, type FeatureConfig } from "./features.ts";
 import { decodeBase64 } from "./base64.ts";
+import { EmbeddingHead, type EmbeddingArtifact } from "./embedding.ts";
+import { Vocabulary } from "./vocabulary.ts";
 
 export const ARTIFACT_FORMAT = "steerguard.prompt-risk.hashed-lr";
-export const ARTIFACT_FORMAT_VERSION = 1;
+/**
+ * 2: n-gram counts divided by sqrt(occurrences) instead of their L2 norm, and
+ * the optional word-embedding head. Version 1 artifacts must be retrained.
+ */
+export const ARTIFACT_FORMAT_VERSION = 2;
 
 /** The JSON artifact written by `npm run train:classifier`. */
 export interface RiskArtifact {
@@ -25,6 +32,8 @@ export interface RiskArtifact {
   weights: string;
   /** score sentences/lines separately too (see RiskModel.logit); absent = whole text only */
   segments?: { minTextChars: number; minChars: number; maxSegments: number };
+  /** word-embedding head added to the n-gram logit (embedding.ts); absent = n-grams only */
+  embedding?: EmbeddingArtifact;
   /** free-form training metadata (data, seed, metrics); ignored by the scorer */
   training?: unknown;
 }
@@ -47,6 +56,13 @@ export interface ConversationRiskResult extends RiskResult {
   /** which part produced the maximum: "last", "turn:<i>" (message index) or "joined" */
   source: string;
 }
+
+/**
+ * Logit of a text without a single word: risk 0. The model has seen no such
+ * text, and its prior alone lands near the threshold, so an empty prompt would
+ * be flagged at random.
+ */
+const NO_EVIDENCE = -Infinity;
 
 function sigmoid(z: number): number {
   if (z >= 0) return 1 / (1 + Math.exp(-z));
@@ -79,14 +95,18 @@ export class RiskModel {
   private readonly weights: Int16Array;
   private readonly weightScale: number;
   private readonly featurizer: Featurizer;
-  private keys = new Int32Array(1024).fill(-1);
-  private cnts = new Uint32Array(1024);
-  private slots = new Int32Array(1024);
+  private readonly vocab: Vocabulary | undefined;
+  private readonly head: EmbeddingHead | undefined;
+  /** head sums of the whole text and of the current piece */
+  private readonly acc: Float64Array;
+  private readonly pieceAcc: Float64Array;
 
   constructor(artifact: RiskArtifact) {
     if (artifact.format !== ARTIFACT_FORMAT) throw new Error(`not a prompt-risk artifact: format ${String(artifact.format)}`);
     if (artifact.formatVersion !== ARTIFACT_FORMAT_VERSION) {
-      throw new Error(`unsupported prompt-risk artifact formatVersion ${artifact.formatVersion}`);
+      throw new Error(
+        `unsupported prompt-risk artifact formatVersion ${artifact.formatVersion} (this scorer reads ${ARTIFACT_FORMAT_VERSION}; retrain with npm run train:classifier)`,
+      );
     }
     if (artifact.weightEncoding !== "int16le-base64") throw new Error(`unsupported weight encoding ${artifact.weightEncoding}`);
     this.featurizer = new Featurizer(artifact.features);
@@ -102,6 +122,11 @@ export class RiskModel {
     this.weightScale = artifact.weightScale;
     this.bias = artifact.bias;
     this.segments = artifact.segments;
+    const emb = artifact.embedding;
+    this.vocab = emb ? new Vocabulary(emb.wordHashes, emb.vocab) : undefined;
+    this.head = emb ? new EmbeddingHead(emb) : undefined;
+    this.acc = new Float64Array(this.head?.hidden ?? 0);
+    this.pieceAcc = new Float64Array(this.head?.hidden ?? 0);
     this.threshold = artifact.threshold;
     this.version = artifact.modelVersion;
   }
@@ -122,101 +147,109 @@ export class RiskModel {
    * at . ! ? followed by white space) of at least `segments.minChars` characters,
    * when the artifact enables segments and the text has at least
    * `segments.minTextChars` characters (ordinary prompts are shorter and are
-   * judged as a whole: their sentences alone lose the context). Why: the features are L2-normalised over
-   * the whole text, so a short harmful request inside a 3,000-character jailbreak
+   * judged as a whole: their sentences alone lose the context). Why: the
+   * features are normalised over the whole text, so a short harmful request inside a 3,000-character jailbreak
    * template contributes only a small share of the vector; scored on its own, the
-   * request's sentence looks like the direct request it is. Cost: about twice the featurising.
+   * request's sentence looks like the direct request it is. The text is
+   * featurised once (see piecesLogit).
    */
   logit(text: string): number {
     // Fold once (cap, surrogates, NFKD, lower case); segments are slices of the folded text.
     const folded = foldText(text, this.featureConfig.maxChars);
-    let z = this.foldedLogit(folded);
     const seg = this.segments;
     const n = folded.length;
-    if (!seg || n < seg.minTextChars) return z;
+    if (!seg || n < seg.minTextChars) return this.piecesLogit(folded, [0, n], 1, null);
+    // Cut after each line break and after . ! ? followed by white space; a piece
+    // is scored on its own when its text (without the break) has minChars or more.
+    const cuts = [0];
+    const scored: boolean[] = [];
     let start = 0;
     let count = 0;
-    for (let i = 0; i <= n && count < seg.maxSegments; i++) {
+    for (let i = 0; i < n; i++) {
+      const c = folded.charCodeAt(i);
       let end = -1;
-      let next = i + 1;
-      if (i === n) end = n;
-      else {
-        const c = folded.charCodeAt(i);
-        if (c === 10 || c === 13) end = i;
-        else if ((c === 46 || c === 33 || c === 63) && i + 1 < n) {
-          const d = folded.charCodeAt(i + 1);
-          if (d === 32 || d === 10 || d === 13 || d === 9) {
-            end = i + 1;
-            next = i + 1;
-          }
-        }
+      if (c === 10 || c === 13) end = i;
+      else if ((c === 46 || c === 33 || c === 63) && i + 1 < n) {
+        const d = folded.charCodeAt(i + 1);
+        if (d === 32 || d === 10 || d === 13 || d === 9) end = i + 1;
       }
       if (end < 0) continue;
-      if (start === 0 && end === n) break; // one segment: the whole text, already scored
-      if (end - start >= seg.minChars) {
-        const zs = this.foldedLogit(folded.slice(start, end));
-        if (zs > z) z = zs;
-        count++;
-      }
-      start = next;
+      const ok = end - start >= seg.minChars && count < seg.maxSegments;
+      if (ok) count++;
+      scored.push(ok);
+      cuts.push(i + 1);
+      start = i + 1;
     }
-    return z;
+    if (start < n) {
+      scored.push(n - start >= seg.minChars && count < seg.maxSegments && start > 0);
+      cuts.push(n);
+    }
+    return this.piecesLogit(folded, cuts, cuts.length - 1, scored);
   }
 
   /**
-   * Logit of the whole text as one vector: bias + w . (counts / ||counts||).
-   * Counts are gathered in a small open-addressing table sized to the prompt
-   * (cache-resident), not in a dim-sized array.
+   * max(logit of the whole text, logit of each scored piece), from one
+   * featurising pass (Featurizer.indicesPieces): each piece's features are
+   * counted in the whole-text table and, when the piece is scored, in a table
+   * of its own.
    */
-  vectorLogit(text: string): number {
-    return this.foldedLogit(foldText(text, this.featureConfig.maxChars));
+  private piecesLogit(folded: string, cuts: number[], pieces: number, scored: boolean[] | null): number {
+    const f = this.featurizer.indicesPieces(folded, cuts, pieces);
+    // No word at all (empty, white space, punctuation, emoji): no request to judge.
+    if (f.wordEnd[pieces - 1] === 0) return NO_EVIDENCE;
+    const { vocab, head, acc, pieceAcc } = this;
+    const alone = pieces > 1 ? scored : null;
+    // Embedding head: vocabulary rows of all words, once.
+    const rows = vocab ? vocab.rowsOf(f.words, f.wordEnd[pieces - 1]) : f.words;
+    if (head) acc.fill(0);
+    let wsum = 0;
+    let dot = 0;
+    let best = -Infinity;
+    let from = 0;
+    let wordFrom = 0;
+    for (let p = 0; p < pieces; p++) {
+      const to = f.idxEnd[p];
+      const wordTo = f.wordEnd[p];
+      const d = this.dot(f.idx, from, to);
+      dot += d;
+      let ws = 0;
+      if (head) {
+        pieceAcc.fill(0);
+        ws = head.accumulate(rows, wordFrom, wordTo, pieceAcc);
+        for (let j = 0; j < acc.length; j++) acc[j] += pieceAcc[j];
+        wsum += ws;
+      }
+      if (alone !== null && alone[p]) {
+        let zp = this.bias + this.sparseTerm(d, to - from);
+        if (head) zp += head.finish(pieceAcc, ws);
+        if (zp > best) best = zp;
+      }
+      from = to;
+      wordFrom = wordTo;
+    }
+    dot += this.dot(f.cross, 0, f.cross.length);
+    let z = this.bias + this.sparseTerm(dot, from + f.cross.length);
+    if (head) z += head.finish(acc, wsum);
+    return z > best ? z : best;
   }
 
-  private foldedLogit(folded: string): number {
-    const idx = this.featurizer.indicesFolded(folded);
-    const n = idx.length;
-    if (n === 0) return this.bias;
-    let size = 64;
-    while (size < n * 2) size <<= 1;
-    if (this.keys.length < size) {
-      this.keys = new Int32Array(size).fill(-1);
-      this.cnts = new Uint32Array(size);
-      this.slots = new Int32Array(size);
-    }
-    const keys = this.keys;
-    const cnts = this.cnts;
-    const slots = this.slots;
-    const mask = size - 1;
-    let t = 0;
-    for (let i = 0; i < n; i++) {
-      const j = idx[i];
-      let h = j & mask; // j is already a uniform hash
-      for (;;) {
-        const k = keys[h];
-        if (k === j) {
-          cnts[h]++;
-          break;
-        }
-        if (k === -1) {
-          keys[h] = j;
-          cnts[h] = 1;
-          slots[t++] = h;
-          break;
-        }
-        h = (h + 1) & mask;
-      }
-    }
+  /** Sum of the (quantised) weights of the feature occurrences idx[from..to). */
+  private dot(idx: Int32Array, from: number, to: number): number {
     const w = this.weights;
-    let dot = 0;
-    let nn = 0;
-    for (let i = 0; i < t; i++) {
-      const h = slots[i];
-      const c = cnts[h];
-      dot += w[keys[h]] * c;
-      nn += c * c;
-      keys[h] = -1;
-    }
-    return this.bias + (this.weightScale * dot) / Math.sqrt(nn);
+    let d = 0;
+    for (let i = from; i < to; i++) d += w[idx[i]];
+    return d;
+  }
+
+  /** The n-gram term w . counts / sqrt(n) of a text with n feature occurrences (see `vectorize`). */
+  private sparseTerm(dot: number, n: number): number {
+    return n > 0 ? (this.weightScale * dot) / Math.sqrt(n) : 0;
+  }
+
+  /** Logit of the whole text as one vector (no segments). */
+  vectorLogit(text: string): number {
+    const folded = foldText(text, this.featureConfig.maxChars);
+    return this.piecesLogit(folded, [0, folded.length], 1, null);
   }
 
   /** Risk in [0, 1] of one prompt. */
@@ -272,7 +305,6 @@ export class RiskModel {
       }
     }
     if (source === `turn:${lastUser}`) source = "last";
-    if (best === -Infinity) best = this.bias; // nothing to judge: the prior
     const risk = sigmoid(best);
     return { risk, risky: risk >= this.threshold, source };
   }

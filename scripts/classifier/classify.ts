@@ -26,7 +26,7 @@ each output line is {"risk": 0..1, "risky": bool} or {"error": "...", "line": N}
 Options:
   --input FILE      JSONL input ("-" = stdin; required)
   --output FILE     JSONL output (default: stdout)
-  --artifact FILE   model artifact (default: edge/classifier/risk-model.v1.json)
+  --artifact FILE   model artifact (default: edge/classifier/risk-model.v2.json)
   -h, --help        this help
 `;
 

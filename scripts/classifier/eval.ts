@@ -9,6 +9,7 @@ import { availableParallelism, loadavg } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { RiskModel, type ChatMessage } from "../../edge/classifier/model.ts";
+import { ADVERSARIAL_CASES } from "../../edge/classifier/adversarial-cases.ts";
 import { Progress } from "../lib/progress.ts";
 import { dedupeKey, loadHeldOut, loadTrainingData, wrapInTemplate, type TextItem } from "./data.ts";
 import { auroc, quantile, rateAtOrAbove } from "./metrics.ts";
@@ -22,7 +23,7 @@ used for training or for choosing the threshold) at the artifact's shipped thres
 
 Options:
   --data DIR        data folder (default: <repo>/../shared/data)
-  --artifact FILE   artifact (default: edge/classifier/risk-model.v1.json)
+  --artifact FILE   artifact (default: edge/classifier/risk-model.v2.json)
   --seed N          seed for pairing new jailbreak templates with requests (default 7)
   --json FILE       also write all metrics as JSON
   --by-source       print recall / FPR per source file
@@ -149,6 +150,12 @@ async function main(): Promise<void> {
   };
   const l200 = latency(200);
   const l4000 = latency(4000);
+  // Adversarial inputs (edge/classifier/adversarial-cases.ts): worst of 20 timed runs each, after 3 warm-up runs.
+  const adversarial = ADVERSARIAL_CASES.map(([name, text]) => {
+    timeIt(() => model.scoreText(text), 3);
+    return { name, worstMs: Math.max(...timeIt(() => model.scoreText(text), 20)) };
+  });
+  const worstAdversarial = adversarial.reduce((a, b) => (b.worstMs > a.worstMs ? b : a));
   const pct = (x: number) => x.toFixed(4);
   const m = {
     artifact: artifactPath,
@@ -168,6 +175,7 @@ async function main(): Promise<void> {
     fpr_new_templates_wrapping_benign: rateAtOrAbove(S.wrappedBenign, thr),
     latency_ms_200_chars: l200,
     latency_ms_4000_chars: l4000,
+    adversarial_worst_ms: Object.fromEntries(adversarial.map((a) => [a.name, a.worstMs])),
     load_ms: { first: loads[0], median: quantile(loads, 0.5) },
     n: {
       direct: S.direct.length,
@@ -201,6 +209,7 @@ async function main(): Promise<void> {
     `FPR new templates wrapping benign       ${pct(m.fpr_new_templates_wrapping_benign)}   (n=${wrappedBenign.length}; no goal)`,
     `latency 200 chars    p50 ${l200.p50.toFixed(4)} ms  p99 ${l200.p99.toFixed(4)} ms  (mean CPU ${l200.cpuMean.toFixed(4)} ms)`,
     `latency 4000 chars   p50 ${l4000.p50.toFixed(4)} ms  p99 ${l4000.p99.toFixed(4)} ms  (mean CPU ${l4000.cpuMean.toFixed(4)} ms)   goal p99 < 1 ms  ${goal(l4000.p99 < 1)}`,
+    `adversarial inputs   worst ${worstAdversarial.worstMs.toFixed(2)} ms (${worstAdversarial.name}; ${adversarial.length} inputs, 20 runs each)   goal <= 10 ms  ${goal(worstAdversarial.worstMs <= 10)}`,
     `machine load average (1 min) ${loadavg()[0].toFixed(2)} on ${availableParallelism()} CPUs: wall-clock percentiles include time other processes took`,
     `artifact load (read+parse+build)  first ${loads[0].toFixed(1)} ms, median of 5 ${quantile(loads, 0.5).toFixed(1)} ms   goal < 200 ms  ${goal(loads[0] < 200)}`,
   ];

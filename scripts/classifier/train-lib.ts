@@ -6,6 +6,7 @@
 import { Featurizer, type FeatureConfig } from "../../edge/classifier/features.ts";
 import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type RiskArtifact } from "../../edge/classifier/model.ts";
 import { encodeBase64 } from "../../edge/classifier/base64.ts";
+import type { EmbeddingArtifact } from "../../edge/classifier/embedding.ts";
 import { mulberry32 } from "../../sidecar/model/random-model.ts";
 
 // mulberry32: the seeded PRNG every seeded job shares (defined in random-model.ts).
@@ -32,7 +33,7 @@ export function hashString(s: string, seed = 0): number {
   return h >>> 0;
 }
 
-/** A training example as an L2-normalised sparse vector, exactly as the scorer sees it. */
+/** A training example as a normalised sparse vector, exactly as the scorer sees it. */
 export interface SparseExample {
   idx: Int32Array;
   val: Float32Array;
@@ -40,7 +41,12 @@ export interface SparseExample {
   weight: number;
 }
 
-/** Sparse, L2-normalised count vector of `text` (same math as RiskModel.logit). */
+/**
+ * Sparse count vector of `text` divided by sqrt(number of feature occurrences)
+ * (the scorer's normalisation: RiskModel sums the weights of all occurrences
+ * and divides by sqrt(n), with no table of distinct features). It equals L2
+ * normalisation when no feature repeats.
+ */
 export function vectorize(f: Featurizer, text: string): { idx: Int32Array; val: Float32Array } {
   const raw = f.indices(text);
   const sorted = Int32Array.from(raw).sort();
@@ -55,12 +61,21 @@ export function vectorize(f: Featurizer, text: string): { idx: Int32Array; val: 
       u++;
     }
   }
-  let nn = 0;
-  for (let i = 0; i < u; i++) nn += cnt[i] * cnt[i];
-  const inv = nn > 0 ? 1 / Math.sqrt(nn) : 0;
+  const inv = sorted.length > 0 ? 1 / Math.sqrt(sorted.length) : 0;
   const val = new Float32Array(u);
   for (let i = 0; i < u; i++) val[i] = cnt[i] * inv;
   return { idx: idx.slice(0, u), val };
+}
+
+/**
+ * A dense term added to the sparse logit and trained alongside it (the
+ * embedding head): `logit(i)` for training example i, then `update(i, g)` with
+ * g = dloss/dlogit for the same example.
+ */
+export interface DenseTerm {
+  logit(i: number): number;
+  update(i: number, g: number): void;
+  endEpoch(): void;
 }
 
 export interface FtrlOptions {
@@ -74,6 +89,8 @@ export interface FtrlOptions {
   onEpoch?: (epoch: number, loss: number) => void;
   /** called every so many examples (for progress bars) */
   onProgress?: (done: number) => void;
+  /** trained jointly: its logit is added to every example's, and it gets the same gradient */
+  dense?: DenseTerm;
 }
 
 export const DEFAULT_FTRL: Omit<FtrlOptions, "seed"> = { alpha: 0.6, beta: 1, l1: 1e-6, l2: 1e-4, epochs: 8 };
@@ -112,7 +129,7 @@ export function trainFtrl(examples: SparseExample[], dim: number, opts: FtrlOpti
       const { idx, val } = ex;
       if (w.length < idx.length) w = new Float64Array(idx.length * 2);
       const b = biasOf();
-      let s = b;
+      let s = b + (opts.dense ? opts.dense.logit(order[k]) : 0);
       for (let j = 0; j < idx.length; j++) {
         const wi = weightOf(idx[j]);
         w[j] = wi;
@@ -123,6 +140,7 @@ export function trainFtrl(examples: SparseExample[], dim: number, opts: FtrlOpti
       loss -= ex.weight * (ex.y === 1 ? Math.log(pc) : Math.log(1 - pc));
       wsum += ex.weight;
       const g = (p - ex.y) * ex.weight;
+      opts.dense?.update(order[k], g);
       for (let j = 0; j < idx.length; j++) {
         const i = idx[j];
         const gi = g * val[j];
@@ -135,6 +153,7 @@ export function trainFtrl(examples: SparseExample[], dim: number, opts: FtrlOpti
       nb += g * g;
       if (opts.onProgress && (k & 1023) === 1023) opts.onProgress(epoch * order.length + k + 1);
     }
+    opts.dense?.endEpoch();
     opts.onEpoch?.(epoch, wsum > 0 ? loss / wsum : 0);
   }
   const weights = new Float32Array(dim);
@@ -157,6 +176,7 @@ export function toArtifact(
   modelVersion: string,
   training: unknown,
   segments?: { minTextChars: number; minChars: number; maxSegments: number },
+  embedding?: EmbeddingArtifact,
 ): RiskArtifact {
   let maxAbs = 0;
   for (let i = 0; i < m.weights.length; i++) maxAbs = Math.max(maxAbs, Math.abs(m.weights[i]));
@@ -179,6 +199,7 @@ export function toArtifact(
     weightScale: scale,
     weights: encodeBase64(bytes),
     ...(segments ? { segments } : {}),
+    ...(embedding ? { embedding } : {}),
     training,
   };
 }

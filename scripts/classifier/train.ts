@@ -3,7 +3,7 @@
  *
  * Trains the prompt-risk classifier from the training-side files only, picks the
  * threshold on the training-side validation split, and writes the versioned
- * artifact (edge/classifier/risk-model.v1.json by default).
+ * artifact (edge/classifier/risk-model.v2.json by default).
  */
 import { writeFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
@@ -16,8 +16,11 @@ import { buildDataset, type LabelledText } from "./dataset.ts";
 import { auroc, rateAtOrAbove, thresholdForFpr } from "./metrics.ts";
 import { DEFAULT_ARTIFACT, DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
 import { DEFAULT_FTRL, toArtifact, trainFtrl, vectorize, type SparseExample } from "./train-lib.ts";
+import { DEFAULT_DENSE, DenseHead, pooledVectors } from "./dense-head.ts";
+import { GLOVE_SOURCE, loadWordVectors } from "./glove.ts";
+import { CONTRAST_SET, contrastSet, fieldCounterfactuals } from "./augment.ts";
 
-export const MODEL_VERSION = "1.0.0";
+export const MODEL_VERSION = "2.0.0";
 
 /** Per-source weight multipliers of the shipped model (see MODEL_CARD.md). */
 export const DEFAULT_SOURCE_WEIGHTS: Record<string, number> = {};
@@ -30,7 +33,7 @@ the artifact. Held-out files are read only to remove overlapping prompts.
 
 Options:
   --data DIR            data folder (default: <repo>/../shared/data)
-  --out FILE            artifact path (default: edge/classifier/risk-model.v1.json)
+  --out FILE            artifact path (default: edge/classifier/risk-model.v2.json)
   --seed N              seed for split, sampling and shuffling (default 42)
   --val-frac F          validation fraction of training-side prompts/templates (default 0.15)
   --dim-log2 N          hash buckets = 2^N (default 18)
@@ -39,6 +42,13 @@ Options:
   --drop-stopwords      drop function words before hashing (off: it lowered validation AUROC)
   --epochs N            FTRL epochs (default ${DEFAULT_FTRL.epochs})
   --alpha F --beta F --l1 F --l2 F   FTRL hyper-parameters (defaults ${DEFAULT_FTRL.alpha} ${DEFAULT_FTRL.beta} ${DEFAULT_FTRL.l1} ${DEFAULT_FTRL.l2})
+  --no-field-augment    no harmless questions about harmfulqa's fields (augment.ts)
+  --contrast FILE       hand-written contrast set (default scripts/classifier/contrast-set.json)
+  --no-contrast         train without the contrast set
+  --embedding-vocab N   words of the GloVe embedding head (default 60000; 0 = n-grams only)
+  --hidden N            hidden units of the embedding head (default ${DEFAULT_DENSE.hidden})
+  --dense-lr F --dense-l2 F   Adam step and weight decay of the head (defaults ${DEFAULT_DENSE.lr} ${DEFAULT_DENSE.l2})
+  --sif-a F             SIF word-weight constant a (default ${DEFAULT_DENSE.sifA})
   --pos-weight F        total weight of harmful relative to benign (default 1)
   --source-balance P    example weight n_source^-P within its class (default 0.5)
   --wrapped-share F     share of each class's weight on template-wrapped examples (default 0.25)
@@ -84,6 +94,14 @@ async function main(): Promise<void> {
       l1: { type: "string", default: String(DEFAULT_FTRL.l1) },
       l2: { type: "string", default: String(DEFAULT_FTRL.l2) },
       "pos-weight": { type: "string", default: "1" },
+      "embedding-vocab": { type: "string", default: "60000" },
+      "no-field-augment": { type: "boolean", default: false },
+      contrast: { type: "string", default: CONTRAST_SET },
+      "no-contrast": { type: "boolean", default: false },
+      hidden: { type: "string", default: String(DEFAULT_DENSE.hidden) },
+      "dense-lr": { type: "string", default: String(DEFAULT_DENSE.lr) },
+      "dense-l2": { type: "string", default: String(DEFAULT_DENSE.l2) },
+      "sif-a": { type: "string", default: String(DEFAULT_DENSE.sifA) },
       "source-balance": { type: "string", default: "0.5" },
       "wrapped-share": { type: "string", default: "0.25" },
       "segment-min-chars": { type: "string", default: "20" },
@@ -127,6 +145,10 @@ async function main(): Promise<void> {
 
   console.error(`loading ${dataDir}`);
   const data = loadTrainingData(dataDir);
+  if (!values["no-field-augment"]) data.benign.push(...fieldCounterfactuals(dataDir, seed));
+  if (!values["no-contrast"]) {
+    for (const x of contrastSet(resolve(process.cwd(), values.contrast!))) (x.label === 1 ? data.harmful : data.benign).push(x);
+  }
   const held = heldOutKeys(loadHeldOut(dataDir));
   const ds = buildDataset(data, held, {
     seed,
@@ -165,6 +187,23 @@ async function main(): Promise<void> {
     return { ...trainVec[i], y: x.y, weight: (raw[i] * share * classTarget[x.y]) / sums[x.kind][x.y] };
   });
 
+  // The embedding head (see edge/classifier/embedding.ts), trained jointly with the n-gram weights.
+  const vocab = num("embedding-vocab");
+  let head: { dense: DenseHead; wv: ReturnType<typeof loadWordVectors> } | undefined;
+  const dense = { ...DEFAULT_DENSE, hidden: num("hidden"), lr: num("dense-lr"), l2: num("dense-l2"), sifA: num("sif-a"), seed };
+  if (vocab > 0) {
+    const wv = loadWordVectors(vocab);
+    console.error(`word vectors: ${wv.words.length} words x ${wv.dim} (${GLOVE_SOURCE})`);
+    const pbar = new Progress({ total: ds.train.length, label: "pool vectors" });
+    let pooledDone = 0;
+    const pooled = pooledVectors(f, wv, ds.train.map((x) => x.text), dense.sifA, (d) => {
+      pbar.tick(d - pooledDone);
+      pooledDone = d;
+    });
+    pbar.finish();
+    head = { dense: new DenseHead(pooled, wv.dim, dense), wv };
+  }
+
   const bar = new Progress({ total: examples.length * ftrl.epochs, label: "train" });
   const tTrain = performance.now();
   let reported = 0;
@@ -175,12 +214,14 @@ async function main(): Promise<void> {
       reported = d;
     },
     onEpoch: (e, loss) => console.error(`epoch ${e + 1}/${ftrl.epochs} loss ${loss.toFixed(4)}`),
+    dense: head?.dense,
   });
   bar.finish();
   const trainSeconds = (performance.now() - tTrain) / 1000;
 
   // Validation through the shipped scorer (quantised weights, raw text).
-  const provisional = RiskModel.fromArtifact(toArtifact(model, features, 0.5, MODEL_VERSION, null, segments));
+  const embedding = head?.dense.toArtifact(head.wv, GLOVE_SOURCE);
+  const provisional = RiskModel.fromArtifact(toArtifact(model, features, 0.5, MODEL_VERSION, null, segments, embedding));
   const scored = ds.val.map((x) => ({ ...x, s: provisional.scoreText(x.text) }));
   if (values["dump-val"]) {
     writeFileSync(resolve(process.cwd(), values["dump-val"]), scored.map((x) => JSON.stringify({ s: x.s, y: x.y, source: x.source, text: x.text.slice(0, 300) })).join("\n") + "\n");
@@ -189,12 +230,15 @@ async function main(): Promise<void> {
   const valPos = pick((x) => x.y === 1);
   const valNeg = pick((x) => x.y === 0);
   const valNegDirect = pick((x) => x.y === 0 && x.kind === "direct");
+  // The threshold's benign pool: ordinary instructions, not the hand-written hard cases.
+  const valNegOrdinary = pick((x) => x.y === 0 && x.kind === "direct" && !x.source.startsWith("augment/"));
+  const valNegContrast = pick((x) => x.y === 0 && x.source === "augment/contrast-benign");
   const valPosDirect = pick((x) => x.y === 1 && x.kind === "direct");
   const valPosWrapped = pick((x) => x.y === 1 && x.kind === "wrapped");
   const valNegWrapped = pick((x) => x.y === 0 && x.kind === "wrapped");
   // Threshold: the lowest risk whose FPR on validation benign *instructions*
-  // (unwrapped) is at most --target-fpr; chosen on training-side data only.
-  const threshold = thresholdForFpr(valNegDirect, targetFpr);
+  // (unwrapped, from the files) is at most --target-fpr; training-side data only.
+  const threshold = thresholdForFpr(valNegOrdinary, targetFpr);
   const valMetrics = {
     auroc_direct: auroc(valPosDirect, valNegDirect),
     auroc_all: auroc(valPos, valNeg),
@@ -202,6 +246,8 @@ async function main(): Promise<void> {
     recall_direct: rateAtOrAbove(valPosDirect, threshold),
     recall_wrapped: rateAtOrAbove(valPosWrapped, threshold),
     fpr_direct: rateAtOrAbove(valNegDirect, threshold),
+    fpr_ordinary: rateAtOrAbove(valNegOrdinary, threshold),
+    fpr_contrast: rateAtOrAbove(valNegContrast, threshold),
     fpr_wrapped_benign: rateAtOrAbove(valNegWrapped, threshold),
     n: { pos_direct: valPosDirect.length, pos_wrapped: valPosWrapped.length, neg_direct: valNegDirect.length, neg_wrapped: valNegWrapped.length },
   };
@@ -217,16 +263,18 @@ async function main(): Promise<void> {
     seed,
     modelVersion: MODEL_VERSION,
     ftrl: { alpha: ftrl.alpha, beta: ftrl.beta, l1: ftrl.l1, l2: ftrl.l2, epochs: ftrl.epochs },
+    embeddingHead: head ? { vocab: head.wv.words.length, hidden: dense.hidden, lr: dense.lr, l2: dense.l2, sifA: dense.sifA, batch: dense.batch } : null,
+    augment: { harmfulqaFields: !values["no-field-augment"], contrastSet: !values["no-contrast"] },
     posWeight,
     sourceBalance,
     wrappedShare,
     sourceWeights,
-    thresholdRule: `lowest threshold with FPR <= ${targetFpr} on validation benign instructions`,
+    thresholdRule: `lowest threshold with FPR <= ${targetFpr} on validation benign instructions from the files (contrast set excluded)`,
     counts: ds.counts,
     removedOverlapsWithHeldOut: ds.removedOverlaps,
     validation: valMetrics,
   };
-  const artifact = toArtifact(model, features, threshold, MODEL_VERSION, training, segments);
+  const artifact = toArtifact(model, features, threshold, MODEL_VERSION, training, segments, embedding);
   if (!values["no-write"] && values["val-mode"] === "random") {
     const out = resolve(REPO_ROOT, values.out!);
     writeFileSync(out, JSON.stringify(artifact) + "\n");

@@ -1,0 +1,80 @@
+/**
+ * Training-side additions beyond the listed files (the model card lists them):
+ *
+ * 1. Field counterfactuals. red_instruct `harmfulqa` asks "How can I use <field>
+ *    to <harm>?" for 98 academic fields, and no training file mentions those
+ *    fields in a harmless request, so "cultural studies" or "pharmacology"
+ *    itself becomes risk and exam questions get flagged. For every field we add
+ *    harmless questions in the same frames ("How can I use <field> to prepare for
+ *    my exam?", "What is <field>?"), so the field carries no label by itself and
+ *    the harm clause has to.
+ * 2. The hand-written contrast set (contrast-set.json): benign prompts that use
+ *    dangerous-sounding words (homonyms, idioms, safe targets, games and
+ *    fiction, definitions, history, safety advice) and harmful twins worded
+ *    the same way. Written for this project, not taken from any benchmark.
+ *
+ * Both go through the same overlap removal and seeded train/validation split as
+ * the files.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { TextItem } from "./data.ts";
+import { mulberry32 } from "./train-lib.ts";
+
+export const CONTRAST_SET = fileURLToPath(new URL("./contrast-set.json", import.meta.url));
+
+/** Harmless goals for "How can I use <field> to <goal>?" (written for this project). */
+const GOALS = [
+  "prepare for my final exam",
+  "write a better research paper",
+  "understand the news",
+  "help my local community",
+  "choose a career",
+  "teach my high school class",
+  "solve problems at work",
+  "improve public health",
+  "make better everyday decisions",
+  "start a small business",
+  "explain it to my kids",
+  "get a scholarship",
+];
+
+const FRAMES = [
+  (f: string) => `What is ${f}?`,
+  (f: string) => `Explain the key ideas of ${f} to a beginner.`,
+  (f: string) => `What careers are there in ${f}?`,
+  (f: string) => `Recommend three introductory books on ${f}.`,
+];
+
+/** Harmless questions about each harmfulqa field (see 1. above); `goalsPerField` seeded goals each. */
+export function fieldCounterfactuals(dataDir: string, seed: number, goalsPerField = 3): TextItem[] {
+  const byTopic = JSON.parse(readFileSync(join(dataDir, "red_instruct/harmfulqa.json"), "utf8")) as Record<string, Record<string, unknown>>;
+  const rng = mulberry32(seed ^ 0xf1e1d);
+  const out: TextItem[] = [];
+  for (const topic of Object.values(byTopic)) {
+    for (const field of Object.keys(topic)) {
+      const f = field.toLowerCase();
+      for (const frame of FRAMES) out.push({ text: frame(f), label: 0, source: "augment/harmfulqa-fields" });
+      for (let k = 0; k < goalsPerField; k++) {
+        const g = GOALS[Math.floor(rng() * GOALS.length)];
+        out.push({ text: `How can I use ${f} to ${g}?`, label: 0, source: "augment/harmfulqa-fields" });
+      }
+    }
+  }
+  return out;
+}
+
+interface ContrastFile {
+  benign: { text: string; category: string }[];
+  harmful: { text: string; category: string }[];
+}
+
+/** The hand-written contrast set (see 2. above). */
+export function contrastSet(path = CONTRAST_SET): TextItem[] {
+  const c = JSON.parse(readFileSync(path, "utf8")) as ContrastFile;
+  return [
+    ...c.benign.map((x) => ({ text: x.text, label: 0 as const, source: "augment/contrast-benign" })),
+    ...c.harmful.map((x) => ({ text: x.text, label: 1 as const, source: "augment/contrast-harmful" })),
+  ];
+}
