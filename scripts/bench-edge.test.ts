@@ -18,5 +18,6 @@ describe("bench:edge", () => {
     expect(out).toMatch(/4 +clients\s+requests\/s/);
     expect(out).toContain("route via edge: unsteered");
     expect(out).toMatch(/edge's own time/);
+    expect(out).toMatch(/direct calls have their finish chunk at p50 [\d.]+ ms/);
   });
 });

@@ -3,9 +3,9 @@
  * (organism260K by default) and the real edge under Deno in front of it, then
  * sends the same 1-token chat requests both directly to the sidecar over gRPC
  * and through the edge over HTTP (auth, validation, classifier, routing,
- * proxying, events off), and prints side by side: p50 and p99 with one client
- * (alternating direct and edge requests, so drift hits both), the added
- * latency, and requests/s with 32 concurrent clients.
+ * proxying, decision events on), and prints side by side: p50 and p99 with
+ * one client (alternating direct and edge requests, so drift hits both), the
+ * added latency, and requests/s with 32 concurrent clients.
  *
  * Goal (issue 5): under 2 ms added at p50, under 10 ms at p99.
  *
@@ -17,6 +17,11 @@
  * that has slept for a few ms costs about 1 ms (0.3 ms back to back), and the
  * edge pays it on every request; "added beyond the bare hop" is what the
  * edge's own code and its gRPC client add on top.
+ *
+ * Also for reading it: a direct call is timed to its end (the gRPC status,
+ * which follows the finish chunk), while the edge answers as soon as the
+ * finish chunk is in; the bench prints the direct calls' time to the finish
+ * chunk and the edge's added latency measured against that as well.
  */
 import { spawn } from "node:child_process";
 import http from "node:http";
@@ -27,7 +32,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { connectSidecar, deadlineIn, type SidecarClients } from "../proto/client.ts";
-import { GenerateRequest } from "../proto/gen/steerguard/v1/sidecar.ts";
+import { GenerateRequest, type GenerateChunk } from "../proto/gen/steerguard/v1/sidecar.ts";
 import { loadRiskScorer } from "../edge/risk/index.ts";
 import { modelOrSource, resolveModelDir } from "../sidecar/model-source.ts";
 
@@ -134,10 +139,15 @@ async function main() {
   });
   const httpBody = JSON.stringify({ model: "organism260K", messages: [{ role: "user", content: prompt }], max_tokens: 1, temperature: 0 });
 
+  // When the last direct call got its finish chunk: the edge answers on that
+  // chunk, while a direct call ends with the gRPC status after it.
+  let finishAt = 0;
   const direct = () =>
     new Promise<void>((resolve, reject) => {
       const s = clients.sidecar.generate(grpcReq, { deadline: deadlineIn(30_000) });
-      s.on("data", () => {});
+      s.on("data", (c: GenerateChunk) => {
+        if (c.finish) finishAt = performance.now();
+      });
       s.on("end", () => resolve());
       s.on("error", reject);
     });
@@ -196,17 +206,25 @@ async function main() {
   // One client, alternating.
   tag = "seq";
   const d1: number[] = [];
+  const dFinish: number[] = [];
   const e1: number[] = [];
+  const timedDirect = async () => {
+    const t = performance.now();
+    await direct();
+    d1.push(performance.now() - t);
+    dFinish.push(finishAt - t);
+  };
   for (let i = 0; i < N; i++) {
     if (i % 2 === 0) {
-      d1.push(await timed(direct));
+      await timedDirect();
       e1.push(await timed(viaEdge));
     } else {
       e1.push(await timed(viaEdge));
-      d1.push(await timed(direct));
+      await timedDirect();
     }
   }
   d1.sort((a, b) => a - b);
+  dFinish.sort((a, b) => a - b);
   e1.sort((a, b) => a - b);
 
   // The bare HTTP hop, paced like the edge's requests above (after a direct call).
@@ -269,7 +287,7 @@ async function main() {
     route,
     requests_per_side: N,
     one_client: {
-      direct: { p50: d1[Math.floor(N / 2)], p99: pct(d1, 99) },
+      direct: { p50: pct(d1, 50), p99: pct(d1, 99), p50_to_finish_chunk: pct(dFinish, 50) },
       edge: { p50: pct(e1, 50), p99: pct(e1, 99) },
       added: { p50: pct(e1, 50) - pct(d1, 50), p99: pct(e1, 99) - pct(d1, 99) },
     },
@@ -292,6 +310,7 @@ async function main() {
     `${String(C).padEnd(2)} clients  p50 ms        ${f(dl.p50)}  ${f(el.p50)}  ${f(el.p50 - dl.p50)}`,
     `${String(C).padEnd(2)} clients  p99 ms        ${f(dl.p99)}  ${f(el.p99)}  ${f(el.p99 - dl.p99)}`,
     `bare HTTP hop (same client and request to a bare Deno.serve, each right after a direct call): p50 ${r.bare_http_hop_ms.p50.toFixed(2)} ms, p99 ${r.bare_http_hop_ms.p99.toFixed(2)} ms; added beyond it, p50 ${r.added_beyond_bare_hop_p50.toFixed(2)} ms`,
+    `direct calls have their finish chunk at p50 ${r.one_client.direct.p50_to_finish_chunk.toFixed(2)} ms and end (gRPC status) at ${r.one_client.direct.p50.toFixed(2)} ms; the edge answers on the finish chunk, so measured to it the edge adds p50 ${(r.one_client.edge.p50 - r.one_client.direct.p50_to_finish_chunk).toFixed(2)} ms`,
     "",
     r.edge_internal_ms
       ? `edge's own time (events: Hono middleware entry to answer, minus the sidecar call), 1 client: p50 ${r.edge_internal_ms.p50.toFixed(3)} ms, p99 ${r.edge_internal_ms.p99.toFixed(3)} ms`

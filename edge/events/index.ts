@@ -82,23 +82,31 @@ export class JsonlSink implements EventSink {
     });
   }
   /**
-   * Lines wait for the next timer turn and go out in one write: the event is
-   * recorded just before the answer is handed to the HTTP server, and a file
-   * write in that turn would delay the answer's bytes (measured with
-   * `npm run bench:edge`).
+   * Events wait in memory and go out together, encoded and written in one
+   * go at most FLUSH_MS later (at once past MAX_PENDING). An event is recorded
+   * just before the answer is handed to the HTTP server, so neither the JSON
+   * encoding nor the file write may sit in the answer's turn (a write there
+   * delayed the answer's bytes, measured with `npm run bench:edge`); one timer
+   * and one write for many requests also saved ~0.14 ms of CPU per request
+   * against a timer and a write per request. Events are not changed after
+   * they are recorded, so encoding them later writes the same line.
    */
-  private pending: string[] = [];
+  static readonly FLUSH_MS = 50;
+  static readonly MAX_PENDING = 512;
+  private pending: DecisionEvent[] = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
   write(e: DecisionEvent): void {
     if (this.out && this.failed) return;
-    this.pending.push(JSON.stringify(e) + "\n");
-    this.timer ??= setTimeout(() => this.flush(), 0);
+    this.pending.push(e);
+    if (this.pending.length >= JsonlSink.MAX_PENDING) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), JsonlSink.FLUSH_MS);
   }
   private flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.pending.length === 0) return;
-    const text = this.pending.join("");
+    let text = "";
+    for (const e of this.pending) text += JSON.stringify(e) + "\n";
     this.pending = [];
     if (this.out) {
       if (!this.failed) this.out.write(text);
