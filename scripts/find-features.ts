@@ -19,6 +19,7 @@
 import { dirname, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { UsageError } from "./lib/cli.ts";
 import { readManifest } from "../sidecar/model/manifest.ts";
 import { DEFAULT_MODEL_SOURCE, modelOrSource, resolveModelDir } from "../sidecar/model-source.ts";
 import { loadSae } from "../sidecar/sae/load.ts";
@@ -75,7 +76,6 @@ control feature), and writes the picked profile plus a markdown report.
   -h, --help            show this help
 `;
 
-class UsageError extends Error {}
 
 const int = (name: string, raw: string | undefined, dflt: number, min: number): number => {
   if (raw === undefined) return dflt;

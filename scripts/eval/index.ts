@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { UsageError } from "../lib/cli.ts";
 import { DEFAULT_ARTIFACT_URL, loadRiskModel } from "../../edge/classifier/index.ts";
 import { Engine } from "../../sidecar/engine/engine.ts";
 import { GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
@@ -67,7 +68,7 @@ and a resumable cache under --out.
   -h, --help           show this help
 `;
 
-export class UsageError extends Error {}
+export { UsageError };
 
 export interface EvalOptions {
   model?: string;
