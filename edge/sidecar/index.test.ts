@@ -58,6 +58,25 @@ describe("SidecarPool", () => {
     expect(used).toEqual([a.address, b.address, a.address, b.address]);
   });
 
+  it("balances round-robin over the addresses of one multi-address target", async () => {
+    // A DNS name with several records takes the same path (grpc-js round_robin over the
+    // resolved addresses); this machine has no name with several loopback records, so the
+    // test names the addresses with grpc's ipv4: scheme instead.
+    const [a, b] = [await fake(), await fake()];
+    const target = `ipv4:${a.address},${b.address}`;
+    const p = pool([target]);
+    await p.startHealthChecks();
+    expect(p.ready()).toBe(true);
+    for (let i = 0; i < 6; i++) {
+      const g = await p.start(req("hi", `rr${i}`), opts);
+      expect(g.address).toBe(target);
+      await drain(g.rest);
+    }
+    expect(a.requests.length).toBeGreaterThan(0);
+    expect(b.requests.length).toBeGreaterThan(0);
+    expect(a.requests.length + b.requests.length).toBe(6);
+  });
+
   it("fails over when a sidecar turns out to be unreachable, and fails fast when none is", async () => {
     const a = await fake();
     const p = pool(["127.0.0.1:1", a.address]);

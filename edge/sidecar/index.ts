@@ -15,6 +15,9 @@ import type { GenerateChunk, GenerateRequest } from "../../proto/gen/steerguard/
 
 export const SIDECAR_SERVICE = "steerguard.v1.Sidecar";
 
+/** gRPC targets that may name several addresses: dns:///name:port, ipv4:a:p,b:p, ipv6:[a]:p,[b]:p. */
+const MULTI_ADDRESS_TARGET = /^(dns|ipv4|ipv6):/;
+
 export type FailureKind = "unavailable" | "timeout" | "overloaded" | "rejected" | "cancelled" | "internal";
 
 /** Why a sidecar call failed. */
@@ -153,8 +156,9 @@ export class SidecarPool implements SidecarBackend {
         "grpc.keepalive_time_ms": 10_000,
         "grpc.keepalive_timeout_ms": 5_000,
       };
-      // A DNS name with several records: let grpc-js balance over them.
-      if (address.startsWith("dns:")) channelOptions["grpc.service_config"] = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
+      // One target with several addresses (a DNS name with several records, or
+      // an ipv4:/ipv6: address list): let grpc-js balance over them.
+      if (MULTI_ADDRESS_TARGET.test(address)) channelOptions["grpc.service_config"] = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
       return { address, clients: connectSidecar(address, channelOptions), healthy: null, modelId: null, lastError: null, checking: false, slowChecks: 0 };
     });
   }
