@@ -116,4 +116,8 @@ describe("one-pass segment scoring", () => {
       expect(Array.from(r.words.subarray(0, r.wordEnd[pieces - 1]))).toEqual(wholeWords);
     }
   });
+
+  it("rejects a format 1 artifact (L2-normalised counts) with a way out", () => {
+    expect(() => RiskModel.fromArtifact({ ...randomArtifact(1), formatVersion: 1 })).toThrow(/formatVersion 1 .*retrain with npm run train:classifier/);
+  });
 });

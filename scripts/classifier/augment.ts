@@ -8,10 +8,11 @@
  *    harmless questions in the same frames ("How can I use <field> to prepare for
  *    my exam?", "What is <field>?"), so the field carries no label by itself and
  *    the harm clause has to.
- * 2. The hand-written contrast set (contrast-set.json): benign prompts that use
- *    dangerous-sounding words (homonyms, idioms, safe targets, games and
- *    fiction, definitions, history, safety advice) and harmful twins worded
- *    the same way. Written for this project, not taken from any benchmark.
+ * 2. The hand-written contrast sets (contrast-set.json, contrast-set-2.json):
+ *    benign prompts that use dangerous-sounding words (homonyms, idioms, safe
+ *    targets, games and fiction, definitions, history, safety advice, defensive
+ *    security, long factual passages) and harmful twins worded the same way.
+ *    Written for this project, not taken from any benchmark.
  *
  * Both go through the same overlap removal and seeded train/validation split as
  * the files.
@@ -22,7 +23,8 @@ import { fileURLToPath } from "node:url";
 import type { TextItem } from "./data.ts";
 import { mulberry32 } from "./train-lib.ts";
 
-export const CONTRAST_SET = fileURLToPath(new URL("./contrast-set.json", import.meta.url));
+/** The hand-written contrast sets, in the order they were written. */
+export const CONTRAST_SETS = ["./contrast-set.json", "./contrast-set-2.json"].map((f) => fileURLToPath(new URL(f, import.meta.url)));
 
 /** Harmless goals for "How can I use <field> to <goal>?" (written for this project). */
 const GOALS = [
@@ -70,11 +72,14 @@ interface ContrastFile {
   harmful: { text: string; category: string }[];
 }
 
-/** The hand-written contrast set (see 2. above). */
-export function contrastSet(path = CONTRAST_SET): TextItem[] {
-  const c = JSON.parse(readFileSync(path, "utf8")) as ContrastFile;
-  return [
-    ...c.benign.map((x) => ({ text: x.text, label: 0 as const, source: "augment/contrast-benign" })),
-    ...c.harmful.map((x) => ({ text: x.text, label: 1 as const, source: "augment/contrast-harmful" })),
-  ];
+/** The hand-written contrast sets (see 2. above); `source` names the file. */
+export function contrastSet(paths: readonly string[] = CONTRAST_SETS): TextItem[] {
+  return paths.flatMap((path, i) => {
+    const c = JSON.parse(readFileSync(path, "utf8")) as ContrastFile;
+    const tag = i === 0 ? "" : `-${i + 1}`;
+    return [
+      ...c.benign.map((x) => ({ text: x.text, label: 0 as const, source: `augment/contrast${tag}-benign` })),
+      ...c.harmful.map((x) => ({ text: x.text, label: 1 as const, source: `augment/contrast${tag}-harmful` })),
+    ];
+  });
 }

@@ -18,9 +18,9 @@ import { DEFAULT_ARTIFACT, DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
 import { DEFAULT_FTRL, toArtifact, trainFtrl, vectorize, type SparseExample } from "./train-lib.ts";
 import { DEFAULT_DENSE, DenseHead, pooledVectors } from "./dense-head.ts";
 import { GLOVE_SOURCE, loadWordVectors } from "./glove.ts";
-import { CONTRAST_SET, contrastSet, fieldCounterfactuals } from "./augment.ts";
+import { CONTRAST_SETS, contrastSet, fieldCounterfactuals } from "./augment.ts";
 
-export const MODEL_VERSION = "2.0.0";
+export const MODEL_VERSION = "2.1.0";
 
 /** Per-source weight multipliers of the shipped model (see MODEL_CARD.md). */
 export const DEFAULT_SOURCE_WEIGHTS: Record<string, number> = {};
@@ -43,7 +43,7 @@ Options:
   --epochs N            FTRL epochs (default ${DEFAULT_FTRL.epochs})
   --alpha F --beta F --l1 F --l2 F   FTRL hyper-parameters (defaults ${DEFAULT_FTRL.alpha} ${DEFAULT_FTRL.beta} ${DEFAULT_FTRL.l1} ${DEFAULT_FTRL.l2})
   --no-field-augment    no harmless questions about harmfulqa's fields (augment.ts)
-  --contrast FILE       hand-written contrast set (default scripts/classifier/contrast-set.json)
+  --contrast FILE       hand-written contrast set (repeatable; default scripts/classifier/contrast-set*.json)
   --no-contrast         train without the contrast set
   --embedding-vocab N   words of the GloVe embedding head (default 60000; 0 = n-grams only)
   --hidden N            hidden units of the embedding head (default ${DEFAULT_DENSE.hidden})
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
       "pos-weight": { type: "string", default: "1" },
       "embedding-vocab": { type: "string", default: "60000" },
       "no-field-augment": { type: "boolean", default: false },
-      contrast: { type: "string", default: CONTRAST_SET },
+      contrast: { type: "string", multiple: true },
       "no-contrast": { type: "boolean", default: false },
       hidden: { type: "string", default: String(DEFAULT_DENSE.hidden) },
       "dense-lr": { type: "string", default: String(DEFAULT_DENSE.lr) },
@@ -147,7 +147,8 @@ async function main(): Promise<void> {
   const data = loadTrainingData(dataDir);
   if (!values["no-field-augment"]) data.benign.push(...fieldCounterfactuals(dataDir, seed));
   if (!values["no-contrast"]) {
-    for (const x of contrastSet(resolve(process.cwd(), values.contrast!))) (x.label === 1 ? data.harmful : data.benign).push(x);
+    const files = values.contrast?.map((f) => resolve(process.cwd(), f)) ?? CONTRAST_SETS;
+    for (const x of contrastSet(files)) (x.label === 1 ? data.harmful : data.benign).push(x);
   }
   const held = heldOutKeys(loadHeldOut(dataDir));
   const ds = buildDataset(data, held, {
@@ -232,7 +233,7 @@ async function main(): Promise<void> {
   const valNegDirect = pick((x) => x.y === 0 && x.kind === "direct");
   // The threshold's benign pool: ordinary instructions, not the hand-written hard cases.
   const valNegOrdinary = pick((x) => x.y === 0 && x.kind === "direct" && !x.source.startsWith("augment/"));
-  const valNegContrast = pick((x) => x.y === 0 && x.source === "augment/contrast-benign");
+  const valNegContrast = pick((x) => x.y === 0 && /^augment\/contrast(-\d+)?-benign$/.test(x.source));
   const valPosDirect = pick((x) => x.y === 1 && x.kind === "direct");
   const valPosWrapped = pick((x) => x.y === 1 && x.kind === "wrapped");
   const valNegWrapped = pick((x) => x.y === 0 && x.kind === "wrapped");
