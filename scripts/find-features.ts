@@ -16,7 +16,7 @@
  *
  * Helpers: scripts/find-features/{stats,judge,prompts,search,report}.ts.
  */
-import { dirname, relative, resolve } from "node:path";
+import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { UsageError } from "./lib/cli.ts";
@@ -269,7 +269,11 @@ export async function findFeatures(o: FindOptions, command: string): Promise<{ p
   mkdirSync(dirname(o.out), { recursive: true });
   writeFileSync(o.out, `${JSON.stringify(profile, null, 2)}\n`);
   timings.total = (performance.now() - t0) / 1000;
-  const rel = (p: string) => (p.startsWith(REPO) ? relative(REPO, p) : p);
+  // Paths in the report relative to the repo (../shared/... for the shared data), so it reads the same on every checkout.
+  const rel = (p: string) => {
+    const r = relative(REPO, p);
+    return r.startsWith("../..") || isAbsolute(r) ? p : r;
+  };
   const md = renderReport({
     command,
     modelDir: rel(modelDir),
