@@ -24,7 +24,7 @@ import type { TextItem } from "./data.ts";
 import { mulberry32 } from "./train-lib.ts";
 
 /** The hand-written contrast sets, in the order they were written. */
-export const CONTRAST_SETS = ["./contrast-set.json", "./contrast-set-2.json"].map((f) => fileURLToPath(new URL(f, import.meta.url)));
+export const CONTRAST_SETS = ["./contrast-set.json", "./contrast-set-2.json", "./contrast-set-3.json"].map((f) => fileURLToPath(new URL(f, import.meta.url)));
 
 /** Harmless goals for "How can I use <field> to <goal>?" (written for this project). */
 const GOALS = [

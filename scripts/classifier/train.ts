@@ -20,7 +20,7 @@ import { DEFAULT_DENSE, DenseHead, pooledVectors } from "./dense-head.ts";
 import { GLOVE_SOURCE, loadWordVectors } from "./glove.ts";
 import { CONTRAST_SETS, contrastSet, fieldCounterfactuals } from "./augment.ts";
 
-export const MODEL_VERSION = "2.1.0";
+export const MODEL_VERSION = "2.2.0";
 
 /** Per-source weight multipliers of the shipped model (see MODEL_CARD.md). */
 export const DEFAULT_SOURCE_WEIGHTS: Record<string, number> = {};
