@@ -32,7 +32,7 @@ export interface EmbeddingArtifact {
   sifA: number;
   /** FNV-1a 32-bit hash of each vocabulary word, little-endian uint32, base64 */
   wordHashes: string;
-  /** projected rows P(w) = W1 e(w): vocab x hidden int8, base64; value = q * rowScale[j] */
+  /** projected rows P(w) = W1 e(w): vocab x hidden int8, base64; value = q * scales[j] */
   projected: string;
   /** per hidden unit scale of `projected` */
   scales: number[];

@@ -189,9 +189,9 @@ export class RiskModel {
 
   /**
    * max(logit of the whole text, logit of each scored piece), from one
-   * featurising pass (Featurizer.indicesPieces): each piece's features are
-   * counted in the whole-text table and, when the piece is scored, in a table
-   * of its own.
+   * featurising pass (Featurizer.indicesPieces). Both terms are sums over the
+   * piece, so each piece's weight sum and head sums are computed once and also
+   * added into the whole text's (plus the features that cross a cut).
    */
   private piecesLogit(folded: string, cuts: number[], pieces: number, scored: boolean[] | null): number {
     const f = this.featurizer.indicesPieces(folded, cuts, pieces);

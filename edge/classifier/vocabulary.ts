@@ -1,5 +1,5 @@
 /**
- * The embedding heads' vocabulary: word hash -> row. Words are matched by the
+ * The embedding head's vocabulary: word hash -> row. Words are matched by the
  * featurizer's 32-bit FNV-1a hash of the normalised word (`wordHashOf`), so
  * the scorer never builds a string per word. Rows are in frequency order; on a
  * hash collision the more frequent word (inserted first) keeps the slot.
