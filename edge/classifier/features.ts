@@ -308,7 +308,8 @@ export class Featurizer {
   private words = new Int32Array(1024);
   private idxEnd = new Int32Array(64);
   private wordEnd = new Int32Array(64);
-  private last: PieceFeatures | undefined;
+  /** the result of the last `indicesPieces` call, one object reused per call */
+  private readonly last: PieceFeatures = { pieces: 0, idx: this.idx, idxEnd: this.idxEnd, cross: this.cross, words: this.words, wordEnd: this.wordEnd };
 
   constructor(config: FeatureConfig = DEFAULT_FEATURE_CONFIG) {
     if (config.dim <= 0 || (config.dim & (config.dim - 1)) !== 0) throw new Error("feature dim must be a power of two");
@@ -334,7 +335,7 @@ export class Featurizer {
   /** FNV-1a hashes (`wordHashOf`) of the words of the last `indices*` call, in order; valid until the next call. */
   wordHashes(): Int32Array {
     const f = this.last;
-    return f ? f.words.subarray(0, f.wordEnd[f.pieces - 1]) : new Int32Array(0);
+    return f.words.subarray(0, f.pieces > 0 ? f.wordEnd[f.pieces - 1] : 0);
   }
 
   /**
@@ -433,7 +434,13 @@ export class Featurizer {
       idxEnd[p] = k;
       wordEnd[p] = wc;
     }
-    this.last = { pieces, idx, idxEnd, cross: cross.subarray(0, kc), words, wordEnd };
-    return this.last;
+    const r = this.last;
+    r.pieces = pieces;
+    r.idx = idx;
+    r.idxEnd = idxEnd;
+    r.cross = cross.subarray(0, kc);
+    r.words = words;
+    r.wordEnd = wordEnd;
+    return r;
   }
 }
