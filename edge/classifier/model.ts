@@ -31,7 +31,7 @@ export interface RiskArtifact {
   weightScale: number;
   weights: string;
   /** score sentences/lines separately too (see RiskModel.logit); absent = whole text only */
-  segments?: { minTextChars: number; minChars: number; maxSegments: number };
+  segments?: SegmentRule;
   /** word-embedding head added to the n-gram logit (embedding.ts); absent = n-grams only */
   embedding?: EmbeddingArtifact;
   /** free-form training metadata (data, seed, metrics); ignored by the scorer */
@@ -83,6 +83,51 @@ export function messageText(m: ChatMessage): string {
   return s;
 }
 
+/** When and how `RiskModel.logit` scores a long text's sentences too (artifact field `segments`). */
+export interface SegmentRule {
+  /** texts with fewer (folded) characters are scored whole only */
+  minTextChars: number;
+  /** a piece is scored alone when it has at least this many characters */
+  minChars: number;
+  /** at most this many pieces are scored alone */
+  maxSegments: number;
+}
+
+/**
+ * The pieces of a folded text: cut after each line break and after . ! ?
+ * followed by white space. Piece p is folded.slice(cuts[p], cuts[p + 1]);
+ * scored[p] says whether it is scored on its own (its text, without the break,
+ * has minChars or more, and fewer than maxSegments pieces came before it).
+ * The training script cuts its long examples with the same function.
+ */
+export function sentenceCuts(folded: string, seg: SegmentRule): { cuts: number[]; scored: boolean[] } {
+  const n = folded.length;
+  const cuts = [0];
+  const scored: boolean[] = [];
+  let start = 0;
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    const c = folded.charCodeAt(i);
+    let end = -1;
+    if (c === 10 || c === 13) end = i;
+    else if ((c === 46 || c === 33 || c === 63) && i + 1 < n) {
+      const d = folded.charCodeAt(i + 1);
+      if (d === 32 || d === 10 || d === 13 || d === 9) end = i + 1;
+    }
+    if (end < 0) continue;
+    const ok = end - start >= seg.minChars && count < seg.maxSegments;
+    if (ok) count++;
+    scored.push(ok);
+    cuts.push(i + 1);
+    start = i + 1;
+  }
+  if (start < n) {
+    scored.push(n - start >= seg.minChars && count < seg.maxSegments && start > 0);
+    cuts.push(n);
+  }
+  return { cuts, scored };
+}
+
 /** Roles whose text the client writes and whose intent we judge. */
 const CLIENT_ROLES = new Set(["user", "system", "developer"]);
 
@@ -91,7 +136,7 @@ export class RiskModel {
   readonly version: string;
   readonly featureConfig: FeatureConfig;
   private readonly bias: number;
-  private readonly segments: { minTextChars: number; minChars: number; maxSegments: number } | undefined;
+  private readonly segments: SegmentRule | undefined;
   private readonly weights: Int16Array;
   private readonly weightScale: number;
   private readonly featurizer: Featurizer;
@@ -159,31 +204,7 @@ export class RiskModel {
     const seg = this.segments;
     const n = folded.length;
     if (!seg || n < seg.minTextChars) return this.piecesLogit(folded, [0, n], 1, null);
-    // Cut after each line break and after . ! ? followed by white space; a piece
-    // is scored on its own when its text (without the break) has minChars or more.
-    const cuts = [0];
-    const scored: boolean[] = [];
-    let start = 0;
-    let count = 0;
-    for (let i = 0; i < n; i++) {
-      const c = folded.charCodeAt(i);
-      let end = -1;
-      if (c === 10 || c === 13) end = i;
-      else if ((c === 46 || c === 33 || c === 63) && i + 1 < n) {
-        const d = folded.charCodeAt(i + 1);
-        if (d === 32 || d === 10 || d === 13 || d === 9) end = i + 1;
-      }
-      if (end < 0) continue;
-      const ok = end - start >= seg.minChars && count < seg.maxSegments;
-      if (ok) count++;
-      scored.push(ok);
-      cuts.push(i + 1);
-      start = i + 1;
-    }
-    if (start < n) {
-      scored.push(n - start >= seg.minChars && count < seg.maxSegments && start > 0);
-      cuts.push(n);
-    }
+    const { cuts, scored } = sentenceCuts(folded, seg);
     return this.piecesLogit(folded, cuts, cuts.length - 1, scored);
   }
 

@@ -4,57 +4,10 @@
  * line on its own, and take the max.
  */
 import { describe, expect, it } from "vitest";
-import { encodeBase64 } from "./base64.ts";
-import { DEFAULT_FEATURE_CONFIG, Featurizer, foldText, wordHashOf } from "./features.ts";
-import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, RiskModel, type RiskArtifact } from "./model.ts";
+import { DEFAULT_FEATURE_CONFIG, Featurizer, foldText } from "./features.ts";
+import { RiskModel } from "./model.ts";
 import { mulberry32 } from "../../sidecar/model/random-model.ts";
-
-const WORDS = "how to make a bomb at home the cat sat on mat b0mb h@ck write poem about sea kill python process synthesize nerve gas please".split(" ");
-const SEPS = [" ", " ", " ", ", ", ". ", "! ", "? ", "\n", ".\n", " -- "];
-
-function randomText(rng: () => number, words: number): string {
-  let s = "";
-  for (let i = 0; i < words; i++) s += WORDS[Math.floor(rng() * WORDS.length)] + SEPS[Math.floor(rng() * SEPS.length)];
-  return s;
-}
-
-const SEG = { minTextChars: 120, minChars: 12, maxSegments: 6 };
-
-function randomArtifact(seed: number): RiskArtifact {
-  const rng = mulberry32(seed);
-  const features = { ...DEFAULT_FEATURE_CONFIG, dim: 1 << 12 };
-  const w = new Uint8Array(features.dim * 2);
-  for (let i = 0; i < w.length; i++) w[i] = Math.floor(rng() * 256);
-  const vocab = WORDS.length;
-  const hidden = 4;
-  const hashes = new Uint8Array(vocab * 4);
-  WORDS.forEach((word, r) => new DataView(hashes.buffer).setInt32(r * 4, wordHashOf(word), true));
-  const rows = Uint8Array.from({ length: vocab * hidden }, () => Math.floor(rng() * 256));
-  const vec = () => Array.from({ length: hidden }, () => rng() - 0.5);
-  return {
-    format: ARTIFACT_FORMAT,
-    formatVersion: ARTIFACT_FORMAT_VERSION,
-    modelVersion: "0.0.0",
-    features,
-    bias: -0.3,
-    threshold: 0.5,
-    weightEncoding: "int16le-base64",
-    weightScale: 1e-4,
-    weights: encodeBase64(w),
-    segments: SEG,
-    embedding: {
-      source: "test",
-      vocab,
-      hidden,
-      sifA: 1e-3,
-      wordHashes: encodeBase64(hashes),
-      projected: encodeBase64(rows),
-      scales: vec().map(Math.abs),
-      b1: vec(),
-      w2: vec(),
-    },
-  };
-}
+import { randomArtifact, randomText, SEG } from "./random-artifact.ts";
 
 /** The segment rule written out plainly: featurise the whole text and each segment separately. */
 function referenceLogit(m: RiskModel, text: string): number {

@@ -4,7 +4,7 @@
  * writing. Deterministic: the same data, options and seed give the same bytes.
  */
 import { Featurizer, type FeatureConfig } from "../../edge/classifier/features.ts";
-import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type RiskArtifact } from "../../edge/classifier/model.ts";
+import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type RiskArtifact, type SegmentRule } from "../../edge/classifier/model.ts";
 import { encodeBase64 } from "../../edge/classifier/base64.ts";
 import type { EmbeddingArtifact } from "../../edge/classifier/embedding.ts";
 import { mulberry32 } from "../../sidecar/model/random-model.ts";
@@ -91,6 +91,12 @@ export interface FtrlOptions {
   onProgress?: (done: number) => void;
   /** trained jointly: its logit is added to every example's, and it gets the same gradient */
   dense?: DenseTerm;
+  /**
+   * Multiple-instance bags (bags.ts): bag b is examples offsets[b] .. offsets[b+1]-1,
+   * which share its label and weight; each step trains the member with the largest
+   * logit. Absent: every example is its own bag.
+   */
+  bags?: Int32Array;
 }
 
 export const DEFAULT_FTRL: Omit<FtrlOptions, "seed"> = { alpha: 0.6, beta: 1, l1: 1e-6, l2: 1e-4, epochs: 8 };
@@ -112,7 +118,9 @@ export function trainFtrl(examples: SparseExample[], dim: number, opts: FtrlOpti
   let nb = 0;
   const { alpha, beta, l1, l2 } = opts;
   const rng = mulberry32(opts.seed);
-  const order = examples.map((_, i) => i);
+  const offsets = opts.bags ?? Int32Array.from({ length: examples.length + 1 }, (_, i) => i);
+  if (offsets[offsets.length - 1] !== examples.length) throw new Error("bags do not cover the examples");
+  const order = Array.from({ length: offsets.length - 1 }, (_, i) => i);
   const weightOf = (i: number): number => {
     const zi = z[i];
     if (Math.abs(zi) <= l1) return 0;
@@ -120,16 +128,39 @@ export function trainFtrl(examples: SparseExample[], dim: number, opts: FtrlOpti
   };
   const biasOf = (): number => -zb / ((beta + Math.sqrt(nb)) / alpha);
   let w = new Float64Array(256);
+  const sparse = (ex: SparseExample): number => {
+    let s = 0;
+    for (let j = 0; j < ex.idx.length; j++) s += weightOf(ex.idx[j]) * ex.val[j];
+    return s;
+  };
+  /** The member of bag b with the largest logit (the one the scorer's max would use). */
+  const pickMember = (b: number): number => {
+    const from = offsets[b];
+    const to = offsets[b + 1];
+    if (to - from === 1) return from;
+    let best = from;
+    let bestZ = -Infinity;
+    for (let r = from; r < to; r++) {
+      const z = sparse(examples[r]) + (opts.dense ? opts.dense.logit(r) : 0);
+      if (z > bestZ) {
+        bestZ = z;
+        best = r;
+      }
+    }
+    return best;
+  };
   for (let epoch = 0; epoch < opts.epochs; epoch++) {
     shuffle(order, rng);
     let loss = 0;
     let wsum = 0;
     for (let k = 0; k < order.length; k++) {
-      const ex = examples[order[k]];
+      const row = pickMember(order[k]);
+      const ex = examples[row];
       const { idx, val } = ex;
       if (w.length < idx.length) w = new Float64Array(idx.length * 2);
       const b = biasOf();
-      let s = b + (opts.dense ? opts.dense.logit(order[k]) : 0);
+      // (dense.logit also keeps this row's activations for the update below)
+      let s = b + (opts.dense ? opts.dense.logit(row) : 0);
       for (let j = 0; j < idx.length; j++) {
         const wi = weightOf(idx[j]);
         w[j] = wi;
@@ -140,7 +171,7 @@ export function trainFtrl(examples: SparseExample[], dim: number, opts: FtrlOpti
       loss -= ex.weight * (ex.y === 1 ? Math.log(pc) : Math.log(1 - pc));
       wsum += ex.weight;
       const g = (p - ex.y) * ex.weight;
-      opts.dense?.update(order[k], g);
+      opts.dense?.update(row, g);
       for (let j = 0; j < idx.length; j++) {
         const i = idx[j];
         const gi = g * val[j];
@@ -175,7 +206,7 @@ export function toArtifact(
   threshold: number,
   modelVersion: string,
   training: unknown,
-  segments?: { minTextChars: number; minChars: number; maxSegments: number },
+  segments?: SegmentRule,
   embedding?: EmbeddingArtifact,
 ): RiskArtifact {
   let maxAbs = 0;

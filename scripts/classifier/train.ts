@@ -12,15 +12,17 @@ import { DEFAULT_FEATURE_CONFIG, Featurizer, type FeatureConfig } from "../../ed
 import { RiskModel } from "../../edge/classifier/model.ts";
 import { Progress } from "../lib/progress.ts";
 import { heldOutKeys, loadHeldOut, loadTrainingData } from "./data.ts";
-import { buildDataset, type LabelledText } from "./dataset.ts";
+import { buildDataset } from "./dataset.ts";
 import { auroc, rateAtOrAbove, thresholdForFpr } from "./metrics.ts";
 import { DEFAULT_ARTIFACT, DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
 import { DEFAULT_FTRL, toArtifact, trainFtrl, vectorize, type SparseExample } from "./train-lib.ts";
 import { DEFAULT_DENSE, DenseHead, pooledVectors } from "./dense-head.ts";
-import { GLOVE_SOURCE, loadWordVectors } from "./glove.ts";
+import { GLOVE_SOURCE, loadWordVectors, type WordVectors } from "./glove.ts";
 import { CONTRAST_SETS, contrastSet, fieldCounterfactuals } from "./augment.ts";
+import { backgroundBooks, backgroundPassages, DEFAULT_BACKGROUND } from "./background.ts";
+import { buildBags } from "./bags.ts";
 
-export const MODEL_VERSION = "2.2.0";
+export const MODEL_VERSION = "2.3.0";
 
 /** Per-source weight multipliers of the shipped model (see MODEL_CARD.md). */
 export const DEFAULT_SOURCE_WEIGHTS: Record<string, number> = {};
@@ -45,6 +47,12 @@ Options:
   --no-field-augment    no harmless questions about harmfulqa's fields (augment.ts)
   --contrast FILE       hand-written contrast set (repeatable; default scripts/classifier/contrast-set*.json)
   --no-contrast         train without the contrast set
+  --background-per-book N   benign prose passages from each public-domain book (background.ts;
+                        default ${DEFAULT_BACKGROUND.perBook}; 0 = none)
+  --bag-training        train each long example as a bag of the sentences the scorer takes its
+                        max over (bags.ts), except benign template-wrapped ones (bagging those
+                        teaches the model to ignore templates). Off: it lowers over-refusal and
+                        capability-question flags but also recall (model card)
   --embedding-vocab N   words of the GloVe embedding head (default 60000; 0 = n-grams only)
   --hidden N            hidden units of the embedding head (default ${DEFAULT_DENSE.hidden})
   --dense-lr F --dense-l2 F   Adam step and weight decay of the head (defaults ${DEFAULT_DENSE.lr} ${DEFAULT_DENSE.l2})
@@ -65,10 +73,10 @@ Options:
   -h, --help            this help
 `;
 
-function sideVectors(f: Featurizer, xs: LabelledText[], label: string): { idx: Int32Array; val: Float32Array }[] {
-  const bar = new Progress({ total: xs.length, label });
-  const out = xs.map((x, i) => {
-    const v = vectorize(f, x.text);
+function sideVectors(f: Featurizer, texts: readonly string[], label: string): { idx: Int32Array; val: Float32Array }[] {
+  const bar = new Progress({ total: texts.length, label });
+  const out = texts.map((text, i) => {
+    const v = vectorize(f, text);
     if ((i & 255) === 255) bar.tick(256);
     return v;
   });
@@ -98,6 +106,8 @@ async function main(): Promise<void> {
       "no-field-augment": { type: "boolean", default: false },
       contrast: { type: "string", multiple: true },
       "no-contrast": { type: "boolean", default: false },
+      "background-per-book": { type: "string", default: String(DEFAULT_BACKGROUND.perBook) },
+      "bag-training": { type: "boolean", default: false },
       hidden: { type: "string", default: String(DEFAULT_DENSE.hidden) },
       "dense-lr": { type: "string", default: String(DEFAULT_DENSE.lr) },
       "dense-l2": { type: "string", default: String(DEFAULT_DENSE.l2) },
@@ -150,6 +160,8 @@ async function main(): Promise<void> {
     const files = values.contrast?.map((f) => resolve(process.cwd(), f)) ?? CONTRAST_SETS;
     for (const x of contrastSet(files)) (x.label === 1 ? data.harmful : data.benign).push(x);
   }
+  const perBook = num("background-per-book");
+  if (perBook > 0) data.benign.push(...backgroundPassages({ ...DEFAULT_BACKGROUND, perBook, seed }));
   const held = heldOutKeys(loadHeldOut(dataDir));
   const ds = buildDataset(data, held, {
     seed,
@@ -160,8 +172,22 @@ async function main(): Promise<void> {
   });
   console.error(`train ${ds.train.length} examples, validation ${ds.val.length}; removed overlaps with held-out: ${JSON.stringify(ds.removedOverlaps)}`);
 
+  // The embedding head's word vectors.
+  const vocab = num("embedding-vocab");
+  const wv = vocab > 0 ? loadWordVectors(vocab) : undefined;
+  if (wv) console.error(`word vectors: ${wv.words.length} words x ${wv.dim} (${GLOVE_SOURCE})`);
+
   const f = new Featurizer(features);
-  const trainVec = sideVectors(f, ds.train, "featurize train");
+  // With --bag-training, long examples become bags of the texts the scorer takes
+  // its max over (bags.ts); otherwise every example is a bag of one.
+  const bags = buildBags(
+    ds.train.map((x) => x.text),
+    features.maxChars,
+    // (not the benign template-wrapped ones: see --bag-training in the help)
+    ds.train.map((x) => (values["bag-training"] && !(x.kind === "wrapped" && x.y === 0) ? segments : undefined)),
+  );
+  console.error(`bags: ${ds.train.length} examples, ${bags.rows.length} member texts`);
+  const trainVec = sideVectors(f, bags.rows, "featurize train");
   // Weights: within a class, a direct example from a source of n examples weighs
   // n^-sourceBalance (0 = every example equal, 1 = every source equal), so one big
   // templated file (harmfulqa, GSM8K) does not define its class; template-wrapped
@@ -183,21 +209,20 @@ async function main(): Promise<void> {
   const sums = { direct: [0, 0], wrapped: [0, 0] };
   ds.train.forEach((x, i) => (sums[x.kind][x.y] += raw[i]));
   const classTarget = [ds.train.length / (1 + posWeight), (ds.train.length * posWeight) / (1 + posWeight)];
-  const examples: SparseExample[] = ds.train.map((x, i) => {
+  const examples: SparseExample[] = [];
+  ds.train.forEach((x, i) => {
     const share = x.kind === "wrapped" ? wrappedShare : sums.wrapped[x.y] > 0 ? 1 - wrappedShare : 1;
-    return { ...trainVec[i], y: x.y, weight: (raw[i] * share * classTarget[x.y]) / sums[x.kind][x.y] };
+    const weight = (raw[i] * share * classTarget[x.y]) / sums[x.kind][x.y];
+    for (let r = bags.offsets[i]; r < bags.offsets[i + 1]; r++) examples.push({ ...trainVec[r], y: x.y, weight });
   });
 
   // The embedding head (see edge/classifier/embedding.ts), trained jointly with the n-gram weights.
-  const vocab = num("embedding-vocab");
-  let head: { dense: DenseHead; wv: ReturnType<typeof loadWordVectors> } | undefined;
+  let head: { dense: DenseHead; wv: WordVectors } | undefined;
   const dense = { ...DEFAULT_DENSE, hidden: num("hidden"), lr: num("dense-lr"), l2: num("dense-l2"), sifA: num("sif-a"), seed };
-  if (vocab > 0) {
-    const wv = loadWordVectors(vocab);
-    console.error(`word vectors: ${wv.words.length} words x ${wv.dim} (${GLOVE_SOURCE})`);
-    const pbar = new Progress({ total: ds.train.length, label: "pool vectors" });
+  if (wv) {
+    const pbar = new Progress({ total: bags.rows.length, label: "pool vectors" });
     let pooledDone = 0;
-    const pooled = pooledVectors(f, wv, ds.train.map((x) => x.text), dense.sifA, (d) => {
+    const pooled = pooledVectors(f, wv, bags.rows, dense.sifA, (d) => {
       pbar.tick(d - pooledDone);
       pooledDone = d;
     });
@@ -205,7 +230,7 @@ async function main(): Promise<void> {
     head = { dense: new DenseHead(pooled, wv.dim, dense), wv };
   }
 
-  const bar = new Progress({ total: examples.length * ftrl.epochs, label: "train" });
+  const bar = new Progress({ total: ds.train.length * ftrl.epochs, label: "train" });
   const tTrain = performance.now();
   let reported = 0;
   const model = trainFtrl(examples, features.dim, {
@@ -216,6 +241,7 @@ async function main(): Promise<void> {
     },
     onEpoch: (e, loss) => console.error(`epoch ${e + 1}/${ftrl.epochs} loss ${loss.toFixed(4)}`),
     dense: head?.dense,
+    bags: bags.offsets,
   });
   bar.finish();
   const trainSeconds = (performance.now() - tTrain) / 1000;
@@ -265,7 +291,12 @@ async function main(): Promise<void> {
     modelVersion: MODEL_VERSION,
     ftrl: { alpha: ftrl.alpha, beta: ftrl.beta, l1: ftrl.l1, l2: ftrl.l2, epochs: ftrl.epochs },
     embeddingHead: head ? { vocab: head.wv.words.length, hidden: dense.hidden, lr: dense.lr, l2: dense.l2, sifA: dense.sifA, batch: dense.batch } : null,
-    augment: { harmfulqaFields: !values["no-field-augment"], contrastSet: !values["no-contrast"] },
+    augment: {
+      harmfulqaFields: !values["no-field-augment"],
+      contrastSet: !values["no-contrast"],
+      background: perBook > 0 ? { perBook, longShare: DEFAULT_BACKGROUND.longShare, books: backgroundBooks() } : null,
+    },
+    bagTraining: values["bag-training"],
     posWeight,
     sourceBalance,
     wrappedShare,
