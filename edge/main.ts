@@ -37,7 +37,9 @@ Options:
 
 Environment:
   STEERGUARD_API_KEYS   comma-separated API keys (hashed at load), in addition to the config's
-  STEERGUARD_SIDECARS   comma-separated sidecar addresses, overriding the config's "sidecars"
+  STEERGUARD_SIDECARS   comma-separated sidecar addresses, overriding the config's "sidecars";
+                        an ipv4:/ipv6: target keeps the bare addresses after it as its own
+                        balanced list (ipv4:10.0.0.1:50051,10.0.0.2:50051); ";" ends such a list
   STEERGUARD_STEERING_PROFILE  steering profile of steered routes, overriding the config's
                         steering.profile ("" = send no steering field)
 

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { applyEnv, ConfigError, experimentFor, parseConfig, parseConfigText } from "./index.ts";
+import { applyEnv, ConfigError, experimentFor, parseConfig, parseConfigText, parseSidecarList } from "./index.ts";
 
 describe("config", () => {
   it("fills every default from {}", () => {
@@ -37,8 +37,17 @@ describe("config", () => {
 
   it("takes sidecar addresses from STEERGUARD_SIDECARS", () => {
     expect(applyEnv(parseConfig({}), { STEERGUARD_SIDECARS: "a:1, b:2" }).sidecars).toEqual(["a:1", "b:2"]);
+    expect(applyEnv(parseConfig({}), { STEERGUARD_SIDECARS: " , " }).sidecars).toEqual(["127.0.0.1:50051"]);
     expect(applyEnv(parseConfig({}), {}).sidecars).toEqual(["127.0.0.1:50051"]);
     expect(applyEnv(parseConfig({ steering: { strength: 2 } }), { STEERGUARD_STEERING_PROFILE: "refusal" }).steering).toEqual({ profile: "refusal", strength: 2 });
+  });
+
+  it("keeps a grpc ipv4:/ipv6: address list in STEERGUARD_SIDECARS together as one target", () => {
+    expect(parseSidecarList("ipv4:10.0.0.1:50051,10.0.0.2:50051")).toEqual(["ipv4:10.0.0.1:50051,10.0.0.2:50051"]);
+    expect(parseSidecarList("ipv4:10.0.0.1:1, 10.0.0.2:1; c:3")).toEqual(["ipv4:10.0.0.1:1,10.0.0.2:1", "c:3"]);
+    expect(parseSidecarList("ipv6:[::1]:1,[::1]:2,dns:///side.local:3,d:4")).toEqual(["ipv6:[::1]:1,[::1]:2", "dns:///side.local:3", "d:4"]);
+    expect(parseSidecarList("a:1,ipv4:10.0.0.1:1;b:2,c:3")).toEqual(["a:1", "ipv4:10.0.0.1:1", "b:2", "c:3"]);
+    expect(parseSidecarList("")).toEqual([]);
   });
 
   it("picks the first experiment whose models match", () => {

@@ -194,15 +194,45 @@ export function parseConfigText(text: string, source = "config"): Config {
   }
 }
 
+/** gRPC name-resolver schemes: a list entry that starts with one of them starts a new target. */
+const TARGET_SCHEME = /^(dns|ipv4|ipv6|unix|unix-abstract|vsock|xds):/;
+
+/**
+ * Sidecar targets from a comma-separated list. grpc's ipv4:/ipv6: targets list
+ * their own addresses with commas (ipv4:10.0.0.1:50051,10.0.0.2:50051 is one
+ * balanced target), so a bare address right after such a target continues its
+ * list; any other entry, or anything after a semicolon, is a target of its own:
+ *
+ *   "a:1, b:2"                         -> ["a:1", "b:2"]
+ *   "ipv4:10.0.0.1:1,10.0.0.2:1; c:3"  -> ["ipv4:10.0.0.1:1,10.0.0.2:1", "c:3"]
+ */
+export function parseSidecarList(value: string): string[] {
+  const out: string[] = [];
+  for (const group of value.split(";")) {
+    let open = false; // the last target is an ipv4:/ipv6: list that bare addresses extend
+    for (const raw of group.split(",")) {
+      const part = raw.trim();
+      if (!part) continue;
+      if (open && !TARGET_SCHEME.test(part)) {
+        out[out.length - 1] += `,${part}`;
+        continue;
+      }
+      out.push(part);
+      open = /^ipv[46]:/.test(part);
+    }
+  }
+  return out;
+}
+
 /**
  * Applies environment overrides: STEERGUARD_SIDECARS (comma-separated
- * addresses) replaces `sidecars`; STEERGUARD_STEERING_PROFILE replaces
+ * targets, see parseSidecarList) replaces `sidecars`; STEERGUARD_STEERING_PROFILE replaces
  * `steering.profile`. API keys from STEERGUARD_API_KEYS are handled
  * by the auth module (they are raw keys, hashed at load).
  */
 export function applyEnv(config: Config, env: Record<string, string | undefined>): Config {
   let out = config;
-  const sidecars = env.STEERGUARD_SIDECARS?.split(",").map((s) => s.trim()).filter(Boolean);
+  const sidecars = env.STEERGUARD_SIDECARS === undefined ? undefined : parseSidecarList(env.STEERGUARD_SIDECARS);
   if (sidecars && sidecars.length > 0) out = { ...out, sidecars };
   const profile = env.STEERGUARD_STEERING_PROFILE;
   if (profile !== undefined) out = { ...out, steering: { ...out.steering, profile: profile.trim() } };
