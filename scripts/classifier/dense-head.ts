@@ -33,15 +33,25 @@ export function rowIndex(wv: WordVectors): Map<number, number> {
 }
 
 /** SIF-weighted mean vector of each text's known words (zeros when none is known). */
-export function pooledVectors(f: Featurizer, wv: WordVectors, texts: readonly string[], sifA: number, onProgress?: (done: number) => void): Float32Array {
+export function pooledVectors(f: Featurizer, wv: WordVectors, texts: readonly string[], sifA: number): Float32Array {
+  return pooledFromWords(
+    wv,
+    texts.map((t) => {
+      f.indices(t);
+      return f.wordHashes().slice();
+    }),
+    sifA,
+  );
+}
+
+/** The same from each text's word hashes (`Featurizer.wordHashes`), for a caller that featurised already. */
+export function pooledFromWords(wv: WordVectors, wordHashes: readonly Int32Array[], sifA: number): Float32Array {
   const D = wv.dim;
   const rows = rowIndex(wv);
   const V = wv.words.length;
-  const out = new Float32Array(texts.length * D);
+  const out = new Float32Array(wordHashes.length * D);
   const acc = new Float64Array(D);
-  texts.forEach((t, i) => {
-    f.indices(t);
-    const hs = f.wordHashes();
+  wordHashes.forEach((hs, i) => {
     acc.fill(0);
     let wsum = 0;
     for (const h of hs) {
@@ -52,7 +62,6 @@ export function pooledVectors(f: Featurizer, wv: WordVectors, texts: readonly st
       for (let d = 0; d < D; d++) acc[d] += a * wv.vectors[r * D + d];
     }
     if (wsum > 0) for (let d = 0; d < D; d++) out[i * D + d] = acc[d] / wsum;
-    if (onProgress && (i & 255) === 255) onProgress(i + 1);
   });
   return out;
 }

@@ -16,7 +16,7 @@ import { buildDataset } from "./dataset.ts";
 import { auroc, rateAtOrAbove, thresholdForFpr } from "./metrics.ts";
 import { DEFAULT_ARTIFACT, DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
 import { DEFAULT_FTRL, toArtifact, trainFtrl, vectorize, type SparseExample } from "./train-lib.ts";
-import { DEFAULT_DENSE, DenseHead, pooledVectors } from "./dense-head.ts";
+import { DEFAULT_DENSE, DenseHead, pooledFromWords } from "./dense-head.ts";
 import { GLOVE_SOURCE, loadWordVectors, type WordVectors } from "./glove.ts";
 import { CONTRAST_SETS, contrastSet, fieldCounterfactuals } from "./augment.ts";
 import { backgroundBooks, backgroundPassages, DEFAULT_BACKGROUND } from "./background.ts";
@@ -73,15 +73,18 @@ Options:
   -h, --help            this help
 `;
 
-function sideVectors(f: Featurizer, texts: readonly string[], label: string): { idx: Int32Array; val: Float32Array }[] {
+/** Sparse vectors of the texts, and each text's word hashes (for the embedding head) from the same pass. */
+function sideVectors(f: Featurizer, texts: readonly string[], label: string): { vectors: { idx: Int32Array; val: Float32Array }[]; words: Int32Array[] } {
   const bar = new Progress({ total: texts.length, label });
-  const out = texts.map((text, i) => {
+  const words: Int32Array[] = [];
+  const vectors = texts.map((text, i) => {
     const v = vectorize(f, text);
+    words.push(f.wordHashes().slice());
     if ((i & 255) === 255) bar.tick(256);
     return v;
   });
   bar.finish();
-  return out;
+  return { vectors, words };
 }
 
 async function main(): Promise<void> {
@@ -213,20 +216,14 @@ async function main(): Promise<void> {
   ds.train.forEach((x, i) => {
     const share = x.kind === "wrapped" ? wrappedShare : sums.wrapped[x.y] > 0 ? 1 - wrappedShare : 1;
     const weight = (raw[i] * share * classTarget[x.y]) / sums[x.kind][x.y];
-    for (let r = bags.offsets[i]; r < bags.offsets[i + 1]; r++) examples.push({ ...trainVec[r], y: x.y, weight });
+    for (let r = bags.offsets[i]; r < bags.offsets[i + 1]; r++) examples.push({ ...trainVec.vectors[r], y: x.y, weight });
   });
 
   // The embedding head (see edge/classifier/embedding.ts), trained jointly with the n-gram weights.
   let head: { dense: DenseHead; wv: WordVectors } | undefined;
   const dense = { ...DEFAULT_DENSE, hidden: num("hidden"), lr: num("dense-lr"), l2: num("dense-l2"), sifA: num("sif-a"), seed };
   if (wv) {
-    const pbar = new Progress({ total: bags.rows.length, label: "pool vectors" });
-    let pooledDone = 0;
-    const pooled = pooledVectors(f, wv, bags.rows, dense.sifA, (d) => {
-      pbar.tick(d - pooledDone);
-      pooledDone = d;
-    });
-    pbar.finish();
+    const pooled = pooledFromWords(wv, trainVec.words, dense.sifA);
     head = { dense: new DenseHead(pooled, wv.dim, dense), wv };
   }
 
