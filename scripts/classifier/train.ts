@@ -51,8 +51,8 @@ Options:
                         default ${DEFAULT_BACKGROUND.perBook}; 0 = none)
   --bag-training        train each long example as a bag of the sentences the scorer takes its
                         max over (bags.ts), except benign template-wrapped ones (bagging those
-                        teaches the model to ignore templates). Off: it lowers over-refusal and
-                        capability-question flags but also recall (model card)
+                        teaches the model to ignore templates). Off by default: it lowers
+                        over-refusal and capability-question flags, but recall too (model card)
   --embedding-vocab N   words of the GloVe embedding head (default 60000; 0 = n-grams only)
   --hidden N            hidden units of the embedding head (default ${DEFAULT_DENSE.hidden})
   --dense-lr F --dense-l2 F   Adam step and weight decay of the head (defaults ${DEFAULT_DENSE.lr} ${DEFAULT_DENSE.l2})
