@@ -76,7 +76,6 @@ control feature), and writes the picked profile plus a markdown report.
   -h, --help            show this help
 `;
 
-
 const int = (name: string, raw: string | undefined, dflt: number, min: number): number => {
   if (raw === undefined) return dflt;
   const n = Number(raw);

@@ -9,6 +9,7 @@ import { createServer } from "node:net";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEdge } from "./support/edge.ts";
+import { stopProcesses } from "./support/process.ts";
 import { startFakeSidecar, type FakeSidecar } from "./support/fake-sidecar.ts";
 
 const KEY = "sk-e2e-failures";
@@ -45,9 +46,7 @@ describe("edge failure paths (real Deno edge, fake sidecar)", () => {
     client = new OpenAI({ apiKey: KEY, baseURL: `${edge.url}/v1`, maxRetries: 0, timeout: 10_000 });
   });
   afterAll(async () => {
-    edge?.child.kill("SIGTERM");
-    absentEdge?.child.kill("SIGTERM");
-    await Promise.all([edge?.exited, absentEdge?.exited]);
+    await stopProcesses([edge, absentEdge]);
     await fake?.close();
     await lateFake?.close();
   });

@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEdge } from "./support/edge.ts";
+import { stopProcesses } from "./support/process.ts";
 import { startFakeSidecar, type FakeSidecar } from "./support/fake-sidecar.ts";
 
 const KEY = "sk-e2e-upstream";
@@ -72,9 +73,7 @@ describe("edge with an upstream (real Deno edge, node:http upstream, fake sideca
     ]);
   });
   afterAll(async () => {
-    edge?.child.kill("SIGTERM");
-    deadEdge?.child.kill("SIGTERM");
-    await Promise.all([edge?.exited, deadEdge?.exited]);
+    await stopProcesses([edge, deadEdge]);
     await fake?.close();
     await upstream?.close();
   });

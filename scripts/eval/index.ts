@@ -68,8 +68,6 @@ and a resumable cache under --out.
   -h, --help           show this help
 `;
 
-export { UsageError };
-
 export interface EvalOptions {
   model?: string;
   profile: string;

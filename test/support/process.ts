@@ -54,6 +54,12 @@ export function startProcess(
   });
 }
 
+/** Sends `signal` to each started process (skipping any that never started) and waits until all are gone. */
+export async function stopProcesses(started: readonly (Pick<Started, "child" | "exited"> | undefined)[], signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  for (const s of started) s?.child.kill(signal);
+  await Promise.all(started.map((s) => s?.exited));
+}
+
 /** Starts the sidecar with tsx on a free port; resolves with its address. */
 export async function startSidecar(args: string[], opts?: { timeoutMs?: number; env?: Record<string, string> }) {
   const started = await startProcess(process.execPath, ["--import", "tsx", "sidecar/main.ts", "--port", "0", ...args], /sidecar listening on (\S+)\n/, opts);
