@@ -212,3 +212,20 @@ export function heldOutKeys(h: HeldOutData): Set<string> {
   for (const d of h.multiTurn) for (const m of d.messages) if (typeof m.content === "string") add(m.content);
   return keys;
 }
+
+/**
+ * Keeps the held-out items whose normalised text is in no training file and
+ * counts the dropped ones per source in `dropped` (red_instruct adversarialqa,
+ * a verbatim copy of AdvBench, goes whole this way).
+ */
+export function unseenFilter(tr: TrainingData): { unseen: (xs: TextItem[]) => TextItem[]; dropped: Record<string, number> } {
+  const trainKeys = new Set<string>([...tr.harmful, ...tr.benign, ...tr.templates].map((x) => dedupeKey(x.text)));
+  const dropped: Record<string, number> = {};
+  const unseen = (xs: TextItem[]) =>
+    xs.filter((x) => {
+      if (!trainKeys.has(dedupeKey(x.text))) return true;
+      dropped[x.source] = (dropped[x.source] ?? 0) + 1;
+      return false;
+    });
+  return { unseen, dropped };
+}

@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { RiskModel, type ChatMessage } from "../../edge/classifier/model.ts";
 import { ADVERSARIAL_CASES } from "../../edge/classifier/adversarial-cases.ts";
 import { Progress } from "../lib/progress.ts";
-import { dedupeKey, loadHeldOut, loadTrainingData, wrapInTemplate, type TextItem } from "./data.ts";
+import { loadHeldOut, loadTrainingData, unseenFilter, wrapInTemplate, type TextItem } from "./data.ts";
 import { auroc, quantile, rateAtOrAbove } from "./metrics.ts";
 import { mulberry32 } from "./train-lib.ts";
 import { DEFAULT_ARTIFACT, DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
@@ -79,15 +79,7 @@ async function main(): Promise<void> {
   const h = loadHeldOut(dataDir);
   // No held-out prompt may have been trained on: drop any whose text is in a training file
   // (red_instruct adversarialqa is a verbatim copy of AdvBench, so all of it goes).
-  const tr = loadTrainingData(dataDir);
-  const trainKeys = new Set<string>([...tr.harmful, ...tr.benign, ...tr.templates].map((x) => dedupeKey(x.text)));
-  const dropped: Record<string, number> = {};
-  const unseen = (xs: TextItem[]) =>
-    xs.filter((x) => {
-      if (!trainKeys.has(dedupeKey(x.text))) return true;
-      dropped[x.source] = (dropped[x.source] ?? 0) + 1;
-      return false;
-    });
+  const { unseen, dropped } = unseenFilter(loadTrainingData(dataDir));
   const directHarmful = unseen(h.directHarmful);
   const otherHarmful = unseen(h.otherHarmful);
   const benignInstructions = unseen(h.benignInstructions);
