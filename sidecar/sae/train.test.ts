@@ -28,6 +28,21 @@ function synthetic(d: number, atoms: number, active: number, n: number, seed: nu
   return { dict, train: gen(n), test: gen(2000) };
 }
 
+/** Checks grad[from..to) against central differences of lossAt() in arr (step 1e-2); returns how many were checked. */
+function expectFiniteDifferences(arr: Float32Array, grad: Float32Array, from: number, to: number, lossAt: () => number): number {
+  for (let i = from; i < to; i++) {
+    const old = arr[i];
+    arr[i] = old + 1e-2;
+    const lp = lossAt();
+    arr[i] = old - 1e-2;
+    const lm = lossAt();
+    arr[i] = old;
+    const fd = (lp - lm) / 2e-2;
+    expect(Math.abs(fd - grad[i])).toBeLessThan(0.01 * (Math.abs(fd) + Math.abs(grad[i])) + 1e-4);
+  }
+  return to - from;
+}
+
 describe("TopK SAE trainer", () => {
   const d = 16, atoms = 32;
   const data = synthetic(d, atoms, 3, 10_000, 7);
@@ -93,19 +108,44 @@ describe("TopK SAE trainer", () => {
     const g = zeroGrads(p);
     forwardBackward(p, g, new TopKWorkspace(dd, N, k, 2, rows), batch, rows, { varDenom: 1.7 });
     const lossAt = () => forwardBackward(p, zeroGrads(p), new TopKWorkspace(dd, N, k, 2, rows), batch, rows, { varDenom: 1.7 }).loss;
-    for (const name of ["wEncT", "bEnc", "wDec", "bDec"] as const) {
-      const arr = p[name];
-      for (let i = 0; i < arr.length; i++) {
-        const old = arr[i];
-        arr[i] = old + 1e-2;
-        const lp = lossAt();
-        arr[i] = old - 1e-2;
-        const lm = lossAt();
-        arr[i] = old;
-        const fd = (lp - lm) / 2e-2;
-        expect(Math.abs(fd - g[name][i])).toBeLessThan(0.01 * (Math.abs(fd) + Math.abs(g[name][i])) + 1e-4);
+    for (const name of ["wEncT", "bEnc", "wDec", "bDec"] as const) expectFiniteDifferences(p[name], g[name], 0, p[name].length, lossAt);
+  });
+
+  it("computes the exact AuxK gradient of dead latents (finite differences)", () => {
+    // Latents that no row selects in its top-k leave the main loss unchanged, so the
+    // gradient for their parameters is the AuxK term's alone: auxkCoef * weight * auxLoss,
+    // with the residual it reconstructs held fixed (it does not depend on them).
+    const dd = 6, N = 16, k = 2, auxK = 3, rows = 5;
+    const randn = gaussian(mulberry32(4));
+    const mk = (n: number, s = 1) => Float32Array.from({ length: n }, () => randn() * s);
+    const p: TopKParams = { d: dd, N, k, wEncT: mk(N * dd), bEnc: mk(N, 0.1), wDec: mk(N * dd), bDec: mk(dd, 0.3) };
+    const batch = mk(rows * dd, 2);
+    const ws0 = new TopKWorkspace(dd, N, k, auxK, rows);
+    forwardBackward(p, zeroGrads(p), ws0, batch, rows, { varDenom: 1 });
+    const selected = new Set(Array.from(ws0.idx.subarray(0, rows * k)));
+    const dead = new Uint8Array(N);
+    let deadCount = 0;
+    for (let j = 0; j < N; j++) if (!selected.has(j)) (dead[j] = 1), deadCount++;
+    expect(deadCount).toBeGreaterThan(auxK);
+    const o = { varDenom: 1.7, auxkCoef: 0.5, dead, deadCount };
+    const weight = Math.min(1, deadCount / auxK);
+    const g = zeroGrads(p);
+    const ws = new TopKWorkspace(dd, N, k, auxK, rows);
+    expect(forwardBackward(p, g, ws, batch, rows, o).auxLoss).toBeGreaterThan(0);
+    const used = new Set(Array.from(ws.auxIdx.subarray(0, rows * auxK)).filter((j) => j >= 0));
+    const lossAt = () => {
+      const r = forwardBackward(p, zeroGrads(p), new TopKWorkspace(dd, N, k, auxK, rows), batch, rows, o);
+      return r.loss + o.auxkCoef * weight * r.auxLoss;
+    };
+    let checked = 0;
+    for (const j of used) {
+      for (const [name, from, to] of [["wDec", j * dd, (j + 1) * dd], ["wEncT", j * dd, (j + 1) * dd], ["bEnc", j, j + 1]] as const) {
+        checked += expectFiniteDifferences(p[name], g[name], from, to, lossAt);
       }
     }
+    expect(checked).toBeGreaterThan(0);
+    // and the AuxK term does reach them (a gradient that is all zero would pass the check above)
+    expect(Array.from(used).some((j) => g.wDec.subarray(j * dd, (j + 1) * dd).some((x) => Math.abs(x) > 1e-4))).toBe(true);
   });
 
   it("transposes and validates its options", () => {

@@ -322,6 +322,52 @@ export interface ForwardBackwardOptions {
  * (overwritten), and leaves each row's selected latents in ws.idx / ws.val.
  * Returns the main loss and the AuxK loss (before its coefficient).
  */
+/** out[eo .. eo+d) += sum_t val[t] W_dec[idx[t]] over one row's selected latents (idx -1 ends the list). */
+function addDecoded(out: Float32Array, eo: number, idx: Int32Array, val: Float32Array, off: number, count: number, wDec: Float32Array, d: number): void {
+  for (let t = 0; t < count; t++) {
+    const j = idx[off + t];
+    if (j < 0) break;
+    const a = val[off + t];
+    const wo = j * d;
+    for (let i = 0; i < d; i++) out[eo + i] += a * wDec[wo + i];
+  }
+}
+
+/**
+ * Backpropagates g (dLoss/dx_hat of one row) through that row's selected
+ * latents a_t = pre[j_t]: adds into grads' W_dec, b_enc and W_enc, and into gx
+ * (dLoss/d(x - b_dec) through the encoder) when given.
+ */
+function backpropLatents(
+  g: Float32Array,
+  idx: Int32Array,
+  val: Float32Array,
+  off: number,
+  count: number,
+  p: TopKParams,
+  xc: Float32Array,
+  eo: number,
+  grads: TopKGrads,
+  gx: Float32Array | null,
+): void {
+  const { d, wDec, wEncT } = p;
+  const gWDec = grads.wDec, gWEnc = grads.wEncT, gBEnc = grads.bEnc;
+  for (let t = 0; t < count; t++) {
+    const j = idx[off + t];
+    if (j < 0) break;
+    const a = val[off + t];
+    const wo = j * d;
+    let da = 0;
+    for (let i = 0; i < d; i++) {
+      gWDec[wo + i] += a * g[i];
+      da += g[i] * wDec[wo + i];
+    }
+    gBEnc[j] += da;
+    for (let i = 0; i < d; i++) gWEnc[wo + i] += da * xc[eo + i];
+    if (gx) for (let i = 0; i < d; i++) gx[i] += da * wEncT[wo + i];
+  }
+}
+
 export function forwardBackward(p: TopKParams, grads: TopKGrads, ws: TopKWorkspace, batch: Float32Array, rows: number, o: ForwardBackwardOptions): { loss: number; auxLoss: number } {
   const { d, N, k, wEncT, bEnc, wDec, bDec } = p;
   const { xc, pre, idx, val, auxIdx, auxVal, err, auxErr, g, gx } = ws;
@@ -345,13 +391,7 @@ export function forwardBackward(p: TopKParams, grads: TopKGrads, ws: TopKWorkspa
       // err = x_hat - x = sum_t a_t W_dec[j_t] - (x - b_dec)
       const eo = r * d;
       for (let i = 0; i < d; i++) err[eo + i] = -xc[eo + i];
-      for (let t = 0; t < k; t++) {
-        const j = idx[r * k + t];
-        if (j < 0) break;
-        const a = val[r * k + t];
-        const wo = j * d;
-        for (let i = 0; i < d; i++) err[eo + i] += a * wDec[wo + i];
-      }
+      addDecoded(err, eo, idx, val, r * k, k, wDec, d);
       for (let i = 0; i < d; i++) sse += err[eo + i] * err[eo + i];
     }
   }
@@ -374,13 +414,7 @@ export function forwardBackward(p: TopKParams, grads: TopKGrads, ws: TopKWorkspa
         resVar += (res - resMean[i]) ** 2;
         auxErr[eo + i] = -res;
       }
-      for (let t = 0; t < auxK; t++) {
-        const j = auxIdx[r * auxK + t];
-        if (j < 0) break;
-        const a = auxVal[r * auxK + t];
-        const wo = j * d;
-        for (let i = 0; i < d; i++) auxErr[eo + i] += a * wDec[wo + i];
-      }
+      addDecoded(auxErr, eo, auxIdx, auxVal, r * auxK, auxK, wDec, d);
       for (let i = 0; i < d; i++) auxSse += auxErr[eo + i] * auxErr[eo + i];
     }
     const weight = Math.min(1, (o.deadCount ?? auxK) / auxK);
@@ -404,39 +438,13 @@ export function forwardBackward(p: TopKParams, grads: TopKGrads, ws: TopKWorkspa
       gBDec[i] += g[i];
       gx[i] = 0;
     }
-    for (let t = 0; t < k; t++) {
-      const j = idx[r * k + t];
-      if (j < 0) break;
-      const a = val[r * k + t];
-      const wo = j * d;
-      let da = 0;
-      for (let i = 0; i < d; i++) {
-        gWDec[wo + i] += a * g[i];
-        da += g[i] * wDec[wo + i];
-      }
-      gBEnc[j] += da;
-      for (let i = 0; i < d; i++) {
-        gWEnc[wo + i] += da * xc[eo + i];
-        gx[i] += da * wEncT[wo + i];
-      }
-    }
+    backpropLatents(g, idx, val, r * k, k, p, xc, eo, grads, gx);
     // x - b_dec feeds the encoder: that path's gradient for b_dec is -gx
     for (let i = 0; i < d; i++) gBDec[i] -= gx[i];
     if (auxScale > 0) {
       for (let i = 0; i < d; i++) g[i] = auxScale * auxErr[eo + i];
-      for (let t = 0; t < auxK; t++) {
-        const j = auxIdx[r * auxK + t];
-        if (j < 0) break;
-        const a = auxVal[r * auxK + t];
-        const wo = j * d;
-        let da = 0;
-        for (let i = 0; i < d; i++) {
-          gWDec[wo + i] += a * g[i];
-          da += g[i] * wDec[wo + i];
-        }
-        gBEnc[j] += da;
-        for (let i = 0; i < d; i++) gWEnc[wo + i] += da * xc[eo + i];
-      }
+      // (the AuxK target is a constant: no gradient through x - b_dec)
+      backpropLatents(g, auxIdx, auxVal, r * auxK, auxK, p, xc, eo, grads, null);
     }
   }
   return { loss, auxLoss };
