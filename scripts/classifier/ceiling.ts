@@ -17,7 +17,6 @@ import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_FEATURE_CONFIG } from "../../edge/classifier/features.ts";
-import type { RiskModel } from "../../edge/classifier/model.ts";
 import { heldOutKeys, loadHeldOut, loadTrainingData, unseenFilter, type TextItem } from "./data.ts";
 import { auroc, rateAtOrAbove } from "./metrics.ts";
 import { DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
@@ -60,10 +59,10 @@ interface Scored {
 
 const BENIGN_GROUPS: Group[] = ["benign", "xstest", "jbbBenign", "gsm8k", "capability"];
 
-function score(model: RiskModel, items: readonly Item[]): Scored[] {
+function score(fit: { score: (text: string) => number; threshold: number }, items: readonly Item[]): Scored[] {
   return items.map((item) => {
-    const s = model.scoreText(item.text);
-    return { item, s, flagged: s >= model.threshold };
+    const s = fit.score(item.text);
+    return { item, s, flagged: s >= fit.threshold };
   });
 }
 
@@ -100,6 +99,7 @@ async function main(): Promise<void> {
       folds: { type: "string", default: "5" },
       share: { type: "string", default: "1" },
       weight: { type: "string", default: "1" },
+      conv: { type: "string", default: "0" },
       seed: { type: "string", default: "42" },
       json: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
@@ -151,11 +151,14 @@ async function main(): Promise<void> {
     bagTraining: false,
     targetFpr: DEFAULT_FIT.targetFpr,
     modelVersion: MODEL_VERSION,
+    conv: Number(values.conv) > 0 ? { hidden: Number(values.conv), maxWords: 64, lr: 2e-3, l2: 1e-4, batch: 32, seed } : undefined,
   };
 
   console.error("shipped recipe (no held-out prompts in training)");
   const shipped = fitClassifier(base, allHeld, options);
-  const shippedScores = score(shipped.model, pool);
+  const shippedScores = score(shipped, pool);
+  // (printed now too: the folds take a while)
+  console.error(`no held-out: ${JSON.stringify(metrics(shippedScores))}`);
 
   const outOfFold: Scored[] = [];
   const thresholds: number[] = [];
@@ -170,7 +173,7 @@ async function main(): Promise<void> {
       thresholdPool: (x) => ORDINARY_BENIGN(x) && (!x.source.startsWith(INJECTED_PREFIX) || x.source === `${INJECTED_PREFIX}refusal_direction/harmless_test`),
     });
     thresholds.push(fit.threshold);
-    outOfFold.push(...score(fit.model, split.test));
+    outOfFold.push(...score(fit, split.test));
   }
 
   const a = metrics(shippedScores);

@@ -16,7 +16,10 @@ import { backgroundPassages, DEFAULT_BACKGROUND } from "./background.ts";
 import { buildDataset, type BuildOptions, type BuiltDataset, type LabelledText } from "./dataset.ts";
 import { auroc, rateAtOrAbove, thresholdForFpr } from "./metrics.ts";
 import { toArtifact, trainFtrl, vectorize, type FtrlOptions, type SparseExample } from "./train-lib.ts";
-import { DenseHead, pooledFromWords, type DenseOptions } from "./dense-head.ts";
+import { DenseHead, pooledFromWords, rowIndex, type DenseOptions } from "./dense-head.ts";
+import { ConvHead, SumTerm, type ConvOptions } from "./conv-head.ts";
+
+const sigmoidOf = (z: number): number => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
 import { GLOVE_SOURCE, type WordVectors } from "./glove.ts";
 import { buildBags } from "./bags.ts";
 
@@ -42,6 +45,10 @@ export interface FitOptions {
   /** the validation examples whose FPR sets the threshold (default: ORDINARY_BENIGN) */
   thresholdPool?: (x: LabelledText) => boolean;
   modelVersion: string;
+  /** no log lines or progress bars (tests) */
+  quiet?: boolean;
+  /** EXPERIMENT: add the convolutional window head (conv-head.ts); needs `dense` */
+  conv?: ConvOptions;
 }
 
 export const MODEL_VERSION = "2.3.0";
@@ -105,6 +112,8 @@ export interface FitResult {
   artifact: RiskArtifact;
   /** the shipped scorer over `artifact` */
   model: RiskModel;
+  /** risk of a text: the model's, plus the experimental conv term when trained with one */
+  score: (text: string) => number;
   threshold: number;
   validation: ValidationMetrics;
   /** percentage flagged per validation source */
@@ -115,16 +124,16 @@ export interface FitResult {
 }
 
 /** Sparse vectors of the texts, and each text's word hashes (for the embedding head) from the same pass. */
-function sideVectors(f: Featurizer, texts: readonly string[], label: string): { vectors: { idx: Int32Array; val: Float32Array }[]; words: Int32Array[] } {
-  const bar = new Progress({ total: texts.length, label });
+function sideVectors(f: Featurizer, texts: readonly string[], label: string, quiet: boolean): { vectors: { idx: Int32Array; val: Float32Array }[]; words: Int32Array[] } {
+  const bar = quiet ? undefined : new Progress({ total: texts.length, label });
   const words: Int32Array[] = [];
   const vectors = texts.map((text, i) => {
     const v = vectorize(f, text);
     words.push(f.wordHashes().slice());
-    if ((i & 255) === 255) bar.tick(256);
+    if ((i & 255) === 255) bar?.tick(256);
     return v;
   });
-  bar.finish();
+  bar?.finish();
   return { vectors, words };
 }
 
@@ -133,8 +142,9 @@ function sideVectors(f: Featurizer, texts: readonly string[], label: string): { 
  * `heldOut`) and returns the artifact at the threshold chosen on validation.
  */
 export function fitClassifier(data: TrainingData, heldOut: Set<string>, o: FitOptions): FitResult {
+  const log = o.quiet ? () => {} : (msg: string) => console.error(msg);
   const ds = buildDataset(data, heldOut, o.build);
-  console.error(`train ${ds.train.length} examples, validation ${ds.val.length}; removed overlaps with held-out: ${JSON.stringify(ds.removedOverlaps)}`);
+  log(`train ${ds.train.length} examples, validation ${ds.val.length}; removed overlaps with held-out: ${JSON.stringify(ds.removedOverlaps)}`);
 
   const f = new Featurizer(o.features);
   // With bag training, long examples become bags of the texts the scorer takes
@@ -145,8 +155,8 @@ export function fitClassifier(data: TrainingData, heldOut: Set<string>, o: FitOp
     // (not the benign template-wrapped ones: bagging those teaches the model to ignore templates)
     ds.train.map((x) => (o.bagTraining && !(x.kind === "wrapped" && x.y === 0) ? o.segments : undefined)),
   );
-  console.error(`bags: ${ds.train.length} examples, ${bags.rows.length} member texts`);
-  const trainVec = sideVectors(f, bags.rows, "featurize train");
+  log(`bags: ${ds.train.length} examples, ${bags.rows.length} member texts`);
+  const trainVec = sideVectors(f, bags.rows, "featurize train", o.quiet ?? false);
   // Weights: within a class, a direct example from a source of n examples weighs
   // n^-sourceBalance (0 = every example equal, 1 = every source equal), so one big
   // templated file (harmfulqa, GSM8K) does not define its class; template-wrapped
@@ -169,28 +179,42 @@ export function fitClassifier(data: TrainingData, heldOut: Set<string>, o: FitOp
 
   // The embedding head (see edge/classifier/embedding.ts), trained jointly with the n-gram weights.
   const head = o.dense ? new DenseHead(pooledFromWords(o.dense.wv, trainVec.words, o.dense.opts.sifA), o.dense.wv.dim, o.dense.opts) : undefined;
+  let conv: ConvHead | undefined;
+  const rowOf = o.dense ? rowIndex(o.dense.wv) : undefined;
+  const rowsOf = (hashes: Int32Array) => Int32Array.from(hashes, (h) => rowOf!.get(h) ?? -1);
+  if (o.conv && o.dense) {
+    const maxWords = o.conv.maxWords;
+    conv = new ConvHead(o.dense.wv, trainVec.words.map((ws) => (ws.length <= maxWords ? rowsOf(ws) : null)), o.conv);
+  }
 
   const epochs = o.ftrl.epochs;
-  const bar = new Progress({ total: ds.train.length * epochs, label: "train" });
+  const bar = o.quiet ? undefined : new Progress({ total: ds.train.length * epochs, label: "train" });
   const tTrain = performance.now();
   let reported = 0;
   const linear = trainFtrl(examples, o.features.dim, {
     ...o.ftrl,
     onProgress: (d) => {
-      bar.tick(d - reported);
+      bar?.tick(d - reported);
       reported = d;
     },
-    onEpoch: (e, loss) => console.error(`epoch ${e + 1}/${epochs} loss ${loss.toFixed(4)}`),
-    dense: head,
+    onEpoch: (e, loss) => log(`epoch ${e + 1}/${epochs} loss ${loss.toFixed(4)}`),
+    dense: conv && head ? new SumTerm([head, conv]) : head,
     bags: bags.offsets,
   });
-  bar.finish();
+  bar?.finish();
   const trainSeconds = (performance.now() - tTrain) / 1000;
 
   // Validation through the shipped scorer (quantised weights, raw text).
   const embedding = head && o.dense ? head.toArtifact(o.dense.wv, GLOVE_SOURCE) : undefined;
   const provisional = RiskModel.fromArtifact(toArtifact(linear, o.features, 0.5, o.modelVersion, null, o.segments, embedding));
-  const scored = ds.val.map((x) => ({ ...x, s: provisional.scoreText(x.text) }));
+  const convLogit = (text: string): number => {
+    if (!conv) return 0;
+    f.indices(text);
+    return conv.forwardRows(rowsOf(f.wordHashes()));
+  };
+  const scoreWith = (m: RiskModel) => (text: string) => (conv ? sigmoidOf(m.logit(text) + convLogit(text)) : m.scoreText(text));
+  const scoreProvisional = scoreWith(provisional);
+  const scored = ds.val.map((x) => ({ ...x, s: scoreProvisional(x.text) }));
   const pick = (pred: (x: (typeof scored)[number]) => boolean) => scored.filter(pred).map((x) => x.s);
   const valPos = pick((x) => x.y === 1);
   const valNeg = pick((x) => x.y === 0);
@@ -222,5 +246,6 @@ export function fitClassifier(data: TrainingData, heldOut: Set<string>, o: FitOp
     bySource[src] = `${(rateAtOrAbove(s.map((x) => x.s), threshold) * 100).toFixed(1)}% flagged of ${s.length}`;
   }
   const artifact = toArtifact(linear, o.features, threshold, o.modelVersion, null, o.segments, embedding);
-  return { ds, artifact, model: RiskModel.fromArtifact(artifact), threshold, validation, bySource, scored, trainSeconds };
+  const model = RiskModel.fromArtifact(artifact);
+  return { ds, artifact, model, score: scoreWith(model), threshold, validation, bySource, scored, trainSeconds };
 }
