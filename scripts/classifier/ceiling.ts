@@ -15,8 +15,8 @@
  */
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { DEFAULT_FEATURE_CONFIG } from "../../edge/classifier/features.ts";
+import type { RiskModel } from "../../edge/classifier/model.ts";
 import { heldOutKeys, loadHeldOut, loadTrainingData, unseenFilter, type TextItem } from "./data.ts";
 import { auroc, rateAtOrAbove } from "./metrics.ts";
 import { DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
@@ -27,6 +27,7 @@ import { CONTRAST_SETS } from "./augment.ts";
 import { DEFAULT_BACKGROUND } from "./background.ts";
 import { assembleTrainingData, DEFAULT_FIT, DEFAULT_SOURCE_WEIGHTS, fitClassifier, MODEL_VERSION, ORDINARY_BENIGN, type FitOptions } from "./fit.ts";
 import { foldSplit, INJECTED_PREFIX } from "./folds.ts";
+import { intFlag, numFlag, parseCli, UsageError } from "../lib/cli.ts";
 
 const HELP = `Usage: npm run ceiling:classifier -- [options]
 
@@ -40,8 +41,8 @@ writes no artifact.
 
 Options:
   --data DIR     data folder (default: <repo>/../shared/data)
-  --folds K      folds (default 5)
-  --share F      add only this fraction of the other folds (default 1; for a learning curve)
+  --folds K      folds, at least 2 (default 5)
+  --share F      add only this fraction (0 < F <= 1) of the other folds (default 1; for a learning curve)
   --weight F     multiply the added prompts' training weights by F (default 1: each added
                  file weighs as a training file of its size does)
   --seed N       training seed, as train:classifier (default 42)
@@ -57,12 +58,10 @@ interface Scored {
   flagged: boolean;
 }
 
-const BENIGN_GROUPS: Group[] = ["benign", "xstest", "jbbBenign", "gsm8k", "capability"];
-
-function score(fit: { score: (text: string) => number; threshold: number }, items: readonly Item[]): Scored[] {
+function score(model: RiskModel, items: readonly Item[]): Scored[] {
   return items.map((item) => {
-    const s = fit.score(item.text);
-    return { item, s, flagged: s >= fit.threshold };
+    const s = model.scoreText(item.text);
+    return { item, s, flagged: s >= model.threshold };
   });
 }
 
@@ -92,31 +91,29 @@ function metrics(scored: readonly Scored[]) {
   };
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      data: { type: "string", default: DEFAULT_DATA_DIR },
-      folds: { type: "string", default: "5" },
-      share: { type: "string", default: "1" },
-      weight: { type: "string", default: "1" },
-      conv: { type: "string", default: "0" },
-      seed: { type: "string", default: "42" },
-      json: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(HELP);
-    return;
+async function main(): Promise<number> {
+  const parsed = parseCli(undefined, {
+    data: { type: "string", default: DEFAULT_DATA_DIR },
+    folds: { type: "string" },
+    share: { type: "string" },
+    weight: { type: "string" },
+    seed: { type: "string" },
+    json: { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
+  }, HELP);
+  if ("exit" in parsed) return parsed.exit;
+  const { values } = parsed;
+  let folds: number, share: number, weight: number, seed: number;
+  try {
+    folds = intFlag("folds", values.folds, { min: 2, default: 5 });
+    share = numFlag("share", values.share, { min: 1e-9, max: 1, default: 1 });
+    weight = numFlag("weight", values.weight, { min: 1e-9, default: 1 });
+    seed = intFlag("seed", values.seed, { default: 42 });
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`${e.message}\n\n${HELP}`);
+    return 2;
   }
-  const folds = Number(values.folds);
-  const share = Number(values.share);
-  const seed = Number(values.seed) | 0;
-  const weight = Number(values.weight);
-  if (!(weight > 0)) throw new Error("--weight must be positive");
-  if (!Number.isInteger(folds) || folds < 2) throw new Error("--folds must be an integer >= 2");
-  if (!(share > 0 && share <= 1)) throw new Error("--share must be in (0, 1]");
   const dataDir = resolve(REPO_ROOT, values.data!);
 
   const base = assembleTrainingData(dataDir, { fieldAugment: true, contrastFiles: CONTRAST_SETS, backgroundPerBook: DEFAULT_BACKGROUND.perBook, seed });
@@ -151,12 +148,11 @@ async function main(): Promise<void> {
     bagTraining: false,
     targetFpr: DEFAULT_FIT.targetFpr,
     modelVersion: MODEL_VERSION,
-    conv: Number(values.conv) > 0 ? { hidden: Number(values.conv), maxWords: 64, lr: 2e-3, l2: 1e-4, batch: 32, seed } : undefined,
   };
 
   console.error("shipped recipe (no held-out prompts in training)");
   const shipped = fitClassifier(base, allHeld, options);
-  const shippedScores = score(shipped, pool);
+  const shippedScores = score(shipped.model, pool);
   // (printed now too: the folds take a while)
   console.error(`no held-out: ${JSON.stringify(metrics(shippedScores))}`);
 
@@ -173,7 +169,7 @@ async function main(): Promise<void> {
       thresholdPool: (x) => ORDINARY_BENIGN(x) && (!x.source.startsWith(INJECTED_PREFIX) || x.source === `${INJECTED_PREFIX}refusal_direction/harmless_test`),
     });
     thresholds.push(fit.threshold);
-    outOfFold.push(...score(fit, split.test));
+    outOfFold.push(...score(fit.model, split.test));
   }
 
   const a = metrics(shippedScores);
@@ -204,9 +200,15 @@ async function main(): Promise<void> {
   if (values.json) {
     writeFileSync(resolve(process.cwd(), values.json), JSON.stringify({ seed, folds, share, weight, thresholds, shippedThreshold: shipped.threshold, noHeldOut: a, inDomain: b }, null, 2) + "\n");
   }
+  return 0;
 }
 
-main().catch((e: unknown) => {
-  console.error(e instanceof Error ? e.stack ?? e.message : e);
-  process.exit(1);
-});
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    console.error(e instanceof Error ? e.stack ?? e.message : e);
+    process.exitCode = 1;
+  },
+);

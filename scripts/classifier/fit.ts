@@ -16,10 +16,7 @@ import { backgroundPassages, DEFAULT_BACKGROUND } from "./background.ts";
 import { buildDataset, type BuildOptions, type BuiltDataset, type LabelledText } from "./dataset.ts";
 import { auroc, rateAtOrAbove, thresholdForFpr } from "./metrics.ts";
 import { toArtifact, trainFtrl, vectorize, type FtrlOptions, type SparseExample } from "./train-lib.ts";
-import { DenseHead, pooledFromWords, rowIndex, type DenseOptions } from "./dense-head.ts";
-import { ConvHead, SumTerm, type ConvOptions } from "./conv-head.ts";
-
-const sigmoidOf = (z: number): number => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
+import { DenseHead, pooledFromWords, type DenseOptions } from "./dense-head.ts";
 import { GLOVE_SOURCE, type WordVectors } from "./glove.ts";
 import { buildBags } from "./bags.ts";
 
@@ -47,8 +44,6 @@ export interface FitOptions {
   modelVersion: string;
   /** no log lines or progress bars (tests) */
   quiet?: boolean;
-  /** EXPERIMENT: add the convolutional window head (conv-head.ts); needs `dense` */
-  conv?: ConvOptions;
 }
 
 export const MODEL_VERSION = "2.3.0";
@@ -112,8 +107,6 @@ export interface FitResult {
   artifact: RiskArtifact;
   /** the shipped scorer over `artifact` */
   model: RiskModel;
-  /** risk of a text: the model's, plus the experimental conv term when trained with one */
-  score: (text: string) => number;
   threshold: number;
   validation: ValidationMetrics;
   /** percentage flagged per validation source */
@@ -179,13 +172,6 @@ export function fitClassifier(data: TrainingData, heldOut: Set<string>, o: FitOp
 
   // The embedding head (see edge/classifier/embedding.ts), trained jointly with the n-gram weights.
   const head = o.dense ? new DenseHead(pooledFromWords(o.dense.wv, trainVec.words, o.dense.opts.sifA), o.dense.wv.dim, o.dense.opts) : undefined;
-  let conv: ConvHead | undefined;
-  const rowOf = o.dense ? rowIndex(o.dense.wv) : undefined;
-  const rowsOf = (hashes: Int32Array) => Int32Array.from(hashes, (h) => rowOf!.get(h) ?? -1);
-  if (o.conv && o.dense) {
-    const maxWords = o.conv.maxWords;
-    conv = new ConvHead(o.dense.wv, trainVec.words.map((ws) => (ws.length <= maxWords ? rowsOf(ws) : null)), o.conv);
-  }
 
   const epochs = o.ftrl.epochs;
   const bar = o.quiet ? undefined : new Progress({ total: ds.train.length * epochs, label: "train" });
@@ -198,7 +184,7 @@ export function fitClassifier(data: TrainingData, heldOut: Set<string>, o: FitOp
       reported = d;
     },
     onEpoch: (e, loss) => log(`epoch ${e + 1}/${epochs} loss ${loss.toFixed(4)}`),
-    dense: conv && head ? new SumTerm([head, conv]) : head,
+    dense: head,
     bags: bags.offsets,
   });
   bar?.finish();
@@ -207,14 +193,7 @@ export function fitClassifier(data: TrainingData, heldOut: Set<string>, o: FitOp
   // Validation through the shipped scorer (quantised weights, raw text).
   const embedding = head && o.dense ? head.toArtifact(o.dense.wv, GLOVE_SOURCE) : undefined;
   const provisional = RiskModel.fromArtifact(toArtifact(linear, o.features, 0.5, o.modelVersion, null, o.segments, embedding));
-  const convLogit = (text: string): number => {
-    if (!conv) return 0;
-    f.indices(text);
-    return conv.forwardRows(rowsOf(f.wordHashes()));
-  };
-  const scoreWith = (m: RiskModel) => (text: string) => (conv ? sigmoidOf(m.logit(text) + convLogit(text)) : m.scoreText(text));
-  const scoreProvisional = scoreWith(provisional);
-  const scored = ds.val.map((x) => ({ ...x, s: scoreProvisional(x.text) }));
+  const scored = ds.val.map((x) => ({ ...x, s: provisional.scoreText(x.text) }));
   const pick = (pred: (x: (typeof scored)[number]) => boolean) => scored.filter(pred).map((x) => x.s);
   const valPos = pick((x) => x.y === 1);
   const valNeg = pick((x) => x.y === 0);
@@ -247,5 +226,5 @@ export function fitClassifier(data: TrainingData, heldOut: Set<string>, o: FitOp
   }
   const artifact = toArtifact(linear, o.features, threshold, o.modelVersion, null, o.segments, embedding);
   const model = RiskModel.fromArtifact(artifact);
-  return { ds, artifact, model, score: scoreWith(model), threshold, validation, bySource, scored, trainSeconds };
+  return { ds, artifact, model, threshold, validation, bySource, scored, trainSeconds };
 }

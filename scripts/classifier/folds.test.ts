@@ -1,3 +1,6 @@
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { dedupeKey, type TextItem, type TrainingData } from "./data.ts";
 import { buildDataset } from "./dataset.ts";
@@ -76,5 +79,29 @@ describe("foldSplit", () => {
     const { base, pool, allHeld } = fixture();
     expect(() => foldSplit(base, pool, allHeld, { fold: 3, folds: 3, seed: 1 })).toThrow(/fold 3 of 3/);
     expect(() => foldSplit(base, pool, allHeld, { fold: 0, folds: 1, seed: 1 })).toThrow();
+  });
+});
+
+describe("ceiling:classifier CLI (real process)", () => {
+  const REPO = fileURLToPath(new URL("../..", import.meta.url));
+  const tsx = join(REPO, "node_modules/.bin/tsx");
+  const run = (...args: string[]) => spawnSync(tsx, [join(REPO, "scripts/classifier/ceiling.ts"), ...args], { encoding: "utf8", cwd: REPO, timeout: 60_000 });
+
+  it("prints its help, and rejects bad flags with exit 2 before any training", () => {
+    const help = run("--help");
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/--folds K/);
+    for (const [args, message] of [
+      [["--folds", "1"], /--folds must be an integer >= 2/],
+      [["--share", "1.5"], /--share must be a number/],
+      [["--weight", "x"], /--weight must be a number/],
+      [["--nope"], /Unknown option '--nope'/],
+    ] as const) {
+      const r = run(...args);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).toMatch(/Usage: npm run ceiling:classifier/);
+      expect(r.stdout).toBe("");
+    }
   });
 });
