@@ -116,11 +116,12 @@ async function main(): Promise<number> {
   }
   const dataDir = resolve(REPO_ROOT, values.data!);
 
-  const base = assembleTrainingData(dataDir, { fieldAugment: true, contrastFiles: CONTRAST_SETS, backgroundPerBook: DEFAULT_BACKGROUND.perBook, seed });
+  const files = loadTrainingData(dataDir);
+  const base = assembleTrainingData(dataDir, { fieldAugment: true, contrastFiles: CONTRAST_SETS, backgroundPerBook: DEFAULT_BACKGROUND.perBook, seed }, files);
   const h = loadHeldOut(dataDir);
   const allHeld = heldOutKeys(h);
   // The same held-out prompts as eval:classifier scores (none that a training file contains).
-  const { unseen } = unseenFilter(loadTrainingData(dataDir));
+  const { unseen } = unseenFilter(files);
   const tag = (xs: TextItem[], group: Group): Item[] => unseen(xs).map((x) => ({ ...x, group }));
   const pool: Item[] = [
     ...tag(h.directHarmful, "direct"),
@@ -130,6 +131,8 @@ async function main(): Promise<number> {
     ...tag(h.gsm8kTest, "gsm8k"),
     ...tag(h.capability, "capability"),
   ];
+  // Added benign instructions join the threshold pool, as the files' own do.
+  const addedInstructionSources = new Set(h.benignInstructions.map((x) => INJECTED_PREFIX + x.source));
   const addedWeights: Record<string, number> = {};
   for (const src of new Set(pool.map((x) => INJECTED_PREFIX + x.source))) addedWeights[src] = addedWeights[`${src}+form`] = weight;
   console.error(`held-out pool: ${pool.length} prompts (${pool.filter((x) => x.label === 1).length} harmful)`);
@@ -152,9 +155,9 @@ async function main(): Promise<number> {
 
   console.error("shipped recipe (no held-out prompts in training)");
   const shipped = fitClassifier(base, allHeld, options);
-  const shippedScores = score(shipped.model, pool);
+  const a = metrics(score(shipped.model, pool));
   // (printed now too: the folds take a while)
-  console.error(`no held-out: ${JSON.stringify(metrics(shippedScores))}`);
+  console.error(`no held-out: ${JSON.stringify(a)}`);
 
   const outOfFold: Scored[] = [];
   const thresholds: number[] = [];
@@ -166,13 +169,12 @@ async function main(): Promise<number> {
       sourceWeights: { ...options.sourceWeights, ...addedWeights },
       // The threshold rule stays the shipped one: benign instructions only, here the
       // added held-out benign instructions too (not XSTest or capability questions).
-      thresholdPool: (x) => ORDINARY_BENIGN(x) && (!x.source.startsWith(INJECTED_PREFIX) || x.source === `${INJECTED_PREFIX}refusal_direction/harmless_test`),
+      thresholdPool: (x) => ORDINARY_BENIGN(x) && (!x.source.startsWith(INJECTED_PREFIX) || addedInstructionSources.has(x.source)),
     });
     thresholds.push(fit.threshold);
     outOfFold.push(...score(fit.model, split.test));
   }
 
-  const a = metrics(shippedScores);
   const b = metrics(outOfFold);
   const goals: Partial<Record<keyof typeof a, string>> = {
     auroc_direct_vs_benign: ">= 0.98",

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_FEATURE_CONFIG } from "../../edge/classifier/features.ts";
 import { dedupeKey, type TextItem, type TrainingData } from "./data.ts";
-import { DEFAULT_FIT, fitClassifier, type FitOptions } from "./fit.ts";
+import { assembleTrainingData, DEFAULT_FIT, fitClassifier, type FitOptions } from "./fit.ts";
+import { CONTRAST_SETS } from "./augment.ts";
 import { DEFAULT_FTRL, mulberry32 } from "./train-lib.ts";
 import { auroc, rateAtOrAbove } from "./metrics.ts";
 
@@ -76,5 +77,18 @@ describe("fitClassifier", () => {
     const fit = fitClassifier(data(), new Set(), { ...options, thresholdPool: (x) => x.y === 1 && x.kind === "direct" });
     const harmfulVal = fit.scored.filter((x) => x.y === 1 && x.kind === "direct").map((x) => x.s);
     expect(rateAtOrAbove(harmfulVal, fit.threshold)).toBeLessThanOrEqual(0.05);
+  });
+});
+
+describe("assembleTrainingData", () => {
+  it("adds the contrast sets to a copy and leaves the files it is given as they were", () => {
+    const files = data();
+    const before = { harmful: files.harmful.length, benign: files.benign.length };
+    const out = assembleTrainingData("/nonexistent", { fieldAugment: false, contrastFiles: CONTRAST_SETS, backgroundPerBook: 0, seed: 1 }, files);
+    expect(files.harmful.length).toBe(before.harmful);
+    expect(files.benign.length).toBe(before.benign);
+    expect(out.harmful.length).toBeGreaterThan(before.harmful);
+    expect(out.benign.length).toBeGreaterThan(before.benign);
+    expect(out.harmful.slice(0, before.harmful)).toEqual(files.harmful);
   });
 });

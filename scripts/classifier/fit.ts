@@ -79,9 +79,12 @@ export interface AugmentOptions {
   seed: number;
 }
 
-/** The training-side files plus the project's additions, as the shipped model is trained. */
-export function assembleTrainingData(dataDir: string, a: AugmentOptions): TrainingData {
-  const data = loadTrainingData(dataDir);
+/**
+ * The training-side files plus the project's additions, as the shipped model is
+ * trained. `files` (default: read from dataDir) is not modified.
+ */
+export function assembleTrainingData(dataDir: string, a: AugmentOptions, files: TrainingData = loadTrainingData(dataDir)): TrainingData {
+  const data: TrainingData = { harmful: [...files.harmful], benign: [...files.benign], templates: files.templates };
   if (a.fieldAugment) data.benign.push(...fieldCounterfactuals(dataDir, a.seed));
   for (const x of contrastSet(a.contrastFiles)) (x.label === 1 ? data.harmful : data.benign).push(x);
   if (a.backgroundPerBook > 0) data.benign.push(...backgroundPassages({ ...DEFAULT_BACKGROUND, perBook: a.backgroundPerBook, seed: a.seed }));
@@ -192,7 +195,8 @@ export function fitClassifier(data: TrainingData, heldOut: Set<string>, o: FitOp
 
   // Validation through the shipped scorer (quantised weights, raw text).
   const embedding = head && o.dense ? head.toArtifact(o.dense.wv, GLOVE_SOURCE) : undefined;
-  const provisional = RiskModel.fromArtifact(toArtifact(linear, o.features, 0.5, o.modelVersion, null, o.segments, embedding));
+  const provisionalArtifact = toArtifact(linear, o.features, 0.5, o.modelVersion, null, o.segments, embedding);
+  const provisional = RiskModel.fromArtifact(provisionalArtifact);
   const scored = ds.val.map((x) => ({ ...x, s: provisional.scoreText(x.text) }));
   const pick = (pred: (x: (typeof scored)[number]) => boolean) => scored.filter(pred).map((x) => x.s);
   const valPos = pick((x) => x.y === 1);
@@ -224,7 +228,8 @@ export function fitClassifier(data: TrainingData, heldOut: Set<string>, o: FitOp
     const s = scored.filter((x) => x.source === src);
     bySource[src] = `${(rateAtOrAbove(s.map((x) => x.s), threshold) * 100).toFixed(1)}% flagged of ${s.length}`;
   }
-  const artifact = toArtifact(linear, o.features, threshold, o.modelVersion, null, o.segments, embedding);
+  // (the threshold is the only difference: the weights are quantised once)
+  const artifact: RiskArtifact = { ...provisionalArtifact, threshold };
   const model = RiskModel.fromArtifact(artifact);
   return { ds, artifact, model, threshold, validation, bySource, scored, trainSeconds };
 }
