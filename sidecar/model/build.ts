@@ -14,7 +14,7 @@ import { loadHf } from "./hf.ts";
 import { loadLlama2c } from "./llama2c.ts";
 import { BUILDER_VERSION, MANIFEST_FILE, MANIFEST_FORMAT, readManifest, writeManifest, type Manifest } from "./manifest.ts";
 import { hfTokenizer, llama2cTokenizer, type TokenizerInfo } from "./tokenizer-info.ts";
-import type { LlamaWeights } from "./weights.ts";
+import type { LlamaConfig, LlamaWeights } from "./weights.ts";
 import { loadSaeForModel, manifestHooks, planHooks } from "../steering/attach.ts";
 import { addHooksToBuilder } from "../steering/hook.ts";
 import { HOOK_METADATA_KEY } from "../steering/names.ts";
@@ -149,6 +149,13 @@ export async function isBuildCurrent(from: string, out: string, opts: { tokenize
   return Object.keys(now).length === Object.keys(before).length && Object.entries(now).every(([k, h]) => before[k] === h);
 }
 
+/** The config's family options (everything beyond LlamaDims and the plain-Llama flags), for the manifest. */
+function familyOptions(c: LlamaConfig): Record<string, unknown> {
+  const { rope, activation, embedScale, sandwichNorms, attnScale, attnSoftcap, finalSoftcap, slidingWindows } = c;
+  const all = { rope, activation, embedScale, sandwichNorms, attnScale, attnSoftcap, finalSoftcap, slidingWindows };
+  return Object.fromEntries(Object.entries(all).filter(([, v]) => v !== undefined));
+}
+
 export async function buildModel(opts: BuildModelOptions): Promise<BuildModelResult> {
   const t0 = performance.now();
   const log = opts.log ?? (() => {});
@@ -186,7 +193,7 @@ export async function buildModel(opts: BuildModelOptions): Promise<BuildModelRes
     format: MANIFEST_FORMAT,
     builderVersion: BUILDER_VERSION,
     id: opts.id ?? basename(source.kind === "llama2c" ? source.path.replace(/\.bin$/, "") : source.path),
-    architecture: "llama",
+    architecture: loaded.modelType ?? "llama",
     source: { kind: source.kind, path: source.path, sha256: await hashFiles(loaded.files, source.dir), modelType: loaded.modelType },
     dims: {
       vocabSize: c.vocabSize, dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads,
@@ -195,6 +202,7 @@ export async function buildModel(opts: BuildModelOptions): Promise<BuildModelRes
     graph: {
       file: MODEL_FILE, externalData: written.externalDataFile, opset: OPSET,
       sourceRotary: c.rotary, tiedEmbeddings: c.tiedEmbeddings, qkvBias: c.qkvBias, residualOutputs: opts.residualOutputs ?? false,
+      family: familyOptions(c),
     },
     tokenizer: {
       kind: tokenizer.kind, files: copied, bosId: tokenizer.bosId, eosId: tokenizer.eosId, eosIds: tokenizer.eosIds, addBos: tokenizer.addBos,

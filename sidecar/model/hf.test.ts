@@ -54,12 +54,15 @@ describe("Hugging Face loader", () => {
   });
 
   it.each([
-    ["model_type", { model_type: "gemma" }, /config\.json: field "model_type" is "gemma"; supported: llama, mistral, qwen2/],
-    ["rope_scaling", { rope_scaling: { type: "linear", factor: 2 } }, /field "rope_scaling" is .*RoPE scaling/],
-    ["hidden_act", { hidden_act: "gelu" }, /field "hidden_act" is "gelu"/],
+    ["model_type", { model_type: "gemma3" }, /config\.json: field "model_type" is "gemma3"; supported: llama, mistral, qwen2, phi3, gemma, gemma2/],
+    ["rope_scaling", { rope_scaling: { rope_type: "yarn", factor: 4 } }, /field "rope_scaling.rope_type" is "yarn": not implemented for model_type "llama" \(supported: linear, dynamic, llama3\)/],
+    ["rope_scaling factor", { rope_scaling: { type: "linear" } }, /field "rope_scaling.factor" must be a positive number, got undefined/],
+    ["llama3 rope fields", { rope_scaling: { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4 } }, /field "rope_scaling.original_max_position_embeddings" must be a positive number/],
+    ["hidden_act", { hidden_act: "relu2" }, /field "hidden_act" is "relu2": supported: silu, swish, gelu, gelu_pytorch_tanh/],
     ["mlp_bias", { mlp_bias: true }, /field "mlp_bias" is true/],
-    ["sliding_window", { sliding_window: 16 }, /field "sliding_window" is 16: sliding-window/],
-    ["rope_parameters", { rope_parameters: { rope_type: "llama3", rope_theta: 5e5 } }, /field "rope_parameters.rope_type" is "llama3"/],
+    ["sliding_window", { model_type: "mistral", sliding_window: "16" }, /field "sliding_window" must be a positive integer or null, got "16"/],
+    ["rope_parameters", { rope_parameters: { rope_type: "longrope", rope_theta: 5e5 } }, /field "rope_parameters.rope_type" is "longrope"/],
+    ["soft-capping outside gemma2", { attn_logit_softcapping: 50 }, /field "attn_logit_softcapping" is 50: attention soft-capping in a llama model/],
     ["hidden_size", { hidden_size: "64" }, /field "hidden_size" must be a positive integer/],
     ["quantization_config", { quantization_config: { bits: 4 } }, /field "quantization_config"/],
   ])("rejects %s with the file and field named", (_field, patch, message) => {
@@ -103,5 +106,54 @@ describe("Hugging Face loader", () => {
       "model.layers.0.self_attn.o_proj.bias": { shape: [32], data: new Float32Array(32) },
     });
     expect(() => loadHf(dir)).toThrow(/unexpected tensors .*o_proj\.bias/);
+  });
+});
+
+describe("config.json of the other families", () => {
+  const base = { hidden_size: 3072, intermediate_size: 8192, num_hidden_layers: 4, num_attention_heads: 32, num_key_value_heads: 32, vocab_size: 32064 };
+
+  it("Phi-3 mini 128k: longrope with its attention factor, window on every layer", () => {
+    const half = 48;
+    const c = parseHfConfig({
+      ...base, model_type: "phi3", max_position_embeddings: 131072, original_max_position_embeddings: 4096, sliding_window: 262144,
+      rope_scaling: { type: "longrope", short_factor: Array(half).fill(1.05), long_factor: Array(half).fill(3.5) },
+    }, "c");
+    expect(c.rmsNormEps).toBe(1e-5); // Phi3Config's default
+    expect(c.rope).toEqual({ type: "longrope", shortFactor: Array(half).fill(1.05), longFactor: Array(half).fill(3.5), originalContext: 4096, attentionFactor: Math.sqrt(1 + Math.log(32) / Math.log(4096)) });
+    expect(c.slidingWindows).toBeUndefined(); // a window longer than the context never binds
+    const mini4k = parseHfConfig({ ...base, model_type: "phi3", max_position_embeddings: 4096, sliding_window: 2047, rope_scaling: null }, "c");
+    expect(mini4k.slidingWindows).toEqual([2047, 2047, 2047, 2047]);
+    expect(() => parseHfConfig({ ...base, model_type: "phi3", rope_scaling: { type: "su", short_factor: [1], long_factor: [1] }, original_max_position_embeddings: 4096 }, "c"))
+      .toThrow(/field "rope_scaling.short_factor" must be 48 positive numbers/);
+    expect(() => parseHfConfig({ ...base, model_type: "phi3", rope_scaling: { type: "yarn", factor: 4 } }, "c")).toThrow(/"rope_scaling.rope_type" is "yarn": not implemented for model_type "phi3" \(supported: longrope, su\)/);
+  });
+
+  it("Gemma 2 defaults: soft-caps 50 / 30, query_pre_attn_scalar 256, head_dim 256, window 4096 on even layers, tied", () => {
+    const c = parseHfConfig({ ...base, model_type: "gemma2", num_key_value_heads: 16, max_position_embeddings: 8192 }, "c");
+    expect(c).toMatchObject({
+      headDim: 256, tiedEmbeddings: true, activation: "gelu_tanh", sandwichNorms: true, attnScale: 1 / 16, attnSoftcap: 50, finalSoftcap: 30,
+      embedScale: Math.fround(Math.sqrt(3072)), slidingWindows: [4096, null, 4096, null],
+    });
+    const noCaps = parseHfConfig({ ...base, model_type: "gemma2", attn_logit_softcapping: null, final_logit_softcapping: null, layer_types: ["full_attention", "sliding_attention", "full_attention", "full_attention"], sliding_window: 512 }, "c");
+    expect(noCaps).toMatchObject({ slidingWindows: [null, 512, null, null] });
+    expect(noCaps.attnSoftcap).toBeUndefined();
+    expect(() => parseHfConfig({ ...base, model_type: "gemma2", layer_types: ["sliding_attention"] }, "c")).toThrow(/field "layer_types" is \["sliding_attention"\]: expected 4 entries/);
+  });
+
+  it("Gemma: plain RoPE only, no attention bias, hidden_activation over hidden_act", () => {
+    expect(parseHfConfig({ ...base, model_type: "gemma", head_dim: 96, hidden_act: "gelu", hidden_activation: "gelu_pytorch_tanh" }, "c").activation).toBe("gelu_tanh");
+    expect(parseHfConfig({ ...base, model_type: "gemma", hidden_act: "gelu" }, "c").activation).toBe("gelu_tanh"); // transformers ignores hidden_act for Gemma
+    expect(() => parseHfConfig({ ...base, model_type: "gemma", rope_scaling: { type: "linear", factor: 2 } }, "c")).toThrow(/"rope_scaling.rope_type" is "linear": not implemented for model_type "gemma" \(supported: none/);
+    expect(() => parseHfConfig({ ...base, model_type: "gemma", attention_bias: true }, "c")).toThrow(/field "attention_bias" is true/);
+  });
+
+  it("Mistral's sliding window defaults to 4096 when absent, none when null", () => {
+    expect(parseHfConfig({ ...base, model_type: "mistral", max_position_embeddings: 32768 }, "c").slidingWindows).toEqual([4096, 4096, 4096, 4096]);
+    expect(parseHfConfig({ ...base, model_type: "mistral", max_position_embeddings: 32768, sliding_window: null }, "c").slidingWindows).toBeUndefined();
+  });
+
+  it("Llama 3.1 rope_scaling", () => {
+    const c = parseHfConfig({ ...base, model_type: "llama", rope_theta: 500000, rope_scaling: { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } }, "c");
+    expect(c.rope).toEqual({ type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8192 });
   });
 });

@@ -1,35 +1,26 @@
 /**
- * Loader for Hugging Face Llama-family checkpoint directories:
- * `config.json` + `model.safetensors` (or a sharded `model.safetensors.index.json`).
+ * Loader for Hugging Face decoder checkpoint directories: `config.json` +
+ * `model.safetensors` (or a sharded `model.safetensors.index.json`), for the
+ * families of ./hf-config.ts (llama, mistral, qwen2, phi3, gemma, gemma2).
  *
- * Supported model_type: llama (incl. SmolLM, TinyLlama), mistral, qwen2.
- *
- * config.json fields honoured:
- *   hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
- *   num_key_value_heads (default num_attention_heads), head_dim (default
- *   hidden_size / num_attention_heads), vocab_size, max_position_embeddings,
- *   rms_norm_eps, rope_theta (default 10000; or rope_parameters.rope_theta),
- *   tie_word_embeddings (default false), attention_bias (llama; qwen2 always
- *   has q/k/v biases), bos_token_id / eos_token_id (read by the manifest).
- * Fields checked and rejected when they change the math:
- *   rope_scaling non-null, rope_parameters.rope_type other than "default",
- *   hidden_act other than "silu", mlp_bias true, an active sliding window
- *   (mistral/llama sliding_window < max_position_embeddings; qwen2
- *   use_sliding_window true), partial_rotary_factor != 1, layer_types other
- *   than full_attention, quantization_config, attn/final logit soft-capping.
- * Everything else (dropout, initializer_range, pretraining_tp, torch_dtype,
- * use_cache, architectures, ...) does not change inference and is ignored.
+ * Tensor layout, per layer `model.layers.L.`:
+ *   input_layernorm, self_attn.{q,k,v,o}_proj (+ q/k/v biases), post_attention_layernorm,
+ *   mlp.{gate,up,down}_proj; then model.embed_tokens, model.norm, lm_head (absent when tied).
+ * Phi-3 fuses self_attn.qkv_proj (q rows, then k, then v) and mlp.gate_up_proj
+ * (gate rows, then up): split here. Gemma 2's post_attention_layernorm is the
+ * norm AFTER attention, pre_/post_feedforward_layernorm wrap the MLP.
+ * Gemma norms compute x_normed * (1 + w): 1 is added to every gain here.
  *
  * HF checkpoints rotate halves (`rotate_half`), so the result has rotary "half".
+ * A tensor the builder would not use is an error (it would be math we skip).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { FAMILIES, parseHfConfig, type HfConfig } from "./hf-config.ts";
 import { readSafetensorsDir, type Tensor } from "./safetensors.ts";
 import { validateWeights, type LayerWeights, type LlamaWeights } from "./weights.ts";
 
-export const SUPPORTED_MODEL_TYPES = ["llama", "mistral", "qwen2"] as const;
-
-export type HfConfig = Record<string, unknown>;
+export { parseHfConfig, SUPPORTED_MODEL_TYPES, type HfConfig } from "./hf-config.ts";
 
 export function readHfConfig(dir: string): HfConfig {
   const file = join(dir, "config.json");
@@ -40,72 +31,8 @@ export function readHfConfig(dir: string): HfConfig {
   }
 }
 
-/** Error naming the config file and field. */
-function configError(file: string, field: string, msg: string): Error {
-  return new Error(`${file}: field "${field}" ${msg}`);
-}
-
-/** Checks config.json and turns it into our config (no weights read). */
-export function parseHfConfig(cfg: HfConfig, file: string): LlamaWeights["config"] {
-  const modelType = cfg.model_type;
-  if (typeof modelType !== "string" || !(SUPPORTED_MODEL_TYPES as readonly string[]).includes(modelType)) {
-    throw configError(file, "model_type", `is ${JSON.stringify(modelType)}; supported: ${SUPPORTED_MODEL_TYPES.join(", ")}`);
-  }
-  const int = (field: string, fallback?: number): number => {
-    const v = cfg[field] ?? fallback;
-    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw configError(file, field, `must be a positive integer, got ${JSON.stringify(cfg[field])}`);
-    return v;
-  };
-  const num = (field: string, fallback: number): number => {
-    const v = cfg[field] ?? fallback;
-    if (typeof v !== "number" || !(v > 0)) throw configError(file, field, `must be a positive number, got ${JSON.stringify(cfg[field])}`);
-    return v;
-  };
-  const reject = (field: string, bad: boolean, why: string) => {
-    if (bad) throw configError(file, field, `is ${JSON.stringify(cfg[field])}: ${why}, which this builder does not implement`);
-  };
-
-  reject("rope_scaling", cfg.rope_scaling != null, "RoPE scaling changes the rotary angles");
-  const ropeParams = cfg.rope_parameters as { rope_type?: string; rope_theta?: number } | undefined | null;
-  if (ropeParams && ropeParams.rope_type !== undefined && ropeParams.rope_type !== "default") {
-    throw configError(file, "rope_parameters.rope_type", `is ${JSON.stringify(ropeParams.rope_type)}: only "default" RoPE is implemented`);
-  }
-  reject("hidden_act", (cfg.hidden_act ?? "silu") !== "silu", "the MLP activation must be silu (SwiGLU)");
-  reject("mlp_bias", cfg.mlp_bias === true, "MLP biases");
-  reject("partial_rotary_factor", cfg.partial_rotary_factor != null && cfg.partial_rotary_factor !== 1, "partial rotary embeddings");
-  reject("quantization_config", cfg.quantization_config != null, "quantized weights");
-  reject("attn_logit_softcapping", cfg.attn_logit_softcapping != null, "attention soft-capping");
-  reject("final_logit_softcapping", cfg.final_logit_softcapping != null, "logit soft-capping");
-  const maxPos = int("max_position_embeddings", 2048);
-  const sw = cfg.sliding_window;
-  if (modelType === "qwen2") {
-    reject("use_sliding_window", cfg.use_sliding_window === true, "sliding-window attention");
-  } else {
-    reject("sliding_window", typeof sw === "number" && sw < maxPos, "sliding-window attention shorter than max_position_embeddings");
-  }
-  const layerTypes = cfg.layer_types;
-  reject("layer_types", Array.isArray(layerTypes) && layerTypes.some((t) => t !== "full_attention"), "layers other than full_attention");
-
-  const dModel = int("hidden_size");
-  const nHeads = int("num_attention_heads");
-  const headDim = int("head_dim", dModel / nHeads);
-  const qkvBias = modelType === "qwen2" ? true : cfg.attention_bias === true;
-  return {
-    vocabSize: int("vocab_size"),
-    dModel,
-    nLayers: int("num_hidden_layers"),
-    nHeads,
-    nKvHeads: int("num_key_value_heads", nHeads),
-    headDim,
-    hiddenDim: int("intermediate_size"),
-    contextLength: maxPos,
-    ropeTheta: ropeParams?.rope_theta ?? num("rope_theta", 10000),
-    rmsNormEps: num("rms_norm_eps", 1e-6),
-    rotary: "half",
-    tiedEmbeddings: cfg.tie_word_embeddings === true,
-    qkvBias,
-  };
-}
+/** Rows [from, to) of a row-major [rows, cols] matrix (a copy). */
+const rows = (a: Float32Array, cols: number, from: number, to: number) => a.slice(from * cols, to * cols);
 
 /** Loads a Hugging Face checkpoint directory; `files` lists what was read (for hashing). */
 export function loadHf(dir: string): { weights: LlamaWeights; files: string[]; hfConfig: HfConfig } {
@@ -122,20 +49,32 @@ export function loadHf(dir: string): { weights: LlamaWeights; files: string[]; h
     return t.data;
   };
   const { dModel: d, nHeads, nKvHeads, headDim: hd, hiddenDim, vocabSize, nLayers } = config;
+  const family = FAMILIES[String(hfConfig.model_type)]!;
+  // Gemma's norms multiply by (1 + w); in float32, as transformers does.
+  const norm = (name: string) => (family.gemma ? get(name, [d]).map((w) => 1 + w) : get(name, [d]));
+  const fused = hfConfig.model_type === "phi3";
   const layers: LayerWeights[] = [];
   for (let l = 0; l < nLayers; l++) {
     const p = `model.layers.${l}.`;
+    const q = nHeads * hd;
+    const kv = nKvHeads * hd;
+    const qkv = fused ? get(p + "self_attn.qkv_proj.weight", [q + 2 * kv, d]) : null;
+    const gateUp = fused ? get(p + "mlp.gate_up_proj.weight", [2 * hiddenDim, d]) : null;
     const layer: LayerWeights = {
-      attnNorm: get(p + "input_layernorm.weight", [d]),
-      wq: get(p + "self_attn.q_proj.weight", [nHeads * hd, d]),
-      wk: get(p + "self_attn.k_proj.weight", [nKvHeads * hd, d]),
-      wv: get(p + "self_attn.v_proj.weight", [nKvHeads * hd, d]),
-      wo: get(p + "self_attn.o_proj.weight", [d, nHeads * hd]),
-      ffnNorm: get(p + "post_attention_layernorm.weight", [d]),
-      w1: get(p + "mlp.gate_proj.weight", [hiddenDim, d]),
+      attnNorm: norm(p + "input_layernorm.weight"),
+      wq: qkv ? rows(qkv, d, 0, q) : get(p + "self_attn.q_proj.weight", [q, d]),
+      wk: qkv ? rows(qkv, d, q, q + kv) : get(p + "self_attn.k_proj.weight", [kv, d]),
+      wv: qkv ? rows(qkv, d, q + kv, q + 2 * kv) : get(p + "self_attn.v_proj.weight", [kv, d]),
+      wo: get(p + "self_attn.o_proj.weight", [d, q]),
+      ffnNorm: norm(p + (family.sandwichNorms ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight")),
+      w1: gateUp ? rows(gateUp, d, 0, hiddenDim) : get(p + "mlp.gate_proj.weight", [hiddenDim, d]),
       w2: get(p + "mlp.down_proj.weight", [d, hiddenDim]),
-      w3: get(p + "mlp.up_proj.weight", [hiddenDim, d]),
+      w3: gateUp ? rows(gateUp, d, hiddenDim, 2 * hiddenDim) : get(p + "mlp.up_proj.weight", [hiddenDim, d]),
     };
+    if (family.sandwichNorms) {
+      layer.postAttnNorm = norm(p + "post_attention_layernorm.weight");
+      layer.postFfnNorm = norm(p + "post_feedforward_layernorm.weight");
+    }
     if (config.qkvBias) {
       layer.bq = get(p + "self_attn.q_proj.bias", [nHeads * hd]);
       layer.bk = get(p + "self_attn.k_proj.bias", [nKvHeads * hd]);
@@ -144,7 +83,7 @@ export function loadHf(dir: string): { weights: LlamaWeights; files: string[]; h
     layers.push(layer);
   }
   const tokenEmbedding = get("model.embed_tokens.weight", [vocabSize, d]);
-  const finalNorm = get("model.norm.weight", [d]);
+  const finalNorm = norm("model.norm.weight");
   let lmHead: Float32Array;
   if (config.tiedEmbeddings) {
     lmHead = tokenEmbedding;

@@ -10,7 +10,7 @@ import * as v from "valibot";
 export const MANIFEST_FILE = "manifest.json";
 export const MANIFEST_FORMAT = "steerguard-model/1";
 /** Bumped whenever the builder's output changes, so older builds are rebuilt. */
-export const BUILDER_VERSION = 1;
+export const BUILDER_VERSION = 2;
 
 const PositiveInt = v.pipe(v.number(), v.integer(), v.minValue(1));
 const TokenId = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -21,7 +21,7 @@ export const ManifestSchema = v.object({
   id: v.string(),
   /** BUILDER_VERSION of the build that wrote this directory. */
   builderVersion: v.pipe(v.number(), v.integer()),
-  /** "llama" for every supported family (Llama, Mistral, Qwen2, SmolLM are the same graph). */
+  /** The family: the HF model_type (llama, mistral, qwen2, phi3, gemma, gemma2), "llama" for llama2.c. */
   architecture: v.string(),
   source: v.object({
     kind: v.picklist(["llama2c", "hf"]),
@@ -29,7 +29,7 @@ export const ManifestSchema = v.object({
     path: v.string(),
     /** sha256 (hex) of each source file read, keyed by file name relative to the source folder. */
     sha256: v.record(v.string(), v.string()),
-    /** Original model_type for HF sources (llama, mistral, qwen2), null for llama2.c. */
+    /** Original model_type for HF sources (llama, mistral, qwen2, phi3, gemma, gemma2), null for llama2.c. */
     modelType: v.nullable(v.string()),
   }),
   dims: v.object({
@@ -56,6 +56,12 @@ export const ManifestSchema = v.object({
     qkvBias: v.boolean(),
     /** Whether residualTensors are also graph outputs (built with --residual-outputs). */
     residualOutputs: v.boolean(),
+    /**
+     * The family options the graph bakes in (LlamaConfig: rope, activation,
+     * embedScale, sandwichNorms, attnScale, attnSoftcap, finalSoftcap,
+     * slidingWindows); absent or empty for plain Llama. For reading only.
+     */
+    family: v.optional(v.record(v.string(), v.unknown())),
   }),
   tokenizer: v.object({
     /** "llama2c": a tok*.bin vocabulary; "hf": tokenizer.json (+ tokenizer_config.json). */

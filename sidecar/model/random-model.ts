@@ -57,6 +57,7 @@ export function randomLlama(overrides: Partial<LlamaConfig> = {}, seed = 1): Lla
     wq: lin(q, c.dModel), wk: lin(kv, c.dModel), wv: lin(kv, c.dModel), wo: lin(c.dModel, q),
     ...(c.qkvBias ? { bq: arr(q, 0.2), bk: arr(kv, 0.2), bv: arr(kv, 0.2) } : {}),
     ffnNorm: arr(c.dModel, 0.1, 1),
+    ...(c.sandwichNorms ? { postAttnNorm: arr(c.dModel, 0.1, 1), postFfnNorm: arr(c.dModel, 0.1, 1) } : {}),
     w1: lin(c.hiddenDim, c.dModel), w2: lin(c.dModel, c.hiddenDim), w3: lin(c.hiddenDim, c.dModel),
   }));
   const finalNorm = arr(c.dModel, 0.1, 1);

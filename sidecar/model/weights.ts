@@ -29,12 +29,53 @@ export interface LlamaDims {
   rmsNormEps: number;
 }
 
+/**
+ * The MLP's gate activation: SiLU (Llama, Mistral, Qwen2, Phi-3), GELU with
+ * the tanh approximation (Gemma's `gelu_pytorch_tanh`) or exact erf GELU.
+ */
+export type Activation = "silu" | "gelu_tanh" | "gelu";
+
+/**
+ * How the rotary frequencies are derived from rope_theta (transformers'
+ * `rope_scaling` / `rope_parameters`); the math lives in ./rope.ts.
+ */
+export type RopeScaling =
+  | { type: "linear"; factor: number }
+  | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalContext: number }
+  /** NTK-aware: theta grows once a row is longer than originalContext. */
+  | { type: "dynamic"; factor: number; originalContext: number }
+  /** Phi-3 LongRoPE ("su"): per-frequency factors, short up to originalContext, long past it; cos/sin scaled by attentionFactor. */
+  | { type: "longrope"; shortFactor: number[]; longFactor: number[]; originalContext: number; attentionFactor: number };
+
 export interface LlamaConfig extends LlamaDims {
   rotary: RotaryConvention;
   /** The output head is the token embedding matrix. */
   tiedEmbeddings: boolean;
   /** q/k/v projections carry biases (Qwen2, Llama with attention_bias). */
   qkvBias: boolean;
+  // ---- family options: absent means plain Llama ----
+  /** RoPE scaling; absent: plain rope_theta frequencies. */
+  rope?: RopeScaling;
+  /** MLP gate activation; absent: silu. */
+  activation?: Activation;
+  /** The embedding output is multiplied by this (Gemma: sqrt(dModel) in float32). */
+  embedScale?: number;
+  /**
+   * Gemma 2's sandwich norms: the attention output and the MLP output are
+   * each normalised (LayerWeights.postAttnNorm / postFfnNorm) before their residual add.
+   */
+  sandwichNorms?: boolean;
+  /** Attention score scale; absent: 1/sqrt(headDim) (Gemma 2: query_pre_attn_scalar^-0.5). */
+  attnScale?: number;
+  /** scores -> cap * tanh(scores / cap) before masking (Gemma 2). */
+  attnSoftcap?: number;
+  /** logits -> cap * tanh(logits / cap) (Gemma 2). */
+  finalSoftcap?: number;
+  /**
+   * Per layer, the sliding attention window (a query sees the last W
+   * positions, itself included) or null for full attention; absent: all full.
+   */
+  slidingWindows?: (number | null)[];
 }
 
 export interface LayerWeights {
@@ -54,6 +95,9 @@ export interface LayerWeights {
   bv?: Float32Array;
   /** RMSNorm gain before the MLP, [dModel]. */
   ffnNorm: Float32Array;
+  /** Sandwich norms (config.sandwichNorms): RMSNorm gains after attention and after the MLP, [dModel]. */
+  postAttnNorm?: Float32Array;
+  postFfnNorm?: Float32Array;
   /** gate_proj, [hiddenDim, dModel] */
   w1: Float32Array;
   /** down_proj, [dModel, hiddenDim] */
@@ -84,6 +128,12 @@ export function validateWeights(w: LlamaWeights, where: string): void {
   };
   if (c.nHeads % c.nKvHeads !== 0) throw new Error(`${where}: nHeads ${c.nHeads} is not a multiple of nKvHeads ${c.nKvHeads}`);
   if (c.headDim % 2 !== 0) throw new Error(`${where}: headDim ${c.headDim} must be even for rotary embeddings`);
+  if (c.slidingWindows && c.slidingWindows.length !== c.nLayers) throw new Error(`${where}: ${c.slidingWindows.length} sliding windows for ${c.nLayers} layers`);
+  if (c.rope?.type === "longrope") {
+    for (const f of [c.rope.shortFactor, c.rope.longFactor]) {
+      if (f.length !== c.headDim / 2) throw new Error(`${where}: longrope factors have ${f.length} values, expected headDim/2 = ${c.headDim / 2}`);
+    }
+  }
   check("tokenEmbedding", w.tokenEmbedding, c.vocabSize * c.dModel);
   check("lmHead", w.lmHead, c.vocabSize * c.dModel);
   check("finalNorm", w.finalNorm, c.dModel);
@@ -101,6 +151,10 @@ export function validateWeights(w: LlamaWeights, where: string): void {
       check(p + "bv", l.bv, kv);
     }
     check(p + "ffnNorm", l.ffnNorm, c.dModel);
+    if (c.sandwichNorms) {
+      check(p + "postAttnNorm", l.postAttnNorm, c.dModel);
+      check(p + "postFfnNorm", l.postFfnNorm, c.dModel);
+    }
     check(p + "w1", l.w1, c.hiddenDim * c.dModel);
     check(p + "w2", l.w2, c.dModel * c.hiddenDim);
     check(p + "w3", l.w3, c.hiddenDim * c.dModel);

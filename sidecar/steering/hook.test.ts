@@ -9,7 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
+import { DEFAULT_ARCHREF } from "../model/archref.ts";
+import { buildModel } from "../model/build.ts";
 import { buildLlamaGraph } from "../model/graph/llama-graph.ts";
+import { loadHf } from "../model/hf.ts";
+import { saveSaeLens } from "../sae/load.ts";
 import { residPost } from "../model/graph/names.ts";
 import { emptyPast, maxAbsDiff, runStep } from "../model/graph/test-support.ts";
 import { writeModel } from "../model/graph/write-model.ts";
@@ -45,8 +49,8 @@ async function plainSession(w: LlamaWeights) {
 }
 
 /** Features with the largest mean activation on the prompt's layer-L residuals, plus a quiet one. */
-function pickFeatures(w: LlamaWeights, sae: Sae): number[] {
-  const res = referenceForward(w, newKvCache(w), PROMPT, { keepResiduals: true }).residuals[LAYER];
+function pickFeatures(w: LlamaWeights, sae: Sae, prompt = PROMPT): number[] {
+  const res = referenceForward(w, newKvCache(w), prompt, { keepResiduals: true }).residuals[LAYER];
   const all = Array.from({ length: sae.dSae }, (_, i) => i);
   const mean = new Float64Array(sae.dSae);
   for (const x of res) saeEncodeFeatures(sae, x, all).forEach((f, i) => (mean[i] += f / res.length));
@@ -57,21 +61,21 @@ function pickFeatures(w: LlamaWeights, sae: Sae): number[] {
 const VALUES: Record<SteeringMode, number[]> = { clamp: [4, 0, 2.5], scale: [3, 0, -1], add: [2, -3, 1.5] };
 
 /** Steered logits: graph (batch 1, prefill + cached decode steps) vs reference, per position. */
-async function compare(session: ort.InferenceSession, w: LlamaWeights, sae: Sae, row: RowSteering) {
+async function compare(session: ort.InferenceSession, w: LlamaWeights, sae: Sae, row: RowSteering, prompt = PROMPT, decode = DECODE) {
   const c = w.config;
   const spec = { layer: LAYER, positions: row.positions, features: row.features, strength: row.strength };
   const cache = newKvCache(w);
-  const hook = steeringHook(sae, spec, PROMPT.length);
-  const ref = [...referenceForward(w, cache, PROMPT, { onResidual: hook }).logits];
+  const hook = steeringHook(sae, spec, prompt.length);
+  const ref = [...referenceForward(w, cache, prompt, { onResidual: hook }).logits];
   const feeds = (seq: number, start: number): SteerFeeds => ({
     [LAYER]: layerStepInputs([row], seq, [start]),
     [OTHER]: layerStepInputs([null], seq, [start]),
   });
-  let r = await runSteeredStep(session, c, [PROMPT], [PROMPT.map((_, i) => i)], [PROMPT.map(() => 1)], emptyPast(c, 1), feeds(PROMPT.length, 0));
-  expect(r.outputs[steerActs(LAYER)].dims).toEqual([1, PROMPT.length, row.features.length]);
+  let r = await runSteeredStep(session, c, [prompt], [prompt.map((_, i) => i)], [prompt.map(() => 1)], emptyPast(c, 1), feeds(prompt.length, 0));
+  expect(r.outputs[steerActs(LAYER)].dims).toEqual([1, prompt.length, row.features.length]);
   const got = [...r.logits[0]];
-  let len = PROMPT.length;
-  for (const tok of DECODE) {
+  let len = prompt.length;
+  for (const tok of decode) {
     ref.push(referenceForward(w, cache, [tok], { onResidual: hook }).logits[0]);
     r = await runSteeredStep(session, c, [[tok]], [[len]], [Array(len + 1).fill(1)], r.past, feeds(1, len));
     got.push(r.logits[0][0]);
@@ -158,4 +162,38 @@ describe("steering hook vs reference", () => {
       });
     }
   }
+});
+
+/**
+ * The families' own math around the hook (Gemma 2's sandwich norms, soft-caps
+ * and sliding windows; Llama 3's rope scaling): transformers-checked fixtures
+ * (../shared/models/archref, see sidecar/model/archref.test.ts) built by
+ * buildModel with a JumpReLU SAE baked in from an SAELens folder, steered
+ * through a prompt longer than Gemma 2's 16-token window.
+ */
+describe("steering a JumpReLU SAE baked into the gemma2 and llama3-rope fixtures", () => {
+  const LONG = Array.from({ length: 19 }, (_, i) => 1 + ((i * 37) % 500));
+  const MORE = [7, 300, 45, 2, 99];
+  it.each(["gemma2", "llama3-rope"])("%s: clamp/scale/add x all/generated agree with the reference to 1e-4", async (name) => {
+    const from = join(DEFAULT_ARCHREF, name);
+    const w = loadHf(from).weights;
+    const sae = randomSae("jumprelu", w.config.dModel, 96, 77, { applyBDecToInput: false, layer: LAYER });
+    const root = mkdtempSync(join(tmpdir(), `sg-family-hook-${name}-`));
+    saveSaeLens(join(root, "sae"), sae);
+    const built = await buildModel({ from, out: join(root, "model"), saes: [{ dir: join(root, "sae") }], hookLayers: [OTHER] });
+    expect(built.manifest.saes).toEqual([expect.objectContaining({ layer: LAYER, architecture: "jumprelu", dSae: 96 })]);
+    const session = await ort.InferenceSession.create(built.modelFile);
+    const baked = { ...sae, source: join(root, "sae") };
+    const features = pickFeatures(w, baked, LONG);
+    for (const mode of ["clamp", "scale", "add"] as SteeringMode[]) {
+      for (const positions of ["all", "generated"] as SteeringPositions[]) {
+        const feats: SteeringFeature[] = features.map((index, j) => ({ index, mode, value: VALUES[mode][j] }));
+        const row: RowSteering = { features: feats, strength: 1.25, positions, promptLength: LONG.length };
+        const { ref, got } = await compare(session, w, baked, row, LONG, MORE);
+        got.forEach((g, t) => expect(maxAbsDiff(g, ref[t]), `${mode}/${positions} position ${t}`).toBeLessThan(TOL));
+        const plain = referenceForward(w, newKvCache(w), [...LONG, ...MORE]).logits;
+        expect(Math.max(...ref.map((l, t) => maxAbsDiff(l, plain[t])))).toBeGreaterThan(1e-2);
+      }
+    }
+  });
 });

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
-import { randomLlama } from "../random-model.ts";
+import { randomLlama, TINY_CONFIG } from "../random-model.ts";
 import { newKvCache, referenceForward } from "../reference.ts";
 import type { LlamaConfig, LlamaWeights } from "../weights.ts";
 import { buildLlamaGraph } from "./llama-graph.ts";
@@ -33,6 +33,24 @@ for (const rotary of ["interleaved", "half"] as const) {
     }
   }
 }
+
+/** Family options (sidecar/model/hf-config.ts): each on a random model, windows shorter than the test prompts. */
+const half = TINY_CONFIG.headDim / 2;
+const families: [string, Partial<LlamaConfig>][] = [
+  ["mistral-like: sliding window 4 on every layer", { slidingWindows: [4, 4] }],
+  ["gemma2-like: sandwich norms, gelu_tanh, embed scale, attn scale, soft-caps, window 3 on even layers", {
+    sandwichNorms: true, activation: "gelu_tanh", embedScale: Math.fround(Math.sqrt(32)), attnScale: 0.2, attnSoftcap: 2, finalSoftcap: 3,
+    slidingWindows: [3, null, 3], nLayers: 3, tiedEmbeddings: true,
+  }],
+  ["gemma-like: exact gelu, head_dim != dModel/nHeads", { activation: "gelu", headDim: 12, embedScale: 5 }],
+  ["llama3 rope", { rope: { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8 }, ropeTheta: 500000 }],
+  ["linear rope", { rope: { type: "linear", factor: 4 } }],
+  ["dynamic NTK rope crossing its original context", { rope: { type: "dynamic", factor: 2, originalContext: 9 } }],
+  ["phi3 longrope: short factors, then long ones past the original context", {
+    rope: { type: "longrope", shortFactor: Array.from({ length: half }, (_, j) => 1 + j / 4), longFactor: Array.from({ length: half }, (_, j) => 2 + j), originalContext: 9, attentionFactor: 1.2 },
+  }],
+];
+variants.push(...families);
 
 describe("ONNX decoder vs reference", () => {
   it.each(variants)("%s: prefill and cached decode steps agree to 1e-4", async (_name, over) => {
@@ -60,7 +78,7 @@ describe("ONNX decoder vs reference", () => {
     refChunk.forEach((l, i) => expect(maxAbsDiff(r.logits[0][i], l)).toBeLessThan(TOL));
   });
 
-  it.each([variants[1], variants[6]])("%s: a left-padded batch of 2 equals each row run alone", async (_name, over) => {
+  it.each([variants[1], variants[6], ...families])("%s: a left-padded batch of 2 equals each row run alone", async (_name, over) => {
     const w = randomLlama(over, 7);
     const c = w.config;
     const { s } = await session(w);

@@ -16,9 +16,18 @@
  * leaves every attention score and therefore the logits unchanged.
  *
  * Masking: new token i (0 <= i < S) may attend to key j (0 <= j < P+S) iff
- * attention_mask[b, j] == 1 and j <= P + i (causal among the new tokens).
+ * attention_mask[b, j] == 1 and j <= P + i (causal among the new tokens), and,
+ * in a layer with a sliding window W, P + i - j < W. Columns are positions:
+ * the engine's cache keeps each row's positions contiguous (left padding
+ * only), so a column distance is a position distance.
+ *
+ * Family options (LlamaConfig) follow sidecar/model/reference.ts, which
+ * states the whole forward pass: rotary scaling (./rope.ts), embedding
+ * scale, sandwich norms, GELU, attention scale and soft-capping, final
+ * soft-capping, sliding windows.
  */
-import { toHalfRotary, type LlamaWeights } from "../weights.ts";
+import { isStaticRope, ropeFrequencies } from "../rope.ts";
+import { toHalfRotary, type LlamaConfig, type LlamaWeights } from "../weights.ts";
 import { DataType, GraphBuilder } from "./onnx-builder.ts";
 import * as N from "./names.ts";
 
@@ -71,7 +80,7 @@ export function buildLlamaGraph(weights: LlamaWeights, opts: BuildGraphOptions =
   const oneI = g.i64("/const/one_i64", [1], []);
   const two = g.scalar("/const/two", 2);
   const eps = g.scalar("/const/rms_eps", c.rmsNormEps);
-  const attnScale = g.scalar("/const/attn_scale", 1 / Math.sqrt(hd));
+  const attnScale = g.scalar("/const/attn_scale", c.attnScale ?? 1 / Math.sqrt(hd));
   const maskZero = g.scalar("/const/mask_zero", 0);
   const maskNeg = g.scalar("/const/mask_neg", MASK_VALUE);
   const halfStart = g.i64("/const/half_start", [0]);
@@ -89,17 +98,32 @@ export function buildLlamaGraph(weights: LlamaWeights, opts: BuildGraphOptions =
   const causal = g.op("LessOrEqual", [keyIdx, g.op("Unsqueeze", [queryIdx, axis1], "/mask/query_col")], "/mask/causal"); // [S, T]
   const notPad = g.op("Unsqueeze", [g.op("Cast", [N.ATTENTION_MASK], "/mask/mask_bool", { to: DataType.BOOL }), axes123], "/mask/not_pad"); // [B,1,1,1,T]
   const allowed = g.op("And", [causal, notPad], "/mask/allowed"); // [B,1,1,S,T]
-  const maskBias = g.op("Where", [allowed, maskZero, maskNeg], "/mask/bias");
+  const fullBias = g.op("Where", [allowed, maskZero, maskNeg], "/mask/bias");
+  // One more bias per distinct sliding window W: also hide keys W or more positions back.
+  let distance: string | undefined; // [S, T]: query position - key position
+  const windowBias = new Map<number, string>();
+  const maskBiasFor = (layer: number): string => {
+    const W = c.slidingWindows?.[layer] ?? null;
+    if (W === null) return fullBias;
+    let bias = windowBias.get(W);
+    if (!bias) {
+      distance ??= g.op("Sub", [g.op("Unsqueeze", [queryIdx, axis1], "/mask/query_col_w"), keyIdx], "/mask/distance");
+      const near = g.op("Less", [distance, g.i64(`/mask/window_${W}`, [W], [])], `/mask/within_${W}`);
+      bias = g.op("Where", [g.op("And", [allowed, near], `/mask/allowed_${W}`), maskZero, maskNeg], `/mask/bias_${W}`);
+      windowBias.set(W, bias);
+    }
+    return bias;
+  };
 
   // ---- rotary tables from position_ids: cos/sin [B, 1, S, hd] ----
-  // Pair j of the half convention is (x[j], x[j + hd/2]) with frequency theta^(-2j/hd).
-  const invFreq = new Float32Array(hd / 2);
-  for (let j = 0; j < hd / 2; j++) invFreq[j] = 1 / c.ropeTheta ** ((2 * j) / hd);
+  // Pair j of the half convention is (x[j], x[j + hd/2]) with frequency invFreq[j] (../rope.ts).
   const pos = g.op("Unsqueeze", [g.op("Cast", [N.POSITION_IDS], "/rotary/pos_f32", { to: DataType.FLOAT }), axisLast], "/rotary/pos"); // [B,S,1]
-  const freqs = g.op("Mul", [pos, g.f32("/rotary/inv_freq", [hd / 2], invFreq)], "/rotary/freqs"); // [B,S,hd/2]
+  const { invFreq, scale: ropeScale } = rotaryFrequencies(g, c);
+  const freqs = g.op("Mul", [pos, invFreq], "/rotary/freqs"); // [B,S,hd/2]
   const emb = g.op("Concat", [freqs, freqs], "/rotary/emb", { axis: -1 }); // [B,S,hd]
-  const cos = g.op("Unsqueeze", [g.op("Cos", [emb], "/rotary/cos_bsd"), axis1], "/rotary/cos");
-  const sin = g.op("Unsqueeze", [g.op("Sin", [emb], "/rotary/sin_bsd"), axis1], "/rotary/sin");
+  const scaled = (t: string, name: string) => (ropeScale === 1 ? t : g.op("Mul", [t, g.scalar(`/rotary/${name}_scale`, ropeScale)], `/rotary/${name}_scaled`));
+  const cos = g.op("Unsqueeze", [scaled(g.op("Cos", [emb], "/rotary/cos_bsd"), "cos"), axis1], "/rotary/cos");
+  const sin = g.op("Unsqueeze", [scaled(g.op("Sin", [emb], "/rotary/sin_bsd"), "sin"), axis1], "/rotary/sin");
 
   /** x * cos + rotate_half(x) * sin, where rotate_half(x) = concat(-x2, x1). x: [B, heads, S, hd] */
   const applyRotary = (x: string, p: string): string => {
@@ -126,6 +150,9 @@ export function buildLlamaGraph(weights: LlamaWeights, opts: BuildGraphOptions =
   // ---- embedding ----
   const embedTokens = g.f32("model.embed_tokens.weight", [V, D], w.tokenEmbedding);
   let x = g.op("Gather", [embedTokens, N.INPUT_IDS], "/model/embed_tokens/Gather", { axis: 0 }); // [B,S,D]
+  if (c.embedScale !== undefined) x = g.op("Mul", [x, g.scalar("/model/embed_scale", c.embedScale)], "/model/embed_tokens/scaled");
+  const softcap = (t: string, cap: number | undefined, p: string) =>
+    cap ? g.op("Mul", [g.op("Tanh", [g.op("Div", [t, g.scalar(`${p}/cap`, cap)], `${p}/Div`)], `${p}/Tanh`), `${p}/cap`], `${p}/Mul`) : t;
 
   const headsShape = g.i64("/const/shape_q_heads", [0, 0, H, hd]);
   const kvHeadsShape = g.i64("/const/shape_kv_heads", [0, 0, Hkv, hd]);
@@ -154,22 +181,23 @@ export function buildLlamaGraph(weights: LlamaWeights, opts: BuildGraphOptions =
     // and broadcast k/v over the group axis: [B, Hkv, 1, T, hd].
     const qg = g.op("Reshape", [qr, groupedShape], `${a}/q_grouped`);
     const kT = g.op("Unsqueeze", [g.op("Transpose", [keys], `${a}/k_t`, { perm: [0, 1, 3, 2] }), axis2], `${a}/k_t_grouped`); // [B,Hkv,1,hd,T]
-    const scores = g.op("Mul", [g.op("MatMul", [qg, kT], `${a}/qk`), attnScale], `${a}/scores`); // [B,Hkv,G,S,T]
-    const probs = g.op("Softmax", [g.op("Add", [scores, maskBias], `${a}/masked_scores`)], `${a}/probs`, { axis: -1 });
+    const scores = softcap(g.op("Mul", [g.op("MatMul", [qg, kT], `${a}/qk`), attnScale], `${a}/scores`), c.attnSoftcap, `${a}/softcap`); // [B,Hkv,G,S,T]
+    const probs = g.op("Softmax", [g.op("Add", [scores, maskBiasFor(l)], `${a}/masked_scores`)], `${a}/probs`, { axis: -1 });
     const ctx = g.op("MatMul", [probs, g.op("Unsqueeze", [values, axis2], `${a}/v_grouped`)], `${a}/context`); // [B,Hkv,G,S,hd]
     const merged = g.op("Reshape", [
       g.op("Transpose", [g.op("Reshape", [ctx, ungroupedShape], `${a}/context_heads`)], `${a}/context_bshd`, { perm: [0, 2, 1, 3] }),
       mergedShape,
     ], `${a}/context_merged`); // [B,S,H*hd]
-    const attnOut = linear(merged, layer.wo, D, H * hd, `${a}/o_proj`);
+    let attnOut = linear(merged, layer.wo, D, H * hd, `${a}/o_proj`);
+    if (layer.postAttnNorm) attnOut = rmsNorm(attnOut, layer.postAttnNorm, `${p}/post_attention_norm`);
     x = g.op("Add", [x, attnOut], `${p}/resid_mid`);
-    // SwiGLU MLP: down(silu(gate(h)) * up(h))
+    // gated MLP: down(act(gate(h)) * up(h))
     const m = `${p}/mlp`;
-    const h2 = rmsNorm(x, layer.ffnNorm, `${p}/post_attention_layernorm`);
+    const h2 = rmsNorm(x, layer.ffnNorm, `${p}/${c.sandwichNorms ? "pre_feedforward_layernorm" : "post_attention_layernorm"}`);
     const gate = linear(h2, layer.w1, F, D, `${m}/gate_proj`);
     const up = linear(h2, layer.w3, F, D, `${m}/up_proj`);
-    const silu = g.op("Mul", [gate, g.op("Sigmoid", [gate], `${m}/act/Sigmoid`)], `${m}/act/Mul`);
-    const down = linear(g.op("Mul", [silu, up], `${m}/Mul`), layer.w2, D, F, `${m}/down_proj`);
+    let down = linear(g.op("Mul", [activation(g, gate, c.activation ?? "silu", `${m}/act`), up], `${m}/Mul`), layer.w2, D, F, `${m}/down_proj`);
+    if (layer.postFfnNorm) down = rmsNorm(down, layer.postFfnNorm, `${p}/post_feedforward_layernorm`);
     x = g.op("Add", [x, down], N.residPost(l));
   });
 
@@ -178,6 +206,65 @@ export function buildLlamaGraph(weights: LlamaWeights, opts: BuildGraphOptions =
   const head = w.config.tiedEmbeddings
     ? g.op("Transpose", [embedTokens], "/lm_head/tied_weight", { perm: [1, 0] }) // folded once by onnxruntime
     : g.f32("lm_head.weight", [D, V], transpose(w.lmHead, V, D));
-  g.op("MatMul", [hf, head], "/lm_head/MatMul", {}, [N.LOGITS]);
+  if (c.finalSoftcap) {
+    const raw = g.op("MatMul", [hf, head], "/lm_head/MatMul");
+    const cap = g.scalar("/lm_head/softcap/cap", c.finalSoftcap);
+    const t = g.op("Tanh", [g.op("Div", [raw, cap], "/lm_head/softcap/Div")], "/lm_head/softcap/Tanh");
+    g.op("Mul", [t, cap], "/lm_head/softcap/Mul", {}, [N.LOGITS]);
+  } else {
+    g.op("MatMul", [hf, head], "/lm_head/MatMul", {}, [N.LOGITS]);
+  }
   return g;
+}
+
+/** gelu's tanh approximation constant sqrt(2/pi). */
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+/** The MLP gate activation as graph nodes. */
+function activation(g: GraphBuilder, x: string, act: NonNullable<LlamaConfig["activation"]>, p: string): string {
+  if (act === "silu") return g.op("Mul", [x, g.op("Sigmoid", [x], `${p}/Sigmoid`)], `${p}/Mul`);
+  const half = g.op("Mul", [x, g.scalar(`${p}/half`, 0.5)], `${p}/half_x`);
+  let inner: string;
+  if (act === "gelu") {
+    inner = g.op("Erf", [g.op("Mul", [x, g.scalar(`${p}/inv_sqrt2`, Math.SQRT1_2)], `${p}/x_sqrt1_2`)], `${p}/Erf`);
+  } else {
+    // tanh(sqrt(2/pi) * (x + 0.044715 x^3))
+    const cube = g.op("Mul", [g.op("Mul", [x, x], `${p}/x2`), x], `${p}/x3`);
+    const poly = g.op("Add", [x, g.op("Mul", [cube, g.scalar(`${p}/coef`, 0.044715)], `${p}/cubic`)], `${p}/poly`);
+    inner = g.op("Tanh", [g.op("Mul", [poly, g.scalar(`${p}/sqrt_2_pi`, GELU_C)], `${p}/scaled`)], `${p}/Tanh`);
+  }
+  return g.op("Mul", [half, g.op("Add", [inner, g.scalar(`${p}/one`, 1)], `${p}/one_plus`)], `${p}/Mul`);
+}
+
+/**
+ * The rotary inverse frequencies as a graph tensor broadcastable against
+ * positions [B, S, 1]: an initializer [hd/2] when static, else [B, 1, hd/2]
+ * computed per row from its longest position (../rope.ts).
+ */
+function rotaryFrequencies(g: GraphBuilder, c: LlamaConfig): { invFreq: string; scale: number } {
+  const r = c.rope;
+  if (isStaticRope(c) || !r) {
+    const { invFreq, scale } = ropeFrequencies(c, 0);
+    return { invFreq: g.f32("/rotary/inv_freq", [invFreq.length], invFreq), scale };
+  }
+  const half = c.headDim / 2;
+  // n = max(position_ids) + 1 per row, [B, 1, 1]
+  const maxPos = g.op("ReduceMax", [N.POSITION_IDS], "/rotary/max_pos", { axes: [1], keepdims: 1 }); // [B,1]
+  const seqLen = g.op("Add", [maxPos, g.i64("/rotary/one", [1], [])], "/rotary/seq_len");
+  const n = g.op("Unsqueeze", [seqLen, g.i64("/rotary/axes_2", [2])], "/rotary/seq_len_b11");
+  if (r.type === "longrope") {
+    const long = g.op("Greater", [n, g.i64("/rotary/original_context", [r.originalContext], [])], "/rotary/is_long");
+    const short = ropeFrequencies({ ...c, rope: { ...r, longFactor: r.shortFactor } }, 0).invFreq;
+    const longF = ropeFrequencies({ ...c, rope: { ...r, shortFactor: r.longFactor } }, 0).invFreq;
+    const invFreq = g.op("Where", [long, g.f32("/rotary/inv_freq_long", [half], longF), g.f32("/rotary/inv_freq_short", [half], short)], "/rotary/inv_freq");
+    return { invFreq, scale: r.attentionFactor };
+  }
+  if (r.type !== "dynamic") throw new Error(`rope type ${(r as { type: string }).type}: no graph form`);
+  // theta' = theta * (factor * max(n, orig) / orig - (factor - 1)) ^ (d / (d - 2)); invFreq = theta'^(-2j/d)
+  const nf = g.op("Max", [g.op("Cast", [n], "/rotary/seq_len_f32", { to: DataType.FLOAT }), g.scalar("/rotary/original_context", r.originalContext)], "/rotary/seq_len_eff");
+  const ratio = g.op("Sub", [g.op("Mul", [nf, g.scalar("/rotary/factor_over_context", r.factor / r.originalContext)], "/rotary/scaled_len"), g.scalar("/rotary/factor_minus_1", r.factor - 1)], "/rotary/ratio");
+  const theta = g.op("Mul", [g.op("Pow", [ratio, g.scalar("/rotary/ntk_power", c.headDim / (c.headDim - 2))], "/rotary/ntk"), g.scalar("/rotary/theta", c.ropeTheta)], "/rotary/dynamic_theta");
+  const exponents = Float32Array.from({ length: half }, (_, j) => -(2 * j) / c.headDim);
+  const invFreq = g.op("Exp", [g.op("Mul", [g.op("Log", [theta], "/rotary/log_theta"), g.f32("/rotary/exponents", [half], exponents)], "/rotary/log_inv_freq")], "/rotary/inv_freq");
+  return { invFreq, scale: 1 };
 }
