@@ -3,7 +3,8 @@
  *
  * Builds an ONNX decoder (with residual-stream tensors named for steering
  * hooks) plus manifest.json and tokenizer files from a llama2.c checkpoint or
- * a Hugging Face Llama-family folder. Prints a one-line summary.
+ * a Hugging Face folder of a supported family (sidecar/model/hf-config.ts).
+ * Prints a one-line summary.
  */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -16,7 +17,10 @@ Builds model.onnx + manifest.json + tokenizer files in DIR.
 
   --from SRC          llama2.c checkpoint (.bin or its folder) or Hugging Face
                       folder (config.json + model.safetensors[.index.json] + tokenizer.json);
-                      the kind is detected automatically
+                      the kind is detected automatically. Hugging Face model_type:
+                      llama (Llama 2/3/3.1/3.2; rope_scaling llama3, linear, dynamic),
+                      mistral (sliding window), qwen2, phi3 (Phi-3 / 3.5 mini, LongRoPE),
+                      gemma, gemma2; float32, float16 or bfloat16 safetensors
   --out DIR           output model directory
   --id NAME           model id for the manifest (default: source name)
   --tokenizer FILE    llama2.c only: tokenizer .bin (default: the tok*.bin beside the checkpoint)
