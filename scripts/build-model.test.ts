@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -43,6 +43,18 @@ describe("build-model CLI", () => {
     const { err } = capture();
     expect(await main(["--from", "/nonexistent", "--out", mkdtempSync(join(tmpdir(), "sg-cli-"))])).toBe(1);
     expect(err.join("")).toMatch(/build-model: .*not found/);
+  });
+
+  it("builds a Gemma 2 checkpoint and names its family; an unsupported model_type names the field and value", async () => {
+    const gemma2 = join(import.meta.dirname, "../../shared/models/archref/gemma2");
+    const cap = capture();
+    expect(await main(["--from", gemma2, "--out", mkdtempSync(join(tmpdir(), "sg-cli-")), "--quiet"])).toBe(0);
+    expect(cap.out.join("")).toMatch(/^built gemma2 \(hf\/gemma2, .*4 layers, d_model 64, heads 4\/2 kv/);
+    const bad = mkdtempSync(join(tmpdir(), "sg-cli-"));
+    for (const f of ["model.safetensors", "tokenizer.json", "tokenizer_config.json"]) copyFileSync(join(gemma2, f), join(bad, f));
+    writeFileSync(join(bad, "config.json"), JSON.stringify({ ...JSON.parse(readFileSync(join(gemma2, "config.json"), "utf8")), model_type: "gemma3_text" }));
+    expect(await main(["--from", bad, "--out", mkdtempSync(join(tmpdir(), "sg-cli-"))])).toBe(1);
+    expect(cap.err.join("")).toMatch(/config\.json: field "model_type" is "gemma3_text"; supported: llama, mistral, qwen2, phi3, gemma, gemma2/);
   });
 
   it("runs as a script through tsx", () => {
