@@ -144,7 +144,7 @@ export class HfTokenizer implements Tokenizer {
       if (this.lstrip.has(parts[i + 1] as number)) text = text.trimEnd();
       if (text.length > 0) {
         const lib = i === 0 ? this.first : this.rest;
-        out.push(...lib.encode(text, { add_special_tokens: false }).ids);
+        for (const id of lib.encode(text, { add_special_tokens: false }).ids) out.push(id); // no spread: 300k ids overflow the stack
       }
     });
     return out;

@@ -5,7 +5,8 @@
  * - encode: optional BOS, a dummy-prefix " " when the text is non-empty, one
  *   token per UTF-8 codepoint (byte fallback: byte + 3 when the codepoint is
  *   not a piece), then repeatedly merge the adjacent pair whose concatenation
- *   is the highest-scoring piece (first such pair on ties);
+ *   is the highest-scoring piece (first such pair on ties; ./score-merge.ts
+ *   does it in O(n log n));
  * - decode: a piece directly after BOS loses its leading space, `<0xXX>`
  *   pieces are raw bytes.
  * Differences from run.c, on purpose: BOS/EOS/unk decode to nothing (run.c
@@ -15,6 +16,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { byteFallbackValue, checkId, decodeIds, EMPTY_BYTES, utf8 } from "./bytes.ts";
+import { mergeByScore } from "./score-merge.ts";
 import { splitSpecial } from "./special-split.ts";
 import type { EncodeOptions, EncodePart, Tokenizer } from "./types.ts";
 
@@ -114,9 +116,9 @@ export class Llama2cTokenizer implements Tokenizer {
         out.push(part);
       } else if (i === 0 && addBos) {
         // run.c keeps BOS in the array while merging; do the same for exactness.
-        out.push(...this.encodeText(part, [this.bosId]));
+        for (const id of this.encodeText(part, [this.bosId])) out.push(id); // no spread: 300k ids overflow the stack
       } else {
-        out.push(...this.encodeText(part, []));
+        for (const id of this.encodeText(part, [])) out.push(id);
       }
     });
     if (addBos && (parts.length === 0 || typeof parts[0] === "number")) out.unshift(this.bosId);
@@ -160,26 +162,7 @@ export class Llama2cTokenizer implements Tokenizer {
   private merge(tokens: number[]): number[] {
     const pieces = this.vocab.pieces;
     const scores = this.vocab.scores;
-    const pairId = (i: number) => this.lookup.get(pieces[tokens[i]] + pieces[tokens[i + 1]]) ?? -1;
-    const pairs: number[] = [];
-    for (let i = 0; i + 1 < tokens.length; i++) pairs.push(pairId(i));
-    for (;;) {
-      let bestScore = -1e10;
-      let bestIdx = -1;
-      for (let i = 0; i < pairs.length; i++) {
-        const id = pairs[i];
-        if (id !== -1 && scores[id] > bestScore) {
-          bestScore = scores[id];
-          bestIdx = i;
-        }
-      }
-      if (bestIdx === -1) return tokens;
-      tokens[bestIdx] = pairs[bestIdx];
-      tokens.splice(bestIdx + 1, 1);
-      pairs.splice(bestIdx, 1);
-      if (bestIdx > 0) pairs[bestIdx - 1] = pairId(bestIdx - 1);
-      if (bestIdx < pairs.length) pairs[bestIdx] = pairId(bestIdx);
-    }
+    return mergeByScore(tokens, (a, b) => this.lookup.get(pieces[a] + pieces[b]) ?? -1, (id) => scores[id]);
   }
 
   private computeBytes(piece: string, id: number): Uint8Array {
