@@ -189,7 +189,7 @@ export async function findFeatures(o: FindOptions, command: string): Promise<{ p
   const lap = (name: string, since: number) => (timings[name] = (performance.now() - since) / 1000);
   const modelDir = await resolveModelDir({ ...modelOrSource(o.model), log });
   const manifest = readManifest(modelDir);
-  const sae = loadSae(o.sae, { dModel: manifest.dims.dModel });
+  const sae = loadSae(o.sae, { dModel: manifest.dims.dModel, nLayers: manifest.dims.nLayers });
   const layer = o.layer ?? sae.layer;
   if (layer === undefined) throw new UsageError(`${o.sae}: the SAE's cfg names no layer; pass --layer`);
   if (sae.layer !== undefined && sae.layer !== layer) throw new UsageError(`--layer ${layer}, but the SAE ${o.sae} reads layer ${sae.layer}`);

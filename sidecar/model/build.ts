@@ -15,6 +15,7 @@ import { loadLlama2c } from "./llama2c.ts";
 import { BUILDER_VERSION, MANIFEST_FILE, MANIFEST_FORMAT, readManifest, writeManifest, type Manifest } from "./manifest.ts";
 import { hfTokenizer, llama2cTokenizer, type TokenizerInfo } from "./tokenizer-info.ts";
 import type { LlamaConfig, LlamaWeights } from "./weights.ts";
+import { describeSae } from "../sae/describe.ts";
 import { loadSaeForModel, manifestHooks, planHooks } from "../steering/attach.ts";
 import { addHooksToBuilder } from "../steering/hook.ts";
 import { HOOK_METADATA_KEY } from "../steering/names.ts";
@@ -169,7 +170,8 @@ export async function buildModel(opts: BuildModelOptions): Promise<BuildModelRes
   // The manifest marks a finished build: remove it first so a crash leaves none.
   rmSync(join(outDir, MANIFEST_FILE), { force: true });
   const graph = buildLlamaGraph(weights, { residualOutputs: opts.residualOutputs });
-  const saes = (opts.saes ?? []).map((s) => ({ loaded: loadSaeForModel(s.dir, c.dModel), layer: s.layer }));
+  const saes = (opts.saes ?? []).map((s) => ({ loaded: loadSaeForModel(s.dir, c.dModel, c.nLayers), layer: s.layer }));
+  for (const s of saes) log(`read SAE ${s.loaded.dir}: ${describeSae(s.loaded.sae)}`);
   const hooks = addHooksToBuilder(graph, planHooks(opts.hookLayers ?? [], saes, c.nLayers), residPost, c.dModel);
   if (hooks.length) log(`hooked layers ${hooks.map((h) => `${h.layer}${h.sae ? ` (${h.sae.architecture} SAE, ${h.sae.dSae} features)` : ""}`).join(", ")}`);
   const modelFile = join(outDir, MODEL_FILE);

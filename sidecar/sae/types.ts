@@ -1,6 +1,8 @@
 /**
  * A sparse autoencoder in memory, whatever layout it was loaded from
- * (SAELens, EleutherAI sparsify, or our own trainer, which writes SAELens).
+ * (SAELens, EleutherAI sparsify, Gemma Scope, Llama Scope, or our own trainer,
+ * which writes SAELens). Loaders fold any input normalisation or decoder-norm
+ * rescaling into these weights, so the formula below is the whole forward.
  * The steering math that uses it is in ../../shared/DESIGN.md and
  * sidecar/steering/.
  *
@@ -38,4 +40,12 @@ export interface Sae {
   layer?: number;
   /** Where it was loaded from, for error messages. */
   source: string;
+  /**
+   * What it was read as, for people: the layout and files, the model the
+   * files name, and anything folded into the weights on load, e.g.
+   * "Gemma Scope params.npz" (describe.ts's describeSae builds the full line).
+   */
+  format?: string;
+  /** The hook point as the files name it (e.g. "blocks.20.hook_resid_post", sparsify's "layers.4"). */
+  hook?: string;
 }

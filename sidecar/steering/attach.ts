@@ -18,9 +18,9 @@ export interface LoadedSae {
   sha256: string;
 }
 
-export function loadSaeForModel(dir: string, dModel?: number): LoadedSae {
+export function loadSaeForModel(dir: string, dModel?: number, nLayers?: number): LoadedSae {
   const abs = resolve(dir);
-  return { sae: loadSae(abs, { dModel }), dir: abs, sha256: saeDirHash(abs) };
+  return { sae: loadSae(abs, { dModel, nLayers }), dir: abs, sha256: saeDirHash(abs) };
 }
 
 /**
@@ -79,7 +79,7 @@ export interface AttachSaeOptions {
 export function attachSae(opts: AttachSaeOptions): { outDir: string; record: HookRecord; manifest: Manifest } {
   const dir = resolve(opts.model);
   const manifest = readManifest(dir);
-  const loaded = opts.sae ? loadSaeForModel(opts.sae, manifest.dims.dModel) : null;
+  const loaded = opts.sae ? loadSaeForModel(opts.sae, manifest.dims.dModel, manifest.dims.nLayers) : null;
   const layer = opts.layer ?? loaded?.sae.layer;
   if (layer === undefined) throw new Error(opts.sae ? `${loaded!.dir}: the SAE's config names no layer; pass --layer` : "pass --layer");
   if (layer < 0 || layer >= manifest.dims.nLayers) throw new Error(`layer ${layer} is out of range (the model has ${manifest.dims.nLayers} layers)`);

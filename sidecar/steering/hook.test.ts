@@ -4,7 +4,7 @@
  * every architecture; clamp, scale and add; positions all and generated; a
  * prefill then cached decode steps. A zero gate is bit-exact.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
@@ -14,6 +14,8 @@ import { buildModel } from "../model/build.ts";
 import { buildLlamaGraph } from "../model/graph/llama-graph.ts";
 import { loadHf } from "../model/hf.ts";
 import { saveSaeLens } from "../sae/load.ts";
+import { encodeNpy } from "../sae/npy.ts";
+import { writeNpz } from "../sae/npz.ts";
 import { residPost } from "../model/graph/names.ts";
 import { emptyPast, maxAbsDiff, runStep } from "../model/graph/test-support.ts";
 import { writeModel } from "../model/graph/write-model.ts";
@@ -168,9 +170,22 @@ describe("steering hook vs reference", () => {
  * The families' own math around the hook (Gemma 2's sandwich norms, soft-caps
  * and sliding windows; Llama 3's rope scaling): transformers-checked fixtures
  * (../shared/models/archref, see sidecar/model/archref.test.ts) built by
- * buildModel with a JumpReLU SAE baked in from an SAELens folder, steered
+ * buildModel with a JumpReLU SAE baked in (Gemma Scope params.npz for gemma2,
+ * SAELens for llama3-rope; Gemma Scope subtracts no b_dec), steered
  * through a prompt longer than Gemma 2's 16-token window.
  */
+/** A Gemma Scope folder: params.npz with W_enc [d_in, d_sae], W_dec, b_enc, b_dec, threshold. */
+function writeGemmaScope(dir: string, sae: Sae): void {
+  mkdirSync(dir, { recursive: true });
+  writeNpz(join(dir, "params.npz"), {
+    W_enc: encodeNpy([sae.dIn, sae.dSae], sae.wEnc),
+    W_dec: encodeNpy([sae.dSae, sae.dIn], sae.wDec),
+    b_enc: encodeNpy([sae.dSae], sae.bEnc),
+    b_dec: encodeNpy([sae.dIn], sae.bDec),
+    threshold: encodeNpy([sae.dSae], sae.threshold!),
+  });
+}
+
 describe("steering a JumpReLU SAE baked into the gemma2 and llama3-rope fixtures", () => {
   const LONG = Array.from({ length: 19 }, (_, i) => 1 + ((i * 37) % 500));
   const MORE = [7, 300, 45, 2, 99];
@@ -179,11 +194,16 @@ describe("steering a JumpReLU SAE baked into the gemma2 and llama3-rope fixtures
     const w = loadHf(from).weights;
     const sae = randomSae("jumprelu", w.config.dModel, 96, 77, { applyBDecToInput: false, layer: LAYER });
     const root = mkdtempSync(join(tmpdir(), `sg-family-hook-${name}-`));
-    saveSaeLens(join(root, "sae"), sae);
-    const built = await buildModel({ from, out: join(root, "model"), saes: [{ dir: join(root, "sae") }], hookLayers: [OTHER] });
+    // gemma2: as a Gemma Scope release lays it out (params.npz under layer_L/); llama3: SAELens
+    const saeDir = name === "gemma2" ? join(root, "gemma-scope-2b-pt-res", `layer_${LAYER}`, "width_16k", "average_l0_71") : join(root, "sae");
+    if (name === "gemma2") writeGemmaScope(saeDir, sae);
+    else saveSaeLens(saeDir, sae);
+    const logs: string[] = [];
+    const built = await buildModel({ from, out: join(root, "model"), saes: [{ dir: saeDir }], hookLayers: [OTHER], log: (m) => logs.push(m) });
     expect(built.manifest.saes).toEqual([expect.objectContaining({ layer: LAYER, architecture: "jumprelu", dSae: 96 })]);
+    expect(logs.join("\n")).toMatch(name === "gemma2" ? /Gemma Scope params\.npz: JumpReLU, d_in 64, d_sae 96, layer 1 \(blocks\.1\.hook_resid_post\)/ : /JumpReLU, d_in 64, d_sae 96, layer 1/);
     const session = await ort.InferenceSession.create(built.modelFile);
-    const baked = { ...sae, source: join(root, "sae") };
+    const baked = { ...sae, source: saeDir };
     const features = pickFeatures(w, baked, LONG);
     for (const mode of ["clamp", "scale", "add"] as SteeringMode[]) {
       for (const positions of ["all", "generated"] as SteeringPositions[]) {

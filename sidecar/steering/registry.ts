@@ -68,7 +68,7 @@ export function loadProfiles(src: ProfileSources, manifest: Manifest): Map<strin
       let sae = saeCache.get(profile.sae);
       if (!sae) {
         try {
-          sae = loadSaeForModel(profile.sae, manifest.dims.dModel);
+          sae = loadSaeForModel(profile.sae, manifest.dims.dModel, manifest.dims.nLayers);
         } catch (e) {
           throw new Error(`${profile.file}: sae: ${(e as Error).message}`);
         }

@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { onnx } from "../model/graph/onnx-builder.ts";
 import { residPost } from "../model/graph/names.ts";
 import type { Sae } from "../sae/types.ts";
@@ -148,10 +148,20 @@ export { readHookRecords };
 export function saeDirHash(dir: string): string {
   const abs = resolve(dir);
   const outer = createHash("sha256");
-  for (const name of readdirSync(abs).sort()) {
-    const f = join(abs, name);
-    if (!statSync(f).isFile() || name.startsWith(".") || name.endsWith(".md")) continue;
-    outer.update(`${name}\0${createHash("sha256").update(readFileSync(f)).digest("hex")}\n`);
-  }
+  // A bare file (Gemma Scope's params.npz) is its own SAE; a folder is hashed
+  // with its subfolders (Llama Scope keeps the weights in checkpoints/).
+  const visit = (path: string, rel: string, depth: number) => {
+    const st = statSync(path);
+    if (st.isFile()) {
+      outer.update(`${rel}\0${createHash("sha256").update(readFileSync(path)).digest("hex")}\n`);
+      return;
+    }
+    if (!st.isDirectory() || depth > 2) return;
+    for (const name of readdirSync(path).sort()) {
+      if (name.startsWith(".") || name.endsWith(".md")) continue;
+      visit(join(path, name), rel ? `${rel}/${name}` : name, depth + 1);
+    }
+  };
+  visit(abs, statSync(abs).isFile() ? basename(abs) : "", 0);
   return outer.digest("hex");
 }
