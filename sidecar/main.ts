@@ -38,6 +38,8 @@ Options:
                      dedicated host, hurts on a shared one)
   --max-batch N      most requests decoded together (default 8)
   --max-queue N      most requests waiting for a batch row; more get RESOURCE_EXHAUSTED (default 64)
+  --system-role R    system messages for a chat template without a system role (Gemma): merge
+                     (into the next user message; default) or error (INVALID_ARGUMENT)
   --grace-ms MS      how long in-flight streams may run on after SIGTERM (default 10000)
   -h, --help         show this help
 `;
@@ -58,6 +60,7 @@ function parse() {
       spin: { type: "boolean", default: false },
       "max-batch": { type: "string", default: "8" },
       "max-queue": { type: "string", default: "64" },
+      "system-role": { type: "string", default: "merge" },
       "grace-ms": { type: "string", default: "10000" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -91,6 +94,8 @@ async function main(): Promise<void> {
     port = intFlag("port", flags.port ?? process.env.SIDECAR_PORT ?? "50051", 0, 65535);
     graceMs = intFlag("grace-ms", flags["grace-ms"], 0, 3_600_000);
     if (flags.device !== "cpu" && flags.device !== "cuda") throw new Error(`--device must be cpu or cuda, got "${flags.device}"`);
+    const systemRole = flags["system-role"];
+    if (systemRole !== "merge" && systemRole !== "error") throw new Error(`--system-role must be merge or error, got "${systemRole}"`);
     engineOpts = {
       device: flags.device,
       intraOpThreads: intFlag("threads", flags.threads, 0, 1024),
@@ -99,6 +104,7 @@ async function main(): Promise<void> {
       maxQueue: intFlag("max-queue", flags["max-queue"], 0, 1_000_000),
       profiles: flags.profile ?? [],
       profileDirs: profileDirs(flags["profile-dir"] ?? process.env.STEERGUARD_PROFILE_DIR),
+      systemRole,
     };
   } catch (err) {
     process.stderr.write(`sidecar: ${(err as Error).message}\n\n${HELP}`);

@@ -15,7 +15,7 @@ import {
 import { resolveSamplingParams, type SamplingParams } from "../generation/index.ts";
 import { readManifest, type Manifest } from "../model/manifest.ts";
 import { SidecarError, type SidecarBackend } from "../server/backend.ts";
-import { encodeChat } from "../tokenizer/chat.ts";
+import { encodeChat, type SystemRole } from "../tokenizer/chat.ts";
 import { loadTokenizer } from "../tokenizer/load.ts";
 import type { Tokenizer } from "../tokenizer/types.ts";
 import { VERSION } from "../version.ts";
@@ -38,6 +38,8 @@ export interface EngineOptions extends DecoderOptions {
   profileDirs?: string[];
   /** Where a model with external data is written when SAEs are attached at load (default: OS temp). */
   steeringCacheDir?: string;
+  /** System messages for a chat template without a system role (Gemma): "merge" (default) or "error"; see tokenizer/system-role.ts. */
+  systemRole?: SystemRole;
 }
 
 /** Most top-logprobs per token a request may ask for (OpenAI's limit). */
@@ -109,7 +111,7 @@ export class Engine implements SidecarBackend {
       if (messages.length === 0) throw invalid("conversation has no messages");
       if (!this.manifest.chatTemplate) throw invalid(`model ${this.manifest.id} has no chat template; send a raw prompt instead`);
       try {
-        return encodeChat(this.tokenizer, this.manifest.chatTemplate, messages, { addGenerationPrompt: true });
+        return encodeChat(this.tokenizer, this.manifest.chatTemplate, messages, { addGenerationPrompt: true, systemRole: this.opts.systemRole });
       } catch (err) {
         throw invalid((err as Error).message);
       }

@@ -23,10 +23,18 @@
  * was trained.
  * (transformers' apply_chat_template never adds BOS itself; for templates
  * that write bos_token, as Llama-2-style ones do, the two agree.)
+ *
+ * System messages for templates without a system role (Gemma): see
+ * system-role.ts. Templates run with transformers' globals, and a
+ * `strftime_now` in the C locale: see jinja-env.ts.
  */
 import { Template } from "@huggingface/jinja";
+import { renderTemplate } from "./jinja-env.ts";
 import { splitSpecial, type Span } from "./special-split.ts";
+import { applySystemRole, systemRoleRejection, type SystemRole } from "./system-role.ts";
 import type { Tokenizer } from "./types.ts";
+
+export type { SystemRole } from "./system-role.ts";
 
 /** A chat turn. Other fields an object carries (name, tool_calls, ...) reach the template unchanged. */
 export interface ChatMessage {
@@ -41,6 +49,14 @@ export interface ChatOptions {
   eosToken?: string;
   /** More template variables (tools, date_string, ...). */
   extra?: Record<string, unknown>;
+  /**
+   * What to do with system messages when the template has no system role
+   * (it raises for one, as Gemma's does): "merge" (default) prepends them to
+   * the next user message, "error" fails. See system-role.ts.
+   */
+  systemRole?: SystemRole;
+  /** The time `strftime_now` reads (default: now). */
+  now?: Date;
 }
 
 const compiled = new Map<string, Template>();
@@ -56,21 +72,43 @@ function compile(source: string): Template {
 
 /**
  * Render a chat template the way transformers' apply_chat_template does
- * (tokenize=False). `raise_exception(msg)` is @huggingface/jinja's built-in:
- * it throws an Error whose message is prefixed here with "chat template: ".
+ * (tokenize=False), after the system-role handling of system-role.ts.
+ * Template errors, `raise_exception(msg)` included, throw an Error whose
+ * message is prefixed with "chat template: ".
  */
 export function renderChat(template: string, messages: readonly ChatMessage[], options: ChatOptions = {}): string {
+  const opts = withNow(options);
+  return render(template, forTemplate(template, messages, opts), opts);
+}
+
+function withNow(options: ChatOptions): ChatOptions {
+  return options.now ? options : { ...options, now: new Date() };
+}
+
+/** The messages as the template can take them (system messages merged when it has no system role). */
+function forTemplate(template: string, messages: readonly ChatMessage[], options: ChatOptions): readonly ChatMessage[] {
+  if (!messages.some((m) => m.role === "system")) return messages;
+  const rejection = systemRoleRejection(template, (probe) => renderRaw(template, probe, options));
+  return applySystemRole(messages, rejection, options.systemRole);
+}
+
+function render(template: string, messages: readonly ChatMessage[], options: ChatOptions): string {
   try {
-    return compile(template).render({
-      ...options.extra,
-      messages,
-      add_generation_prompt: options.addGenerationPrompt ?? false,
-      bos_token: options.bosToken ?? "",
-      eos_token: options.eosToken ?? "",
-    });
+    return renderRaw(template, messages, options);
   } catch (err) {
     throw new Error(`chat template: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
+}
+
+function renderRaw(template: string, messages: readonly ChatMessage[], options: ChatOptions): string {
+  const vars = {
+    ...options.extra,
+    messages,
+    add_generation_prompt: options.addGenerationPrompt ?? false,
+    bos_token: options.bosToken ?? "",
+    eos_token: options.eosToken ?? "",
+  };
+  return renderTemplate(compile(template), vars, options.now ?? new Date());
 }
 
 /** Render and encode a conversation for the model: see the header for special tokens and BOS. */
@@ -81,12 +119,13 @@ export function encodeChat(
   options: ChatOptions = {},
 ): number[] {
   const opts: ChatOptions = {
-    ...options,
+    ...withNow(options),
     bosToken: options.bosToken ?? tokenString(tok, tok.bosId),
     eosToken: options.eosToken ?? tokenString(tok, tok.eosId),
   };
-  const text = renderChat(template, messages, opts);
-  const spans = contentSpans(template, messages, opts, text);
+  const rendered = forTemplate(template, messages, opts);
+  const text = render(template, rendered, opts);
+  const spans = contentSpans(template, rendered, opts, text);
   const parts = splitSpecial(text, tok.specialTokens, spans);
   return tok.encodeParts(parts, { addBos: tok.addBos && !parts.includes(tok.bosId) });
 }
@@ -99,7 +138,7 @@ const OPEN = "\uE000";
 const CLOSE = "\uE001";
 const SENTINEL = /\uE000(\d+)\uE001/g;
 
-/** Character spans of the message contents in `text` (the real rendering). */
+/** Character spans of the message contents in `text` (their rendering, system-role handling already applied). */
 export function contentSpans(
   template: string,
   messages: readonly ChatMessage[],
@@ -110,7 +149,7 @@ export function contentSpans(
   const usesSentinelChars = contents.some((c) => c !== undefined && (c.includes(OPEN) || c.includes(CLOSE)));
   if (!usesSentinelChars) {
     const masked = messages.map((m, i) => (contents[i] === undefined ? m : { ...m, content: `${OPEN}${i}${CLOSE}` }));
-    const spans = spansFromSentinels(renderChat(template, masked, options), contents, text);
+    const spans = spansFromSentinels(render(template, masked, options), contents, text);
     if (spans) return spans;
   }
   return spansByValue(contents, text);
