@@ -11,6 +11,7 @@ import { MemorySink } from "./events/index.ts";
 import { Metrics } from "./metrics/index.ts";
 import { RateLimiter } from "./ratelimit/index.ts";
 import { fixedScorer } from "./risk/index.ts";
+import { InflightRequests } from "./shutdown/index.ts";
 import { SidecarFailure, type GenerationStream, type SidecarBackend, type StartOptions } from "./sidecar/index.ts";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -57,7 +58,7 @@ const KEY = "sk-test";
 const LIMITED = "sk-limited";
 const SUBSET = "sk-subset";
 
-function setup(overrides: ConfigInput = {}, opts: { risk?: number | ((m: unknown) => number); backend?: ScriptedBackend; fetch?: typeof fetch } = {}) {
+function setup(overrides: ConfigInput = {}, opts: { risk?: number | ((m: unknown) => number); backend?: ScriptedBackend; fetch?: typeof fetch; inflight?: InflightRequests } = {}) {
   const config = parseConfig({
     steering: { profile: "refusal", strength: 2 },
     classifier: { threshold: 0.5 },
@@ -84,6 +85,7 @@ function setup(overrides: ConfigInput = {}, opts: { risk?: number | ((m: unknown
     events,
     metrics,
     fetch: opts.fetch,
+    inflight: opts.inflight,
   });
   const post = (body: unknown, headers: Record<string, string> = {}) =>
     app.request("/v1/chat/completions", {
@@ -156,6 +158,30 @@ describe("chat completions", () => {
     expect(objs.at(-2)!.choices[0].finish_reason).toBe("stop");
     expect(objs.at(-1)!.usage).toEqual({ prompt_tokens: 7, completion_tokens: 2, total_tokens: 9 });
     expect(events.events).toHaveLength(1);
+  });
+
+  it("keeps streaming past chunks that carry no text (issue 14 fault 2: the stream hung)", async () => {
+    // A stop string held back by the sidecar, or a token that decodes to
+    // nothing yet, arrives as a chunk with empty text and no logprobs.
+    const backend = new ScriptedBackend(async () => streamOf([chunk("Once"), chunk(""), chunk(""), chunk(" upon"), chunk(""), fin(3)]));
+    const { post, events } = setup({}, { backend });
+    const res = await post(chat("Tell me a story about a dog", { stream: true, temperature: 0, stop: ["is a Q"] }));
+    const frames = await Promise.race([sseData(res), new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the stream hung")), 2_000))]);
+    expect(frames.at(-1)).toBe("[DONE]");
+    const objs = frames.slice(0, -1) as Array<{ choices: Array<{ delta: { content?: string }; finish_reason: string | null }> }>;
+    expect(objs.map((o) => o.choices[0]?.delta.content ?? "").join("")).toBe("Once upon");
+    expect(objs.some((o) => o.choices[0].delta.content === "" && o.choices[0].finish_reason === null && !("role" in o.choices[0].delta))).toBe(false);
+    expect(objs.at(-1)!.choices[0].finish_reason).toBe("stop");
+    expect(events.events).toHaveLength(1);
+    expect(events.events[0]).toMatchObject({ status: 200, finish_reason: "stop", error: null });
+  });
+
+  it("streams to the end when the first chunk carries no text", async () => {
+    const backend = new ScriptedBackend(async () => streamOf([chunk(""), chunk("Hi"), fin(1)]));
+    const { post } = setup({}, { backend });
+    const res = await post(chat("hi", { stream: true }));
+    const frames = await Promise.race([sseData(res), new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the stream hung")), 2_000))]);
+    expect(frames.at(-1)).toBe("[DONE]");
   });
 
   it("asks for logprobs and returns them in the OpenAI shape", async () => {
@@ -344,6 +370,52 @@ describe("failure policy", () => {
   });
 });
 
+describe("shutdown", () => {
+  it("records requests a forced shutdown abandons (503, error shutdown), cancels their calls and ends their streams", async () => {
+    const cancelled: string[] = [];
+    // Like the pool: an aborted signal fails the call (before or after its first chunk).
+    const aborted = (signal: AbortSignal, id: string) =>
+      new Promise<never>((_, reject) => {
+        const fail = () => (cancelled.push(id), reject(new SidecarFailure("cancelled", "aborted", "fake:1")));
+        if (signal.aborted) fail();
+        else signal.addEventListener("abort", fail);
+      });
+    const backend = new ScriptedBackend(async (req, opts) => {
+      if (req.requestId === "hang") return aborted(opts.signal!, "hang"); // never starts
+      if (req.requestId !== "stream") return streamOf([chunk("Hi"), fin(1)]);
+      return {
+        address: "fake:1",
+        first: chunk("Once"),
+        rest: (async function* () {
+          yield await aborted(opts.signal!, "stream"); // never ends
+        })(),
+        cancel() {},
+      };
+    });
+    const inflight = new InflightRequests();
+    const { post, events } = setup({}, { backend, inflight });
+    const done = await post(chat("hi"), { "x-request-id": "done" });
+    const streaming = await post(chat("hi", { stream: true }), { "x-request-id": "stream" });
+    const hanging = post(chat("hi"), { "x-request-id": "hang" });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(inflight.size).toBe(2);
+    expect(inflight.abandonAll("shutdown: test")).toBe(2);
+    // Recorded at once, before the process would exit.
+    expect(events.events.map((e) => [e.request_id, e.status, e.error])).toEqual([
+      ["done", 200, null],
+      ["stream", 503, "shutdown: test"],
+      ["hang", 503, "shutdown: test"],
+    ]);
+    const frames = await sseData(streaming);
+    expect(frames.at(-1)).toMatchObject({ error: { code: "shutting_down" } });
+    await (await hanging).text();
+    await done.text();
+    expect(cancelled.sort()).toEqual(["hang", "stream"]);
+    expect(events.events).toHaveLength(3);
+    expect(inflight.size).toBe(0);
+  });
+});
+
 describe("edge checks before routing", () => {
   it("401 without a key or with a bad one", async () => {
     const { post, metrics } = setup();
@@ -407,8 +479,45 @@ describe("edge checks before routing", () => {
       expect(err.param).toBe(param);
       expect(err.message.startsWith(`${param}:`)).toBe(true);
     }
-    const ok = await post({ ...chat("hi"), frequency_penalty: 0.5, tools: [], whatever: { a: 1 } });
+    const ok = await post({ ...chat("hi"), frequency_penalty: 0, tools: [], tool_choice: "none", response_format: { type: "text" }, logit_bias: {}, whatever: { a: 1 } });
     expect(ok.status).toBe(200);
+  });
+
+  it("400 for a model name that is too long or not printable, neither echoed nor logged (issue 14 fault 6)", async () => {
+    const { post, events, backend } = setup({ limits: { max_body_bytes: 1_048_576 } });
+    for (const model of ["m".repeat(500_000), "a\u0000b", "a\ud800b"]) {
+      const res = await post({ ...chat("hi"), model });
+      expect(res.status).toBe(400);
+      const text = await res.text();
+      expect(text.length).toBeLessThan(300);
+      expect(JSON.parse(text)).toEqual({ error: { message: expect.stringMatching(/^model: /), type: "invalid_request_error", param: "model", code: "invalid_value" } });
+      expect(res.headers.get("x-steerguard-route")).toBeNull();
+    }
+    expect(events.events).toHaveLength(0);
+    expect(backend.requests).toHaveLength(0);
+  });
+
+  it("400 naming the parameter for tools, tool_choice, response_format, functions and logit_bias the model cannot honour (issue 14 fault 7)", async () => {
+    const { post, events, backend } = setup();
+    const cases: Array<[string, unknown]> = [
+      ["tools", [{ type: "function", function: { name: "get_weather", parameters: { type: "object" } } }]],
+      ["tool_choice", "required"],
+      ["response_format", { type: "json_schema", json_schema: { name: "answer", schema: { type: "object" } } }],
+      ["functions", [{ name: "get_weather", parameters: {} }]],
+      ["logit_bias", { "1": 100 }],
+    ];
+    for (const [param, value] of cases) {
+      const res = await post({ ...chat("What is the weather in Paris?"), [param]: value });
+      expect(res.status, param).toBe(400);
+      expect((await jsonOf(res)).error).toEqual({
+        message: expect.stringMatching(new RegExp(`^${param}: this model does not support`)),
+        type: "invalid_request_error",
+        param,
+        code: "unsupported_parameter",
+      });
+    }
+    expect(backend.requests).toHaveLength(0);
+    expect(events.events).toHaveLength(0);
   });
 });
 

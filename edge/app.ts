@@ -14,6 +14,7 @@ import type { Metrics } from "./metrics/index.ts";
 import { errorResponse } from "./openai/index.ts";
 import { rateLimit, type RateLimiter } from "./ratelimit/index.ts";
 import type { RiskScorer } from "./risk/index.ts";
+import type { InflightRequests } from "./shutdown/inflight.ts";
 import type { SidecarBackend } from "./sidecar/index.ts";
 import { validateChat } from "./validate/index.ts";
 
@@ -26,9 +27,14 @@ export interface AppDeps {
   metrics: Metrics;
   /** fetch used for the upstream (tests inject one). */
   fetch?: typeof fetch;
+  /** Chat requests in flight, for a forced shutdown to record. */
+  inflight?: InflightRequests;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** A client-given string put into an error message: at most 256 characters of it. */
+const quote = (s: string) => (s.length > 256 ? `${s.slice(0, 256)}…` : s);
 
 export function createApp(config: Config, deps: AppDeps) {
   const app = new Hono<ChatEnv>();
@@ -57,7 +63,7 @@ export function createApp(config: Config, deps: AppDeps) {
   app.get("/v1/models", auth(deps.keys), (c) => c.json({ object: "list", data: visible(c.get("key")).map(modelEntry) }));
   app.get("/v1/models/:id", auth(deps.keys), (c) => {
     const id = c.req.param("id");
-    if (!visible(c.get("key")).includes(id)) return errorResponse(404, `The model '${id}' does not exist.`, { param: "model", code: "model_not_found" });
+    if (!visible(c.get("key")).includes(id)) return errorResponse(404, `The model '${quote(id)}' does not exist.`, { param: "model", code: "model_not_found" });
     return c.json(modelEntry(id));
   });
 
@@ -67,20 +73,23 @@ export function createApp(config: Config, deps: AppDeps) {
       await next();
       // Count what was refused before routing (auth, rate limit, validation, model access).
       if (!c.get("decided") && c.res.status >= 400) {
-        const code = c.res.status === 401 ? "auth" : c.res.status === 429 ? "rate_limit" : c.res.status === 413 ? "too_large" : c.res.status === 403 || c.res.status === 404 ? "model" : "invalid";
+        const code = REJECTED_CODE[c.res.status] ?? "invalid";
         deps.metrics.rejected.inc({ status: String(c.res.status), code });
       }
     },
     auth(deps.keys),
     rateLimit(deps.limiter),
     validateChat(config.limits),
-    chatHandler({ config, scorer: deps.scorer, sidecar: deps.sidecar, events: deps.events, metrics: deps.metrics, fetch: deps.fetch }),
+    chatHandler({ config, scorer: deps.scorer, sidecar: deps.sidecar, events: deps.events, metrics: deps.metrics, fetch: deps.fetch, inflight: deps.inflight }),
   );
 
-  app.notFound((c) => errorResponse(404, `Unknown route ${c.req.method} ${c.req.path}`, { code: "unknown_url" }));
+  app.notFound((c) => errorResponse(404, `Unknown route ${quote(c.req.method)} ${quote(c.req.path)}`, { code: "unknown_url" }));
   app.onError((err) => {
     console.error("edge: unhandled error:", err);
     return errorResponse(500, "Internal error in the edge.");
   });
   return app;
 }
+
+/** `code` label of steerguard_rejected_total per status refused before routing (else "invalid"). */
+const REJECTED_CODE: Record<number, string> = { 401: "auth", 403: "model", 404: "model", 408: "timeout", 413: "too_large", 429: "rate_limit" };

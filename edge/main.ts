@@ -5,11 +5,15 @@
  * Environment: PORT (default 8787), HOST (default 127.0.0.1),
  * STEERGUARD_CONFIG (config file), STEERGUARD_API_KEYS (comma-separated keys),
  * STEERGUARD_SIDECARS (comma-separated sidecar addresses; overrides the config).
- * SIGINT / SIGTERM: stop accepting, let in-flight requests finish, exit 0.
+ * SIGINT / SIGTERM: stop accepting, let in-flight requests finish for
+ * `shutdown.grace_ms`, record the ones still running, flush events, exit 0
+ * (edge/shutdown/). A second signal exits at once, a fatal error with 1,
+ * both still recording and flushing.
  */
 import { parseArgs } from "node:util";
 import { createApp } from "./app.ts";
 import { buildEdge, loadConfig, type Env } from "./setup.ts";
+import { createShutdown } from "./shutdown/index.ts";
 
 interface DenoApi {
   args: string[];
@@ -91,28 +95,24 @@ async function main() {
     app.fetch,
   );
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log(`edge: ${signal}, shutting down`);
-    const force = setTimeout(() => Deno.exit(0), 10_000);
-    server
-      .shutdown()
-      .then(() => edge.close())
-      .then(
-        () => {
-          clearTimeout(force);
-          Deno.exit(0);
-        },
-        (err) => {
-          log(`edge: shutdown failed: ${String(err)}`);
-          Deno.exit(1);
-        },
-      );
+  const shutdown = createShutdown({
+    drain: () => server.shutdown(),
+    inflight: edge.deps.inflight,
+    close: () => edge.close(),
+    exit: (code) => Deno.exit(code),
+    log,
+    graceMs: edge.config.shutdown.grace_ms,
+  });
+  Deno.addSignalListener("SIGINT", () => shutdown.stop("SIGINT"));
+  Deno.addSignalListener("SIGTERM", () => shutdown.stop("SIGTERM"));
+  // Uncaught errors would end the process without the events of the requests in flight.
+  const fatal = (e: Event & { error?: unknown; reason?: unknown }) => {
+    e.preventDefault();
+    shutdown.fail(e.error ?? e.reason);
   };
-  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
-  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+  const target = globalThis as unknown as { addEventListener(type: "error" | "unhandledrejection", fn: typeof fatal): void };
+  target.addEventListener("error", fatal);
+  target.addEventListener("unhandledrejection", fatal);
 }
 
 await main();

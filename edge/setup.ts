@@ -9,6 +9,7 @@ import { openSink } from "./events/index.ts";
 import { Metrics } from "./metrics/index.ts";
 import { RateLimiter } from "./ratelimit/index.ts";
 import { loadRiskScorer } from "./risk/index.ts";
+import { InflightRequests } from "./shutdown/inflight.ts";
 import { SidecarPool } from "./sidecar/index.ts";
 
 export interface Env {
@@ -27,7 +28,7 @@ export async function loadConfig(env: Env, readText: (path: string) => Promise<s
 
 export interface Edge {
   config: Config;
-  deps: AppDeps & { sidecar: SidecarPool };
+  deps: AppDeps & { sidecar: SidecarPool; inflight: InflightRequests };
   close(): Promise<void>;
 }
 
@@ -53,7 +54,7 @@ export async function buildEdge(config: Config, env: Env, log: (line: string) =>
   log(`edge: classifier ${scorer.source} (threshold ${config.classifier.threshold ?? scorer.threshold}); sidecars ${config.sidecars.join(", ")}; ${keys.size} API key(s)${config.auth.disabled ? ", AUTH DISABLED" : ""}`);
   return {
     config,
-    deps: { keys, limiter, scorer, sidecar, events, metrics },
+    deps: { keys, limiter, scorer, sidecar, events, metrics, inflight: new InflightRequests() },
     async close() {
       sidecar.close();
       await events.close();

@@ -112,6 +112,28 @@ describe("edge failure paths (real Deno edge, fake sidecar)", () => {
     expect(performance.now() - aborted2).toBeLessThan(1_000);
   });
 
+  it("a stream whose chunks carry no text for a while runs to its end (issue 14 fault 2)", async () => {
+    const stream = await client.chat.completions.create(
+      { model: "organism260K", messages: [{ role: "user", content: "[empty] Tell me a story about a dog" }], stream: true, temperature: 0, stop: ["is a Q"] },
+      { timeout: 3_000 },
+    );
+    let text = "";
+    let finish: string | null = null;
+    const read = (async () => {
+      for await (const c of stream) {
+        text += c.choices[0]?.delta.content ?? "";
+        finish = c.choices[0]?.finish_reason ?? finish;
+      }
+    })();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([read, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`the stream hung after ${JSON.stringify(text)}`)), 5_000)))]).finally(() => {
+      clearTimeout(timer);
+      stream.controller.abort();
+    });
+    expect(text).toBe("one two");
+    expect(finish).toBe("stop");
+  });
+
   it("a healthy request still works after all that", async () => {
     const r = await ask(client, "What is the capital of France?");
     expect(r.choices[0].message.content).toBe("fake reply");

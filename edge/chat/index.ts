@@ -5,7 +5,7 @@
  * the failure policy), and record one decision event plus metrics.
  */
 import type { Context } from "hono";
-import { GenerateRequest, FinishReason, type GenerateChunk, type PositionLogprobs } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import { GenerateRequest, type GenerateChunk } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import { canUse, type ApiKey } from "../auth/index.ts";
 import { experimentFor, type Config } from "../config/index.ts";
 import type { DecisionEvent, EventSink } from "../events/index.ts";
@@ -17,7 +17,6 @@ import {
   errorResponse,
   sse,
   SSE_DONE,
-  tokenBytes,
   usage,
   usageChunkBody,
   type CompletionMeta,
@@ -26,8 +25,11 @@ import {
 } from "../openai/index.ts";
 import type { RiskScorer } from "../risk/index.ts";
 import { assignArm, decide, defaultArm, type Decision } from "../routing/index.ts";
+import type { InflightRequests } from "../shutdown/inflight.ts";
 import { SidecarFailure, type GenerationStream, type SidecarBackend } from "../sidecar/index.ts";
 import type { ChatRequest } from "../validate/index.ts";
+import { finishText, logprobEntries } from "./convert.ts";
+import { generationSse } from "./stream.ts";
 
 export interface ChatDeps {
   config: Config;
@@ -37,29 +39,16 @@ export interface ChatDeps {
   metrics: Metrics;
   /** fetch for the upstream (tests inject one). */
   fetch?: typeof fetch;
+  /** Requests past routing, so that a forced shutdown can still record them. */
+  inflight?: InflightRequests;
 }
 
 export type ChatEnv = { Variables: { key: ApiKey; chat: ChatRequest; requestId: string; decided: boolean; startedAt: number } };
-
-const enc = new TextEncoder();
 
 function messageText(content: ChatRequest["messages"][number]["content"]): string {
   if (typeof content === "string") return content;
   if (!content) return "";
   return content.map((p) => p.text).join("\n");
-}
-
-function finishText(reason: FinishReason | undefined): FinishReasonText {
-  return reason === FinishReason.FINISH_REASON_LENGTH ? "length" : "stop";
-}
-
-function logprobEntries(lp: PositionLogprobs[], top: number): LogprobEntry[] {
-  return lp.map((p) => ({
-    token: p.chosen?.text ?? "",
-    logprob: p.chosen?.logprob ?? 0,
-    bytes: tokenBytes(p.chosen?.text ?? ""),
-    top_logprobs: p.top.slice(0, top).map((t) => ({ token: t.text, logprob: t.logprob, bytes: tokenBytes(t.text) })),
-  }));
 }
 
 /** The sidecar request for a validated chat request and a decision. */
@@ -169,9 +158,13 @@ export function chatHandler(deps: ChatDeps) {
     else clientSignal.addEventListener("abort", onClientAbort, { once: true });
 
     let recorded = false;
+    /** Why the edge gave up on this request when it stopped ("shutdown: ..."), if it did. */
+    let abandoned: string | null = null;
+    let leave: (() => void) | undefined;
     const record = (status: number, completion?: string) => {
       if (recorded) return;
       recorded = true;
+      leave?.();
       clientSignal.removeEventListener("abort", onClientAbort);
       ev.status = status;
       const total = performance.now() - t0;
@@ -186,6 +179,16 @@ export function chatHandler(deps: ChatDeps) {
       if (ev.prompt_tokens) metrics.tokens.inc({ ...labels, kind: "prompt" }, ev.prompt_tokens);
       if (ev.completion_tokens) metrics.tokens.inc({ ...labels, kind: "completion" }, ev.completion_tokens);
     };
+
+    // A shutdown that cannot wait for this request any longer records it now
+    // (the process exits next) and cancels the sidecar call.
+    leave = deps.inflight?.add((reason) => {
+      if (recorded) return;
+      abandoned = reason;
+      ev.error = reason;
+      record(503);
+      abort.abort();
+    });
 
     const json = (status: number, payload: unknown, extra: Record<string, string> = {}) =>
       respond(JSON.stringify(payload), status, headers, JSON_TYPE, extra);
@@ -363,71 +366,33 @@ export function chatHandler(deps: ChatDeps) {
       }
 
       // Streaming: the first chunk is here, so the answer is committed.
-      let completion = "";
-      let pending: GenerateChunk | undefined = gen.first;
-      const it = gen.rest[Symbol.asyncIterator]();
-      const body$ = new ReadableStream<Uint8Array>({
-        start(ctrl) {
-          ctrl.enqueue(enc.encode(sse(chunkBody(meta, { role: "assistant", content: "" }, null))));
+      const body$ = generationSse(gen, { meta, includeUsage, topLogprobs: body.logprobs ? topLogprobs : null }, {
+        finished(chunk, completion) {
+          onFinish(chunk);
+          record(200, completion);
+          return { reason: ev.finish_reason as FinishReasonText, usage: usage(ev.prompt_tokens ?? 0, ev.completion_tokens ?? 0) };
         },
-        async pull(ctrl) {
-          // Writes after the client went away are dropped.
-          const emit = (s: string, close = false) => {
-            try {
-              if (s) ctrl.enqueue(enc.encode(s));
-              if (close) ctrl.close();
-            } catch {
-              // already closed or cancelled
-            }
-          };
-          let ch: GenerateChunk | undefined = pending;
-          pending = undefined;
-          try {
-            if (!ch) {
-              const n = await it.next();
-              ch = n.done ? undefined : n.value;
-            }
-          } catch (err) {
-            if (recorded) return; // cancel() already recorded the disconnect
-            if (signal.aborted) {
-              ev.error = "client_disconnect";
-              emit("", true);
-              record(499, completion);
-              return;
-            }
-            const f = err as SidecarFailure;
-            ev.error = `${f.kind}: ${f.message}`;
-            metrics.sidecarFailures.inc({ kind: f.kind, fallback: "stream_error" });
-            const status = f.kind === "timeout" ? 504 : 502;
-            emit(sse(errorBody(status, `The model server failed mid-stream (${f.kind}): ${f.message}`, { code: "sidecar_stream_error", type: "server_error" })), true);
-            record(status, completion);
-            return;
-          }
-          if (!ch) {
+        failed(err, completion) {
+          if (abandoned) return sse(errorBody(503, "The edge is shutting down; retry the request.", { code: "shutting_down", type: "server_error" }));
+          if (recorded) return ""; // the client went away: cancel() recorded it
+          if (err === null) {
             ev.error = "stream ended without a finish chunk";
-            emit(sse(errorBody(502, "The model server ended the stream early.", { code: "sidecar_stream_error", type: "server_error" })), true);
             record(502, completion);
-            return;
+            return sse(errorBody(502, "The model server ended the stream early.", { code: "sidecar_stream_error", type: "server_error" }));
           }
-          let out = "";
-          if (ch.text || ch.logprobs.length) {
-            completion += ch.text;
-            out += sse(chunkBody(meta, { content: ch.text }, null, body.logprobs ? logprobEntries(ch.logprobs, topLogprobs) : null));
+          if (signal.aborted) {
+            ev.error = "client_disconnect";
+            record(499, completion);
+            return "";
           }
-          if (ch.finish) {
-            onFinish(ch);
-            out += sse(chunkBody(meta, {}, ev.finish_reason as FinishReasonText));
-            if (includeUsage) out += sse(usageChunkBody(meta, usage(ev.prompt_tokens ?? 0, ev.completion_tokens ?? 0)));
-            out += SSE_DONE;
-            emit(out, true);
-            record(200, completion);
-            return;
-          }
-          emit(out);
+          const f = err as SidecarFailure;
+          ev.error = `${f.kind}: ${f.message}`;
+          metrics.sidecarFailures.inc({ kind: f.kind, fallback: "stream_error" });
+          const status = f.kind === "timeout" ? 504 : 502;
+          record(status, completion);
+          return sse(errorBody(status, `The model server failed mid-stream (${f.kind}): ${f.message}`, { code: "sidecar_stream_error", type: "server_error" }));
         },
-        cancel() {
-          // The client went away mid-stream: stop decoding.
-          gen.cancel();
+        cancelled(completion) {
           if (recorded) return;
           ev.error = "client_disconnect";
           record(499, completion);

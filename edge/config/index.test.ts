@@ -7,6 +7,8 @@ describe("config", () => {
     const c = parseConfig({});
     expect(c.sidecars).toEqual(["127.0.0.1:50051"]);
     expect(c.limits.max_body_bytes).toBe(1_048_576);
+    expect(c.limits.body_timeout_ms).toBe(10_000);
+    expect(c.shutdown.grace_ms).toBe(10_000);
     expect(c.steering).toEqual({ profile: "", strength: 1 });
     expect(c.failure.risky).toBe("refuse");
     expect(c.events.include_text).toBe(false);

@@ -128,6 +128,15 @@ export const ConfigSchema = v.object({
       max_tokens: v.optional(PositiveInt, 4_096),
       /** max_tokens when the request gives none. */
       default_max_tokens: v.optional(PositiveInt, 256),
+      /** Most ms to receive the whole request body (from when the edge starts reading it); then 408. */
+      body_timeout_ms: v.optional(PositiveInt, 10_000),
+    }),
+    {},
+  ),
+  shutdown: v.optional(
+    v.object({
+      /** On SIGTERM / SIGINT, how long requests in flight may take to finish before the edge exits anyway (their events are still written). */
+      grace_ms: v.optional(PositiveInt, 10_000),
     }),
     {},
   ),

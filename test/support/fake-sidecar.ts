@@ -7,6 +7,8 @@
  * - contains "[stall]": one chunk, then silence (mid-stream deadline)
  * - contains "[forever]": a chunk every 20 ms until cancelled (client disconnect)
  * - contains "[die]": two chunks, then the server is force-closed (killed mid-stream)
+ * - contains "[empty]": "one", three chunks with empty text (text held back, as
+ *   while a stop string may be starting), " two", and a finish chunk
  * - anything else: "fake reply" in three chunks and a finish chunk
  *
  * `cancelled` records the request ids whose stream saw the caller cancel.
@@ -93,6 +95,14 @@ export async function startFakeSidecar(opts: { port?: number; modelId?: string }
         write("one ");
         write("two ");
         timers.push(setTimeout(() => server.forceShutdown(), 50));
+        return;
+      }
+      if (text.includes("[empty]")) {
+        for (const t of ["one", "", "", "", " two"]) write(t);
+        if (!done) {
+          call.write(finishChunk(5));
+          call.end();
+        }
         return;
       }
       write("fake ");
