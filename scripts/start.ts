@@ -5,7 +5,15 @@
  * `npm start -- --from DIR`), waits until it listens, then starts the edge
  * under Deno pointed at it, and prints the URL. With no API key configured
  * anywhere it makes a random development key and prints a ready curl line.
- * Ctrl-C or SIGTERM stops both (edge first, then the sidecar) and exits 0.
+ *
+ * Supervision (policy in start/supervisor.ts): each child runs in its own
+ * process group. SIGINT, SIGTERM or SIGHUP, or the death of whoever launched
+ * us (npm's `sh -c` dies on SIGTERM without passing it on), stops both (edge
+ * first, then the sidecar; SIGKILL after 15 s) and exits 0. A sidecar that
+ * exits after it got ready is restarted on the same port with backoff while
+ * the edge keeps answering (not ready; risky prompts refused). If the edge
+ * exits, or either cannot start, or the sidecar keeps failing, both stop and
+ * this exits 1 saying why.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -14,6 +22,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseConfigText } from "../edge/config/index.ts";
 import { connectSidecar, unary } from "../proto/client.ts";
+import { exitText, RestartBackoff, watchLauncher } from "./start/supervisor.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const DENO = join(ROOT, "node_modules/.bin/deno");
@@ -34,7 +43,11 @@ Environment:
   STEERGUARD_API_KEYS   comma-separated API keys; when no key is configured
                         anywhere, a random development key is made and printed
 
-Ctrl-C or SIGTERM stops both processes.
+Ctrl-C, SIGTERM or SIGHUP stops both processes. A sidecar that crashes is
+restarted (after 0.5 s, doubling up to 10 s; it gives up after 6 restarts in a
+row that did not stay up 30 s) while the edge keeps answering: /readyz reports
+not ready and risky prompts are refused. If the edge exits, or either cannot
+start, both stop and npm start exits 1.
 `;
 
 function keysConfigured(): boolean {
@@ -45,29 +58,70 @@ function keysConfigured(): boolean {
   return config.auth.keys.length > 0 || config.auth.disabled;
 }
 
-/** Spawns a child, echoing its output with a prefix, and resolves with the first match of `ready`. */
-function launch(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp) {
-  const child = spawn(command, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-  let buffered = "";
+interface Proc {
+  child: ChildProcess;
+  /** The first match of the ready pattern; rejects if the process exits first. */
+  ready: Promise<RegExpMatchArray>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** The last few KB it printed. */
+  tail(): string;
+}
+
+/** Spawns a child in its own process group (signals reach it only from us), echoing its output with a prefix. */
+function launch(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Proc {
+  const child = spawn(command, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  process.stdout.write(`start: ${name} pid ${child.pid}\n`);
+  let tail = "";
+  let buffered: string | null = "";
   const echo = (stream: NodeJS.WritableStream) => (buf: Buffer) => {
+    tail = (tail + buf.toString()).slice(-4096);
     for (const line of buf.toString().split(/(?<=\n)/)) if (line.trim()) stream.write(line.startsWith(name) ? line : `${name}: ${line}`.replace(/([^\n])$/, "$1\n"));
   };
   child.stderr!.on("data", echo(process.stderr));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on("exit", (code, signal) => resolve({ code, signal }));
+    child.on("error", (err) => {
+      echo(process.stderr)(Buffer.from(`${err.message}\n`));
+      resolve({ code: null, signal: null });
+    });
+  });
   const readyMatch = new Promise<RegExpMatchArray>((resolve, reject) => {
     child.stdout!.on("data", (buf: Buffer) => {
       echo(process.stdout)(buf);
-      buffered += buf.toString();
-      const m = buffered.match(ready);
+      if (buffered === null) return;
+      const m = (buffered += buf.toString()).match(ready);
       if (m) {
-        buffered = "";
+        buffered = null;
         resolve(m);
       }
     });
-    child.on("exit", (code, signal) => reject(new Error(`${name} exited (code ${code}, signal ${signal}) before it was ready`)));
+    void exited.then(({ code, signal }) => reject(new Error(`${name} exited (${exitText(code, signal)}) before it was ready`)));
   });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return { child, readyMatch, exited };
+  readyMatch.catch(() => {});
+  return { child, ready: readyMatch, exited, tail: () => tail };
 }
+
+/** Signals a child's process group (nothing if it is gone). */
+function signalGroup(p: Proc, signal: NodeJS.Signals) {
+  try {
+    process.kill(-p.child.pid!, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** Sends `signal`, waits for the exit, and SIGKILLs the group after `graceMs`. */
+async function terminate(p: Proc, signal: NodeJS.Signals, graceMs: number) {
+  if (p.child.exitCode === null && p.child.signalCode === null) signalGroup(p, signal);
+  const force = setTimeout(() => signalGroup(p, "SIGKILL"), graceMs);
+  await p.exited;
+  clearTimeout(force);
+}
+
+const IN_USE = /AddrInUse|address already in use/i;
+
+/** The ready line's first group, or null if the process exited first. */
+const readyValue = (p: Proc) => p.ready.then((m) => m[1]!, () => null);
 
 /** Names of the steering profiles the sidecar serves ([] when Info fails). */
 async function sidecarProfiles(address: string): Promise<string[]> {
@@ -88,24 +142,6 @@ async function main() {
     process.stdout.write(HELP);
     return;
   }
-  const children: Array<{ name: string; child: ChildProcess; exited: Promise<number | null> }> = [];
-  let stopping = false;
-  const stop = async (why: string, code: number) => {
-    if (stopping) return;
-    stopping = true;
-    process.stdout.write(`start: ${why}, stopping\n`);
-    // Edge first (it drains requests), then the sidecar.
-    for (const c of [...children].reverse()) {
-      if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill("SIGTERM");
-      const t = setTimeout(() => c.child.kill("SIGKILL"), 15_000);
-      await c.exited;
-      clearTimeout(t);
-    }
-    process.exit(code);
-  };
-  process.on("SIGINT", () => void stop("SIGINT", 0));
-  process.on("SIGTERM", () => void stop("SIGTERM", 0));
-
   let devKey: string | null = null;
   const env = { ...process.env };
   if (!keysConfigured()) {
@@ -113,10 +149,49 @@ async function main() {
     env.STEERGUARD_API_KEYS = devKey;
   }
 
-  const sidecar = launch("sidecar", process.execPath, ["--import", "tsx", "sidecar/main.ts", ...args], env, /sidecar listening on (\S+)\n/);
-  children.push({ name: "sidecar", ...sidecar });
-  void sidecar.exited.then((code) => void stop(`the sidecar exited (code ${code})`, 1));
-  const address = (await sidecar.readyMatch)[1]!;
+  let sidecar: Proc | null = null;
+  let edge: Proc | null = null;
+  let address: string | null = null;
+  let restart: NodeJS.Timeout | undefined;
+  let stopping = false;
+  const stop = async (why: string, code: number, signal: NodeJS.Signals = "SIGTERM") => {
+    if (stopping) return;
+    stopping = true;
+    clearTimeout(restart);
+    (code ? process.stderr : process.stdout).write(`start: ${why}, stopping\n`);
+    // Edge first (it drains requests), then the sidecar (its --grace-ms is 10 s by default).
+    for (const p of [edge, sidecar]) if (p) await terminate(p, signal, 15_000);
+    process.exit(code);
+  };
+  for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, () => void stop(s, 0, s === "SIGHUP" ? "SIGTERM" : s));
+  watchLauncher(() => void stop("the process that started us is gone", 0));
+
+  // A sidecar that exits once it has served is restarted on the same port,
+  // with backoff; meanwhile the edge stays up (not ready, risky prompts refused).
+  const backoff = new RestartBackoff();
+  const runSidecar = (extra: string[] = []) => {
+    const p = launch("sidecar", process.execPath, ["--import", "tsx", "sidecar/main.ts", ...args, ...extra], env, /sidecar listening on (\S+)\n/);
+    let upSince: number | null = null;
+    void p.ready.then(() => (upSince = Date.now()), () => {});
+    void p.exited.then(({ code, signal }) => {
+      if (stopping || address === null) return; // a first start that failed is reported below
+      const why = `the sidecar exited (${exitText(code, signal)})${IN_USE.test(p.tail()) ? ": its port is already in use" : ""}`;
+      const delay = backoff.next(upSince === null ? 0 : Date.now() - upSince);
+      const { maxRestarts, stableAfterMs } = backoff.policy;
+      if (delay === null) return void stop(`${why} after ${maxRestarts} restarts in a row, none up ${stableAfterMs / 1000} s; giving up`, 1);
+      process.stderr.write(`start: ${why}; restarting it in ${delay / 1000} s (the edge stays up meanwhile; risky prompts fail closed)\n`);
+      restart = setTimeout(() => (sidecar = runSidecar(["--port", address!.slice(address!.lastIndexOf(":") + 1)])), delay);
+    });
+    return p;
+  };
+
+  const first = (sidecar = runSidecar());
+  address = await readyValue(first);
+  if (address === null) {
+    const { code, signal } = await first.exited;
+    const hint = IN_USE.test(first.tail()) ? ": its port is already in use; set SIDECAR_PORT or --port (0 picks a free one)" : "";
+    return stop(`the sidecar could not start (${exitText(code, signal)})${hint}`, 1);
+  }
 
   // The default profile: what the sidecar serves, unless the operator chose.
   if (env.STEERGUARD_STEERING_PROFILE === undefined && !env.STEERGUARD_CONFIG) {
@@ -130,10 +205,16 @@ async function main() {
     );
   }
 
-  const edge = launch("edge", DENO, ["run", "-A", "edge/main.ts"], { ...env, STEERGUARD_SIDECARS: address, NO_COLOR: "1" }, /edge listening on (http:\/\/\S+)\n/);
-  children.push({ name: "edge", ...edge });
-  void edge.exited.then((code) => void stop(`the edge exited (code ${code})`, 1));
-  const url = (await edge.readyMatch)[1]!;
+  const port = env.PORT ?? "8787";
+  const edgeProc = (edge = launch("edge", DENO, ["run", "-A", "edge/main.ts"], { ...env, STEERGUARD_SIDECARS: address, NO_COLOR: "1" }, /edge listening on (http:\/\/\S+)\n/));
+  const url = await readyValue(edgeProc);
+  void edgeProc.exited.then(({ code, signal }) => {
+    const how = exitText(code, signal);
+    if (url) return void stop(`the edge exited (${how})`, 1);
+    const hint = IN_USE.test(edgeProc.tail()) ? `: port ${port} is already in use; set PORT to another (0 picks a free one)` : "";
+    void stop(`the edge could not start on ${env.HOST ?? "127.0.0.1"}:${port} (${how})${hint}`, 1);
+  });
+  if (!url) return;
 
   const lines = [
     "",
