@@ -16,7 +16,7 @@ import { resolveSamplingParams, type SamplingParams } from "../generation/index.
 import { readManifest, type Manifest } from "../model/manifest.ts";
 import { SidecarError, type SidecarBackend } from "../server/backend.ts";
 import { encodeChat, type SystemRole } from "../tokenizer/chat.ts";
-import { loadTokenizer } from "../tokenizer/load.ts";
+import { loadModelTokenizer } from "../tokenizer/load.ts";
 import type { Tokenizer } from "../tokenizer/types.ts";
 import { VERSION } from "../version.ts";
 import { OnnxDecoder, type DecoderOptions } from "./decoder.ts";
@@ -60,15 +60,7 @@ export class Engine implements SidecarBackend {
 
   static async load(modelDir: string, opts: EngineOptions = {}): Promise<Engine> {
     const manifest = readManifest(modelDir);
-    const t = manifest.tokenizer;
-    const tokenizer = await loadTokenizer(modelDir, {
-      kind: t.kind,
-      file: t.files[0]!,
-      bosId: t.bosId ?? -1,
-      eosId: t.eosId ?? -1,
-      addBos: t.addBos,
-      vocabSize: manifest.dims.vocabSize,
-    });
+    const tokenizer = await loadModelTokenizer(modelDir, manifest);
     const profiles = loadProfiles({ files: opts.profiles, dirs: opts.profileDirs, warn: opts.warn }, manifest);
     // SAEs the built graph does not carry are attached now (graph surgery).
     const prepared = prepareModel(modelDir, manifest, profiles.values(), opts.steeringCacheDir);

@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OnnxDecoder } from "../engine/decoder.ts";
 import { Scheduler } from "../engine/scheduler.ts";
 import { Sequence } from "../engine/sequence.ts";
-import { loadTokenizer } from "../tokenizer/load.ts";
+import { loadModelTokenizer } from "../tokenizer/load.ts";
 import { argmaxOf, listArchref, maxAbs, maxRel, readArchref, type ArchrefFixture } from "./archref.ts";
 import { buildModel } from "./build.ts";
 import { residPost } from "./graph/names.ts";
@@ -65,8 +65,7 @@ async function forward(session: ort.InferenceSession, m: Manifest, ids: number[]
 
 /** Greedy tokens from the engine's scheduler (KV cache, continuous batching), EOS not stopping. */
 async function schedulerGreedy(modelDir: string, manifest: Manifest, prompts: number[][], steps: number): Promise<number[][]> {
-  const t = manifest.tokenizer;
-  const tokenizer = await loadTokenizer(modelDir, { kind: t.kind, file: t.files[0]!, bosId: t.bosId ?? -1, eosId: t.eosId ?? -1, addBos: t.addBos, vocabSize: manifest.dims.vocabSize });
+  const tokenizer = await loadModelTokenizer(modelDir, manifest);
   const decoder = await OnnxDecoder.load(modelDir, manifest, { intraOpThreads: 1 });
   const scheduler = new Scheduler(decoder, { maxBatch: prompts.length, maxQueue: prompts.length });
   try {

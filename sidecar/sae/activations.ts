@@ -17,7 +17,7 @@ import { ATTENTION_MASK, INPUT_IDS, LOGITS, POSITION_IDS, pastKey, pastValue, pr
 import { MANIFEST_FILE, readManifest, type Manifest } from "../model/manifest.ts";
 import { DEFAULT_CACHE_DIR } from "../model-source.ts";
 import { encodeChat } from "../tokenizer/chat.ts";
-import { loadTokenizer } from "../tokenizer/load.ts";
+import { loadModelTokenizer } from "../tokenizer/load.ts";
 import type { Tokenizer } from "../tokenizer/types.ts";
 import { mulberry32 } from "./train.ts";
 
@@ -62,10 +62,7 @@ export class ResidualModel {
   static async load(dir: string, opts: ResidualModelOptions = {}): Promise<ResidualModel> {
     const manifest = readManifest(dir);
     if (!manifest.graph.residualOutputs) throw new Error(`${join(dir, MANIFEST_FILE)}: graph.residualOutputs is false; build the model with --residual-outputs`);
-    const t = manifest.tokenizer;
-    const tokenizer = await loadTokenizer(dir, {
-      kind: t.kind, file: t.files[0]!, bosId: t.bosId ?? -1, eosId: t.eosId ?? -1, addBos: t.addBos, vocabSize: manifest.dims.vocabSize,
-    });
+    const tokenizer = await loadModelTokenizer(dir, manifest);
     const session = await ort.InferenceSession.create(join(dir, manifest.graph.file), {
       graphOptimizationLevel: "all", executionProviders: ["cpu"], intraOpNumThreads: opts.threads ?? 1, interOpNumThreads: 1,
     });

@@ -3,6 +3,7 @@ import { access, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HfTokenizer, type TokenizerConfigJson } from "./hf.ts";
 import { Llama2cTokenizer } from "./llama2c.ts";
+import type { Manifest } from "../model/manifest.ts";
 import type { Tokenizer, TokenizerSpec } from "./types.ts";
 
 /**
@@ -31,6 +32,14 @@ export async function loadTokenizer(dir: string, spec: TokenizerSpec): Promise<T
     // (fewer is fine: a padded embedding; the extra ids decode to nothing)
   }
   return tok;
+}
+
+/** The tokenizer of a built model directory, as its manifest describes it. */
+export function loadModelTokenizer(modelDir: string, manifest: Pick<Manifest, "tokenizer" | "dims">): Promise<Tokenizer> {
+  const t = manifest.tokenizer;
+  return loadTokenizer(modelDir, {
+    kind: t.kind, file: t.files[0]!, bosId: t.bosId ?? -1, eosId: t.eosId ?? -1, addBos: t.addBos, vocabSize: manifest.dims.vocabSize,
+  });
 }
 
 /**

@@ -95,7 +95,8 @@ export function buildLlamaGraph(weights: LlamaWeights, opts: BuildGraphOptions =
   const P = g.op("Sub", [T, S], "/mask/P");
   const keyIdx = g.op("Range", [zeroI, T, oneI], "/mask/key_idx"); // [T]
   const queryIdx = g.op("Add", [g.op("Range", [zeroI, S, oneI], "/mask/new_idx"), P], "/mask/query_idx"); // [S]
-  const causal = g.op("LessOrEqual", [keyIdx, g.op("Unsqueeze", [queryIdx, axis1], "/mask/query_col")], "/mask/causal"); // [S, T]
+  const queryCol = g.op("Unsqueeze", [queryIdx, axis1], "/mask/query_col"); // [S, 1]
+  const causal = g.op("LessOrEqual", [keyIdx, queryCol], "/mask/causal"); // [S, T]
   const notPad = g.op("Unsqueeze", [g.op("Cast", [N.ATTENTION_MASK], "/mask/mask_bool", { to: DataType.BOOL }), axes123], "/mask/not_pad"); // [B,1,1,1,T]
   const allowed = g.op("And", [causal, notPad], "/mask/allowed"); // [B,1,1,S,T]
   const fullBias = g.op("Where", [allowed, maskZero, maskNeg], "/mask/bias");
@@ -107,7 +108,7 @@ export function buildLlamaGraph(weights: LlamaWeights, opts: BuildGraphOptions =
     if (W === null) return fullBias;
     let bias = windowBias.get(W);
     if (!bias) {
-      distance ??= g.op("Sub", [g.op("Unsqueeze", [queryIdx, axis1], "/mask/query_col_w"), keyIdx], "/mask/distance");
+      distance ??= g.op("Sub", [queryCol, keyIdx], "/mask/distance");
       const near = g.op("Less", [distance, g.i64(`/mask/window_${W}`, [W], [])], `/mask/within_${W}`);
       bias = g.op("Where", [g.op("And", [allowed, near], `/mask/allowed_${W}`), maskZero, maskNeg], `/mask/bias_${W}`);
       windowBias.set(W, bias);
@@ -151,8 +152,10 @@ export function buildLlamaGraph(weights: LlamaWeights, opts: BuildGraphOptions =
   const embedTokens = g.f32("model.embed_tokens.weight", [V, D], w.tokenEmbedding);
   let x = g.op("Gather", [embedTokens, N.INPUT_IDS], "/model/embed_tokens/Gather", { axis: 0 }); // [B,S,D]
   if (c.embedScale !== undefined) x = g.op("Mul", [x, g.scalar("/model/embed_scale", c.embedScale)], "/model/embed_tokens/scaled");
-  const softcap = (t: string, cap: number | undefined, p: string) =>
-    cap ? g.op("Mul", [g.op("Tanh", [g.op("Div", [t, g.scalar(`${p}/cap`, cap)], `${p}/Div`)], `${p}/Tanh`), `${p}/cap`], `${p}/Mul`) : t;
+  /** cap * tanh(t / cap), as transformers soft-caps (cap: a scalar initializer's name). */
+  const softcap = (t: string, cap: string, p: string, outputs?: string[]) =>
+    g.op("Mul", [g.op("Tanh", [g.op("Div", [t, cap], `${p}/Div`)], `${p}/Tanh`), cap], `${p}/Mul`, {}, outputs);
+  const attnCap = c.attnSoftcap ? g.scalar("/const/attn_softcap", c.attnSoftcap) : undefined;
 
   const headsShape = g.i64("/const/shape_q_heads", [0, 0, H, hd]);
   const kvHeadsShape = g.i64("/const/shape_kv_heads", [0, 0, Hkv, hd]);
@@ -181,7 +184,8 @@ export function buildLlamaGraph(weights: LlamaWeights, opts: BuildGraphOptions =
     // and broadcast k/v over the group axis: [B, Hkv, 1, T, hd].
     const qg = g.op("Reshape", [qr, groupedShape], `${a}/q_grouped`);
     const kT = g.op("Unsqueeze", [g.op("Transpose", [keys], `${a}/k_t`, { perm: [0, 1, 3, 2] }), axis2], `${a}/k_t_grouped`); // [B,Hkv,1,hd,T]
-    const scores = softcap(g.op("Mul", [g.op("MatMul", [qg, kT], `${a}/qk`), attnScale], `${a}/scores`), c.attnSoftcap, `${a}/softcap`); // [B,Hkv,G,S,T]
+    const raw = g.op("Mul", [g.op("MatMul", [qg, kT], `${a}/qk`), attnScale], `${a}/scores`); // [B,Hkv,G,S,T]
+    const scores = attnCap ? softcap(raw, attnCap, `${a}/softcap`) : raw;
     const probs = g.op("Softmax", [g.op("Add", [scores, maskBiasFor(l)], `${a}/masked_scores`)], `${a}/probs`, { axis: -1 });
     const ctx = g.op("MatMul", [probs, g.op("Unsqueeze", [values, axis2], `${a}/v_grouped`)], `${a}/context`); // [B,Hkv,G,S,hd]
     const merged = g.op("Reshape", [
@@ -208,9 +212,7 @@ export function buildLlamaGraph(weights: LlamaWeights, opts: BuildGraphOptions =
     : g.f32("lm_head.weight", [D, V], transpose(w.lmHead, V, D));
   if (c.finalSoftcap) {
     const raw = g.op("MatMul", [hf, head], "/lm_head/MatMul");
-    const cap = g.scalar("/lm_head/softcap/cap", c.finalSoftcap);
-    const t = g.op("Tanh", [g.op("Div", [raw, cap], "/lm_head/softcap/Div")], "/lm_head/softcap/Tanh");
-    g.op("Mul", [t, cap], "/lm_head/softcap/Mul", {}, [N.LOGITS]);
+    softcap(raw, g.scalar("/lm_head/softcap/cap", c.finalSoftcap), "/lm_head/softcap", [N.LOGITS]);
   } else {
     g.op("MatMul", [hf, head], "/lm_head/MatMul", {}, [N.LOGITS]);
   }
@@ -254,8 +256,9 @@ function rotaryFrequencies(g: GraphBuilder, c: LlamaConfig): { invFreq: string; 
   const n = g.op("Unsqueeze", [seqLen, g.i64("/rotary/axes_2", [2])], "/rotary/seq_len_b11");
   if (r.type === "longrope") {
     const long = g.op("Greater", [n, g.i64("/rotary/original_context", [r.originalContext], [])], "/rotary/is_long");
-    const short = ropeFrequencies({ ...c, rope: { ...r, longFactor: r.shortFactor } }, 0).invFreq;
-    const longF = ropeFrequencies({ ...c, rope: { ...r, shortFactor: r.longFactor } }, 0).invFreq;
+    // the two tables: a sequence that fits the original context, and one past it
+    const short = ropeFrequencies(c, r.originalContext).invFreq;
+    const longF = ropeFrequencies(c, r.originalContext + 1).invFreq;
     const invFreq = g.op("Where", [long, g.f32("/rotary/inv_freq_long", [half], longF), g.f32("/rotary/inv_freq_short", [half], short)], "/rotary/inv_freq");
     return { invFreq, scale: r.attentionFactor };
   }
