@@ -3,7 +3,10 @@
  * (edge/main.ts) and in-process under vitest (`app.request(...)`).
  *
  * Routes: POST /v1/chat/completions, GET /v1/models, GET /healthz (liveness),
- * GET /readyz (a sidecar is healthy), GET /metrics (Prometheus text).
+ * GET /readyz (a sidecar is healthy and has room: 503 with a reason when none
+ * is healthy, when every healthy one reports its queue at its admission limit,
+ * or when the edge's own limit of sidecar calls is reached), GET /metrics
+ * (Prometheus text).
  */
 import { Hono } from "hono";
 import { auth, type ApiKey, type KeyStore } from "./auth/index.ts";
@@ -15,6 +18,7 @@ import { errorResponse } from "./openai/index.ts";
 import { rateLimit, type RateLimiter } from "./ratelimit/index.ts";
 import type { RiskScorer } from "./risk/index.ts";
 import type { InflightRequests } from "./shutdown/inflight.ts";
+import { Admission } from "./sidecar/admission.ts";
 import type { SidecarBackend } from "./sidecar/index.ts";
 import { validateChat } from "./validate/index.ts";
 
@@ -38,6 +42,11 @@ const quote = (s: string) => (s.length > 256 ? `${s.slice(0, 256)}…` : s);
 
 export function createApp(config: Config, deps: AppDeps) {
   const app = new Hono<ChatEnv>();
+  const admission = config.sidecar.max_inflight > 0 ? new Admission(config.sidecar.max_inflight) : undefined;
+  deps.metrics.bindLoad({
+    sidecars: () => deps.sidecar.status(),
+    calls: () => ({ inflight: admission?.size ?? 0, limit: config.sidecar.max_inflight }),
+  });
 
   app.use("*", async (c, next) => {
     c.set("startedAt", performance.now());
@@ -48,8 +57,16 @@ export function createApp(config: Config, deps: AppDeps) {
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", (c) => {
-    const ready = deps.sidecar.ready();
-    return c.json({ ready, sidecars: deps.sidecar.status(), classifier: deps.scorer.source }, ready ? 200 : 503);
+    const healthy = deps.sidecar.ready();
+    // Saturation: a load balancer should send new work elsewhere for now.
+    const reason = !healthy
+      ? "no healthy sidecar"
+      : admission?.full
+        ? `saturated: ${admission.size} sidecar calls in flight from this edge, its admission limit is ${admission.limit}`
+        : (deps.sidecar.saturation?.() ?? null);
+    const ready = reason === null;
+    const calls = { inflight: admission?.size ?? null, limit: config.sidecar.max_inflight };
+    return c.json({ ready, ...(reason ? { reason } : {}), sidecars: deps.sidecar.status(), sidecar_calls: calls, classifier: deps.scorer.source }, ready ? 200 : 503);
   });
 
   const metricsRoute = async () =>
@@ -80,7 +97,7 @@ export function createApp(config: Config, deps: AppDeps) {
     auth(deps.keys),
     rateLimit(deps.limiter),
     validateChat(config.limits),
-    chatHandler({ config, scorer: deps.scorer, sidecar: deps.sidecar, events: deps.events, metrics: deps.metrics, fetch: deps.fetch, inflight: deps.inflight }),
+    chatHandler({ config, scorer: deps.scorer, sidecar: deps.sidecar, events: deps.events, metrics: deps.metrics, fetch: deps.fetch, inflight: deps.inflight, admission }),
   );
 
   app.notFound((c) => errorResponse(404, `Unknown route ${quote(c.req.method)} ${quote(c.req.path)}`, { code: "unknown_url" }));

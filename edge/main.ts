@@ -1,6 +1,7 @@
 /**
- * The edge process under Deno: `npx deno run -A edge/main.ts [--help]`
- * (npm run edge). Serves the Hono app with Deno.serve.
+ * The edge process under Deno: `npm run edge -- [--help]`, which runs
+ * `deno run` with the permissions of edge/permissions.ts (no -A). Serves the
+ * Hono app with Deno.serve.
  *
  * Environment: PORT (default 8787), HOST (default 127.0.0.1),
  * STEERGUARD_CONFIG (config file), STEERGUARD_API_KEYS (comma-separated keys),
@@ -12,12 +13,13 @@
  */
 import { parseArgs } from "node:util";
 import { createApp } from "./app.ts";
+import { EDGE_ENV } from "./permissions.ts";
 import { buildEdge, loadConfig, type Env } from "./setup.ts";
 import { createShutdown } from "./shutdown/index.ts";
 
 interface DenoApi {
   args: string[];
-  env: { toObject(): Record<string, string> };
+  env: { get(name: string): string | undefined };
   readTextFile(path: string): Promise<string>;
   exit(code: number): never;
   addSignalListener(signal: "SIGINT" | "SIGTERM", handler: () => void): void;
@@ -30,7 +32,8 @@ const Deno: DenoApi = (globalThis as unknown as { Deno: DenoApi }).Deno;
 
 const HELP = `steerguard edge: the OpenAI-compatible gateway (Hono on Deno)
 
-Usage: npx deno run -A edge/main.ts [options]     (or: npm run edge -- [options])
+Usage: npm run edge -- [options]
+       (scripts/edge.ts: deno run with the permissions below; --deno-command prints it)
 
 Options:
   --port PORT      port to listen on; 0 picks a free one (env PORT, default 8787)
@@ -46,6 +49,11 @@ Environment:
                         balanced list (ipv4:10.0.0.1:50051,10.0.0.2:50051); ";" ends such a list
   STEERGUARD_STEERING_PROFILE  steering profile of steered routes, overriding the config's
                         steering.profile ("" = send no steering field)
+
+Permissions (edge/permissions.ts; no -A): --allow-net; --allow-read of the config
+file and the classifier artifact; --allow-write of the directory of events.path
+(none without an events file); --allow-env of the variables above, PORT, HOST and
+those grpc-js reads (GRPC_*, *_proxy); nothing else, and --no-prompt.
 
 Prints "edge listening on http://HOST:PORT" when ready.
 `;
@@ -66,7 +74,9 @@ async function main() {
     console.log(HELP);
     return;
   }
-  const env: Env = Deno.env.toObject();
+  // Only the listed names: Deno grants env access per name (edge/permissions.ts).
+  const env: Env = {};
+  for (const name of EDGE_ENV) env[name] = Deno.env.get(name);
   if (values.config) env.STEERGUARD_CONFIG = values.config;
   const portText = values.port ?? env.PORT ?? "8787";
   const port = Number(portText);

@@ -1,10 +1,10 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { DecisionEvent } from "../edge/events/index.ts";
 import { isRefusal, percentile, readEvents, report, table } from "./ab-report.ts";
 import { startProcess } from "../test/support/process.ts";
+import { tempDir } from "../test/support/tmp.ts";
 
 function ev(p: Partial<DecisionEvent>): DecisionEvent {
   return {
@@ -46,7 +46,7 @@ describe("ab-report", () => {
   });
 
   it("reads a JSON-lines file, skipping bad lines, and runs as a CLI", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "ab-"));
+    const dir = tempDir("ab-");
     const path = join(dir, "events.jsonl");
     writeFileSync(path, [JSON.stringify(ev({ arm: "x" })), "not json", JSON.stringify(ev({ arm: "y", route: "steered" })), ""].join("\n"));
     const r = await readEvents(path);

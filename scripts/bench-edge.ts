@@ -25,7 +25,7 @@
  */
 import { spawn } from "node:child_process";
 import http from "node:http";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,6 +33,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { connectSidecar, deadlineIn, type SidecarClients } from "../proto/client.ts";
 import { GenerateRequest, type GenerateChunk } from "../proto/gen/steerguard/v1/sidecar.ts";
+import { edgeDenoArgs } from "../edge/permissions.ts";
 import { loadRiskScorer } from "../edge/risk/index.ts";
 import { modelOrSource, resolveModelDir } from "../sidecar/model-source.ts";
 
@@ -106,14 +107,16 @@ async function main() {
   const sc = startChild("sidecar", process.execPath, ["--import", "tsx", "sidecar/main.ts", "--port", "0", "--model", dir, "--max-queue", "1024", "--threads", values["sidecar-threads"]!], {}, /sidecar listening on (\S+)\n/);
   const address = (await sc.match)[1];
   const cfgDir = mkdtempSync(join(tmpdir(), "bench-edge-"));
+  process.on("exit", () => rmSync(cfgDir, { recursive: true, force: true }));
   const cfg = join(cfgDir, "config.json");
   const eventsPath = join(cfgDir, "events.jsonl");
   writeFileSync(cfg, JSON.stringify({ sidecars: [address], rate_limit: { requests_per_minute: 0 }, sidecar: { health_interval_ms: 5_000 }, events: { path: eventsPath } }));
+  const edgeEnv = { STEERGUARD_CONFIG: cfg, STEERGUARD_API_KEYS: KEY, NO_COLOR: "1" };
   const edge = startChild(
     "edge",
     join(ROOT, "node_modules/.bin/deno"),
-    ["run", "-A", "edge/main.ts", "--port", "0"],
-    { STEERGUARD_CONFIG: cfg, STEERGUARD_API_KEYS: KEY, NO_COLOR: "1" },
+    edgeDenoArgs(["--port", "0"], { env: { ...process.env, ...edgeEnv }, cwd: ROOT }),
+    edgeEnv,
     /edge listening on (http:\/\/\S+)\n/,
   );
   const url = (await edge.match)[1];

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { readManifest } from "../sidecar/model/manifest.ts";
 import { main } from "./bench-engine.ts";
 
 describe("bench:engine", () => {
@@ -62,5 +63,29 @@ describe("bench:engine", () => {
     // progress on stderr, not stdout
     expect(err.join("")).toContain("bench: tiny: round 1/1");
     expect(text).not.toContain("bench: tiny:");
+  });
+
+  it("--weights fp32,int4: one engine row per precision, the int4 build's manifest, and the speedup vs fp32", async () => {
+    const { out } = capture();
+    const argv = ["--models", "tiny", "--weights", "fp32,int4", "--prompt-tokens", "8", "--new-tokens", "4", "--batch", "2", "--repeats", "1",
+      "--bandwidth-mb", "4", "--min-ms", "0", "--no-steering", "--no-spin-row", "--cache-dir", cacheDir];
+    expect(await main(argv)).toBe(0);
+    const text = out.join("");
+    const lines = text.split("\n");
+    const header = lines.findIndex((l) => l.startsWith("model "));
+    const rows = lines.slice(header + 2, header + 6).map((l) => l.split(/\s{2,}/));
+    expect(rows.map((r) => r.slice(0, 2))).toEqual([["tiny", "engine fp32"], ["tiny", "transformers.js fp32"], ["tiny", "engine int4"], ["tiny", "transformers.js int4"]]);
+    const bytes = (cell: string) => Number(cell.split(" ")[0]) * (cell.endsWith("MB") ? 1e6 : 1e3);
+    // int4 reads fewer weight bytes per token than fp32
+    expect(bytes(rows[2]![3]!)).toBeLessThan(bytes(rows[0]![3]!) / 2);
+    expect(rows[2]![7]).toMatch(/^\d+(\.\d+)?$/);
+    // transformers.js either runs the int4 graph or its row says why not
+    expect(rows[3]![7] === "-" ? text : rows[3]![7]).toMatch(/^\d+(\.\d+)?$|tiny-int4 transformers\.js int4: /);
+    expect(readManifest(join(cacheDir, "tiny-int4")).graph.precision).toEqual({ weights: "int4", blockSize: 32 });
+    expect(readManifest(join(cacheDir, "tiny")).graph.precision).toEqual({ weights: "fp32", blockSize: null });
+    expect(text).toContain("Precision: decode speed vs fp32");
+    expect(text).toMatch(/^tiny\s+int4\s+32\s+\d+(\.\d)? kB\s+\d+(\.\d+)?\s+\d+\.\d\dx\s+\d+(\.\d+)?\s+\d+\.\d\dx\s+\d+(\.\d)?%$/m);
+    expect(text).toMatch(/\[info\] tiny-int4: decode b1 int4 >= 3x fp32: \d+\.\d\dx/);
+    expect(await main(["--weights", "int3"])).toBe(2);
   });
 });

@@ -13,6 +13,14 @@
  * default intra-op spinning (the engine's own default is off), i.e. with the
  * same session options as transformers.js.
  *
+ * Precisions: `--weights fp32,fp16,int8,int4` builds each model at each
+ * listed weight precision (sidecar/model/quantize.ts) and times them all in
+ * the same interleaved rounds: rows "engine fp32", "engine int4", ..., and
+ * speedups vs fp32 as medians of ratios of runs taken back to back. "weights/tok"
+ * is the bytes of weights one decode step reads: the model files' size minus
+ * the embedding table (its Gather reads one row), the table counted once more
+ * where a tied fp32/fp16 head reads it.
+ *
  * Models:
  * - stories260K: built from the llama2.c checkpoint (cached under --cache-dir).
  * - random-100m: seeded random Llama weights (d_model 768, 12 layers, 12 heads,
@@ -20,6 +28,8 @@
  *   Its tokenizer is stories' tok512.bin padded to 32000 entries with
  *   placeholder pieces (`<r512>`, ...) that no merge can produce: prompts
  *   encode exactly as with tok512, and every id the model emits decodes.
+ * - random-300m: the same with d_model 1024, 24 layers, 16/4 heads, hidden
+ *   2816 (~300M parameters), where the output head is a smaller share.
  * - tiny: a few-thousand-parameter random model (for the smoke test).
  * Generation is greedy and ignores end-of-sequence (the bench copies of the
  * manifests list no EOS ids), so every run produces exactly --new-tokens.
@@ -27,7 +37,7 @@
  * Everything measured goes to stdout; progress goes to stderr.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -40,6 +50,7 @@ import { buildLlamaGraph } from "../sidecar/model/graph/llama-graph.ts";
 import { OPSET, writeModel } from "../sidecar/model/graph/write-model.ts";
 import { BUILDER_VERSION, MANIFEST_FORMAT, readManifest, writeManifest, type Manifest } from "../sidecar/model/manifest.ts";
 import { randomLlama } from "../sidecar/model/random-model.ts";
+import { DEFAULT_BLOCK_SIZE, QUANT_BITS, WEIGHT_PRECISIONS, type WeightPrecision } from "../sidecar/model/quantize.ts";
 import type { LlamaConfig } from "../sidecar/model/weights.ts";
 import { residPost } from "../sidecar/model/graph/names.ts";
 import { main as benchSteering } from "./bench-steering.ts";
@@ -52,23 +63,34 @@ const RANDOM_100M: LlamaConfig = {
   vocabSize: 32000, dModel: 768, nLayers: 12, nHeads: 12, nKvHeads: 4, headDim: 64, hiddenDim: 2048,
   contextLength: 2048, ropeTheta: 10000, rmsNormEps: 1e-5, rotary: "half", tiedEmbeddings: true, qkvBias: false,
 };
+/** The same shape, bigger: d_model 1024, 24 layers, 16 heads / 4 kv, MLP 2816, tied: ~300M parameters (1.2 GB fp32). */
+const RANDOM_300M: LlamaConfig = { ...RANDOM_100M, dModel: 1024, nLayers: 24, nHeads: 16, nKvHeads: 4, headDim: 64, hiddenDim: 2816 };
 const TINY: LlamaConfig = {
   vocabSize: 600, dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, hiddenDim: 64,
   contextLength: 256, ropeTheta: 10000, rmsNormEps: 1e-5, rotary: "half", tiedEmbeddings: false, qkvBias: false,
 };
-const MODELS = ["stories260K", "random-100m", "tiny"] as const;
+const MODELS = ["stories260K", "random-100m", "random-300m", "tiny"] as const;
 type ModelName = (typeof MODELS)[number];
 
 export const HELP = `Usage: npm run bench:engine -- [options]
 
 Benchmarks the sidecar engine against @huggingface/transformers on the same
 model.onnx: prefill tokens/s, time to first token, decode tokens/s at batch 1
-and aggregate at batch B, and decode vs the memory-bandwidth limit.
+and aggregate at batch B, and decode vs the memory-bandwidth limit; with
+--weights, each model at each weight precision, with speedups vs fp32.
 
-  --models LIST        comma-separated: stories260K, random-100m, tiny
+  --models LIST        comma-separated: stories260K, random-100m, random-300m, tiny
                        (default stories260K,random-100m)
   --prompt-tokens N    prompt length in tokens (default 128)
   --new-tokens N       tokens generated per request (default 32)
+  --weights LIST       comma-separated weight precisions to build each model at:
+                       fp32, fp16, int8, int4 (default fp32); with more than
+                       one, rows are labelled "engine <precision>" and the
+                       speedups vs fp32 (when listed) are printed
+  --block-size N       int8/int4 quantization block size (default ${DEFAULT_BLOCK_SIZE})
+  --accuracy-level N   int8/int4 MatMulNBits accuracy_level for random models
+                       (0 = float32 math, 4 = int8 activations; default: the
+                       builder's); stories260K always gets the builder's
   --batch B            concurrent requests for the batched run (default 8)
   --threads N          onnxruntime intra-op threads for both runners
                        (default 0 = onnxruntime's default)
@@ -78,9 +100,11 @@ and aggregate at batch B, and decode vs the memory-bandwidth limit.
                        tokens (default 1000; matters for tiny models)
   --no-spin-row        skip the "engine +spin" row (the engine with onnxruntime's
                        default of spin-waiting intra-op threads, batch 1 only)
-  --no-transformers    skip @huggingface/transformers
+  --no-transformers    skip @huggingface/transformers (it is tried on every
+                       precision; a model it cannot load gets a row saying why)
   --no-steering        skip the steering-overhead section (bench:steering at batch 1:
-                       no hook vs a 4-feature TopK clamp profile, same run)
+                       no hook vs a 4-feature TopK clamp profile, same run;
+                       on each model's first listed precision)
   --bandwidth-mb N     buffer size of the copy-bandwidth probe (default 256)
   --stories DIR        the stories260K llama2.c checkpoint folder
                        (default ${DEFAULT_STORIES})
@@ -99,6 +123,9 @@ export interface BenchOptions {
   batch: number;
   threads: number;
   repeats: number;
+  weights: WeightPrecision[];
+  blockSize: number;
+  accuracyLevel: number | undefined;
   transformers: boolean;
   steering: boolean;
   spinRow: boolean;
@@ -123,6 +150,9 @@ function parse(argv: string[]): BenchOptions | "help" {
         batch: { type: "string", default: "8" },
         threads: { type: "string", default: "0" },
         repeats: { type: "string", default: "5" },
+        weights: { type: "string", default: "fp32" },
+        "block-size": { type: "string", default: String(DEFAULT_BLOCK_SIZE) },
+        "accuracy-level": { type: "string" },
         "no-transformers": { type: "boolean", default: false },
         "no-steering": { type: "boolean", default: false },
         "no-spin-row": { type: "boolean", default: false },
@@ -148,6 +178,15 @@ function parse(argv: string[]): BenchOptions | "help" {
     if (!(MODELS as readonly string[]).includes(m)) throw new UsageError(`unknown model "${m}" (known: ${MODELS.join(", ")})`);
   }
   if (models.length === 0) throw new UsageError("--models is empty");
+  const weights = [...new Set(values.weights.split(",").map((w) => w.trim()).filter(Boolean))];
+  for (const w of weights) {
+    if (!(WEIGHT_PRECISIONS as readonly string[]).includes(w)) throw new UsageError(`unknown weight precision "${w}" (known: ${WEIGHT_PRECISIONS.join(", ")})`);
+  }
+  if (weights.length === 0) throw new UsageError("--weights is empty");
+  const blockSize = int("block-size", values["block-size"], 16);
+  if ((blockSize & (blockSize - 1)) !== 0) throw new UsageError(`--block-size must be a power of two >= 16, got ${blockSize}`);
+  const accuracyLevel = values["accuracy-level"] === undefined ? undefined : int("accuracy-level", values["accuracy-level"], 0);
+  if (accuracyLevel !== undefined && accuracyLevel > 4) throw new UsageError("--accuracy-level must be 0..4");
   return {
     models: models as ModelName[],
     promptTokens: int("prompt-tokens", values["prompt-tokens"], 2),
@@ -155,6 +194,9 @@ function parse(argv: string[]): BenchOptions | "help" {
     batch: int("batch", values.batch, 1),
     threads: int("threads", values.threads, 0),
     repeats: int("repeats", values.repeats, 1),
+    weights: weights as WeightPrecision[],
+    blockSize,
+    accuracyLevel,
     transformers: !values["no-transformers"],
     steering: !values["no-steering"],
     spinRow: !values["no-spin-row"],
@@ -172,6 +214,10 @@ const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 
 interface BenchModel {
   name: ModelName;
+  /** Weight precision of this build. */
+  precision: WeightPrecision;
+  /** Folder name of this build under the cache (the model name, plus the precision below fp32). */
+  key: string;
   dir: string;
   manifest: Manifest;
   params: number;
@@ -186,12 +232,21 @@ function paramCount(d: Manifest["dims"], tied: boolean): number {
   return d.vocabSize * d.dModel * (tied ? 1 : 2) + d.nLayers * layer + d.dModel;
 }
 
-function weightBytesPerToken(d: Manifest["dims"]): number {
-  const q = d.nHeads * d.headDim;
-  const kv = d.nKvHeads * d.headDim;
-  const layer = d.dModel * q * 2 + d.dModel * kv * 2 + 3 * d.dModel * d.hiddenDim + 2 * d.dModel;
-  // lm_head reads the whole [D, V] matrix (tied or not); the embedding only one row.
-  return 4 * (d.nLayers * layer + d.vocabSize * d.dModel + 2 * d.dModel);
+/**
+ * Bytes of weights one decode step reads, from the built files: everything
+ * stored (linear weights, their scales and zero points, norms, the head)
+ * except the embedding table, of which the Gather reads one row; a tied
+ * fp32/fp16 head reads the table itself (graph/linear.ts outputHead), so
+ * there it counts in full. The graph's own bytes (a few kB) are included.
+ */
+export function weightBytesPerToken(dir: string, m: Manifest): number {
+  const files = [m.graph.file, ...(m.graph.externalData ? [m.graph.externalData] : [])];
+  const stored = files.reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+  const precision = m.graph.precision.weights;
+  const elem = precision === "fp32" ? 4 : 2; // the table is fp16 below fp32
+  const table = m.dims.vocabSize * m.dims.dModel * elem;
+  const headReadsTable = m.graph.tiedEmbeddings && !QUANT_BITS[precision];
+  return stored - (headReadsTable ? 0 : table) + m.dims.dModel * elem;
 }
 
 /** Bench copies never stop at EOS: every request generates exactly max_tokens. */
@@ -242,20 +297,34 @@ function paddedTokenizer(tok512: Uint8Array, vocabSize: number): Uint8Array {
   return out;
 }
 
-/** Writes (or reuses) a model directory with seeded random weights. */
-function randomModelDir(name: ModelName, config: LlamaConfig, seed: number, opts: BenchOptions): string {
+/** A build's folder name under the cache: the model name, plus the precision below fp32. */
+const buildKey = (name: ModelName, precision: WeightPrecision) => (precision === "fp32" ? name : `${name}-${precision}`);
+
+/** The manifest's precision record for a build at `precision`. */
+const precisionRecord = (precision: WeightPrecision, blockSize: number): Manifest["graph"]["precision"] =>
+  ({ weights: precision, blockSize: QUANT_BITS[precision] ? blockSize : null });
+
+/** Random weights, generated once per run for all the precisions built from them. */
+const randomWeights = new Map<string, ReturnType<typeof randomLlama>>();
+
+/** Writes (or reuses) a model directory with seeded random weights stored at `precision`. */
+function randomModelDir(name: ModelName, config: LlamaConfig, seed: number, precision: WeightPrecision, opts: BenchOptions): string {
   const tok512 = readFileSync(join(opts.stories, "tok512.bin"));
+  const quantized = Boolean(QUANT_BITS[precision]);
+  const build = { weights: precision, blockSize: quantized ? opts.blockSize : undefined, accuracyLevel: quantized ? opts.accuracyLevel : undefined };
   const key = createHash("sha256")
-    .update(JSON.stringify({ config, seed, builder: BUILDER_VERSION }))
+    .update(JSON.stringify({ config, seed, builder: BUILDER_VERSION, ...(precision === "fp32" ? {} : { build }) }))
     .update(tok512)
     .digest("hex");
-  const dir = join(opts.cacheDir, name);
+  const dir = join(opts.cacheDir, buildKey(name, precision));
   const keyFile = join(dir, "bench-key.txt");
   if (existsSync(keyFile) && readFileSync(keyFile, "utf8") === key && existsSync(join(dir, MODEL_FILE))) return dir;
-  log(`${name}: generating seeded random weights (seed ${seed}) and writing ${dir} (cached for later runs)`);
+  log(`${name}: ${precision} build of seeded random weights (seed ${seed}): writing ${dir} (cached for later runs)`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const graph = buildLlamaGraph(randomLlama(config, seed));
+  const wkey = JSON.stringify({ config, seed });
+  if (!randomWeights.has(wkey)) randomWeights.set(wkey, randomLlama(config, seed));
+  const graph = buildLlamaGraph(randomWeights.get(wkey)!, build);
   const written = writeModel(graph, join(dir, MODEL_FILE));
   const tokFile = `tok${config.vocabSize}.bin`;
   writeFileSync(join(dir, tokFile), paddedTokenizer(tok512, config.vocabSize));
@@ -263,7 +332,7 @@ function randomModelDir(name: ModelName, config: LlamaConfig, seed: number, opts
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
     builderVersion: BUILDER_VERSION,
-    id: name,
+    id: buildKey(name, precision),
     architecture: "llama",
     source: { kind: "llama2c", path: `randomLlama(seed=${seed})`, sha256: {}, modelType: null },
     dims: {
@@ -273,6 +342,7 @@ function randomModelDir(name: ModelName, config: LlamaConfig, seed: number, opts
     graph: {
       file: MODEL_FILE, externalData: written.externalDataFile, opset: OPSET,
       sourceRotary: c.rotary, tiedEmbeddings: c.tiedEmbeddings, qkvBias: c.qkvBias, residualOutputs: false,
+      precision: precisionRecord(precision, opts.blockSize),
     },
     tokenizer: { kind: "llama2c", files: [tokFile], bosId: 1, eosId: 2, eosIds: [], addBos: true },
     chatTemplate: null,
@@ -285,24 +355,28 @@ function randomModelDir(name: ModelName, config: LlamaConfig, seed: number, opts
   return dir;
 }
 
-async function prepareModel(name: ModelName, opts: BenchOptions): Promise<BenchModel> {
+async function prepareModel(name: ModelName, precision: WeightPrecision, opts: BenchOptions): Promise<BenchModel> {
   let dir: string;
+  const key = buildKey(name, precision);
   if (name === "stories260K") {
-    dir = join(opts.cacheDir, "stories260K");
-    if (!(await isBuildCurrent(opts.stories, dir))) {
-      log(`stories260K: building ${opts.stories} -> ${dir}`);
-      await buildModel({ from: opts.stories, out: dir, id: "stories260K" });
+    dir = join(opts.cacheDir, key);
+    const build = { weights: precision, blockSize: QUANT_BITS[precision] ? opts.blockSize : undefined };
+    if (!(await isBuildCurrent(opts.stories, dir, build))) {
+      log(`stories260K: building ${opts.stories} -> ${dir} (${precision} weights)`);
+      await buildModel({ from: opts.stories, out: dir, id: key, ...build });
     }
   } else {
-    dir = randomModelDir(name, name === "tiny" ? TINY : RANDOM_100M, opts.seed, opts);
+    dir = randomModelDir(name, name === "tiny" ? TINY : name === "random-300m" ? RANDOM_300M : RANDOM_100M, opts.seed, precision, opts);
   }
   const manifest = withoutEos(dir);
   return {
     name,
+    precision,
+    key,
     dir,
     manifest,
     params: paramCount(manifest.dims, manifest.graph.tiedEmbeddings),
-    weightBytesPerToken: weightBytesPerToken(manifest.dims),
+    weightBytesPerToken: weightBytesPerToken(dir, manifest),
   };
 }
 
@@ -313,7 +387,7 @@ async function prepareModel(name: ModelName, opts: BenchOptions): Promise<BenchM
  */
 function transformersDir(model: BenchModel, opts: BenchOptions): string {
   const d = model.manifest.dims;
-  const dir = join(opts.cacheDir, "transformers.js", model.name);
+  const dir = join(opts.cacheDir, "transformers.js", model.key);
   mkdirSync(join(dir, "onnx"), { recursive: true });
   const config = {
     model_type: "llama",
@@ -462,7 +536,7 @@ async function loadTransformers(model: BenchModel, opts: BenchOptions): Promise<
   tf.env.localModelPath = dirname(dir);
   const session_options: Record<string, unknown> = {};
   if (opts.threads > 0) session_options.intraOpNumThreads = opts.threads;
-  const hf = await tf.AutoModelForCausalLM.from_pretrained(model.name, {
+  const hf = await tf.AutoModelForCausalLM.from_pretrained(model.key, {
     dtype: "fp32",
     device: "cpu",
     local_files_only: true,
@@ -569,24 +643,37 @@ interface RunnerResult {
   promptTokens?: number;
 }
 
-interface ModelResult {
+/** One build (model at one precision) and its runners' rows. */
+interface VariantResult {
   model: BenchModel;
+  /** Row labels: "engine" / "transformers.js", with the precision appended when several are benched or it is not fp32. */
+  labels: { engine: string; spin: string; hf: string };
   rows: RunnerResult[];
   /**
    * Ratios of runs taken back to back in the same round, median over rounds
    * (steadier than a ratio of medians while the machine's load drifts).
+   * b1VsFp32 / batchVsFp32: this build's engine vs the fp32 build's, same round.
    */
-  paired: { batchVsB1?: number; engineVsHf?: number; spinVsHf?: number };
+  paired: { batchVsB1?: number; engineVsHf?: number; spinVsHf?: number; b1VsFp32?: number; batchVsFp32?: number };
 }
+
+interface ModelResult {
+  name: ModelName;
+  variants: VariantResult[];
+}
+
+/** The issue's speed goals at batch 1 vs fp32, for random-100m (or larger). */
+export const SPEEDUP_GOALS: Partial<Record<WeightPrecision, number>> = { int8: 1.7, int4: 3 };
+const GOAL_MODELS: readonly ModelName[] = ["random-100m", "random-300m"];
 
 const fmt = (x: number | undefined, digits = 1) =>
   x === undefined ? "-" : x >= 1000 ? Math.round(x).toString() : x.toFixed(x >= 100 ? 0 : digits);
 const bytesFmt = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : b >= 1e6 ? `${(b / 1e6).toFixed(1)} MB` : `${(b / 1e3).toFixed(1)} kB`);
 const paramsFmt = (p: number) => (p >= 1e6 ? `${(p / 1e6).toFixed(p >= 1e7 ? 1 : 2)}M` : `${(p / 1e3).toFixed(1)}K`);
 
-function table(header: string[], rows: string[][]): string {
+function table(header: string[], rows: string[][], leftCols = 2): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd();
+  const line = (cells: string[]) => cells.map((c, i) => (i < leftCols ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd();
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n") + "\n";
 }
 
@@ -599,11 +686,12 @@ export function report(results: ModelResult[], opts: BenchOptions, bandwidth: nu
   const header = ["model", "runner", "params", "weights/tok", "prompt", "prefill tok/s", "TTFT ms", "decode b1 tok/s", `decode b${B} tok/s`, `b${B}/b1`, "b1 % BW limit"];
   const rows: string[][] = [];
   const notes: string[] = [];
-  for (const { model, rows: rs, paired } of results) {
+  const variants = results.flatMap((r) => r.variants);
+  for (const { model, rows: rs, paired } of variants) {
     const limit = bandwidth / model.weightBytesPerToken;
     for (const r of rs) {
       if (r.error) {
-        notes.push(`${model.name} ${r.runner}: ${r.error}`);
+        notes.push(`${model.key} ${r.runner}: ${r.error}`);
         rows.push([model.name, r.runner, paramsFmt(model.params), bytesFmt(model.weightBytesPerToken), "-", "-", "-", "-", "-", "-", "cannot run (see below)"]);
         continue;
       }
@@ -621,30 +709,60 @@ export function report(results: ModelResult[], opts: BenchOptions, bandwidth: nu
         r.decodeB1 !== undefined ? `${((100 * r.decodeB1) / limit).toFixed(1)}%` : "-",
       ]);
     }
-    notes.push(`${model.name}: bandwidth limit ${fmt(limit)} tok/s at batch 1 (${(bandwidth / 1e9).toFixed(1)} GB/s / ${bytesFmt(model.weightBytesPerToken)} of weights per token)`);
+    notes.push(`${model.key}: bandwidth limit ${fmt(limit)} tok/s at batch 1 (${(bandwidth / 1e9).toFixed(1)} GB/s / ${bytesFmt(model.weightBytesPerToken)} of weights per token)`);
   }
   out += table(header, rows);
   out += "\n" + notes.map((n) => `  ${n}`).join("\n") + "\n";
-  out += `\nGoals (ratios: median over rounds of runs taken back to back; b${B}/b1 above is the same)\n`;
+
   const x = (r: number) => `${r.toFixed(2)}x`;
-  for (const { model, rows: rs, paired } of results) {
-    const e = rs.find((r) => r.runner === "engine");
-    const t = rs.find((r) => r.runner === "transformers.js");
+  const withFp32 = results.filter((r) => r.variants.some((v) => v.model.precision === "fp32") && r.variants.length > 1);
+  if (withFp32.length) {
+    out += `\nPrecision: decode speed vs fp32 (each ratio: median over rounds of runs in the same round)\n`;
+    const prow: string[][] = [];
+    for (const { variants: vs } of withFp32) {
+      for (const v of vs) {
+        const e = v.rows.find((r) => r.runner === v.labels.engine);
+        prow.push([
+          v.model.name,
+          v.model.precision,
+          v.model.manifest.graph.precision.blockSize ? String(v.model.manifest.graph.precision.blockSize) : "-",
+          bytesFmt(v.model.weightBytesPerToken),
+          fmt(e?.decodeB1),
+          v.model.precision === "fp32" ? "1.00x" : v.paired.b1VsFp32 !== undefined ? x(v.paired.b1VsFp32) : "-",
+          fmt(e?.decodeBatch),
+          v.model.precision === "fp32" ? "1.00x" : v.paired.batchVsFp32 !== undefined ? x(v.paired.batchVsFp32) : "-",
+          e?.decodeB1 !== undefined ? `${((100 * e.decodeB1 * v.model.weightBytesPerToken) / bandwidth).toFixed(1)}%` : "-",
+        ]);
+      }
+    }
+    out += table(["model", "weights", "block", "weights/tok", "decode b1 tok/s", "b1 vs fp32", `decode b${B} tok/s`, `b${B} vs fp32`, "b1 % BW limit"], prow, 2);
+  }
+
+  out += `\nGoals (ratios: median over rounds of runs taken back to back; b${B}/b1 above is the same)\n`;
+  for (const { model, labels, rows: rs, paired } of variants) {
+    const e = rs.find((r) => r.runner === labels.engine);
+    const t = rs.find((r) => r.runner === labels.hf);
     if (!e?.decodeB1) continue;
     if (t && !t.error && paired.engineVsHf !== undefined) {
       const ok = paired.engineVsHf >= 1;
-      out += `  [${ok ? "MET " : "MISS"}] ${model.name}: decode b1 engine >= transformers.js: ${x(paired.engineVsHf)} ` +
+      out += `  [${ok ? "MET " : "MISS"}] ${model.key}: decode b1 ${labels.engine} >= ${labels.hf}: ${x(paired.engineVsHf)} ` +
         `(medians ${fmt(e.decodeB1)} vs ${fmt(t.decodeB1)} tok/s)\n`;
       if (paired.spinVsHf !== undefined) {
-        out += `         engine +spin (transformers.js's session options) vs transformers.js: ${x(paired.spinVsHf)}\n`;
+        out += `         ${labels.spin} (transformers.js's session options) vs ${labels.hf}: ${x(paired.spinVsHf)}\n`;
       }
     } else {
-      out += `  [n/a ] ${model.name}: decode b1 engine >= transformers.js: transformers.js ${t ? "could not run" : "skipped"}\n`;
+      out += `  [n/a ] ${model.key}: decode b1 ${labels.engine} >= ${labels.hf}: transformers.js ${t ? "could not run" : "skipped"}\n`;
     }
     if (paired.batchVsB1 !== undefined) {
       const ok = paired.batchVsB1 >= 3;
-      out += `  [${ok ? "MET " : "MISS"}] ${model.name}: decode b${B} aggregate >= 3x b1: ${x(paired.batchVsB1)} ` +
+      out += `  [${ok ? "MET " : "MISS"}] ${model.key}: decode b${B} aggregate >= 3x b1: ${x(paired.batchVsB1)} ` +
         `(medians ${fmt(e.decodeBatch)} vs ${fmt(e.decodeB1)} tok/s)\n`;
+    }
+    const goal = SPEEDUP_GOALS[model.precision];
+    if (goal !== undefined && paired.b1VsFp32 !== undefined) {
+      const mark = GOAL_MODELS.includes(model.name) ? (paired.b1VsFp32 >= goal ? "MET " : "MISS") : "info";
+      out += `  [${mark}] ${model.key}: decode b1 ${model.precision} >= ${goal}x fp32: ${x(paired.b1VsFp32)}` +
+        `${mark === "info" ? ` (the goal is for ${GOAL_MODELS.join(", ")})` : ""}\n`;
     }
   }
   return out;
@@ -663,98 +781,143 @@ function rowFrom(runner: string, b1: RunStats[], batched?: RunStats[]): RunnerRe
   };
 }
 
-async function benchModel(model: BenchModel, opts: BenchOptions): Promise<ModelResult> {
-  const tag = model.name;
-  const load = (spinning: boolean) =>
+/** The runners of one build, loaded, and their timed runs. */
+interface Variant {
+  model: BenchModel;
+  labels: VariantResult["labels"];
+  engine: Engine;
+  spin?: Engine;
+  hf?: HfRunner;
+  hfError?: string;
+  e1: RunStats[];
+  eB: RunStats[];
+  s1: RunStats[];
+  t1: RunStats[];
+}
+
+/**
+ * Benchmarks one model at each of its precisions (`builds`, same dims) in the
+ * same interleaved rounds: each round runs every build's engine (and its
+ * transformers.js runner), the builds' order reversed every other round.
+ * The "+spin" engine runs for the first build only.
+ */
+async function benchModel(builds: BenchModel[], opts: BenchOptions): Promise<ModelResult> {
+  const name = builds[0]!.name;
+  const multi = builds.length > 1 || builds[0]!.precision !== "fp32";
+  const load = (model: BenchModel, spinning: boolean) =>
     Engine.load(model.dir, {
       maxBatch: opts.batch,
       maxQueue: Math.max(64, opts.batch),
       intraOpThreads: opts.threads || undefined,
       intraOpSpinning: spinning,
     });
-  log(`${tag}: loading engine`);
-  const engine = await load(false);
-  const closers: (() => Promise<void>)[] = [() => engine.close()];
+  const closers: (() => Promise<void>)[] = [];
   try {
-    const prompts = Array.from({ length: opts.batch }, (_, i) => promptOf(engine, opts.promptTokens, i * 3));
+    const variants: Variant[] = [];
+    for (const [i, model] of builds.entries()) {
+      const tag = model.key;
+      const suffix = multi ? ` ${model.precision}` : "";
+      const labels = { engine: `engine${suffix}`, spin: `engine${suffix} +spin`, hf: `transformers.js${suffix}` };
+      log(`${tag}: loading engine`);
+      const engine = await load(model, false);
+      closers.push(() => engine.close());
+      const v: Variant = { model, labels, engine, e1: [], eB: [], s1: [], t1: [] };
+      if (opts.spinRow && i === 0) {
+        log(`${tag}: loading a second engine with intra-op spinning on`);
+        const e = await load(model, true);
+        closers.push(() => e.close());
+        v.spin = e;
+      }
+      if (opts.transformers) {
+        log(`${tag}: loading @huggingface/transformers on the same model.onnx`);
+        try {
+          const h = await loadTransformers(model, opts);
+          closers.push(() => h.close());
+          v.hf = h;
+        } catch (err) {
+          v.hfError = `cannot load our ${model.precision} export: ${String((err as Error).message ?? err).split("\n")[0]}`;
+        }
+      }
+      variants.push(v);
+    }
+
+    const engine0 = variants[0]!.engine;
+    const prompts = Array.from({ length: opts.batch }, (_, i) => promptOf(engine0, opts.promptTokens, i * 3));
     const b1 = [prompts[0]!.text];
     const bB = prompts.map((p) => p.text);
-    const ctx = model.manifest.dims.contextLength;
+    const ctx = builds[0]!.manifest.dims.contextLength;
     if (prompts.some((p) => p.ids.length + opts.newTokens > ctx)) {
-      throw new UsageError(`${tag}: prompt + new tokens exceed the context of ${ctx}`);
+      throw new UsageError(`${name}: prompt + new tokens exceed the context of ${ctx}`);
     }
-    let spin: Engine | undefined;
-    if (opts.spinRow) {
-      log(`${tag}: loading a second engine with intra-op spinning on`);
-      const e = await load(true);
-      closers.push(() => e.close());
-      spin = e;
-    }
-    let hf: HfRunner | undefined;
-    let hfError: string | undefined;
-    if (opts.transformers) {
-      log(`${tag}: loading @huggingface/transformers on the same model.onnx`);
-      try {
-        const h = await loadTransformers(model, opts);
-        closers.push(() => h.close());
-        hf = h;
-      } catch (err) {
-        hfError = `cannot load our export: ${String((err as Error).message ?? err).split("\n")[0]}`;
+
+    log(`${name}: warm-up`);
+    const short = Array.from({ length: opts.batch }, (_, i) => promptOf(engine0, 8, i));
+    for (const v of variants) {
+      await engineRun(v.engine, [short[0]!.text], 4);
+      await engineRun(v.engine, short.map((p) => p.text), 4);
+      if (v.spin) await engineRun(v.spin, [short[0]!.text], 4);
+      if (v.hf) {
+        try {
+          await v.hf.run(short[0]!.ids, 4);
+        } catch (err) {
+          v.hfError = `generate() failed on our ${v.model.precision} export: ${String((err as Error).message ?? err).split("\n")[0]}`;
+          v.hf = undefined;
+        }
       }
     }
 
-    log(`${tag}: warm-up`);
-    const short = Array.from({ length: opts.batch }, (_, i) => promptOf(engine, 8, i));
-    await engineRun(engine, [short[0]!.text], 4);
-    await engineRun(engine, short.map((p) => p.text), 4);
-    if (spin) await engineRun(spin, [short[0]!.text], 4);
-    if (hf) {
-      try {
-        await hf.run(short[0]!.ids, 4);
-      } catch (err) {
-        hfError = `generate() failed on our export: ${String((err as Error).message ?? err).split("\n")[0]}`;
-        hf = undefined;
-      }
-    }
-
-    const e1: RunStats[] = [];
-    const eB: RunStats[] = [];
-    const s1: RunStats[] = [];
-    const t1: RunStats[] = [];
     for (let r = 0; r < opts.repeats; r++) {
       // Interleave the runners so machine noise hits all of them alike; the
       // (slow) batched run only every other round.
       const batched = r % 2 === 0;
-      const phases = 1 + (spin ? 1 : 0) + (hf ? 1 : 0) + (batched ? 1 : 0);
+      const order = r % 2 === 0 ? variants : [...variants].reverse();
+      const phases = variants.reduce((n, v) => n + 1 + (v.spin ? 1 : 0) + (v.hf ? 1 : 0) + (batched ? 1 : 0), 0);
       let p = 0;
-      const step = (what: string) => log(`${tag}: round ${r + 1}/${opts.repeats} [${++p}/${phases}] ${what}`);
-      // The batched run sits right before the batch-1 run it is paired with,
-      // which sits right before the transformers.js run it is paired with.
-      if (batched) {
-        step(`engine batch ${opts.batch}`);
-        eB.push(await pooled(opts.minMs, () => engineRun(engine, bB, opts.newTokens)));
-      }
-      step("engine batch 1");
-      e1.push(await pooled(opts.minMs, () => engineRun(engine, b1, opts.newTokens)));
-      if (hf) {
-        step("transformers.js batch 1");
-        t1.push(await pooled(opts.minMs, () => hf!.run(prompts[0]!.ids, opts.newTokens)));
-      }
-      if (spin) {
-        step("engine (spinning) batch 1");
-        s1.push(await pooled(opts.minMs, () => engineRun(spin!, b1, opts.newTokens)));
+      const step = (what: string) => log(`${name}: round ${r + 1}/${opts.repeats} [${++p}/${phases}] ${what}`);
+      for (const v of order) {
+        // The batched run sits right before the batch-1 run it is paired with,
+        // which sits right before the transformers.js run it is paired with.
+        if (batched) {
+          step(`${v.labels.engine} batch ${opts.batch}`);
+          v.eB.push(await pooled(opts.minMs, () => engineRun(v.engine, bB, opts.newTokens)));
+        }
+        step(`${v.labels.engine} batch 1`);
+        v.e1.push(await pooled(opts.minMs, () => engineRun(v.engine, b1, opts.newTokens)));
+        if (v.hf) {
+          step(`${v.labels.hf} batch 1`);
+          v.t1.push(await pooled(opts.minMs, () => v.hf!.run(prompts[0]!.ids, opts.newTokens)));
+        }
+        if (v.spin) {
+          step(`${v.labels.spin} batch 1`);
+          v.s1.push(await pooled(opts.minMs, () => engineRun(v.spin!, b1, opts.newTokens)));
+        }
       }
     }
-    const rows: RunnerResult[] = [rowFrom("engine", e1, eB)];
-    if (spin) rows.push(rowFrom("engine +spin", s1));
-    if (hf) rows.push(rowFrom("transformers.js", t1));
-    else if (hfError) rows.push({ runner: "transformers.js", error: hfError });
+
     const ratio = (a: RunStats[], b: RunStats[], stride = 1) =>
       a.length && b.length ? median(a.map((x, i) => x.decodeTps / b[i * stride]!.decodeTps)) : undefined;
+    const fp32 = variants.find((v) => v.model.precision === "fp32");
     return {
-      model,
-      rows,
-      paired: { batchVsB1: ratio(eB, e1, 2), engineVsHf: ratio(e1, t1), spinVsHf: ratio(s1, t1) },
+      name,
+      variants: variants.map((v) => {
+        const rows: RunnerResult[] = [rowFrom(v.labels.engine, v.e1, v.eB)];
+        if (v.spin) rows.push(rowFrom(v.labels.spin, v.s1));
+        if (v.hf) rows.push(rowFrom(v.labels.hf, v.t1));
+        else if (v.hfError) rows.push({ runner: v.labels.hf, error: v.hfError });
+        const vsFp32 = fp32 && fp32 !== v;
+        return {
+          model: v.model,
+          labels: v.labels,
+          rows,
+          paired: {
+            batchVsB1: ratio(v.eB, v.e1, 2),
+            engineVsHf: ratio(v.e1, v.t1),
+            spinVsHf: ratio(v.s1, v.t1),
+            b1VsFp32: vsFp32 ? ratio(v.e1, fp32.e1) : undefined,
+            batchVsFp32: vsFp32 ? ratio(v.eB, fp32.eB) : undefined,
+          },
+        };
+      }),
     };
   } finally {
     for (const close of closers) await close().catch(() => {});
@@ -785,9 +948,10 @@ export async function main(argv: string[]): Promise<number> {
     const results: ModelResult[] = [];
     const dirs: string[] = [];
     for (const name of opts.models) {
-      const model = await prepareModel(name, opts);
-      dirs.push(model.dir);
-      results.push(await benchModel(model, opts));
+      const builds: BenchModel[] = [];
+      for (const precision of opts.weights) builds.push(await prepareModel(name, precision, opts));
+      dirs.push(builds[0]!.dir);
+      results.push(await benchModel(builds, opts));
     }
     const env = `bench:engine: onnxruntime-node ${ortVersion} CPU, ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? "?"}), node ${process.version}\n` +
       `session options: intra-op threads ${opts.threads || "onnxruntime default"} for every runner; intra-op spinning: ` +

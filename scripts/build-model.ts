@@ -4,12 +4,14 @@
  * Builds an ONNX decoder (with residual-stream tensors named for steering
  * hooks) plus manifest.json and tokenizer files from a llama2.c checkpoint or
  * a Hugging Face folder of a supported family (sidecar/model/hf-config.ts).
- * Prints a one-line summary.
+ * Prints a one-line summary, ending with the process's peak RSS.
  */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { buildModel } from "../sidecar/model/build.ts";
+import { WEIGHT_PRECISIONS, type WeightPrecision } from "../sidecar/model/quantize.ts";
 import { parseCli, requireFlags } from "./lib/cli.ts";
+import { Progress } from "./lib/progress.ts";
 
 const HELP = `Usage: npm run build-model -- --from SRC --out DIR [options]
 
@@ -24,7 +26,16 @@ Builds model.onnx + manifest.json + tokenizer files in DIR.
   --out DIR           output model directory
   --id NAME           model id for the manifest (default: source name)
   --tokenizer FILE    llama2.c only: tokenizer .bin (default: the tok*.bin beside the checkpoint)
-  --external-data M   auto | always | never (default auto: only above ~1.8 GB of weights)
+  --weights P         how the linear layers are stored: fp32 (default), fp16 (for the
+                      CUDA provider; runs on CPU through inserted casts), int8 or int4
+                      (weight-only, block-wise, onnxruntime MatMulNBits: for CPU).
+                      Norms, activations, the residual stream (steering) and the KV
+                      cache stay float32; below fp32 the embedding table is fp16
+  --block-size N      int8/int4: values per quantization block, a power of two >= 16
+                      (default 32)
+  --external-data M   auto | always | never (default auto: above ~1.8 GB of weights,
+                      or 256 MB for a Hugging Face checkpoint, which is streamed:
+                      read, converted and written one tensor at a time)
   --residual-outputs  also expose each block's residual stream as a graph output
   --hook-layers L,..  put a steering hook on these layers' residual streams (e.g. 2,3)
   --sae [L=]DIR       bake an SAE folder (SAELens or sparsify) into the hook at layer L
@@ -41,6 +52,8 @@ export async function main(argv: string[]): Promise<number> {
     id: { type: "string" },
     tokenizer: { type: "string" },
     "external-data": { type: "string" },
+    weights: { type: "string" },
+    "block-size": { type: "string" },
     "residual-outputs": { type: "boolean" },
     "hook-layers": { type: "string" },
     sae: { type: "string", multiple: true },
@@ -55,6 +68,16 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`--external-data must be auto, always or never\n`);
     return 2;
   }
+  const weights = values.weights ?? "fp32";
+  if (!(WEIGHT_PRECISIONS as readonly string[]).includes(weights)) {
+    process.stderr.write(`--weights must be one of ${WEIGHT_PRECISIONS.join(", ")}, got "${weights}"\n`);
+    return 2;
+  }
+  const blockSize = values["block-size"] === undefined ? undefined : Number(values["block-size"]);
+  if (blockSize !== undefined && !(Number.isInteger(blockSize) && blockSize >= 16 && (blockSize & (blockSize - 1)) === 0)) {
+    process.stderr.write(`--block-size must be a power of two >= 16, got "${values["block-size"]}"\n`);
+    return 2;
+  }
   let hookLayers: number[] = [];
   let saes: { dir: string; layer?: number }[] = [];
   try {
@@ -64,8 +87,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${(e as Error).message}\n`);
     return 2;
   }
+  let bar: Progress | undefined;
   try {
     const result = await buildModel({
+      weights: weights as WeightPrecision,
+      blockSize,
+      progress: values.quiet ? undefined : (_done, total) => (bar ??= new Progress({ total, label: "tensors" })).tick(),
       hookLayers,
       saes,
       from: values.from,
@@ -76,7 +103,8 @@ export async function main(argv: string[]): Promise<number> {
       residualOutputs: values["residual-outputs"],
       log: values.quiet ? undefined : (msg) => process.stderr.write(`${msg}\n`),
     });
-    process.stdout.write(`${result.summary}\n`);
+    const peakMb = process.resourceUsage().maxRSS / 1024;
+    process.stdout.write(`${result.summary}; peak RSS ${peakMb.toFixed(0)} MB\n`);
     return 0;
   } catch (e) {
     process.stderr.write(`build-model: ${(e as Error).message}\n`);

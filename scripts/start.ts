@@ -21,6 +21,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseConfigText } from "../edge/config/index.ts";
+import { edgeDenoArgs } from "../edge/permissions.ts";
 import { connectSidecar, unary } from "../proto/client.ts";
 import { exitText, RestartBackoff, watchLauncher } from "./start/supervisor.ts";
 
@@ -206,7 +207,8 @@ async function main() {
   }
 
   const port = env.PORT ?? "8787";
-  const edgeProc = (edge = launch("edge", DENO, ["run", "-A", "edge/main.ts"], { ...env, STEERGUARD_SIDECARS: address, NO_COLOR: "1" }, /edge listening on (http:\/\/\S+)\n/));
+  const edgeEnv = { ...env, STEERGUARD_SIDECARS: address, NO_COLOR: "1" };
+  const edgeProc = (edge = launch("edge", DENO, edgeDenoArgs([], { env: edgeEnv, cwd: ROOT }), edgeEnv, /edge listening on (http:\/\/\S+)\n/));
   const url = await readyValue(edgeProc);
   void edgeProc.exited.then(({ code, signal }) => {
     const how = exitText(code, signal);

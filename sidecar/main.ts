@@ -9,8 +9,10 @@ import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { Engine, type EngineOptions } from "./engine/engine.ts";
 import { DEFAULT_MODEL_SOURCE, resolveModelDir } from "./model-source.ts";
+import { WEIGHT_PRECISIONS, type WeightPrecision } from "./model/quantize.ts";
 import type { SidecarBackend } from "./server/backend.ts";
 import { startSidecarServer } from "./server/index.ts";
+import { serveMetrics, sidecarMetrics, type MetricsSource } from "./server/metrics.ts";
 import { NoModelBackend } from "./server/no-model.ts";
 
 /** Profiles shipped with the repo (scanned when it exists). */
@@ -28,6 +30,8 @@ Options:
                      Hugging Face folder; built once into --cache-dir, rebuilt when it changes
                      (env STEERGUARD_MODEL_SOURCE; default ${DEFAULT_MODEL_SOURCE})
   --cache-dir DIR    where --from builds go (default .cache/models)
+  --weights P        --from builds: fp32 (default), fp16 (for --device cuda), int8 or int4
+                     (weight-only quantized, for CPU); see npm run build-model -- --help
   --no-model         serve Health and Info only, no model (Generate answers FAILED_PRECONDITION)
   --profile FILE     serve this steering profile (JSON); repeatable; an invalid one stops the start
   --profile-dir DIR  also serve the *.json profiles found here (and one level down) that fit the model;
@@ -37,7 +41,10 @@ Options:
   --spin             idle intra-op threads spin-wait (onnxruntime's default; can help on a
                      dedicated host, hurts on a shared one)
   --max-batch N      most requests decoded together (default 8)
-  --max-queue N      most requests waiting for a batch row; more get RESOURCE_EXHAUSTED (default 64)
+  --max-queue N      most requests waiting for a batch row (the admission limit); more get
+                     RESOURCE_EXHAUSTED with a retry-after-ms trailer (default 64)
+  --metrics-port P   serve Prometheus metrics (queue depth, admission limit, ...) at
+                     http://HOST:P/metrics; 0 picks a free port (env SIDECAR_METRICS_PORT; default off)
   --system-role R    system messages for a chat template without a system role (Gemma): merge
                      (into the next user message; default) or error (INVALID_ARGUMENT)
   --grace-ms MS      how long in-flight streams may run on after SIGTERM (default 10000)
@@ -52,6 +59,7 @@ function parse() {
       model: { type: "string" },
       from: { type: "string" },
       "cache-dir": { type: "string" },
+      weights: { type: "string", default: "fp32" },
       "no-model": { type: "boolean", default: false },
       device: { type: "string", default: "cpu" },
       profile: { type: "string", multiple: true },
@@ -60,6 +68,7 @@ function parse() {
       spin: { type: "boolean", default: false },
       "max-batch": { type: "string", default: "8" },
       "max-queue": { type: "string", default: "64" },
+      "metrics-port": { type: "string" },
       "system-role": { type: "string", default: "merge" },
       "grace-ms": { type: "string", default: "10000" },
       help: { type: "boolean", short: "h", default: false },
@@ -89,11 +98,15 @@ async function main(): Promise<void> {
   let port: number;
   let graceMs: number;
   let engineOpts: EngineOptions;
+  let metricsPort: number | undefined;
   try {
     flags = parse();
     port = intFlag("port", flags.port ?? process.env.SIDECAR_PORT ?? "50051", 0, 65535);
     graceMs = intFlag("grace-ms", flags["grace-ms"], 0, 3_600_000);
+    const metricsPortText = flags["metrics-port"] ?? process.env.SIDECAR_METRICS_PORT;
+    if (metricsPortText !== undefined) metricsPort = intFlag("metrics-port", metricsPortText, 0, 65535);
     if (flags.device !== "cpu" && flags.device !== "cuda") throw new Error(`--device must be cpu or cuda, got "${flags.device}"`);
+    if (!(WEIGHT_PRECISIONS as readonly string[]).includes(flags.weights)) throw new Error(`--weights must be one of ${WEIGHT_PRECISIONS.join(", ")}, got "${flags.weights}"`);
     const systemRole = flags["system-role"];
     if (systemRole !== "merge" && systemRole !== "error") throw new Error(`--system-role must be merge or error, got "${systemRole}"`);
     engineOpts = {
@@ -124,6 +137,7 @@ async function main(): Promise<void> {
       model: flags.model ?? process.env.STEERGUARD_MODEL,
       from: flags.from ?? process.env.STEERGUARD_MODEL_SOURCE,
       cacheDir: flags["cache-dir"],
+      weights: flags.weights as WeightPrecision,
       log,
     });
     const engine = await Engine.load(dir, engineOpts);
@@ -134,6 +148,11 @@ async function main(): Promise<void> {
   const host = flags.host ?? process.env.SIDECAR_HOST ?? "127.0.0.1";
   const server = await startSidecarServer({ backend, host, port });
   process.stdout.write(`sidecar listening on ${server.address}\n`);
+  if (metricsPort !== undefined) {
+    const metrics = await serveMetrics(sidecarMetrics(backend as MetricsSource), host, metricsPort);
+    metrics.server.unref();
+    process.stdout.write(`sidecar metrics on http://${host.includes(":") ? `[${host}]` : host}:${metrics.port}/metrics\n`);
+  }
 
   let stopping = false;
   const stop = (signal: string) => {

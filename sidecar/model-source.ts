@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { buildModel, isBuildCurrent } from "./model/build.ts";
 import { MANIFEST_FILE } from "./model/manifest.ts";
+import type { WeightPrecision } from "./model/quantize.ts";
 
 /** The default checkpoint: the refusal model organism beside the repo. */
 export const DEFAULT_MODEL_SOURCE = fileURLToPathSafe("../../shared/models/organism260K");
@@ -23,6 +24,8 @@ export interface ModelSource {
   /** A checkpoint to build (llama2.c .bin or folder, or a Hugging Face folder). */
   from?: string;
   cacheDir?: string;
+  /** Weight precision of a --from build (default fp32); non-fp32 builds are cached as NAME-PRECISION. */
+  weights?: WeightPrecision;
   log?: (message: string) => void;
 }
 
@@ -40,10 +43,11 @@ export async function resolveModelDir(src: ModelSource): Promise<string> {
   if (src.model) return resolve(src.model);
   const from = resolve(src.from ?? DEFAULT_MODEL_SOURCE);
   const name = from.split("/").filter(Boolean).pop()!.replace(/\.bin$/, "");
-  const out = join(src.cacheDir ?? DEFAULT_CACHE_DIR, name);
-  if (await isBuildCurrent(from, out)) return out;
+  const weights = src.weights ?? "fp32";
+  const out = join(src.cacheDir ?? DEFAULT_CACHE_DIR, weights === "fp32" ? name : `${name}-${weights}`);
+  if (await isBuildCurrent(from, out, { weights })) return out;
   src.log?.(`building ${from} into ${out} (first start, or the source changed)`);
-  const built = await buildModel({ from, out, id: name });
+  const built = await buildModel({ from, out, id: name, weights });
   src.log?.(built.summary);
   return out;
 }

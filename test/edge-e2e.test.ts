@@ -4,8 +4,7 @@
  * the edge's own refusals (auth, rate limit, validation), then the sidecar
  * killed mid-stream.
  */
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,6 +15,7 @@ import { readEvents, report } from "../scripts/ab-report.ts";
 import { startEdge } from "./support/edge.ts";
 import { builtModel } from "./support/models.ts";
 import { startSidecar } from "./support/process.ts";
+import { tempDir } from "./support/tmp.ts";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const jsonOf = async (r: Response): Promise<any> => r.json();
@@ -60,7 +60,7 @@ describe("edge e2e: real Deno edge, real sidecar, openai client", () => {
         sidecars: [sidecar.address],
         // "" = steered routes send no steering field (edge/config/README.md).
         steering: { profile: PROFILE, strength: 1 },
-        events: { path: (eventsPath = join(mkdtempSync(join(tmpdir(), "steerguard-events-")), "events.jsonl")) },
+        events: { path: (eventsPath = join(tempDir("steerguard-events-"), "events.jsonl")) },
         auth: { keys: [{ id: "limited", sha256: sha256Hex(LIMITED), rate_limit: { requests_per_minute: 60, burst: 2 } }] },
         sidecar: { health_interval_ms: 500 },
       },

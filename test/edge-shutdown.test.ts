@@ -5,13 +5,13 @@
  * requests' decision events (status 503, error "shutdown: ...") and flush
  * the events file, as the graceful path does for requests that finished.
  */
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DecisionEvent } from "../edge/events/index.ts";
 import { startEdge } from "./support/edge.ts";
 import { startFakeSidecar, type FakeSidecar } from "./support/fake-sidecar.ts";
+import { tempDir } from "./support/tmp.ts";
 
 const KEY = "sk-e2e-shutdown";
 
@@ -38,7 +38,7 @@ describe("edge shutdown (real Deno edge, fake sidecar)", () => {
 
   beforeAll(async () => {
     fake = await startFakeSidecar({ modelId: "organism260K" });
-    eventsPath = join(mkdtempSync(join(tmpdir(), "steerguard-shutdown-")), "events.jsonl");
+    eventsPath = join(tempDir("steerguard-shutdown-"), "events.jsonl");
     edge = await startEdge(
       {
         sidecars: [fake.address],

@@ -5,8 +5,7 @@
  * the profile's features.
  */
 import * as grpc from "@grpc/grpc-js";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { collectGenerate, connectSidecar, unary, type SidecarClients } from "../proto/client.ts";
@@ -15,6 +14,7 @@ import { saveSaeLens } from "../sidecar/sae/load.ts";
 import { randomSae } from "../sidecar/steering/test-support.ts";
 import { builtModel } from "./support/models.ts";
 import { startSidecar } from "./support/process.ts";
+import { tempDir } from "./support/tmp.ts";
 
 const collect = (c: SidecarClients, req: GenerateRequest) => collectGenerate(c.sidecar, req, 20_000);
 
@@ -23,7 +23,7 @@ describe("sidecar process with a steering profile", () => {
   let clients: SidecarClients;
   beforeAll(async () => {
     const model = await builtModel("organism260K");
-    const dir = mkdtempSync(join(tmpdir(), "sg-steer-proc-"));
+    const dir = tempDir("sg-steer-proc-");
     saveSaeLens(join(dir, "sae"), randomSae("topk", 64, 128, 5, { k: 16, layer: 2 }));
     writeFileSync(join(dir, "loud.json"), JSON.stringify({ name: "loud", sae: "sae", layer: 2, positions: "generated", features: [{ index: 7, mode: "add", value: 25 }], description: "test profile" }));
     sc = await startSidecar(["--model", model, "--profile", join(dir, "loud.json"), "--profile-dir", dir]);

@@ -5,13 +5,14 @@
  * while the edge keeps answering, and a clean exit when either cannot start.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { builtModel } from "./support/models.ts";
 import { REPO_ROOT, startProcess, type Started } from "./support/process.ts";
+import { tempDir } from "./support/tmp.ts";
+import { descendants } from "../scripts/chaos/procs.ts";
 
 const START = ["--import", "tsx", "scripts/start.ts"];
 const READY = /Ctrl-C stops both/;
@@ -55,25 +56,6 @@ function childPids(out: string): { sidecar: number; edge: number } {
   return { sidecar: last("sidecar"), edge: last("edge") };
 }
 
-/** Every process below `root` (Linux /proc). */
-function descendants(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const out: number[] = [];
-  const walk = (p: number) => {
-    for (const [c, pp] of parent) if (pp === p) out.push(c), walk(c);
-  };
-  walk(root);
-  return out;
-}
 
 /** A port that is taken (by a plain TCP server) until `close()`. */
 async function takenPort() {
@@ -140,7 +122,8 @@ describe("npm start", () => {
   // npm forwards SIGTERM only to its `sh -c`, which dies without passing it on; SIGKILL reaches nobody else.
   it.runIf(existsSync("/proc")).each(["SIGTERM", "SIGKILL"] as const)("%s to the npm process stops npm, tsx, start.ts, the sidecar and the edge", async (signal) => {
     const model = await builtModel("organism260K");
-    const npm = await startProcess("npm", ["start", "--", "--model", model], READY, { env: env(), timeoutMs: 45_000 });
+    // The tsx CLI under npm keeps an IPC directory in TMPDIR (tsx-UID/): give it one that is removed.
+    const npm = await startProcess("npm", ["start", "--", "--model", model], READY, { env: env({ TMPDIR: tempDir("steerguard-npm-") }), timeoutMs: 45_000 });
     const below = descendants(npm.child.pid!);
     try {
       // npm -> sh -c -> tsx -> node scripts/start.ts -> sidecar, edge
@@ -155,7 +138,7 @@ describe("npm start", () => {
 
   it("restarts a sidecar killed with SIGKILL while the edge keeps answering (risky prompts fail closed)", async () => {
     const model = await builtModel("organism260K");
-    const dir = mkdtempSync(join(tmpdir(), "steerguard-start-"));
+    const dir = tempDir("steerguard-start-");
     const config = join(dir, "config.json");
     writeFileSync(config, JSON.stringify({ sidecar: { health_interval_ms: 100, health_timeout_ms: 500 } }));
     const started = await startProcess(process.execPath, [...START, "--model", model], READY, { env: env({ STEERGUARD_CONFIG: config }), timeoutMs: 45_000 });

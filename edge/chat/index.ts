@@ -26,9 +26,11 @@ import {
 import type { RiskScorer } from "../risk/index.ts";
 import { assignArm, decide, defaultArm, type Decision } from "../routing/index.ts";
 import type { InflightRequests } from "../shutdown/inflight.ts";
+import type { Admission } from "../sidecar/admission.ts";
 import { SidecarFailure, type GenerationStream, type SidecarBackend } from "../sidecar/index.ts";
 import type { ChatRequest } from "../validate/index.ts";
 import { finishText, logprobEntries } from "./convert.ts";
+import { overloadedResponse, retryAfterSecondsOf } from "./overloaded.ts";
 import { generationSse } from "./stream.ts";
 
 export interface ChatDeps {
@@ -41,6 +43,8 @@ export interface ChatDeps {
   fetch?: typeof fetch;
   /** Requests past routing, so that a forced shutdown can still record them. */
   inflight?: InflightRequests;
+  /** The edge's admission limit on sidecar calls (config sidecar.max_inflight). */
+  admission?: Admission;
 }
 
 export type ChatEnv = { Variables: { key: ApiKey; chat: ChatRequest; requestId: string; decided: boolean; startedAt: number } };
@@ -161,10 +165,13 @@ export function chatHandler(deps: ChatDeps) {
     /** Why the edge gave up on this request when it stopped ("shutdown: ..."), if it did. */
     let abandoned: string | null = null;
     let leave: (() => void) | undefined;
+    /** Holds a slot of the edge's admission limit until the request is recorded. */
+    let admitted = false;
     const record = (status: number, completion?: string) => {
       if (recorded) return;
       recorded = true;
       leave?.();
+      if (admitted) deps.admission!.leave(status === 200 && ev.backend === "sidecar" ? ev.latency.backend : null);
       clientSignal.removeEventListener("abort", onClientAbort);
       ev.status = status;
       const total = performance.now() - t0;
@@ -276,6 +283,26 @@ export function chatHandler(deps: ChatDeps) {
       return new Response(res.body.pipeThrough(relay), { status: res.status, headers: { ...headers, ...SSE_HEADERS } });
     };
 
+    /**
+     * Shed for load (a sidecar's queue is full, or the edge's admission limit
+     * is reached): 429 with retry-after, never the canned refusal, and never
+     * unsteered for a risky prompt. A safe prompt may still go upstream.
+     */
+    const shed = (f: SidecarFailure, signal: AbortSignal): Response | Promise<Response> => {
+      metrics.shed.inc({ reason: f.address === null ? "edge_admission" : "sidecar_queue_full" });
+      if (!risky && config.upstream) {
+        metrics.sidecarFailures.inc({ kind: f.kind, fallback: "upstream" });
+        ev.fallback = "upstream";
+        return upstream(signal);
+      }
+      metrics.sidecarFailures.inc({ kind: f.kind, fallback: "429" });
+      ev.fallback = "429";
+      const retry = retryAfterSecondsOf(f, deps.admission?.retryAfterS() ?? config.failure.retry_after_s);
+      record(429);
+      const who = f.address === null ? "The edge is at its limit of sidecar calls in flight" : "The model server is overloaded";
+      return overloadedResponse(`${who} (${f.message})`, retry, headers);
+    };
+
     /** The failure policy, for failures before any byte of the answer was sent. */
     const onFailure = (f: SidecarFailure, signal: AbortSignal): Response | Promise<Response> => {
       ev.sidecar = f.address;
@@ -292,6 +319,7 @@ export function chatHandler(deps: ChatDeps) {
           headers: { ...headers, "content-type": "application/json" },
         });
       }
+      if (f.kind === "overloaded") return shed(f, signal);
       if (risky) {
         const fb = config.failure.risky === "refuse" ? "refuse" : "503";
         metrics.sidecarFailures.inc({ kind: f.kind, fallback: fb });
@@ -317,6 +345,15 @@ export function chatHandler(deps: ChatDeps) {
 
       const request = toGenerateRequest(body, requestId, decision, config.limits.default_max_tokens);
       const tb = performance.now();
+      if (deps.admission) {
+        const a = deps.admission;
+        if (!a.tryEnter()) {
+          const msg = `${a.size} sidecar calls in flight, limit ${a.limit}`;
+          const retryMs = (a.retryAfterS() ?? config.failure.retry_after_s) * 1000;
+          return await onFailure(new SidecarFailure("overloaded", msg, null, null, retryMs), signal);
+        }
+        admitted = true;
+      }
       let gen: GenerationStream;
       try {
         gen = await sidecar.start(request, {

@@ -78,6 +78,12 @@ export const ConfigSchema = v.object({
       health_interval_ms: v.optional(PositiveInt, 2_000),
       /** Deadline of a health check. */
       health_timeout_ms: v.optional(PositiveInt, 1_000),
+      /**
+       * The edge's admission limit: most sidecar calls in flight from this
+       * edge; past it a request is shed at once with 429 and retry-after.
+       * 0 = no limit (the sidecars' queues are the limit).
+       */
+      max_inflight: v.optional(NonNegInt, 0),
     }),
     {},
   ),

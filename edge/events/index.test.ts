@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { JsonlSink, NullSink, openSink, type DecisionEvent } from "./index.ts";
+import { tempDir } from "../../test/support/tmp.ts";
 
 const ev = (id: string): DecisionEvent => ({
   ts: "t", request_id: id, key_id: "k", model: "m", stream: false, experiment: "e", arm: "a", policy: "never", route: "unsteered",
@@ -12,7 +12,7 @@ const ev = (id: string): DecisionEvent => ({
 
 describe("events", () => {
   it("appends one JSON line per event", async () => {
-    const path = join(mkdtempSync(join(tmpdir(), "ev-")), "e.jsonl");
+    const path = join(tempDir("ev-"), "e.jsonl");
     const sink = new JsonlSink(path);
     sink.write(ev("1"));
     sink.write(ev("2"));

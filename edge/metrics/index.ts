@@ -4,6 +4,14 @@
  */
 import client from "prom-client";
 
+/** What the backpressure gauges read when scraped (bound by createApp). */
+export interface LoadSource {
+  /** Each sidecar's queue as it last reported it. */
+  sidecars(): Array<{ address: string; queue?: { depth: number; limit: number; saturated: boolean } | null }>;
+  /** Sidecar calls in flight from this edge, and its admission limit (0 = none). */
+  calls(): { inflight: number; limit: number };
+}
+
 export class Metrics {
   readonly registry = new client.Registry();
   readonly requests: client.Counter<"arm" | "route" | "status" | "backend">;
@@ -15,6 +23,8 @@ export class Metrics {
   readonly sidecarFailures: client.Counter<"kind" | "fallback">;
   readonly sidecarHealthy: client.Gauge<"address">;
   readonly inflight: client.Gauge;
+  readonly shed: client.Counter<"reason">;
+  private source: LoadSource | undefined;
 
   constructor() {
     const registers = [this.registry];
@@ -39,6 +49,50 @@ export class Metrics {
     this.sidecarFailures = new client.Counter({ name: "steerguard_sidecar_failures_total", help: "Sidecar call failures by kind and the fallback taken.", labelNames: ["kind", "fallback"], registers });
     this.sidecarHealthy = new client.Gauge({ name: "steerguard_sidecar_healthy", help: "1 when the sidecar at address passes health checks.", labelNames: ["address"], registers });
     this.inflight = new client.Gauge({ name: "steerguard_inflight_requests", help: "Chat requests in progress.", registers });
+    this.shed = new client.Counter({
+      name: "steerguard_shed_total",
+      help: "Requests shed with 429 and retry-after: reason edge_admission (the edge's max_inflight) or sidecar_queue_full (RESOURCE_EXHAUSTED).",
+      labelNames: ["reason"],
+      registers,
+    });
+    const metrics = this;
+    const perSidecar = (name: string, help: string, read: (q: { depth: number; limit: number; saturated: boolean }) => number) =>
+      new client.Gauge({
+        name,
+        help,
+        labelNames: ["address"],
+        registers,
+        collect() {
+          this.reset();
+          for (const s of metrics.source?.sidecars() ?? []) if (s.queue) this.set({ address: s.address }, read(s.queue));
+        },
+      });
+    perSidecar("steerguard_sidecar_reported_queue_depth", "Requests waiting in the sidecar's queue, as it last reported (call trailers, Info).", (q) => q.depth);
+    perSidecar("steerguard_sidecar_reported_queue_limit", "The sidecar's admission limit (--max-queue), as it last reported.", (q) => q.limit);
+    perSidecar("steerguard_sidecar_reported_saturated", "1 when the sidecar last reported its queue at its admission limit.", (q) => (q.saturated ? 1 : 0));
+    new client.Gauge({
+      name: "steerguard_sidecar_calls_inflight",
+      help: "Sidecar calls in flight from this edge.",
+      registers,
+      collect() {
+        const c = metrics.source?.calls();
+        if (c) this.set(c.inflight);
+      },
+    });
+    new client.Gauge({
+      name: "steerguard_sidecar_calls_limit",
+      help: "The edge's admission limit on sidecar calls in flight (sidecar.max_inflight; 0 = none).",
+      registers,
+      collect() {
+        const c = metrics.source?.calls();
+        if (c) this.set(c.limit);
+      },
+    });
+  }
+
+  /** Where the backpressure gauges read from at scrape time. */
+  bindLoad(source: LoadSource): void {
+    this.source = source;
   }
 
   text(): Promise<string> {

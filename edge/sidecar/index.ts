@@ -7,11 +7,20 @@
  * `start()` resolves once the first chunk has arrived, so the HTTP response is
  * committed only when generation is really under way; failures before that
  * point are `SidecarFailure`s the failure policy can still act on.
+ *
+ * Backpressure: the pool keeps each sidecar's queue as it last reported it
+ * (load.ts: every call's trailers, and Info on each health round), prefers
+ * sidecars whose queue has room, tries the next one when a sidecar answers
+ * RESOURCE_EXHAUSTED, and `saturation()` says when every healthy sidecar is
+ * at its admission limit (/readyz answers 503 then).
  */
 import * as grpc from "@grpc/grpc-js";
 import { connectSidecar, deadlineIn, unary, type SidecarClients } from "../../proto/client.ts";
 import { HealthCheckResponse_ServingStatus } from "../../proto/gen/health/v1/health.ts";
 import type { GenerateChunk, GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import { loadFromInfo, loadFromMetadata, retryAfterFromMetadata, type EndpointLoad } from "./load.ts";
+
+export type { EndpointLoad } from "./load.ts";
 
 export const SIDECAR_SERVICE = "steerguard.v1.Sidecar";
 
@@ -28,6 +37,8 @@ export class SidecarFailure extends Error {
     message: string,
     readonly address: string | null,
     readonly grpcCode: number | null = null,
+    /** overloaded: when the sidecar said to retry, in ms (its retry-after-ms trailer). */
+    readonly retryAfterMs: number | null = null,
   ) {
     super(message);
   }
@@ -44,7 +55,7 @@ export function failureFromGrpc(err: unknown, address: string | null): SidecarFa
     case grpc.status.DEADLINE_EXCEEDED:
       return new SidecarFailure("timeout", msg, address, code);
     case grpc.status.RESOURCE_EXHAUSTED:
-      return new SidecarFailure("overloaded", msg, address, code);
+      return new SidecarFailure("overloaded", msg, address, code, retryAfterFromMetadata(e.metadata));
     case grpc.status.INVALID_ARGUMENT:
     case grpc.status.FAILED_PRECONDITION:
     case grpc.status.OUT_OF_RANGE:
@@ -82,8 +93,23 @@ export interface SidecarBackend {
   ready(): boolean;
   /** Model ids reported by healthy sidecars. */
   modelIds(): string[];
-  status(): Array<{ address: string; healthy: boolean | null; modelId: string | null; lastError: string | null }>;
+  status(): SidecarStatus[];
+  /**
+   * Why the sidecars cannot take more work now (every healthy one reports its
+   * queue at or over its admission limit), or null. Optional: a backend
+   * without queue reports is never saturated.
+   */
+  saturation?(): string | null;
   close(): void;
+}
+
+export interface SidecarStatus {
+  address: string;
+  healthy: boolean | null;
+  modelId: string | null;
+  lastError: string | null;
+  /** The queue as the sidecar last reported it (absent: never reported). */
+  queue?: { depth: number; limit: number; saturated: boolean } | null;
 }
 
 interface Endpoint {
@@ -96,6 +122,8 @@ interface Endpoint {
   checking: boolean;
   /** Consecutive health checks that timed out. */
   slowChecks: number;
+  /** The queue as last reported (trailers, Info); null until then. */
+  load: EndpointLoad | null;
 }
 
 export interface PoolOptions {
@@ -159,7 +187,7 @@ export class SidecarPool implements SidecarBackend {
       // One target with several addresses (a DNS name with several records, or
       // an ipv4:/ipv6: address list): let grpc-js balance over them.
       if (MULTI_ADDRESS_TARGET.test(address)) channelOptions["grpc.service_config"] = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
-      return { address, clients: connectSidecar(address, channelOptions), healthy: null, modelId: null, lastError: null, checking: false, slowChecks: 0 };
+      return { address, clients: connectSidecar(address, channelOptions), healthy: null, modelId: null, lastError: null, checking: false, slowChecks: 0, load: null };
     });
   }
 
@@ -182,9 +210,17 @@ export class SidecarPool implements SidecarBackend {
       const r = await unary(e.clients.health.check.bind(e.clients.health), { service: SIDECAR_SERVICE }, this.opts.healthTimeoutMs);
       healthy = r.status === HealthCheckResponse_ServingStatus.SERVING;
       if (!healthy) reason = `health status ${r.status}`;
-      if (healthy && e.modelId === null) {
-        const info = await unary(e.clients.sidecar.info.bind(e.clients.sidecar), {}, this.opts.healthTimeoutMs);
-        e.modelId = info.modelId || null;
+      if (healthy) {
+        // Info every round: the model id once, the queue (InfoResponse.load) each time.
+        const info = unary(e.clients.sidecar.info.bind(e.clients.sidecar), {}, this.opts.healthTimeoutMs);
+        if (e.modelId === null) {
+          const i = await info;
+          e.modelId = i.modelId || null;
+          e.load = loadFromInfo(i.load);
+        } else {
+          // A model already known: a slow Info answer does not make the sidecar unhealthy.
+          await info.then((i) => (e.load = loadFromInfo(i.load)), () => undefined);
+        }
       }
       e.slowChecks = 0;
     } catch (err) {
@@ -219,25 +255,49 @@ export class SidecarPool implements SidecarBackend {
     return [...new Set(this.endpoints.filter((e) => e.healthy && e.modelId).map((e) => e.modelId!))];
   }
 
-  status() {
-    return this.endpoints.map(({ address, healthy, modelId, lastError }) => ({ address, healthy, modelId, lastError }));
+  status(): SidecarStatus[] {
+    return this.endpoints.map(({ address, healthy, modelId, lastError, load }) => ({
+      address,
+      healthy,
+      modelId,
+      lastError,
+      queue: load && { depth: load.queueDepth, limit: load.queueLimit, saturated: load.saturated },
+    }));
+  }
+
+  /** See SidecarBackend.saturation: a reason when every healthy sidecar reports a full queue. */
+  saturation(): string | null {
+    const healthy = this.endpoints.filter((e) => e.healthy === true);
+    if (healthy.length === 0 || !healthy.every((e) => e.load?.saturated)) return null;
+    const each = healthy.map((e) => `${e.address} (${e.load!.queueDepth} waiting, admission limit ${e.load!.queueLimit})`);
+    return `saturated: every healthy sidecar reports its queue at its admission limit: ${each.join(", ")}`;
   }
 
   /**
-   * The next endpoint in round-robin order that is not known to be down. When
-   * every one is down ("panic mode"), the next untried one anyway: health
-   * may be stale, and an unreachable sidecar fails fast (no waitForReady).
+   * The next endpoint in round-robin order that is not known to be down,
+   * preferring those whose queue last had room. When every one is down
+   * ("panic mode"), the next untried one anyway: health may be stale, and an
+   * unreachable sidecar fails fast (no waitForReady).
    */
   private pick(exclude: Set<Endpoint>): Endpoint | null {
     const n = this.endpoints.length;
-    for (const allowDown of [false, true]) {
-      if (allowDown && this.endpoints.some((e) => e.healthy !== false && !exclude.has(e))) break;
+    const up = (e: Endpoint) => e.healthy !== false;
+    const room = (e: Endpoint) => up(e) && !e.load?.saturated;
+    for (const ok of [room, up]) {
       for (let i = 0; i < n; i++) {
         const e = this.endpoints[(this.rr + i) % n];
-        if ((allowDown || e.healthy !== false) && !exclude.has(e)) {
+        if (ok(e) && !exclude.has(e)) {
           this.rr = (this.rr + i + 1) % n;
           return e;
         }
+      }
+    }
+    if (this.endpoints.some((e) => up(e) && !exclude.has(e))) return null;
+    for (let i = 0; i < n; i++) {
+      const e = this.endpoints[(this.rr + i) % n];
+      if (!exclude.has(e)) {
+        this.rr = (this.rr + i + 1) % n;
+        return e;
       }
     }
     return null;
@@ -247,18 +307,27 @@ export class SidecarPool implements SidecarBackend {
     const tried = new Set<Endpoint>();
     const started = performance.now();
     let last: SidecarFailure | null = null;
+    /** The first sidecar that answered RESOURCE_EXHAUSTED: the answer when no other one serves. */
+    let overloaded: SidecarFailure | null = null;
     for (;;) {
+      // After a full queue, only sidecars known to be up are worth a try.
       const e = this.pick(tried);
-      if (!e) throw last ?? new SidecarFailure("unavailable", "no healthy sidecar", null, grpc.status.UNAVAILABLE);
+      if (!e || (overloaded && e.healthy === false)) throw overloaded ?? last ?? new SidecarFailure("unavailable", "no healthy sidecar", null, grpc.status.UNAVAILABLE);
       tried.add(e);
       const remaining = opts.deadlineMs - (performance.now() - started);
       try {
         return await this.startOn(e, request, { ...opts, deadlineMs: remaining });
       } catch (err) {
         const f = failureFromGrpc(err, e.address);
+        if (opts.signal?.aborted || remaining <= 0) throw f;
+        // A full queue: another sidecar may have room (a refusal costs no work).
+        if (f.kind === "overloaded") {
+          overloaded ??= f;
+          continue;
+        }
         // Not reachable: mark it down now (the health loop brings it back) and
         // try the next address; anything else is the answer.
-        if (f.kind !== "unavailable" || opts.signal?.aborted || remaining <= 0) throw f;
+        if (f.kind !== "unavailable") throw f;
         this.setHealth(e, false, f.message);
         last = f;
       }
@@ -276,6 +345,11 @@ export class SidecarPool implements SidecarBackend {
     };
     const onAbort = () => cancel();
     opts.signal?.addEventListener("abort", onAbort, { once: true });
+    // Every status carries the sidecar's queue in its trailers (proto/metadata.ts).
+    call.on("status", (st: grpc.StatusObject) => {
+      const load = loadFromMetadata(st.metadata, st.code === grpc.status.RESOURCE_EXHAUSTED);
+      if (load) e.load = load;
+    });
     const it = iterate(call, e.address);
     const cleanup = () => opts.signal?.removeEventListener("abort", onAbort);
     return new Promise<GenerationStream>((resolve, reject) => {

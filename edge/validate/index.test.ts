@@ -40,6 +40,10 @@ describe("chat request schema", () => {
     [{ ...ok, stop: ["a", "b", "c", "d", "e"] }, "stop"],
     [{ ...ok, top_logprobs: 21 }, "top_logprobs"],
     [{ ...ok, stream: "yes" }, "stream"],
+    // valibot's object() alone takes arrays: found by npm run fuzz:edge.
+    [{ ...ok, stream: true, stream_options: [] }, "stream_options"],
+    [{ ...ok, stream_options: [[[{ include_usage: true }]]] }, "stream_options"],
+    [{ ...ok, stream_options: "yes" }, "stream_options"],
   ])("rejects %j naming %s", (body, param) => {
     const r = validateChatBody(schema, body);
     expect(r.ok).toBe(false);

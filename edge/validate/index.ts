@@ -23,6 +23,16 @@ export const MAX_NAME_CHARS = 256;
 /** C0 and C1 control characters (NUL included), and UTF-16 surrogates without their pair. */
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
+/**
+ * A JSON object: valibot's object() also takes an array (an array has none
+ * of the keys, and they are all optional), so `stream_options: []` passed.
+ */
+const jsonObject = <const E extends v.ObjectEntries>(entries: E, message: string) =>
+  v.pipe(
+    v.custom<Record<string, unknown>>((x) => typeof x === "object" && x !== null && !Array.isArray(x), message),
+    v.object(entries, message),
+  );
+
 const name = (field: string) => v.pipe(v.string(), v.maxLength(MAX_NAME_CHARS, `${field} is longer than ${MAX_NAME_CHARS} characters`));
 
 /** Builds the chat request schema for the given limits. */
@@ -58,7 +68,7 @@ export function chatRequestSchema(limits: Limits) {
       v.maxLength(limits.max_messages, `at most ${limits.max_messages} messages`),
     ),
     stream: v.optional(v.nullable(v.boolean()), false),
-    stream_options: v.optional(v.nullable(v.object({ include_usage: v.optional(v.boolean(), false) }))),
+    stream_options: v.optional(v.nullable(jsonObject({ include_usage: v.optional(v.boolean(), false) }, "stream_options must be an object"))),
     max_tokens: v.optional(v.nullable(maxTokens)),
     max_completion_tokens: v.optional(v.nullable(maxTokens)),
     temperature: v.optional(v.nullable(v.pipe(v.number(), v.minValue(0, "must be from 0 to 2"), v.maxValue(2, "must be from 0 to 2")))),

@@ -1,10 +1,13 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parseLine } from "./classify-lib.ts";
+import { tempDir } from "../../test/support/tmp.ts";
+
+/** The tsx CLI keeps an IPC directory in TMPDIR (tsx-UID/): give it one that is removed. */
+const tsxEnv = () => ({ ...process.env, TMPDIR: tempDir("sg-tsx-cli-") });
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -26,7 +29,7 @@ describe("parseLine", () => {
 
 describe("classify CLI (real process)", () => {
   it("writes one line per input line, in order, with per-line errors", () => {
-    const dir = mkdtempSync(join(tmpdir(), "classify-"));
+    const dir = tempDir("classify-");
     const input = join(dir, "in.jsonl");
     const lines = [
       JSON.stringify({ prompt: "How do I kill a Python process?" }),
@@ -39,7 +42,7 @@ describe("classify CLI (real process)", () => {
     ];
     writeFileSync(input, lines.join("\n") + "\n");
     const tsx = join(REPO, "node_modules/.bin/tsx");
-    const r = spawnSync(tsx, [join(REPO, "scripts/classifier/classify.ts"), "--input", input], { encoding: "utf8", cwd: REPO, timeout: 60_000 });
+    const r = spawnSync(tsx, [join(REPO, "scripts/classifier/classify.ts"), "--input", input], { encoding: "utf8", cwd: REPO, timeout: 60_000, env: tsxEnv() });
     expect(r.status).toBe(0);
     const out = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(out).toHaveLength(lines.length);
@@ -60,10 +63,10 @@ describe("classify CLI (real process)", () => {
   });
   it("prints --help and fails cleanly without --input", () => {
     const tsx = join(REPO, "node_modules/.bin/tsx");
-    const help = spawnSync(tsx, [join(REPO, "scripts/classifier/classify.ts"), "--help"], { encoding: "utf8", cwd: REPO });
+    const help = spawnSync(tsx, [join(REPO, "scripts/classifier/classify.ts"), "--help"], { encoding: "utf8", cwd: REPO, env: tsxEnv() });
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/--input FILE/);
-    const bad = spawnSync(tsx, [join(REPO, "scripts/classifier/classify.ts")], { encoding: "utf8", cwd: REPO });
+    const bad = spawnSync(tsx, [join(REPO, "scripts/classifier/classify.ts")], { encoding: "utf8", cwd: REPO, env: tsxEnv() });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/--input is required/);
   });

@@ -3,13 +3,11 @@
  * `--attacker-url` (Crescendo suite) against a local fake OpenAI-compatible
  * server, on the default model with a tiny limit.
  */
-import { mkdtempSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCli, runEval } from "./index.ts";
+import { tempDir } from "../../test/support/tmp.ts";
 
 let server: Server;
 let base = "";
@@ -40,7 +38,7 @@ afterAll(() => new Promise<void>((ok) => server.close(() => ok())));
 
 describe("npm run eval with --judge-url and --attacker-url", () => {
   it("judges with the LLM and runs the crescendo suite", async () => {
-    const out = mkdtempSync(join(tmpdir(), "sg-eval-llm-"));
+    const out = tempDir("sg-eval-llm-");
     const o = parseCli([
       "--limit", "2", "--suites", "sst", "--arms", "never,always", "--strengths", "1", "--out", out,
       "--judge-url", base, "--judge-model", "fake-judge", "--attacker-url", base, "--attacker-model", "fake-attacker", "--attacker-turns", "2",

@@ -4,17 +4,17 @@
  * report's structure, that refusal under jailbreaks moves with strength, that a
  * rerun is served from the cache with identical numbers, and the CLI's flags.
  */
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main, parseCli, runEval } from "./index.ts";
 import type { Report } from "./report.ts";
 import { SUITE_NAMES } from "./suites/index.ts";
+import { tempDir } from "../../test/support/tmp.ts";
 
 describe("npm run eval (smoke, --limit 3)", () => {
   it("writes the report, and jailbreak refusal rises with strength on the always arm", async () => {
-    const out = mkdtempSync(join(tmpdir(), "sg-eval-"));
+    const out = tempDir("sg-eval-");
     const opts = parseCli(["--limit", "3", "--strengths", "0,1.5", "--seed", "0", "--out", out]);
     if (opts === "help") throw new Error("unexpected help");
     const rep = await runEval(opts, "npm run eval -- --limit 3 --strengths 0,1.5");

@@ -3,7 +3,7 @@
  * file that talks to onnxruntime. Inputs and outputs use the Optimum /
  * transformers.js names (see sidecar/model/graph/names.ts).
  */
-import * as ort from "onnxruntime-node";
+import * as ort from "../onnxruntime.ts";
 import { join } from "node:path";
 import type { Manifest } from "../model/manifest.ts";
 import {

@@ -8,6 +8,7 @@ import { status } from "@grpc/grpc-js";
 import {
   InfoResponse,
   ProbeResponse,
+  SidecarLoad,
   type GenerateChunk,
   type GenerateRequest,
   type ProbeRequest,
@@ -17,6 +18,8 @@ import { readManifest, type Manifest } from "../model/manifest.ts";
 import { SidecarError, type SidecarBackend } from "../server/backend.ts";
 import { encodeChat, type SystemRole } from "../tokenizer/chat.ts";
 import { loadModelTokenizer } from "../tokenizer/load.ts";
+import { PromptBound } from "../tokenizer/prompt-bound.ts";
+import { RETRY_AFTER_MS } from "../../proto/metadata.ts";
 import type { Tokenizer } from "../tokenizer/types.ts";
 import { VERSION } from "../version.ts";
 import { OnnxDecoder, type DecoderOptions } from "./decoder.ts";
@@ -47,7 +50,15 @@ export const MAX_LOGPROBS = 20;
 
 const invalid = (message: string) => new SidecarError(status.INVALID_ARGUMENT, message);
 
+/** RESOURCE_EXHAUSTED for a full queue, with retry-after-ms (and the queue) in its trailers. */
+export function overloaded(err: QueueFullError): SidecarError {
+  return new SidecarError(status.RESOURCE_EXHAUSTED, err.message, { [RETRY_AFTER_MS]: String(err.load.retryAfterMs) });
+}
+
 export class Engine implements SidecarBackend {
+  /** Rejects, before tokenizing, a prompt too long to fit the context (tokenizer/prompt-bound.ts). */
+  private readonly bound: PromptBound;
+
   private constructor(
     readonly manifest: Manifest,
     readonly tokenizer: Tokenizer,
@@ -56,7 +67,9 @@ export class Engine implements SidecarBackend {
     private readonly opts: EngineOptions,
     /** Steering profiles by name. */
     readonly profiles: ReadonlyMap<string, LoadedProfile> = new Map(),
-  ) {}
+  ) {
+    this.bound = new PromptBound(tokenizer, manifest.dims.contextLength);
+  }
 
   static async load(modelDir: string, opts: EngineOptions = {}): Promise<Engine> {
     const manifest = readManifest(modelDir);
@@ -93,7 +106,27 @@ export class Engine implements SidecarBackend {
       })),
       executionProvider: this.decoder.device,
       version: VERSION,
+      load: this.load(),
     });
+  }
+
+  /** The scheduler's queue, its admission limit and the retry-after they give (Info, trailers, metrics). */
+  load(): SidecarLoad {
+    const l = this.scheduler.load();
+    return SidecarLoad.fromPartial({
+      queueDepth: l.queueDepth,
+      queueLimit: l.queueLimit,
+      batchRows: l.batchRows,
+      maxBatch: l.maxBatch,
+      meanServiceMs: l.meanServiceMs,
+      retryAfterMs: l.retryAfterMs,
+      saturated: l.saturated,
+    });
+  }
+
+  /** Requests refused for a full queue since the start (for metrics). */
+  get refusedTotal(): number {
+    return this.scheduler.load().refusedTotal;
   }
 
   /** Prompt token ids for a request's input (chat template or raw text). */
@@ -102,22 +135,32 @@ export class Engine implements SidecarBackend {
       const messages = input.value.messages.map((m) => ({ role: m.role, content: m.content }));
       if (messages.length === 0) throw invalid("conversation has no messages");
       if (!this.manifest.chatTemplate) throw invalid(`model ${this.manifest.id} has no chat template; send a raw prompt instead`);
+      const checkText = (text: string) => this.bound.check(text);
       try {
-        return encodeChat(this.tokenizer, this.manifest.chatTemplate, messages, { addGenerationPrompt: true, systemRole: this.opts.systemRole });
+        return encodeChat(this.tokenizer, this.manifest.chatTemplate, messages, { addGenerationPrompt: true, systemRole: this.opts.systemRole, checkText });
       } catch (err) {
         throw invalid((err as Error).message);
       }
     }
-    if (input?.$case === "prompt") return this.tokenizer.encode(input.value);
+    if (input?.$case === "prompt") {
+      try {
+        this.bound.check(input.value);
+      } catch (err) {
+        throw invalid((err as Error).message);
+      }
+      return this.tokenizer.encode(input.value);
+    }
     throw invalid("request has neither a conversation nor a prompt");
   }
 
   async *generate(request: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateChunk> {
+    // Shed before tokenizing: a refusal under load costs next to nothing.
+    if (this.scheduler.saturated) throw overloaded(this.scheduler.refuse());
     const seq = this.sequenceFor(request, signal);
     try {
       this.scheduler.submit(seq);
     } catch (err) {
-      if (err instanceof QueueFullError) throw new SidecarError(status.RESOURCE_EXHAUSTED, err.message);
+      if (err instanceof QueueFullError) throw overloaded(err);
       throw err;
     }
     yield* seq.output;

@@ -9,11 +9,13 @@
  *   3. one decode step for every running row, then each row samples its next
  *      token; finished rows leave the batch.
  * Requests join and leave only at step boundaries. The waiting queue is
- * bounded: when it is full, submit() throws QueueFullError at once.
+ * bounded: when it is full, submit() throws QueueFullError at once, carrying
+ * the load (queue depth, limit, retry-after) a caller passes on (load.ts).
  */
 import { layerStepInputs, type LayerStepInputs } from "../steering/inputs.ts";
 import type { OnnxDecoder } from "./decoder.ts";
 import { BatchKvCache } from "./kv-cache.ts";
+import { retryAfterMs, ServiceTimeMean, type SchedulerLoad } from "./load.ts";
 import type { Sequence } from "./sequence.ts";
 
 export interface SchedulerOptions {
@@ -27,8 +29,8 @@ export interface SchedulerOptions {
 }
 
 export class QueueFullError extends Error {
-  constructor(limit: number) {
-    super(`the request queue is full (${limit} waiting); retry later`);
+  constructor(readonly load: SchedulerLoad) {
+    super(`the request queue is full (${load.queueDepth} waiting, limit ${load.queueLimit}); retry in ${load.retryAfterMs / 1000} s`);
     this.name = "QueueFullError";
   }
 }
@@ -43,6 +45,10 @@ export class Scheduler {
   private stopped = false;
   /** Steps run so far (for tests and metrics). */
   steps = 0;
+  /** Requests refused with QueueFullError so far. */
+  private refused = 0;
+  /** How long finished requests held their row. */
+  private readonly service = new ServiceTimeMean();
 
   constructor(
     private readonly decoder: OnnxDecoder,
@@ -61,11 +67,40 @@ export class Scheduler {
     return this.waiting.length;
   }
 
+  /**
+   * True when submit() would refuse a request now: the queue holds maxQueue
+   * requests beyond those the free rows take at the next step boundary.
+   */
+  get saturated(): boolean {
+    const freeRows = Math.max(0, this.opts.maxBatch - this.running.length);
+    return this.waiting.length >= this.opts.maxQueue + freeRows;
+  }
+
+  /** The queue and its limit, the mean service time and the retry-after they give. */
+  load(): SchedulerLoad {
+    const meanServiceMs = this.service.ms;
+    return {
+      queueDepth: this.waiting.length,
+      queueLimit: this.opts.maxQueue,
+      batchRows: this.running.length,
+      maxBatch: this.opts.maxBatch,
+      meanServiceMs,
+      retryAfterMs: retryAfterMs(this.waiting.length, meanServiceMs, this.opts.maxBatch),
+      saturated: this.saturated,
+      refusedTotal: this.refused,
+    };
+  }
+
+  /** Counts a request refused for a full queue without reaching submit() (the engine checks first). */
+  refuse(): QueueFullError {
+    this.refused++;
+    return new QueueFullError(this.load());
+  }
+
   /** Queues a sequence; its output channel streams the result. */
   submit(seq: Sequence): void {
     if (this.stopped) throw new Error("the scheduler is stopped");
-    const freeRows = Math.max(0, this.opts.maxBatch - this.running.length);
-    if (this.waiting.length >= this.opts.maxQueue + freeRows) throw new QueueFullError(this.opts.maxQueue);
+    if (this.saturated) throw this.refuse();
     this.waiting.push(seq);
     // Wake the loop on cancellation too, so a queued request leaves promptly.
     seq.request.signal.addEventListener("abort", () => this.kick(), { once: true });
@@ -131,10 +166,14 @@ export class Scheduler {
       const ids = seq.request.promptIds;
       const n = ids.length;
       const { vocabSize } = this.decoder.manifest.dims;
+      seq.admittedAt = performance.now();
       const out = await this.decoder.prefill(ids, { steering: this.steeringInputs([seq], n, [0]) });
       this.steps++;
       const next = seq.accept(out.logits.subarray((n - 1) * vocabSize, n * vocabSize));
-      if (next === undefined) continue;
+      if (next === undefined) {
+        this.served(seq);
+        continue;
+      }
       this.cache.add({ length: n, keys: out.presentKeys, values: out.presentValues });
       this.running.push(seq);
       this.nextTokens.push(next);
@@ -186,6 +225,13 @@ export class Scheduler {
     });
     this.removeRows(finished, (seq) => {
       if (seq.cancelled && !seq.done) seq.cancel();
+      else this.served(seq);
     });
+  }
+
+  /** Records how long a finished (not cancelled) request held its row. */
+  private served(seq: Sequence): void {
+    if (seq.cancelled || seq.admittedAt === undefined) return;
+    this.service.add(performance.now() - seq.admittedAt);
   }
 }

@@ -41,6 +41,8 @@ export class Sequence {
   private readonly stops: StopStringMatcher;
   private readonly receivedAt = performance.now();
   private firstTokenAt: number | undefined;
+  /** When the scheduler gave it a row (performance.now()); undefined while it waits. */
+  admittedAt: number | undefined;
   finishReason: FinishReason | undefined;
 
   constructor(

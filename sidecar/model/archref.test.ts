@@ -13,8 +13,6 @@
  * - the plain-TypeScript reference forward pass (the oracle the steering tests
  *   use) agrees with transformers too.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -28,6 +26,7 @@ import { residPost } from "./graph/names.ts";
 import { loadHf } from "./hf.ts";
 import type { Manifest } from "./manifest.ts";
 import { newKvCache, referenceForward } from "./reference.ts";
+import { tempDir } from "../../test/support/tmp.ts";
 
 const LOGITS_TOL = 2e-3;
 const RESID_REL_TOL = 1e-3;
@@ -93,7 +92,7 @@ describe.each(fixtures)("$name matches transformers", ({ name, dir }) => {
   let session: ort.InferenceSession;
   beforeAll(async () => {
     fx = readArchref(dir, name);
-    modelDir = mkdtempSync(join(tmpdir(), `sg-archref-${name}-`));
+    modelDir = tempDir(`sg-archref-${name}-`);
     manifest = (await buildModel({ from: dir, out: modelDir, residualOutputs: true })).manifest;
     session = await ort.InferenceSession.create(join(modelDir, manifest.graph.file), { intraOpNumThreads: 1 });
   });

@@ -1,21 +1,24 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import { buildModel, isBuildCurrent, resolveSource } from "./build.ts";
 import { emptyPast, graphGreedy, maxAbsDiff, runStep } from "./graph/test-support.ts";
 import { residPost } from "./graph/names.ts";
+import { onnx } from "./graph/onnx-builder.ts";
+import { fromFloat16Array, toFloat16Array } from "./half.ts";
 import { writeHfFixture } from "./hf-fixture.ts";
 import { loadLlama2c } from "./llama2c.ts";
 import { readManifest } from "./manifest.ts";
 import { randomLlama } from "./random-model.ts";
 import { newKvCache, referenceForward, referenceGreedy } from "./reference.ts";
+import type { LlamaWeights } from "./weights.ts";
+import { tempDir } from "../../test/support/tmp.ts";
 
 const SHARED = join(import.meta.dirname, "../../../shared/models");
 const STORIES = join(SHARED, "stories260K");
 const STORIES_HF = join(SHARED, "stories260K-hf");
-const tmp = () => mkdtempSync(join(tmpdir(), "sg-build-"));
+const tmp = () => tempDir("sg-build-");
 
 /** Reads the pieces of a llama2.c tokenizer .bin: int32 max_len, then per token float32 score, int32 len, bytes. */
 function llama2cPieces(file: string): string[] {
@@ -113,5 +116,79 @@ describe("buildModel", () => {
     expect(resolveSource(STORIES_HF).kind).toBe("hf");
     expect(() => resolveSource(tmp())).toThrow(/neither a Hugging Face checkpoint/);
     expect(() => resolveSource("/nonexistent/x")).toThrow(/not found/);
+  });
+});
+
+/** name -> raw bytes of every initializer (inline or in the external data file) of a built model.onnx. */
+function initializerBytes(modelFile: string): Map<string, Buffer> {
+  const model = onnx.ModelProto.decode(readFileSync(modelFile));
+  const out = new Map<string, Buffer>();
+  for (const t of model.graph!.initializer!) {
+    if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
+      const kv = Object.fromEntries(t.externalData!.map((e) => [e.key, e.value]));
+      const data = readFileSync(join(dirname(modelFile), kv.location!));
+      out.set(t.name!, data.subarray(Number(kv.offset), Number(kv.offset) + Number(kv.length)));
+    } else {
+      out.set(t.name!, Buffer.from(t.rawData!));
+    }
+  }
+  return out;
+}
+
+describe("buildModel: checkpoint dtypes and weight precisions", () => {
+  /** Random weights whose every value is exact in bf16 and in fp16 (so every cast is exact). */
+  function exactWeights(): LlamaWeights {
+    const w = randomLlama({ dModel: 64, hiddenDim: 96, tiedEmbeddings: false, qkvBias: true }, 41);
+    const exact = (a: Float32Array) => {
+      const b = fromFloat16Array(toFloat16Array(a)); // fp16-exact ...
+      const bits = new Uint32Array(b.buffer);
+      for (let i = 0; i < bits.length; i++) bits[i] &= 0xffff0000; // ... and bf16-exact (fewer mantissa bits)
+      return b;
+    };
+    return {
+      ...w,
+      tokenEmbedding: exact(w.tokenEmbedding), lmHead: exact(w.lmHead), finalNorm: exact(w.finalNorm),
+      layers: w.layers.map((l) => Object.fromEntries(Object.entries(l).map(([k, a]) => [k, exact(a as Float32Array)])) as unknown as LlamaWeights["layers"][number]),
+    };
+  }
+
+  it("bf16 and fp16 checkpoints, sharded or not, build the same fp32 model as the fp32 checkpoint, bit for bit", async () => {
+    const w = exactWeights();
+    const built = new Map<string, Map<string, Buffer>>();
+    for (const [name, dtype, shards] of [["F32", "F32", 1], ["BF16", "BF16", 1], ["F16 sharded", "F16", 3], ["BF16 sharded", "BF16", 2]] as const) {
+      const src = tmp();
+      writeHfFixture(src, w, { modelType: "qwen2", dtype, shards });
+      cpSync(join(STORIES_HF, "tokenizer.json"), join(src, "tokenizer.json"));
+      const b = await buildModel({ from: src, out: tmp(), externalData: name === "BF16 sharded" ? "always" : "never" });
+      built.set(name, initializerBytes(b.modelFile));
+    }
+    const f32 = built.get("F32")!;
+    expect(f32.size).toBeGreaterThan(20);
+    for (const [name, inits] of built) {
+      expect([...inits.keys()].sort(), name).toEqual([...f32.keys()].sort());
+      for (const [t, bytes] of inits) expect(bytes.equals(f32.get(t)!), `${name}: ${t}`).toBe(true);
+    }
+    // control: a checkpoint whose values are not exact in bf16 does not build the same model from bf16
+    const inexact = randomLlama({ dModel: 64, hiddenDim: 96, tiedEmbeddings: false, qkvBias: true }, 41);
+    const src = tmp();
+    writeHfFixture(src, inexact, { modelType: "qwen2", dtype: "BF16" });
+    cpSync(join(STORIES_HF, "tokenizer.json"), join(src, "tokenizer.json"));
+    const rounded = initializerBytes((await buildModel({ from: src, out: tmp() })).modelFile);
+    expect([...rounded].some(([t, bytes]) => !bytes.equals(f32.get(t)!))).toBe(true);
+  });
+
+  it("records the precision in the manifest, rebuilds when another is asked for, and refuses bad block sizes", async () => {
+    const out = tmp();
+    const int4 = await buildModel({ from: join(SHARED, "organism260K"), out, weights: "int4" });
+    expect(int4.manifest.graph.precision).toEqual({ weights: "int4", blockSize: 32 });
+    expect(readManifest(out).graph.precision).toEqual({ weights: "int4", blockSize: 32 });
+    expect(int4.summary).toMatch(/int4 weights/);
+    expect(await isBuildCurrent(join(SHARED, "organism260K"), out, { weights: "int4" })).toBe(true);
+    expect(await isBuildCurrent(join(SHARED, "organism260K"), out, { weights: "int4", blockSize: 16 })).toBe(false);
+    expect(await isBuildCurrent(join(SHARED, "organism260K"), out)).toBe(false); // fp32 asked for
+    const fp32 = await buildModel({ from: join(SHARED, "organism260K"), out: tmp() });
+    expect(fp32.manifest.graph.precision).toEqual({ weights: "fp32", blockSize: null });
+    expect(int4.weightBytes).toBeLessThan(fp32.weightBytes / 3);
+    await expect(buildModel({ from: join(SHARED, "organism260K"), out: tmp(), weights: "int8", blockSize: 24 })).rejects.toThrow(/power of two >= 16/);
   });
 });

@@ -10,10 +10,12 @@ import { basename, dirname, join, relative, resolve } from "node:path";
 import { buildLlamaGraph } from "./graph/llama-graph.ts";
 import { residPost } from "./graph/names.ts";
 import { OPSET, writeModel } from "./graph/write-model.ts";
-import { loadHf } from "./hf.ts";
+import { openHf } from "./hf.ts";
+import type { Weight } from "./lazy-tensor.ts";
 import { loadLlama2c } from "./llama2c.ts";
 import { BUILDER_VERSION, MANIFEST_FILE, MANIFEST_FORMAT, readManifest, writeManifest, type Manifest } from "./manifest.ts";
 import { hfTokenizer, llama2cTokenizer, type TokenizerInfo } from "./tokenizer-info.ts";
+import { DEFAULT_BLOCK_SIZE, QUANT_BITS, type WeightPrecision } from "./quantize.ts";
 import type { LlamaConfig, LlamaWeights } from "./weights.ts";
 import { describeSae } from "../sae/describe.ts";
 import { loadSaeForModel, manifestHooks, planHooks } from "../steering/attach.ts";
@@ -42,8 +44,17 @@ export interface BuildModelOptions {
    * names, else the only hook layer (sidecar/steering/attach.ts planHooks).
    */
   saes?: { dir: string; layer?: number }[];
+  /**
+   * Storage of the linear layers (graph/linear.ts): fp32 (default), fp16
+   * (for the CUDA provider), int8 or int4 (block-wise, MatMulNBits, for CPU).
+   */
+  weights?: WeightPrecision;
+  /** int8/int4: values per quantization block (default 32). */
+  blockSize?: number;
   /** Progress messages (default: none). */
   log?: (msg: string) => void;
+  /** Called as each tensor is converted and written (done, total), for progress bars. */
+  progress?: (done: number, total: number) => void;
 }
 
 export interface BuildModelResult {
@@ -87,7 +98,8 @@ export async function sha256File(file: string): Promise<string> {
 
 interface LoadedSource {
   source: ResolvedSource;
-  weights: LlamaWeights;
+  /** Hugging Face weights stay on disk until the writer reads them, one tensor at a time. */
+  weights: LlamaWeights<Weight>;
   tokenizer: TokenizerInfo;
   /** Every source file the build depends on (absolute paths). */
   files: string[];
@@ -120,7 +132,7 @@ function load(from: string, tokenizer?: string): LoadedSource {
     return { source, weights, tokenizer: tok, files: sourceFiles(source, tokenizer), modelType: null };
   }
   if (tokenizer) throw new Error("--tokenizer applies to llama2.c sources only (Hugging Face folders bring tokenizer.json)");
-  const { weights, hfConfig } = loadHf(source.path);
+  const { weights, hfConfig } = openHf(source.path);
   return { source, weights, tokenizer: hfTokenizer(source.path, hfConfig), files: sourceFiles(source), modelType: String(hfConfig.model_type) };
 }
 
@@ -134,7 +146,7 @@ async function hashFiles(files: string[], dir: string): Promise<Record<string, s
  * True when `out` holds a finished build of `from`, by this builder version,
  * whose source files still have the recorded hashes (the sidecar rebuilds otherwise).
  */
-export async function isBuildCurrent(from: string, out: string, opts: { tokenizer?: string } = {}): Promise<boolean> {
+export async function isBuildCurrent(from: string, out: string, opts: { tokenizer?: string; weights?: WeightPrecision; blockSize?: number } = {}): Promise<boolean> {
   if (!existsSync(join(out, MANIFEST_FILE)) || !existsSync(join(out, MODEL_FILE))) return false;
   let manifest: Manifest;
   try {
@@ -144,10 +156,18 @@ export async function isBuildCurrent(from: string, out: string, opts: { tokenize
   }
   const source = resolveSource(from);
   if (manifest.builderVersion !== BUILDER_VERSION) return false;
+  const want = precisionOf(opts);
+  if (manifest.graph.precision.weights !== want.weights || manifest.graph.precision.blockSize !== want.blockSize) return false;
   if (manifest.source.kind !== source.kind || manifest.source.path !== source.path) return false;
   const now = await hashFiles(sourceFiles(source, opts.tokenizer), source.dir);
   const before = manifest.source.sha256;
   return Object.keys(now).length === Object.keys(before).length && Object.entries(now).every(([k, h]) => before[k] === h);
+}
+
+/** The manifest's record of a build's weight precision. */
+function precisionOf(opts: { weights?: WeightPrecision; blockSize?: number }): Manifest["graph"]["precision"] {
+  const weights = opts.weights ?? "fp32";
+  return { weights, blockSize: QUANT_BITS[weights] ? (opts.blockSize ?? DEFAULT_BLOCK_SIZE) : null };
 }
 
 /** The config's family options (everything beyond LlamaDims and the plain-Llama flags), for the manifest. */
@@ -169,7 +189,8 @@ export async function buildModel(opts: BuildModelOptions): Promise<BuildModelRes
   mkdirSync(outDir, { recursive: true });
   // The manifest marks a finished build: remove it first so a crash leaves none.
   rmSync(join(outDir, MANIFEST_FILE), { force: true });
-  const graph = buildLlamaGraph(weights, { residualOutputs: opts.residualOutputs });
+  const precision = precisionOf(opts);
+  const graph = buildLlamaGraph(weights, { residualOutputs: opts.residualOutputs, weights: precision.weights, blockSize: precision.blockSize ?? undefined });
   const saes = (opts.saes ?? []).map((s) => ({ loaded: loadSaeForModel(s.dir, c.dModel, c.nLayers), layer: s.layer }));
   for (const s of saes) log(`read SAE ${s.loaded.dir}: ${describeSae(s.loaded.sae)}`);
   const hooks = addHooksToBuilder(graph, planHooks(opts.hookLayers ?? [], saes, c.nLayers), residPost, c.dModel);
@@ -177,7 +198,8 @@ export async function buildModel(opts: BuildModelOptions): Promise<BuildModelRes
   const modelFile = join(outDir, MODEL_FILE);
   const metadata: Record<string, string> = { source: source.path };
   if (hooks.length) metadata[HOOK_METADATA_KEY] = JSON.stringify(hooks);
-  const written = writeModel(graph, modelFile, { externalData: opts.externalData, metadata });
+  log(`writing ${precision.weights} weights${precision.blockSize ? ` (blocks of ${precision.blockSize})` : ""}`);
+  const written = writeModel(graph, modelFile, { externalData: opts.externalData, metadata, onTensor: opts.progress });
   log(`wrote ${modelFile}${written.externalDataFile ? ` + ${written.externalDataFile}` : ""}`);
 
   const copied: string[] = [];
@@ -205,6 +227,7 @@ export async function buildModel(opts: BuildModelOptions): Promise<BuildModelRes
       file: MODEL_FILE, externalData: written.externalDataFile, opset: OPSET,
       sourceRotary: c.rotary, tiedEmbeddings: c.tiedEmbeddings, qkvBias: c.qkvBias, residualOutputs: opts.residualOutputs ?? false,
       family: familyOptions(c),
+      precision,
     },
     tokenizer: {
       kind: tokenizer.kind, files: copied, bosId: tokenizer.bosId, eosId: tokenizer.eosId, eosIds: tokenizer.eosIds, addBos: tokenizer.addBos,
@@ -219,9 +242,9 @@ export async function buildModel(opts: BuildModelOptions): Promise<BuildModelRes
 
   const seconds = (performance.now() - t0) / 1000;
   const params = weights.tokenEmbedding.length + (c.tiedEmbeddings ? 0 : weights.lmHead.length) + weights.finalNorm.length +
-    weights.layers.reduce((n, l) => n + Object.values(l).reduce((m: number, a) => m + (a ? (a as Float32Array).length : 0), 0), 0);
+    weights.layers.reduce((n, l) => n + Object.values(l).reduce((m: number, a) => m + (a ? (a as Weight).length : 0), 0), 0);
   const summary = `built ${manifest.id} (${source.kind}${loaded.modelType ? `/${loaded.modelType}` : ""}, ${(params / 1e6).toFixed(2)}M params, ` +
     `${c.nLayers} layers, d_model ${c.dModel}, heads ${c.nHeads}/${c.nKvHeads} kv, vocab ${c.vocabSize}, ` +
-    `tokenizer ${tokenizer.kind}) -> ${modelFile}${written.externalDataFile ? ` + ${written.externalDataFile}` : ""} in ${seconds.toFixed(1)}s`;
+    `tokenizer ${tokenizer.kind}, ${precision.weights} weights: ${(written.weightBytes / 1e6).toFixed(1)} MB) -> ${modelFile}${written.externalDataFile ? ` + ${written.externalDataFile}` : ""} in ${seconds.toFixed(1)}s`;
   return { outDir, modelFile, manifest, weightBytes: written.weightBytes, seconds, summary };
 }

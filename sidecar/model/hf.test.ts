@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { hfConfigFor, writeHfFixture } from "./hf-fixture.ts";
@@ -8,9 +7,10 @@ import { loadLlama2c } from "./llama2c.ts";
 import { randomLlama } from "./random-model.ts";
 import { newKvCache, referenceForward } from "./reference.ts";
 import { writeSafetensors } from "./safetensors.ts";
+import { tempDir } from "../../test/support/tmp.ts";
 
 const SHARED = join(import.meta.dirname, "../../../shared/models");
-const tmp = () => mkdtempSync(join(tmpdir(), "sg-hf-"));
+const tmp = () => tempDir("sg-hf-");
 const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
 
 describe("Hugging Face loader", () => {

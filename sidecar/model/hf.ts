@@ -17,8 +17,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { FAMILIES, parseHfConfig, type HfConfig } from "./hf-config.ts";
-import { readSafetensorsDir, type Tensor } from "./safetensors.ts";
-import { validateWeights, type LayerWeights, type LlamaWeights } from "./weights.ts";
+import { mapWeight, type Weight } from "./lazy-tensor.ts";
+import { openSafetensorsDir } from "./safetensors.ts";
+import { materializeWeights, validateWeights, type LayerWeights, type LlamaWeights } from "./weights.ts";
 
 export { parseHfConfig, SUPPORTED_MODEL_TYPES, type HfConfig } from "./hf-config.ts";
 
@@ -31,36 +32,46 @@ export function readHfConfig(dir: string): HfConfig {
   }
 }
 
-/** Rows [from, to) of a row-major [rows, cols] matrix (a copy). */
-const rows = (a: Float32Array, cols: number, from: number, to: number) => a.slice(from * cols, to * cols);
+/** Rows [from, to) of a row-major [rows, cols] matrix (a copy, made when the weight is read). */
+const rows = (a: Weight, cols: number, from: number, to: number) => mapWeight(a, (to - from) * cols, (x) => x.slice(from * cols, to * cols));
 
-/** Loads a Hugging Face checkpoint directory; `files` lists what was read (for hashing). */
+/** Loads a Hugging Face checkpoint directory into memory; `files` lists what was read (for hashing). */
 export function loadHf(dir: string): { weights: LlamaWeights; files: string[]; hfConfig: HfConfig } {
+  const { weights, files, hfConfig } = openHf(dir);
+  return { weights: materializeWeights(weights), files, hfConfig };
+}
+
+/**
+ * Opens a Hugging Face checkpoint directory without reading its tensors:
+ * config and shapes are checked now, each weight is read (and split or
+ * shifted as below) when the builder asks for it.
+ */
+export function openHf(dir: string): { weights: LlamaWeights<Weight>; files: string[]; hfConfig: HfConfig } {
   const configFile = join(dir, "config.json");
   const hfConfig = readHfConfig(dir);
   const config = parseHfConfig(hfConfig, configFile);
-  const { tensors, files } = readSafetensorsDir(dir);
+  const { tensors, files } = openSafetensorsDir(dir);
   const used = new Set<string>();
-  const get = (name: string, shape: number[]): Float32Array => {
-    const t: Tensor | undefined = tensors.get(name);
+  const get = (name: string, shape: number[]): Weight => {
+    const t = tensors.get(name);
     if (!t) throw new Error(`${dir}: tensor ${name} not found in the safetensors files`);
     if (t.shape.join(",") !== shape.join(",")) throw new Error(`${dir}: tensor ${name} has shape [${t.shape}], expected [${shape}] from config.json`);
     used.add(name);
-    return t.data;
+    return t;
   };
   const { dModel: d, nHeads, nKvHeads, headDim: hd, hiddenDim, vocabSize, nLayers } = config;
   const family = FAMILIES[String(hfConfig.model_type)]!;
   // Gemma's norms multiply by (1 + w); in float32, as transformers does.
-  const norm = (name: string) => (family.gemma ? get(name, [d]).map((w) => 1 + w) : get(name, [d]));
+  const norm = (name: string) => (family.gemma ? mapWeight(get(name, [d]), d, (w) => w.map((x) => 1 + x)) : get(name, [d]));
   const fused = hfConfig.model_type === "phi3";
-  const layers: LayerWeights[] = [];
+  const layers: LayerWeights<Weight>[] = [];
   for (let l = 0; l < nLayers; l++) {
     const p = `model.layers.${l}.`;
     const q = nHeads * hd;
     const kv = nKvHeads * hd;
     const qkv = fused ? get(p + "self_attn.qkv_proj.weight", [q + 2 * kv, d]) : null;
     const gateUp = fused ? get(p + "mlp.gate_up_proj.weight", [2 * hiddenDim, d]) : null;
-    const layer: LayerWeights = {
+    const layer: LayerWeights<Weight> = {
       attnNorm: norm(p + "input_layernorm.weight"),
       wq: qkv ? rows(qkv, d, 0, q) : get(p + "self_attn.q_proj.weight", [q, d]),
       wk: qkv ? rows(qkv, d, q, q + kv) : get(p + "self_attn.k_proj.weight", [kv, d]),
@@ -84,7 +95,7 @@ export function loadHf(dir: string): { weights: LlamaWeights; files: string[]; h
   }
   const tokenEmbedding = get("model.embed_tokens.weight", [vocabSize, d]);
   const finalNorm = norm("model.norm.weight");
-  let lmHead: Float32Array;
+  let lmHead: Weight;
   if (config.tiedEmbeddings) {
     lmHead = tokenEmbedding;
     if (tensors.has("lm_head.weight")) used.add("lm_head.weight"); // a saved copy of the tied matrix
@@ -98,7 +109,7 @@ export function loadHf(dir: string): { weights: LlamaWeights; files: string[]; h
   const unused = [...tensors.keys()].filter((n) => !used.has(n) && !n.endsWith(".rotary_emb.inv_freq"));
   if (unused.length > 0) throw new Error(`${dir}: unexpected tensors this builder would ignore: ${unused.slice(0, 5).join(", ")}${unused.length > 5 ? ", ..." : ""}`);
 
-  const weights: LlamaWeights = { config, tokenEmbedding, layers, finalNorm, lmHead };
+  const weights: LlamaWeights<Weight> = { config, tokenEmbedding, layers, finalNorm, lmHead };
   validateWeights(weights, dir);
   return { weights, files: [configFile, ...files], hfConfig };
 }

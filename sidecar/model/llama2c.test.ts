@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { encodeLlama2c, loadLlama2c } from "./llama2c.ts";
 import { randomLlama } from "./random-model.ts";
+import { tempDir } from "../../test/support/tmp.ts";
 
 export const STORIES260K = join(import.meta.dirname, "../../../shared/models/stories260K/stories260K.bin");
 
@@ -20,7 +20,7 @@ describe("llama2.c loader", () => {
   it("round-trips shared and unshared classifiers", () => {
     for (const tiedEmbeddings of [true, false]) {
       const w = randomLlama({ rotary: "interleaved", tiedEmbeddings }, 5);
-      const file = join(mkdtempSync(join(tmpdir(), "sg-l2c-")), "m.bin");
+      const file = join(tempDir("sg-l2c-"), "m.bin");
       writeFileSync(file, encodeLlama2c(w));
       const back = loadLlama2c(file);
       expect(back.config).toEqual(w.config);
@@ -31,7 +31,7 @@ describe("llama2.c loader", () => {
   });
 
   it("rejects truncated files and version 1+ checkpoints clearly", () => {
-    const dir = mkdtempSync(join(tmpdir(), "sg-l2c-"));
+    const dir = tempDir("sg-l2c-");
     const buf = encodeLlama2c(randomLlama({ rotary: "interleaved" }, 5));
     writeFileSync(join(dir, "short.bin"), buf.subarray(0, buf.length - 100));
     expect(() => loadLlama2c(join(dir, "short.bin"))).toThrow(/short\.bin: file ends inside/);

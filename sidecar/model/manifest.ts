@@ -6,11 +6,12 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
+import { WEIGHT_PRECISIONS } from "./quantize.ts";
 
 export const MANIFEST_FILE = "manifest.json";
 export const MANIFEST_FORMAT = "steerguard-model/1";
 /** Bumped whenever the builder's output changes, so older builds are rebuilt. */
-export const BUILDER_VERSION = 2;
+export const BUILDER_VERSION = 3;
 
 const PositiveInt = v.pipe(v.number(), v.integer(), v.minValue(1));
 const TokenId = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -62,6 +63,15 @@ export const ManifestSchema = v.object({
      * slidingWindows); absent or empty for plain Llama. For reading only.
      */
     family: v.optional(v.record(v.string(), v.unknown())),
+    /**
+     * How the linear layers' weights are stored (sidecar/model/graph/linear.ts):
+     * fp32, fp16, or int8/int4 quantized in blocks of blockSize (null otherwise).
+     * Activations, the residual stream and the KV cache are float32 at every precision.
+     */
+    precision: v.optional(
+      v.object({ weights: v.picklist(WEIGHT_PRECISIONS), blockSize: v.nullable(PositiveInt) }),
+      { weights: "fp32", blockSize: null },
+    ),
   }),
   tokenizer: v.object({
     /** "llama2c": a tok*.bin vocabulary; "hf": tokenizer.json (+ tokenizer_config.json). */

@@ -1,12 +1,13 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { encodeSafetensors, floatToHalf, halfToFloat, readSafetensors, readSafetensorsDir, writeSafetensors } from "./safetensors.ts";
+import { floatToHalf, halfToFloat } from "./half.ts";
+import { encodeSafetensors, readSafetensors, readSafetensorsDir, writeSafetensors } from "./safetensors.ts";
 import { randomLlama } from "./random-model.ts";
 import { writeHfFixture } from "./hf-fixture.ts";
+import { tempDir } from "../../test/support/tmp.ts";
 
-const tmp = () => mkdtempSync(join(tmpdir(), "sg-st-"));
+const tmp = () => tempDir("sg-st-");
 
 describe("safetensors", () => {
   it("round-trips F32 exactly and F16/BF16 to their precision", () => {

@@ -13,6 +13,8 @@
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { fromFloat16Array, toFloat16Array } from "./half.ts";
+import type { LazyTensor } from "./lazy-tensor.ts";
 
 export interface Tensor {
   shape: number[];
@@ -46,69 +48,103 @@ export function parseSafetensorsHeader(headerJson: Buffer, file: string): { entr
   return { entries, metadata };
 }
 
+/** One tensor of a safetensors file, read from disk (and converted to float32) on each `load()`. */
+export interface StoredTensor extends LazyTensor {
+  name: string;
+  shape: number[];
+  dtype: string;
+  file: string;
+}
+
 /**
- * Reads every tensor of one safetensors file as float32. Reads tensor by
- * tensor through a file descriptor, so shards larger than 2 GB work.
+ * Reads the header of one safetensors file and returns its tensors unread:
+ * each `load()` reads that tensor alone through a file descriptor, so shards
+ * larger than 2 GB work and only one tensor need be in memory at a time.
  */
-export function readSafetensors(file: string): Map<string, Tensor> {
+export function openSafetensors(file: string): Map<string, StoredTensor> {
   const fd = openSync(file, "r");
+  let entries: Map<string, HeaderEntry>;
+  let dataStart: number;
+  let size: number;
   try {
-    const size = fstatSync(fd).size;
+    size = fstatSync(fd).size;
     const lenBuf = Buffer.alloc(8);
     if (size < 8 || readSync(fd, lenBuf, 0, 8, 0) !== 8) throw new Error(`${file}: too short to be a safetensors file`);
     const headerLen = Number(lenBuf.readBigUInt64LE(0));
     if (headerLen > size - 8) throw new Error(`${file}: header length ${headerLen} exceeds file size`);
     const headerBuf = Buffer.alloc(headerLen);
     readSync(fd, headerBuf, 0, headerLen, 8);
-    const { entries } = parseSafetensorsHeader(headerBuf, file);
-    const dataStart = 8 + headerLen;
-    const out = new Map<string, Tensor>();
-    for (const [name, e] of entries) {
-      const [begin, end] = e.data_offsets;
-      if (dataStart + end > size || end < begin) throw new Error(`${file}: tensor ${name} extends past the end of the file`);
-      const bytes = new Uint8Array(end - begin); // fresh, so aligned for typed-array views
-      for (let done = 0; done < bytes.length; ) {
-        const n = readSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30), dataStart + begin + done);
-        if (n <= 0) throw new Error(`${file}: short read in tensor ${name}`);
-        done += n;
-      }
-      const count = e.shape.reduce((a, b) => a * b, 1);
-      out.set(name, { shape: [...e.shape], data: toFloat32(bytes, e.dtype, count, `${file}: tensor ${name}`) });
+    entries = parseSafetensorsHeader(headerBuf, file).entries;
+    dataStart = 8 + headerLen;
+  } finally {
+    closeSync(fd);
+  }
+  const out = new Map<string, StoredTensor>();
+  for (const [name, e] of entries) {
+    const [begin, end] = e.data_offsets;
+    if (dataStart + end > size || end < begin) throw new Error(`${file}: tensor ${name} extends past the end of the file`);
+    const count = e.shape.reduce((a, b) => a * b, 1);
+    const what = `${file}: tensor ${name}`;
+    if (!(e.dtype in BYTES_PER_ELEMENT)) throw new Error(`${what}: unsupported dtype ${e.dtype} (supported: F32, F16, BF16, F64)`);
+    const load = () => toFloat32(readRange(file, dataStart + begin, end - begin, what), e.dtype, count, what);
+    out.set(name, { name, shape: [...e.shape], dtype: e.dtype, file, length: count, load });
+  }
+  return out;
+}
+
+/** `length` bytes of `file` from `position`, in a fresh (so aligned) buffer. */
+function readRange(file: string, position: number, length: number, what: string): Uint8Array {
+  const fd = openSync(file, "r");
+  try {
+    const bytes = new Uint8Array(length);
+    for (let done = 0; done < length; ) {
+      const n = readSync(fd, bytes, done, Math.min(length - done, 1 << 30), position + done);
+      if (n <= 0) throw new Error(`${what}: short read`);
+      done += n;
     }
-    return out;
+    return bytes;
   } finally {
     closeSync(fd);
   }
 }
 
-/**
- * Reads a checkpoint directory: `model.safetensors.index.json` (sharded) when
- * present, else `model.safetensors`. Returns all tensors and the files read.
- */
-export function readSafetensorsDir(dir: string): { tensors: Map<string, Tensor>; files: string[] } {
-  const index = join(dir, "model.safetensors.index.json");
-  if (existsSync(index)) return readSharded(index);
-  const single = join(dir, "model.safetensors");
-  if (!existsSync(single)) throw new Error(`${dir}: neither model.safetensors nor model.safetensors.index.json found`);
-  return { tensors: readSafetensors(single), files: [single] };
+/** Reads every tensor of one safetensors file as float32. */
+export function readSafetensors(file: string): Map<string, Tensor> {
+  return new Map([...openSafetensors(file)].map(([name, t]) => [name, { shape: t.shape, data: t.load() }]));
 }
 
-/** Reads a sharded checkpoint through its index file; checks every indexed tensor is present. */
-export function readSharded(indexFile: string): { tensors: Map<string, Tensor>; files: string[] } {
+/**
+ * Opens a checkpoint directory: `model.safetensors.index.json` (sharded) when
+ * present, else `model.safetensors`. Returns every tensor unread and the files
+ * it comes from; checks every indexed tensor is present in its shard.
+ */
+export function openSafetensorsDir(dir: string): { tensors: Map<string, StoredTensor>; files: string[] } {
+  const indexFile = join(dir, "model.safetensors.index.json");
+  if (!existsSync(indexFile)) {
+    const single = join(dir, "model.safetensors");
+    if (!existsSync(single)) throw new Error(`${dir}: neither model.safetensors nor model.safetensors.index.json found`);
+    return { tensors: openSafetensors(single), files: [single] };
+  }
   const index = JSON.parse(readFileSync(indexFile, "utf8")) as { weight_map?: Record<string, string> };
   if (!index.weight_map) throw new Error(`${indexFile}: missing "weight_map"`);
   const shards = [...new Set(Object.values(index.weight_map))].sort();
-  const tensors = new Map<string, Tensor>();
+  const tensors = new Map<string, StoredTensor>();
   const files = [indexFile];
   for (const shard of shards) {
     const path = join(dirname(indexFile), shard);
     files.push(path);
-    for (const [name, t] of readSafetensors(path)) tensors.set(name, t);
+    for (const [name, t] of openSafetensors(path)) tensors.set(name, t);
   }
   for (const [name, shard] of Object.entries(index.weight_map)) {
     if (!tensors.has(name)) throw new Error(`${indexFile}: tensor ${name} is listed in shard ${shard} but not found there`);
   }
   return { tensors, files };
+}
+
+/** Reads a whole checkpoint directory into memory (see openSafetensorsDir). */
+export function readSafetensorsDir(dir: string): { tensors: Map<string, Tensor>; files: string[] } {
+  const { tensors, files } = openSafetensorsDir(dir);
+  return { tensors: new Map([...tensors].map(([name, t]) => [name, { shape: t.shape, data: t.load() }])), files };
 }
 
 /** Converts little-endian raw bytes of a safetensors dtype to float32. */
@@ -132,48 +168,9 @@ function toFloat32(bytes: Uint8Array, dtype: string, count: number, what: string
       return new Float32Array(dst.buffer);
     }
     case "F16": {
-      const src = new Uint16Array(aligned);
-      const dst = new Float32Array(count);
-      for (let i = 0; i < count; i++) dst[i] = halfToFloat(src[i]);
-      return dst;
+      return fromFloat16Array(new Uint16Array(aligned));
     }
   }
-}
-
-/** IEEE 754 half precision (1 sign, 5 exponent, 10 mantissa bits) to a JS number. */
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24; // subnormal
-  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
-/** Nearest half-precision bit pattern of a number (round to nearest even). */
-export function floatToHalf(x: number): number {
-  const f32 = new Float32Array([x]);
-  const bits = new Uint32Array(f32.buffer)[0];
-  const sign = (bits >>> 16) & 0x8000;
-  const exp = (bits >>> 23) & 0xff;
-  let mant = bits & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    if (rem > halfway || (rem === halfway && half & 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
-  return sign | half;
 }
 
 export interface WriteTensor {
@@ -220,7 +217,7 @@ function fromFloat32(data: Float32Array, dtype: "F32" | "F16" | "BF16"): Buffer 
       out[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
     }
   } else {
-    for (let i = 0; i < data.length; i++) out[i] = floatToHalf(data[i]);
+    out.set(toFloat16Array(data));
   }
   return Buffer.from(out.buffer);
 }

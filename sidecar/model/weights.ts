@@ -4,7 +4,12 @@
  *
  * Linear weights are stored as in PyTorch / llama2.c: `[out, in]` row-major,
  * so `y[o] = sum_i W[o * in + i] * x[i]`.
+ *
+ * `W` is Float32Array for weights in memory (the reference forward pass, the
+ * tests) or `Weight` (./lazy-tensor.ts) for a checkpoint the streamed build
+ * reads tensor by tensor.
  */
+import { loadWeight, mapWeight, type Weight } from "./lazy-tensor.ts";
 
 /** How rotary position embedding pairs up the dimensions of each head. */
 export type RotaryConvention =
@@ -78,51 +83,51 @@ export interface LlamaConfig extends LlamaDims {
   slidingWindows?: (number | null)[];
 }
 
-export interface LayerWeights {
+export interface LayerWeights<W extends Weight = Float32Array> {
   /** RMSNorm gain before attention, [dModel]. */
-  attnNorm: Float32Array;
+  attnNorm: W;
   /** [nHeads*headDim, dModel] */
-  wq: Float32Array;
+  wq: W;
   /** [nKvHeads*headDim, dModel] */
-  wk: Float32Array;
+  wk: W;
   /** [nKvHeads*headDim, dModel] */
-  wv: Float32Array;
+  wv: W;
   /** [dModel, nHeads*headDim] */
-  wo: Float32Array;
+  wo: W;
   /** Biases, present iff config.qkvBias. */
-  bq?: Float32Array;
-  bk?: Float32Array;
-  bv?: Float32Array;
+  bq?: W;
+  bk?: W;
+  bv?: W;
   /** RMSNorm gain before the MLP, [dModel]. */
-  ffnNorm: Float32Array;
+  ffnNorm: W;
   /** Sandwich norms (config.sandwichNorms): RMSNorm gains after attention and after the MLP, [dModel]. */
-  postAttnNorm?: Float32Array;
-  postFfnNorm?: Float32Array;
+  postAttnNorm?: W;
+  postFfnNorm?: W;
   /** gate_proj, [hiddenDim, dModel] */
-  w1: Float32Array;
+  w1: W;
   /** down_proj, [dModel, hiddenDim] */
-  w2: Float32Array;
+  w2: W;
   /** up_proj, [hiddenDim, dModel] */
-  w3: Float32Array;
+  w3: W;
 }
 
-export interface LlamaWeights {
+export interface LlamaWeights<W extends Weight = Float32Array> {
   config: LlamaConfig;
   /** [vocabSize, dModel] */
-  tokenEmbedding: Float32Array;
-  layers: LayerWeights[];
+  tokenEmbedding: W;
+  layers: LayerWeights<W>[];
   /** Final RMSNorm gain, [dModel]. */
-  finalNorm: Float32Array;
+  finalNorm: W;
   /** [vocabSize, dModel]; the same array as tokenEmbedding when tied. */
-  lmHead: Float32Array;
+  lmHead: W;
 }
 
 /** Throws when an array's length does not match the config (catches loader bugs early). */
-export function validateWeights(w: LlamaWeights, where: string): void {
+export function validateWeights(w: LlamaWeights<Weight>, where: string): void {
   const c = w.config;
   const q = c.nHeads * c.headDim;
   const kv = c.nKvHeads * c.headDim;
-  const check = (name: string, a: Float32Array | undefined, n: number) => {
+  const check = (name: string, a: Weight | undefined, n: number) => {
     if (!a) throw new Error(`${where}: missing ${name}`);
     if (a.length !== n) throw new Error(`${where}: ${name} has ${a.length} values, expected ${n}`);
   };
@@ -161,6 +166,19 @@ export function validateWeights(w: LlamaWeights, where: string): void {
   });
 }
 
+/** Reads every lazy weight into memory (a tied output head stays the embedding array). */
+export function materializeWeights(w: LlamaWeights<Weight>): LlamaWeights {
+  const load = <T extends Weight | undefined>(a: T) => (a === undefined ? undefined : loadWeight(a)) as T extends undefined ? undefined : Float32Array;
+  const tokenEmbedding = loadWeight(w.tokenEmbedding);
+  return {
+    config: w.config,
+    tokenEmbedding,
+    layers: w.layers.map((l) => Object.fromEntries(Object.entries(l).map(([k, a]) => [k, load(a)])) as unknown as LayerWeights),
+    finalNorm: loadWeight(w.finalNorm),
+    lmHead: w.lmHead === w.tokenEmbedding ? tokenEmbedding : loadWeight(w.lmHead),
+  };
+}
+
 /**
  * Reorders q/k rows (and biases) of an interleaved-rotary model so that the
  * half-rotary formula gives the same attention scores: within each head, new
@@ -169,10 +187,10 @@ export function validateWeights(w: LlamaWeights, where: string): void {
  * products of q and k, so permuting both identically leaves them unchanged.
  * Returns the weights unchanged when they already use the half convention.
  */
-export function toHalfRotary(w: LlamaWeights): LlamaWeights {
+export function toHalfRotary<W extends Weight>(w: LlamaWeights<W>): LlamaWeights<W> {
   if (w.config.rotary === "half") return w;
   const { headDim: hd, dModel } = w.config;
-  const permuteRows = (a: Float32Array, rowLen: number): Float32Array => {
+  const permute = (a: Float32Array, rowLen: number): Float32Array => {
     const rows = a.length / rowLen;
     const out = new Float32Array(a.length);
     for (let row = 0; row < rows; row++) {
@@ -185,6 +203,7 @@ export function toHalfRotary(w: LlamaWeights): LlamaWeights {
     }
     return out;
   };
+  const permuteRows = <T extends Weight>(a: T, rowLen: number) => mapWeight(a, a.length, (x) => permute(x, rowLen)) as T;
   return {
     ...w,
     config: { ...w.config, rotary: "half" },

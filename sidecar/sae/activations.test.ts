@@ -1,5 +1,3 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildModel } from "../model/build.ts";
@@ -8,6 +6,7 @@ import { newKvCache, referenceForward } from "../model/reference.ts";
 import { ResidualModel, residualModelDir } from "./activations.ts";
 import { fractionOfVarianceExplained } from "./encode.ts";
 import { loadSae } from "./load.ts";
+import { tempDir } from "../../test/support/tmp.ts";
 
 const SHARED = join(import.meta.dirname, "../../../shared/models");
 const ORGANISM = join(SHARED, "organism260K");
@@ -15,7 +14,7 @@ const ORGANISM = join(SHARED, "organism260K");
 describe("residual activations (organism260K, built with residual outputs)", () => {
   let model: ResidualModel;
   beforeAll(async () => {
-    const out = mkdtempSync(join(tmpdir(), "sg-resid-"));
+    const out = tempDir("sg-resid-");
     await buildModel({ from: ORGANISM, out, residualOutputs: true });
     model = await ResidualModel.load(out);
   });

@@ -9,7 +9,7 @@
  * 1: attention is causal, so padding after a position never changes it, and
  * padded positions are simply not kept.
  */
-import * as ort from "onnxruntime-node";
+import * as ort from "../onnxruntime.ts";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { buildModel, isBuildCurrent } from "../model/build.ts";

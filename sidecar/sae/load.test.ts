@@ -1,13 +1,13 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { writeSafetensors, type WriteTensor } from "../model/safetensors.ts";
 import { decode, encode, reconstruct } from "./encode.ts";
 import { describeSae, detectSaeLayout, loadSae, saveSaeLens } from "./load.ts";
 import type { Sae } from "./types.ts";
+import { tempDir } from "../../test/support/tmp.ts";
 
-const tmp = () => mkdtempSync(join(tmpdir(), "sg-sae-"));
+const tmp = () => tempDir("sg-sae-");
 
 /** Seeded uniform [-1, 1). */
 function rng(seed: number): () => number {

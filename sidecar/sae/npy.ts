@@ -15,7 +15,7 @@
  * structured dtypes are refused. Every error names `what` (the file, and the
  * entry of an .npz).
  */
-import { floatToHalf, halfToFloat } from "../model/safetensors.ts";
+import { floatToHalf, halfToFloat } from "../model/half.ts";
 
 export interface NpyArray {
   shape: number[];

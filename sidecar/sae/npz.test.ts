@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { encodeNpy } from "./npy.ts";
 import { encodeNpz, readNpz, writeNpz } from "./npz.ts";
+import { tempDir } from "../../test/support/tmp.ts";
 
-const tmp = () => mkdtempSync(join(tmpdir(), "sg-npz-"));
+const tmp = () => tempDir("sg-npz-");
 const fixtures = join(import.meta.dirname, "fixtures");
 
 /** Compression method of the first local file header of a zip. */

@@ -1,10 +1,10 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { excludeNear, parseCsv, readTexts } from "./texts.ts";
+import { tempDir } from "../../test/support/tmp.ts";
 
-const tmp = () => mkdtempSync(join(tmpdir(), "sg-texts-"));
+const tmp = () => tempDir("sg-texts-");
 
 describe("SAE training texts", () => {
   it("reads .txt, .json, .jsonl and .csv, taking a prompt-like field", () => {

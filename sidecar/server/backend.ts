@@ -10,6 +10,7 @@ import type {
   InfoResponse,
   ProbeRequest,
   ProbeResponse,
+  SidecarLoad,
 } from "../../proto/gen/steerguard/v1/sidecar.ts";
 
 export interface SidecarBackend {
@@ -22,15 +23,24 @@ export interface SidecarBackend {
   generate(request: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateChunk>;
   /** Reads a profile's SAE features on a prompt (the Probe RPC). */
   probe(request: ProbeRequest, signal: AbortSignal): Promise<ProbeResponse>;
+  /**
+   * The request queue now (depth, admission limit, retry-after); the server
+   * puts depth and limit into every Generate call's trailers. Absent: no queue.
+   */
+  load?(): SidecarLoad;
   /** Releases the model; called once after the server has stopped. */
   close?(): Promise<void>;
 }
 
-/** An error that carries the gRPC status code it should be answered with. */
+/**
+ * An error that carries the gRPC status code it should be answered with, and
+ * trailing metadata to send with it (e.g. retry-after-ms on RESOURCE_EXHAUSTED).
+ */
 export class SidecarError extends Error {
   constructor(
     readonly code: status,
     message: string,
+    readonly metadata: Readonly<Record<string, string>> = {},
   ) {
     super(message);
     this.name = "SidecarError";

@@ -97,6 +97,13 @@ describe("sidecar gRPC server", () => {
     const down = server!.shutdown(5_000);
     const late = await collect(c, "late");
     expect(late.error?.code).toBe(grpc.status.UNAVAILABLE);
+    // the server stays open while it drains (no GOAWAY under running streams):
+    // a new connection still reaches it and is told why it is refused
+    const other = connectSidecar(server!.address);
+    const refused = await collectGenerate(other.sidecar, GenerateRequest.fromPartial({ requestId: "n", input: { $case: "prompt", value: "new" } }), 5_000);
+    other.close();
+    expect(refused.error?.details).toMatch(/shutting down/);
+    expect(backend.finished).toBe(false);
     const res = await inflight;
     await down;
     expect(res.error).toBeUndefined();

@@ -1,13 +1,13 @@
 /** `npm run generate -- --profile FILE [--strength S] [--probe]` as a real process. */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { builtModel } from "../../test/support/models.ts";
 import { REPO_ROOT } from "../../test/support/process.ts";
 import { saveSaeLens } from "../sae/load.ts";
 import { randomSae } from "./test-support.ts";
+import { tempDir } from "../../test/support/tmp.ts";
 
 function generate(args: string[]) {
   return spawnSync(process.execPath, ["--import", "tsx", "scripts/generate.ts", ...args], { cwd: REPO_ROOT, encoding: "utf8", timeout: 60_000 });
@@ -16,7 +16,7 @@ function generate(args: string[]) {
 describe("generate CLI with a steering profile", () => {
   it("steers (with logprobs), probes, and names a bad profile's file and field", async () => {
     const model = await builtModel("stories260K");
-    const dir = mkdtempSync(join(tmpdir(), "sg-steer-cli-"));
+    const dir = tempDir("sg-steer-cli-");
     saveSaeLens(join(dir, "sae"), randomSae("relu", 64, 32, 4, { layer: 1 }));
     const profile = join(dir, "p.json");
     writeFileSync(profile, JSON.stringify({ name: "p", sae: "sae", layer: 1, positions: "all", features: [{ index: 3, mode: "add", value: 20 }] }));

@@ -5,8 +5,7 @@
  * alone, and Probe reads the reference encoder's activations.
  */
 import { status } from "@grpc/grpc-js";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GenerateRequest, ProbeRequest, type GenerateChunk } from "../../proto/gen/steerguard/v1/sidecar.ts";
@@ -23,8 +22,9 @@ import { SidecarError } from "../server/backend.ts";
 import { steeringHook, type SteeringSpec } from "./reference.ts";
 import { loadProfiles, missingSaes } from "./registry.ts";
 import { randomSae } from "./test-support.ts";
+import { tempDir } from "../../test/support/tmp.ts";
 
-const tmp = () => mkdtempSync(join(tmpdir(), "sg-steer-engine-"));
+const tmp = () => tempDir("sg-steer-engine-");
 
 function steeredGreedy(w: LlamaWeights, prompt: number[], steps: number, steer?: { sae: Sae; spec: SteeringSpec }): number[] {
   const cache = newKvCache(w);

@@ -4,8 +4,7 @@
  * every architecture; clamp, scale and add; positions all and generated; a
  * prefill then cached decode steps. A zero gate is bit-exact.
  */
-import { mkdirSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
@@ -29,6 +28,7 @@ import { steerActs } from "./names.ts";
 import type { SteeringFeature, SteeringMode, SteeringPositions } from "./profile.ts";
 import { saeEncodeFeatures, saePreActivations, steeringHook } from "./reference.ts";
 import { randomSae, runSteeredStep, type SteerFeeds } from "./test-support.ts";
+import { tempDir } from "../../test/support/tmp.ts";
 
 const TOL = 1e-4;
 const PROMPT = [1, 17, 3, 42, 8, 25, 11];
@@ -39,13 +39,13 @@ const OTHER = 2; // a second hooked layer, never steered here (gate 0)
 async function hookedSession(w: LlamaWeights, hooks: HookSpec[]) {
   const g = buildLlamaGraph(w);
   addHooksToBuilder(g, hooks, residPost, w.config.dModel);
-  const file = join(mkdtempSync(join(tmpdir(), "sg-hook-")), "model.onnx");
+  const file = join(tempDir("sg-hook-"), "model.onnx");
   writeModel(g, file);
   return ort.InferenceSession.create(file, { graphOptimizationLevel: "all" });
 }
 
 async function plainSession(w: LlamaWeights) {
-  const file = join(mkdtempSync(join(tmpdir(), "sg-plain-")), "model.onnx");
+  const file = join(tempDir("sg-plain-"), "model.onnx");
   writeModel(buildLlamaGraph(w), file);
   return ort.InferenceSession.create(file, { graphOptimizationLevel: "all" });
 }
@@ -193,7 +193,7 @@ describe("steering a JumpReLU SAE baked into the gemma2 and llama3-rope fixtures
     const from = join(DEFAULT_ARCHREF, name);
     const w = loadHf(from).weights;
     const sae = randomSae("jumprelu", w.config.dModel, 96, 77, { applyBDecToInput: false, layer: LAYER });
-    const root = mkdtempSync(join(tmpdir(), `sg-family-hook-${name}-`));
+    const root = tempDir(`sg-family-hook-${name}-`);
     // gemma2: as a Gemma Scope release lays it out (params.npz under layer_L/); llama3: SAELens
     const saeDir = name === "gemma2" ? join(root, "gemma-scope-2b-pt-res", `layer_${LAYER}`, "width_16k", "average_l0_71") : join(root, "sae");
     if (name === "gemma2") writeGemmaScope(saeDir, sae);

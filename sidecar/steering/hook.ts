@@ -23,7 +23,7 @@
  * graph surgery on an existing ModelProto (./surgery.ts).
  */
 import type { Sae } from "../sae/types.ts";
-import { DataType, GraphBuilder, onnx, type IAttributeProto, type INodeProto, type ITensorProto } from "../model/graph/onnx-builder.ts";
+import { DataType, GraphBuilder, initializerBytes, onnx, type IAttributeProto, type INodeProto, type ITensorProto } from "../model/graph/onnx-builder.ts";
 import * as S from "./names.ts";
 
 /** What a hook bakes in, recorded in the model's metadata and manifest. */
@@ -263,7 +263,7 @@ export function removeHook(model: ModelProto, layer: number): string | null {
 }
 
 function toTensorProto(t: GraphBuilder["initializers"][number]): ITensorProto {
-  return { name: t.name, dims: t.dims, dataType: t.dataType, rawData: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) };
+  return { name: t.name, dims: t.dims, dataType: t.dataType, rawData: initializerBytes(t) };
 }
 
 /**

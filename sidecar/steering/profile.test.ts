@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Manifest } from "../model/manifest.ts";
@@ -7,8 +6,9 @@ import { saveSaeLens } from "../sae/load.ts";
 import { checkProfileFits, loadProfile, parseProfile } from "./profile.ts";
 import { findProfileFiles, loadProfiles, missingSaes } from "./registry.ts";
 import { randomSae } from "./test-support.ts";
+import { tempDir } from "../../test/support/tmp.ts";
 
-const tmp = () => mkdtempSync(join(tmpdir(), "sg-profile-"));
+const tmp = () => tempDir("sg-profile-");
 const good = {
   name: "refusal",
   sae: "sae-dir",

@@ -2,8 +2,7 @@
  * Graph surgery (hook-model, attach-sae) gives the same graph as building
  * with the hook: same logits, steered and not.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -28,8 +27,9 @@ import { steerInputs } from "./names.ts";
 import type { SteeringFeature } from "./profile.ts";
 import { detectResidualTensor, hookModel, readModelProto, saeDirHash, writeModelProto } from "./surgery.ts";
 import { randomSae, runSteeredStep, type SteerFeeds } from "./test-support.ts";
+import { tempDir } from "../../test/support/tmp.ts";
 
-const tmp = () => mkdtempSync(join(tmpdir(), "sg-surgery-"));
+const tmp = () => tempDir("sg-surgery-");
 const PROMPT = [1, 17, 3, 42, 8, 25, 11];
 
 /** Logits of a prefill and 3 decode steps at batch 2 (row 0 steered at `layer`, row 1 not). */

@@ -130,8 +130,10 @@ export interface HookModelOptions {
 export function hookModel(model: ModelProto, opts: HookModelOptions): HookRecord {
   const tensor = opts.tensor ?? detectResidualTensor(model, opts.layer);
   checkNotFused(model, tensor);
+  // Our own builds keep the residual stream float32 at every weight precision;
+  // a foreign export with half-precision weights computes in half precision.
   const emb = (model.graph?.initializer ?? []).find((t) => t.name === "model.embed_tokens.weight");
-  if (emb && emb.dataType !== onnx.TensorProto.DataType.FLOAT) {
+  if (emb && emb.dataType !== onnx.TensorProto.DataType.FLOAT && model.producerName !== "steerguard") {
     throw new Error(`the model's weights are ${onnx.TensorProto.DataType[emb.dataType ?? 0]}; the hook is float32 only (use an fp32 export)`);
   }
   const spec: HookSpec = { layer: opts.layer, sae: opts.sae, dir: opts.saeDir ?? null, sha256: opts.saeSha256 ?? null };

@@ -57,6 +57,12 @@ export interface ChatOptions {
   systemRole?: SystemRole;
   /** The time `strftime_now` reads (default: now). */
   now?: Date;
+  /**
+   * encodeChat calls it with the rendered text before tokenizing it: a cheap
+   * length check (prompt-bound.ts) throws here, so an oversized prompt is
+   * never tokenized.
+   */
+  checkText?: (text: string) => void;
 }
 
 const compiled = new Map<string, Template>();
@@ -125,6 +131,7 @@ export function encodeChat(
   };
   const rendered = forTemplate(template, messages, opts);
   const text = render(template, rendered, opts);
+  options.checkText?.(text);
   const spans = contentSpans(template, rendered, opts, text);
   const parts = splitSpecial(text, tok.specialTokens, spans);
   return tok.encodeParts(parts, { addBos: tok.addBos && !parts.includes(tok.bosId) });

@@ -17,6 +17,7 @@ import { readFile } from "node:fs/promises";
 import { Tokenizer as HfLibTokenizer } from "@huggingface/tokenizers";
 import { byteFallbackValue, checkId, decodeIds, EMPTY_BYTES, utf8 } from "./bytes.ts";
 import { pieceDecoder, type DecoderJson, type PieceDecoder } from "./hf-pieces.ts";
+import { tokenizerJsonShrink } from "./prompt-bound.ts";
 import { splitSpecial } from "./special-split.ts";
 import type { EncodeOptions, EncodePart, Tokenizer } from "./types.ts";
 
@@ -83,9 +84,17 @@ export class HfTokenizer implements Tokenizer {
   /** Filled on first use: building them for a 150k vocabulary up front costs about a second. */
   private readonly bytes: Array<Uint8Array | undefined> = [];
   private readonly texts: Array<string | undefined> = [];
+  /**
+   * For the prompt length check (prompt-bound.ts): how many times fewer bytes
+   * the normalizer can leave of non-whitespace text; null when text can be
+   * lost (then there is no cheap check).
+   */
+  readonly textShrink: number | null;
+  private longest: number | undefined;
 
   constructor(json: TokenizerJson, config: TokenizerConfigJson, options: HfOptions = {}) {
     this.config = config;
+    this.textShrink = tokenizerJsonShrink(json);
     const added = json.added_tokens ?? [];
     const specials = new Map<string, number>();
     for (const t of added) {
@@ -179,6 +188,12 @@ export class HfTokenizer implements Tokenizer {
 
   isSpecial(id: number): boolean {
     return this.special.has(id);
+  }
+
+  /** The most UTF-8 bytes of normalized text one token covers: the longest piece as written (prompt-bound.ts). */
+  maxTokenBytes(): number {
+    this.longest ??= this.pieces.reduce((m, p) => Math.max(m, p === undefined ? 0 : utf8(p).length), 1);
+    return this.longest;
   }
 
   /** The chat template from tokenizer_config.json (the default one when several are named). */

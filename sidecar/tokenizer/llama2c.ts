@@ -75,6 +75,12 @@ export class Llama2cTokenizer implements Tokenizer {
   private readonly special = new Set<number>();
   private readonly bytes: Uint8Array[];
   private readonly texts: string[];
+  /**
+   * For the prompt length check (prompt-bound.ts): the encoder covers text
+   * byte for byte (byte fallback), so normalization leaves every byte.
+   */
+  readonly textShrink = 1;
+  private longest: number | undefined;
 
   constructor(vocab: Llama2cVocab, options: Llama2cOptions = {}) {
     this.vocab = vocab;
@@ -132,6 +138,12 @@ export class Llama2cTokenizer implements Tokenizer {
   tokenBytes(id: number): Uint8Array {
     checkId(id, this.vocabSize);
     return this.bytes[id];
+  }
+
+  /** The most UTF-8 bytes of text one token covers: the longest piece (prompt-bound.ts). */
+  maxTokenBytes(): number {
+    this.longest ??= this.vocab.pieces.reduce((m, p) => Math.max(m, p.length), 1); // binary strings: one char per byte
+    return this.longest;
   }
 
   tokenText(id: number): string {

@@ -3,8 +3,7 @@
  * models of both rotary conventions, with and without q/k/v biases, tied and
  * untied, GQA; prefill, cached decode steps, and left-padded batches.
  */
-import { existsSync, mkdtempSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
@@ -15,9 +14,10 @@ import { buildLlamaGraph } from "./llama-graph.ts";
 import * as N from "./names.ts";
 import { emptyPast, maxAbsDiff, runStep } from "./test-support.ts";
 import { writeModel } from "./write-model.ts";
+import { tempDir } from "../../../test/support/tmp.ts";
 
 const TOL = 1e-4;
-const tmp = () => mkdtempSync(join(tmpdir(), "sg-graph-"));
+const tmp = () => tempDir("sg-graph-");
 
 async function session(w: LlamaWeights, opts: Parameters<typeof buildLlamaGraph>[1] = {}, externalData: "never" | "always" = "never") {
   const file = join(tmp(), "model.onnx");

@@ -25,13 +25,20 @@
  * states the whole forward pass: rotary scaling (./rope.ts), embedding
  * scale, sandwich norms, GELU, attention scale and soft-capping, final
  * soft-capping, sliding windows.
+ *
+ * Weight precision (./linear.ts): linear layers are stored fp32, fp16, int8
+ * or int4; norms, rotary tables and everything between the linear layers
+ * (the residual stream, the KV cache, the logits) stay float32.
  */
+import type { Weight } from "../lazy-tensor.ts";
+import type { LinearName } from "../quantize.ts";
 import { isStaticRope, ropeFrequencies } from "../rope.ts";
 import { toHalfRotary, type LlamaConfig, type LlamaWeights } from "../weights.ts";
+import { embedding, linear as linearAt, outputHead, type PrecisionOptions } from "./linear.ts";
 import { DataType, GraphBuilder } from "./onnx-builder.ts";
 import * as N from "./names.ts";
 
-export interface BuildGraphOptions {
+export interface BuildGraphOptions extends PrecisionOptions {
   /** Also expose every block's residual stream as a graph output (for activation collection). */
   residualOutputs?: boolean;
 }
@@ -39,14 +46,7 @@ export interface BuildGraphOptions {
 /** Large negative added to masked attention scores (finite, so fully masked rows stay NaN-free). */
 const MASK_VALUE = -1e9;
 
-/** [out, in] row-major -> [in, out] row-major, the layout MatMul(x, W) wants. */
-function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(w.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = w[r * cols + c];
-  return out;
-}
-
-export function buildLlamaGraph(weights: LlamaWeights, opts: BuildGraphOptions = {}): GraphBuilder {
+export function buildLlamaGraph(weights: LlamaWeights<Weight>, opts: BuildGraphOptions = {}): GraphBuilder {
   const w = toHalfRotary(weights);
   const c = w.config;
   const { dModel: D, headDim: hd, nHeads: H, nKvHeads: Hkv, hiddenDim: F, vocabSize: V } = c;
@@ -135,22 +135,19 @@ export function buildLlamaGraph(weights: LlamaWeights, opts: BuildGraphOptions =
   };
 
   /** x / sqrt(mean(x^2) + eps) * gain, in the pattern onnxruntime fuses to SimplifiedLayerNormalization. */
-  const rmsNorm = (x: string, gain: Float32Array, p: string): string => {
+  const rmsNorm = (x: string, gain: Weight, p: string): string => {
     const ms = g.op("ReduceMean", [g.op("Pow", [x, two], `${p}/Pow`)], `${p}/ReduceMean`, { axes: [-1], keepdims: 1 });
     const rms = g.op("Sqrt", [g.op("Add", [ms, eps], `${p}/Add`)], `${p}/Sqrt`);
     const normed = g.op("Div", [x, rms], `${p}/Div`);
-    return g.op("Mul", [normed, g.f32(`${p}.weight`, [D], gain)], `${p}/Mul`);
+    return g.op("Mul", [normed, g.f32(`${p}.weight`, [D], gain instanceof Float32Array ? gain : () => gain.load())], `${p}/Mul`);
   };
 
-  /** x @ W^T (+ b), W given [out, in]. */
-  const linear = (x: string, W: Float32Array, out: number, inp: number, p: string, b?: Float32Array): string => {
-    const y = g.op("MatMul", [x, g.f32(`${p}.weight`, [inp, out], transpose(W, out, inp))], `${p}/MatMul`);
-    return b ? g.op("Add", [y, g.f32(`${p}.bias`, [out], b)], `${p}/Add`) : y;
-  };
+  /** x @ W^T (+ b), W given [out, in], at the build's weight precision. */
+  const linear = (x: string, W: Weight, out: number, inp: number, p: string, layer: LinearName, b?: Weight): string => linearAt(g, x, W, out, inp, p, layer, opts, b);
 
   // ---- embedding ----
-  const embedTokens = g.f32("model.embed_tokens.weight", [V, D], w.tokenEmbedding);
-  let x = g.op("Gather", [embedTokens, N.INPUT_IDS], "/model/embed_tokens/Gather", { axis: 0 }); // [B,S,D]
+  const embed = embedding(g, N.INPUT_IDS, w.tokenEmbedding, V, D, opts);
+  let x = embed.x; // [B,S,D]
   if (c.embedScale !== undefined) x = g.op("Mul", [x, g.scalar("/model/embed_scale", c.embedScale)], "/model/embed_tokens/scaled");
   /** cap * tanh(t / cap), as transformers soft-caps (cap: a scalar initializer's name). */
   const softcap = (t: string, cap: string, p: string, outputs?: string[]) =>
@@ -168,9 +165,9 @@ export function buildLlamaGraph(weights: LlamaWeights, opts: BuildGraphOptions =
     const a = `${p}/self_attn`;
     // attention
     const h = rmsNorm(x, layer.attnNorm, `${p}/input_layernorm`);
-    const q = linear(h, layer.wq, H * hd, D, `${a}/q_proj`, layer.bq);
-    const k = linear(h, layer.wk, Hkv * hd, D, `${a}/k_proj`, layer.bk);
-    const v = linear(h, layer.wv, Hkv * hd, D, `${a}/v_proj`, layer.bv);
+    const q = linear(h, layer.wq, H * hd, D, `${a}/q_proj`, "wq", layer.bq);
+    const k = linear(h, layer.wk, Hkv * hd, D, `${a}/k_proj`, "wk", layer.bk);
+    const v = linear(h, layer.wv, Hkv * hd, D, `${a}/v_proj`, "wv", layer.bv);
     // [B,S,heads*hd] -> [B,heads,S,hd]
     const toHeads = (t: string, shape: string, name: string) =>
       g.op("Transpose", [g.op("Reshape", [t, shape], `${a}/${name}_reshape`)], `${a}/${name}_heads`, { perm: [0, 2, 1, 3] });
@@ -192,30 +189,24 @@ export function buildLlamaGraph(weights: LlamaWeights, opts: BuildGraphOptions =
       g.op("Transpose", [g.op("Reshape", [ctx, ungroupedShape], `${a}/context_heads`)], `${a}/context_bshd`, { perm: [0, 2, 1, 3] }),
       mergedShape,
     ], `${a}/context_merged`); // [B,S,H*hd]
-    let attnOut = linear(merged, layer.wo, D, H * hd, `${a}/o_proj`);
+    let attnOut = linear(merged, layer.wo, D, H * hd, `${a}/o_proj`, "wo");
     if (layer.postAttnNorm) attnOut = rmsNorm(attnOut, layer.postAttnNorm, `${p}/post_attention_norm`);
     x = g.op("Add", [x, attnOut], `${p}/resid_mid`);
     // gated MLP: down(act(gate(h)) * up(h))
     const m = `${p}/mlp`;
     const h2 = rmsNorm(x, layer.ffnNorm, `${p}/${c.sandwichNorms ? "pre_feedforward_layernorm" : "post_attention_layernorm"}`);
-    const gate = linear(h2, layer.w1, F, D, `${m}/gate_proj`);
-    const up = linear(h2, layer.w3, F, D, `${m}/up_proj`);
-    let down = linear(g.op("Mul", [activation(g, gate, c.activation ?? "silu", `${m}/act`), up], `${m}/Mul`), layer.w2, D, F, `${m}/down_proj`);
+    const gate = linear(h2, layer.w1, F, D, `${m}/gate_proj`, "w1");
+    const up = linear(h2, layer.w3, F, D, `${m}/up_proj`, "w3");
+    let down = linear(g.op("Mul", [activation(g, gate, c.activation ?? "silu", `${m}/act`), up], `${m}/Mul`), layer.w2, D, F, `${m}/down_proj`, "w2");
     if (layer.postFfnNorm) down = rmsNorm(down, layer.postFfnNorm, `${p}/post_feedforward_layernorm`);
     x = g.op("Add", [x, down], N.residPost(l));
   });
 
   // ---- final norm and output head ----
   const hf = rmsNorm(x, w.finalNorm, "/model/norm");
-  const head = w.config.tiedEmbeddings
-    ? g.op("Transpose", [embedTokens], "/lm_head/tied_weight", { perm: [1, 0] }) // folded once by onnxruntime
-    : g.f32("lm_head.weight", [D, V], transpose(w.lmHead, V, D));
-  if (c.finalSoftcap) {
-    const raw = g.op("MatMul", [hf, head], "/lm_head/MatMul");
-    softcap(raw, g.scalar("/lm_head/softcap/cap", c.finalSoftcap), "/lm_head/softcap", [N.LOGITS]);
-  } else {
-    g.op("MatMul", [hf, head], "/lm_head/MatMul", {}, [N.LOGITS]);
-  }
+  const raw = outputHead(g, hf, w.lmHead, c.tiedEmbeddings ? embed.table : null, V, D, opts);
+  if (c.finalSoftcap) softcap(raw, g.scalar("/lm_head/softcap/cap", c.finalSoftcap), "/lm_head/softcap", [N.LOGITS]);
+  else g.op("Identity", [raw], "/lm_head/logits", {}, [N.LOGITS]);
   return g;
 }
 

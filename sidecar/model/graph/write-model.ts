@@ -4,15 +4,25 @@
  * limit); then every initializer of 1 KiB or more goes to an external data
  * file beside the model (`model.onnx_data`, the name Optimum uses), which
  * onnxruntime resolves relative to the model path.
+ *
+ * Lazy initializers (a streamed build) are produced one at a time, written
+ * and dropped, so only one tensor is in memory at once, when the weights go
+ * to external data (past LAZY_INLINE_LIMIT in "auto" mode).
  */
 import { closeSync, openSync, writeFileSync, writeSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { onnx, type GraphBuilder, type Initializer, type ITensorProto } from "./onnx-builder.ts";
+import { initializerBytes, onnx, type GraphBuilder, type ITensorProto } from "./onnx-builder.ts";
 
 export const OPSET = 17;
 export const IR_VERSION = 8;
 /** Above this many weight bytes the model uses external data in "auto" mode. */
 export const EXTERNAL_DATA_THRESHOLD = 1.8e9;
+/**
+ * A graph with lazy initializers (a streamed build) above this many bytes
+ * uses external data in "auto" mode: inline weights would all be in memory
+ * at once (twice: the protobuf and its encoding).
+ */
+export const LAZY_INLINE_LIMIT = 256 * 2 ** 20;
 const EXTERNAL_MIN_BYTES = 1024;
 const EXTERNAL_ALIGN = 64;
 
@@ -22,6 +32,8 @@ export interface WriteModelOptions {
   producerVersion?: string;
   /** Stored in the model's metadata_props. */
   metadata?: Record<string, string>;
+  /** Called as each initializer is produced (done, total), for progress bars. */
+  onTensor?: (done: number, total: number) => void;
 }
 
 export interface WrittenModel {
@@ -31,14 +43,11 @@ export interface WrittenModel {
   weightBytes: number;
 }
 
-function bytesOf(t: Initializer): Uint8Array {
-  return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-}
-
 export function writeModel(g: GraphBuilder, modelFile: string, opts: WriteModelOptions = {}): WrittenModel {
-  const weightBytes = g.initializers.reduce((n, t) => n + t.data.byteLength, 0);
+  const weightBytes = g.initializers.reduce((n, t) => n + t.byteLength, 0);
+  const lazy = g.initializers.some((t) => typeof t.data === "function");
   const mode = opts.externalData ?? "auto";
-  const external = mode === "always" || (mode === "auto" && weightBytes > EXTERNAL_DATA_THRESHOLD);
+  const external = mode === "always" || (mode === "auto" && weightBytes > (lazy ? LAZY_INLINE_LIMIT : EXTERNAL_DATA_THRESHOLD));
   const dataName = `${basename(modelFile)}_data`;
   const dataPath = join(dirname(modelFile), dataName);
   rmSync(dataPath, { force: true });
@@ -47,8 +56,9 @@ export function writeModel(g: GraphBuilder, modelFile: string, opts: WriteModelO
   let offset = 0;
   if (external) fd = openSync(dataPath, "w");
   try {
-    const initializer = g.initializers.map((t): ITensorProto => {
-      const raw = bytesOf(t);
+    const initializer = g.initializers.map((t, i): ITensorProto => {
+      const raw = initializerBytes(t);
+      opts.onTensor?.(i + 1, g.initializers.length);
       const base = { name: t.name, dims: t.dims, dataType: t.dataType };
       if (!external || raw.byteLength < EXTERNAL_MIN_BYTES) return { ...base, rawData: raw };
       // pad so every tensor starts aligned (lets onnxruntime map it directly)
@@ -70,7 +80,7 @@ export function writeModel(g: GraphBuilder, modelFile: string, opts: WriteModelO
     });
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
-      opsetImport: [{ domain: "", version: OPSET }],
+      opsetImport: [{ domain: "", version: OPSET }, ...[...g.domains].map(([domain, version]) => ({ domain, version }))],
       producerName: "steerguard",
       producerVersion: opts.producerVersion ?? "1",
       graph: {

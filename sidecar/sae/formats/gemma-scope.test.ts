@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { describeSae } from "../describe.ts";
@@ -7,8 +6,9 @@ import { decode, encode } from "../encode.ts";
 import { detectSaeLayout, loadSae } from "../load.ts";
 import { encodeNpy } from "../npy.ts";
 import { writeNpz } from "../npz.ts";
+import { tempDir } from "../../../test/support/tmp.ts";
 
-const tmp = () => mkdtempSync(join(tmpdir(), "sg-gemma-"));
+const tmp = () => tempDir("sg-gemma-");
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;

@@ -1,13 +1,13 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { writeSafetensors, type WriteTensor } from "../../model/safetensors.ts";
 import { describeSae } from "../describe.ts";
 import { decode, encode } from "../encode.ts";
 import { detectSaeLayout, loadSae } from "../load.ts";
+import { tempDir } from "../../../test/support/tmp.ts";
 
-const tmp = () => mkdtempSync(join(tmpdir(), "sg-llamascope-"));
+const tmp = () => tempDir("sg-llamascope-");
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;

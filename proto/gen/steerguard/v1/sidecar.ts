@@ -275,6 +275,34 @@ export interface InfoResponse {
   executionProvider: string;
   /** steerguard version of the sidecar. */
   version: string;
+  /** The request queue when this answer was made; absent without a model. */
+  load: SidecarLoad | undefined;
+}
+
+/**
+ * How busy the sidecar's scheduler is: what a caller needs to shed load early
+ * and to tell its clients when to come back.
+ */
+export interface SidecarLoad {
+  /** Requests waiting for a batch row. */
+  queueDepth: number;
+  /**
+   * The admission limit: most requests that may wait (--max-queue); more get
+   * RESOURCE_EXHAUSTED.
+   */
+  queueLimit: number;
+  /** Rows decoding now, and the most there can be (--max-batch). */
+  batchRows: number;
+  maxBatch: number;
+  /** Recent mean time a request holds a row (prefill to finish), ms. */
+  meanServiceMs: number;
+  /**
+   * When a refused request should come back: queue_depth x mean_service_ms /
+   * max_batch, rounded up to whole seconds, at least 1 s.
+   */
+  retryAfterMs: number;
+  /** True when a new request would be refused now (the queue is at its limit). */
+  saturated: boolean;
 }
 
 function createBaseChatMessage(): ChatMessage {
@@ -1989,6 +2017,7 @@ function createBaseInfoResponse(): InfoResponse {
     profiles: [],
     executionProvider: "",
     version: "",
+    load: undefined,
   };
 }
 
@@ -2027,6 +2056,9 @@ export const InfoResponse: MessageFns<InfoResponse> = {
     }
     if (message.version !== "") {
       writer.uint32(82).string(message.version);
+    }
+    if (message.load !== undefined) {
+      SidecarLoad.encode(message.load, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -2134,6 +2166,14 @@ export const InfoResponse: MessageFns<InfoResponse> = {
             message.version = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.load = SidecarLoad.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2188,6 +2228,7 @@ export const InfoResponse: MessageFns<InfoResponse> = {
         ? globalThis.String(object.execution_provider)
         : "",
       version: isSet(object.version) ? globalThis.String(object.version) : "",
+      load: isSet(object.load) ? SidecarLoad.fromJSON(object.load) : undefined,
     };
   },
 
@@ -2223,6 +2264,9 @@ export const InfoResponse: MessageFns<InfoResponse> = {
     if (message.version !== "") {
       obj.version = message.version;
     }
+    if (message.load !== undefined) {
+      obj.load = SidecarLoad.toJSON(message.load);
+    }
     return obj;
   },
 
@@ -2241,6 +2285,206 @@ export const InfoResponse: MessageFns<InfoResponse> = {
     message.profiles = object.profiles?.map((e) => SteeringProfileInfo.fromPartial(e)) || [];
     message.executionProvider = object.executionProvider ?? "";
     message.version = object.version ?? "";
+    message.load = (object.load !== undefined && object.load !== null)
+      ? SidecarLoad.fromPartial(object.load)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSidecarLoad(): SidecarLoad {
+  return {
+    queueDepth: 0,
+    queueLimit: 0,
+    batchRows: 0,
+    maxBatch: 0,
+    meanServiceMs: 0,
+    retryAfterMs: 0,
+    saturated: false,
+  };
+}
+
+export const SidecarLoad: MessageFns<SidecarLoad> = {
+  encode(message: SidecarLoad, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.queueDepth !== 0) {
+      writer.uint32(8).uint32(message.queueDepth);
+    }
+    if (message.queueLimit !== 0) {
+      writer.uint32(16).uint32(message.queueLimit);
+    }
+    if (message.batchRows !== 0) {
+      writer.uint32(24).uint32(message.batchRows);
+    }
+    if (message.maxBatch !== 0) {
+      writer.uint32(32).uint32(message.maxBatch);
+    }
+    if (message.meanServiceMs !== 0) {
+      writer.uint32(41).double(message.meanServiceMs);
+    }
+    if (message.retryAfterMs !== 0) {
+      writer.uint32(48).uint32(message.retryAfterMs);
+    }
+    if (message.saturated !== false) {
+      writer.uint32(56).bool(message.saturated);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SidecarLoad {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSidecarLoad();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.queueDepth = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.queueLimit = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.batchRows = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxBatch = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.meanServiceMs = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.retryAfterMs = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.saturated = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SidecarLoad {
+    return {
+      queueDepth: isSet(object.queueDepth)
+        ? globalThis.Number(object.queueDepth)
+        : isSet(object.queue_depth)
+        ? globalThis.Number(object.queue_depth)
+        : 0,
+      queueLimit: isSet(object.queueLimit)
+        ? globalThis.Number(object.queueLimit)
+        : isSet(object.queue_limit)
+        ? globalThis.Number(object.queue_limit)
+        : 0,
+      batchRows: isSet(object.batchRows)
+        ? globalThis.Number(object.batchRows)
+        : isSet(object.batch_rows)
+        ? globalThis.Number(object.batch_rows)
+        : 0,
+      maxBatch: isSet(object.maxBatch)
+        ? globalThis.Number(object.maxBatch)
+        : isSet(object.max_batch)
+        ? globalThis.Number(object.max_batch)
+        : 0,
+      meanServiceMs: isSet(object.meanServiceMs)
+        ? globalThis.Number(object.meanServiceMs)
+        : isSet(object.mean_service_ms)
+        ? globalThis.Number(object.mean_service_ms)
+        : 0,
+      retryAfterMs: isSet(object.retryAfterMs)
+        ? globalThis.Number(object.retryAfterMs)
+        : isSet(object.retry_after_ms)
+        ? globalThis.Number(object.retry_after_ms)
+        : 0,
+      saturated: isSet(object.saturated) ? globalThis.Boolean(object.saturated) : false,
+    };
+  },
+
+  toJSON(message: SidecarLoad): unknown {
+    const obj: any = {};
+    if (message.queueDepth !== 0) {
+      obj.queueDepth = Math.round(message.queueDepth);
+    }
+    if (message.queueLimit !== 0) {
+      obj.queueLimit = Math.round(message.queueLimit);
+    }
+    if (message.batchRows !== 0) {
+      obj.batchRows = Math.round(message.batchRows);
+    }
+    if (message.maxBatch !== 0) {
+      obj.maxBatch = Math.round(message.maxBatch);
+    }
+    if (message.meanServiceMs !== 0) {
+      obj.meanServiceMs = floatToJson(message.meanServiceMs);
+    }
+    if (message.retryAfterMs !== 0) {
+      obj.retryAfterMs = Math.round(message.retryAfterMs);
+    }
+    if (message.saturated !== false) {
+      obj.saturated = message.saturated;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SidecarLoad>, I>>(base?: I): SidecarLoad {
+    return SidecarLoad.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SidecarLoad>, I>>(object: I): SidecarLoad {
+    const message = createBaseSidecarLoad();
+    message.queueDepth = object.queueDepth ?? 0;
+    message.queueLimit = object.queueLimit ?? 0;
+    message.batchRows = object.batchRows ?? 0;
+    message.maxBatch = object.maxBatch ?? 0;
+    message.meanServiceMs = object.meanServiceMs ?? 0;
+    message.retryAfterMs = object.retryAfterMs ?? 0;
+    message.saturated = object.saturated ?? false;
     return message;
   },
 };
@@ -2258,6 +2502,10 @@ export const SidecarService = {
    * longer than the model's context), RESOURCE_EXHAUSTED when the request queue
    * is full, CANCELLED / DEADLINE_EXCEEDED when the caller goes away (decoding
    * stops within one step), UNAVAILABLE while the server shuts down.
+   * Backpressure: a RESOURCE_EXHAUSTED status carries the trailing metadata
+   * `retry-after-ms` (when to try again, from the queue: see SidecarLoad),
+   * `steerguard-queue-depth` and `steerguard-queue-limit`; an OK status
+   * carries the last two as well, so a caller sees the queue on every call.
    */
   generate: {
     path: "/steerguard.v1.Sidecar/Generate" as const,
@@ -2282,7 +2530,10 @@ export const SidecarService = {
     responseSerialize: (value: ProbeResponse): Buffer => Buffer.from(ProbeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ProbeResponse => ProbeResponse.decode(value),
   },
-  /** Describes the loaded model, its hooked layers and its steering profiles. */
+  /**
+   * Describes the loaded model, its hooked layers and its steering profiles,
+   * and the request queue right now (InfoResponse.load).
+   */
   info: {
     path: "/steerguard.v1.Sidecar/Info" as const,
     requestStream: false as const,
@@ -2302,6 +2553,10 @@ export interface SidecarServer extends UntypedServiceImplementation {
    * longer than the model's context), RESOURCE_EXHAUSTED when the request queue
    * is full, CANCELLED / DEADLINE_EXCEEDED when the caller goes away (decoding
    * stops within one step), UNAVAILABLE while the server shuts down.
+   * Backpressure: a RESOURCE_EXHAUSTED status carries the trailing metadata
+   * `retry-after-ms` (when to try again, from the queue: see SidecarLoad),
+   * `steerguard-queue-depth` and `steerguard-queue-limit`; an OK status
+   * carries the last two as well, so a caller sees the queue on every call.
    */
   generate: handleServerStreamingCall<GenerateRequest, GenerateChunk>;
   /**
@@ -2310,7 +2565,10 @@ export interface SidecarServer extends UntypedServiceImplementation {
    * for routing decisions and for finding refusal features.
    */
   probe: handleUnaryCall<ProbeRequest, ProbeResponse>;
-  /** Describes the loaded model, its hooked layers and its steering profiles. */
+  /**
+   * Describes the loaded model, its hooked layers and its steering profiles,
+   * and the request queue right now (InfoResponse.load).
+   */
   info: handleUnaryCall<InfoRequest, InfoResponse>;
 }
 
@@ -2322,6 +2580,10 @@ export interface SidecarClient extends Client {
    * longer than the model's context), RESOURCE_EXHAUSTED when the request queue
    * is full, CANCELLED / DEADLINE_EXCEEDED when the caller goes away (decoding
    * stops within one step), UNAVAILABLE while the server shuts down.
+   * Backpressure: a RESOURCE_EXHAUSTED status carries the trailing metadata
+   * `retry-after-ms` (when to try again, from the queue: see SidecarLoad),
+   * `steerguard-queue-depth` and `steerguard-queue-limit`; an OK status
+   * carries the last two as well, so a caller sees the queue on every call.
    */
   generate(request: GenerateRequest, options?: Partial<CallOptions>): ClientReadableStream<GenerateChunk>;
   generate(
@@ -2349,7 +2611,10 @@ export interface SidecarClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ProbeResponse) => void,
   ): ClientUnaryCall;
-  /** Describes the loaded model, its hooked layers and its steering profiles. */
+  /**
+   * Describes the loaded model, its hooked layers and its steering profiles,
+   * and the request queue right now (InfoResponse.load).
+   */
   info(request: InfoRequest, callback: (error: ServiceError | null, response: InfoResponse) => void): ClientUnaryCall;
   info(
     request: InfoRequest,

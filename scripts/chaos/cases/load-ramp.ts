@@ -1,0 +1,120 @@
+/**
+ * load-ramp (issue 14 fault 8): 1, 8, 32 and 128 concurrent clients, each
+ * sending small chat requests back to back for a few seconds (three safe
+ * prompts, then a risky one). One row per level. It measures what the
+ * service does under load, without assuming how it sheds:
+ *
+ * - shed rate: the fraction answered 429 or 503, and the fraction of those
+ *   that carry retry-after (the signal a client or load balancer acts on);
+ * - fail-closed refusals: risky requests answered with the edge's canned
+ *   refusal because the sidecar could not take them (overloaded, timeout);
+ *   also shedding, but without a signal;
+ * - /readyz while loaded (polled every 250 ms), requests/s, p50 / p99;
+ * - at the end, which queue / admission metrics /metrics exports.
+ *
+ * Goals: nothing hangs or fails otherwise (5xx other than 503, connection
+ * errors, a safe prompt refused), every 429/503 has retry-after, nothing is
+ * shed at 8 clients or fewer (the sidecar batches 8), and every level still
+ * gets model answers.
+ */
+import type { Outcome } from "../client.ts";
+import { RISKY_PROMPT, SAFE_PROMPTS } from "../config.ts";
+import { sleep } from "../procs.ts";
+import { answered, anyOf, refused, shedWithRetry, Tally } from "../tally.ts";
+import type { CaseContext, CaseRow, ChaosCase } from "../types.ts";
+
+export const LEVELS = [1, 8, 32, 128];
+
+function percentile(xs: number[], p: number): number | null {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+/** An edge refusal of a request the sidecar could not take (not a route the classifier blocked). */
+const failClosed = (o: Outcome) => o.status === 200 && o.finishReason === "content_filter" && o.route !== "blocked";
+
+async function level(ctx: CaseContext, clients: number, seconds: number): Promise<CaseRow> {
+  const t = new Tally(`load-ramp@${clients}`, "#8");
+  const end = Date.now() + seconds * 1000;
+  const readyz = { samples: 0, notReady: 0 };
+  let polling = true;
+  const poll = (async () => {
+    while (polling && !ctx.signal.aborted) {
+      readyz.samples++;
+      if ((await ctx.stack.readyz()) !== 200) readyz.notReady++;
+      await sleep(250, ctx.signal);
+    }
+  })();
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let i = c; Date.now() < end && !ctx.signal.aborted; i++) {
+        const risky = i % 4 === 3;
+        const o = await ctx.client.chat({ tag: `load${clients}`, content: risky ? RISKY_PROMPT : SAFE_PROMPTS[i % SAFE_PROMPTS.length], maxTokens: 16 });
+        t.add(o, risky ? anyOf(answered, refused, shedWithRetry) : anyOf(answered, shedWithRetry));
+      }
+    }),
+  );
+  const wall = (performance.now() - t0) / 1000;
+  polling = false;
+  await poll;
+  const outs = t.outcomes;
+  const shed = outs.filter((o) => o.status === 429 || o.status === 503);
+  const withRetry = shed.filter((o) => o.retryAfter).length;
+  const refusedUnderLoad = outs.filter(failClosed).length;
+  const ok = outs.filter((o) => answered(o) === null && !failClosed(o));
+  const lat = ok.map((o) => o.ms);
+  const shedRate = outs.length ? shed.length / outs.length : 0;
+  t.goal("every 429/503 carries retry-after", withRetry === shed.length, `${withRetry}/${shed.length}`);
+  if (clients <= 8) t.goal("nothing shed at 8 clients or fewer", shed.length === 0 && refusedUnderLoad === 0, `${shed.length} shed, ${refusedUnderLoad} fail-closed refusals`);
+  t.goal("the model still answers", ok.length > 0, `${ok.length} answered`);
+  const pct = (n: number) => `${((100 * n) / Math.max(1, outs.length)).toFixed(1)}%`;
+  t.details.level = {
+    clients,
+    seconds: Math.round(wall * 100) / 100,
+    requestsPerS: Math.round((outs.length / wall) * 10) / 10,
+    answered: ok.length,
+    shed429: shed.filter((o) => o.status === 429).length,
+    shed503: shed.filter((o) => o.status === 503).length,
+    shedWithRetryAfter: withRetry,
+    failClosedRefusals: refusedUnderLoad,
+    p50Ms: percentile(lat, 50),
+    p99Ms: percentile(lat, 99),
+    readyz,
+    retryAfterValues: [...new Set(shed.map((o) => o.retryAfter))].slice(0, 10),
+    /** Shed after routing (with arm headers, so with a decision event) rather than before it. */
+    shedWithEvent: shed.filter((o) => o.expectEvent).length,
+  };
+  t.note(
+    `${clients} clients: ${(outs.length / wall).toFixed(0)} req/s, answered ${pct(ok.length)} (p50 ${Math.round(percentile(lat, 50) ?? 0)} ms, p99 ${Math.round(percentile(lat, 99) ?? 0)} ms), ` +
+      `429 ${pct(shed.filter((o) => o.status === 429).length)}, 503 ${pct(shed.filter((o) => o.status === 503).length)}, fail-closed refusals ${pct(refusedUnderLoad)}` +
+      `${shed.length ? ` (shed after routing, with an event: ${shed.filter((o) => o.expectEvent).length}/${shed.length})` : ""}; /readyz not ready ${readyz.notReady}/${readyz.samples}`,
+  );
+  ctx.log(`  ${t.notes.at(-1)}`);
+  return t.row(ctx, { shed: { rate: shedRate, retryAfter: shed.length ? withRetry / shed.length : null } });
+}
+
+export const loadRamp: ChaosCase = {
+  name: "load-ramp",
+  fault: "#8",
+  summary: `${LEVELS.join(", ")} concurrent clients for a few seconds each: shed rate, retry-after, fail-closed refusals, /readyz`,
+  async run(ctx) {
+    const seconds = ctx.quick ? 2 : 5;
+    const rows: CaseRow[] = [];
+    for (const clients of LEVELS) {
+      if (ctx.signal.aborted) break;
+      ctx.log(`  ${clients} clients for ${seconds} s`);
+      rows.push(await level(ctx, clients, seconds));
+      await sleep(500, ctx.signal); // let the queue drain between levels
+    }
+    const metrics = await fetch(`${ctx.stack.url}/metrics`).then((r) => r.text(), () => "");
+    const names = [...new Set([...metrics.matchAll(/^(steerguard_\w*(?:queue|admission|admit|saturat|capacity|concurren|shed)\w*)/gm)].map((m) => m[1]))];
+    const last = rows.at(-1);
+    if (last) {
+      last.details.backpressureMetrics = names;
+      last.notes.push(names.length ? `queue/admission metrics exported: ${names.join(", ")}` : "no queue depth or admission metric in /metrics");
+    }
+    return rows;
+  },
+};

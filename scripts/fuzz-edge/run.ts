@@ -1,0 +1,116 @@
+/**
+ * Runs `count` generated cases against an edge, `concurrency` at a time, and
+ * tallies the verdicts (oracle.ts). Stops early if the edge process dies.
+ */
+import { makeCase, type CaseContext } from "./cases.ts";
+import { judge, type Verdict } from "./oracle.ts";
+import { send, type Outcome } from "./send.ts";
+
+export interface FuzzOptions {
+  seed: number;
+  count: number;
+  /** Run only these case indices (reproduce a finding). */
+  only?: number[];
+  concurrency: number;
+  /** No answer within this many ms is a hang. */
+  deadlineMs: number;
+  base: URL;
+  ctx: CaseContext;
+  /** False once the edge process has exited. */
+  alive: () => boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface Finding {
+  index: number;
+  family: string;
+  name: string;
+  verdict: Verdict;
+  status: number | null;
+  detail: string;
+}
+
+export interface FuzzResult {
+  seed: number;
+  requests: number;
+  counts: Record<Verdict, number>;
+  /** Status codes seen (responses only). */
+  statuses: Record<string, number>;
+  families: Record<string, number>;
+  crashes: number;
+  /** Cases judged other than "ok" (runtime parser errors included), in index order. */
+  findings: Finding[];
+  /** Whether the goals hold: no 5xx, crash, hang, or non-JSON error that is not the runtime's. */
+  goalMet: boolean;
+}
+
+function describe(o: Outcome): { status: number | null; detail: string } {
+  if (o.kind === "hang") return { status: null, detail: "no answer before the deadline" };
+  if (o.kind === "closed") return { status: null, detail: o.detail };
+  const text = new TextDecoder().decode(o.body.subarray(0, 160));
+  return { status: o.status, detail: `${o.headers["content-type"] ?? "no content-type"}: ${JSON.stringify(text)}` };
+}
+
+export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
+  const indices = opts.only ?? Array.from({ length: opts.count }, (_, i) => i);
+  const counts: Record<Verdict, number> = { ok: 0, "runtime-parser": 0, closed: 0, "non-json-error": 0, "5xx": 0, hang: 0 };
+  const statuses: Record<string, number> = {};
+  const families: Record<string, number> = {};
+  const findings: Finding[] = [];
+  let next = 0;
+  let done = 0;
+  let crashed = false;
+  const worker = async () => {
+    while (next < indices.length && !crashed) {
+      const index = indices[next++]!;
+      const c = makeCase(opts.seed, index, opts.ctx);
+      const outcome = await send(c, opts.base, opts.deadlineMs);
+      if (!opts.alive()) {
+        crashed = true;
+        findings.push({ index, family: c.family, name: c.name, verdict: "closed", status: null, detail: "the edge process exited" });
+        return;
+      }
+      const method = c.transport === "fetch" ? c.method : "POST";
+      const verdict = judge(outcome, method);
+      counts[verdict]++;
+      families[c.family] = (families[c.family] ?? 0) + 1;
+      if (outcome.kind === "response") statuses[outcome.status] = (statuses[outcome.status] ?? 0) + 1;
+      if (verdict !== "ok") findings.push({ index, family: c.family, name: c.name, verdict, ...describe(outcome) });
+      done++;
+      opts.onProgress?.(done, indices.length);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, opts.concurrency) }, worker));
+  findings.sort((a, b) => a.index - b.index);
+  const crashes = crashed ? 1 : 0;
+  return {
+    seed: opts.seed,
+    requests: done,
+    counts,
+    statuses,
+    families,
+    crashes,
+    findings,
+    goalMet: crashes === 0 && counts["5xx"] === 0 && counts.hang === 0 && counts["non-json-error"] === 0,
+  };
+}
+
+/** The summary table. */
+export function formatTable(r: FuzzResult): string {
+  const rows: [string, number | string][] = [
+    ["requests", r.requests],
+    ["5xx", r.counts["5xx"]],
+    ["crashes (edge process died)", r.crashes],
+    ["hangs (no answer before the deadline)", r.counts.hang],
+    ["non-JSON error bodies from the edge", r.counts["non-json-error"]],
+    ["non-JSON error bodies from the runtime's parser (empty 400)", r.counts["runtime-parser"]],
+    ["closed by the runtime without an answer", r.counts.closed],
+    ["answered by the edge (2xx, or a JSON error)", r.counts.ok],
+  ];
+  const w = Math.max(...rows.map(([k]) => k.length));
+  const lines = rows.map(([k, v]) => `${k.padEnd(w)}  ${String(v).padStart(6)}`);
+  const st = Object.entries(r.statuses).sort(([a], [b]) => Number(a) - Number(b)).map(([s, n]) => `${s}: ${n}`).join(", ");
+  lines.push("", `statuses: ${st}`, `families: ${Object.entries(r.families).map(([f, n]) => `${f} ${n}`).join(", ")}`);
+  lines.push(`goal (0 5xx / 0 crashes / 0 hangs / only the runtime's own non-JSON errors): ${r.goalMet ? "met" : "NOT met"}`);
+  return lines.join("\n");
+}

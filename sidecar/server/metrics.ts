@@ -1,0 +1,70 @@
+/**
+ * The sidecar's Prometheus metrics (prom-client), read from the backend's
+ * load when scraped: queue depth against its admission limit, batch rows,
+ * the mean service time and the retry-after it gives, and the requests
+ * refused for a full queue. `serveMetrics` answers GET /metrics over HTTP
+ * (sidecar flag --metrics-port).
+ */
+import { createServer, type Server } from "node:http";
+import client from "prom-client";
+import type { SidecarBackend } from "./backend.ts";
+
+export interface MetricsSource {
+  load?: SidecarBackend["load"];
+  /** Requests refused for a full queue since the start. */
+  readonly refusedTotal?: number;
+}
+
+export function sidecarMetrics(source: MetricsSource): client.Registry {
+  const registry = new client.Registry();
+  const registers = [registry];
+  const gauge = (name: string, help: string, read: (l: NonNullable<ReturnType<NonNullable<MetricsSource["load"]>>>) => number) =>
+    new client.Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        const l = source.load?.();
+        if (l) this.set(read(l));
+      },
+    });
+  gauge("steerguard_sidecar_queue_depth", "Requests waiting for a batch row.", (l) => l.queueDepth);
+  gauge("steerguard_sidecar_queue_limit", "Admission limit: most requests that may wait (--max-queue); more get RESOURCE_EXHAUSTED.", (l) => l.queueLimit);
+  gauge("steerguard_sidecar_batch_rows", "Rows decoding now.", (l) => l.batchRows);
+  gauge("steerguard_sidecar_max_batch", "Most rows decoded together (--max-batch).", (l) => l.maxBatch);
+  gauge("steerguard_sidecar_service_seconds", "Recent mean time a request holds a batch row.", (l) => l.meanServiceMs / 1000);
+  gauge("steerguard_sidecar_retry_after_seconds", "The retry-after a refused request gets now.", (l) => l.retryAfterMs / 1000);
+  gauge("steerguard_sidecar_saturated", "1 while a new request would be refused (queue at its limit).", (l) => (l.saturated ? 1 : 0));
+  let counted = 0;
+  new client.Counter({
+    name: "steerguard_sidecar_queue_full_total",
+    help: "Requests refused with RESOURCE_EXHAUSTED because the queue was full.",
+    registers,
+    collect() {
+      const now = source.refusedTotal ?? 0;
+      if (now > counted) this.inc(now - counted);
+      counted = now;
+    },
+  });
+  return registry;
+}
+
+/** Serves GET /metrics on host:port (0 picks a free port); resolves with the server and the port bound. */
+export async function serveMetrics(registry: client.Registry, host: string, port: number): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
+      (err: Error) => res.writeHead(500, { "content-type": "text/plain" }).end(`${err.message}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address();
+  return { server, port: typeof address === "object" && address ? address.port : port };
+}
