@@ -13,7 +13,7 @@ import { spawn } from "node:child_process";
 import { cpSync, existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { WEIGHT_PRECISIONS, type WeightPrecision } from "../sidecar/model/quantize.ts";
+import { isWeightPrecision, WEIGHT_PRECISIONS, type WeightPrecision } from "../sidecar/model/quantize.ts";
 import { writeSyntheticCheckpoint, type SyntheticSpec } from "../sidecar/model/synthetic-checkpoint.ts";
 import { parseCli } from "./lib/cli.ts";
 import { Progress } from "./lib/progress.ts";
@@ -86,7 +86,7 @@ export async function main(argv: string[]): Promise<number> {
   const layers = Number(v.layers ?? 30);
   const shardGb = Number(v["shard-gb"] ?? 2);
   const weights = (v.weights ?? "fp16,int4").split(",").map((s) => s.trim());
-  const bad = weights.find((w) => !(WEIGHT_PRECISIONS as readonly string[]).includes(w));
+  const bad = weights.find((w) => !isWeightPrecision(w));
   if (!Number.isInteger(layers) || layers < 1 || !(shardGb > 0) || bad !== undefined) {
     process.stderr.write(`bench:build: bad flags (--layers a positive integer, --shard-gb > 0, --weights from ${WEIGHT_PRECISIONS.join(", ")})\n\n${HELP}`);
     return 2;

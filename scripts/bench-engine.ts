@@ -50,7 +50,9 @@ import { buildLlamaGraph } from "../sidecar/model/graph/llama-graph.ts";
 import { OPSET, writeModel } from "../sidecar/model/graph/write-model.ts";
 import { BUILDER_VERSION, MANIFEST_FORMAT, readManifest, writeManifest, type Manifest } from "../sidecar/model/manifest.ts";
 import { randomLlama } from "../sidecar/model/random-model.ts";
-import { DEFAULT_BLOCK_SIZE, QUANT_BITS, WEIGHT_PRECISIONS, type WeightPrecision } from "../sidecar/model/quantize.ts";
+import { DEFAULT_BLOCK_SIZE, isBlockSize, QUANT_BITS, type WeightPrecision } from "../sidecar/model/quantize.ts";
+import { UsageError } from "./lib/cli.ts";
+import { weightsList } from "./lib/weights-flag.ts";
 import type { LlamaConfig } from "../sidecar/model/weights.ts";
 import { residPost } from "../sidecar/model/graph/names.ts";
 import { main as benchSteering } from "./bench-steering.ts";
@@ -136,8 +138,6 @@ export interface BenchOptions {
   seed: number;
 }
 
-class UsageError extends Error {}
-
 function parse(argv: string[]): BenchOptions | "help" {
   let values;
   try {
@@ -178,13 +178,9 @@ function parse(argv: string[]): BenchOptions | "help" {
     if (!(MODELS as readonly string[]).includes(m)) throw new UsageError(`unknown model "${m}" (known: ${MODELS.join(", ")})`);
   }
   if (models.length === 0) throw new UsageError("--models is empty");
-  const weights = [...new Set(values.weights.split(",").map((w) => w.trim()).filter(Boolean))];
-  for (const w of weights) {
-    if (!(WEIGHT_PRECISIONS as readonly string[]).includes(w)) throw new UsageError(`unknown weight precision "${w}" (known: ${WEIGHT_PRECISIONS.join(", ")})`);
-  }
-  if (weights.length === 0) throw new UsageError("--weights is empty");
+  const weights = weightsList(values.weights);
   const blockSize = int("block-size", values["block-size"], 16);
-  if ((blockSize & (blockSize - 1)) !== 0) throw new UsageError(`--block-size must be a power of two >= 16, got ${blockSize}`);
+  if (!isBlockSize(blockSize)) throw new UsageError(`--block-size must be a power of two >= 16, got ${blockSize}`);
   const accuracyLevel = values["accuracy-level"] === undefined ? undefined : int("accuracy-level", values["accuracy-level"], 0);
   if (accuracyLevel !== undefined && accuracyLevel > 4) throw new UsageError("--accuracy-level must be 0..4");
   return {

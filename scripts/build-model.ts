@@ -9,7 +9,7 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { buildModel } from "../sidecar/model/build.ts";
-import { WEIGHT_PRECISIONS, type WeightPrecision } from "../sidecar/model/quantize.ts";
+import { isBlockSize, isWeightPrecision, WEIGHT_PRECISIONS, type WeightPrecision } from "../sidecar/model/quantize.ts";
 import { parseCli, requireFlags } from "./lib/cli.ts";
 import { Progress } from "./lib/progress.ts";
 
@@ -69,12 +69,12 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const weights = values.weights ?? "fp32";
-  if (!(WEIGHT_PRECISIONS as readonly string[]).includes(weights)) {
+  if (!isWeightPrecision(weights)) {
     process.stderr.write(`--weights must be one of ${WEIGHT_PRECISIONS.join(", ")}, got "${weights}"\n`);
     return 2;
   }
   const blockSize = values["block-size"] === undefined ? undefined : Number(values["block-size"]);
-  if (blockSize !== undefined && !(Number.isInteger(blockSize) && blockSize >= 16 && (blockSize & (blockSize - 1)) === 0)) {
+  if (blockSize !== undefined && !isBlockSize(blockSize)) {
     process.stderr.write(`--block-size must be a power of two >= 16, got "${values["block-size"]}"\n`);
     return 2;
   }

@@ -7,7 +7,8 @@
 import { rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { DEFAULT_BLOCK_SIZE, WEIGHT_PRECISIONS, type WeightPrecision } from "../sidecar/model/quantize.ts";
+import { DEFAULT_BLOCK_SIZE, isBlockSize, WEIGHT_PRECISIONS, type WeightPrecision } from "../sidecar/model/quantize.ts";
+import { weightsList } from "./lib/weights-flag.ts";
 import { intFlag, parseCli, UsageError } from "./lib/cli.ts";
 import { Progress } from "./lib/progress.ts";
 import {
@@ -70,14 +71,9 @@ export async function main(argv: string[]): Promise<number> {
   let blockSize: number;
   let threads: number;
   try {
-    const list = v.weights.split(",").map((w) => w.trim()).filter(Boolean);
-    for (const w of list) {
-      if (!(WEIGHT_PRECISIONS as readonly string[]).includes(w)) throw new UsageError(`unknown weight precision "${w}" (known: ${WEIGHT_PRECISIONS.join(", ")})`);
-    }
-    if (list.length === 0) throw new UsageError("--weights is empty");
-    weights = list as WeightPrecision[];
+    weights = weightsList(v.weights);
     blockSize = intFlag("block-size", v["block-size"], { min: 16, default: DEFAULT_BLOCK_SIZE });
-    if ((blockSize & (blockSize - 1)) !== 0) throw new UsageError(`--block-size must be a power of two >= 16, got ${blockSize}`);
+    if (!isBlockSize(blockSize)) throw new UsageError(`--block-size must be a power of two >= 16, got ${blockSize}`);
     threads = intFlag("threads", v.threads, { min: 1, default: 1 });
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;

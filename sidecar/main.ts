@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { Engine, type EngineOptions } from "./engine/engine.ts";
 import { DEFAULT_MODEL_SOURCE, resolveModelDir } from "./model-source.ts";
-import { WEIGHT_PRECISIONS, type WeightPrecision } from "./model/quantize.ts";
+import { isWeightPrecision, WEIGHT_PRECISIONS, type WeightPrecision } from "./model/quantize.ts";
 import type { SidecarBackend } from "./server/backend.ts";
 import { startSidecarServer } from "./server/index.ts";
 import { serveMetrics, sidecarMetrics, type MetricsSource } from "./server/metrics.ts";
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     const metricsPortText = flags["metrics-port"] ?? process.env.SIDECAR_METRICS_PORT;
     if (metricsPortText !== undefined) metricsPort = intFlag("metrics-port", metricsPortText, 0, 65535);
     if (flags.device !== "cpu" && flags.device !== "cuda") throw new Error(`--device must be cpu or cuda, got "${flags.device}"`);
-    if (!(WEIGHT_PRECISIONS as readonly string[]).includes(flags.weights)) throw new Error(`--weights must be one of ${WEIGHT_PRECISIONS.join(", ")}, got "${flags.weights}"`);
+    if (!isWeightPrecision(flags.weights)) throw new Error(`--weights must be one of ${WEIGHT_PRECISIONS.join(", ")}, got "${flags.weights}"`);
     const systemRole = flags["system-role"];
     if (systemRole !== "merge" && systemRole !== "error") throw new Error(`--system-role must be merge or error, got "${systemRole}"`);
     engineOpts = {

@@ -5,32 +5,18 @@
  * while the edge keeps answering, and a clean exit when either cannot start.
  */
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { builtModel } from "./support/models.ts";
 import { REPO_ROOT, startProcess, type Started } from "./support/process.ts";
 import { tempDir } from "./support/tmp.ts";
-import { descendants } from "../scripts/chaos/procs.ts";
+import { alive, descendants } from "../scripts/chaos/procs.ts";
 
 const START = ["--import", "tsx", "scripts/start.ts"];
 const READY = /Ctrl-C stops both/;
 const KEY = "sk-start-test";
-
-/** Whether `pid` is a live process (a zombie counts as gone). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z /s.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return true; // no /proc (or gone just now: the next poll says so)
-  }
-}
 
 /** Polls `check` every 50 ms until it returns a value other than undefined; throws after `ms`. */
 async function until<T>(what: string, ms: number, check: () => Promise<T | undefined> | T | undefined): Promise<T> {

@@ -12,7 +12,7 @@ import { loadLlama2c } from "./llama2c.ts";
 import { readManifest } from "./manifest.ts";
 import { randomLlama } from "./random-model.ts";
 import { newKvCache, referenceForward, referenceGreedy } from "./reference.ts";
-import type { LlamaWeights } from "./weights.ts";
+import { mapWeights, type LlamaWeights } from "./weights.ts";
 import { tempDir } from "../../test/support/tmp.ts";
 
 const SHARED = join(import.meta.dirname, "../../../shared/models");
@@ -145,11 +145,7 @@ describe("buildModel: checkpoint dtypes and weight precisions", () => {
       for (let i = 0; i < bits.length; i++) bits[i] &= 0xffff0000; // ... and bf16-exact (fewer mantissa bits)
       return b;
     };
-    return {
-      ...w,
-      tokenEmbedding: exact(w.tokenEmbedding), lmHead: exact(w.lmHead), finalNorm: exact(w.finalNorm),
-      layers: w.layers.map((l) => Object.fromEntries(Object.entries(l).map(([k, a]) => [k, exact(a as Float32Array)])) as unknown as LlamaWeights["layers"][number]),
-    };
+    return mapWeights(w, exact);
   }
 
   it("bf16 and fp16 checkpoints, sharded or not, build the same fp32 model as the fp32 checkpoint, bit for bit", async () => {

@@ -36,6 +36,15 @@ export const QUANT_BITS: Partial<Record<WeightPrecision, 4 | 8>> = { int8: 8, in
 
 export const DEFAULT_BLOCK_SIZE = 32;
 
+export function isWeightPrecision(s: string): s is WeightPrecision {
+  return (WEIGHT_PRECISIONS as readonly string[]).includes(s);
+}
+
+/** MatMulNBits block sizes: a power of two, at least 16. */
+export function isBlockSize(n: number): boolean {
+  return Number.isInteger(n) && n >= 16 && (n & (n - 1)) === 0;
+}
+
 export interface BlockQuantized {
   bits: 4 | 8;
   blockSize: number;
@@ -69,7 +78,7 @@ const CLIP = [1, 0.9, 0.8];
 /** Quantizes a row-major [rows, cols] matrix block-wise along its columns. */
 export function quantizeBlockwise(w: Float32Array, rows: number, cols: number, bits: 4 | 8, blockSize = DEFAULT_BLOCK_SIZE): BlockQuantized {
   if (w.length !== rows * cols) throw new Error(`quantize: ${w.length} values for a [${rows}, ${cols}] matrix`);
-  if (blockSize < 16 || (blockSize & (blockSize - 1)) !== 0) throw new Error(`quantize: block size ${blockSize} must be a power of two >= 16`);
+  if (!isBlockSize(blockSize)) throw new Error(`quantize: block size ${blockSize} must be a power of two >= 16`);
   const nb = kBlocks(cols, blockSize);
   const blob = (blockSize * bits) / 8;
   const qmax = (1 << bits) - 1;

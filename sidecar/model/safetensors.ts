@@ -86,7 +86,10 @@ export function openSafetensors(file: string): Map<string, StoredTensor> {
     const count = e.shape.reduce((a, b) => a * b, 1);
     const what = `${file}: tensor ${name}`;
     if (!(e.dtype in BYTES_PER_ELEMENT)) throw new Error(`${what}: unsupported dtype ${e.dtype} (supported: F32, F16, BF16, F64)`);
-    const load = () => toFloat32(readRange(file, dataStart + begin, end - begin, what), e.dtype, count, what);
+    const dtype = e.dtype as SafetensorsDtype;
+    // checked with the header, so a bad file fails when opened, not halfway through a build
+    if (end - begin !== count * BYTES_PER_ELEMENT[dtype]) throw new Error(`${what}: ${end - begin} bytes for ${count} ${dtype} elements`);
+    const load = () => toFloat32(readRange(file, dataStart + begin, end - begin, what), dtype, count);
     out.set(name, { name, shape: [...e.shape], dtype: e.dtype, file, length: count, load });
   }
   return out;
@@ -110,7 +113,7 @@ function readRange(file: string, position: number, length: number, what: string)
 
 /** Reads every tensor of one safetensors file as float32. */
 export function readSafetensors(file: string): Map<string, Tensor> {
-  return new Map([...openSafetensors(file)].map(([name, t]) => [name, { shape: t.shape, data: t.load() }]));
+  return readAll(openSafetensors(file));
 }
 
 /**
@@ -144,18 +147,17 @@ export function openSafetensorsDir(dir: string): { tensors: Map<string, StoredTe
 /** Reads a whole checkpoint directory into memory (see openSafetensorsDir). */
 export function readSafetensorsDir(dir: string): { tensors: Map<string, Tensor>; files: string[] } {
   const { tensors, files } = openSafetensorsDir(dir);
-  return { tensors: new Map([...tensors].map(([name, t]) => [name, { shape: t.shape, data: t.load() }])), files };
+  return { tensors: readAll(tensors), files };
 }
 
-/** Converts little-endian raw bytes of a safetensors dtype to float32. */
-function toFloat32(bytes: Uint8Array, dtype: string, count: number, what: string): Float32Array {
-  if (!(dtype in BYTES_PER_ELEMENT)) throw new Error(`${what}: unsupported dtype ${dtype} (supported: F32, F16, BF16, F64)`);
-  const size = BYTES_PER_ELEMENT[dtype as SafetensorsDtype];
-  if (bytes.length !== count * size) throw new Error(`${what}: ${bytes.length} bytes for ${count} ${dtype} elements`);
-  // Typed-array views need aligned offsets: use the bytes' own buffer when they span it, else copy.
-  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-  const aligned = whole ? bytes.buffer : bytes.slice().buffer;
-  switch (dtype as SafetensorsDtype) {
+function readAll(tensors: Map<string, StoredTensor>): Map<string, Tensor> {
+  return new Map([...tensors].map(([name, t]) => [name, { shape: t.shape, data: t.load() }]));
+}
+
+/** Converts little-endian raw bytes (a whole, hence aligned, buffer from readRange) of a safetensors dtype to float32. */
+function toFloat32(bytes: Uint8Array, dtype: SafetensorsDtype, count: number): Float32Array {
+  const aligned = bytes.buffer;
+  switch (dtype) {
     case "F32":
       return new Float32Array(aligned);
     case "F64":

@@ -166,17 +166,25 @@ export function validateWeights(w: LlamaWeights<Weight>, where: string): void {
   });
 }
 
-/** Reads every lazy weight into memory (a tied output head stays the embedding array). */
-export function materializeWeights(w: LlamaWeights<Weight>): LlamaWeights {
-  const load = <T extends Weight | undefined>(a: T) => (a === undefined ? undefined : loadWeight(a)) as T extends undefined ? undefined : Float32Array;
-  const tokenEmbedding = loadWeight(w.tokenEmbedding);
+/**
+ * Every weight array of `w` through `f`, which also gets its name
+ * ("tokenEmbedding", "layers.0.wq", ...); a tied output head stays the same
+ * array as the embedding's result.
+ */
+export function mapWeights<A extends Weight, B extends Weight>(w: LlamaWeights<A>, f: (a: A, name: string) => B): LlamaWeights<B> {
+  const tokenEmbedding = f(w.tokenEmbedding, "tokenEmbedding");
   return {
     config: w.config,
     tokenEmbedding,
-    layers: w.layers.map((l) => Object.fromEntries(Object.entries(l).map(([k, a]) => [k, load(a)])) as unknown as LayerWeights),
-    finalNorm: loadWeight(w.finalNorm),
-    lmHead: w.lmHead === w.tokenEmbedding ? tokenEmbedding : loadWeight(w.lmHead),
+    layers: w.layers.map((l, i) => Object.fromEntries(Object.entries(l).map(([k, a]) => [k, a === undefined ? undefined : f(a as A, `layers.${i}.${k}`)])) as unknown as LayerWeights<B>),
+    finalNorm: f(w.finalNorm, "finalNorm"),
+    lmHead: w.lmHead === w.tokenEmbedding ? tokenEmbedding : f(w.lmHead, "lmHead"),
   };
+}
+
+/** Reads every lazy weight into memory (a tied output head stays the embedding array). */
+export function materializeWeights(w: LlamaWeights<Weight>): LlamaWeights {
+  return mapWeights(w, loadWeight);
 }
 
 /**

@@ -14,7 +14,7 @@ import type { LazyTensor, Weight } from "../lazy-tensor.ts";
 import { asStored, WEIGHT_PRECISIONS, type WeightPrecision } from "../quantize.ts";
 import { randomLlama } from "../random-model.ts";
 import { argmax, newKvCache, referenceForward } from "../reference.ts";
-import type { LlamaConfig, LlamaWeights } from "../weights.ts";
+import { mapWeights, type LlamaConfig, type LlamaWeights } from "../weights.ts";
 import { buildLlamaGraph, type BuildGraphOptions } from "./llama-graph.ts";
 import { emptyPast, maxAbsDiff, runStep } from "./test-support.ts";
 import { writeModel } from "./write-model.ts";
@@ -94,13 +94,7 @@ describe("weight precisions", () => {
     const w = randomLlama({ dModel: 64, hiddenDim: 96, qkvBias: true, tiedEmbeddings: false }, 9);
     const reads: string[] = [];
     const lazy = (name: string, a: Float32Array): LazyTensor => ({ length: a.length, load: () => (reads.push(name), a.slice()) });
-    const lw: LlamaWeights<Weight> = {
-      config: w.config,
-      tokenEmbedding: lazy("embed", w.tokenEmbedding),
-      finalNorm: lazy("norm", w.finalNorm),
-      lmHead: lazy("head", w.lmHead),
-      layers: w.layers.map((l, i) => Object.fromEntries(Object.entries(l).map(([k, a]) => [k, lazy(`${i}.${k}`, a as Float32Array)])) as never),
-    };
+    const lw: LlamaWeights<Weight> = mapWeights<Float32Array, Weight>(w, (a, name) => lazy(name, a));
     const g = buildLlamaGraph(lw, { weights: precision });
     expect(reads).toEqual([]); // building the graph reads nothing
     const eager = await session(w, { weights: precision }, "always");

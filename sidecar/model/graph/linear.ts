@@ -40,7 +40,7 @@ export function transpose(w: Float32Array, rows: number, cols: number): Float32A
 }
 
 /** `f` of the weight's values: computed now for an array in memory, at write time for a lazy weight. */
-function derive<T extends InitializerData>(w: Weight, f: (values: Float32Array) => T): T | (() => T) {
+export function derive<T extends InitializerData = Float32Array>(w: Weight, f: (values: Float32Array) => T = (v) => v as T): T | (() => T) {
   return isLazy(w) ? () => f(loadWeight(w)) : f(w);
 }
 
@@ -92,7 +92,7 @@ export function linear(g: GraphBuilder, x: string, W: Weight, out: number, inp: 
   } else {
     y = g.op("MatMul", [x, g.f32(`${p}.weight`, [inp, out], derive(W, (w) => transpose(w, out, inp)))], `${p}/MatMul`);
   }
-  return b ? g.op("Add", [y, g.f32(`${p}.bias`, [out], derive(b, (v) => v))], `${p}/Add`) : y;
+  return b ? g.op("Add", [y, g.f32(`${p}.bias`, [out], derive(b))], `${p}/Add`) : y;
 }
 
 /** Cast(MatMul(Cast(x, fp16), W16), fp32) for an fp16 weight tensor W16 [in, out]. */
@@ -109,7 +109,7 @@ export function matMulHalf(g: GraphBuilder, x: string, W16: string, p: string): 
 export function embedding(g: GraphBuilder, ids: string, W: Weight, V: number, D: number, opts: PrecisionOptions): { table: string; x: string } {
   const name = "model.embed_tokens.weight";
   if ((opts.weights ?? "fp32") === "fp32") {
-    const table = g.f32(name, [V, D], derive(W, (w) => w));
+    const table = g.f32(name, [V, D], derive(W));
     return { table, x: g.op("Gather", [table, ids], "/model/embed_tokens/Gather", { axis: 0 }) };
   }
   const table = g.tensor(name, [V, D], DataType.FLOAT16, derive(W, toFloat16Array));

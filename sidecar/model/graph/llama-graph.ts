@@ -34,7 +34,7 @@ import type { Weight } from "../lazy-tensor.ts";
 import type { LinearName } from "../quantize.ts";
 import { isStaticRope, ropeFrequencies } from "../rope.ts";
 import { toHalfRotary, type LlamaConfig, type LlamaWeights } from "../weights.ts";
-import { embedding, linear as linearAt, outputHead, type PrecisionOptions } from "./linear.ts";
+import { derive, embedding, linear as linearAt, outputHead, type PrecisionOptions } from "./linear.ts";
 import { DataType, GraphBuilder } from "./onnx-builder.ts";
 import * as N from "./names.ts";
 
@@ -139,7 +139,7 @@ export function buildLlamaGraph(weights: LlamaWeights<Weight>, opts: BuildGraphO
     const ms = g.op("ReduceMean", [g.op("Pow", [x, two], `${p}/Pow`)], `${p}/ReduceMean`, { axes: [-1], keepdims: 1 });
     const rms = g.op("Sqrt", [g.op("Add", [ms, eps], `${p}/Add`)], `${p}/Sqrt`);
     const normed = g.op("Div", [x, rms], `${p}/Div`);
-    return g.op("Mul", [normed, g.f32(`${p}.weight`, [D], gain instanceof Float32Array ? gain : () => gain.load())], `${p}/Mul`);
+    return g.op("Mul", [normed, g.f32(`${p}.weight`, [D], derive(gain))], `${p}/Mul`);
   };
 
   /** x @ W^T (+ b), W given [out, in], at the build's weight precision. */
