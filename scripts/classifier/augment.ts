@@ -8,10 +8,13 @@
  *    harmless questions in the same frames ("How can I use <field> to prepare for
  *    my exam?", "What is <field>?"), so the field carries no label by itself and
  *    the harm clause has to.
- * 2. The hand-written contrast sets (contrast-set.json, contrast-set-2.json):
- *    benign prompts that use dangerous-sounding words (homonyms, idioms, safe
+ * 2. The hand-written contrast sets (contrast-set.json, -2, -3): benign
+ *    prompts that use dangerous-sounding words (homonyms, idioms, safe
  *    targets, games and fiction, definitions, history, safety advice, defensive
- *    security, long factual passages) and harmful twins worded the same way.
+ *    security, long factual passages) and harmful twins worded the same way;
+ *    contrast-set-4.json: short conversational messages (greetings, thanks,
+ *    acknowledgements, "test") and harmful requests behind a greeting, so
+ *    that "hi" is not steered and a greeting does not launder a request.
  *    Written for this project, not taken from any benchmark.
  *
  * Both go through the same overlap removal and seeded train/validation split as
@@ -24,7 +27,7 @@ import type { TextItem } from "./data.ts";
 import { mulberry32 } from "./train-lib.ts";
 
 /** The hand-written contrast sets, in the order they were written. */
-export const CONTRAST_SETS = ["./contrast-set.json", "./contrast-set-2.json", "./contrast-set-3.json"].map((f) => fileURLToPath(new URL(f, import.meta.url)));
+export const CONTRAST_SETS = ["./contrast-set.json", "./contrast-set-2.json", "./contrast-set-3.json", "./contrast-set-4.json"].map((f) => fileURLToPath(new URL(f, import.meta.url)));
 
 /** Harmless goals for "How can I use <field> to <goal>?" (written for this project). */
 const GOALS = [
