@@ -1,0 +1,79 @@
+/**
+ * Podman for the deploy test: installed with apt when missing (root only),
+ * run rootful with runc and explicit ulimits from a containers.conf of our
+ * own (CONTAINERS_CONF), since crun fails on this kind of machine's cgroups
+ * and rlimits. Images are never pulled.
+ */
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+const CONTAINERS_CONF = `# Written by scripts/deploy/podman.ts for npm run deploy:test.
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+runtime = "runc"
+`;
+
+export interface Podman {
+  /** Runs podman; throws with its stderr on failure; gives stdout (or "" with inherit). */
+  run(args: readonly string[], opts?: { inherit?: boolean; timeoutMs?: number }): string;
+  /** Runs podman without blocking the event loop; gives stdout. */
+  runAsync(args: readonly string[]): Promise<string>;
+  /** Runs podman; null instead of throwing. */
+  tryRun(args: readonly string[]): string | null;
+  env: NodeJS.ProcessEnv;
+}
+
+const has = (cmd: string) => spawnSync(cmd, ["--version"], { stdio: "ignore" }).status === 0;
+
+/** Installs podman and runc with apt-get when missing; throws when that cannot be done. */
+export function ensurePodmanInstalled(log: (m: string) => void): void {
+  if (has("podman") && has("runc")) return;
+  if (process.getuid?.() !== 0) throw new Error("podman and runc are needed: apt-get install -y podman runc (as root)");
+  log("installing podman and runc with apt-get");
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const apt = (args: string[]) => execFileSync("apt-get", args, { env, stdio: ["ignore", "ignore", "inherit"] });
+  try {
+    apt(["install", "-y", "--no-install-recommends", "podman", "runc"]);
+  } catch {
+    apt(["update"]);
+    apt(["install", "-y", "--no-install-recommends", "podman", "runc"]);
+  }
+}
+
+/** A podman runner with our containers.conf written into `cacheDir`. */
+export function podman(cacheDir: string): Podman {
+  mkdirSync(cacheDir, { recursive: true });
+  const conf = join(cacheDir, "containers.conf");
+  writeFileSync(conf, CONTAINERS_CONF);
+  const env = { ...process.env, CONTAINERS_CONF: conf };
+  const run = (args: readonly string[], opts: { inherit?: boolean; timeoutMs?: number } = {}) => {
+    const r = spawnSync("podman", args, {
+      env,
+      encoding: "utf8",
+      stdio: ["ignore", opts.inherit ? "inherit" : "pipe", opts.inherit ? "inherit" : "pipe"],
+      timeout: opts.timeoutMs ?? 600_000,
+      maxBuffer: 64 << 20,
+    });
+    if (r.status !== 0) throw new Error(`podman ${args.join(" ")} failed (${r.status ?? r.signal}): ${(r.stderr ?? "").trim()}`);
+    return r.stdout ?? "";
+  };
+  const runAsync = (args: readonly string[]) =>
+    new Promise<string>((resolve, reject) =>
+      execFile("podman", args, { env, maxBuffer: 64 << 20 }, (err, stdout, stderr) => (err ? reject(new Error(`podman ${args.join(" ")} failed: ${stderr.trim() || err.message}`)) : resolve(stdout))),
+    );
+  return {
+    run,
+    runAsync,
+    tryRun: (args) => {
+      try {
+        return run(args);
+      } catch {
+        return null;
+      }
+    },
+    env,
+  };
+}
