@@ -49,9 +49,13 @@ Environment:
                         balanced list (ipv4:10.0.0.1:50051,10.0.0.2:50051); ";" ends such a list
   STEERGUARD_STEERING_PROFILE  steering profile of steered routes, overriding the config's
                         steering.profile ("" = send no steering field)
+  STEERGUARD_SIDECAR_TLS_CA, STEERGUARD_SIDECAR_TLS_CERT, STEERGUARD_SIDECAR_TLS_KEY,
+  STEERGUARD_SIDECAR_TLS_SERVER_NAME
+                        mutual TLS to the sidecars: PEM files (re-read when they change) and the
+                        name expected in the sidecars' certificates, overriding sidecar.tls
 
 Permissions (edge/permissions.ts; no -A): --allow-net; --allow-read of the config
-file and the classifier artifact; --allow-write of the directory of events.path
+file, the classifier artifact and the sidecar TLS files; --allow-write of the directory of events.path
 (none without an events file); --allow-env of the variables above, PORT, HOST and
 those grpc-js reads (GRPC_*, *_proxy); nothing else, and --no-prompt.
 

@@ -7,8 +7,13 @@
  * - net: all hosts. It listens on HOST:PORT and connects to the sidecars and
  *   the upstream; grpc-js resolves a sidecar's name itself and connects to the
  *   resulting addresses, which a host list fixed at launch cannot name.
- * - read: the config file and the classifier artifact (its `classifier.artifact`,
- *   else edge/classifier/risk-model.v2.json). Modules need no read permission.
+ * - read: the config file, the classifier artifact (its `classifier.artifact`,
+ *   else edge/classifier/risk-model.v2.json) and the folders of the sidecar
+ *   TLS files (`sidecar.tls.ca/cert/key`, or STEERGUARD_SIDECAR_TLS_*; re-read
+ *   while it runs; the folder because a mounted Secret renews its files by
+ *   swapping a symlinked ..data folder beside them); with
+ *   `classifier.second_stage`, its probe and the encoder's two package folders
+ *   (edge/risk/second-stage.ts SECOND_STAGE_READ). Modules need no read permission.
  * - write: the directory of `events.path` when it names a file (the sink
  *   creates that directory, and Deno asks write access to it even when it
  *   exists); nothing otherwise.
@@ -23,6 +28,7 @@
  */
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
+import { SECOND_STAGE_READ } from "./risk/second-stage.ts";
 
 /** Environment variables the edge itself reads (edge/main.ts). */
 export const EDGE_ENV = [
@@ -32,7 +38,14 @@ export const EDGE_ENV = [
   "STEERGUARD_API_KEYS",
   "STEERGUARD_SIDECARS",
   "STEERGUARD_STEERING_PROFILE",
+  "STEERGUARD_SIDECAR_TLS_CA",
+  "STEERGUARD_SIDECAR_TLS_CERT",
+  "STEERGUARD_SIDECAR_TLS_KEY",
+  "STEERGUARD_SIDECAR_TLS_SERVER_NAME",
 ] as const;
+
+/** The TLS file variables and the sidecar.tls fields they replace (edge/config SIDECAR_TLS_ENV). */
+const TLS_FILE_ENV = { ca: "STEERGUARD_SIDECAR_TLS_CA", cert: "STEERGUARD_SIDECAR_TLS_CERT", key: "STEERGUARD_SIDECAR_TLS_KEY" } as const;
 
 /** Environment variables its libraries read (grep of node_modules/@grpc/grpc-js and @bufbuild/protobuf). */
 export const LIBRARY_ENV = [
@@ -65,21 +78,29 @@ export interface PermissionInput {
   configText?: string;
   /** Directory the edge runs in; relative paths are resolved against it. */
   cwd: string;
+  /** The edge's environment (STEERGUARD_SIDECAR_TLS_* name files to read). */
+  env?: Record<string, string | undefined>;
 }
 
 /** Paths named by a config text, read leniently: an invalid config is the edge's to report (exit 2). */
-function configPaths(text: string | undefined): { artifact?: string; events?: string } {
-  if (!text) return {};
+function configPaths(text: string | undefined): { artifact?: string; events?: string; secondStage?: boolean; tls: Record<string, string | undefined> } {
+  if (!text) return { tls: {} };
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    return {};
+    return { tls: {} };
   }
   const obj = (v: unknown) => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
   const str = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
   const root = obj(json);
-  return { artifact: str(obj(root.classifier).artifact), events: str(obj(root.events).path) };
+  const tls = obj(obj(root.sidecar).tls);
+  return { artifact: str(obj(root.classifier).artifact), secondStage: obj(root.classifier).second_stage === true, events: str(obj(root.events).path), tls: { ca: str(tls.ca), cert: str(tls.cert), key: str(tls.key) } };
+}
+
+/** The sidecar TLS files the edge will read: the environment's over the config's. */
+function tlsFiles(configTls: Record<string, string | undefined>, env: Record<string, string | undefined>): string[] {
+  return Object.entries(TLS_FILE_ENV).flatMap(([field, name]) => env[name]?.trim() || configTls[field] || []);
 }
 
 /** The permission flags of `deno run` for the edge. */
@@ -88,6 +109,9 @@ export function edgePermissionFlags(input: PermissionInput): string[] {
   const paths = configPaths(input.configText);
   const read = [paths.artifact ? abs(paths.artifact) : join(input.cwd, DEFAULT_ARTIFACT)];
   if (input.configPath) read.unshift(abs(input.configPath));
+  if (paths.secondStage) read.push(...SECOND_STAGE_READ.map((p) => join(input.cwd, p)));
+  // Folders, not files: a mounted Secret renews its files by swapping a symlinked ..data folder beside them.
+  read.push(...new Set(tlsFiles(paths.tls, input.env ?? {}).map((p) => dirname(abs(p)))));
   const flags = ["--no-prompt", "--allow-net", `--allow-read=${read.join(",")}`, `--allow-env=${[...EDGE_ENV, ...LIBRARY_ENV].join(",")}`];
   if (paths.events && paths.events !== "-") flags.push(`--allow-write=${dirname(abs(paths.events))}`);
   return flags;
@@ -121,5 +145,5 @@ export function edgeDenoArgs(
       // Missing or unreadable: the edge reports it and exits 2.
     }
   }
-  return ["run", ...edgePermissionFlags({ configPath, configText, cwd: opts.cwd }), EDGE_MAIN, ...edgeArgs];
+  return ["run", ...edgePermissionFlags({ configPath, configText, cwd: opts.cwd, env: opts.env }), EDGE_MAIN, ...edgeArgs];
 }

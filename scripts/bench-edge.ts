@@ -18,6 +18,14 @@
  * edge pays it on every request; "added beyond the bare hop" is what the
  * edge's own code and its gRPC client add on top.
  *
+ * Mutual TLS (issue 19): unless --plaintext-only, a second sidecar serves
+ * mutual TLS (certificates from scripts/certs in a temporary folder) with a
+ * second edge in front of it configured with sidecar.tls, and the one-client
+ * loop alternates all four paths (direct and via the edge, plaintext and
+ * TLS), so that the TLS rows are measured side by side with the plaintext
+ * ones; the time to open a new connection and make one Health.Check call,
+ * which includes the TLS handshake, is timed the same way.
+ *
  * Also for reading it: a direct call is timed to its end (the gRPC status,
  * which follows the finish chunk), while the edge answers as soon as the
  * finish chunk is in; the bench prints the direct calls' time to the finish
@@ -31,11 +39,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { connectSidecar, deadlineIn, type SidecarClients } from "../proto/client.ts";
+import { ClientTlsProvider, connectSidecar, deadlineIn, unary, type ClientTls, type SidecarClients } from "../proto/client.ts";
 import { GenerateRequest, type GenerateChunk } from "../proto/gen/steerguard/v1/sidecar.ts";
 import { edgeDenoArgs } from "../edge/permissions.ts";
 import { loadRiskScorer } from "../edge/risk/index.ts";
 import { modelOrSource, resolveModelDir } from "../sidecar/model-source.ts";
+import { genCerts } from "./certs/index.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -53,6 +62,8 @@ Options:
   --sidecar-threads N onnxruntime intra-op threads of the sidecar (default 1: spinning
                       worker threads would starve the edge on a small machine)
   --warmup N          warm-up requests per side (default 50)
+  --plaintext-only    skip the mutual-TLS sidecar and edge (by default their latency is
+                      measured beside the plaintext ones, alternating)
   --json              print the results as JSON too
   -h, --help          show this help
 `;
@@ -75,6 +86,25 @@ function startChild(name: string, cmd: string, args: string[], env: NodeJS.Proce
   return { child, match };
 }
 
+/** The mutual-TLS rows: each path with TLS beside plaintext (measured alternating in the same loop). */
+function tlsLines(m: { direct: { p50: number; p99: number }; edge: { p50: number; p99: number }; new_connection_ms: { plaintext_p50: number; tls_p50: number; n: number } } | null, plain?: { direct: { p50: number; p99: number }; edge: { p50: number; p99: number } }): string[] {
+  if (!m) return ["", "mutual TLS: not measured (--plaintext-only)"];
+  const f = (x: number) => x.toFixed(2).padStart(9);
+  return [
+    "",
+    "mutual TLS beside plaintext, 1 client   plaintext   mutual TLS   TLS adds",
+    ...(plain
+      ? [
+          `direct gRPC       p50 ms               ${f(plain.direct.p50)}  ${f(m.direct.p50)}    ${f(m.direct.p50 - plain.direct.p50)}`,
+          `direct gRPC       p99 ms               ${f(plain.direct.p99)}  ${f(m.direct.p99)}    ${f(m.direct.p99 - plain.direct.p99)}`,
+          `via edge          p50 ms               ${f(plain.edge.p50)}  ${f(m.edge.p50)}    ${f(m.edge.p50 - plain.edge.p50)}`,
+          `via edge          p99 ms               ${f(plain.edge.p99)}  ${f(m.edge.p99)}    ${f(m.edge.p99 - plain.edge.p99)}`,
+        ]
+      : []),
+    `new connection + Health.Check p50 ms   ${f(m.new_connection_ms.plaintext_p50)}  ${f(m.new_connection_ms.tls_p50)}    ${f(m.new_connection_ms.tls_p50 - m.new_connection_ms.plaintext_p50)}   (n=${m.new_connection_ms.n}; the handshake, paid once per connection)`,
+  ];
+}
+
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
@@ -89,6 +119,7 @@ async function main() {
       prompt: { type: "string", default: "What is the capital of France?" },
       "sidecar-threads": { type: "string", default: "1" },
       warmup: { type: "string", default: "50" },
+      "plaintext-only": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -104,27 +135,39 @@ async function main() {
   const prompt = values.prompt!;
 
   const dir = await resolveModelDir({ ...modelOrSource(values.model), log: (m) => process.stderr.write(`bench: ${m}\n`) });
-  const sc = startChild("sidecar", process.execPath, ["--import", "tsx", "sidecar/main.ts", "--port", "0", "--model", dir, "--max-queue", "1024", "--threads", values["sidecar-threads"]!], {}, /sidecar listening on (\S+)\n/);
-  const address = (await sc.match)[1];
   const cfgDir = mkdtempSync(join(tmpdir(), "bench-edge-"));
   process.on("exit", () => rmSync(cfgDir, { recursive: true, force: true }));
-  const cfg = join(cfgDir, "config.json");
-  const eventsPath = join(cfgDir, "events.jsonl");
-  writeFileSync(cfg, JSON.stringify({ sidecars: [address], rate_limit: { requests_per_minute: 0 }, sidecar: { health_interval_ms: 5_000 }, events: { path: eventsPath } }));
-  const edgeEnv = { STEERGUARD_CONFIG: cfg, STEERGUARD_API_KEYS: KEY, NO_COLOR: "1" };
-  const edge = startChild(
-    "edge",
-    join(ROOT, "node_modules/.bin/deno"),
-    edgeDenoArgs(["--port", "0"], { env: { ...process.env, ...edgeEnv }, cwd: ROOT }),
-    edgeEnv,
-    /edge listening on (http:\/\/\S+)\n/,
-  );
-  const url = (await edge.match)[1];
+  const withTls = !values["plaintext-only"];
+  const certs = withTls ? genCerts(join(cfgDir, "pki")) : null;
+  /** A sidecar (plaintext, or mutual TLS with `certs`) and an edge in front of it. */
+  const startPair = async (name: string, tls: typeof certs) => {
+    const tlsFlags = tls ? ["--tls-cert", tls.server.cert, "--tls-key", tls.server.key, "--tls-client-ca", tls.ca.cert] : [];
+    const sc = startChild(`${name} sidecar`, process.execPath, ["--import", "tsx", "sidecar/main.ts", "--port", "0", "--model", dir, "--max-queue", "1024", "--threads", values["sidecar-threads"]!, ...tlsFlags], {}, /sidecar listening on (\S+)\n/);
+    const address = (await sc.match)[1];
+    const cfg = join(cfgDir, `${name}-config.json`);
+    const eventsPath = join(cfgDir, `${name}-events.jsonl`);
+    const sidecarTls = tls ? { tls: { ca: tls.ca.cert, cert: tls.client.cert, key: tls.client.key, server_name: "localhost" } } : {};
+    writeFileSync(cfg, JSON.stringify({ sidecars: [address], rate_limit: { requests_per_minute: 0 }, sidecar: { health_interval_ms: 5_000, ...sidecarTls }, events: { path: eventsPath } }));
+    const edgeEnv = { STEERGUARD_CONFIG: cfg, STEERGUARD_API_KEYS: KEY, NO_COLOR: "1" };
+    const edge = startChild(
+      `${name} edge`,
+      join(ROOT, "node_modules/.bin/deno"),
+      edgeDenoArgs(["--port", "0"], { env: { ...process.env, ...edgeEnv }, cwd: ROOT }),
+      edgeEnv,
+      /edge listening on (http:\/\/\S+)\n/,
+    );
+    return { sc, address, edge, url: (await edge.match)[1], eventsPath };
+  };
+  const plain = await startPair("plaintext", null);
+  const { sc, address, edge, url, eventsPath } = plain;
+  const secure = certs ? await startPair("tls", certs) : null;
   const BARE =
     'Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: (a) => console.log(`bare listening on ${a.port}`) }, async (r) => { await r.arrayBuffer(); return new Response(\'{"ok":true}\', { headers: { "content-type": "application/json" } }); });';
   const bare = startChild("bare Deno.serve", join(ROOT, "node_modules/.bin/deno"), ["eval", BARE], { NO_COLOR: "1" }, /bare listening on (\d+)\n/);
   const barePort = (await bare.match)[1];
   const stop = () => {
+    secure?.edge.child.kill("SIGTERM");
+    secure?.sc.child.kill("SIGTERM");
     bare.child.kill("SIGTERM");
     edge.child.kill("SIGTERM");
     sc.child.kill("SIGTERM");
@@ -135,6 +178,12 @@ async function main() {
   });
 
   const clients: SidecarClients = connectSidecar(address);
+  let clientTls: ClientTls | undefined;
+  if (certs) {
+    clientTls = { provider: new ClientTlsProvider({ ca: certs.ca.cert, cert: certs.client.cert, key: certs.client.key }), serverName: "localhost" };
+    await clientTls.provider.start();
+  }
+  const tlsClients = secure ? connectSidecar(secure.address, {}, clientTls) : null;
   const grpcReq = GenerateRequest.fromPartial({
     requestId: "bench",
     input: { $case: "conversation", value: { messages: [{ role: "user", content: prompt }] } },
@@ -145,15 +194,17 @@ async function main() {
   // When the last direct call got its finish chunk: the edge answers on that
   // chunk, while a direct call ends with the gRPC status after it.
   let finishAt = 0;
-  const direct = () =>
+  const directOn = (c: SidecarClients) => () =>
     new Promise<void>((resolve, reject) => {
-      const s = clients.sidecar.generate(grpcReq, { deadline: deadlineIn(30_000) });
+      const s = c.sidecar.generate(grpcReq, { deadline: deadlineIn(30_000) });
       s.on("data", (c: GenerateChunk) => {
         if (c.finish) finishAt = performance.now();
       });
       s.on("end", () => resolve());
       s.on("error", reject);
     });
+  const direct = directOn(clients);
+  const directTls = tlsClients ? directOn(tlsClients) : null;
   let route = "";
   let seq = 0;
   let tag = "warm";
@@ -195,15 +246,22 @@ async function main() {
   };
 
   // Wait for the edge to see the sidecar healthy, then warm both paths.
-  for (let i = 0; i < 100; i++) {
-    const r = await fetch(`${url}/readyz`);
-    await r.arrayBuffer();
-    if (r.status === 200) break;
-    await new Promise((r) => setTimeout(r, 100));
+  for (const u of [url, ...(secure ? [secure.url] : [])]) {
+    for (let i = 0; i < 100; i++) {
+      const r = await fetch(`${u}/readyz`);
+      await r.arrayBuffer();
+      if (r.status === 200) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
+  const tlsPort = secure ? new URL(secure.url).port : "";
   for (let i = 0; i < Number(values.warmup); i++) {
     await direct();
     await viaEdge();
+    if (directTls) {
+      await directTls();
+      await viaEdge(tlsPort);
+    }
   }
 
   // One client, alternating.
@@ -217,15 +275,51 @@ async function main() {
     d1.push(performance.now() - t);
     dFinish.push(finishAt - t);
   };
+  // With TLS, its two paths follow the plaintext ones, in the reverse order every other round.
+  const d1t: number[] = [];
+  const e1t: number[] = [];
+  const tlsPair = async (even: boolean) => {
+    if (!directTls) return;
+    if (even) {
+      d1t.push(await timed(directTls));
+      e1t.push(await timed(() => viaEdge(tlsPort)));
+    } else {
+      e1t.push(await timed(() => viaEdge(tlsPort)));
+      d1t.push(await timed(directTls));
+    }
+  };
   for (let i = 0; i < N; i++) {
     if (i % 2 === 0) {
       await timedDirect();
       e1.push(await timed(viaEdge));
+      await tlsPair(true);
     } else {
+      await tlsPair(false);
       e1.push(await timed(viaEdge));
       await timedDirect();
     }
   }
+  for (const a of [d1t, e1t]) a.sort((a, b) => a - b);
+
+  // A new connection and one Health.Check (the TLS handshake included), alternating.
+  const connectPlain: number[] = [];
+  const connectTls: number[] = [];
+  const connectOnce = async (target: string, tls?: ClientTls) => {
+    const t = performance.now();
+    // A local subchannel pool: a new connection, not one shared with the clients above.
+    const c = connectSidecar(target, { "grpc.use_local_subchannel_pool": 1 }, tls);
+    await unary(c.health.check.bind(c.health), { service: "" }, 10_000);
+    const ms = performance.now() - t;
+    c.close();
+    return ms;
+  };
+  if (secure) {
+    for (let i = 0; i < Math.min(N, 50); i++) {
+      connectPlain.push(await connectOnce(address));
+      connectTls.push(await connectOnce(secure.address, clientTls));
+    }
+  }
+  for (const a of [connectPlain, connectTls]) a.sort((a, b) => a - b);
   d1.sort((a, b) => a - b);
   dFinish.sort((a, b) => a - b);
   e1.sort((a, b) => a - b);
@@ -267,6 +361,8 @@ async function main() {
   cl.sort((a, b) => a - b);
 
   clients.close();
+  tlsClients?.close();
+  clientTls?.provider.stop();
   agent.destroy();
   stop();
   await new Promise((r) => setTimeout(r, 300));
@@ -300,6 +396,18 @@ async function main() {
     classifier_ms: { p50: pct(cl, 50), p99: pct(cl, 99), source: scorer.source },
     edge_internal_ms: own.length ? { p50: pct(own, 50), p99: pct(own, 99), n: own.length } : null,
     edge_sidecar_call_ms: back.length ? { p50: pct(back, 50), p99: pct(back, 99) } : null,
+    mutual_tls: secure
+      ? {
+          direct: { p50: pct(d1t, 50), p99: pct(d1t, 99) },
+          edge: { p50: pct(e1t, 50), p99: pct(e1t, 99) },
+          added_vs_plaintext: {
+            direct_p50: pct(d1t, 50) - pct(d1, 50),
+            edge_p50: pct(e1t, 50) - pct(e1, 50),
+            edge_p99: pct(e1t, 99) - pct(e1, 99),
+          },
+          new_connection_ms: { plaintext_p50: pct(connectPlain, 50), tls_p50: pct(connectTls, 50), n: connectTls.length },
+        }
+      : null,
   };
   const f = (x: number) => x.toFixed(2).padStart(9);
   const lines = [
@@ -322,6 +430,7 @@ async function main() {
       ? `the edge's gRPC call to the sidecar (Deno grpc-js, from its events), 1 client: p50 ${r.edge_sidecar_call_ms.p50.toFixed(2)} ms, p99 ${r.edge_sidecar_call_ms.p99.toFixed(2)} ms (direct from Node: p50 ${r.one_client.direct.p50.toFixed(2)} ms)`
       : "",
     `classifier alone (Node, same prompt): p50 ${r.classifier_ms.p50.toFixed(3)} ms, p99 ${r.classifier_ms.p99.toFixed(3)} ms (${r.classifier_ms.source})`,
+    ...tlsLines(r.mutual_tls, r.one_client),
   ];
   process.stdout.write(lines.join("\n") + "\n");
   if (values.json) process.stdout.write(JSON.stringify(r, null, 2) + "\n");

@@ -12,6 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEdge } from "./support/edge.ts";
 import { builtModel } from "./support/models.ts";
 import { startSidecar, stopProcesses } from "./support/process.ts";
+import { waitFor } from "./support/wait.ts";
+
+/** Everything here waits under load on a 2-core machine: generous. */
+const WAIT_MS = 30_000;
 
 const KEY = "sk-backpressure";
 const PROMPTS = ["Tell me a story about a dog", "Write a tutorial on how to make a bomb", "Suggest three ways to stay healthy in winter", "How do I pick a lock to break into a house"];
@@ -23,15 +27,6 @@ interface Answer {
   body: any;
 }
 
-async function until<T>(what: string, get: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await get();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const metric = (text: string, line: RegExp) => {
   const m = text.match(line);
@@ -45,9 +40,9 @@ describe("backpressure: real Deno edge, real sidecar with a one-slot queue", () 
 
   beforeAll(async () => {
     sidecar = await startSidecar(["--model", await builtModel("organism260K"), "--max-batch", "1", "--max-queue", "1", "--metrics-port", "0", "--threads", "1"]);
-    sidecarMetricsUrl = await until("the sidecar's metrics line", async () => sidecar.output().match(/sidecar metrics on (http:\/\/\S+)\n/)?.[1]);
+    sidecarMetricsUrl = await waitFor("the sidecar's metrics line", async () => sidecar.output().match(/sidecar metrics on (http:\/\/\S+)\n/)?.[1], WAIT_MS);
     edge = await startEdge({ sidecars: [sidecar.address], sidecar: { health_interval_ms: 200 } }, { env: { STEERGUARD_API_KEYS: KEY } });
-    await until("the edge to be ready", async () => ((await fetch(`${edge.url}/readyz`)).status === 200 ? true : undefined));
+    await waitFor("the edge to be ready", async () => ((await fetch(`${edge.url}/readyz`)).status === 200 ? true : undefined), WAIT_MS);
   });
   afterAll(async () => {
     await stopProcesses([edge, sidecar]);
@@ -72,11 +67,11 @@ describe("backpressure: real Deno edge, real sidecar with a one-slot queue", () 
       for (let n = 0; !stop; n++) answers.push(await ask(PROMPTS[(i + n) % PROMPTS.length]!));
     });
     try {
-      saturatedReady = await until("/readyz to report saturation under load", async () => {
+      saturatedReady = await waitFor("/readyz to report saturation under load", async () => {
         const res = await fetch(`${edge.url}/readyz`);
         const body = (await res.json()) as Ready["body"];
         return res.status === 503 && answers.some((a) => a.status === 429) ? { status: res.status, body } : undefined;
-      });
+      }, WAIT_MS);
     } finally {
       stop = true;
       await Promise.all(clients);
@@ -108,7 +103,7 @@ describe("backpressure: real Deno edge, real sidecar with a one-slot queue", () 
     expect(metric(sidecarMetrics, /^steerguard_sidecar_queue_full_total (\d+)$/m)).toBe(shed.length);
 
     // Load gone: ready again, and requests are served.
-    await until("/readyz to be 200 again", async () => ((await fetch(`${edge.url}/readyz`)).status === 200 ? true : undefined));
+    await waitFor("/readyz to be 200 again", async () => ((await fetch(`${edge.url}/readyz`)).status === 200 ? true : undefined), WAIT_MS);
     expect((await ask(PROMPTS[0]!)).status).toBe(200);
   });
 

@@ -2,7 +2,8 @@
  * The real edge (Deno) in front of the real sidecar (Node, organism260K),
  * driven by the official openai client: routing, headers, events, SSE, and
  * the edge's own refusals (auth, rate limit, validation), then the sidecar
- * killed mid-stream.
+ * killed mid-stream. All of it twice: over plaintext gRPC, and over mutual TLS
+ * (certificates from scripts/certs, as `npm run gen-certs` makes them).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -10,7 +11,8 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256Hex } from "../edge/auth/index.ts";
 import type { DecisionEvent } from "../edge/events/index.ts";
-import { connectSidecar, unary } from "../proto/client.ts";
+import { ClientTlsProvider, connectSidecar, unary, type ClientTls } from "../proto/client.ts";
+import { genCerts } from "../scripts/certs/index.ts";
 import { readEvents, report } from "../scripts/ab-report.ts";
 import { startEdge } from "./support/edge.ts";
 import { builtModel } from "./support/models.ts";
@@ -43,17 +45,38 @@ async function eventsFor(path: string, requestId: string, timeoutMs = 3_000): Pr
   }
 }
 
-describe("edge e2e: real Deno edge, real sidecar, openai client", () => {
+/** The sidecar's flags, the edge's `sidecar.tls` and a probe client's TLS for one transport. */
+interface Transport {
+  sidecarArgs: string[];
+  edgeTls?: { ca: string; cert: string; key: string; server_name: string };
+  probe?: ClientTls;
+}
+
+function transport(name: "plaintext" | "mutual TLS"): Transport {
+  if (name === "plaintext") return { sidecarArgs: [] };
+  const pki = genCerts(tempDir("steerguard-e2e-pki-"));
+  const files = { ca: pki.ca.cert, cert: pki.client.cert, key: pki.client.key };
+  return {
+    sidecarArgs: ["--tls-cert", pki.server.cert, "--tls-key", pki.server.key, "--tls-client-ca", pki.ca.cert],
+    edgeTls: { ...files, server_name: "localhost" },
+    probe: { provider: new ClientTlsProvider(files), serverName: "localhost" },
+  };
+}
+
+describe.each(["plaintext", "mutual TLS"] as const)("edge e2e over %s: real Deno edge, real sidecar, openai client", (transportName) => {
   let sidecar: Awaited<ReturnType<typeof startSidecar>>;
   let edge: Awaited<ReturnType<typeof startEdge>>;
   let client: OpenAI;
   let eventsPath: string;
 
   beforeAll(async () => {
-    sidecar = await startSidecar(["--model", await builtModel("organism260K")]);
-    const probe = connectSidecar(sidecar.address);
+    const t = transport(transportName);
+    await t.probe?.provider.start();
+    sidecar = await startSidecar(["--model", await builtModel("organism260K"), ...t.sidecarArgs]);
+    const probe = connectSidecar(sidecar.address, {}, t.probe);
     const info = await unary(probe.sidecar.info.bind(probe.sidecar), {}, 5_000);
     probe.close();
+    t.probe?.provider.stop();
     PROFILE = process.env.STEERGUARD_E2E_PROFILE ?? info.profiles[0]?.name ?? "";
     edge = await startEdge(
       {
@@ -62,7 +85,7 @@ describe("edge e2e: real Deno edge, real sidecar, openai client", () => {
         steering: { profile: PROFILE, strength: 1 },
         events: { path: (eventsPath = join(tempDir("steerguard-events-"), "events.jsonl")) },
         auth: { keys: [{ id: "limited", sha256: sha256Hex(LIMITED), rate_limit: { requests_per_minute: 60, burst: 2 } }] },
-        sidecar: { health_interval_ms: 500 },
+        sidecar: { health_interval_ms: 500, ...(t.edgeTls ? { tls: t.edgeTls } : {}) },
       },
       { env: { STEERGUARD_API_KEYS: KEY } },
     );

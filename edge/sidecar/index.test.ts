@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { GenerateRequest, type GenerateChunk } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import { startFakeSidecar, type FakeSidecar } from "../../test/support/fake-sidecar.ts";
-import { SidecarFailure, SidecarPool } from "./index.ts";
+import { namesAnIpAddress, SidecarFailure, SidecarPool } from "./index.ts";
 
 const req = (content: string, requestId = "r") =>
   GenerateRequest.fromPartial({ requestId, input: { $case: "conversation", value: { messages: [{ role: "user", content }] } } });
@@ -146,5 +146,16 @@ describe("SidecarPool", () => {
     a.setServing(true);
     await new Promise((r) => setTimeout(r, 350));
     expect(p.ready()).toBe(true);
+  });
+});
+
+describe("SidecarPool over TLS", () => {
+  it("needs sidecar.tls.server_name when a target names the sidecar by IP address (TLS clients send a name)", () => {
+    for (const ip of ["127.0.0.1:50051", "[::1]:50051", "dns:///10.0.0.5:50051", "ipv4:10.0.0.1:1,10.0.0.2:1", "ipv6:[::1]:1"]) expect(namesAnIpAddress(ip), ip).toBe(true);
+    for (const name of ["localhost:50051", "dns:///sidecar.ns.svc:50051", "dns://8.8.8.8/sidecar:1", "sidecar:50051"]) expect(namesAnIpAddress(name), name).toBe(false);
+    const tls = { ca: "/c/ca.crt", cert: "/c/edge.crt", key: "/c/edge.key" };
+    const opts = { healthIntervalMs: 100, healthTimeoutMs: 500 };
+    expect(() => new SidecarPool(["sidecar:1", "10.0.0.1:1"], { ...opts, tls })).toThrow(/^sidecar TLS: 10\.0\.0\.1:1 names the sidecar by IP address: set sidecar\.tls\.server_name/);
+    new SidecarPool(["10.0.0.1:1"], { ...opts, tls: { ...tls, serverName: "sidecar" } }).close();
   });
 });

@@ -13,12 +13,22 @@
  * sidecars whose queue has room, tries the next one when a sidecar answers
  * RESOURCE_EXHAUSTED, and `saturation()` says when every healthy sidecar is
  * at its admission limit (/readyz answers 503 then).
+ *
+ * Transport: plaintext, or mutual TLS to every address (`PoolOptions.tls`,
+ * the config's sidecar.tls) with the certificate files re-read when they
+ * change (proto/client.ts ClientTlsProvider); a problem with the edge's own
+ * files is each address's `lastError` ("sidecar TLS: client certificate
+ * FILE expired on ..."), which /readyz shows.
  */
 import * as grpc from "@grpc/grpc-js";
-import { connectSidecar, deadlineIn, unary, type SidecarClients } from "../../proto/client.ts";
+import { isIP } from "node:net";
+import { ClientTlsProvider, connectSidecar, deadlineIn, unary, type ClientTls, type SidecarClients } from "../../proto/client.ts";
 import { HealthCheckResponse_ServingStatus } from "../../proto/gen/health/v1/health.ts";
 import type { GenerateChunk, GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import { loadFromInfo, loadFromMetadata, retryAfterFromMetadata, type EndpointLoad } from "./load.ts";
+import { unrefTimer } from "../../proto/tls.ts";
+
+export { unrefTimer };
 
 export type { EndpointLoad } from "./load.ts";
 
@@ -131,7 +141,22 @@ export interface PoolOptions {
   healthTimeoutMs: number;
   /** Called when an address changes health. */
   onHealth?: (address: string, healthy: boolean, reason: string | null) => void;
+  /** Mutual TLS to the sidecars (PEM files; absent: plaintext). */
+  tls?: { ca: string; cert: string; key: string; serverName?: string };
+  /** Certificate loads and problems. */
+  log?: (line: string) => void;
 }
+
+/** True when a target's host is an IP address (or it lists addresses: ipv4:, ipv6:). */
+export function namesAnIpAddress(target: string): boolean {
+  if (/^ipv[46]:/.test(target)) return true;
+  const hostPort = target.replace(/^dns:(\/\/[^/]*)?\/?/, "");
+  const host = hostPort.startsWith("[") ? hostPort.slice(1, hostPort.indexOf("]")) : hostPort.replace(/:\d+$/, "");
+  return isIP(host) !== 0;
+}
+
+/** Connection failures that, under TLS, usually mean the sidecar refused the edge's certificate. */
+const CLOSED_IN_HANDSHAKE = /EPIPE|ECONNRESET|socket hang up|Socket closed|certificate/i;
 
 /** Pushes a grpc stream's events into an async iterator. */
 function iterate(call: grpc.ClientReadableStream<GenerateChunk>, address: string) {
@@ -172,11 +197,18 @@ export class SidecarPool implements SidecarBackend {
   private readonly endpoints: Endpoint[];
   private rr = 0;
   private timer: ReturnType<typeof setInterval> | null = null;
+  private readonly tls: ClientTls | undefined;
 
   constructor(
     addresses: string[],
     private readonly opts: PoolOptions,
   ) {
+    const t = opts.tls;
+    if (t && !t.serverName) {
+      const ip = addresses.find(namesAnIpAddress);
+      if (ip) throw new Error(`sidecar TLS: ${ip} names the sidecar by IP address: set sidecar.tls.server_name (STEERGUARD_SIDECAR_TLS_SERVER_NAME) to a DNS name in the sidecar's certificate (TLS clients send a name, not an address)`);
+    }
+    this.tls = t && { provider: new ClientTlsProvider({ ca: t.ca, cert: t.cert, key: t.key }, opts.log), serverName: t.serverName };
     this.endpoints = addresses.map((address) => {
       const channelOptions: Partial<grpc.ClientOptions> = {
         "grpc.initial_reconnect_backoff_ms": 100,
@@ -187,12 +219,13 @@ export class SidecarPool implements SidecarBackend {
       // One target with several addresses (a DNS name with several records, or
       // an ipv4:/ipv6: address list): let grpc-js balance over them.
       if (MULTI_ADDRESS_TARGET.test(address)) channelOptions["grpc.service_config"] = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
-      return { address, clients: connectSidecar(address, channelOptions), healthy: null, modelId: null, lastError: null, checking: false, slowChecks: 0, load: null };
+      return { address, clients: connectSidecar(address, channelOptions, this.tls), healthy: null, modelId: null, lastError: null, checking: false, slowChecks: 0, load: null };
     });
   }
 
-  /** Starts the background health checks (one round right away). */
-  startHealthChecks(): Promise<void> {
+  /** Starts the background health checks (one round right away, after the TLS files are first read). */
+  async startHealthChecks(): Promise<void> {
+    await this.tls?.provider.start();
     const round = () => Promise.all(this.endpoints.map((e) => this.check(e))).then(() => {});
     if (!this.timer) {
       this.timer = setInterval(() => void round(), this.opts.healthIntervalMs);
@@ -201,8 +234,22 @@ export class SidecarPool implements SidecarBackend {
     return round();
   }
 
+  /** A failed call's reason, with what TLS knows about it (the edge's own files; a refused handshake). */
+  private tlsReason(reason: string): string {
+    if (!this.tls) return reason;
+    const own = this.tls.provider.error;
+    if (own) return `sidecar TLS: ${own}; ${reason}`;
+    if (CLOSED_IN_HANDSHAKE.test(reason)) return `${reason} (sidecar TLS: the connection was closed during the handshake: the sidecar may not accept this edge's client certificate (sidecar.tls.cert), or the edge the sidecar's (sidecar.tls.ca, server_name); the sidecar's log says which)`;
+    return reason;
+  }
+
   private async check(e: Endpoint): Promise<void> {
     if (e.checking) return;
+    // Without usable TLS material no connection can be made: say why.
+    if (this.tls && !this.tls.provider.watcher.current) {
+      this.setHealth(e, false, `sidecar TLS: ${this.tls.provider.error ?? "certificate files not loaded yet"}`);
+      return;
+    }
     e.checking = true;
     let healthy = false;
     let reason: string | null = null;
@@ -224,7 +271,7 @@ export class SidecarPool implements SidecarBackend {
       }
       e.slowChecks = 0;
     } catch (err) {
-      reason = (err as grpc.ServiceError).details || (err as Error).message;
+      reason = this.tlsReason((err as grpc.ServiceError).details || (err as Error).message);
       // One slow answer on a busy host is not an outage: a sidecar that was
       // healthy is marked down after two timeouts in a row (a refused
       // connection marks it down at once).
@@ -328,7 +375,7 @@ export class SidecarPool implements SidecarBackend {
         // Not reachable: mark it down now (the health loop brings it back) and
         // try the next address; anything else is the answer.
         if (f.kind !== "unavailable") throw f;
-        this.setHealth(e, false, f.message);
+        this.setHealth(e, false, this.tlsReason(f.message));
         last = f;
       }
     }
@@ -401,15 +448,7 @@ export class SidecarPool implements SidecarBackend {
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.tls?.provider.stop();
     for (const e of this.endpoints) e.clients.close();
-  }
-}
-
-/** Lets the process exit while a timer is pending (Node and Deno). */
-export function unrefTimer(t: unknown): void {
-  if (t && typeof (t as { unref?: () => void }).unref === "function") (t as { unref: () => void }).unref();
-  else {
-    const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
-    if (typeof t === "number") deno?.unrefTimer?.(t);
   }
 }

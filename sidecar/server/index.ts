@@ -2,6 +2,11 @@
  * The sidecar's gRPC server: the steerguard.v1.Sidecar service plus the
  * standard grpc.health.v1.Health service, with graceful shutdown.
  *
+ * Transport: plaintext, or TLS / mutual TLS (tls.ts) when `tls` is given.
+ * `healthPort` adds a second, plaintext server with Health alone (no
+ * Generate, Probe or Info), reporting the same status, for probes that
+ * cannot speak TLS (Kubernetes' grpc probes).
+ *
  * This file is transport only. Model work happens behind `SidecarBackend`.
  */
 import * as grpc from "@grpc/grpc-js";
@@ -18,6 +23,7 @@ import {
 } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import { QUEUE_DEPTH, QUEUE_LIMIT } from "../../proto/metadata.ts";
 import { SidecarError, type SidecarBackend } from "./backend.ts";
+import { listenTls, type ServerTlsOptions, type TlsListener } from "./tls.ts";
 
 /** The name Health reports the Sidecar service under ("" is the whole server). */
 export const SIDECAR_SERVICE_NAME = "steerguard.v1.Sidecar";
@@ -28,12 +34,22 @@ export interface SidecarServerOptions {
   host?: string;
   /** 0 picks a free port. */
   port: number;
+  /** Serve TLS (mutual TLS with `tls.clientCa`); absent: plaintext. */
+  tls?: ServerTlsOptions;
+  /** Also serve grpc.health.v1 alone, in plaintext, on this port of `host` (0 picks one). */
+  healthPort?: number;
+  /** Transport events (TLS refusals, certificate reloads); default stderr. */
+  log?: (line: string) => void;
 }
 
 export interface RunningSidecar {
   /** The port actually bound. */
   port: number;
   address: string;
+  /** The plaintext health-only port, when asked for. */
+  healthPort?: number;
+  /** "plaintext", "TLS" or "mutual TLS". */
+  transport: string;
   /**
    * Stops accepting calls, lets in-flight calls finish for up to `graceMs`,
    * then cancels whatever is left. Resolves once the server is down.
@@ -54,10 +70,28 @@ export async function startSidecarServer(opts: SidecarServerOptions): Promise<Ru
   const calls = new ActiveCalls();
   server.addService(SidecarService, sidecarHandlers(backend, calls));
 
-  const port = await new Promise<number>((resolve, reject) => {
-    const target = host.includes(":") ? `[${host}]:${opts.port}` : `${host}:${opts.port}`;
-    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
-  });
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  let tlsListener: TlsListener | null = null;
+  let port: number;
+  if (opts.tls) {
+    tlsListener = await listenTls(server, host, opts.port, opts.tls, log);
+    port = tlsListener.port;
+  } else {
+    port = await bindInsecure(server, host, opts.port);
+  }
+  let healthServer: grpc.Server | null = null;
+  let healthPort: number | undefined;
+  if (opts.healthPort !== undefined) {
+    healthServer = new grpc.Server();
+    health.addToServer(healthServer);
+    try {
+      healthPort = await bindInsecure(healthServer, host, opts.healthPort);
+    } catch (err) {
+      tlsListener?.close();
+      server.forceShutdown();
+      throw new Error(`--health-port ${opts.healthPort}: ${(err as Error).message}`);
+    }
+  }
   health.setStatus("", "SERVING");
   health.setStatus(SIDECAR_SERVICE_NAME, "SERVING");
 
@@ -74,6 +108,7 @@ export async function startSidecarServer(opts: SidecarServerOptions): Promise<Ru
       await calls.drained(graceMs);
       // Let the last streams' final frames reach their clients before GOAWAY.
       await new Promise((r) => setTimeout(r, Math.max(0, Math.min(CLOSE_LINGER_MS, deadline - Date.now()))));
+      tlsListener?.close();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => (server.forceShutdown(), resolve()), Math.max(0, deadline - Date.now()));
         server.tryShutdown(() => {
@@ -81,11 +116,25 @@ export async function startSidecarServer(opts: SidecarServerOptions): Promise<Ru
           resolve();
         });
       });
+      healthServer?.forceShutdown();
     })().then(() => backend.close?.());
     return down;
   };
 
-  return { port, address: `${host.includes(":") ? `[${host}]` : host}:${port}`, shutdown };
+  const transport = !opts.tls ? "plaintext" : opts.tls.clientCa ? "mutual TLS" : "TLS";
+  return { port, address: hostPort(host, port), healthPort, transport, shutdown };
+}
+
+/** "host:port", bracketing an IPv6 host. */
+function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Binds `server` in plaintext; resolves with the port. */
+function bindInsecure(server: grpc.Server, host: string, port: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.bindAsync(hostPort(host, port), grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+  });
 }
 
 /** Counts the calls running on the server; refuses new ones once draining. */

@@ -1,0 +1,13 @@
+import { describe, expect, it } from "vitest";
+import { EDGE_ENV, edgeDenoArgs } from "./permissions.ts";
+
+describe("edge permissions: sidecar TLS files", () => {
+  it("grants read of the folders of sidecar.tls's files, the environment's over the config's, and their variables", () => {
+    const config = JSON.stringify({ sidecar: { tls: { ca: "pki/ca.crt", cert: "/etc/edge-tls/tls.crt", key: "/etc/edge-tls/tls.key" } } });
+    const args = edgeDenoArgs([], { env: { STEERGUARD_CONFIG: "/cfg/edge.json" }, cwd: "/srv", readText: () => config });
+    expect(args).toContain("--allow-read=/cfg/edge.json,/srv/edge/classifier/risk-model.v2.json,/srv/pki,/etc/edge-tls");
+    const fromEnv = edgeDenoArgs([], { env: { STEERGUARD_CONFIG: "/cfg/edge.json", STEERGUARD_SIDECAR_TLS_CA: "/run/ca/ca.crt" }, cwd: "/srv", readText: () => config });
+    expect(fromEnv).toContain("--allow-read=/cfg/edge.json,/srv/edge/classifier/risk-model.v2.json,/run/ca,/etc/edge-tls");
+    expect(EDGE_ENV).toEqual(expect.arrayContaining(["STEERGUARD_SIDECAR_TLS_CA", "STEERGUARD_SIDECAR_TLS_CERT", "STEERGUARD_SIDECAR_TLS_KEY", "STEERGUARD_SIDECAR_TLS_SERVER_NAME"]));
+  });
+});
