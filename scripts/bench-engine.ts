@@ -58,7 +58,7 @@ import { residPost } from "../sidecar/model/graph/names.ts";
 import { main as benchSteering } from "./bench-steering.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const DEFAULT_STORIES = resolve(ROOT, "../shared/models/stories260K");
+export const DEFAULT_STORIES = resolve(ROOT, "../shared/models/stories260K");
 const DEFAULT_CACHE = join(ROOT, ".cache/bench");
 
 const RANDOM_100M: LlamaConfig = {
@@ -71,8 +71,8 @@ const TINY: LlamaConfig = {
   vocabSize: 600, dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, hiddenDim: 64,
   contextLength: 256, ropeTheta: 10000, rmsNormEps: 1e-5, rotary: "half", tiedEmbeddings: false, qkvBias: false,
 };
-const MODELS = ["stories260K", "random-100m", "random-300m", "tiny"] as const;
-type ModelName = (typeof MODELS)[number];
+export const MODELS = ["stories260K", "random-100m", "random-300m", "tiny"] as const;
+export type ModelName = (typeof MODELS)[number];
 
 export const HELP = `Usage: npm run bench:engine -- [options]
 
@@ -208,7 +208,7 @@ const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 
 // ---------------------------------------------------------------- models
 
-interface BenchModel {
+export interface BenchModel {
   name: ModelName;
   /** Weight precision of this build. */
   precision: WeightPrecision;
@@ -304,7 +304,7 @@ const precisionRecord = (precision: WeightPrecision, blockSize: number): Manifes
 const randomWeights = new Map<string, ReturnType<typeof randomLlama>>();
 
 /** Writes (or reuses) a model directory with seeded random weights stored at `precision`. */
-function randomModelDir(name: ModelName, config: LlamaConfig, seed: number, precision: WeightPrecision, opts: BenchOptions): string {
+function randomModelDir(name: ModelName, config: LlamaConfig, seed: number, precision: WeightPrecision, opts: ModelOptions): string {
   const tok512 = readFileSync(join(opts.stories, "tok512.bin"));
   const quantized = Boolean(QUANT_BITS[precision]);
   const build = { weights: precision, blockSize: quantized ? opts.blockSize : undefined, accuracyLevel: quantized ? opts.accuracyLevel : undefined };
@@ -351,7 +351,11 @@ function randomModelDir(name: ModelName, config: LlamaConfig, seed: number, prec
   return dir;
 }
 
-async function prepareModel(name: ModelName, precision: WeightPrecision, opts: BenchOptions): Promise<BenchModel> {
+/** The options a model build needs (bench:latency passes its own). */
+export type ModelOptions = Pick<BenchOptions, "stories" | "cacheDir" | "blockSize" | "accuracyLevel" | "seed">;
+
+/** Builds (or reuses from the cache) a bench model at one weight precision. */
+export async function prepareModel(name: ModelName, precision: WeightPrecision, opts: ModelOptions): Promise<BenchModel> {
   let dir: string;
   const key = buildKey(name, precision);
   if (name === "stories260K") {
@@ -422,7 +426,7 @@ const STORY =
   "was not there. Lily felt sad. Then she heard a bark. The dog was waiting by the gate with the red ball in its mouth.";
 
 /** The longest prefix of the story (repeated as needed) that encodes to at most `n` tokens. */
-function promptOf(engine: Engine, n: number, shift: number): { text: string; ids: number[] } {
+export function promptOf(engine: Engine, n: number, shift: number): { text: string; ids: number[] } {
   const words = STORY.split(" ");
   const word = (i: number) => words[(i + shift) % words.length]!;
   let lo = 1;
@@ -623,7 +627,7 @@ async function copyBandwidth(mb: number, threads: number, reps = 5): Promise<num
 
 // ---------------------------------------------------------------- report
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
@@ -667,7 +671,7 @@ const fmt = (x: number | undefined, digits = 1) =>
 const bytesFmt = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : b >= 1e6 ? `${(b / 1e6).toFixed(1)} MB` : `${(b / 1e3).toFixed(1)} kB`);
 const paramsFmt = (p: number) => (p >= 1e6 ? `${(p / 1e6).toFixed(p >= 1e7 ? 1 : 2)}M` : `${(p / 1e3).toFixed(1)}K`);
 
-function table(header: string[], rows: string[][], leftCols = 2): string {
+export function table(header: string[], rows: string[][], leftCols = 2): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < leftCols ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd();
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n") + "\n";

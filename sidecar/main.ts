@@ -1,17 +1,21 @@
 /**
  * The sidecar process: `npm run sidecar -- [flags]` (or `tsx sidecar/main.ts`).
  *
- * Serves steerguard.v1.Sidecar and grpc.health.v1.Health over gRPC. SIGTERM or
+ * Serves steerguard.v1.Sidecar and grpc.health.v1.Health over gRPC, in
+ * plaintext or, with --tls-cert/--tls-key, TLS (--tls-client-ca: mutual TLS;
+ * README "Transport security"). SIGTERM or
  * SIGINT stops it gracefully: no new calls, in-flight streams get up to
  * --grace-ms to finish, then the process exits 0.
  */
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { Engine, type EngineOptions } from "./engine/engine.ts";
+import { DEFAULT_PREFILL_CHUNK, DEFAULT_STEP_TOKENS } from "./engine/prefill.ts";
 import { DEFAULT_MODEL_SOURCE, resolveModelDir } from "./model-source.ts";
 import { isWeightPrecision, WEIGHT_PRECISIONS, type WeightPrecision } from "./model/quantize.ts";
 import type { SidecarBackend } from "./server/backend.ts";
 import { startSidecarServer } from "./server/index.ts";
+import type { ServerTlsOptions } from "./server/tls.ts";
 import { serveMetrics, sidecarMetrics, type MetricsSource } from "./server/metrics.ts";
 import { NoModelBackend } from "./server/no-model.ts";
 
@@ -43,6 +47,18 @@ Options:
   --max-batch N      most requests decoded together (default 8)
   --max-queue N      most requests waiting for a batch row (the admission limit); more get
                      RESOURCE_EXHAUSTED with a retry-after-ms trailer (default 64)
+  --prefill-chunk N  most prompt tokens of one request per step: long prompts are prefilled
+                     in chunks between decode steps (default ${DEFAULT_PREFILL_CHUNK}; 0 = whole prompts)
+  --step-tokens N    token budget of one step: running rows plus prompt chunks
+                     (default ${DEFAULT_STEP_TOKENS}; 0 = no limit)
+  --tls-cert FILE    serve TLS with this certificate chain (PEM; env SIDECAR_TLS_CERT); needs --tls-key.
+                     Re-read when it changes (renewal without restart)
+  --tls-key FILE     its private key (PEM; env SIDECAR_TLS_KEY)
+  --tls-client-ca FILE  require a client certificate signed by this CA bundle (mutual TLS;
+                     env SIDECAR_TLS_CLIENT_CA); refused connections are logged with the reason
+  --health-port P    also serve grpc.health.v1 alone (no Generate, Probe or Info), in plaintext,
+                     on this port of --host, with the main server's status: for probes that
+                     cannot speak TLS (Kubernetes grpc probes); 0 picks a free port (env SIDECAR_HEALTH_PORT)
   --metrics-port P   serve Prometheus metrics (queue depth, admission limit, ...) at
                      http://HOST:P/metrics; 0 picks a free port (env SIDECAR_METRICS_PORT; default off)
   --system-role R    system messages for a chat template without a system role (Gemma): merge
@@ -68,7 +84,13 @@ function parse() {
       spin: { type: "boolean", default: false },
       "max-batch": { type: "string", default: "8" },
       "max-queue": { type: "string", default: "64" },
+      "prefill-chunk": { type: "string", default: String(DEFAULT_PREFILL_CHUNK) },
+      "step-tokens": { type: "string", default: String(DEFAULT_STEP_TOKENS) },
       "metrics-port": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "tls-client-ca": { type: "string" },
+      "health-port": { type: "string" },
       "system-role": { type: "string", default: "merge" },
       "grace-ms": { type: "string", default: "10000" },
       help: { type: "boolean", short: "h", default: false },
@@ -86,6 +108,25 @@ function intFlag(name: string, raw: string, min: number, max: number): number {
   return n;
 }
 
+/** TLS files from the flags or the environment (empty values count as absent); undefined: plaintext. */
+function tlsOptions(flags: { "tls-cert"?: string; "tls-key"?: string; "tls-client-ca"?: string }): ServerTlsOptions | undefined {
+  const pick = (flag: string | undefined, env: string) => flag || process.env[env] || undefined;
+  const cert = pick(flags["tls-cert"], "SIDECAR_TLS_CERT");
+  const key = pick(flags["tls-key"], "SIDECAR_TLS_KEY");
+  const clientCa = pick(flags["tls-client-ca"], "SIDECAR_TLS_CLIENT_CA");
+  if (!cert !== !key) throw new Error("--tls-cert and --tls-key go together (env SIDECAR_TLS_CERT, SIDECAR_TLS_KEY)");
+  if (!cert) {
+    if (clientCa) throw new Error("--tls-client-ca needs --tls-cert and --tls-key");
+    return undefined;
+  }
+  return { cert, key: key!, clientCa };
+}
+
+/** Loopback addresses: plaintext there is reachable from this host only. */
+function isLoopback(host: string): boolean {
+  return host === "localhost" || /^127\./.test(host) || host === "::1" || host === "[::1]";
+}
+
 /** The profile folder to scan: one given must exist; the default is used when present. */
 function profileDirs(given: string | undefined): string[] {
   if (given === undefined) return existsSync(DEFAULT_PROFILE_DIR) ? [DEFAULT_PROFILE_DIR] : [];
@@ -99,12 +140,17 @@ async function main(): Promise<void> {
   let graceMs: number;
   let engineOpts: EngineOptions;
   let metricsPort: number | undefined;
+  let healthPort: number | undefined;
+  let tls: ServerTlsOptions | undefined;
   try {
     flags = parse();
     port = intFlag("port", flags.port ?? process.env.SIDECAR_PORT ?? "50051", 0, 65535);
     graceMs = intFlag("grace-ms", flags["grace-ms"], 0, 3_600_000);
     const metricsPortText = flags["metrics-port"] ?? process.env.SIDECAR_METRICS_PORT;
     if (metricsPortText !== undefined) metricsPort = intFlag("metrics-port", metricsPortText, 0, 65535);
+    const healthPortText = flags["health-port"] ?? process.env.SIDECAR_HEALTH_PORT;
+    if (healthPortText !== undefined && healthPortText !== "") healthPort = intFlag("health-port", healthPortText, 0, 65535);
+    tls = tlsOptions(flags);
     if (flags.device !== "cpu" && flags.device !== "cuda") throw new Error(`--device must be cpu or cuda, got "${flags.device}"`);
     if (!isWeightPrecision(flags.weights)) throw new Error(`--weights must be one of ${WEIGHT_PRECISIONS.join(", ")}, got "${flags.weights}"`);
     const systemRole = flags["system-role"];
@@ -115,6 +161,8 @@ async function main(): Promise<void> {
       intraOpSpinning: flags.spin,
       maxBatch: intFlag("max-batch", flags["max-batch"], 1, 1024),
       maxQueue: intFlag("max-queue", flags["max-queue"], 0, 1_000_000),
+      prefillChunk: intFlag("prefill-chunk", flags["prefill-chunk"], 0, 1_000_000),
+      stepTokens: intFlag("step-tokens", flags["step-tokens"], 0, 1_000_000),
       profiles: flags.profile ?? [],
       profileDirs: profileDirs(flags["profile-dir"] ?? process.env.STEERGUARD_PROFILE_DIR),
       systemRole,
@@ -146,8 +194,13 @@ async function main(): Promise<void> {
     backend = engine;
   }
   const host = flags.host ?? process.env.SIDECAR_HOST ?? "127.0.0.1";
-  const server = await startSidecarServer({ backend, host, port });
-  process.stdout.write(`sidecar listening on ${server.address}\n`);
+  if (!tls && !isLoopback(host)) {
+    process.stderr.write(`sidecar: WARNING: serving PLAINTEXT gRPC on ${host}, not loopback: anything that can reach this port can call Generate directly, bypassing the edge; use --tls-cert/--tls-key/--tls-client-ca (README "Transport security")\n`);
+  }
+  const server = await startSidecarServer({ backend, host, port, tls, healthPort, log: (line) => process.stderr.write(`${line}\n`) });
+  // The launchers and tests match "sidecar listening on ADDRESS\n": the transport goes on a line of its own.
+  process.stdout.write(`sidecar transport: ${server.transport}\nsidecar listening on ${server.address}\n`);
+  if (server.healthPort !== undefined) process.stdout.write(`sidecar health (grpc.health.v1 only, plaintext) on ${host.includes(":") ? `[${host}]` : host}:${server.healthPort}\n`);
   if (metricsPort !== undefined) {
     const metrics = await serveMetrics(sidecarMetrics(backend as MetricsSource), host, metricsPort);
     metrics.server.unref();

@@ -36,12 +36,12 @@ describe("Engine backpressure (stories260K, one row, one queue slot)", () => {
   it("refuses a full queue with RESOURCE_EXHAUSTED and retry-after-ms, without tokenizing, and reports the load", async () => {
     expect(engine.load()).toMatchObject({ queueDepth: 0, queueLimit: 1, maxBatch: 1, saturated: false });
     const ctl = new AbortController();
-    // One prefilling, two waiting (one for the row the first will take, one queue slot).
-    const inflight = Array.from({ length: 3 }, () => drain(engine, promptRequest("Once upon a time"), ctl.signal).catch(() => undefined));
+    // One prefilling (a prompt being prefilled holds its row), one waiting in the queue slot.
+    const inflight = Array.from({ length: 2 }, () => drain(engine, promptRequest("Once upon a time"), ctl.signal).catch(() => undefined));
     const load = engine.load();
     expect(load.saturated).toBe(true);
-    expect(load.queueDepth).toBe(2);
-    expect(engine.info().load).toMatchObject({ saturated: true, queueDepth: 2, queueLimit: 1 });
+    expect(load.queueDepth).toBe(1);
+    expect(engine.info().load).toMatchObject({ saturated: true, queueDepth: 1, queueLimit: 1, batchRows: 1 });
 
     const encode = vi.spyOn(engine.tokenizer, "encode");
     const err = await failure(drain(engine, promptRequest("one too many")));
@@ -49,10 +49,10 @@ describe("Engine backpressure (stories260K, one row, one queue slot)", () => {
     encode.mockRestore();
     expect(err).toBeInstanceOf(SidecarError);
     expect(err!.code).toBe(status.RESOURCE_EXHAUSTED);
-    expect(err!.message).toMatch(/queue is full \(2 waiting, limit 1\)/);
+    expect(err!.message).toMatch(/queue is full \(1 waiting, limit 1\)/);
     const retryMs = Number(err!.metadata[RETRY_AFTER_MS]);
     // queue depth x mean service / rows, whole seconds, at least 1 s.
-    expect(retryMs).toBe(Math.max(1, Math.ceil((2 * load.meanServiceMs) / 1 / 1000)) * 1000);
+    expect(retryMs).toBe(Math.max(1, Math.ceil((1 * load.meanServiceMs) / 1 / 1000)) * 1000);
     expect(QUEUE_DEPTH in err!.metadata).toBe(false); // the server adds the queue itself (its trailers)
     expect(engine.refusedTotal).toBe(1);
 

@@ -18,6 +18,7 @@ import {
 } from "../model/graph/names.ts";
 import { layerStepInputs, type LayerStepInputs } from "../steering/inputs.ts";
 import * as SN from "../steering/names.ts";
+import type { RowCache } from "./kv-cache.ts";
 
 export type Device = "cpu" | "cuda";
 
@@ -181,17 +182,28 @@ export class OnnxDecoder {
 
   /** One prompt from an empty cache (batch 1): the prefill step. */
   prefill(ids: readonly number[], extra: Pick<StepInput, "steering" | "acts"> = {}): Promise<StepOutput> {
+    return this.prefillChunk(ids, undefined, extra);
+  }
+
+  /**
+   * One chunk of a prompt (batch 1): `ids` at positions past.length,
+   * past.length + 1, ..., attending to the row's cache so far (`past`, per
+   * layer [nKv, length, headDim]; none: the prompt's first chunk). `present`
+   * is the row's cache through this chunk, in the same layout.
+   */
+  prefillChunk(ids: readonly number[], past: RowCache | undefined, extra: Pick<StepInput, "steering" | "acts"> = {}): Promise<StepOutput> {
     const n = ids.length;
+    const P = past?.length ?? 0;
     const empty = Array.from({ length: this.manifest.dims.nLayers }, () => new Float32Array(0));
     return this.step({
       batch: 1,
       seq: n,
       inputIds: BigInt64Array.from(ids, BigInt),
-      positionIds: BigInt64Array.from(ids, (_, i) => BigInt(i)),
-      attentionMask: new BigInt64Array(n).fill(1n),
-      pastKeys: empty,
-      pastValues: empty,
-      pastLength: 0,
+      positionIds: BigInt64Array.from(ids, (_, i) => BigInt(P + i)),
+      attentionMask: new BigInt64Array(P + n).fill(1n),
+      pastKeys: past?.keys ?? empty,
+      pastValues: past?.values ?? empty,
+      pastLength: P,
       ...extra,
     });
   }

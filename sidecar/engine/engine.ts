@@ -23,16 +23,23 @@ import { RETRY_AFTER_MS } from "../../proto/metadata.ts";
 import type { Tokenizer } from "../tokenizer/types.ts";
 import { VERSION } from "../version.ts";
 import { OnnxDecoder, type DecoderOptions } from "./decoder.ts";
-import { QueueFullError, Scheduler } from "./scheduler.ts";
+import { QueueFullError, Scheduler, type SchedulerOptions } from "./scheduler.ts";
 import { layerStepInputs } from "../steering/inputs.ts";
 import { loadProfiles, prepareModel, type LoadedProfile } from "../steering/registry.ts";
 import { Sequence, type SequenceSteering } from "./sequence.ts";
+import { DEFAULT_PREFILL_CHUNK, DEFAULT_STEP_TOKENS, type ChunkingOptions } from "./prefill.ts";
 
 export interface EngineOptions extends DecoderOptions {
   /** Most rows decoded together (default 8). */
   maxBatch?: number;
   /** Most requests waiting for a row (default 64); more get RESOURCE_EXHAUSTED. */
   maxQueue?: number;
+  /** Most prompt tokens of one request per step (default DEFAULT_PREFILL_CHUNK; 0: whole prompts, no chunking). See prefill.ts. */
+  prefillChunk?: number;
+  /** Tokens per step, decode rows plus prompt chunks (default DEFAULT_STEP_TOKENS; 0: no limit). */
+  stepTokens?: number;
+  /** Called after every scheduler step with what it ran (tests, benchmarks). */
+  onStep?: SchedulerOptions["onStep"];
   /** max_tokens when a request gives 0 (default 256). */
   defaultMaxTokens?: number;
   /** Steering profile files to serve (an invalid one stops the load). */
@@ -55,6 +62,16 @@ export function overloaded(err: QueueFullError): SidecarError {
   return new SidecarError(status.RESOURCE_EXHAUSTED, err.message, { [RETRY_AFTER_MS]: String(err.load.retryAfterMs) });
 }
 
+/** The scheduler's chunking from the engine options (0 turns a limit off). */
+export function chunkingOf(opts: Pick<EngineOptions, "prefillChunk" | "stepTokens">): ChunkingOptions {
+  const limit = (n: number | undefined, fallback: number, name: string) => {
+    const v = n ?? fallback;
+    if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${name} must be a whole number >= 0 (0: no limit), got ${v}`);
+    return v === 0 ? Infinity : v;
+  };
+  return { chunk: limit(opts.prefillChunk, DEFAULT_PREFILL_CHUNK, "prefillChunk"), stepTokens: limit(opts.stepTokens, DEFAULT_STEP_TOKENS, "stepTokens") };
+}
+
 export class Engine implements SidecarBackend {
   /** Rejects, before tokenizing, a prompt too long to fit the context (tokenizer/prompt-bound.ts). */
   private readonly bound: PromptBound;
@@ -72,13 +89,14 @@ export class Engine implements SidecarBackend {
   }
 
   static async load(modelDir: string, opts: EngineOptions = {}): Promise<Engine> {
+    const chunking = chunkingOf(opts);
     const manifest = readManifest(modelDir);
     const tokenizer = await loadModelTokenizer(modelDir, manifest);
     const profiles = loadProfiles({ files: opts.profiles, dirs: opts.profileDirs, warn: opts.warn }, manifest);
     // SAEs the built graph does not carry are attached now (graph surgery).
     const prepared = prepareModel(modelDir, manifest, profiles.values(), opts.steeringCacheDir);
     const decoder = await OnnxDecoder.load(modelDir, prepared.manifest, opts, prepared.attached.length ? prepared.model : undefined);
-    const scheduler = new Scheduler(decoder, { maxBatch: opts.maxBatch ?? 8, maxQueue: opts.maxQueue ?? 64 });
+    const scheduler = new Scheduler(decoder, { maxBatch: opts.maxBatch ?? 8, maxQueue: opts.maxQueue ?? 64, chunking, onStep: opts.onStep });
     return new Engine(prepared.manifest, tokenizer, decoder, scheduler, opts, profiles);
   }
 

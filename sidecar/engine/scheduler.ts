@@ -1,21 +1,29 @@
 /**
  * Continuous batching: concurrent requests share the model.
  *
- * The loop, one iteration per decode step:
+ * The loop, one iteration per step:
  *   1. drop rows whose caller went away (their cache is freed at once);
- *   2. admit waiting requests while the batch has room: each is prefilled on
- *      its own (batch 1), samples its first token, and its cache joins the
- *      batch (kv-cache.ts right-aligns rows of different lengths);
- *   3. one decode step for every running row, then each row samples its next
- *      token; finished rows leave the batch.
- * Requests join and leave only at step boundaries. The waiting queue is
+ *   2. admit waiting requests while the batch has room (a prompt being
+ *      prefilled holds a row);
+ *   3. prefill: the step's token budget, less one token per running row, goes
+ *      to the prompts being prefilled, a chunk each, shortest first
+ *      (prefill.ts); each chunk runs on its own (batch 1) against the row's
+ *      cache so far. A prompt whose last chunk ran samples its first token;
+ *   4. one decode step for every running row, then each row samples its next
+ *      token; finished rows leave the batch;
+ *   5. the prompts prefilled in 3 join the batch (kv-cache.ts right-aligns
+ *      rows of different lengths), so a step never runs more tokens than its
+ *      budget.
+ * Requests join and leave only at step boundaries. With chunking off
+ * (NO_CHUNKING) each prompt is prefilled whole in the step that admits it. The waiting queue is
  * bounded: when it is full, submit() throws QueueFullError at once, carrying
  * the load (queue depth, limit, retry-after) a caller passes on (load.ts).
  */
 import { layerStepInputs, type LayerStepInputs } from "../steering/inputs.ts";
 import type { OnnxDecoder } from "./decoder.ts";
-import { BatchKvCache } from "./kv-cache.ts";
+import { BatchKvCache, type RowCache } from "./kv-cache.ts";
 import { retryAfterMs, ServiceTimeMean, type SchedulerLoad } from "./load.ts";
+import { mustPrefillWhole, NO_CHUNKING, PendingPrompt, planChunks, type ChunkingOptions, type StepTrace } from "./prefill.ts";
 import type { Sequence } from "./sequence.ts";
 
 export interface SchedulerOptions {
@@ -26,6 +34,10 @@ export interface SchedulerOptions {
    * admits into free rows; more are refused.
    */
   maxQueue: number;
+  /** Prompt chunk and step token budget (prefill.ts); default NO_CHUNKING. */
+  chunking?: ChunkingOptions;
+  /** Called after every step with what it ran (tests, benchmarks). */
+  onStep?: (step: StepTrace) => void;
 }
 
 export class QueueFullError extends Error {
@@ -37,6 +49,8 @@ export class QueueFullError extends Error {
 
 export class Scheduler {
   private readonly waiting: Sequence[] = [];
+  /** Admitted prompts not yet wholly in the cache; each holds a row. */
+  private prefilling: PendingPrompt[] = [];
   private running: Sequence[] = [];
   /** The token each running row feeds at the next step. */
   private nextTokens: number[] = [];
@@ -63,6 +77,16 @@ export class Scheduler {
     return this.running.length;
   }
 
+  /** Rows in use: the running batch and the prompts being prefilled. */
+  private get rowsInUse(): number {
+    return this.running.length + this.prefilling.length;
+  }
+
+  /** Prompts admitted and still being prefilled. */
+  get prefillLength(): number {
+    return this.prefilling.length;
+  }
+
   get queueLength(): number {
     return this.waiting.length;
   }
@@ -72,7 +96,7 @@ export class Scheduler {
    * requests beyond those the free rows take at the next step boundary.
    */
   get saturated(): boolean {
-    const freeRows = Math.max(0, this.opts.maxBatch - this.running.length);
+    const freeRows = Math.max(0, this.opts.maxBatch - this.rowsInUse);
     return this.waiting.length >= this.opts.maxQueue + freeRows;
   }
 
@@ -82,7 +106,7 @@ export class Scheduler {
     return {
       queueDepth: this.waiting.length,
       queueLimit: this.opts.maxQueue,
-      batchRows: this.running.length,
+      batchRows: this.rowsInUse,
       maxBatch: this.opts.maxBatch,
       meanServiceMs,
       retryAfterMs: retryAfterMs(this.waiting.length, meanServiceMs, this.opts.maxBatch),
@@ -117,19 +141,31 @@ export class Scheduler {
   private kick(): void {
     this.loop ??= this.run().finally(() => {
       this.loop = undefined;
-      if (!this.stopped && (this.waiting.length > 0 || this.running.length > 0)) this.kick();
+      if (!this.stopped && (this.waiting.length > 0 || this.rowsInUse > 0)) this.kick();
     });
   }
 
   private async run(): Promise<void> {
-    while (this.waiting.length > 0 || this.running.length > 0) {
+    while (this.waiting.length > 0 || this.rowsInUse > 0) {
       this.dropCancelled();
       try {
-        await this.admit();
-        if (this.running.length > 0) await this.decodeStep();
+        this.admit();
+        const trace: StepTrace = { decodeRows: 0, chunks: [] };
+        const joining = await this.prefillChunks(trace);
+        if (this.running.length > 0) {
+          trace.decodeRows = this.running.length;
+          await this.decodeStep();
+        }
+        for (const { seq, cache, next } of joining) {
+          this.cache.add(cache);
+          this.running.push(seq);
+          this.nextTokens.push(next);
+        }
+        this.opts.onStep?.(trace);
       } catch (err) {
         // A model failure ends every request in flight with the error.
-        for (const seq of [...this.running, ...this.waiting.splice(0)]) seq.fail(err);
+        const prefilling = this.prefilling.splice(0).map((p) => p.seq);
+        for (const seq of [...this.running, ...prefilling, ...this.waiting.splice(0)]) seq.fail(err);
         this.cache.remove(this.running.map((_, b) => b));
         this.running = [];
         this.nextTokens = [];
@@ -143,6 +179,10 @@ export class Scheduler {
     for (let i = this.waiting.length - 1; i >= 0; i--) {
       if (this.waiting[i]!.cancelled) this.waiting.splice(i, 1)[0]!.cancel();
     }
+    this.prefilling = this.prefilling.filter((p) => {
+      if (p.seq.cancelled) p.seq.cancel();
+      return !p.seq.cancelled;
+    });
     this.removeRows(this.running.flatMap((seq, b) => (seq.cancelled ? [b] : [])), (seq) => seq.cancel());
   }
 
@@ -155,29 +195,45 @@ export class Scheduler {
     this.nextTokens = this.nextTokens.filter((_, b) => !gone.has(b));
   }
 
-  /** Prefills waiting sequences one at a time while the batch has room. */
-  private async admit(): Promise<void> {
-    while (this.waiting.length > 0 && this.running.length < this.opts.maxBatch) {
+  /** Moves waiting sequences to the prefill while the batch has room. */
+  private admit(): void {
+    const rope = this.decoder.manifest.graph.family?.rope;
+    while (this.waiting.length > 0 && this.rowsInUse < this.opts.maxBatch) {
       const seq = this.waiting.shift()!;
       if (seq.cancelled) {
         seq.cancel();
         continue;
       }
-      const ids = seq.request.promptIds;
-      const n = ids.length;
-      const { vocabSize } = this.decoder.manifest.dims;
       seq.admittedAt = performance.now();
-      const out = await this.decoder.prefill(ids, { steering: this.steeringInputs([seq], n, [0]) });
+      this.prefilling.push(new PendingPrompt(seq, mustPrefillWhole(rope, seq.request.promptIds.length)));
+    }
+  }
+
+  /** This step's prompt chunks (prefill.ts); returns the prompts wholly prefilled, to join the batch after the decode step. */
+  private async prefillChunks(trace: StepTrace): Promise<{ seq: Sequence; cache: RowCache; next: number }[]> {
+    const joining: { seq: Sequence; cache: RowCache; next: number }[] = [];
+    if (this.prefilling.length === 0) return joining;
+    const { chunk, stepTokens } = this.opts.chunking ?? NO_CHUNKING;
+    const { vocabSize: V } = this.decoder.manifest.dims;
+    for (const { prompt: p, tokens } of planChunks(this.prefilling, stepTokens - this.running.length, chunk)) {
+      const seq = p.seq;
+      const start = p.done;
+      const ids = seq.request.promptIds.slice(start, start + tokens);
+      const out = await this.decoder.prefillChunk(ids, p.cache, { steering: this.steeringInputs([seq], tokens, [start]) });
       this.steps++;
-      const next = seq.accept(out.logits.subarray((n - 1) * vocabSize, n * vocabSize));
+      trace.chunks.push({ id: seq.request.id, start, tokens });
+      p.done += tokens;
+      p.cache = { length: p.done, keys: out.presentKeys, values: out.presentValues };
+      if (p.remaining > 0) continue;
+      this.prefilling.splice(this.prefilling.indexOf(p), 1);
+      const next = seq.accept(out.logits.subarray((tokens - 1) * V, tokens * V));
       if (next === undefined) {
         this.served(seq);
         continue;
       }
-      this.cache.add({ length: n, keys: out.presentKeys, values: out.presentValues });
-      this.running.push(seq);
-      this.nextTokens.push(next);
+      joining.push({ seq, cache: p.cache, next });
     }
+    return joining;
   }
 
   /**

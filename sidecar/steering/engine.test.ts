@@ -5,7 +5,6 @@
  * alone, and Probe reads the reference encoder's activations.
  */
 import { status } from "@grpc/grpc-js";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GenerateRequest, ProbeRequest, type GenerateChunk } from "../../proto/gen/steerguard/v1/sidecar.ts";
@@ -16,12 +15,11 @@ import { loadLlama2c } from "../model/llama2c.ts";
 import { argmax, newKvCache, referenceForward } from "../model/reference.ts";
 import type { LlamaWeights } from "../model/weights.ts";
 import { encode } from "../sae/encode.ts";
-import { saveSaeLens } from "../sae/load.ts";
 import type { Sae } from "../sae/types.ts";
 import { SidecarError } from "../server/backend.ts";
 import { steeringHook, type SteeringSpec } from "./reference.ts";
 import { loadProfiles, missingSaes } from "./registry.ts";
-import { randomSae } from "./test-support.ts";
+import { writeStoriesProfiles } from "./test-support.ts";
 import { tempDir } from "../../test/support/tmp.ts";
 
 const tmp = () => tempDir("sg-steer-engine-");
@@ -52,18 +50,11 @@ const request = (prompt: string, maxTokens: number, steering?: { profile: string
 describe("steering in the engine (stories260K)", () => {
   const w = loadLlama2c(join(SHARED_MODELS, "stories260K/stories260K.bin"));
   const dir = tmp();
-  const jump = randomSae("jumprelu", 64, 128, 21, { layer: 2 });
-  const topk = randomSae("topk", 64, 96, 22, { k: 12, layer: 3 });
-  const refusal = { name: "refusal", sae: "sae-jump", layer: 2, positions: "generated", features: [{ index: 4, mode: "add", value: 12 }, { index: 9, mode: "clamp", value: 6 }, { index: 17, mode: "scale", value: 3 }], description: "test" } as const;
-  const boost = { name: "boost", sae: "sae-topk", layer: 3, positions: "all", features: [{ index: 1, mode: "add", value: 8 }, { index: 30, mode: "clamp", value: 3 }] } as const;
+  const { jump, topk, refusal, boost } = writeStoriesProfiles(dir);
   let engine: Engine;
   let model: string;
 
   beforeAll(async () => {
-    saveSaeLens(join(dir, "sae-jump"), jump);
-    saveSaeLens(join(dir, "sae-topk"), topk);
-    writeFileSync(join(dir, "refusal.json"), JSON.stringify(refusal));
-    writeFileSync(join(dir, "boost.json"), JSON.stringify(boost));
     model = await builtModel("stories260K");
     engine = await Engine.load(model, { maxBatch: 4, profiles: [join(dir, "refusal.json")], profileDirs: [dir] });
   });

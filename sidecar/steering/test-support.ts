@@ -1,7 +1,10 @@
 /**
  * Seeded random SAEs and onnxruntime helpers for steering tests and benchmarks.
  */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import * as ort from "onnxruntime-node";
+import { saveSaeLens } from "../sae/load.ts";
 import { gaussian, mulberry32 } from "../model/random-model.ts";
 import { steeringTensors } from "../engine/decoder.ts";
 import { runStep, type Past } from "../model/graph/test-support.ts";
@@ -50,4 +53,22 @@ export function runSteeredStep(session: ort.InferenceSession, c: LlamaConfig, id
   const extra: Record<string, ort.Tensor> = {};
   for (const [layer, t] of Object.entries(steer)) Object.assign(extra, steeringTensors(Number(layer), t, ids.length, ids[0].length));
   return runStep(session, c, ids, positions, mask, past, extra);
+}
+
+/**
+ * Two seeded random SAEs for stories260K (d_model 64) and a profile on each,
+ * written into `dir` (sae-jump/, sae-topk/, refusal.json, boost.json):
+ * "refusal" (JumpReLU at layer 2, positions generated, add + clamp + scale) and
+ * "boost" (TopK at layer 3, positions all, add + clamp).
+ */
+export function writeStoriesProfiles(dir: string) {
+  const jump = randomSae("jumprelu", 64, 128, 21, { layer: 2 });
+  const topk = randomSae("topk", 64, 96, 22, { k: 12, layer: 3 });
+  const refusal = { name: "refusal", sae: "sae-jump", layer: 2, positions: "generated", features: [{ index: 4, mode: "add", value: 12 }, { index: 9, mode: "clamp", value: 6 }, { index: 17, mode: "scale", value: 3 }], description: "test" } as const;
+  const boost = { name: "boost", sae: "sae-topk", layer: 3, positions: "all", features: [{ index: 1, mode: "add", value: 8 }, { index: 30, mode: "clamp", value: 3 }] } as const;
+  saveSaeLens(join(dir, "sae-jump"), jump);
+  saveSaeLens(join(dir, "sae-topk"), topk);
+  writeFileSync(join(dir, "refusal.json"), JSON.stringify(refusal));
+  writeFileSync(join(dir, "boost.json"), JSON.stringify(boost));
+  return { jump, topk, refusal, boost };
 }

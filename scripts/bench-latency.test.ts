@@ -1,0 +1,64 @@
+/**
+ * Smoke test of `npm run bench:latency`: a tiny random model and short
+ * prompts, checking the printed table's structure and the goal lines (never
+ * the timings), and that bad flags exit 2.
+ */
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { rmSync } from "node:fs";
+import { captureOutput } from "../test/support/capture.ts";
+import { tempDir } from "../test/support/tmp.ts";
+import { gapStats, parseSetting } from "./bench-latency/report.ts";
+import { main } from "./bench-latency.ts";
+
+describe("bench:latency", () => {
+  const cacheDir = tempDir("sg-bench-latency-");
+  afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
+  afterEach(() => vi.restoreAllMocks());
+  const capture = captureOutput;
+
+  it("prints help, and rejects bad flags with exit code 2", async () => {
+    const { out, err } = capture();
+    expect(await main(["--help"])).toBe(0);
+    expect(out.join("")).toContain("Usage: npm run bench:latency");
+    expect(await main(["--settings", "64/32"])).toBe(2);
+    expect(await main(["--model", "gpt5"])).toBe(2);
+    expect(await main(["--streams", "0"])).toBe(2);
+    expect(await main(["--model", "tiny", "--long-tokens", "4000", "--cache-dir", cacheDir])).toBe(2);
+    const text = err.join("");
+    expect(text).toContain('CHUNK/STEP with 1 <= CHUNK <= STEP, got "64/32"');
+    expect(text).toContain('unknown model "gpt5"');
+    expect(text).toContain("does not fit tiny's context of 256");
+  });
+
+  it("parses settings and summarizes gaps", () => {
+    expect(parseSetting("off")).toEqual({ label: "off", prefillChunk: 0, stepTokens: 0 });
+    expect(parseSetting("64/128")).toEqual({ label: "chunk 64/128", prefillChunk: 64, stepTokens: 128 });
+    const gaps = [...Array.from({ length: 99 }, () => 20), 500];
+    expect(gapStats(gaps)).toEqual({ median: 20, p99: 20, max: 500 });
+    expect(gapStats([...gaps, 400])).toEqual({ median: 20, p99: 400, max: 500 });
+  });
+
+  it("prints one column per setting, a row per figure, and the goals of each chunked setting", async () => {
+    const { out } = capture();
+    const argv = ["--model", "tiny", "--settings", "off,8/16", "--long-tokens", "120", "--prefill-lengths", "16,120", "--new-tokens", "4", "--batch", "2", "--cache-dir", cacheDir];
+    expect(await main(argv)).toBe(0);
+    const lines = out.join("").split("\n");
+    const header = lines.findIndex((l) => l.startsWith("figure "));
+    expect(lines[header]!.split(/\s{2,}/)).toEqual(["figure", "off", "chunk 8/16"]);
+    const rows = new Map(lines.slice(header + 2, lines.indexOf("", header)).map((l) => {
+      const cells = l.split(/\s{2,}/);
+      return [cells[0]!, cells.slice(1)];
+    }));
+    expect([...rows.keys()]).toEqual([
+      "stream 1 gap median / p99 / max ms", "stream 1 max gap / median", "stream 2 gap median / p99 / max ms", "stream 2 max gap / median",
+      "long prompt (120 tok) TTFT ms", "short prompt TTFT behind it ms", "short prompt TTFT alone ms", "short behind / alone",
+      "prefill tok/s at 16", "prefill tok/s at 120", "prefill 120 / 16", "decode b1 tok/s", "decode b2 tok/s",
+    ]);
+    for (const cells of rows.values()) expect(cells).toHaveLength(2);
+    expect(rows.get("stream 1 gap median / p99 / max ms")![1]).toMatch(/^[\d.]+ \/ [\d.]+ \/ [\d.]+$/);
+    expect(rows.get("prefill tok/s at 120")![0]).toMatch(/^[\d,.]+$/);
+    const goals = lines.filter((l) => l.startsWith("  chunk 8/16: "));
+    expect(goals).toHaveLength(4);
+    for (const g of goals) expect(g).toMatch(/-> (met|MISSED)/);
+  });
+});

@@ -1,0 +1,200 @@
+/**
+ * `npm run bench:latency -- [options]`
+ *
+ * Latency under mixed load (issue 18), each scheduler setting side by side in
+ * one run: running streams' inter-chunk gaps while a long prompt is admitted,
+ * the long prompt's and a short prompt's time to first token (the short one
+ * sent right after the long one, and alone), prefill tokens/s by prompt
+ * length, and decode tokens/s at batch 1 and B. Settings: "off" (whole
+ * prompts, as before chunked prefill) and CHUNK/STEP (the sidecar's
+ * --prefill-chunk / --step-tokens). Each setting has its own engine on the
+ * same model; in every round each measurement runs on every setting in turn.
+ * Models are bench:engine's (random-100m: seeded random Llama weights, ~100M
+ * parameters, context 2048). Progress to stderr, the table to stdout.
+ */
+import { readFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { Engine } from "../sidecar/engine/engine.ts";
+import { DEFAULT_PREFILL_CHUNK, DEFAULT_STEP_TOKENS } from "../sidecar/engine/prefill.ts";
+import type { WeightPrecision } from "../sidecar/model/quantize.ts";
+import { DEFAULT_BLOCK_SIZE } from "../sidecar/model/quantize.ts";
+import { DEFAULT_STORIES, MODELS, prepareModel, promptOf, type ModelName } from "./bench-engine.ts";
+import { decodeRate, firstTokenMs, gaps, mixedLoad, prefillRate, timed } from "./bench-latency/measure.ts";
+import { gapStats, parseSetting, report, type Figures, type Setting } from "./bench-latency/report.ts";
+import { intFlag, parseCli, UsageError } from "./lib/cli.ts";
+import { weightsList } from "./lib/weights-flag.ts";
+
+const ROOT = resolve(import.meta.dirname, "..");
+
+export const HELP = `Usage: npm run bench:latency -- [options]
+
+Latency under mixed load, each scheduler setting side by side in one run:
+running streams' median / p99 / max inter-chunk gap while a long prompt is
+admitted, the long prompt's time to first token, a short prompt's time to
+first token behind it and alone, prefill tokens/s by prompt length, and decode
+tokens/s at batch 1 and B; then the issue's goals for each chunked setting.
+
+  --model NAME          bench:engine's models: ${MODELS.join(", ")} (default random-100m)
+  --weights P           weight precision: fp32, fp16, int8, int4 (default fp32)
+  --settings LIST       comma-separated: off, or CHUNK/STEP (--prefill-chunk /
+                        --step-tokens) (default off,32/64,${DEFAULT_PREFILL_CHUNK}/${DEFAULT_STEP_TOKENS},128/256)
+  --streams N           streams decoding while the long prompt arrives (default 2)
+  --long-tokens N       the long prompt's length in tokens (default 2000)
+  --prefill-lengths L   comma-separated prompt lengths for prefill tokens/s
+                        (default 128,512,2000)
+  --batch B             concurrent requests of the batched decode run (default 8)
+  --new-tokens N        tokens per decode-rate request (default 32)
+  --rounds N            rounds; medians are shown (default 1)
+  --threads N           onnxruntime intra-op threads (default 0 = onnxruntime's)
+  --cache-dir DIR       where bench models are kept (default .cache/bench)
+  --stories DIR         the stories260K folder (its tokenizer pads random models')
+  -h, --help            show this help
+`;
+
+interface Options {
+  model: ModelName;
+  weights: WeightPrecision;
+  settings: Setting[];
+  streams: number;
+  longTokens: number;
+  prefillLengths: number[];
+  batch: number;
+  newTokens: number;
+  rounds: number;
+  threads: number;
+  cacheDir: string;
+  stories: string;
+}
+
+function parse(argv: string[]): Options | { exit: number } {
+  const parsed = parseCli(argv, {
+    model: { type: "string", default: "random-100m" },
+    weights: { type: "string", default: "fp32" },
+    settings: { type: "string", default: `off,32/64,${DEFAULT_PREFILL_CHUNK}/${DEFAULT_STEP_TOKENS},128/256` },
+    streams: { type: "string" },
+    "long-tokens": { type: "string" },
+    "prefill-lengths": { type: "string", default: "128,512,2000" },
+    batch: { type: "string" },
+    "new-tokens": { type: "string" },
+    rounds: { type: "string" },
+    threads: { type: "string" },
+    "cache-dir": { type: "string", default: join(ROOT, ".cache/bench") },
+    stories: { type: "string", default: DEFAULT_STORIES },
+    help: { type: "boolean", short: "h" },
+  }, HELP, { prefix: "bench-latency: " });
+  if ("exit" in parsed) return parsed;
+  const v = parsed.values;
+  if (!(MODELS as readonly string[]).includes(v.model)) throw new UsageError(`unknown model "${v.model}" (known: ${MODELS.join(", ")})`);
+  const weights = weightsList(v.weights);
+  if (weights.length !== 1) throw new UsageError("--weights takes one precision");
+  let settings: Setting[];
+  try {
+    settings = v.settings.split(",").filter((s) => s.trim()).map(parseSetting);
+  } catch (err) {
+    throw new UsageError(`--settings: ${(err as Error).message}`);
+  }
+  if (settings.length === 0) throw new UsageError("--settings is empty");
+  const prefillLengths = v["prefill-lengths"].split(",").map((s) => intFlag("prefill-lengths", s.trim(), { min: 2 }) as number);
+  return {
+    model: v.model as ModelName,
+    weights: weights[0] as WeightPrecision,
+    settings,
+    streams: intFlag("streams", v.streams, { min: 1, default: 2 }),
+    longTokens: intFlag("long-tokens", v["long-tokens"], { min: 2, default: 2000 }),
+    prefillLengths,
+    batch: intFlag("batch", v.batch, { min: 2, default: 8 }),
+    newTokens: intFlag("new-tokens", v["new-tokens"], { min: 2, default: 32 }),
+    rounds: intFlag("rounds", v.rounds, { min: 1, default: 1 }),
+    threads: intFlag("threads", v.threads, { min: 0, default: 0 }),
+    cacheDir: resolve(v["cache-dir"]),
+    stories: resolve(v.stories),
+  };
+}
+
+const log = (msg: string) => process.stderr.write(`bench-latency: ${msg}\n`);
+
+async function bench(opts: Options): Promise<string> {
+  const model = await prepareModel(opts.model, opts.weights, { stories: opts.stories, cacheDir: opts.cacheDir, blockSize: DEFAULT_BLOCK_SIZE, accuracyLevel: undefined, seed: 1 });
+  const context = model.manifest.dims.contextLength;
+  const tooLong = [opts.longTokens, ...opts.prefillLengths].find((n) => n >= context);
+  if (tooLong) throw new UsageError(`a ${tooLong}-token prompt does not fit ${opts.model}'s context of ${context}`);
+  const engines: Engine[] = [];
+  try {
+    for (const s of opts.settings) {
+      log(`loading ${model.key} with ${s.label}`);
+      engines.push(await Engine.load(model.dir, { maxBatch: Math.max(opts.batch, opts.streams + 2), prefillChunk: s.prefillChunk, stepTokens: s.stepTokens, intraOpThreads: opts.threads }));
+    }
+    const e0 = engines[0]!;
+    const prompts = {
+      stream: promptOf(e0, 8, 0).text,
+      long: promptOf(e0, opts.longTokens, 3).text,
+      short: promptOf(e0, 4, 7).text,
+    };
+    const prefillPrompts = opts.prefillLengths.map((n, i) => promptOf(e0, n, 11 + i).text);
+    const decodePrompts = Array.from({ length: opts.batch }, (_, i) => promptOf(e0, 128, 20 + i).text);
+    const streamMax = context - e0.tokenizer.encode(prompts.stream).length - 1;
+    // Warm-up: one short request per engine (first-run allocations).
+    for (const e of engines) await timed(e, "warm", prompts.short, 2);
+    const results: Figures[][] = opts.settings.map(() => []);
+    for (let r = 0; r < opts.rounds; r++) {
+      const round: Partial<Figures>[] = opts.settings.map(() => ({ prefill: {} }));
+      const each = async (what: string, f: (e: Engine, out: Partial<Figures>) => Promise<void>) => {
+        for (let i = 0; i < engines.length; i++) {
+          log(`round ${r + 1}/${opts.rounds}: ${what}, ${opts.settings[i]!.label}`);
+          await f(engines[i]!, round[i]!);
+        }
+      };
+      await each(`${opts.streams} streams + a ${opts.longTokens}-token prompt + a short one`, async (e, out) => {
+        const m = await mixedLoad(e, prompts, opts.streams, streamMax);
+        out.gaps = m.streams.map((s) => gapStats(gaps(s)));
+        out.longTtftMs = firstTokenMs(m.long);
+        out.shortTtftMs = firstTokenMs(m.short);
+      });
+      await each("short prompt alone", async (e, out) => {
+        const times = [];
+        for (let k = 0; k < 3; k++) times.push(firstTokenMs(await timed(e, "short", prompts.short, 2)));
+        out.shortAloneMs = times.sort((a, b) => a - b)[1];
+      });
+      for (let k = 0; k < prefillPrompts.length; k++) {
+        await each(`prefill of ${opts.prefillLengths[k]} tokens`, async (e, out) => {
+          out.prefill![opts.prefillLengths[k]!] = (await prefillRate(e, prefillPrompts[k]!)).tps;
+        });
+      }
+      await each("decode at batch 1", async (e, out) => {
+        out.decodeB1 = await decodeRate(e, decodePrompts.slice(0, 1), opts.newTokens);
+      });
+      await each(`decode at batch ${opts.batch}`, async (e, out) => {
+        out.decodeBatch = await decodeRate(e, decodePrompts, opts.newTokens);
+      });
+      round.forEach((f, i) => results[i]!.push(f as Figures));
+    }
+    const ort = (JSON.parse(readFileSync(join(ROOT, "node_modules/onnxruntime-node/package.json"), "utf8")) as { version: string }).version;
+    const env = `bench:latency: ${model.key} (${opts.weights} weights), onnxruntime-node ${ort} ${e0.device.toUpperCase()}, ` +
+      `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? "?"}), node ${process.version}, intra-op threads ${opts.threads || "default"}`;
+    return report(opts.settings, results, { env, streams: opts.streams, longTokens: opts.longTokens, prefillLengths: opts.prefillLengths, batch: opts.batch, rounds: opts.rounds });
+  } finally {
+    for (const e of engines) await e.close();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const opts = parse(argv);
+    if ("exit" in opts) return opts.exit;
+    process.stdout.write(await bench(opts));
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`bench-latency: ${err.message}\n\n${HELP}`);
+      return 2;
+    }
+    process.stderr.write(`bench-latency: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,0 +1,109 @@
+/**
+ * The runs bench:latency times, each on one engine (one scheduler setting),
+ * through engine.generate (the path a gRPC Generate takes, without the
+ * transport): running streams while a long prompt and then a short one
+ * arrive; a prompt's prefill rate alone; decode rates at batch 1 and B.
+ * Times are taken where a client would see them: when each chunk arrives.
+ */
+import { GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import type { Engine } from "../../sidecar/engine/engine.ts";
+
+/** One request's arrivals: when it was sent, and when each chunk carrying tokens came. */
+export interface Arrivals {
+  sentAt: number;
+  /** performance.now() of each chunk with tokens. */
+  times: number[];
+  tokens: number;
+  /** The engine's own time to first token (from the request's admission to the queue). */
+  ttftMs: number;
+  decodeTps: number;
+  promptTokens: number;
+}
+
+const request = (id: string, prompt: string, maxTokens: number) =>
+  GenerateRequest.fromPartial({ requestId: id, input: { $case: "prompt", value: prompt }, sampling: { temperature: 0, maxTokens } });
+
+/** Sends a request and records its arrivals into `into` as they come (so callers can watch it). */
+export async function timed(engine: Engine, id: string, prompt: string, maxTokens: number, signal = new AbortController().signal, into?: Arrivals): Promise<Arrivals> {
+  const a: Arrivals = into ?? { sentAt: 0, times: [], tokens: 0, ttftMs: 0, decodeTps: 0, promptTokens: 0 };
+  a.sentAt = performance.now();
+  for await (const chunk of engine.generate(request(id, prompt, maxTokens), signal)) {
+    if (chunk.tokenIds.length) {
+      a.times.push(performance.now());
+      a.tokens += chunk.tokenIds.length;
+    }
+    const u = chunk.finish?.usage;
+    if (u) Object.assign(a, { ttftMs: u.timeToFirstTokenMs, decodeTps: u.decodeTokensPerSecond, promptTokens: u.promptTokens });
+  }
+  return a;
+}
+
+/** Client-side time to first token, ms. */
+export const firstTokenMs = (a: Arrivals) => (a.times.length ? a.times[0]! - a.sentAt : NaN);
+
+/** Gaps between consecutive token-carrying chunks, ms. */
+export const gaps = (a: Arrivals) => a.times.slice(1).map((t, i) => t - a.times[i]!);
+
+async function until(cond: () => boolean, what: string, ms = 600_000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+export interface MixedPrompts {
+  /** Each running stream's prompt. */
+  stream: string;
+  long: string;
+  short: string;
+}
+
+export interface MixedResult {
+  streams: Arrivals[];
+  long: Arrivals;
+  short: Arrivals;
+}
+
+/**
+ * `streams` streams decode; once each has `warm` tokens a long prompt is sent
+ * and, once the scheduler has admitted it, a short one (each for `answerTokens` tokens). The streams
+ * are cancelled once both have finished and every stream has had `warm` more
+ * tokens, so their gaps cover before, during and after the long prefill.
+ */
+export async function mixedLoad(engine: Engine, prompts: MixedPrompts, streams: number, streamMaxTokens: number, warm = 8, answerTokens = 4): Promise<MixedResult> {
+  const ctl = new AbortController();
+  const arrivals = Array.from({ length: streams }, (): Arrivals => ({ sentAt: 0, times: [], tokens: 0, ttftMs: 0, decodeTps: 0, promptTokens: 0 }));
+  const running = arrivals.map((a, i) => timed(engine, `stream-${i}`, prompts.stream, streamMaxTokens, ctl.signal, a));
+  await until(() => arrivals.every((a) => a.tokens >= warm), "the streams to start");
+  const longRun = timed(engine, "long", prompts.long, answerTokens);
+  // The short prompt comes once the long one holds its row (its prefill under way).
+  await until(() => engine.load().batchRows > streams, "the long prompt's admission");
+  const shortRun = timed(engine, "short", prompts.short, answerTokens);
+  const [long, short] = await Promise.all([longRun, shortRun]);
+  const seen = arrivals.map((a) => a.tokens);
+  await until(() => arrivals.every((a, i) => a.tokens >= seen[i]! + warm || a.tokens >= streamMaxTokens), "the streams to go on");
+  ctl.abort();
+  await Promise.all(running);
+  return { streams: arrivals, long, short };
+}
+
+/** Prefill tokens/s of one prompt alone: its prompt tokens over the engine's time to first token. */
+export async function prefillRate(engine: Engine, prompt: string): Promise<{ tokens: number; tps: number }> {
+  const a = await timed(engine, "prefill", prompt, 1);
+  return { tokens: a.promptTokens, tps: (a.promptTokens * 1000) / a.ttftMs };
+}
+
+/**
+ * Decode tokens/s: at batch 1 the engine's own rate; with several prompts at
+ * once the aggregate over the phase where all decode (from the last first
+ * token to the last token of any).
+ */
+export async function decodeRate(engine: Engine, prompts: string[], newTokens: number): Promise<number> {
+  const runs = await Promise.all(prompts.map((p, i) => timed(engine, `decode-${i}`, p, newTokens)));
+  if (runs.length === 1) return runs[0]!.decodeTps;
+  const start = Math.max(...runs.map((r) => r.times[0]!));
+  const end = Math.max(...runs.map((r) => r.times.at(-1)!));
+  const decoded = runs.reduce((n, r) => n + r.times.filter((t) => t > start).length, 0);
+  return end > start ? (decoded * 1000) / (end - start) : 0;
+}

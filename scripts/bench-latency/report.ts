@@ -1,0 +1,123 @@
+/**
+ * bench:latency's table: one column per scheduler setting, one row per
+ * figure, medians over rounds; then the issue's goals checked for each
+ * chunked setting against the same run's figures.
+ */
+import { median, table } from "../bench-engine.ts";
+
+/** A scheduler setting: "off" (whole prompts) or a prompt chunk and a step budget. */
+export interface Setting {
+  label: string;
+  prefillChunk: number;
+  stepTokens: number;
+}
+
+/** Parses "off" or "CHUNK/STEP" (e.g. "64/128"). */
+export function parseSetting(raw: string): Setting {
+  const s = raw.trim();
+  if (s === "off") return { label: "off", prefillChunk: 0, stepTokens: 0 };
+  const m = /^(\d+)\/(\d+)$/.exec(s);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < Number(m[1])) throw new Error(`a setting is "off" or CHUNK/STEP with 1 <= CHUNK <= STEP, got "${raw}"`);
+  return { label: `chunk ${m[1]}/${m[2]}`, prefillChunk: Number(m[1]), stepTokens: Number(m[2]) };
+}
+
+/** Median, 99th percentile (nearest rank) and max of a stream's gaps. */
+export function gapStats(gaps: number[]): { median: number; p99: number; max: number } {
+  if (gaps.length === 0) return { median: NaN, p99: NaN, max: NaN };
+  const sorted = [...gaps].sort((a, b) => a - b);
+  return { median: median(sorted), p99: sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)]!, max: sorted.at(-1)! };
+}
+
+/** One round's figures for one setting. */
+export interface Figures {
+  /** Per running stream. */
+  gaps: { median: number; p99: number; max: number }[];
+  longTtftMs: number;
+  shortTtftMs: number;
+  shortAloneMs: number;
+  /** Prefill tokens/s by prompt length. */
+  prefill: Record<number, number>;
+  decodeB1: number;
+  decodeBatch: number;
+}
+
+const num = (x: number) => (!Number.isFinite(x) ? "-" : x >= 100 ? Math.round(x).toLocaleString("en-US") : x.toFixed(1));
+const ratio = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : "-");
+const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : "-");
+const med = (xs: number[]) => median(xs.filter(Number.isFinite));
+
+export interface ReportContext {
+  env: string;
+  streams: number;
+  longTokens: number;
+  prefillLengths: number[];
+  batch: number;
+  rounds: number;
+}
+
+/** The goals of issue 18 for one chunked setting (medians over rounds). */
+function goals(s: Setting, f: Summary, off: Summary | undefined, ctx: ReportContext): string[] {
+  const maxLen = Math.max(...ctx.prefillLengths);
+  const minLen = Math.min(...ctx.prefillLengths);
+  const check = (ok: boolean) => (ok ? "met" : "MISSED");
+  const lines = [
+    `${s.label}: max gap <= 10x median and <= 400 ms: ${f.gaps.map((g) => `${num(g.max)} ms = ${ratio(g.max / g.median)}`).join(", ")} -> ${check(f.gaps.every((g) => g.max <= 10 * g.median && g.max <= 400))}`,
+    `${s.label}: short TTFT behind long <= 2x alone: ${ratio(f.shortTtftMs / f.shortAloneMs)} -> ${check(f.shortTtftMs <= 2 * f.shortAloneMs)}`,
+    `${s.label}: prefill tok/s at ${maxLen} >= 80% of at ${minLen}: ${pct(f.prefill[maxLen]! / f.prefill[minLen]!)} -> ${check(f.prefill[maxLen]! >= 0.8 * f.prefill[minLen]!)}`,
+  ];
+  if (off) {
+    lines.push(`${s.label}: decode b1 / b${ctx.batch} vs off (same run): ${ratio(f.decodeB1 / off.decodeB1)} / ${ratio(f.decodeBatch / off.decodeBatch)} -> ` +
+      `${check(f.decodeB1 >= 0.95 * off.decodeB1 && f.decodeBatch >= 0.95 * off.decodeBatch)} (within 5% counts as not lower)`);
+  }
+  return lines;
+}
+
+type Summary = Figures;
+
+/** Medians over rounds of each figure. */
+export function summarize(rounds: Figures[]): Summary {
+  const at = <T>(pick: (f: Figures) => T) => rounds.map(pick);
+  const lengths = Object.keys(rounds[0]!.prefill).map(Number);
+  return {
+    gaps: rounds[0]!.gaps.map((_, i) => ({
+      median: med(at((f) => f.gaps[i]!.median)),
+      p99: med(at((f) => f.gaps[i]!.p99)),
+      max: med(at((f) => f.gaps[i]!.max)),
+    })),
+    longTtftMs: med(at((f) => f.longTtftMs)),
+    shortTtftMs: med(at((f) => f.shortTtftMs)),
+    shortAloneMs: med(at((f) => f.shortAloneMs)),
+    prefill: Object.fromEntries(lengths.map((n) => [n, med(at((f) => f.prefill[n]!))])),
+    decodeB1: med(at((f) => f.decodeB1)),
+    decodeBatch: med(at((f) => f.decodeBatch)),
+  };
+}
+
+export function report(settings: Setting[], results: Figures[][], ctx: ReportContext): string {
+  const sums = results.map(summarize);
+  const offIndex = settings.findIndex((s) => s.label === "off");
+  const row = (label: string, cell: (f: Summary) => string) => [label, ...sums.map(cell)];
+  const rows: string[][] = [];
+  for (let i = 0; i < ctx.streams; i++) {
+    rows.push(row(`stream ${i + 1} gap median / p99 / max ms`, (f) => `${num(f.gaps[i]!.median)} / ${num(f.gaps[i]!.p99)} / ${num(f.gaps[i]!.max)}`));
+    rows.push(row(`stream ${i + 1} max gap / median`, (f) => ratio(f.gaps[i]!.max / f.gaps[i]!.median)));
+  }
+  rows.push(row(`long prompt (${ctx.longTokens} tok) TTFT ms`, (f) => num(f.longTtftMs)));
+  rows.push(row("short prompt TTFT behind it ms", (f) => num(f.shortTtftMs)));
+  rows.push(row("short prompt TTFT alone ms", (f) => num(f.shortAloneMs)));
+  rows.push(row("short behind / alone", (f) => ratio(f.shortTtftMs / f.shortAloneMs)));
+  for (const n of ctx.prefillLengths) rows.push(row(`prefill tok/s at ${n}`, (f) => num(f.prefill[n]!)));
+  const maxLen = Math.max(...ctx.prefillLengths);
+  const minLen = Math.min(...ctx.prefillLengths);
+  rows.push(row(`prefill ${maxLen} / ${minLen}`, (f) => pct(f.prefill[maxLen]! / f.prefill[minLen]!)));
+  rows.push(row("decode b1 tok/s", (f) => num(f.decodeB1)));
+  rows.push(row(`decode b${ctx.batch} tok/s`, (f) => num(f.decodeBatch)));
+  let out = `${ctx.env}\n${ctx.streams} running stream${ctx.streams > 1 ? "s" : ""}, then a ${ctx.longTokens}-token prompt and a short one; ` +
+    `medians of ${ctx.rounds} round${ctx.rounds > 1 ? "s" : ""}, settings interleaved in each round (CHUNK/STEP = --prefill-chunk / --step-tokens)\n\n`;
+  out += table(["figure", ...settings.map((s) => s.label)], rows, 1);
+  out += "\ngoals (issue 18):\n";
+  settings.forEach((s, i) => {
+    if (i !== offIndex) out += goals(s, sums[i]!, offIndex >= 0 ? sums[offIndex] : undefined, ctx).map((l) => `  ${l}\n`).join("");
+  });
+  return out;
+}

@@ -1,0 +1,101 @@
+/**
+ * Chunked prefill in the scheduler (prefill.ts), on stories260K, asserted on
+ * the step structure (never on wall time): while a long prompt is admitted a
+ * running stream gets a token every step, each step keeps to its token
+ * budget, a short prompt sent after the long one gets its first token first,
+ * and every request gets the tokens it gets alone. With chunking off the
+ * long prompt goes in one step.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GenerateRequest, type GenerateChunk } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import { builtModel } from "../../test/support/models.ts";
+import { Engine, type EngineOptions } from "./engine.ts";
+import type { StepTrace } from "./prefill.ts";
+
+const request = (id: string, prompt: string, maxTokens: number) =>
+  GenerateRequest.fromPartial({ requestId: id, input: { $case: "prompt", value: prompt }, sampling: { temperature: 0, maxTokens } });
+
+const STORY = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. ";
+const CHUNK = 16;
+const BUDGET = 24;
+
+/** Tokens of a stream, and the order in which first tokens arrived across streams. */
+async function collect(engine: Engine, req: GenerateRequest, firsts: string[]): Promise<number[]> {
+  const tokens: number[] = [];
+  for await (const c of engine.generate(req, new AbortController().signal) as AsyncIterable<GenerateChunk>) {
+    if (c.tokenIds.length && tokens.length === 0) firsts.push(req.requestId);
+    tokens.push(...c.tokenIds);
+  }
+  return tokens;
+}
+
+describe("chunked prefill (stories260K)", () => {
+  let model: string;
+  const engines: Engine[] = [];
+  const load = async (opts: EngineOptions) => {
+    const e = await Engine.load(model, { maxBatch: 4, ...opts });
+    engines.push(e);
+    return e;
+  };
+  beforeAll(async () => {
+    model = await builtModel("stories260K");
+  });
+  afterAll(async () => {
+    for (const e of engines) await e.close();
+  });
+
+  /** A stream running, then a long prompt, then a short one; the steps they ran. */
+  async function scenario(opts: EngineOptions) {
+    const trace: StepTrace[] = [];
+    const engine = await load({ ...opts, onStep: (s) => trace.push(s) });
+    const firsts: string[] = [];
+    const stream = engine.generate(request("stream", "Lily", 120), new AbortController().signal)[Symbol.asyncIterator]();
+    const streamTokens: number[] = [];
+    for (let i = 0; i < 2; i++) streamTokens.push(...(await stream.next()).value!.tokenIds);
+    const long = collect(engine, request("long", STORY.repeat(12), 8), firsts);
+    const short = collect(engine, request("short", "Tom", 8), firsts);
+    for (let r = await stream.next(); !r.done; r = await stream.next()) streamTokens.push(...r.value.tokenIds);
+    const [longTokens, shortTokens] = await Promise.all([long, short]);
+    const promptLength = engine.tokenizer.encode(STORY.repeat(12)).length;
+    return { engine, trace, firsts, promptLength, tokens: { stream: streamTokens, long: longTokens, short: shortTokens } };
+  }
+
+  it("keeps a running stream decoding every step while a long prompt is admitted, within the step budget", async () => {
+    const { trace, firsts, promptLength, tokens, engine } = await scenario({ prefillChunk: CHUNK, stepTokens: BUDGET });
+    expect(promptLength).toBeGreaterThan(10 * CHUNK);
+    const longSteps = trace.filter((s) => s.chunks.some((c) => c.id === "long"));
+    // Split into chunks of at most CHUNK tokens, one per step, covering the prompt in order.
+    expect(longSteps.length).toBeGreaterThanOrEqual(Math.ceil(promptLength / CHUNK));
+    const pieces = longSteps.map((s) => s.chunks.find((c) => c.id === "long")!);
+    expect(pieces.every((c) => c.tokens <= CHUNK)).toBe(true);
+    expect(pieces.reduce((n, c) => n + c.tokens, 0)).toBe(promptLength);
+    // The stream was decoded in every one of those steps.
+    expect(longSteps.every((s) => s.decodeRows >= 1)).toBe(true);
+    for (const s of trace) expect(s.decodeRows + s.chunks.reduce((n, c) => n + c.tokens, 0)).toBeLessThanOrEqual(BUDGET);
+    // The short prompt, sent after the long one, went in whole at the next step and got its first token first.
+    const shortChunks = trace.flatMap((s) => s.chunks.filter((c) => c.id === "short"));
+    expect(shortChunks).toHaveLength(1);
+    expect(trace.findIndex((s) => s.chunks.some((c) => c.id === "short"))).toBeLessThanOrEqual(trace.indexOf(longSteps[1]!));
+    expect(firsts).toEqual(["short", "long"]);
+    // Each request got exactly the tokens it gets alone (with chunking off, in another engine).
+    const plain = await load({ prefillChunk: 0 });
+    const alone = async (req: GenerateRequest) => collect(plain, req, []);
+    expect(tokens.stream).toEqual(await alone(request("stream", "Lily", 120)));
+    expect(tokens.long).toEqual(await alone(request("long", STORY.repeat(12), 8)));
+    expect(tokens.short).toEqual(await alone(request("short", "Tom", 8)));
+    expect(engine.load().batchRows).toBe(0);
+  });
+
+  it("with chunking off, prefills the long prompt whole: the stream's next token waits for all of it", async () => {
+    const { trace, promptLength } = await scenario({ prefillChunk: 0, stepTokens: 0 });
+    const longSteps = trace.filter((s) => s.chunks.some((c) => c.id === "long"));
+    expect(longSteps).toHaveLength(1);
+    expect(longSteps[0]!.chunks.find((c) => c.id === "long")!.tokens).toBe(promptLength);
+    expect(longSteps[0]!.decodeRows).toBe(1);
+  });
+
+  it("rejects a negative chunk or budget", async () => {
+    await expect(Engine.load(model, { prefillChunk: -1 })).rejects.toThrow(/prefillChunk must be a whole number >= 0/);
+    await expect(Engine.load(model, { stepTokens: 1.5 })).rejects.toThrow(/stepTokens must be a whole number >= 0/);
+  });
+});

@@ -1,0 +1,126 @@
+/**
+ * Steering stays exact under chunked prefill (sidecar/engine/prefill.ts): on
+ * stories260K with seeded random SAEs, prompts split across chunks (the last
+ * chunk holding only the last prompt token, or several) and batched with
+ * other rows give the reference forward pass's tokens, and every generated
+ * token's top logprobs match the reference's log-softmax to 1e-4: with
+ * positions "generated" (steering starts at the last prompt token, in the
+ * last chunk), positions "all", per-row strengths, and unsteered rows beside
+ * steered ones (gate 0 in every chunk).
+ */
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GenerateRequest, type GenerateChunk } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import { builtModel, SHARED_MODELS } from "../../test/support/models.ts";
+import { tempDir } from "../../test/support/tmp.ts";
+import { Engine } from "../engine/engine.ts";
+import type { StepTrace } from "../engine/prefill.ts";
+import { loadLlama2c } from "../model/llama2c.ts";
+import { argmax, newKvCache, referenceForward } from "../model/reference.ts";
+import type { LlamaWeights } from "../model/weights.ts";
+import type { Sae } from "../sae/types.ts";
+import { steeringHook, type SteeringSpec } from "./reference.ts";
+import { writeStoriesProfiles } from "./test-support.ts";
+
+const TOL = 1e-4;
+const LOGPROBS = 5;
+
+/** Greedy reference generation: the tokens and each step's log-softmax. */
+function reference(w: LlamaWeights, prompt: number[], steps: number, steer?: { sae: Sae; spec: SteeringSpec }) {
+  const cache = newKvCache(w);
+  const onResidual = steer ? steeringHook(steer.sae, steer.spec, prompt.length) : undefined;
+  let logits = referenceForward(w, cache, prompt, { onResidual }).logits.at(-1)!;
+  const tokens: number[] = [];
+  const logSoftmax: Float64Array[] = [];
+  for (let s = 0; s < steps; s++) {
+    let max = -Infinity;
+    for (const v of logits) max = Math.max(max, v);
+    let sum = 0;
+    for (const v of logits) sum += Math.exp(v - max);
+    logSoftmax.push(Float64Array.from(logits, (v) => v - max - Math.log(sum)));
+    const next = argmax(logits);
+    if (next === 2) break; // </s>
+    tokens.push(next);
+    logits = referenceForward(w, cache, [next], { onResidual }).logits[0]!;
+  }
+  return { tokens, logSoftmax };
+}
+
+async function run(engine: Engine, req: GenerateRequest) {
+  const chunks: GenerateChunk[] = [];
+  for await (const c of engine.generate(req, new AbortController().signal)) chunks.push(c);
+  return { tokens: chunks.flatMap((c) => c.tokenIds), logprobs: chunks.flatMap((c) => c.logprobs) };
+}
+
+const request = (id: string, prompt: string, maxTokens: number, steering?: { profile: string; strength: number }) =>
+  GenerateRequest.fromPartial({ requestId: id, input: { $case: "prompt", value: prompt }, sampling: { temperature: 0, maxTokens, logprobs: LOGPROBS }, steering });
+
+describe("steering under chunked prefill (stories260K)", () => {
+  const w = loadLlama2c(join(SHARED_MODELS, "stories260K/stories260K.bin"));
+  const dir = tempDir("sg-steer-chunked-");
+  const { jump, topk, refusal, boost } = writeStoriesProfiles(dir);
+  let model: string;
+  const engines: Engine[] = [];
+
+  beforeAll(async () => {
+    model = await builtModel("stories260K");
+  });
+  afterAll(async () => {
+    for (const e of engines) await e.close();
+  });
+
+  const LONG = "Tom and Sue went to the big park to play with a red ball. The sun was warm and the birds sang in the tall green trees";
+  const MID = "The little dog ran to the big red ball and";
+
+  it("gives each row the reference's tokens and logprobs, whatever the chunk boundaries", async () => {
+    const probe = await Engine.load(model, { profileDirs: [dir], prefillChunk: 0 });
+    engines.push(probe);
+    const n = probe.tokenizer.encode(LONG).length;
+    const rows = [
+      { req: request("long-generated", LONG, 14, { profile: "refusal", strength: 1.5 }), steer: { sae: jump, spec: { ...refusal, strength: 1.5 } } },
+      { req: request("mid-plain", MID, 10) },
+      { req: request("long-all", LONG, 10, { profile: "boost", strength: 0.7 }), steer: { sae: topk, spec: { ...boost, strength: 0.7 } } },
+    ];
+    const expected = rows.map((r) => reference(w, probe.tokenizer.encode(r.req.input!.value as string), r.req.sampling!.maxTokens!, r.steer));
+    // The steered rows differ from the plain reference: steering is really on.
+    expect(expected[0]!.tokens).not.toEqual(reference(w, probe.tokenizer.encode(LONG), 14).tokens);
+    expect(expected[2]!.tokens).not.toEqual(reference(w, probe.tokenizer.encode(LONG), 10).tokens);
+
+    // Chunks of `chunk` tokens where the budget lets every prompt have a whole chunk per step
+    // (the last chunk exactly the last prompt token; an uneven split), and a tight budget
+    // that cuts chunks short (budget minus the decode rows, shared shortest first).
+    const divisor = [7, 6, 5, 4, 3].find((d) => (n - 1) % d === 0)!;
+    const settings = [
+      { chunk: divisor, stepTokens: 3 * divisor + 4, exact: true },
+      { chunk: Math.ceil(n / 3), stepTokens: 3 * Math.ceil(n / 3) + 4, exact: true },
+      { chunk: 6, stepTokens: 9, exact: false },
+    ];
+    for (const { chunk, stepTokens, exact } of settings) {
+      const trace: StepTrace[] = [];
+      const engine = await Engine.load(model, { maxBatch: 4, profileDirs: [dir], prefillChunk: chunk, stepTokens, onStep: (s) => trace.push(s) });
+      engines.push(engine);
+      const got = await Promise.all(rows.map((r) => run(engine, r.req)));
+      got.forEach((g, i) => {
+        const want = expected[i]!;
+        expect(g.tokens, `chunk ${chunk}, ${rows[i]!.req.requestId}`).toEqual(want.tokens);
+        g.logprobs.forEach((lp, s) => {
+          for (const t of [lp.chosen!, ...lp.top]) expect(Math.abs(t.logprob - want.logSoftmax[s]![t.tokenId]!)).toBeLessThan(TOL);
+        });
+      });
+      // The long prompts really were split, contiguously, at most `chunk` tokens at a time.
+      for (const id of ["long-generated", "long-all"]) {
+        const pieces = trace.flatMap((s) => s.chunks.filter((c) => c.id === id));
+        expect(pieces.every((c) => c.tokens <= chunk)).toBe(true);
+        expect(pieces.map((c) => c.start)).toEqual(pieces.map((_, i) => pieces.slice(0, i).reduce((a, c) => a + c.tokens, 0)));
+        expect(pieces.reduce((a, c) => a + c.tokens, 0)).toBe(n);
+        if (exact) expect(pieces.map((c) => c.tokens)).toEqual(Array.from({ length: Math.ceil(n / chunk) }, (_, i) => Math.min(chunk, n - i * chunk)));
+        else expect(pieces.length).toBeGreaterThan(Math.ceil(n / chunk));
+        if (chunk === divisor) expect(pieces.at(-1)!.tokens).toBe(1);
+      }
+      // No step went over its budget.
+      for (const s of trace) expect(s.decodeRows + s.chunks.reduce((a, c) => a + c.tokens, 0)).toBeLessThanOrEqual(stepTokens);
+      // Chunks of different rows shared steps with decode steps of the others.
+      expect(trace.some((s) => s.decodeRows > 0 && s.chunks.length > 0)).toBe(true);
+    }
+  });
+});
