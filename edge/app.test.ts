@@ -3,109 +3,15 @@
  * routing headers, events, the failure policy, upstream, streaming errors.
  */
 import { describe, expect, it } from "vitest";
-import { FinishReason, GenerateChunk, type GenerateRequest } from "../proto/gen/steerguard/v1/sidecar.ts";
-import { createApp } from "./app.ts";
-import { KeyStore, sha256Hex } from "./auth/index.ts";
-import { parseConfig, type ConfigInput } from "./config/index.ts";
-import { MemorySink } from "./events/index.ts";
-import { Metrics } from "./metrics/index.ts";
-import { RateLimiter } from "./ratelimit/index.ts";
-import { fixedScorer } from "./risk/index.ts";
+import { GenerateChunk } from "../proto/gen/steerguard/v1/sidecar.ts";
+import { chunk, fin, KEY, ScriptedBackend, setup, sseData, streamOf, SUBSET, LIMITED } from "./pipeline/testing.ts";
 import { InflightRequests } from "./shutdown/index.ts";
-import { SidecarFailure, type GenerationStream, type SidecarBackend, type StartOptions } from "./sidecar/index.ts";
+import { SidecarFailure } from "./sidecar/index.ts";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const jsonOf = async (r: Response): Promise<any> => r.json();
 
-type Script = (req: GenerateRequest, opts: StartOptions) => Promise<GenerationStream>;
-
-const chunk = (text: string) => GenerateChunk.fromPartial({ text, tokenIds: [1] });
-const fin = (n: number) => GenerateChunk.fromPartial({ finish: { reason: FinishReason.FINISH_REASON_STOP, usage: { promptTokens: 7, completionTokens: n } } });
-
-function streamOf(chunks: GenerateChunk[], failAfter?: SidecarFailure): GenerationStream {
-  const [first, ...rest] = chunks;
-  return {
-    address: "fake:1",
-    first,
-    rest: (async function* () {
-      for (const c of rest) yield c;
-      if (failAfter) throw failAfter;
-    })(),
-    cancel() {},
-  };
-}
-
-class ScriptedBackend implements SidecarBackend {
-  requests: GenerateRequest[] = [];
-  constructor(public script: Script = async () => streamOf([chunk("Hello"), chunk(" there"), fin(2)])) {}
-  start(req: GenerateRequest, opts: StartOptions) {
-    this.requests.push(req);
-    return this.script(req, opts);
-  }
-  ready() {
-    return true;
-  }
-  modelIds() {
-    return ["organism260K"];
-  }
-  status() {
-    return [{ address: "fake:1", healthy: true, modelId: "organism260K", lastError: null }];
-  }
-  close() {}
-}
-
-const KEY = "sk-test";
-const LIMITED = "sk-limited";
-const SUBSET = "sk-subset";
-
-function setup(overrides: ConfigInput = {}, opts: { risk?: number | ((m: unknown) => number); backend?: ScriptedBackend; fetch?: typeof fetch; inflight?: InflightRequests } = {}) {
-  const config = parseConfig({
-    steering: { profile: "refusal", strength: 2 },
-    classifier: { threshold: 0.5 },
-    auth: {
-      keys: [
-        { id: "limited", sha256: sha256Hex(LIMITED), rate_limit: { requests_per_minute: 60, burst: 2 } },
-        { id: "subset", sha256: sha256Hex(SUBSET), models: ["other"] },
-      ],
-    },
-    limits: { max_body_bytes: 2_000, max_messages: 3, max_content_chars: 100, max_tokens: 50 },
-    ...overrides,
-  });
-  const backend = opts.backend ?? new ScriptedBackend();
-  const events = new MemorySink();
-  const metrics = new Metrics();
-  const app = createApp(config, {
-    keys: new KeyStore(config, KEY),
-    limiter: new RateLimiter(config.rate_limit),
-    scorer: fixedScorer(
-      opts.risk ?? ((msgs: unknown) => (JSON.stringify(msgs).includes("bomb") ? 0.9 : 0.1)),
-      0.5,
-    ),
-    sidecar: backend,
-    events,
-    metrics,
-    fetch: opts.fetch,
-    inflight: opts.inflight,
-  });
-  const post = (body: unknown, headers: Record<string, string> = {}) =>
-    app.request("/v1/chat/completions", {
-      method: "POST",
-      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json", ...headers },
-      body: typeof body === "string" ? body : JSON.stringify(body),
-    });
-  return { app, backend, events, metrics, post, config };
-}
-
 const chat = (content: string, extra: Record<string, unknown> = {}) => ({ model: "organism260K", messages: [{ role: "user", content }], ...extra });
-
-async function sseData(res: Response): Promise<unknown[]> {
-  const text = await res.text();
-  return text
-    .split("\n\n")
-    .filter((s) => s.startsWith("data: "))
-    .map((s) => s.slice(6))
-    .map((s) => (s === "[DONE]" ? s : JSON.parse(s)));
-}
 
 describe("chat completions", () => {
   it("answers a benign prompt unsteered with headers, usage and one event", async () => {

@@ -2,7 +2,9 @@
  * The edge as a plain Hono app: `createApp(config, deps)`. Runs under Deno
  * (edge/main.ts) and in-process under vitest (`app.request(...)`).
  *
- * Routes: POST /v1/chat/completions, GET /v1/models, GET /healthz (liveness),
+ * Routes: POST /v1/chat/completions, /v1/responses and /v1/completions (one
+ * request pipeline, edge/pipeline, with an adapter per wire format), GET
+ * /v1/models, GET /healthz (liveness),
  * GET /readyz (a sidecar is healthy and has room: 503 with a reason when none
  * is healthy, when every healthy one reports its queue at its admission limit,
  * or when the edge's own limit of sidecar calls is reached), GET /metrics
@@ -10,29 +12,21 @@
  */
 import { Hono } from "hono";
 import { auth, type ApiKey, type KeyStore } from "./auth/index.ts";
-import { chatHandler, type ChatEnv } from "./chat/index.ts";
+import { chatAdapter } from "./chat/index.ts";
+import { completionsAdapter } from "./completions/index.ts";
 import type { Config } from "./config/index.ts";
-import type { EventSink } from "./events/index.ts";
-import type { Metrics } from "./metrics/index.ts";
 import { errorResponse } from "./openai/index.ts";
+import type { Adapter } from "./pipeline/format.ts";
+import { pipelineHandler, type EdgeEnv, type PipelineDeps } from "./pipeline/index.ts";
 import { rateLimit, type RateLimiter } from "./ratelimit/index.ts";
-import type { RiskScorer } from "./risk/index.ts";
-import type { InflightRequests } from "./shutdown/inflight.ts";
+import { responsesAdapter } from "./responses/index.ts";
 import { Admission } from "./sidecar/admission.ts";
-import type { SidecarBackend } from "./sidecar/index.ts";
-import { validateChat } from "./validate/index.ts";
+import { validateRequest } from "./validate/index.ts";
 
-export interface AppDeps {
+/** What the app needs beyond its config: the pipeline's dependencies (edge/pipeline/exchange.ts) and the key store and rate limiter. */
+export interface AppDeps extends Omit<PipelineDeps, "config" | "admission"> {
   keys: KeyStore;
   limiter: RateLimiter;
-  scorer: RiskScorer;
-  sidecar: SidecarBackend;
-  events: EventSink;
-  metrics: Metrics;
-  /** fetch used for the upstream (tests inject one). */
-  fetch?: typeof fetch;
-  /** Chat requests in flight, for a forced shutdown to record. */
-  inflight?: InflightRequests;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -41,7 +35,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const quote = (s: string) => (s.length > 256 ? `${s.slice(0, 256)}…` : s);
 
 export function createApp(config: Config, deps: AppDeps) {
-  const app = new Hono<ChatEnv>();
+  const app = new Hono<EdgeEnv>();
   const admission = config.sidecar.max_inflight > 0 ? new Admission(config.sidecar.max_inflight) : undefined;
   deps.metrics.bindLoad({
     sidecars: () => deps.sidecar.status(),
@@ -60,7 +54,7 @@ export function createApp(config: Config, deps: AppDeps) {
     const healthy = deps.sidecar.ready();
     // Saturation: a load balancer should send new work elsewhere for now.
     const reason = !healthy
-      ? "no healthy sidecar"
+      ? unhealthyReason(deps.sidecar.status())
       : admission?.full
         ? `saturated: ${admission.size} sidecar calls in flight from this edge, its admission limit is ${admission.limit}`
         : (deps.sidecar.saturation?.() ?? null);
@@ -84,21 +78,26 @@ export function createApp(config: Config, deps: AppDeps) {
     return c.json(modelEntry(id));
   });
 
-  app.post(
-    "/v1/chat/completions",
-    async (c, next) => {
-      await next();
-      // Count what was refused before routing (auth, rate limit, validation, model access).
-      if (!c.get("decided") && c.res.status >= 400) {
-        const code = REJECTED_CODE[c.res.status] ?? "invalid";
-        deps.metrics.rejected.inc({ status: String(c.res.status), code });
-      }
-    },
-    auth(deps.keys),
-    rateLimit(deps.limiter),
-    validateChat(config.limits),
-    chatHandler({ config, scorer: deps.scorer, sidecar: deps.sidecar, events: deps.events, metrics: deps.metrics, fetch: deps.fetch, inflight: deps.inflight, admission }),
-  );
+  const pipeline: PipelineDeps = { config, scorer: deps.scorer, sidecar: deps.sidecar, events: deps.events, metrics: deps.metrics, fetch: deps.fetch, inflight: deps.inflight, admission };
+  const endpoint = <Body>(path: string, adapter: Adapter<Body>) =>
+    app.post(
+      path,
+      async (c, next) => {
+        await next();
+        // Count what was refused before routing (auth, rate limit, validation, model access).
+        if (!c.get("decided") && c.res.status >= 400) {
+          const code = REJECTED_CODE[c.res.status] ?? "invalid";
+          deps.metrics.rejected.inc({ status: String(c.res.status), code });
+        }
+      },
+      auth(deps.keys),
+      rateLimit(deps.limiter),
+      validateRequest(config.limits, adapter),
+      pipelineHandler(pipeline, adapter),
+    );
+  endpoint("/v1/chat/completions", chatAdapter);
+  endpoint("/v1/responses", responsesAdapter);
+  endpoint("/v1/completions", completionsAdapter);
 
   app.notFound((c) => errorResponse(404, `Unknown route ${quote(c.req.method)} ${quote(c.req.path)}`, { code: "unknown_url" }));
   app.onError((err) => {
@@ -106,6 +105,12 @@ export function createApp(config: Config, deps: AppDeps) {
     return errorResponse(500, "Internal error in the edge.");
   });
   return app;
+}
+
+/** Why no sidecar is healthy, with the first one's last error (a TLS misconfiguration says what is wrong here). */
+function unhealthyReason(sidecars: ReadonlyArray<{ address: string; lastError: string | null }>): string {
+  const failing = sidecars.find((s) => s.lastError);
+  return failing ? `no healthy sidecar (${failing.address}: ${failing.lastError})` : "no healthy sidecar";
 }
 
 /** `code` label of steerguard_rejected_total per status refused before routing (else "invalid"). */

@@ -8,8 +8,8 @@ import { tempDir } from "../test/support/tmp.ts";
 
 function ev(p: Partial<DecisionEvent>): DecisionEvent {
   return {
-    ts: "2026-01-01T00:00:00Z", request_id: "r", key_id: "k", model: "m", stream: false, experiment: "e", arm: "a", policy: "selective",
-    route: "unsteered", risk: 0.1, threshold: 0.5, steering: null, backend: "sidecar", sidecar: "s", status: 200, finish_reason: "stop",
+    ts: "2026-01-01T00:00:00Z", request_id: "r", endpoint: "chat.completions", key_id: "k", model: "m", stream: false, experiment: "e", arm: "a", policy: "selective",
+    route: "unsteered", risk: 0.1, risk_stage: "classifier", threshold: 0.5, steering: null, backend: "sidecar", sidecar: "s", status: 200, finish_reason: "stop",
     prompt_tokens: 1, completion_tokens: 2, latency: { classify: 0.1, first_token: 5, backend: 9, total: 10 }, error: null, fallback: null, steering_applied: null, ...p,
   };
 }

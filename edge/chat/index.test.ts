@@ -1,9 +1,10 @@
-/** The sidecar request built from a chat request (the handler itself is tested through edge/app.test.ts). */
+/** The sidecar request built from a chat request (the pipeline itself is tested through edge/app.test.ts). */
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../config/index.ts";
 import { decide } from "../routing/index.ts";
 import { chatRequestSchema, validateChatBody } from "../validate/index.ts";
-import { toGenerateRequest } from "./index.ts";
+import { toGenerateRequest } from "../pipeline/request.ts";
+import { chatPipelineRequest } from "./index.ts";
 
 const config = parseConfig({ steering: { profile: "refusal", strength: 1.5 } });
 const schema = chatRequestSchema(config.limits);
@@ -30,7 +31,7 @@ describe("toGenerateRequest", () => {
       stop: "END",
       logprobs: true,
     });
-    const req = toGenerateRequest(body, "rid", decide(config, "e", arm, 0.9, 0.5), 256);
+    const req = toGenerateRequest(chatPipelineRequest(body), "rid", decide(config, "e", arm, 0.9, 0.5), 256);
     expect(req.requestId).toBe("rid");
     expect(req.input).toEqual({
       $case: "conversation",
@@ -42,12 +43,12 @@ describe("toGenerateRequest", () => {
 
   it("uses the default max_tokens, and sends no steering when unsteered or the profile is empty", () => {
     const body = parse({ model: "m", messages: [{ role: "user", content: "hi" }] });
-    const unsteered = toGenerateRequest(body, "r", decide(config, "e", { ...arm, policy: "never" }, 0.9, 0.5), 256);
+    const unsteered = toGenerateRequest(chatPipelineRequest(body), "r", decide(config, "e", { ...arm, policy: "never" }, 0.9, 0.5), 256);
     expect(unsteered.sampling?.maxTokens).toBe(256);
     expect(unsteered.steering).toBeUndefined();
     const noProfile = parseConfig({ steering: { profile: "" } });
     const steered = decide(noProfile, "e", arm, 0.9, 0.5);
     expect(steered.route).toBe("steered");
-    expect(toGenerateRequest(body, "r", steered, 256).steering).toBeUndefined();
+    expect(toGenerateRequest(chatPipelineRequest(body), "r", steered, 256).steering).toBeUndefined();
   });
 });

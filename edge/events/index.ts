@@ -10,6 +10,8 @@ export interface DecisionEvent {
   /** ISO time the request arrived. */
   ts: string;
   request_id: string;
+  /** The OpenAI endpoint the request came to: "chat.completions", "responses" or "completions". */
+  endpoint: string;
   key_id: string;
   model: string;
   stream: boolean;
@@ -18,6 +20,8 @@ export interface DecisionEvent {
   policy: string;
   route: "steered" | "unsteered" | "blocked";
   risk: number;
+  /** Which gate stage decided the risk: "classifier" (first stage) or "encoder" (the second stage, config classifier.second_stage). */
+  risk_stage: "classifier" | "encoder";
   threshold: number | null;
   /** Steering sent to the sidecar (null: none). */
   steering: { profile: string; strength: number } | null;

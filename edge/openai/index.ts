@@ -1,7 +1,10 @@
 /**
- * OpenAI wire formats: the error shape, chat.completion responses and
- * chat.completion.chunk SSE frames.
+ * OpenAI wire formats: the error shape, usage, logprob entries, SSE frames,
+ * chat.completion responses and chat.completion.chunk frames. (The responses
+ * and legacy completions formats are in edge/responses and edge/completions.)
  */
+import type { PositionLogprobs } from "../../proto/gen/steerguard/v1/sidecar.ts";
+
 export type FinishReasonText = "stop" | "length" | "content_filter";
 
 export interface OpenAIErrorBody {
@@ -57,6 +60,16 @@ export function tokenBytes(s: string): number[] {
   return Array.from(enc.encode(s));
 }
 
+/** OpenAI `logprobs.content` entries (chat, and responses' output_text), with at most `top` alternatives each. */
+export function logprobEntries(lp: readonly PositionLogprobs[], top: number): LogprobEntry[] {
+  return lp.map((p) => ({
+    token: p.chosen?.text ?? "",
+    logprob: p.chosen?.logprob ?? 0,
+    bytes: tokenBytes(p.chosen?.text ?? ""),
+    top_logprobs: p.top.slice(0, top).map((t) => ({ token: t.text, logprob: t.logprob, bytes: tokenBytes(t.text) })),
+  }));
+}
+
 export interface CompletionMeta {
   id: string;
   created: number;
@@ -110,9 +123,10 @@ export function usageChunkBody(meta: CompletionMeta, u: Usage) {
   return { id: meta.id, object: "chat.completion.chunk" as const, created: meta.created, model: meta.model, system_fingerprint: null, choices: [], usage: u };
 }
 
-/** An SSE `data:` frame. */
-export function sse(data: unknown): string {
-  return `data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`;
+/** An SSE `data:` frame (with an `event:` line when `event` is given). */
+export function sse(data: unknown, event?: string): string {
+  const line = `data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`;
+  return event ? `event: ${event}\n${line}` : line;
 }
 
 export const SSE_DONE = "data: [DONE]\n\n";

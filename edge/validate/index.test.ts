@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../config/index.ts";
-import { chatRequestSchema, validateChat, validateChatBody, type ValidateEnv } from "./index.ts";
+import { chatRequestSchema, validateChat, validateChatBody, type BodyEnv } from "./index.ts";
 
 const limits = parseConfig({ limits: { max_body_bytes: 500, max_messages: 2, max_content_chars: 20, max_tokens: 10 } }).limits;
 const schema = chatRequestSchema(limits);
@@ -140,8 +140,8 @@ describe("chat request schema", () => {
 
 describe("middleware", () => {
   it("middleware: 413 for too large, 400 for malformed JSON or invalid UTF-8", async () => {
-    const app = new Hono<ValidateEnv>();
-    app.post("/", validateChat(limits), (c) => c.json(c.get("chat")));
+    const app = new Hono<BodyEnv>();
+    app.post("/", validateChat(limits), (c) => c.json(c.get("body")));
     const post = (body: string | Uint8Array) => app.request("/", { method: "POST", body });
     const big = await post(JSON.stringify({ ...ok, pad: "x".repeat(600) }));
     expect(big.status).toBe(413);
@@ -152,8 +152,8 @@ describe("middleware", () => {
   });
 
   it("408 for a body not received within body_timeout_ms, 400 for one the runtime cannot read, both asking to close the connection", async () => {
-    const app = new Hono<ValidateEnv>();
-    app.post("/", validateChat({ ...limits, body_timeout_ms: 50 }), (c) => c.json(c.get("chat")));
+    const app = new Hono<BodyEnv>();
+    app.post("/", validateChat({ ...limits, body_timeout_ms: 50 }), (c) => c.json(c.get("body")));
     const post = (body: ReadableStream<Uint8Array>) => app.request("/", { method: "POST", body, duplex: "half" } as RequestInit);
     const stalled = await post(new ReadableStream({ start: (c) => c.enqueue(new TextEncoder().encode("{")) }));
     expect(stalled.status).toBe(408);

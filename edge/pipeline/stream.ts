@@ -1,25 +1,17 @@
 /**
- * The SSE body of a streamed completion from a sidecar generation: the role
- * chunk, a chunk for every sidecar chunk that carries text or logprobs, then
- * the finish chunk (and the usage chunk) and `data: [DONE]`; or an error
- * event when the generation fails mid-way. What to record is the caller's
- * (the handlers).
+ * The SSE body of a streamed answer from a sidecar generation, in any wire
+ * format (its StreamWriter renders the frames): the opening frames, a frame
+ * for every sidecar chunk the writer has something to send for, then the
+ * closing frames; or an error frame when the generation fails mid-way. What
+ * to record is the caller's (the pipeline's sidecar executor).
  */
 import type { GenerateChunk } from "../../proto/gen/steerguard/v1/sidecar.ts";
-import { chunkBody, sse, SSE_DONE, usageChunkBody, type CompletionMeta, type FinishReasonText, type Usage } from "../openai/index.ts";
 import type { GenerationStream } from "../sidecar/index.ts";
-import { logprobEntries } from "./convert.ts";
-
-export interface SseOptions {
-  meta: CompletionMeta;
-  includeUsage: boolean;
-  /** Alternatives per token when the client asked for logprobs; null: no logprobs. */
-  topLogprobs: number | null;
-}
+import type { Finish, StreamWriter } from "./format.ts";
 
 export interface SseHandlers {
   /** The finish chunk arrived (`completion` is the whole text): the finish reason and usage to send. */
-  finished(chunk: GenerateChunk, completion: string): { reason: FinishReasonText; usage: Usage };
+  finished(chunk: GenerateChunk, completion: string): Finish;
   /** The generation failed (`err` null: it ended without a finish chunk): the SSE frame to end with, "" for none. */
   failed(err: unknown, completion: string): string;
   /** The client went away (the call is cancelled already). */
@@ -28,7 +20,7 @@ export interface SseHandlers {
 
 const enc = new TextEncoder();
 
-export function generationSse(gen: GenerationStream, opts: SseOptions, on: SseHandlers): ReadableStream<Uint8Array> {
+export function generationSse(gen: GenerationStream, writer: StreamWriter, on: SseHandlers): ReadableStream<Uint8Array> {
   const it = gen.rest[Symbol.asyncIterator]();
   let pending: GenerateChunk | undefined = gen.first;
   let completion = "";
@@ -41,7 +33,8 @@ export function generationSse(gen: GenerationStream, opts: SseOptions, on: SseHa
   };
   return new ReadableStream<Uint8Array>({
     start(ctrl) {
-      ctrl.enqueue(enc.encode(sse(chunkBody(opts.meta, { role: "assistant", content: "" }, null))));
+      const opening = writer.start();
+      if (opening) ctrl.enqueue(enc.encode(opening));
     },
     // Each pull enqueues a frame or closes the stream. A stream calls pull
     // again only once what it enqueued was read, so a pull that returned with
@@ -56,9 +49,9 @@ export function generationSse(gen: GenerationStream, opts: SseOptions, on: SseHa
           return end(ctrl, on.failed(err, completion));
         }
         if (!ch) return end(ctrl, on.failed(null, completion));
-        const frame = textFrame(ch, opts);
+        const frame = writer.delta(ch.text, ch.logprobs);
         completion += ch.text;
-        if (ch.finish) return end(ctrl, frame + finishFrames(opts, on.finished(ch, completion)));
+        if (ch.finish) return end(ctrl, frame + writer.finish(on.finished(ch, completion)));
         if (frame) return push(ctrl, frame);
       }
     },
@@ -67,19 +60,6 @@ export function generationSse(gen: GenerationStream, opts: SseOptions, on: SseHa
       on.cancelled(completion);
     },
   });
-}
-
-/** The chunk's text (and logprobs) as a frame; "" when it carries neither. */
-function textFrame(ch: GenerateChunk, opts: SseOptions): string {
-  if (!ch.text && ch.logprobs.length === 0) return "";
-  const lps = opts.topLogprobs === null ? null : logprobEntries(ch.logprobs, opts.topLogprobs);
-  return sse(chunkBody(opts.meta, { content: ch.text }, null, lps));
-}
-
-function finishFrames(opts: SseOptions, done: { reason: FinishReasonText; usage: Usage }): string {
-  let out = sse(chunkBody(opts.meta, {}, done.reason));
-  if (opts.includeUsage) out += sse(usageChunkBody(opts.meta, done.usage));
-  return out + SSE_DONE;
 }
 
 /** Writes after the client went away are dropped. */

@@ -1,6 +1,7 @@
-/** The SSE body of a sidecar generation (edge/chat/stream.ts). */
+/** The SSE body of a sidecar generation (edge/pipeline/stream.ts), in the chat wire format. */
 import { describe, expect, it } from "vitest";
 import { FinishReason, GenerateChunk } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import { chatFormat } from "../chat/format.ts";
 import { usage } from "../openai/index.ts";
 import type { GenerationStream } from "../sidecar/index.ts";
 import { generationSse, type SseHandlers } from "./stream.ts";
@@ -43,7 +44,7 @@ async function frames(body: ReadableStream<Uint8Array>): Promise<string[]> {
 describe("generationSse", () => {
   it("skips chunks without text instead of stalling, whether they come first, between or last (issue 14 fault 2)", async () => {
     const { on, seen } = handlers();
-    const out = await frames(generationSse(gen([chunk(""), chunk("a"), chunk(""), chunk(""), chunk("b"), chunk(""), fin]), { meta, includeUsage: true, topLogprobs: null }, on));
+    const out = await frames(generationSse(gen([chunk(""), chunk("a"), chunk(""), chunk(""), chunk("b"), chunk(""), fin]), chatFormat(meta, { includeUsage: true, topLogprobs: null }).stream(), on));
     const objs = out.slice(0, -1).map((f) => JSON.parse(f) as { choices: Array<{ delta: { content?: string }; finish_reason: string | null }>; usage?: unknown });
     expect(objs.map((o) => o.choices[0]?.delta.content ?? null)).toEqual(["", "a", "b", null, null]);
     expect(objs[3].choices[0].finish_reason).toBe("stop");
@@ -54,21 +55,21 @@ describe("generationSse", () => {
 
   it("ends with the handler's frame when the generation fails or ends early, after many empty chunks", async () => {
     const early = handlers();
-    expect(await frames(generationSse(gen([chunk("a"), ...Array(50).fill(chunk(""))]), { meta, includeUsage: false, topLogprobs: null }, early.on))).toEqual([
+    expect(await frames(generationSse(gen([chunk("a"), ...Array(50).fill(chunk(""))]), chatFormat(meta, { includeUsage: false, topLogprobs: null }).stream(), early.on))).toEqual([
       expect.stringContaining('"role":"assistant"'),
       expect.stringContaining('"content":"a"'),
       "early",
     ]);
     expect(early.seen).toEqual(["failed early a"]);
     const broken = handlers();
-    await frames(generationSse(gen([chunk("a"), chunk("")], new Error("reset")), { meta, includeUsage: false, topLogprobs: null }, broken.on));
+    await frames(generationSse(gen([chunk("a"), chunk("")], new Error("reset")), chatFormat(meta, { includeUsage: false, topLogprobs: null }).stream(), broken.on));
     expect(broken.seen).toEqual(["failed reset a"]);
   });
 
   it("cancels the call when the client goes away", async () => {
     const { on, seen } = handlers();
     const g = gen([chunk("a"), chunk("b"), fin]);
-    const reader = generationSse(g, { meta, includeUsage: false, topLogprobs: null }, on).getReader();
+    const reader = generationSse(g, chatFormat(meta, { includeUsage: false, topLogprobs: null }).stream(), on).getReader();
     await reader.read();
     await reader.cancel();
     expect(g.cancelled).toBe(1);

@@ -15,8 +15,9 @@ import { MemorySink } from "../events/index.ts";
 import { Metrics } from "../metrics/index.ts";
 import { RateLimiter } from "../ratelimit/index.ts";
 import { fixedScorer } from "../risk/index.ts";
-import { SidecarFailure, type GenerationStream, type SidecarBackend, type SidecarStatus, type StartOptions } from "../sidecar/index.ts";
+import { SidecarFailure, type GenerationStream, type SidecarStatus } from "../sidecar/index.ts";
 import { retryAfterSecondsOf } from "./overloaded.ts";
+import { ScriptedBackend } from "./testing.ts";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const jsonOf = async (r: Response): Promise<any> => r.json();
@@ -31,27 +32,18 @@ const done = (text: string): GenerationStream => ({
   cancel() {},
 });
 
-class LoadedBackend implements SidecarBackend {
-  requests: GenerateRequest[] = [];
+/** A backend whose one sidecar reports a full queue (and saturation when `saturated` is set). */
+class LoadedBackend extends ScriptedBackend {
   saturated: string | null = null;
-  constructor(public script: (req: GenerateRequest, opts: StartOptions) => Promise<GenerationStream>) {}
-  start(req: GenerateRequest, opts: StartOptions) {
-    this.requests.push(req);
-    return this.script(req, opts);
-  }
-  ready() {
-    return true;
-  }
-  modelIds() {
+  override modelIds() {
     return ["m"];
   }
-  status(): SidecarStatus[] {
+  override status(): SidecarStatus[] {
     return [{ address: "s:1", healthy: true, modelId: "m", lastError: null, queue: { depth: 5, limit: 5, saturated: this.saturated !== null } }];
   }
   saturation() {
     return this.saturated;
   }
-  close() {}
 }
 
 const full = () => Promise.reject(new SidecarFailure("overloaded", "the request queue is full (5 waiting, limit 5)", "s:1", grpc.status.RESOURCE_EXHAUSTED, 2_500));
