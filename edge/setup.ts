@@ -37,11 +37,13 @@ export async function buildEdge(config: Config, env: Env, log: (line: string) =>
   if (keys.size === 0 && !config.auth.disabled) {
     throw new Error("no API keys configured: set STEERGUARD_API_KEYS (comma-separated) or auth.keys in the config file, or auth.disabled for development");
   }
-  const scorer = await loadRiskScorer({ artifact: config.classifier.artifact, warn: log });
+  const scorer = await loadRiskScorer({ artifact: config.classifier.artifact, secondStage: config.classifier.second_stage, warn: log });
   const metrics = new Metrics();
   const sidecar = new SidecarPool(config.sidecars, {
     healthIntervalMs: config.sidecar.health_interval_ms,
     healthTimeoutMs: config.sidecar.health_timeout_ms,
+    tls: config.sidecar.tls && { ca: config.sidecar.tls.ca, cert: config.sidecar.tls.cert, key: config.sidecar.tls.key, serverName: config.sidecar.tls.server_name },
+    log: (line) => log(`edge: ${line}`),
     onHealth(address, healthy, reason) {
       metrics.sidecarHealthy.set({ address }, healthy ? 1 : 0);
       log(`edge: sidecar ${address} is ${healthy ? "healthy" : `down (${reason ?? "not serving"})`}`);
@@ -51,7 +53,7 @@ export async function buildEdge(config: Config, env: Env, log: (line: string) =>
   void sidecar.startHealthChecks();
   const events = openSink(config.events.path);
   const limiter = new RateLimiter(config.rate_limit);
-  log(`edge: classifier ${scorer.source} (threshold ${config.classifier.threshold ?? scorer.threshold}); sidecars ${config.sidecars.join(", ")}; ${keys.size} API key(s)${config.auth.disabled ? ", AUTH DISABLED" : ""}`);
+  log(`edge: classifier ${scorer.source} (threshold ${config.classifier.threshold ?? scorer.threshold}); sidecars ${config.sidecars.join(", ")} (${config.sidecar.tls ? "mutual TLS" : "plaintext"}); ${keys.size} API key(s)${config.auth.disabled ? ", AUTH DISABLED" : ""}`);
   return {
     config,
     deps: { keys, limiter, scorer, sidecar, events, metrics, inflight: new InflightRequests() },

@@ -44,6 +44,22 @@ describe("config", () => {
     expect(applyEnv(parseConfig({ steering: { strength: 2 } }), { STEERGUARD_STEERING_PROFILE: "refusal" }).steering).toEqual({ profile: "refusal", strength: 2 });
   });
 
+  it("takes sidecar.tls from the config and the STEERGUARD_SIDECAR_TLS_* variables, all three files together", () => {
+    const tls = { ca: "/c/ca.crt", cert: "/c/edge.crt", key: "/c/edge.key" };
+    expect(parseConfig({ sidecar: { tls } }).sidecar.tls).toEqual(tls);
+    expect(parseConfig({}).sidecar.tls).toBeUndefined();
+    expect(() => parseConfig({ sidecar: { tls: { ca: "/c/ca.crt", cert: "/c/edge.crt" } } })).toThrow(/sidecar\.tls\.key/);
+    expect(() => parseConfig({ sidecar: { tls: { ...tls, cert: "" } } })).toThrow(/sidecar\.tls\.cert/);
+    const env = { STEERGUARD_SIDECAR_TLS_CA: "/e/ca.crt", STEERGUARD_SIDECAR_TLS_CERT: "/e/tls.crt", STEERGUARD_SIDECAR_TLS_KEY: "/e/tls.key", STEERGUARD_SIDECAR_TLS_SERVER_NAME: "sidecar.ns.svc" };
+    expect(applyEnv(parseConfig({}), env).sidecar.tls).toEqual({ ca: "/e/ca.crt", cert: "/e/tls.crt", key: "/e/tls.key", server_name: "sidecar.ns.svc" });
+    // The environment's fields over the config's; the rest of sidecar unchanged.
+    const merged = applyEnv(parseConfig({ sidecar: { tls, deadline_ms: 5 } }), { STEERGUARD_SIDECAR_TLS_CERT: "/e/tls.crt", STEERGUARD_SIDECAR_TLS_KEY: " " });
+    expect(merged.sidecar).toMatchObject({ deadline_ms: 5, tls: { ...tls, cert: "/e/tls.crt" } });
+    expect(() => applyEnv(parseConfig({}), { STEERGUARD_SIDECAR_TLS_CERT: "/e/tls.crt" })).toThrow(
+      new ConfigError("sidecar TLS: STEERGUARD_SIDECAR_TLS_CA (sidecar.tls.ca), STEERGUARD_SIDECAR_TLS_KEY (sidecar.tls.key) missing: ca, cert and key go together"),
+    );
+  });
+
   it("keeps a grpc ipv4:/ipv6: address list in STEERGUARD_SIDECARS together as one target", () => {
     expect(parseSidecarList("ipv4:10.0.0.1:50051,10.0.0.2:50051")).toEqual(["ipv4:10.0.0.1:50051,10.0.0.2:50051"]);
     expect(parseSidecarList("ipv4:10.0.0.1:1, 10.0.0.2:1; c:3")).toEqual(["ipv4:10.0.0.1:1,10.0.0.2:1", "c:3"]);

@@ -55,6 +55,20 @@ const RateLimitSchema = v.object({
   burst: v.optional(PositiveInt),
 });
 
+const FilePath = v.pipe(v.string(), v.minLength(1));
+
+/** Mutual TLS to the sidecars: PEM files, re-read when they change. */
+const SidecarTlsSchema = v.object({
+  /** CA bundle that signs the sidecars' certificates. */
+  ca: FilePath,
+  /** The edge's client certificate chain. */
+  cert: FilePath,
+  /** Its private key. */
+  key: FilePath,
+  /** Name expected in the sidecars' certificates (default: each target's host). */
+  server_name: v.optional(v.pipe(v.string(), v.minLength(1))),
+});
+
 const KeySchema = v.object({
   /** Appears in events and metrics instead of the key. */
   id: v.pipe(v.string(), v.minLength(1)),
@@ -84,6 +98,8 @@ export const ConfigSchema = v.object({
        * 0 = no limit (the sidecars' queues are the limit).
        */
       max_inflight: v.optional(NonNegInt, 0),
+      /** Mutual TLS to every sidecar; absent = plaintext. */
+      tls: v.optional(SidecarTlsSchema),
     }),
     {},
   ),
@@ -95,6 +111,11 @@ export const ConfigSchema = v.object({
       threshold: v.optional(Probability),
       /** Path of a classifier artifact; absent = the one shipped in edge/classifier. */
       artifact: v.optional(v.string()),
+      /**
+       * The sentence-encoder second stage (edge/risk/second-stage.ts) for risks in its uncertain band.
+       * Off by default: it adds up to ~85 ms at p99 (edge/classifier/MODEL_CARD.md), over the edge's 15 ms budget.
+       */
+      second_stage: v.optional(v.boolean(), false),
     }),
     {},
   ),
@@ -179,6 +200,7 @@ export type Arm = v.InferOutput<typeof ArmSchema>;
 export type Experiment = v.InferOutput<typeof ExperimentSchema>;
 export type RateLimitConfig = v.InferOutput<typeof RateLimitSchema>;
 export type KeyConfig = v.InferOutput<typeof KeySchema>;
+export type SidecarTlsConfig = v.InferOutput<typeof SidecarTlsSchema>;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -242,8 +264,9 @@ export function parseSidecarList(value: string): string[] {
 /**
  * Applies environment overrides: STEERGUARD_SIDECARS (comma-separated
  * targets, see parseSidecarList) replaces `sidecars`; STEERGUARD_STEERING_PROFILE replaces
- * `steering.profile`. API keys from STEERGUARD_API_KEYS are handled
- * by the auth module (they are raw keys, hashed at load).
+ * `steering.profile`; STEERGUARD_SIDECAR_TLS_CA / _CERT / _KEY / _SERVER_NAME
+ * replace those fields of `sidecar.tls` (see sidecarTlsFromEnv). API keys from
+ * STEERGUARD_API_KEYS are handled by the auth module (they are raw keys, hashed at load).
  */
 export function applyEnv(config: Config, env: Record<string, string | undefined>): Config {
   let out = config;
@@ -251,7 +274,34 @@ export function applyEnv(config: Config, env: Record<string, string | undefined>
   if (sidecars && sidecars.length > 0) out = { ...out, sidecars };
   const profile = env.STEERGUARD_STEERING_PROFILE;
   if (profile !== undefined) out = { ...out, steering: { ...out.steering, profile: profile.trim() } };
+  const tls = sidecarTlsFromEnv(out.sidecar.tls, env);
+  if (tls !== out.sidecar.tls) out = { ...out, sidecar: { ...out.sidecar, tls } };
   return out;
+}
+
+/** The environment variables of `sidecar.tls`, by field. */
+export const SIDECAR_TLS_ENV = {
+  ca: "STEERGUARD_SIDECAR_TLS_CA",
+  cert: "STEERGUARD_SIDECAR_TLS_CERT",
+  key: "STEERGUARD_SIDECAR_TLS_KEY",
+  server_name: "STEERGUARD_SIDECAR_TLS_SERVER_NAME",
+} as const;
+
+/**
+ * `sidecar.tls` with the environment's fields over the config's (a set,
+ * non-empty variable wins). The result must name ca, cert and key together,
+ * else ConfigError; unchanged (the same object) when no variable is set.
+ */
+export function sidecarTlsFromEnv(tls: SidecarTlsConfig | undefined, env: Record<string, string | undefined>): SidecarTlsConfig | undefined {
+  const given = Object.entries(SIDECAR_TLS_ENV).filter(([, name]) => env[name]?.trim());
+  if (given.length === 0) return tls;
+  const merged: Partial<SidecarTlsConfig> = { ...tls };
+  for (const [field, name] of given) merged[field as keyof SidecarTlsConfig] = env[name]!.trim();
+  const missing = (["ca", "cert", "key"] as const).filter((f) => !merged[f]);
+  if (missing.length > 0) {
+    throw new ConfigError(`sidecar TLS: ${missing.map((f) => `${SIDECAR_TLS_ENV[f]} (sidecar.tls.${f})`).join(", ")} missing: ca, cert and key go together`);
+  }
+  return merged as SidecarTlsConfig;
 }
 
 /** The experiment that applies to `model`, or undefined. */

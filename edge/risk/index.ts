@@ -4,19 +4,36 @@
  * (edge/classifier, owned by the classifier issue) and only falls back to
  * `KeywordRiskScorer` when that module or its artifact is missing, saying so
  * through `source` (which /readyz and the startup log report).
+ *
+ * Two stages: `score()` is the first stage alone (sync, microseconds);
+ * `assess()` is the whole gate: with the second stage loaded
+ * (`secondStage: true`, second-stage.ts), a first-stage risk inside the
+ * uncertain band is decided by the sentence-encoder probe, and the result
+ * names the stage that decided.
  */
+import type { RiskAssessment, SecondStage } from "./second-stage.ts";
+
+export type { RiskAssessment } from "./second-stage.ts";
 export interface RiskMessage {
   role: string;
   content?: string | null | ReadonlyArray<{ type?: string; text?: string } | string>;
 }
 
 export interface RiskScorer {
-  /** Risk of the conversation in [0, 1]. */
+  /** Risk of the conversation in [0, 1] by the first stage alone. */
   score(messages: readonly RiskMessage[]): number;
+  /** The whole gate's decision at `threshold`, and which stage made it. */
+  assess(messages: readonly RiskMessage[]): Promise<RiskAssessment>;
   /** The scorer's own decision threshold. */
   readonly threshold: number;
-  /** Where the scorer came from, e.g. "classifier 1.0.0" or "keyword-fallback". */
+  /** Where the scorer came from, e.g. "classifier 2.4.0 + encoder probe 1.0.0" or "keyword-fallback". */
   readonly source: string;
+}
+
+/** `assess` for a single-stage scorer: its score at its threshold. */
+function firstStageOnly(scorer: Pick<RiskScorer, "score" | "threshold">, messages: readonly RiskMessage[]): Promise<RiskAssessment> {
+  const risk = scorer.score(messages);
+  return Promise.resolve({ risk, risky: risk >= scorer.threshold, stage: "classifier" });
 }
 
 function text(m: RiskMessage): string {
@@ -44,31 +61,101 @@ export class KeywordRiskScorer implements RiskScorer {
     }
     return hits === 0 ? 0.05 : Math.min(0.99, 0.6 + 0.1 * hits);
   }
+  assess(messages: readonly RiskMessage[]): Promise<RiskAssessment> {
+    return firstStageOnly(this, messages);
+  }
 }
 
 /** A scorer that always answers `risk` (tests). */
 export function fixedScorer(risk: number | ((messages: readonly RiskMessage[]) => number), threshold = 0.5): RiskScorer {
-  return { score: typeof risk === "number" ? () => risk : risk, threshold, source: "fixed" };
+  const scorer = { score: typeof risk === "number" ? () => risk : risk, threshold, source: "fixed" };
+  return { ...scorer, assess: (messages) => firstStageOnly(scorer, messages) };
+}
+
+/** Where the second stage's files are (defaults: the shipped probe, the encoder package in node_modules). */
+export interface SecondStageFiles {
+  probe?: string | URL;
+  encoderDir?: string | URL;
 }
 
 /**
  * Loads the trained classifier from edge/classifier (its public API:
  * `loadRiskModel(path?)` -> RiskModel with `scoreConversation(messages).risk`
  * and `threshold`). Falls back to KeywordRiskScorer, with a warning through
- * `warn`, when the module or artifact is missing or broken.
+ * `warn`, when the module or artifact is missing or broken. With
+ * `secondStage` (config `classifier.second_stage`), also loads the encoder
+ * probe and the sentence encoder; when they cannot be loaded, or were fitted
+ * with another first stage or other encoder files, it warns and runs the
+ * first stage alone (`source` says which).
  */
-export async function loadRiskScorer(opts: { artifact?: string; warn?: (msg: string) => void } = {}): Promise<RiskScorer> {
+export async function loadRiskScorer(
+  opts: { artifact?: string; warn?: (msg: string) => void; secondStage?: boolean | SecondStageFiles } = {},
+): Promise<RiskScorer> {
   const warn = opts.warn ?? ((m: string) => console.warn(m));
+  let model: import("../classifier/index.ts").RiskModel;
+  let messageText: (m: RiskMessage) => string;
   try {
     const mod = await import("../classifier/index.ts");
-    const model = await mod.loadRiskModel(opts.artifact);
-    return {
-      threshold: model.threshold,
-      source: `classifier ${model.version}`,
-      score: (messages) => model.scoreConversation(messages).risk,
-    };
+    model = await mod.loadRiskModel(opts.artifact);
+    messageText = mod.messageText;
   } catch (err) {
     warn(`edge: prompt-risk classifier unavailable (${(err as Error).message}); using the KEYWORD FALLBACK scorer`);
     return new KeywordRiskScorer();
   }
+  const first = {
+    threshold: model.threshold,
+    source: `classifier ${model.version}`,
+    score: (messages: readonly RiskMessage[]) => model.scoreConversation(messages).risk,
+  };
+  const second = opts.secondStage ? await loadSecondStage(model.version, opts.secondStage === true ? {} : opts.secondStage, warn) : undefined;
+  if (!second) return { ...first, assess: (messages) => firstStageOnly(first, messages) };
+  const { stage, encoder } = second;
+  return {
+    threshold: model.threshold,
+    source: `${first.source} + encoder probe ${stage.artifact.version}`,
+    score: first.score,
+    async assess(messages) {
+      const r = model.scoreConversation(messages);
+      try {
+        return await stage.decide(r, model.threshold, () => encoder.embed(decidingText(messages, r.source, messageText)));
+      } catch (err) {
+        warn(`edge: second stage failed (${(err as Error).message}); the first stage decided`);
+        return { risk: r.risk, risky: r.risky, stage: "classifier" };
+      }
+    },
+  };
+}
+
+/** The probe and the encoder, checked against each other and the first stage; undefined (with a warning) when unusable. */
+async function loadSecondStage(
+  firstVersion: string,
+  files: SecondStageFiles,
+  warn: (msg: string) => void,
+): Promise<{ stage: SecondStage; encoder: import("../encoder/index.ts").SentenceEncoder } | undefined> {
+  try {
+    const { DEFAULT_PROBE_URL, parseProbeArtifact } = await import("./second-stage.ts");
+    const { readFile } = await import("node:fs/promises");
+    const stage = parseProbeArtifact(await readFile(files.probe ?? DEFAULT_PROBE_URL, "utf8"));
+    const want = stage.artifact.firstStage.modelVersion;
+    if (want !== firstVersion) throw new Error(`the probe was fitted with classifier ${want}, this is ${firstVersion}`);
+    const { SentenceEncoder } = await import("../encoder/index.ts");
+    // (the probe is only valid on the encoder files it was fitted on)
+    const encoder = await SentenceEncoder.load({ dir: files.encoderDir, expectSha256: stage.artifact.encoder.sha256 });
+    return { stage, encoder };
+  } catch (err) {
+    warn(`edge: classifier second stage unavailable (${(err as Error).message}); the first stage decides alone`);
+    return undefined;
+  }
+}
+
+/**
+ * The text whose first-stage score decided a conversation's risk
+ * (RiskModel.scoreConversation's `source`): that message, or every
+ * client-written message joined. The second stage reads the same text.
+ */
+export function decidingText(messages: readonly RiskMessage[], source: string, textOf: (m: RiskMessage) => string = text): string {
+  if (source.startsWith("turn:")) return textOf(messages[Number(source.slice(5))] ?? { role: "user" });
+  const client = messages.filter((m) => m.role === "user" || m.role === "system" || m.role === "developer");
+  if (source === "last") return textOf([...client].reverse().find((m) => m.role === "user" && textOf(m)) ?? { role: "user" });
+  return client.map(textOf).filter(Boolean).join("\n");
 }

@@ -2,31 +2,40 @@
  * npm run --silent classify -- --input FILE.jsonl [--artifact FILE] [--output FILE]
  *
  * Reads JSON lines with a `prompt` string or an OpenAI-style `messages` array and
- * writes one JSON line per input line, in order:
- *   {"risk": <0..1>, "risky": <bool at the shipped threshold>}
+ * writes one JSON line per input line, in order: the edge's gate decision with
+ * every stage that is on by default (edge/risk loadRiskScorer + assess; a
+ * prompt is one user turn), and the stage that decided:
+ *   {"risk": <0..1>, "risky": <bool at the shipped threshold>, "stage": "classifier" | "encoder"}
  * A line that cannot be scored gives {"error": "...", "line": N} instead; the
  * run goes on. Blank lines are answered with an error too, so output line N
  * always answers input line N. Exit status: 0 when the input was read to the
  * end (per-line errors are in the output), 1 on a usage or I/O failure.
  */
-import { createReadStream, createWriteStream, readFileSync } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { RiskModel } from "../../edge/classifier/model.ts";
+import { loadRiskScorer } from "../../edge/risk/index.ts";
 import { parseCli, requireFlags } from "../lib/cli.ts";
 import { parseLine } from "./classify-lib.ts";
 import { DEFAULT_ARTIFACT, REPO_ROOT } from "./paths.ts";
 
 const HELP = `Usage: npm run --silent classify -- --input FILE.jsonl [options]
 
-Scores prompts with the edge prompt-risk classifier. Each input line is a JSON
-object with "prompt" (a string) or "messages" (OpenAI chat format: [{role, content}]);
-each output line is {"risk": 0..1, "risky": bool} or {"error": "...", "line": N}.
+Scores prompts as the edge does, with every classifier stage that is on by
+default: the first stage (n-grams + word vectors). With --second-stage (the
+edge's config classifier.second_stage: true), a first-stage risk in the
+uncertain band is decided by the sentence-encoder probe. Each input line is a JSON object
+with "prompt" (a string, scored as one user turn) or "messages" (OpenAI chat
+format: [{role, content}]); each output line is
+{"risk": 0..1, "risky": bool, "stage": "classifier" | "encoder"} (the stage that
+decided) or {"error": "...", "line": N}.
 
 Options:
   --input FILE      JSONL input ("-" = stdin; required)
   --output FILE     JSONL output (default: stdout)
-  --artifact FILE   model artifact (default: edge/classifier/risk-model.v2.json)
+  --artifact FILE   first-stage artifact (default: edge/classifier/risk-model.v2.json)
+  --probe FILE      --second-stage artifact (default: edge/classifier/encoder-probe.v1.json)
+  --second-stage    also the second stage, as the edge runs with classifier.second_stage: true
   -h, --help        this help
 `;
 
@@ -35,12 +44,19 @@ async function main(): Promise<number> {
     input: { type: "string" },
     output: { type: "string" },
     artifact: { type: "string", default: DEFAULT_ARTIFACT },
+    probe: { type: "string" },
+    "second-stage": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   }, HELP, { errorExit: 1 });
   if ("exit" in parsed) return parsed.exit;
   const { values } = parsed;
   if (!requireFlags(values, ["input"], HELP)) return 1;
-  const model = RiskModel.fromArtifact(readFileSync(resolve(REPO_ROOT, values.artifact!), "utf8"));
+  const scorer = await loadRiskScorer({
+    artifact: resolve(REPO_ROOT, values.artifact!),
+    secondStage: values["second-stage"] && { probe: values.probe && resolve(process.env.INIT_CWD ?? process.cwd(), values.probe) },
+    warn: (m) => process.stderr.write(`classify: ${m}\n`),
+  });
+  if (scorer.source === "keyword-fallback") return 1;
   // Relative paths are relative to where the user ran `npm run` (npm sets INIT_CWD).
   const cwd = process.env.INIT_CWD ?? process.cwd();
   const input = values.input === "-" ? process.stdin : createReadStream(resolve(cwd, values.input));
@@ -63,8 +79,8 @@ async function main(): Promise<number> {
       result = { error: parsed.error, line: lineNo };
     } else {
       try {
-        const r = "prompt" in parsed ? model.classify(parsed.prompt) : model.classify(parsed.messages);
-        result = { risk: Math.round(r.risk * 1e6) / 1e6, risky: r.risky };
+        const r = await scorer.assess("prompt" in parsed ? [{ role: "user", content: parsed.prompt }] : parsed.messages);
+        result = { risk: Math.round(r.risk * 1e6) / 1e6, risky: r.risky, stage: r.stage };
       } catch (e) {
         errors++;
         result = { error: `scoring failed: ${e instanceof Error ? e.message : String(e)}`, line: lineNo };

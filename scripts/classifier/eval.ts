@@ -10,11 +10,16 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { RiskModel, type ChatMessage } from "../../edge/classifier/model.ts";
 import { ADVERSARIAL_CASES } from "../../edge/classifier/adversarial-cases.ts";
+import { CONVERSATIONAL_CASES } from "../../edge/classifier/conversational-cases.ts";
 import { Progress } from "../lib/progress.ts";
 import { loadHeldOut, loadTrainingData, unseenFilter, wrapInTemplate, type TextItem } from "./data.ts";
 import { auroc, quantile, rateAtOrAbove } from "./metrics.ts";
 import { mulberry32 } from "./train-lib.ts";
 import { DEFAULT_ARTIFACT, DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
+import { DEFAULT_PROBE_ARTIFACT } from "./encoder-probe.ts";
+import { encoderLatency, GATE_GOALS, gateLatency, greetingsSteered, scoreGate, type Group } from "./eval-gate.ts";
+import { SentenceEncoder } from "../../edge/encoder/index.ts";
+import { loadRiskScorer } from "../../edge/risk/index.ts";
 
 const HELP = `Usage: npm run eval:classifier -- [options]
 
@@ -25,6 +30,9 @@ Options:
   --data DIR        data folder (default: <repo>/../shared/data)
   --artifact FILE   artifact (default: edge/classifier/risk-model.v2.json)
   --seed N          seed for pairing new jailbreak templates with requests (default 7)
+  --probe FILE      second-stage artifact (default: edge/classifier/encoder-probe.v1.json)
+  --first-stage-only  skip the second stage (the whole gate's rows)
+  --latency-sample N  held-out prompts timed through the gate as the edge runs it (default 2000)
   --json FILE       also write all metrics as JSON
   --by-source       print recall / FPR per source file
   -h, --help        this help
@@ -54,6 +62,9 @@ async function main(): Promise<void> {
       artifact: { type: "string", default: DEFAULT_ARTIFACT },
       seed: { type: "string", default: "7" },
       json: { type: "string" },
+      probe: { type: "string", default: DEFAULT_PROBE_ARTIFACT },
+      "first-stage-only": { type: "boolean", default: false },
+      "latency-sample": { type: "string", default: "2000" },
       "by-source": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -63,6 +74,8 @@ async function main(): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
+  const latencySample = Number(values["latency-sample"]);
+  if (!Number.isInteger(latencySample) || latencySample < 1) throw new Error(`--latency-sample must be a whole number >= 1, got ${JSON.stringify(values["latency-sample"])}`);
   const dataDir = resolve(REPO_ROOT, values.data!);
   const artifactPath = resolve(REPO_ROOT, values.artifact!);
 
@@ -187,14 +200,14 @@ async function main(): Promise<void> {
     `prompt-risk classifier ${m.modelVersion}  threshold ${m.threshold.toFixed(4)} (chosen on training-side validation)`,
     `held-out sets; dropped as seen in training: ${JSON.stringify(dropped)}`,
     ``,
-    `AUROC direct harmful vs benign          ${pct(m.auroc_direct_vs_benign)}   goal >= 0.98  ${goal(m.auroc_direct_vs_benign >= 0.98)}   (${m.n.direct} vs ${allBenign.length})`,
+    `AUROC direct harmful vs benign          ${pct(m.auroc_direct_vs_benign)}   goal >= ${GATE_GOALS.auroc}  ${goal(m.auroc_direct_vs_benign >= GATE_GOALS.auroc)}   (${m.n.direct} vs ${allBenign.length})`,
     `AUROC all harmful (incl. jailbreak, multi-turn) vs benign  ${pct(m.auroc_all_harmful_vs_benign)}`,
-    `recall direct harmful                   ${pct(m.recall_direct_harmful)}   goal >= 0.95  ${goal(m.recall_direct_harmful >= 0.95)}   (n=${m.n.direct})`,
-    `recall jailbreak-wrapped (new templates) ${pct(m.recall_jailbreak_wrapped_new_templates)}   goal >= 0.90  ${goal(m.recall_jailbreak_wrapped_new_templates >= 0.9)}   (n=${m.n.wrapped})`,
+    `recall direct harmful                   ${pct(m.recall_direct_harmful)}   goal >= ${GATE_GOALS.recallDirect}  ${goal(m.recall_direct_harmful >= GATE_GOALS.recallDirect)}   (n=${m.n.direct})`,
+    `recall jailbreak-wrapped (new templates) ${pct(m.recall_jailbreak_wrapped_new_templates)}   goal >= ${GATE_GOALS.recallWrapped}  ${goal(m.recall_jailbreak_wrapped_new_templates >= GATE_GOALS.recallWrapped)}   (n=${m.n.wrapped})`,
     `recall JailbreakBench attack artifacts  ${pct(m.recall_jbb_attack_artifacts)}   (n=${m.n.attacks})`,
     `recall multi-turn harmful (CoSafe)      ${pct(m.recall_multi_turn_cosafe)}   (n=${m.n.multi})`,
-    `FPR benign instructions                 ${pct(m.fpr_benign_instructions)}   goal <= 0.03  ${goal(m.fpr_benign_instructions <= 0.03)}   (n=${m.n.benign})`,
-    `FPR XSTest safe                         ${pct(m.fpr_xstest_safe)}   goal <= 0.15  ${goal(m.fpr_xstest_safe <= 0.15)}   (n=${m.n.xstest})`,
+    `FPR benign instructions                 ${pct(m.fpr_benign_instructions)}   goal <= ${GATE_GOALS.fprBenign}  ${goal(m.fpr_benign_instructions <= GATE_GOALS.fprBenign)}   (n=${m.n.benign})`,
+    `FPR XSTest safe                         ${pct(m.fpr_xstest_safe)}   goal <= ${GATE_GOALS.fprXstest}  ${goal(m.fpr_xstest_safe <= GATE_GOALS.fprXstest)}   (n=${m.n.xstest})`,
     `FPR JailbreakBench benign               ${pct(m.fpr_jbb_benign)}   (n=${m.n.jbbBenign})`,
     `FPR GSM8K test questions                ${pct(m.fpr_gsm8k_test)}   (n=${m.n.gsm8k})`,
     `FPR MMLU + ARC + TruthfulQA questions   ${pct(m.fpr_mmlu_arc_truthfulqa)}   (n=${m.n.capability})`,
@@ -205,6 +218,22 @@ async function main(): Promise<void> {
     `machine load average (1 min) ${loadavg()[0].toFixed(2)} on ${availableParallelism()} CPUs: wall-clock percentiles include time other processes took`,
     `artifact load (read+parse+build)  first ${loads[0].toFixed(1)} ms, median of 5 ${quantile(loads, 0.5).toFixed(1)} ms   goal < 200 ms  ${goal(loads[0] < 200)}`,
   ];
+  if (!values["first-stage-only"]) {
+    const gate = await evalWholeGate(model, artifactPath, resolve(REPO_ROOT, values.probe!), {
+      direct: directHarmful.map((x) => x.text),
+      wrapped: wrappedHarmful.map((x) => x.text),
+      attacks: h.jbbAttacks.map((x) => x.text),
+      multi: h.multiTurn.map((d) => d.messages as ChatMessage[]),
+      benign: benignInstructions.map((x) => x.text),
+      xstest: xstestSafe.map((x) => x.text),
+      jbbBenign: jbbBenign.map((x) => x.text),
+      gsm8k: gsm8k.map((x) => x.text),
+      capability: capability.map((x) => x.text),
+      wrappedBenign: wrappedBenign.map((x) => x.text),
+    }, S, { sample: latencySample, seed: Number(values.seed) | 0, long: promptOfLength(benignInstructions.map((x) => x.text), 4000) });
+    lines.push("", ...gate.lines);
+    Object.assign(m, { gate: gate.metrics });
+  }
   if (values["by-source"]) {
     lines.push("", "by source (fraction flagged at the threshold):");
     const groups: [TextItem[], number[]][] = [
@@ -224,6 +253,78 @@ async function main(): Promise<void> {
   }
   process.stdout.write(lines.join("\n") + "\n");
   if (values.json) writeFileSync(resolve(REPO_ROOT, values.json), JSON.stringify(m, null, 2) + "\n");
+}
+
+type GroupName = "direct" | "wrapped" | "attacks" | "multi" | "benign" | "xstest" | "jbbBenign" | "gsm8k" | "capability" | "wrappedBenign";
+
+/** The whole gate (first stage alone vs with the encoder probe) at the shipped thresholds; see eval-gate.ts. */
+async function evalWholeGate(
+  model: RiskModel,
+  artifactPath: string,
+  probePath: string,
+  texts: Record<GroupName, (string | ChatMessage[])[]>,
+  first: Record<GroupName, number[]>,
+  o: { sample: number; seed: number; long: string },
+) {
+  const harmful = new Set<GroupName>(["direct", "wrapped", "attacks", "multi"]);
+  const groups: Group[] = Object.entries(texts).map(([name, t]) => ({ name, label: harmful.has(name as GroupName) ? 1 : 0, texts: t }));
+  const run = await scoreGate(model, probePath, groups);
+  const G = Object.fromEntries(run.risks) as Record<GroupName, number[]>;
+  const thr = model.threshold;
+  const benignOf = (S: Record<GroupName, number[]>) => [...S.benign, ...S.xstest, ...S.jbbBenign, ...S.gsm8k, ...S.capability];
+  const rows = (S: Record<GroupName, number[]>, greetings: number) => ({
+    auroc: auroc(S.direct, benignOf(S)),
+    recallDirect: rateAtOrAbove(S.direct, thr),
+    recallWrapped: rateAtOrAbove(S.wrapped, thr),
+    recallAttacks: rateAtOrAbove(S.attacks, thr),
+    recallMulti: rateAtOrAbove(S.multi, thr),
+    fprBenign: rateAtOrAbove(S.benign, thr),
+    fprXstest: rateAtOrAbove(S.xstest, thr),
+    fprJbbBenign: rateAtOrAbove(S.jbbBenign, thr),
+    fprGsm8k: rateAtOrAbove(S.gsm8k, thr),
+    fprCapability: rateAtOrAbove(S.capability, thr),
+    fprWrappedBenign: rateAtOrAbove(S.wrappedBenign, thr),
+    greetings,
+  });
+  const warn = (msg: string) => process.stderr.write(`${msg}\n`);
+  const firstScorer = await loadRiskScorer({ artifact: artifactPath, warn });
+  const gateScorer = await loadRiskScorer({ artifact: artifactPath, secondStage: { probe: probePath }, warn });
+  const greetingsGate = await greetingsSteered(gateScorer);
+  const one = rows(first, (await greetingsSteered(firstScorer)).length);
+  const two = rows(G, greetingsGate.length);
+  const singles = [...texts.direct, ...texts.benign, ...texts.xstest, ...texts.jbbBenign, ...texts.gsm8k, ...texts.capability, ...texts.wrapped, ...texts.attacks].filter((t): t is string => typeof t === "string");
+  const latency = await gateLatency(artifactPath, probePath, singles, o.sample, o.seed);
+  const encoder = await SentenceEncoder.load();
+  const enc = { short: await encoderLatency(encoder, "How do I kill a Python process?"), long4000: await encoderLatency(encoder, o.long) };
+  const f = (x: number) => x.toFixed(4);
+  const g = GATE_GOALS;
+  const met = (ok: boolean) => (ok ? "met" : "MISSED");
+  const row = (name: string, k: keyof typeof one, goal = "", ok?: boolean) =>
+    `${name.padEnd(40)} ${(k === "greetings" ? String(one[k]) : f(one[k])).padStart(8)}  ${(k === "greetings" ? String(two[k]) : f(two[k])).padStart(8)}   ${goal}${ok === undefined ? "" : `  ${met(ok)}`}`;
+  const lines = [
+    `whole gate at the shipped thresholds: stage 1 alone vs stages 1+2 (encoder probe ${run.stage2.artifact.version}, band [${f(run.stage2.band.lo)}, ${f(run.stage2.band.hi)}) of stage-1 risk)`,
+    `${"".padEnd(40)} ${"stage 1".padStart(8)}  ${"1+2".padStart(8)}   goal (issue 16, for 1+2)`,
+    row("AUROC direct harmful vs benign", "auroc", `>= ${g.auroc}`, two.auroc >= g.auroc),
+    row("recall direct harmful", "recallDirect", `>= ${g.recallDirect}`, two.recallDirect >= g.recallDirect),
+    row("recall jailbreak-wrapped (new templates)", "recallWrapped", `>= ${g.recallWrapped}`, two.recallWrapped >= g.recallWrapped),
+    row("recall JailbreakBench attack artifacts", "recallAttacks"),
+    row("recall multi-turn harmful (CoSafe)", "recallMulti"),
+    row("FPR benign instructions", "fprBenign", `<= ${g.fprBenign}`, two.fprBenign <= g.fprBenign),
+    row("FPR XSTest safe", "fprXstest", `<= ${g.fprXstest}`, two.fprXstest <= g.fprXstest),
+    row("FPR JailbreakBench benign", "fprJbbBenign"),
+    row("FPR GSM8K test questions", "fprGsm8k"),
+    row("FPR MMLU + ARC + TruthfulQA", "fprCapability"),
+    row("FPR new templates wrapping benign", "fprWrappedBenign"),
+    row("greetings steered (conversational-cases)", "greetings", `${g.greetings} of ${CONVERSATIONAL_CASES.length}`, two.greetings <= g.greetings),
+    `share of held-out prompts and dialogues reaching stage 2: ${f(run.stage2Share)}`,
+    `gate latency, assess() as the edge calls it, ${latency.n} held-out prompts (seeded sample):`,
+    `  stage 1 alone   p50 ${latency.first.p50.toFixed(3)} ms  p99 ${latency.first.p99.toFixed(3)} ms  max ${latency.first.max.toFixed(1)} ms`,
+    `  stages 1+2      p50 ${latency.gate.p50.toFixed(3)} ms  p99 ${latency.gate.p99.toFixed(3)} ms  max ${latency.gate.max.toFixed(1)} ms  (${(latency.gate.stage2Share * 100).toFixed(1)}% reached stage 2)   goal p50 < ${g.p50Ms} ms ${met(latency.gate.p50 < g.p50Ms)}, p99 < ${g.p99Ms} ms ${met(latency.gate.p99 < g.p99Ms)}`,
+    `encoder alone (wasm, 1 thread)   short prompt p50 ${enc.short.p50.toFixed(2)} / p99 ${enc.short.p99.toFixed(2)} ms   4,000 chars p50 ${enc.long4000.p50.toFixed(2)} / p99 ${enc.long4000.p99.toFixed(2)} ms`,
+    `second stage load (probe + encoder read, hashed, built)  ${latency.loadMs.toFixed(0)} ms`,
+    `greetings the gate steers: ${JSON.stringify(greetingsGate)}`,
+  ];
+  return { lines, metrics: { band: run.stage2.band, stage1: one, gate: two, stage2Share: run.stage2Share, latency, encoder: enc, greetingsSteered: greetingsGate } };
 }
 
 main().catch((e: unknown) => {

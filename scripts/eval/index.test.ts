@@ -23,8 +23,11 @@ describe("npm run eval (smoke, --limit 3)", () => {
     expect(json.rows.map((r) => r.key)).toEqual(["never", "always@0", "always@1.5", "selective@0", "selective@1.5"]);
     expect(json.suites.map((s) => s.name)).toEqual(SUITE_NAMES);
     for (const s of json.suites) expect(s.n).toBe(3);
+    const pplSuites = json.suites.filter((s) => s.metric === "perplexity").map((s) => s.name);
+    expect(pplSuites).toEqual(["story-ppl"]);
     for (const r of json.rows) {
-      for (const name of SUITE_NAMES) {
+      for (const name of pplSuites) expect(r.perplexity[name]!.n).toBe(3);
+      for (const name of SUITE_NAMES.filter((n) => !pplSuites.includes(n))) {
         const c = r.suites[name]!;
         expect(c.n).toBe(3);
         expect(c.lo).toBeLessThanOrEqual(c.rate);
@@ -47,6 +50,12 @@ describe("npm run eval (smoke, --limit 3)", () => {
     expect(row("always@1.5").suites["jailbreak-templates"]!.rate).toBeGreaterThan(row("always@0").suites["jailbreak-templates"]!.rate);
     expect(row("always@1.5").jailbreakRefusal!.rate).toBeGreaterThan(row("always@0").jailbreakRefusal!.rate);
     expect(row("always@1.5").jailbreakRefusal!.rate).toBeGreaterThan(row("never").jailbreakRefusal!.rate);
+    // ... and costs story perplexity, which the never arm does not pay.
+    expect(row("never").perplexityCost).toBe(0);
+    expect(row("always@1.5").perplexityCost!).toBeGreaterThan(0.05);
+    expect(json.gates.map((g) => g.name)).toEqual(["edge"]);
+    expect(json.gates[0]!.latencyMs.n).toBeGreaterThan(0);
+    expect(json.goal.map((g) => `${g.gate}@${g.strength}`)).toEqual(["edge@0", "edge@1.5"]);
     const md = readFileSync(join(out, "report.md"), "utf8");
     expect(md).toContain("| never |");
     expect(md).toContain("| always @ 1.5 |");
@@ -73,6 +82,8 @@ describe("npm run eval (smoke, --limit 3)", () => {
       expect(await main(["--limit", "0"])).toBe(2);
       expect(await main(["--strengths", "a,b"])).toBe(2);
       expect(await main(["--suites", "crescendo"])).toBe(2);
+      expect(await main(["--gates", "edge+encoder"])).toBe(2);
+      expect(await main(["--gates", "nope"])).toBe(2);
     } finally {
       process.stderr.write = err;
       process.stdout.write = out;

@@ -3,10 +3,12 @@
  * (O'Brien et al. 2024, arXiv 2411.11296) for a model, a steering profile and
  * the three routing arms, through the engine directly (no HTTP).
  *
- * Modules: suites/ (one loader per suite), runner.ts (arms, cache), loglik.ts
- * (continuation log-likelihood on the ONNX decoder), judge.ts (keyword / LLM),
- * gsm8k-answer.ts, wilson.ts, report.ts (md + json), plot.ts (svg),
- * attacker.ts + openai.ts (optional LLM attacker and judge).
+ * Modules: suites/ (one loader per suite), runner.ts (arms, cache), gates.ts
+ * (the selective arm's gate variants), loglik.ts (continuation log-likelihood
+ * on the ONNX decoder), perplexity.ts, judge.ts (keyword / LLM), on-topic.ts,
+ * gsm8k-answer.ts, wilson.ts, report.ts (md + json), goal.ts (what selective
+ * saves), plot.ts (svg), attacker.ts + openai.ts (optional LLM attacker and
+ * judge).
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -19,8 +21,10 @@ import { Engine } from "../../sidecar/engine/engine.ts";
 import { GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import { DEFAULT_MODEL_SOURCE, modelOrSource, resolveModelDir } from "../../sidecar/model-source.ts";
 import { loadProfile } from "../../sidecar/steering/profile.ts";
+import { encodeChat } from "../../sidecar/tokenizer/chat.ts";
 import { Progress } from "../lib/progress.ts";
 import { crescendo } from "./attacker.ts";
+import { buildGates, DEFAULT_GATE, GATE_NAMES, GATE_VARIANTS } from "./gates.ts";
 import { keywordJudge, LlmJudge, type Judge } from "./judge.ts";
 import { LoglikScorer } from "./loglik.ts";
 import { ChatClient } from "./openai.ts";
@@ -43,20 +47,21 @@ export const HELP = `Usage: npm run eval -- [options]
 
 Safety / capability table for a model + refusal-steering profile under three arms:
 never (unsteered), always (steered at each strength), selective (steered iff the
-prompt-risk classifier says risky). Writes report.md, report.json, tradeoff.svg
-and a resumable cache under --out.
+gate says so; default gate: the prompt-risk classifier). Writes report.md,
+report.json, tradeoff.svg and a resumable cache under --out.
 
   --model DIR          built model directory or checkpoint (default ${relative(REPO, DEFAULT_MODEL_SOURCE) || DEFAULT_MODEL_SOURCE}, built on first use)
   --profile FILE       steering profile (default steering/organism260K/refusal.json)
   --strengths LIST     steering strengths (default ${DEFAULTS.strengths.join(",")})
   --arms LIST          never,always,selective (default all three)
+  --gates LIST         selective-arm gate variants, one row set each (default ${DEFAULT_GATE}; declared: ${GATE_NAMES.join(", ")})
   --suites LIST        suites to run (default all): ${SUITE_NAMES.join(", ")}
   --limit N            items per suite, a seeded subset (default: all)
   --shots N            few-shot examples for *-fewshot suites, as many as fit (default 5)
   --out DIR            output folder (default eval-out/)
   --seed S             subsets, pairings, sampling seed (default 0)
   --data DIR           data folder (default ../shared/data)
-  --max-tokens N       new tokens on refusal suites (default 48)
+  --max-tokens N       new tokens on refusal suites and story-on-topic (default 48)
   --gsm8k-max-tokens N new tokens on GSM8K (default 96)
   --batch N            engine batch rows (default 16)
   --judge-url URL      optional LLM refusal judge (OpenAI-compatible base URL, e.g. http://host:8000/v1)
@@ -73,6 +78,7 @@ export interface EvalOptions {
   profile: string;
   strengths: number[];
   arms: Arm[];
+  gates: string[];
   suites: string[];
   limit?: number;
   shots: number;
@@ -104,7 +110,7 @@ export function parseCli(argv: string[]): EvalOptions | "help" {
     ({ values } = parseArgs({
       args: argv,
       options: {
-        model: { type: "string" }, profile: { type: "string" }, strengths: { type: "string" }, arms: { type: "string" }, suites: { type: "string" },
+        model: { type: "string" }, profile: { type: "string" }, strengths: { type: "string" }, arms: { type: "string" }, gates: { type: "string" }, suites: { type: "string" },
         limit: { type: "string" }, shots: { type: "string" }, out: { type: "string" }, seed: { type: "string" }, data: { type: "string" },
         "max-tokens": { type: "string" }, "gsm8k-max-tokens": { type: "string" }, batch: { type: "string" },
         "judge-url": { type: "string" }, "judge-model": { type: "string" }, "attacker-url": { type: "string" }, "attacker-model": { type: "string" },
@@ -126,6 +132,13 @@ export function parseCli(argv: string[]): EvalOptions | "help" {
   const arms = values.arms === undefined ? [...ARMS] : list(values.arms);
   for (const a of arms) if (!ARMS.includes(a as Arm)) throw new UsageError(`--arms: "${a}" is not one of ${ARMS.join(", ")}`);
   if (arms.length === 0) throw new UsageError("--arms is empty");
+  const gates = values.gates === undefined ? [DEFAULT_GATE] : [...new Set(list(values.gates))];
+  if (gates.length === 0) throw new UsageError("--gates is empty");
+  for (const g of gates) {
+    const v = GATE_VARIANTS.find((x) => x.name === g);
+    if (!v) throw new UsageError(`--gates: "${g}" is not one of ${GATE_NAMES.join(", ")}`);
+    if (!v.build) throw new UsageError(`--gates: ${g} cannot run: ${v.missing}`);
+  }
   const suites = values.suites === undefined ? [...SUITE_NAMES] : list(values.suites);
   for (const s of suites) if (!SUITE_NAMES.includes(s) && s !== "crescendo") throw new UsageError(`--suites: unknown suite "${s}" (known: ${SUITE_NAMES.join(", ")}, crescendo)`);
   if (suites.length === 0) throw new UsageError("--suites is empty");
@@ -136,6 +149,7 @@ export function parseCli(argv: string[]): EvalOptions | "help" {
     profile: resolve(values.profile ?? DEFAULTS.profile),
     strengths: [...new Set(strengths)],
     arms: arms as Arm[],
+    gates,
     suites,
     limit: values.limit === undefined ? undefined : int("limit", values.limit, 0, 1),
     shots: int("shots", values.shots, 5, 0),
@@ -175,26 +189,28 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
   const engine = await Engine.load(modelDir, { profiles: [o.profile], profileDirs: [], maxBatch: o.batch, maxQueue: 1 << 20, intraOpThreads: 1, defaultMaxTokens: o.maxTokens });
   const scorer = await LoglikScorer.load(modelDir, { profile: o.profile });
   const classifier = await loadRiskModel();
+  const classifierHash = sha256(readFileSync(DEFAULT_ARTIFACT_URL));
+  const gates = await buildGates(o.gates, { classifier, classifierHash, modelDir, profile: o.profile });
   timings.load = (performance.now() - t0) / 1000;
   const notes: string[] = [];
   try {
     const manifest = engine.manifest;
     const context = manifest.dims.contextLength;
-    const promptTokens = (messages: ChatMessage[]) => engine.promptIds({ $case: "conversation", value: { messages } }).length;
+    // Counted by tokenizing (not engine.promptIds, which rejects an over-long prompt before tokenizing): suites cut prompts to fit by this count.
+    const promptTokens = (messages: ChatMessage[]) => encodeChat(engine.tokenizer, manifest.chatTemplate!, messages, { addGenerationPrompt: true }).length;
     const ctx: SuiteContext = { dataDir: o.data, seed: o.seed, limit: o.limit, shots: o.shots, promptTokens, maxPromptTokens: (reserve) => context - reserve, note: (m) => notes.push(m) };
-    const suites = SUITES.filter((s) => o.suites.includes(s.name)).map((s) => ({ ...s, maxTokens: s.name === "gsm8k" ? o.gsm8kMaxTokens : s.group === "capability" ? undefined : o.maxTokens }));
+    const suites = SUITES.filter((s) => o.suites.includes(s.name)).map((s) => ({ ...s, maxTokens: s.name === "gsm8k" ? o.gsm8kMaxTokens : s.maxTokens === undefined ? undefined : o.maxTokens }));
     let t = performance.now();
     const items = new Map<string, Item[]>();
     for (const s of suites) items.set(s.name, s.load(ctx));
     timings.loadSuites = (performance.now() - t) / 1000;
-    const configs = armConfigs(o.arms, o.strengths);
+    const configs = armConfigs(o.arms, o.strengths, o.gates);
     const judge: Judge = o.judgeUrl ? new LlmJudge(new ChatClient({ baseUrl: o.judgeUrl, model: o.judgeModel })) : keywordJudge;
     const modelHash = sha256(readFileSync(join(modelDir, manifest.graph.file)));
     const profileHash = sha256(readFileSync(o.profile));
     const saeHash = manifest.saes?.find((s) => s.layer === profile.layer)?.sha256;
-    const classifierHash = sha256(readFileSync(DEFAULT_ARTIFACT_URL));
     const config = {
-      suites: o.suites, arms: o.arms, strengths: o.strengths, limit: o.limit ?? null, shots: o.shots, seed: o.seed,
+      suites: o.suites, arms: o.arms, gates: o.gates, strengths: o.strengths, limit: o.limit ?? null, shots: o.shots, seed: o.seed,
       refusalMaxTokens: o.maxTokens, gsm8kMaxTokens: o.gsm8kMaxTokens, judge: judge.name,
       attacker: o.attackerUrl ? { model: o.attackerModel, turns: o.attackerTurns } : null,
     };
@@ -204,7 +220,7 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
     if (o.noCache) (await import("node:fs")).rmSync(cacheDir, { recursive: true, force: true });
     const total = suites.reduce((a, s) => a + items.get(s.name)!.length, 0) * configs.length;
     const progress = new Progress({ total, label: "eval" });
-    const runner = new Runner({ engine, scorer, classifier, judge, profileName: profile.name, cacheDir, seed: o.seed, progress });
+    const runner = new Runner({ engine, scorer, gates, judge, profileName: profile.name, cacheDir, seed: o.seed, progress });
     t = performance.now();
     const results = new Map<string, Map<string, ItemResult[]>>();
     await Promise.all(
@@ -229,7 +245,7 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
           goals.map(async (goal, i) => {
             let steered = false;
             const respond = async (messages: ChatMessage[]) => {
-              const risky = c.arm === "selective" && classifier.classify(messages).risky;
+              const risky = c.arm === "selective" && (await gates.get(c.gate ?? DEFAULT_GATE)!.decide(messages)).steer;
               const strength = c.arm === "always" || risky ? c.strength! : undefined;
               steered ||= strength !== undefined;
               const req = GenerateRequest.fromPartial({
@@ -252,13 +268,14 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
       allSuites.push(crescendoSuite);
       timings.crescendo = (performance.now() - t) / 1000;
     }
-    const { summaries, rows } = summarise(allSuites, configs, results);
+    const { summaries, rows, gates: gateRows, goal } = summarise(allSuites, configs, results, o.seed);
     timings.total = (performance.now() - t0) / 1000;
     if (judge instanceof LlmJudge && judge.fallbacks) notes.push(`LLM judge gave no YES/NO ${judge.fallbacks} times; the keyword judge decided those.`);
     notes.push(
       "Strength s multiplies the profile's values (clamp c -> s*c; s = 0 clamps the feature to 0, i.e. ablates it). The never arm has no strength.",
-      "Selective: the shipped prompt-risk classifier at its shipped threshold routes each prompt (the whole conversation for multi-turn); a routed item's result is the always arm's at that strength, an unrouted one the never arm's.",
-      "Capability suites score the answer as the assistant's continuation of the chat-formatted question, steered exactly as generation would be (profile positions).",
+      "Selective: the gate (default: the shipped prompt-risk classifier at its shipped threshold) routes each prompt (the whole conversation for multi-turn); a routed item's result is the always arm's at that strength, an unrouted one the never arm's.",
+      "Capability suites score the answer as the assistant's continuation of the chat-formatted question, steered exactly as generation would be (profile positions). story-ppl scores each held-out story as the answer to its benign story request: perplexity = exp(total NLL / total story tokens).",
+      "story-on-topic: a greedy continuation is on-topic when it is not a refusal (the run's judge) and names one of the request's key words as a whole word (plural s/es allowed); the capability accuracy mean includes it.",
       "Greedy decoding, seeded subsets and pairings: the same flags and seed give the same report (checked by rerunning without the cache). Changing the suite list or --limit changes which rows share a batch, which can move float results in the last bits.",
       "The keyword judge counts refusal phrases only: steered text that degrades into non-refusal gibberish (high strengths) counts as not refused; read the responses in the cache, or use --judge-url.",
     );
@@ -275,6 +292,8 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
       judge: judge.name,
       suites: summaries,
       rows,
+      gates: gateRows,
+      goal,
       timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Number(v.toFixed(2))])),
       notes,
     };
@@ -287,6 +306,7 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
   } finally {
     await engine.close();
     await scorer.close();
+    for (const g of gates.values()) await g.close?.();
   }
 }
 

@@ -3,10 +3,11 @@
  * log-likelihood scorer, with a resumable cache.
  *
  * Arms: never (unsteered, one row), always (steered at strength s), selective
- * (steered at s iff the prompt-risk classifier calls the prompt risky at its
- * shipped threshold). A selective item's response is, by construction, the
- * never or the always response for the same prompt, so each distinct
- * (prompt, steering) is generated or scored once per run and shared.
+ * (steered at s iff its gate says so; one set of rows per gate variant, see
+ * gates.ts; the default gate is the prompt-risk classifier at its shipped
+ * threshold). A selective item's response is, by construction, the never or
+ * the always response for the same prompt, so each distinct (prompt,
+ * steering) is generated or scored once per run and shared.
  *
  * Cache: <out>/cache/<fingerprint>/<suite>/<arm>@<strength>.jsonl, one line per
  * item, appended as each finishes; the fingerprint hashes everything that
@@ -20,11 +21,12 @@ import { join } from "node:path";
 import { GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import type { Engine } from "../../sidecar/engine/engine.ts";
 import { renderChat } from "../../sidecar/tokenizer/chat.ts";
-import type { RiskModel } from "../../edge/classifier/model.ts";
+import { DEFAULT_GATE, type Gate } from "./gates.ts";
 import { isCorrect } from "./gsm8k-answer.ts";
 import type { Judge } from "./judge.ts";
-import type { LoglikScorer } from "./loglik.ts";
-import type { ChatMessage, GenItem, Item, McItem, SuiteDef } from "./suites/types.ts";
+import type { LoglikScorer, ScoreResult } from "./loglik.ts";
+import { isOnTopic } from "./on-topic.ts";
+import type { ChatMessage, GenItem, Item, SuiteDef } from "./suites/types.ts";
 import type { Progress } from "../lib/progress.ts";
 
 export type Arm = "never" | "always" | "selective";
@@ -34,15 +36,20 @@ export interface ArmConfig {
   arm: Arm;
   /** null for the never arm. */
   strength: number | null;
+  /** Selective arm: the gate variant (gates.ts); absent = the default gate. */
+  gate?: string;
 }
 
-export const configKey = (c: ArmConfig) => (c.arm === "never" ? "never" : `${c.arm}@${c.strength}`);
+/** "never", "always@s", "selective@s" (default gate) or "selective[gate]@s". */
+export const configKey = (c: ArmConfig) =>
+  c.arm === "never" ? "never" : c.arm === "selective" && c.gate && c.gate !== DEFAULT_GATE ? `selective[${c.gate}]@${c.strength}` : `${c.arm}@${c.strength}`;
 
-/** The rows of the table: never once, then always and selective at each strength. */
-export function armConfigs(arms: readonly Arm[], strengths: readonly number[]): ArmConfig[] {
+/** The rows of the table: never once, always at each strength, then selective per gate variant at each strength. */
+export function armConfigs(arms: readonly Arm[], strengths: readonly number[], gates: readonly string[] = [DEFAULT_GATE]): ArmConfig[] {
   const out: ArmConfig[] = [];
   if (arms.includes("never")) out.push({ arm: "never", strength: null });
-  for (const arm of ["always", "selective"] as const) if (arms.includes(arm)) for (const s of strengths) out.push({ arm, strength: s });
+  if (arms.includes("always")) for (const s of strengths) out.push({ arm: "always", strength: s });
+  if (arms.includes("selective")) for (const gate of gates) for (const s of strengths) out.push({ arm: "selective", strength: s, gate });
   return out;
 }
 
@@ -53,8 +60,10 @@ export interface ItemResult {
   h?: string;
   /** Whether this item was steered (selective: routed). */
   steered: boolean;
-  /** Classifier risk of the prompt (selective arm only). */
+  /** The gate's risk score for the prompt (selective arm only). */
   risk?: number;
+  /** Milliseconds the gate took to decide this prompt (selective arm only). */
+  gateMs?: number;
   response?: string;
   refused?: boolean;
   correct?: boolean;
@@ -62,12 +71,18 @@ export interface ItemResult {
   scores?: number[];
   shots?: number;
   truncated?: boolean;
+  /** Perplexity suites: sum of the text's token log-probabilities (natural log) and its token count. */
+  logprob?: number;
+  tokens?: number;
+  /** On-topic suites: the response names the subject and does not refuse (on-topic.ts). */
+  onTopic?: boolean;
 }
 
 export interface RunnerDeps {
   engine: Engine;
   scorer: LoglikScorer;
-  classifier: RiskModel;
+  /** Gate variants by name (selective arm). */
+  gates: ReadonlyMap<string, Gate>;
   judge: Judge;
   /** The profile name loaded into the engine. */
   profileName: string;
@@ -78,7 +93,8 @@ export interface RunnerDeps {
 
 /** A short hash of what an item asks, so a cache line is only reused for the same question. */
 export function itemHash(item: Item): string {
-  const what = item.kind === "gen" ? [item.messages, item.gold ?? null] : [item.messages, item.choices, item.answer];
+  const what =
+    item.kind === "gen" ? [item.messages, item.gold ?? null, ...(item.keywords ? [item.keywords] : [])] : item.kind === "mc" ? [item.messages, item.choices, item.answer] : [item.messages, item.text];
   return createHash("sha256").update(JSON.stringify(what)).digest("hex").slice(0, 12);
 }
 
@@ -86,21 +102,32 @@ const steerKey = (s: number | undefined) => (s === undefined ? "none" : `s${s}`)
 
 export class Runner {
   private readonly gens = new Map<string, Promise<string>>();
-  private readonly scores = new Map<string, Promise<number[]>>();
-  private readonly risks = new Map<string, number>();
-  private readonly riskyMemo = new Map<string, boolean>();
-  /** MC scoring runs one prefill at a time, in order. */
+  private readonly scores = new Map<string, Promise<ScoreResult[]>>();
+  private readonly decisions = new Map<string, Promise<{ steer: boolean; risk?: number; ms: number }>>();
+  private decideChain: Promise<unknown> = Promise.resolve();
+  /** Scoring runs one prefill at a time, in order. */
   private scoreChain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly d: RunnerDeps) {}
 
-  private risky(item: Item): { risky: boolean; risk: number } {
-    if (!this.riskyMemo.has(item.id)) {
-      const r = this.d.classifier.classify(item.messages);
-      this.riskyMemo.set(item.id, r.risky);
-      this.risks.set(item.id, r.risk);
+  /** The gate's decision for an item, timed, once per (gate, item). */
+  private decide(gateName: string, item: Item): Promise<{ steer: boolean; risk?: number; ms: number }> {
+    const key = `${gateName}|${item.id}`;
+    let p = this.decisions.get(key);
+    if (!p) {
+      const gate = this.d.gates.get(gateName);
+      if (!gate) throw new Error(`no gate "${gateName}" was built`);
+      // One decision at a time, so each is timed alone (not while other prompts' decisions wait in the queue).
+      const next = this.decideChain.then(async () => {
+        const t = performance.now();
+        const r = await gate.decide(item.messages);
+        return { ...r, ms: performance.now() - t };
+      });
+      this.decideChain = next.catch(() => undefined);
+      p = next;
+      this.decisions.set(key, p);
     }
-    return { risky: this.riskyMemo.get(item.id)!, risk: this.risks.get(item.id)! };
+    return p;
   }
 
   private generate(item: GenItem, maxTokens: number, strength: number | undefined): Promise<string> {
@@ -138,15 +165,16 @@ export class Runner {
     return { ids: full.slice(0, ctx), start, promptLength: prompt.length };
   }
 
-  private score(item: McItem, strength: number | undefined): Promise<number[]> {
+  /** Log-likelihood of each continuation of the item's prompt (MC choices, or a perplexity item's text). */
+  private score(item: Item & { kind: "mc" | "ppl" }, strength: number | undefined): Promise<ScoreResult[]> {
     const key = `${item.id}|${steerKey(strength)}`;
     let p = this.scores.get(key);
     if (!p) {
       const next = this.scoreChain.then(async () => {
-        const out: number[] = [];
-        for (const c of item.choices) {
+        const out: ScoreResult[] = [];
+        for (const c of item.kind === "mc" ? item.choices : [item.text]) {
           const { ids, start, promptLength } = this.mcIds(item.messages, c);
-          out.push((await this.d.scorer.score(ids, start, promptLength, strength)).logprob);
+          out.push(await this.d.scorer.score(ids, start, promptLength, strength));
         }
         return out;
       });
@@ -176,31 +204,37 @@ export class Runner {
     }
     return Promise.all(
       items.map(async (item): Promise<ItemResult> => {
-        const h = itemHash(item);
+        // A selective line also depends on the gate's artefacts.
+        const h = cfg.arm === "selective" ? `${itemHash(item)}.${(this.d.gates.get(cfg.gate ?? DEFAULT_GATE)?.hash ?? "").slice(0, 8)}` : itemHash(item);
         const hit = cached.get(item.id);
         if (hit && hit.h === h) {
           this.d.progress?.tick();
           return hit;
         }
         let strength: number | undefined;
-        let risk: number | undefined;
+        let base: ItemResult = { id: item.id, h, steered: false };
         if (cfg.arm === "always") strength = cfg.strength!;
         else if (cfg.arm === "selective") {
-          const r = this.risky(item);
-          risk = r.risk;
-          if (r.risky) strength = cfg.strength!;
+          const r = await this.decide(cfg.gate ?? DEFAULT_GATE, item);
+          if (r.steer) strength = cfg.strength!;
+          base = { ...base, ...(r.risk !== undefined ? { risk: Number(r.risk.toFixed(4)) } : {}), gateMs: Number(r.ms.toFixed(4)) };
         }
-        const base: ItemResult = { id: item.id, h, steered: strength !== undefined, ...(risk !== undefined ? { risk: Number(risk.toFixed(4)) } : {}) };
+        base.steered = strength !== undefined;
         let res: ItemResult;
         if (item.kind === "gen") {
           const response = await this.generate(item, suite.maxTokens ?? 48, strength);
+          const request = item.messages[item.messages.length - 1]!.content;
           if (item.gold !== undefined) res = { ...base, response, correct: isCorrect(response, item.gold) };
-          else {
-            const request = item.messages[item.messages.length - 1]!.content;
-            res = { ...base, response, refused: await this.d.judge.refused(request, response), truncated: item.truncated ?? false };
-          }
+          else if (item.keywords) {
+            const refused = await this.d.judge.refused(request, response);
+            const onTopic = isOnTopic(response, item.keywords, refused);
+            res = { ...base, response, refused, onTopic, correct: onTopic };
+          } else res = { ...base, response, refused: await this.d.judge.refused(request, response), truncated: item.truncated ?? false };
+        } else if (item.kind === "ppl") {
+          const [r] = await this.score(item, strength);
+          res = { ...base, logprob: Number(r!.logprob.toFixed(6)), tokens: r!.tokens };
         } else {
-          const scores = await this.score(item, strength);
+          const scores = (await this.score(item, strength)).map((r) => r.logprob);
           let pred = 0;
           scores.forEach((s, i) => {
             if (s > scores[pred]!) pred = i;

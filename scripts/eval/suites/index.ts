@@ -9,6 +9,7 @@ import { jbbBenign } from "./jbb-benign.ts";
 import { jbbHarmful } from "./jbb-harmful.ts";
 import { mmlu0, mmluFew } from "./mmlu.ts";
 import { sst } from "./sst.ts";
+import { storyOnTopic, storyPpl } from "./stories.ts";
 import { strongreject } from "./strongreject.ts";
 import { truthfulqa } from "./truthfulqa.ts";
 import type { SuiteDef } from "./types.ts";
@@ -31,6 +32,8 @@ export const SUITES: readonly SuiteDef[] = [
   arcFew,
   truthfulqa,
   gsm8k,
+  storyPpl,
+  storyOnTopic,
 ];
 
 export const SUITE_NAMES = SUITES.map((s) => s.name);

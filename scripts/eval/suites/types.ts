@@ -20,6 +20,8 @@ export interface GenItem {
   gold?: string;
   /** The prompt was cut to fit the context (jailbreak templates: from the left; dialogues: earliest turns). */
   truncated?: boolean;
+  /** On-topic suites: the response is on-topic when it names one of these (see on-topic.ts). */
+  keywords?: string[];
 }
 
 /** A multiple-choice question scored by continuation log-likelihood. */
@@ -34,7 +36,22 @@ export interface McItem {
   shots: number;
 }
 
-export type Item = GenItem | McItem;
+/** A text scored token by token as the assistant's answer to `messages` (perplexity suites). */
+export interface PplItem {
+  kind: "ppl";
+  id: string;
+  /** The request (chat-formatted with a generation prompt); `text` is the assistant's continuation. */
+  messages: ChatMessage[];
+  text: string;
+}
+
+export type Item = GenItem | McItem | PplItem;
+
+/**
+ * How a suite is scored: refusal rate, accuracy (MC / exact match / on-topic
+ * rate), or perplexity (exp of the mean negative log-likelihood per token).
+ */
+export type Metric = "refusal" | "accuracy" | "perplexity";
 
 export interface SuiteContext {
   dataDir: string;
@@ -59,5 +76,7 @@ export interface SuiteDef {
   description: string;
   /** Generation length (gen suites). */
   maxTokens?: number;
+  /** Overrides the group's metric (capability: accuracy; the rest: refusal). */
+  metric?: Metric;
   load(ctx: SuiteContext): Item[];
 }

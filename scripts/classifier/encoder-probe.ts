@@ -1,0 +1,156 @@
+/**
+ * Fitting the classifier's second stage (edge/risk/second-stage.ts) on
+ * training-side data only:
+ *
+ * - the probe: L2-regularised logistic regression on the sentence encoder's
+ *   embeddings of the training split, each class weighing the same in total
+ *   and, within a class, a source of n examples n^-0.5 per example (as the
+ *   first stage);
+ * - standardisation of the first stage's logit and the probe's logit on the
+ *   training split's benign examples;
+ * - on the validation split: the band [lo, hi) of first-stage risk outside
+ *   which the first stage is rarely wrong (at most `bandMiss` of validation
+ *   harmful below lo, of validation benign at or above hi), and the threshold
+ *   on the combined score: the lowest with the whole gate's false-positive
+ *   rate on validation benign instructions at most `targetFpr`, the first
+ *   stage's own rule.
+ */
+import { resolve } from "node:path";
+import { Adam } from "./adam.ts";
+import { CONTRAST_SETS } from "./augment.ts";
+import { DEFAULT_BACKGROUND } from "./background.ts";
+import { heldOutKeys, loadHeldOut } from "./data.ts";
+import { buildDataset, type LabelledText } from "./dataset.ts";
+import { assembleTrainingData, DEFAULT_FIT } from "./fit.ts";
+import { REPO_ROOT } from "./paths.ts";
+import { quantile } from "./metrics.ts";
+import { mulberry32, shuffle } from "./train-lib.ts";
+import type { Standardisation } from "../../edge/risk/second-stage.ts";
+
+export const PROBE_VERSION = "1.0.0";
+export const DEFAULT_PROBE_ARTIFACT = resolve(REPO_ROOT, "edge/classifier/encoder-probe.v1.json");
+
+/** The first stage's training/validation split (fit.ts with the shipped options). */
+export function shippedSplit(dataDir: string, seed: number): { train: LabelledText[]; val: LabelledText[] } {
+  const data = assembleTrainingData(dataDir, { fieldAugment: true, contrastFiles: CONTRAST_SETS, backgroundPerBook: DEFAULT_BACKGROUND.perBook, seed });
+  const build = { seed, valFrac: DEFAULT_FIT.valFrac, perTemplateHarmful: DEFAULT_FIT.perTemplateHarmful, perTemplateBenign: DEFAULT_FIT.perTemplateBenign, valMode: "random" as const };
+  return buildDataset(data, heldOutKeys(loadHeldOut(dataDir)), build);
+}
+
+export interface ProbeExample {
+  /** embedding */
+  e: ArrayLike<number>;
+  y: 0 | 1;
+  weight: number;
+}
+
+export interface ProbeOptions {
+  l2: number;
+  lr: number;
+  epochs: number;
+  batch: number;
+  seed: number;
+}
+
+export const DEFAULT_PROBE: ProbeOptions = { l2: 1e-4, lr: 1e-2, epochs: 60, batch: 64, seed: 42 };
+
+/** Weights: equal total per class; within a class a source of n examples weighs n^-balance each; mean 1. */
+export function classSourceWeights(items: readonly { y: 0 | 1; source: string }[], balance = 0.5): number[] {
+  const n = new Map<string, number>();
+  for (const x of items) n.set(x.source, (n.get(x.source) ?? 0) + 1);
+  const raw = items.map((x) => Math.pow(n.get(x.source)!, -balance));
+  const sum = [0, 0];
+  items.forEach((x, i) => (sum[x.y] += raw[i]!));
+  return items.map((x, i) => (raw[i]! * items.length) / 2 / sum[x.y]!);
+}
+
+const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+
+/** Weighted logistic regression by mini-batch Adam; returns weights and bias. */
+export function fitLogistic(xs: readonly ProbeExample[], dim: number, o: ProbeOptions = DEFAULT_PROBE, onEpoch?: (e: number, loss: number) => void): { w: number[]; b: number } {
+  const w = new Float64Array(dim);
+  const b = new Float64Array(1);
+  const adam = new Adam([w, b], { lr: o.lr, l2: o.l2 }, new Set([b]));
+  const order = xs.map((_, i) => i);
+  const rng = mulberry32(o.seed);
+  for (let epoch = 0; epoch < o.epochs; epoch++) {
+    shuffle(order, rng);
+    let loss = 0;
+    let wsum = 0;
+    for (let s = 0; s < order.length; s += o.batch) {
+      const end = Math.min(order.length, s + o.batch);
+      for (let k = s; k < end; k++) {
+        const x = xs[order[k]!]!;
+        let z = b[0]!;
+        for (let i = 0; i < dim; i++) z += w[i]! * x.e[i]!;
+        const p = sigmoid(z);
+        loss -= x.weight * (x.y ? Math.log(Math.max(p, 1e-12)) : Math.log(Math.max(1 - p, 1e-12)));
+        wsum += x.weight;
+        const g = x.weight * (p - x.y);
+        const gw = adam.grads[0]!;
+        for (let i = 0; i < dim; i++) gw[i] += g * x.e[i]!;
+        adam.grads[1]![0] += g;
+      }
+      adam.step(end - s);
+    }
+    onEpoch?.(epoch, loss / wsum);
+  }
+  return { w: Array.from(w), b: b[0]! };
+}
+
+/** Mean and standard deviation of the finite values. */
+export function standardisation(values: readonly number[]): Standardisation {
+  const v = values.filter(Number.isFinite);
+  const mean = v.reduce((a, x) => a + x, 0) / v.length;
+  const sd = Math.sqrt(v.reduce((a, x) => a + (x - mean) ** 2, 0) / v.length);
+  return { mean, sd };
+}
+
+/** A validation example as the gate sees it. */
+export interface GateExample {
+  y: 0 | 1;
+  /** first-stage risk */
+  risk: number;
+  /** combined score (only meaningful inside the band) */
+  z: number;
+  /** counts for the threshold's false-positive rate */
+  pool: boolean;
+}
+
+/** Band [lo, hi): at most `miss` of the harmful have risk < lo, at most `miss` of the benign risk >= hi. */
+export function chooseBand(harmfulRisks: readonly number[], benignRisks: readonly number[], miss: number): { lo: number; hi: number } {
+  const lo = Math.max(1e-6, quantile(harmfulRisks, miss));
+  const hi = Math.min(1 - 1e-6, quantile(benignRisks, 1 - miss) + 1e-9);
+  return { lo, hi: Math.max(lo, hi) };
+}
+
+/** Whether the gate flags an example (band and threshold given). */
+export function gateFlags(x: GateExample, band: { lo: number; hi: number }, firstThreshold: number, t: number): boolean {
+  if (x.risk < band.lo || x.risk >= band.hi) return x.risk >= firstThreshold;
+  return x.z >= t;
+}
+
+/** Of `xs`: how many the first stage flags outside the band, and the in-band combined scores, highest first. */
+function split(xs: readonly GateExample[], band: { lo: number; hi: number }, firstThreshold: number): { fixed: number; inBand: number[] } {
+  const outside = (x: GateExample) => x.risk < band.lo || x.risk >= band.hi;
+  const fixed = xs.filter((x) => outside(x) && x.risk >= firstThreshold).length;
+  return { fixed, inBand: xs.filter((x) => !outside(x)).map((x) => x.z).sort((a, b) => b - a) };
+}
+
+/** The lowest combined-score threshold whose gate FPR on the pool's benign is at most `targetFpr`. */
+export function chooseThreshold(xs: readonly GateExample[], band: { lo: number; hi: number }, firstThreshold: number, targetFpr: number): number {
+  const pool = xs.filter((x) => x.pool && x.y === 0);
+  const { fixed, inBand } = split(pool, band, firstThreshold);
+  const allowed = Math.floor(targetFpr * pool.length) - fixed; // in-band benign that may be flagged
+  if (allowed >= inBand.length) return inBand.length ? inBand[inBand.length - 1]! : 0;
+  if (allowed < 0) return (inBand[0] ?? 0) + 1e-9;
+  return inBand[allowed]! + 1e-9;
+}
+
+/** The highest combined-score threshold whose gate recall on `positives` is at least `minRecall`. */
+export function thresholdForRecall(positives: readonly GateExample[], band: { lo: number; hi: number }, firstThreshold: number, minRecall: number): number {
+  const { fixed, inBand } = split(positives, band, firstThreshold);
+  const needed = Math.ceil(minRecall * positives.length - 1e-9) - fixed; // in-band harmful that must be flagged
+  if (needed <= 0) return (inBand[0] ?? 0) + 1e-9;
+  return inBand[Math.min(needed, inBand.length) - 1] ?? 0;
+}
