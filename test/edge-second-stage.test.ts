@@ -60,7 +60,8 @@ describe("classifier second stage in the real Deno edge", () => {
 
   it("loads under the edge's permissions and says so at start", async () => {
     expect(on.output()).not.toMatch(/second stage unavailable/);
-    expect((await (await fetch(`${on.url}/readyz`)).json()).classifier).toMatch(/\+ encoder probe/);
+    const ready = (await (await fetch(`${on.url}/readyz`)).json()) as { classifier: string };
+    expect(ready.classifier).toMatch(/\+ encoder probe/);
   });
 
   it("decides in-band prompts with the encoder and the rest with the first stage, as the scorer does in-process", async () => {
