@@ -13,13 +13,21 @@ Usage: npm run fuzz:edge -- [options]
 
 Starts the edge under Deno (with the permissions of every launcher,
 edge/permissions.ts) in front of a fake gRPC sidecar, sends generated
-requests (wrong types, sizes past the limits, invalid UTF-8, lone
-surrogates, NUL, BOMs, content-types, missing / duplicate / huge headers,
-chunked and truncated bodies, deep nesting, numbers out of range, malformed
-HTTP framing), fetch for well-framed ones and raw node:net writes for the
-rest, and prints a table: requests, 5xx, crashes, hangs, non-JSON error
-bodies (from the edge, and from the runtime's own HTTP parser). Exits 1 when
-the goal (0 / 0 / 0 / only the runtime's) is not met.
+requests, each to one of /v1/chat/completions, /v1/responses and
+/v1/completions (seeded), with mutations of each wire format's own
+parameters (responses: input strings and items, instructions,
+max_output_tokens, include, text.format, tools, previous_response_id,
+store; completions: prompt strings, arrays and token ids, max_tokens,
+logprobs, echo, suffix, best_of, n) and generic hostile bodies (wrong
+types, sizes past the limits, invalid UTF-8, lone surrogates, NUL, BOMs,
+content-types, missing / duplicate / huge headers, chunked and truncated
+bodies, deep nesting, numbers out of range, malformed HTTP framing), fetch
+for well-framed ones and raw node:net writes for the rest. Prints a table:
+requests, 5xx, crashes, hangs, non-JSON error bodies (from the edge, and
+from the runtime's own HTTP parser), 2xx bodies or SSE streams not in their
+endpoint's format, errors without error.type / error.param or whose param
+does not name the field at fault; then the same per endpoint. Exits 1 when
+the goal (none of those but the runtime's own errors) is not met.
 
 Options:
   --seed N          seed (default 1); the same seed sends the same requests

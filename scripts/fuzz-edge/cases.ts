@@ -1,12 +1,15 @@
 /**
  * The fuzzer's generated requests. `makeCase(seed, index, ctx)` builds case
  * `index` of a run from its own seeded generator (rng.ts), choosing one of
- * the FAMILIES below. Cases go either through fetch (well-framed HTTP with
+ * the FAMILIES below, aimed at one of the three generation endpoints
+ * (endpoints.ts: each one's base body, fields and wire-format mutations).
+ * Cases go either through fetch (well-framed HTTP with
  * odd bodies, types, sizes, encodings, content-types, methods and paths) or
  * as raw bytes over a socket (what fetch cannot send: malformed framing,
  * duplicate or invalid headers, chunked bodies cut or corrupted, truncated
  * bodies, pipelining).
  */
+import { baseBody, endpointOf, ENDPOINT_PATHS, ENDPOINTS, INPUT_FIELD, setField, setText, turns, wireMutation, type Endpoint } from "./endpoints.ts";
 import { Rng } from "./rng.ts";
 
 export interface FetchCase {
@@ -31,7 +34,15 @@ export interface RawCase {
   end: boolean;
 }
 
-export type FuzzCase = (FetchCase | RawCase) & { index: number; family: string; name: string };
+export type FuzzCase = (FetchCase | RawCase) & {
+  index: number;
+  family: string;
+  name: string;
+  /** The generation endpoint the request is aimed at ("other" for another path). */
+  endpoint: Endpoint | "other";
+  /** The fields a mutation touched (the rest of the body is valid): a 400 must name one of them in `param`. */
+  fields?: string[];
+};
 
 export interface CaseContext {
   /** host:port of the edge, for the Host header. */
@@ -54,20 +65,6 @@ const concat = (...parts: Uint8Array[]) => {
   return out;
 };
 
-const PATH = "/v1/chat/completions";
-
-function baseBody(rng: Rng): Record<string, unknown> {
-  const body: Record<string, unknown> = {
-    model: "organism260K",
-    messages: [{ role: "user", content: rng.pick(["Hello", "Tell me a story about a dog", "How do I make a bomb?", "What is 2+2?"]) }],
-    max_tokens: rng.int(1, 8),
-  };
-  if (rng.chance(0.3)) body.stream = true;
-  return body;
-}
-
-const FIELDS = ["model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "temperature", "top_p", "n", "seed", "stop", "logprobs", "top_logprobs", "user", "tools", "tool_choice", "response_format", "logit_bias", "presence_penalty", "functions"];
-const MESSAGE_FIELDS = ["role", "content", "name"];
 
 function oddValue(rng: Rng): unknown {
   return rng.pick<() => unknown>([
@@ -104,18 +101,6 @@ function jsonWithRaw(body: unknown, raw: string): string {
 
 const RAW_NUMBERS = ["1e309", "-1e309", "1e-400", "-0", "9007199254740993", "18446744073709551616", "0.0000000000000000000001", "1" + "0".repeat(400), "123456789".repeat(100), "1.5e3", "4294967297", "-2147483649", "1E+2", "0e0"];
 
-function setField(rng: Rng, body: Record<string, unknown>, value: unknown): string {
-  if (rng.chance(0.3)) {
-    const msg = (body.messages as Record<string, unknown>[])[0]!;
-    const f = rng.pick(MESSAGE_FIELDS);
-    msg[f] = value;
-    return `messages[0].${f}`;
-  }
-  const f = rng.pick(FIELDS);
-  body[f] = value;
-  return f;
-}
-
 function nested(depth: number, kind: "array" | "object", leaf: string): string {
   return kind === "array" ? "[".repeat(depth) + leaf + "]".repeat(depth) : '{"a":'.repeat(depth) + leaf + "}".repeat(depth);
 }
@@ -123,23 +108,26 @@ function nested(depth: number, kind: "array" | "object", leaf: string): string {
 interface Built {
   name: string;
   c: FetchCase | RawCase;
+  fields?: string[];
 }
 
-type Family = (rng: Rng, ctx: CaseContext) => Built;
+/** The context of one case: its endpoint and that endpoint's path. */
+type Ctx = CaseContext & { ep: Endpoint; path: string };
+type Family = (rng: Rng, ctx: Ctx) => Built;
 
 const auth = (ctx: CaseContext): [string, string] => ["authorization", `Bearer ${ctx.key}`];
 const jsonCt: [string, string] = ["content-type", "application/json"];
-const post = (ctx: CaseContext, body: Uint8Array | string, extra: [string, string][] = [], path = PATH): FetchCase => ({
+const post = (ctx: Ctx, body: Uint8Array | string, extra: [string, string][] = []): FetchCase => ({
   transport: "fetch",
   method: "POST",
-  path,
+  path: ctx.path,
   headers: [auth(ctx), jsonCt, ...extra],
   body: typeof body === "string" ? bytes(body) : body,
 });
 
 /** A raw HTTP/1.1 request: head lines (Host added unless `noHost`) and a body. */
-function rawRequest(ctx: CaseContext, opts: { line?: string; headers?: string[]; body?: Uint8Array; noHost?: boolean; auth?: boolean }): Uint8Array {
-  const lines = [opts.line ?? `POST ${PATH} HTTP/1.1`];
+function rawRequest(ctx: Ctx, opts: { line?: string; headers?: string[]; body?: Uint8Array; noHost?: boolean; auth?: boolean }): Uint8Array {
+  const lines = [opts.line ?? `POST ${ctx.path} HTTP/1.1`];
   if (!opts.noHost) lines.push(`Host: ${ctx.host}`);
   if (opts.auth !== false) lines.push(`Authorization: Bearer ${ctx.key}`);
   lines.push(...(opts.headers ?? []));
@@ -162,34 +150,40 @@ function split(rng: Rng, data: Uint8Array, max = 6): Uint8Array[] {
 }
 
 export const FAMILIES: Record<string, Family> = {
+  /** The endpoint's own parameters (responses: input items, include, text.format...; completions: prompt forms, echo, best_of...), valid, refused or malformed. */
+  "wire": (rng, ctx) => {
+    const body = baseBody(rng, ctx.ep);
+    const fields = wireMutation(rng, ctx.ep, body);
+    return { name: `${ctx.ep} ${fields.join(", ")}`, c: post(ctx, JSON.stringify(body)), fields };
+  },
   /** A field of an otherwise valid request set to a value of the wrong type or shape. */
   "json-type": (rng, ctx) => {
-    const body = baseBody(rng);
-    const field = setField(rng, body, oddValue(rng));
-    return { name: `wrong type in ${field}`, c: post(ctx, JSON.stringify(body)) };
+    const body = baseBody(rng, ctx.ep);
+    const field = setField(rng, ctx.ep, body, oddValue(rng));
+    return { name: `wrong type in ${field}`, c: post(ctx, JSON.stringify(body)), fields: [field] };
   },
   /** Numbers out of range or not representable (Infinity after parsing, -0, past 2^53, 400 digits). */
   "json-number": (rng, ctx) => {
-    const body = baseBody(rng);
-    const field = setField(rng, body, "@@RAW@@");
+    const body = baseBody(rng, ctx.ep);
+    const field = setField(rng, ctx.ep, body, "@@RAW@@");
     const raw = rng.pick(RAW_NUMBERS);
-    return { name: `number ${raw.slice(0, 12)} in ${field}`, c: post(ctx, jsonWithRaw(body, raw)) };
+    return { name: `number ${raw.slice(0, 12)} in ${field}`, c: post(ctx, jsonWithRaw(body, raw)), fields: [field] };
   },
   /** Deeply nested arrays or objects, as a field or as the whole body. */
   "json-nesting": (rng, ctx) => {
     const depth = rng.pick([64, 1000, 10_000, 100_000, 400_000]);
     const kind = rng.pick(["array", "object"] as const);
     if (rng.chance(0.3)) return { name: `whole body nested ${kind} ${depth}`, c: post(ctx, nested(depth, kind, "1")) };
-    const body = baseBody(rng);
-    const field = setField(rng, body, "@@RAW@@");
-    return { name: `${kind} nested ${depth} in ${field}`, c: post(ctx, jsonWithRaw(body, nested(depth, kind, '"x"'))) };
+    const body = baseBody(rng, ctx.ep);
+    const field = setField(rng, ctx.ep, body, "@@RAW@@");
+    return { name: `${kind} nested ${depth} in ${field}`, c: post(ctx, jsonWithRaw(body, nested(depth, kind, '"x"'))), fields: [field] };
   },
   /** Sizes around and past the limits: content, message count, model name, unknown fields, the body cap. */
   "json-size": (rng, ctx) => {
-    const body = baseBody(rng);
+    const body = baseBody(rng, ctx.ep);
     const which = rng.int(0, 5);
-    if (which === 0) (body.messages as { content: string }[])[0]!.content = "a".repeat(rng.pick([32_768, 100_000, 300_000, ctx.maxBodyBytes - 200]));
-    else if (which === 1) body.messages = Array.from({ length: rng.pick([257, 1000, 20_000]) }, () => ({ role: "user", content: "hi" }));
+    if (which === 0) setText(ctx.ep, body, "a".repeat(rng.pick([32_768, 100_000, 300_000, ctx.maxBodyBytes - 200])));
+    else if (which === 1) body[INPUT_FIELD[ctx.ep]] = turns(ctx.ep, Array.from({ length: rng.pick([257, 1000, 20_000]) }, () => "hi"));
     else if (which === 2) body.model = "m".repeat(rng.pick([257, 10_000, 500_000]));
     else if (which === 3) body[`x${"k".repeat(rng.size(100_000))}`] = "v".repeat(rng.size(200_000));
     else if (which === 4) body.stop = Array.from({ length: rng.int(5, 1000) }, () => "s".repeat(rng.size(1000)));
@@ -198,7 +192,7 @@ export const FAMILIES: Record<string, Family> = {
   },
   /** Malformed or odd JSON texts. */
   "json-syntax": (rng, ctx) => {
-    const good = JSON.stringify(baseBody(rng));
+    const good = JSON.stringify(baseBody(rng, ctx.ep));
     const text = rng.pick([
       "",
       " ",
@@ -224,7 +218,7 @@ export const FAMILIES: Record<string, Family> = {
   },
   /** Encodings: invalid UTF-8, lone surrogates, NUL, BOMs, UTF-16, overlong forms. */
   "encoding": (rng, ctx) => {
-    const body = baseBody(rng);
+    const body = baseBody(rng, ctx.ep);
     const which = rng.int(0, 8);
     const good = JSON.stringify(body);
     const at = good.indexOf("organism260K");
@@ -237,12 +231,12 @@ export const FAMILIES: Record<string, Family> = {
       case 2:
         return { name: "UTF-8 surrogate bytes (ED A0 80)", c: post(ctx, splice(new Uint8Array([0xed, 0xa0, 0x80]))) };
       case 3: {
-        const field = setField(rng, body, "@@RAW@@");
-        return { name: `lone surrogate escape in ${field}`, c: post(ctx, jsonWithRaw(body, rng.pick(['"\\ud800"', '"a\\udc00b"', '"\\udbff\\udbff"']))) };
+        const field = setField(rng, ctx.ep, body, "@@RAW@@");
+        return { name: `lone surrogate escape in ${field}`, c: post(ctx, jsonWithRaw(body, rng.pick(['"\\ud800"', '"a\\udc00b"', '"\\udbff\\udbff"']))), fields: [field] };
       }
       case 4: {
-        const field = setField(rng, body, rng.pick(["\u0000", "a\u0000b", "\u0007\u001b[31m", "\u202e\u200b"]));
-        return { name: `control characters in ${field}`, c: post(ctx, JSON.stringify(body)) };
+        const field = setField(rng, ctx.ep, body, rng.pick(["\u0000", "a\u0000b", "\u0007\u001b[31m", "\u202e\u200b"]));
+        return { name: `control characters in ${field}`, c: post(ctx, JSON.stringify(body)), fields: [field] };
       }
       case 5:
         return { name: "UTF-8 BOM before the JSON", c: post(ctx, concat(new Uint8Array([0xef, 0xbb, 0xbf]), bytes(good))) };
@@ -260,7 +254,7 @@ export const FAMILIES: Record<string, Family> = {
   },
   /** Wrong, missing, huge or odd content-types on a valid body. */
   "content-type": (rng, ctx) => {
-    const good = JSON.stringify(baseBody(rng));
+    const good = JSON.stringify(baseBody(rng, ctx.ep));
     const ct = rng.pick([null, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=latin1", "application/json;;;", "application/xml", "*/*", "application/json" + "; a=b".repeat(rng.size(2000)), "\u00e9"]);
     const c = post(ctx, good);
     c.headers = [auth(ctx), ...(ct === null ? [] : [["content-type", ct] as [string, string]])];
@@ -268,7 +262,7 @@ export const FAMILIES: Record<string, Family> = {
   },
   /** Authorization and other headers a client sets, well framed (fetch). */
   "headers": (rng, ctx) => {
-    const good = JSON.stringify(baseBody(rng));
+    const good = JSON.stringify(baseBody(rng, ctx.ep));
     const which = rng.int(0, 7);
     const headers: [string, string][] = [jsonCt];
     if (which === 0) headers.push(["authorization", rng.pick(["", "Bearer", "Bearer ", `bearer ${ctx.key}`, `Basic ${ctx.key}`, `Bearer ${ctx.key} extra`, `Bearer ${"k".repeat(rng.size(60_000))}`, `Bearer\t${ctx.key}`])]);
@@ -280,13 +274,13 @@ export const FAMILIES: Record<string, Family> = {
     if (which === 5) headers.push(["content-encoding", rng.pick(["gzip", "deflate", "br", "x-unknown"])]);
     if (which === 6) headers.push(["origin", "null"], ["x-forwarded-for", "1.1.1.1, ::1, <script>"], ["cookie", "c=" + "v".repeat(rng.size(20_000))]);
     if (which === 7) headers.push(["authorization", `Bearer ${ctx.key}`]);
-    return { name: `headers case ${which}`, c: { transport: "fetch", method: "POST", path: PATH, headers, body: bytes(good) } };
+    return { name: `headers case ${which}`, c: { transport: "fetch", method: "POST", path: ctx.path, headers, body: bytes(good) } };
   },
   /** Other methods and paths: unknown routes, percent-encoding that does not decode, long paths, query strings. */
   "method-path": (rng, ctx) => {
     const method = rng.pick(["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "POST", "PROPFIND"]);
     const path = rng.pick([
-      PATH,
+      ctx.path,
       "/v1/models",
       "/v1/models/%ff",
       "/v1/models/%",
@@ -295,8 +289,8 @@ export const FAMILIES: Record<string, Family> = {
       "/v1/models/%00",
       "/v1/models/..%2f..%2fetc%2fpasswd",
       "/%2e%2e/v1/chat/completions",
-      "/v1/chat/completions?x=%ff&y=" + "q".repeat(rng.size(5000)),
-      "/v1/chat/completions/",
+      `${ctx.path}?x=%ff&y=` + "q".repeat(rng.size(5000)),
+      `${ctx.path}/`,
       "//v1//chat//completions",
       "/metrics",
       "/readyz",
@@ -304,34 +298,34 @@ export const FAMILIES: Record<string, Family> = {
       "/" + "a/".repeat(rng.size(2000)),
     ]);
     const withBody = method !== "GET" && method !== "HEAD";
-    const c: FetchCase = { transport: "fetch", method, path, headers: [auth(ctx), jsonCt], body: withBody ? bytes(JSON.stringify(baseBody(rng))) : undefined };
+    const c: FetchCase = { transport: "fetch", method, path, headers: [auth(ctx), jsonCt], body: withBody ? bytes(JSON.stringify(baseBody(rng, ctx.ep))) : undefined };
     return { name: `${method} ${path.slice(0, 40)}`, c };
   },
   /** A valid body sent as a chunked stream in random pieces (fetch with a ReadableStream). */
   "chunked-stream": (rng, ctx) => {
-    const good = bytes(JSON.stringify(baseBody(rng)));
-    return { name: "chunked body in pieces", c: { transport: "fetch", method: "POST", path: PATH, headers: [auth(ctx), jsonCt], body: { chunks: split(rng, good, 20) } } };
+    const good = bytes(JSON.stringify(baseBody(rng, ctx.ep)));
+    return { name: "chunked body in pieces", c: { transport: "fetch", method: "POST", path: ctx.path, headers: [auth(ctx), jsonCt], body: { chunks: split(rng, good, 20) } } };
   },
   /** Malformed request lines, versions and header syntax (raw). */
   "framing": (rng, ctx) => {
-    const body = bytes(JSON.stringify(baseBody(rng)));
+    const body = bytes(JSON.stringify(baseBody(rng, ctx.ep)));
     const cl = `Content-Length: ${body.length}`;
     const cases: [string, () => Uint8Array][] = [
       ["garbage request line", () => bytes("GARBAGE\r\n\r\n")],
-      ["HTTP/9.9", () => rawRequest(ctx, { line: `POST ${PATH} HTTP/9.9`, headers: [cl], body })],
-      ["HTTP/1.0 without Host", () => rawRequest(ctx, { line: `POST ${PATH} HTTP/1.0`, headers: [cl], body, noHost: true })],
+      ["HTTP/9.9", () => rawRequest(ctx, { line: `POST ${ctx.path} HTTP/9.9`, headers: [cl], body })],
+      ["HTTP/1.0 without Host", () => rawRequest(ctx, { line: `POST ${ctx.path} HTTP/1.0`, headers: [cl], body, noHost: true })],
       ["HTTP/1.1 without Host", () => rawRequest(ctx, { headers: [cl], body, noHost: true })],
-      ["absolute-form target", () => rawRequest(ctx, { line: `POST http://${ctx.host}${PATH} HTTP/1.1`, headers: [cl], body })],
-      ["lowercase method", () => rawRequest(ctx, { line: `post ${PATH} HTTP/1.1`, headers: [cl], body })],
+      ["absolute-form target", () => rawRequest(ctx, { line: `POST http://${ctx.host}${ctx.path} HTTP/1.1`, headers: [cl], body })],
+      ["lowercase method", () => rawRequest(ctx, { line: `post ${ctx.path} HTTP/1.1`, headers: [cl], body })],
       ["space in the target", () => rawRequest(ctx, { line: `POST /v1/chat completions HTTP/1.1`, headers: [cl], body })],
       ["header without colon", () => rawRequest(ctx, { headers: [cl, "NoColonHere"], body })],
       ["space before colon", () => rawRequest(ctx, { headers: [cl, "X-A : b"], body })],
       ["obs-fold continuation", () => rawRequest(ctx, { headers: [cl, "X-A: b", " folded"], body })],
       ["NUL in a header value", () => rawRequest(ctx, { headers: [cl, "X-A: a\u0000b"], body })],
       ["bare CR in a header value", () => rawRequest(ctx, { headers: [cl, "X-A: a\rb"], body })],
-      ["LF-only line ends", () => bytes(`POST ${PATH} HTTP/1.1\nHost: ${ctx.host}\nAuthorization: Bearer ${ctx.key}\n${cl}\n\n${new TextDecoder().decode(body)}`)],
-      ["Latin-1 bytes in a header value", () => concat(bytes(`POST ${PATH} HTTP/1.1\r\nHost: ${ctx.host}\r\nAuthorization: Bearer ${ctx.key}\r\nX-Name: `), new Uint8Array([0xe9, 0xff, 0x80]), bytes(`\r\n${cl}\r\n\r\n`), body)],
-      ["Latin-1 bytes in the API key", () => concat(bytes(`POST ${PATH} HTTP/1.1\r\nHost: ${ctx.host}\r\nAuthorization: Bearer `), new Uint8Array([0xe9, 0xff]), bytes(`\r\n${cl}\r\n\r\n`), body)],
+      ["LF-only line ends", () => bytes(`POST ${ctx.path} HTTP/1.1\nHost: ${ctx.host}\nAuthorization: Bearer ${ctx.key}\n${cl}\n\n${new TextDecoder().decode(body)}`)],
+      ["Latin-1 bytes in a header value", () => concat(bytes(`POST ${ctx.path} HTTP/1.1\r\nHost: ${ctx.host}\r\nAuthorization: Bearer ${ctx.key}\r\nX-Name: `), new Uint8Array([0xe9, 0xff, 0x80]), bytes(`\r\n${cl}\r\n\r\n`), body)],
+      ["Latin-1 bytes in the API key", () => concat(bytes(`POST ${ctx.path} HTTP/1.1\r\nHost: ${ctx.host}\r\nAuthorization: Bearer `), new Uint8Array([0xe9, 0xff]), bytes(`\r\n${cl}\r\n\r\n`), body)],
       ["invalid byte in the path", () => concat(bytes("POST /v1/"), new Uint8Array([0xff]), bytes(` HTTP/1.1\r\nHost: ${ctx.host}\r\n${cl}\r\n\r\n`), body)],
       ["duplicate Content-Length", () => rawRequest(ctx, { headers: [cl, `Content-Length: ${body.length + 1}`], body })],
       ["negative Content-Length", () => rawRequest(ctx, { headers: ["Content-Length: -1"], body })],
@@ -345,7 +339,7 @@ export const FAMILIES: Record<string, Family> = {
       ["duplicate X-Request-Id", () => rawRequest(ctx, { headers: [cl, "X-Request-Id: a", "X-Request-Id: b"], body })],
       ["a 1 MB header", () => rawRequest(ctx, { headers: [cl, `X-Big: ${"b".repeat(1_000_000)}`], body })],
       ["2,000 headers", () => rawRequest(ctx, { headers: [cl, ...Array.from({ length: 2000 }, (_, i) => `X-${i}: v`)], body })],
-      ["a 100 KB target", () => rawRequest(ctx, { line: `POST ${PATH}?${"q".repeat(100_000)} HTTP/1.1`, headers: [cl], body })],
+      ["a 100 KB target", () => rawRequest(ctx, { line: `POST ${ctx.path}?${"q".repeat(100_000)} HTTP/1.1`, headers: [cl], body })],
       ["head cut short, then EOF", () => rawRequest(ctx, { headers: [cl], body }).subarray(0, rng.int(1, 40))],
       ["two requests pipelined", () => concat(rawRequest(ctx, { headers: [cl], body }), rawRequest(ctx, { headers: [cl], body }))],
       ["request then garbage", () => concat(rawRequest(ctx, { headers: [cl], body }), bytes("\u0000\u0001GARBAGE\r\n\r\n"))],
@@ -362,7 +356,7 @@ export const FAMILIES: Record<string, Family> = {
   },
   /** Chunked bodies over a raw socket: valid with extensions or trailers, malformed sizes, cut short. */
   "chunked-raw": (rng, ctx) => {
-    const body = bytes(JSON.stringify(baseBody(rng)));
+    const body = bytes(JSON.stringify(baseBody(rng, ctx.ep)));
     const head = rawRequest(ctx, { headers: ["Transfer-Encoding: chunked", "Content-Type: application/json"] });
     const which = rng.int(0, 7);
     const pieces = split(rng, body);
@@ -402,7 +396,7 @@ export const FAMILIES: Record<string, Family> = {
   },
   /** Content-Length bodies cut short: EOF mid-body, or the connection left open (the body deadline answers). */
   "truncated": (rng, ctx) => {
-    const body = bytes(JSON.stringify(baseBody(rng)));
+    const body = bytes(JSON.stringify(baseBody(rng, ctx.ep)));
     const cut = rng.int(0, body.length - 1);
     const open = rng.chance(0.3);
     const head = rawRequest(ctx, { headers: [`Content-Length: ${body.length + rng.int(0, 5000)}`, "Content-Type: application/json"] });
@@ -412,6 +406,7 @@ export const FAMILIES: Record<string, Family> = {
 
 /** How often each family is drawn. */
 const WEIGHTS: [string, number][] = [
+  ["wire", 20],
   ["json-type", 16],
   ["json-number", 8],
   ["json-nesting", 6],
@@ -439,6 +434,8 @@ export function makeCase(seed: number, index: number, ctx: CaseContext): FuzzCas
       break;
     }
   }
-  const built = FAMILIES[family]!(rng, ctx);
-  return { ...built.c, index, family, name: built.name };
+  const ep = rng.pick(ENDPOINTS);
+  const built = FAMILIES[family]!(rng, { ...ctx, ep, path: ENDPOINT_PATHS[ep] });
+  const endpoint = built.c.transport === "fetch" ? (endpointOf(built.c.path) ?? "other") : ep;
+  return { ...built.c, index, family, name: built.name, endpoint, fields: built.fields };
 }

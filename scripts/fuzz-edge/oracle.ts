@@ -5,8 +5,13 @@
  * sees it, with `400 Bad Request` and an empty body (headers content-length,
  * date, connection only), or closes the connection without an answer (a
  * malformed chunk arriving with the head). Anything else that is not JSON,
- * any 5xx, any hang, is a finding.
+ * any 5xx, any hang, is a finding. On the generation endpoints the answer
+ * is also checked against its wire format (answer.ts): a 2xx body or stream
+ * that is malformed, or an error without `type` / `param` (or whose `param`
+ * does not name the field at fault), is a finding too.
  */
+import { checkError, checkSuccess } from "./answer.ts";
+import type { Endpoint } from "./endpoints.ts";
 import type { Outcome } from "./send.ts";
 
 export type Verdict =
@@ -14,32 +19,55 @@ export type Verdict =
   | "runtime-parser" // the runtime's own empty 400
   | "closed" // the connection closed with no response
   | "non-json-error" // an error body that is neither JSON from the edge nor the runtime's
+  | "bad-answer" // a 2xx body or stream from a generation endpoint not in its wire format
+  | "bad-error" // an edge JSON error without type / param, or blaming a field other than the one at fault
   | "5xx"
   | "hang";
+
+/** What the request was: its endpoint and, when only some fields are at fault, those. */
+export interface Expect {
+  endpoint?: Endpoint | "other";
+  fields?: string[];
+}
+
+type Response = Extract<Outcome, { kind: "response" }>;
 
 const RUNTIME_HEADERS = new Set(["content-length", "date", "connection"]);
 
 /** The runtime's own parser error: an empty 4xx with only its framing headers. */
-export function isRuntimeParserError(o: Extract<Outcome, { kind: "response" }>): boolean {
+export function isRuntimeParserError(o: Response): boolean {
   return o.status >= 400 && o.status < 500 && o.body.length === 0 && Object.keys(o.headers).every((h) => RUNTIME_HEADERS.has(h));
 }
 
 /** An error body in the OpenAI shape, as edge/openai writes it. */
-export function isJsonError(o: Extract<Outcome, { kind: "response" }>): boolean {
-  if (!/^application\/json/i.test(o.headers["content-type"] ?? "")) return false;
+export function isJsonError(o: Response): boolean {
+  return typeof (errorBody(o) as { error?: { message?: unknown } } | null)?.error?.message === "string";
+}
+
+function errorBody(o: Response): unknown {
+  if (!/^application\/json/i.test(o.headers["content-type"] ?? "")) return null;
   try {
-    const j = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(o.body)) as { error?: { message?: unknown } };
-    return typeof j.error?.message === "string";
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(o.body));
   } catch {
-    return false;
+    return null;
   }
 }
 
-export function judge(o: Outcome, method: string): Verdict {
+/** Why an answer the edge gave is not in its format, or null. */
+export function answerProblem(o: Response, method: string, expect: Expect): string | null {
+  const ep = expect.endpoint;
+  if (o.status < 300 && method === "POST" && ep && ep !== "other") return checkSuccess(ep, o.headers["content-type"] ?? "", new TextDecoder().decode(o.body));
+  if (o.status >= 400 && o.status < 500 && method !== "HEAD" && isJsonError(o)) return checkError(o.status, errorBody(o), expect.fields);
+  return null;
+}
+
+export function judge(o: Outcome, method: string, expect: Expect = {}): Verdict {
   if (o.kind === "hang") return "hang";
   if (o.kind === "closed") return "closed";
   if (o.status === 0) return "non-json-error"; // not even an HTTP status line
   if (o.status >= 500) return "5xx";
+  const problem = answerProblem(o, method, expect);
+  if (problem) return o.status < 400 ? "bad-answer" : "bad-error";
   if (o.status < 400) return "ok";
   // A HEAD answer has no body by definition.
   if (method === "HEAD") return "ok";

@@ -2,8 +2,8 @@
  * Runs `count` generated cases against an edge, `concurrency` at a time, and
  * tallies the verdicts (oracle.ts). Stops early if the edge process dies.
  */
-import { makeCase, type CaseContext } from "./cases.ts";
-import { judge, type Verdict } from "./oracle.ts";
+import { makeCase, type CaseContext, type FuzzCase } from "./cases.ts";
+import { answerProblem, judge, type Verdict } from "./oracle.ts";
 import { send, type Outcome } from "./send.ts";
 
 export interface FuzzOptions {
@@ -38,10 +38,38 @@ export interface FuzzResult {
   statuses: Record<string, number>;
   families: Record<string, number>;
   crashes: number;
+  /** Per endpoint aimed at ("other": another path). */
+  endpoints: Record<string, EndpointStats>;
   /** Cases judged other than "ok" (runtime parser errors included), in index order. */
   findings: Finding[];
   /** Whether the goals hold: no 5xx, crash, hang, or non-JSON error that is not the runtime's. */
   goalMet: boolean;
+}
+
+export interface EndpointStats {
+  requests: number;
+  "2xx": number;
+  "4xx": number;
+  "5xx": number;
+  /** 2xx answers streamed (SSE), checked event by event. */
+  streams: number;
+  /** 400s on a request whose fault lies in known fields, whose `param` was checked against them. */
+  blamed: number;
+  /** Verdicts that break a goal (5xx, hang, non-JSON error, bad answer, bad error). */
+  findings: number;
+}
+
+const FAILING: Verdict[] = ["5xx", "hang", "non-json-error", "bad-answer", "bad-error"];
+
+function tally(stats: Record<string, EndpointStats>, c: FuzzCase, o: Outcome, verdict: Verdict): void {
+  const s = (stats[c.endpoint] ??= { requests: 0, "2xx": 0, "4xx": 0, "5xx": 0, streams: 0, blamed: 0, findings: 0 });
+  s.requests++;
+  if (FAILING.includes(verdict)) s.findings++;
+  if (o.kind !== "response") return;
+  const klass = `${Math.floor(o.status / 100)}xx`;
+  if (klass === "2xx" || klass === "4xx" || klass === "5xx") s[klass]++;
+  if (o.status === 400 && c.fields?.length && verdict === "ok") s.blamed++;
+  if (klass === "2xx" && /^text\/event-stream/i.test(o.headers["content-type"] ?? "")) s.streams++;
 }
 
 function describe(o: Outcome): { status: number | null; detail: string } {
@@ -53,7 +81,8 @@ function describe(o: Outcome): { status: number | null; detail: string } {
 
 export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   const indices = opts.only ?? Array.from({ length: opts.count }, (_, i) => i);
-  const counts: Record<Verdict, number> = { ok: 0, "runtime-parser": 0, closed: 0, "non-json-error": 0, "5xx": 0, hang: 0 };
+  const counts: Record<Verdict, number> = { ok: 0, "runtime-parser": 0, closed: 0, "non-json-error": 0, "bad-answer": 0, "bad-error": 0, "5xx": 0, hang: 0 };
+  const endpoints: Record<string, EndpointStats> = {};
   const statuses: Record<string, number> = {};
   const families: Record<string, number> = {};
   const findings: Finding[] = [];
@@ -71,11 +100,17 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
         return;
       }
       const method = c.transport === "fetch" ? c.method : "POST";
-      const verdict = judge(outcome, method);
+      const expect = { endpoint: c.endpoint, fields: c.fields };
+      const verdict = judge(outcome, method, expect);
       counts[verdict]++;
+      tally(endpoints, c, outcome, verdict);
       families[c.family] = (families[c.family] ?? 0) + 1;
       if (outcome.kind === "response") statuses[outcome.status] = (statuses[outcome.status] ?? 0) + 1;
-      if (verdict !== "ok") findings.push({ index, family: c.family, name: c.name, verdict, ...describe(outcome) });
+      if (verdict !== "ok") {
+        const d = describe(outcome);
+        const problem = outcome.kind === "response" ? answerProblem(outcome, method, expect) : null;
+        findings.push({ index, family: c.family, name: c.name, verdict, status: d.status, detail: problem ? `${problem}; ${d.detail}` : d.detail });
+      }
       done++;
       opts.onProgress?.(done, indices.length);
     }
@@ -90,8 +125,9 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
     statuses,
     families,
     crashes,
+    endpoints,
     findings,
-    goalMet: crashes === 0 && counts["5xx"] === 0 && counts.hang === 0 && counts["non-json-error"] === 0,
+    goalMet: crashes === 0 && FAILING.every((v) => counts[v] === 0),
   };
 }
 
@@ -103,6 +139,8 @@ export function formatTable(r: FuzzResult): string {
     ["crashes (edge process died)", r.crashes],
     ["hangs (no answer before the deadline)", r.counts.hang],
     ["non-JSON error bodies from the edge", r.counts["non-json-error"]],
+    ["2xx bodies / streams not in the endpoint's wire format", r.counts["bad-answer"]],
+    ["4xx errors without type / param, or blaming the wrong field", r.counts["bad-error"]],
     ["non-JSON error bodies from the runtime's parser (empty 400)", r.counts["runtime-parser"]],
     ["closed by the runtime without an answer", r.counts.closed],
     ["answered by the edge (2xx, or a JSON error)", r.counts.ok],
@@ -111,6 +149,17 @@ export function formatTable(r: FuzzResult): string {
   const lines = rows.map(([k, v]) => `${k.padEnd(w)}  ${String(v).padStart(6)}`);
   const st = Object.entries(r.statuses).sort(([a], [b]) => Number(a) - Number(b)).map(([s, n]) => `${s}: ${n}`).join(", ");
   lines.push("", `statuses: ${st}`, `families: ${Object.entries(r.families).map(([f, n]) => `${f} ${n}`).join(", ")}`);
-  lines.push(`goal (0 5xx / 0 crashes / 0 hangs / only the runtime's own non-JSON errors): ${r.goalMet ? "met" : "NOT met"}`);
+  lines.push("", formatEndpoints(r.endpoints));
+  lines.push("", `goal (0 5xx / 0 crashes / 0 hangs / well-formed answers and errors / only the runtime's own non-JSON errors): ${r.goalMet ? "met" : "NOT met"}`);
   return lines.join("\n");
 }
+
+/** The per-endpoint table. */
+export function formatEndpoints(endpoints: Record<string, EndpointStats>): string {
+  const cols = ["requests", "2xx", "4xx", "5xx", "streams", "blamed", "findings"] as const;
+  const names = [...ENDPOINT_ORDER.filter((e) => endpoints[e]), ...Object.keys(endpoints).filter((e) => !ENDPOINT_ORDER.includes(e))];
+  const row = (cells: (string | number)[]) => cells.map((c, i) => (i === 0 ? String(c).padEnd(12) : String(c).padStart(9))).join("");
+  return [row(["endpoint", ...cols]), ...names.map((e) => row([e, ...cols.map((k) => endpoints[e]![k])]))].join("\n");
+}
+
+const ENDPOINT_ORDER: string[] = ["chat", "responses", "completions", "other"];
