@@ -79,8 +79,12 @@ export function checkMaterial(files: TlsFiles, contents: { ca: Buffer | null; ce
 
 /** Reads and checks the files (see checkMaterial). */
 export async function loadMaterial(files: TlsFiles, role: CertRole): Promise<TlsMaterial> {
-  const [ca, cert, key] = await Promise.all([files.ca ? read(files.ca, "CA bundle") : null, read(files.cert, `${role} certificate`), read(files.key, `${role} key`)]);
-  return checkMaterial(files, { ca, cert, key }, role);
+  // All read at once, but the first failure in this order is the one reported (not whichever read lost the race).
+  const reads = await Promise.allSettled([files.ca ? read(files.ca, "CA bundle") : null, read(files.cert, `${role} certificate`), read(files.key, `${role} key`)]);
+  const failed = reads.find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
+  const [ca, cert, key] = reads.map((r) => (r as PromiseFulfilledResult<Buffer | null>).value);
+  return checkMaterial(files, { ca: ca ?? null, cert: cert!, key: key! }, role);
 }
 
 /** How often certificate files are re-read (a renewal is picked up within this). */
