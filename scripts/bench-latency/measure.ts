@@ -96,14 +96,17 @@ export async function prefillRate(engine: Engine, prompt: string): Promise<{ tok
 
 /**
  * Decode tokens/s: at batch 1 the engine's own rate; with several prompts at
- * once the aggregate over the phase where all decode (from the last first
- * token to the last token of any).
+ * once the aggregate over the phase where all of them decode (from the last
+ * row's first token to the first row's last token).
  */
 export async function decodeRate(engine: Engine, prompts: string[], newTokens: number): Promise<number> {
   const runs = await Promise.all(prompts.map((p, i) => timed(engine, `decode-${i}`, p, newTokens)));
   if (runs.length === 1) return runs[0]!.decodeTps;
+  // The window in which every row is decoding: from the last row's first token to the first row's
+  // last. (Chunked prefill lets rows join in waves, so they also finish in waves; a window running to
+  // the last token would count a tail at a smaller batch as if it were this batch size.)
   const start = Math.max(...runs.map((r) => r.times[0]!));
-  const end = Math.max(...runs.map((r) => r.times.at(-1)!));
-  const decoded = runs.reduce((n, r) => n + r.times.filter((t) => t > start).length, 0);
+  const end = Math.min(...runs.map((r) => r.times.at(-1)!));
+  const decoded = runs.reduce((n, r) => n + r.times.filter((t) => t > start && t <= end).length, 0);
   return end > start ? (decoded * 1000) / (end - start) : 0;
 }
