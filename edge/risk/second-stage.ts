@@ -65,6 +65,20 @@ export interface ProbeArtifact {
 const logit = (p: number) => Math.log(p / (1 - p));
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
+/** Whether a first-stage risk is in `band` (lo <= risk < hi), where the second stage decides. */
+export function inBand(band: { lo: number; hi: number }, risk: number): boolean {
+  return risk >= band.lo && risk < band.hi;
+}
+
+/**
+ * The combined score z of a first-stage logit and the probe's logit, each
+ * standardised: the one formula the trainer fits its threshold on and the
+ * edge decides with.
+ */
+export function combinedScore(firstLogit: number, probeLogit: number, s: ProbeArtifact["standardise"]): number {
+  return (firstLogit - s.firstStage.mean) / s.firstStage.sd + (probeLogit - s.probe.mean) / s.probe.sd;
+}
+
 export class SecondStage {
   readonly band: { lo: number; hi: number };
   readonly threshold: number;
@@ -89,7 +103,7 @@ export class SecondStage {
 
   /** Whether a first-stage risk is in the band where this stage decides. */
   inBand(risk: number): boolean {
-    return risk >= this.band.lo && risk < this.band.hi;
+    return inBand(this.band, risk);
   }
 
   /** The probe's logit of an embedding. */
@@ -102,8 +116,7 @@ export class SecondStage {
 
   /** The combined score z of a first-stage risk (in the band) and the probe's logit. */
   combined(firstRisk: number, probeLogit: number): number {
-    const { firstStage: f, probe: p } = this.artifact.standardise;
-    return (logit(firstRisk) - f.mean) / f.sd + (probeLogit - p.mean) / p.sd;
+    return combinedScore(logit(firstRisk), probeLogit, this.artifact.standardise);
   }
 
   /** The risk reported for a combined score: >= firstThreshold exactly when z >= threshold. */

@@ -25,7 +25,7 @@ import { assembleTrainingData, DEFAULT_FIT } from "./fit.ts";
 import { REPO_ROOT } from "./paths.ts";
 import { quantile } from "./metrics.ts";
 import { mulberry32, shuffle } from "./train-lib.ts";
-import type { Standardisation } from "../../edge/risk/second-stage.ts";
+import { inBand, type Standardisation } from "../../edge/risk/second-stage.ts";
 
 export const PROBE_VERSION = "1.0.0";
 export const DEFAULT_PROBE_ARTIFACT = resolve(REPO_ROOT, "edge/classifier/encoder-probe.v1.json");
@@ -126,15 +126,13 @@ export function chooseBand(harmfulRisks: readonly number[], benignRisks: readonl
 
 /** Whether the gate flags an example (band and threshold given). */
 export function gateFlags(x: GateExample, band: { lo: number; hi: number }, firstThreshold: number, t: number): boolean {
-  if (x.risk < band.lo || x.risk >= band.hi) return x.risk >= firstThreshold;
-  return x.z >= t;
+  return inBand(band, x.risk) ? x.z >= t : x.risk >= firstThreshold;
 }
 
 /** Of `xs`: how many the first stage flags outside the band, and the in-band combined scores, highest first. */
 function split(xs: readonly GateExample[], band: { lo: number; hi: number }, firstThreshold: number): { fixed: number; inBand: number[] } {
-  const outside = (x: GateExample) => x.risk < band.lo || x.risk >= band.hi;
-  const fixed = xs.filter((x) => outside(x) && x.risk >= firstThreshold).length;
-  return { fixed, inBand: xs.filter((x) => !outside(x)).map((x) => x.z).sort((a, b) => b - a) };
+  const fixed = xs.filter((x) => !inBand(band, x.risk) && x.risk >= firstThreshold).length;
+  return { fixed, inBand: xs.filter((x) => inBand(band, x.risk)).map((x) => x.z).sort((a, b) => b - a) };
 }
 
 /** The lowest combined-score threshold whose gate FPR on the pool's benign is at most `targetFpr`. */

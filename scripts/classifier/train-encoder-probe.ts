@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { RiskModel } from "../../edge/classifier/model.ts";
 import { ENCODER_PACKAGE, ENCODER_PACKAGE_VERSION, HEAD_CHARS, MAX_TOKENS, SentenceEncoder } from "../../edge/encoder/index.ts";
-import { PROBE_FORMAT, PROBE_FORMAT_VERSION, type ProbeArtifact } from "../../edge/risk/second-stage.ts";
+import { combinedScore, inBand, PROBE_FORMAT, PROBE_FORMAT_VERSION, type ProbeArtifact } from "../../edge/risk/second-stage.ts";
 import { parseCli, numFlag, intFlag, UsageError } from "../lib/cli.ts";
 import type { LabelledText } from "./dataset.ts";
 import { EmbeddingCache } from "./embedding-cache.ts";
@@ -104,7 +104,7 @@ async function main(): Promise<number> {
   // Band and threshold on validation.
   const gate: GateExample[] = val.map((x, i) => {
     const l1 = first.logit(x.text);
-    const z = (l1 - stdFirst.mean) / stdFirst.sd + (probeLogit(eVal[i]!) - stdProbe.mean) / stdProbe.sd;
+    const z = combinedScore(l1, probeLogit(eVal[i]!), { firstStage: stdFirst, probe: stdProbe });
     return { y: x.y, risk: 1 / (1 + Math.exp(-l1)), z, pool: ORDINARY_BENIGN(x) };
   });
   const band = chooseBand(gate.filter((x) => x.y === 1).map((x) => x.risk), gate.filter((x) => x.y === 0).map((x) => x.risk), bandMiss);
@@ -122,7 +122,7 @@ async function main(): Promise<number> {
   };
   const validation = {
     band,
-    in_band_share: round(gate.filter((x) => x.risk >= band.lo && x.risk < band.hi).length / gate.length),
+    in_band_share: round(gate.filter((x) => inBand(band, x.risk)).length / gate.length),
     probe_auroc_direct: round(auroc(val.flatMap((x, i) => (x.y === 1 && x.kind === "direct" ? [probeLogit(eVal[i]!)] : [])), val.flatMap((x, i) => (x.y === 0 && x.kind === "direct" ? [probeLogit(eVal[i]!)] : [])))),
     rates: [
       report("recall direct harmful", (x) => x.y === 1 && x.kind === "direct"),
