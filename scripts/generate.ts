@@ -10,7 +10,7 @@ import { Engine } from "../sidecar/engine/engine.ts";
 import { DEFAULT_MODEL_SOURCE, modelOrSource, resolveModelDir } from "../sidecar/model-source.ts";
 import { parseCli } from "./lib/cli.ts";
 
-const HELP = `Usage: npm run generate -- [--model DIR] (--prompt TEXT | --chat TEXT) [--profile FILE [--strength S]] [options]
+const HELP = `Usage: npm run generate -- [--model DIR] (--prompt TEXT | --chat TEXT) [--profile FILE [--strength S] [--conditional]] [options]
 
   --model DIR          a built model directory, or a checkpoint to build (cached)
                        (default ${DEFAULT_MODEL_SOURCE})
@@ -26,7 +26,12 @@ const HELP = `Usage: npm run generate -- [--model DIR] (--prompt TEXT | --chat T
   --json               one JSON object per generated token: {token, text, logprobs}
   --profile FILE       steer with this steering profile (JSON; its SAE is attached if the model lacks it)
   --strength S         multiplies the profile's values (default 1; 0 with clamp ablates)
+  --conditional        steer only if the profile's condition holds at the last prompt token
+                       (the profile needs a "condition"); prints the condition's value and outcome
+  --condition-threshold X
+                       with --conditional: compare with X instead of the profile's threshold
   --probe              print the profile's feature activations on the prompt (JSON) instead of generating
+                       (and its condition's value, threshold and outcome when it has one)
   --device DEV         cpu (default) or cuda
   -h, --help           show this help
 `;
@@ -59,6 +64,8 @@ async function main(): Promise<void> {
     device: { type: "string", default: "cpu" },
     profile: { type: "string" },
     strength: { type: "string", default: "1" },
+    conditional: { type: "boolean", default: false },
+    "condition-threshold": { type: "string" },
     probe: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   }, HELP, { prefix: "generate: " });
@@ -80,6 +87,10 @@ async function main(): Promise<void> {
   } catch (err) {
     fail((err as Error).message);
   }
+  const conditionThreshold = num("condition-threshold", values["condition-threshold"]);
+  if (values.conditional && !profile) fail("--conditional needs --profile");
+  if (values.conditional && !profile!.condition) fail(`--conditional: ${profile!.file} has no "condition"`);
+  if (conditionThreshold !== undefined && !values.conditional) fail("--condition-threshold needs --conditional");
 
   // Check every flag before the (possibly slow) model load.
   const sampling = {
@@ -98,7 +109,7 @@ async function main(): Promise<void> {
         ? { $case: "conversation", value: { messages: [{ role: "user", content: values.chat }] } }
         : { $case: "prompt", value: values.prompt! },
     sampling,
-    steering: profile ? { profile: profile.name, strength } : undefined,
+    steering: profile ? { profile: profile.name, strength, conditional: values.conditional, conditionThreshold } : undefined,
   });
   const dir = await resolveModelDir({ ...modelOrSource(values.model), log: (m) => process.stderr.write(`${m}\n`) });
   const engine = await Engine.load(dir, { device: values.device, profiles: profile ? [profile.file] : [] });
@@ -106,10 +117,12 @@ async function main(): Promise<void> {
   try {
     if (values.probe) {
       const res = await engine.probe(ProbeRequest.fromPartial({ requestId: "cli", input: request.input, profile: profile!.name }));
-      process.stdout.write(`${JSON.stringify({ profile: profile!.name, promptTokens: res.promptTokens, features: res.features })}\n`);
+      process.stdout.write(`${JSON.stringify({ profile: profile!.name, promptTokens: res.promptTokens, features: res.features, ...(res.condition && { condition: res.condition }) })}\n`);
       return;
     }
     for await (const chunk of engine.generate(request, new AbortController().signal)) {
+      const c = chunk.condition;
+      if (c) process.stderr.write(`condition: value ${c.value} ${c.steer ? ">=" : "<"} threshold ${c.threshold}: ${c.steer ? "steered" : "not steered"}\n`);
       if (values.json) {
         chunk.tokenIds.forEach((id, i) => {
           const lp = chunk.logprobs[i];
@@ -124,7 +137,7 @@ async function main(): Promise<void> {
         process.stdout.write(chunk.text);
       }
       if (chunk.finish && !values.json) process.stdout.write("\n");
-      if (chunk.finish && profile) process.stderr.write(`steering: profile ${profile.name}, strength ${strength}, applied ${chunk.finish.usage?.steeringApplied ?? false}\n`);
+      if (chunk.finish && profile) process.stderr.write(`steering: profile ${profile.name}, strength ${strength}${values.conditional ? ", conditional" : ""}, applied ${chunk.finish.usage?.steeringApplied ?? false}\n`);
     }
   } catch (err) {
     process.stderr.write(`generate: ${(err as Error).message}\n`);

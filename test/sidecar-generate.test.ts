@@ -64,7 +64,7 @@ describe("sidecar process with organism260K", () => {
 
   it("answers INVALID_ARGUMENT for an unknown steering profile", async () => {
     const req = chat("Hello");
-    req.steering = { profile: "nope", strength: 1 };
+    req.steering = { profile: "nope", strength: 1, conditional: false };
     const res = await collect(clients, req);
     expect(res.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(res.error?.details).toContain('"nope"');

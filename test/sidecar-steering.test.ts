@@ -38,7 +38,7 @@ describe("sidecar process with a steering profile", () => {
   it("lists the profile, steers one request and not the other, and probes", async () => {
     const info = await unary(clients.sidecar.info.bind(clients.sidecar), {}, 5_000);
     expect(info.hookedLayers).toEqual([2]);
-    expect(info.profiles).toEqual([{ name: "loud", layer: 2, numFeatures: 1, positions: "generated", description: "test profile" }]);
+    expect(info.profiles).toEqual([{ name: "loud", layer: 2, numFeatures: 1, positions: "generated", description: "test profile", hasCondition: false, conditionThreshold: 0 }]);
     expect(sc.output()).toContain("steering profile loud: layer 2, 1 features, positions generated");
 
     const req = (steer: boolean) =>

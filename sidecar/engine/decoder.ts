@@ -15,10 +15,15 @@ import {
   pastValue,
   presentKey,
   presentValue,
+  newKey,
+  newValue,
+  SEQLENS_K,
+  TOTAL_SEQUENCE_LENGTH,
 } from "../model/graph/names.ts";
 import { layerStepInputs, type LayerStepInputs } from "../steering/inputs.ts";
 import * as SN from "../steering/names.ts";
 import type { RowCache } from "./kv-cache.ts";
+import { appendToRow, gqaLengths, rowWithRoom } from "./gqa-kv-cache.ts";
 
 export type Device = "cpu" | "cuda";
 
@@ -50,9 +55,14 @@ export interface StepInput {
   inputIds: BigInt64Array;
   /** [B*S] rotary positions. */
   positionIds: BigInt64Array;
-  /** [B*(P+S)]: 1 where the key is real, 0 for left padding. */
+  /** [B*(P+S)]: 1 where the key is real, 0 for left padding. Unused by fused-attention graphs. */
   attentionMask: BigInt64Array;
-  /** Cached keys and values per layer, each [B, nKv, P, headDim]. */
+  /**
+   * Cached keys and values per layer, each [B, nKv, P, headDim]. Fused
+   * attention (manifest graph.attention "gqa"): P is the arrays' capacity,
+   * each row left-aligned, and a row's length is its first new position
+   * (positionIds[b * S]; gqa-kv-cache.ts).
+   */
   pastKeys: Float32Array[];
   pastValues: Float32Array[];
   pastLength: number;
@@ -69,21 +79,38 @@ export interface StepInput {
   steering?: Record<number, LayerStepInputs>;
   /** Hooked layers whose SAE activations (`steer.L.acts`, [B, S, K]) to return. */
   acts?: number[];
+  /** Hooked layers whose condition values (`steer.L.cond`, [B, S]) to return. */
+  cond?: number[];
 }
 
 export interface StepOutput {
   /** [B, S, V] */
   logits: Float32Array;
-  /** Per layer, [B, nKv, P+S, headDim]. */
+  /**
+   * Per layer, [B, nKv, P+S, headDim]. Fused attention: only this step's keys
+   * and values, [B, S, nKv * headDim] (the cache appends them), except from
+   * prefillChunk, which gives the row's cache (see there).
+   */
   presentKeys: Float32Array[];
   presentValues: Float32Array[];
   /** Per requested layer, [B, S, K] activations of the fed features. */
   acts?: Record<number, Float32Array>;
+  /** Per requested layer, [B, S] condition values (empty when every gate was 0). */
+  cond?: Record<number, Float32Array>;
 }
 
-/** onnxruntime tensors for one hooked layer's steering inputs (batch B, S new tokens). */
-export function steeringTensors(layer: number, t: LayerStepInputs, B: number, S: number): Record<string, ort.Tensor> {
+/**
+ * onnxruntime tensors for one hooked layer's steering inputs (batch B, S new
+ * tokens). `condition` false leaves out the condition's inputs, for a hook
+ * from before conditional steering (names.ts HOOK_FORMAT).
+ */
+export function steeringTensors(layer: number, t: LayerStepInputs, B: number, S: number, condition = true): Record<string, ort.Tensor> {
+  const cond = condition && {
+    [SN.steerCondWeights(layer)]: new ort.Tensor("float32", t.condWeights, [B, t.k]),
+    [SN.steerCondThreshold(layer)]: new ort.Tensor("float32", t.condThreshold, [B]),
+  };
   return {
+    ...cond,
     [SN.steerFeatures(layer)]: new ort.Tensor("int64", t.features, [B, t.k]),
     [SN.steerModes(layer)]: new ort.Tensor("int64", t.modes, [B, t.k]),
     [SN.steerValues(layer)]: new ort.Tensor("float32", t.values, [B, t.k]),
@@ -96,7 +123,13 @@ export function steeringTensors(layer: number, t: LayerStepInputs, B: number, S:
 export class OnnxDecoder {
   /** Hooked layers with an SAE: their steering inputs are fed at every step. */
   readonly steerLayers: number[];
+  /** The steerLayers whose hook takes a condition (all of them unless the graph's hook predates conditions). */
+  readonly condLayers: ReadonlySet<number>;
+  /** Fused attention (manifest graph.attention "gqa"): lengths instead of a mask, new keys/values instead of present. */
+  readonly fused: boolean;
   private readonly fetches: string[];
+  /** Per layer, the graph's key and value outputs. */
+  private readonly kvOutputs: [string, string][];
 
   private constructor(
     private readonly session: ort.InferenceSession,
@@ -106,9 +139,11 @@ export class OnnxDecoder {
   ) {
     const inputs = new Set(session.inputNames);
     this.steerLayers = manifest.hookedLayers.filter((l) => inputs.has(SN.steerFeatures(l)));
+    this.condLayers = new Set(this.steerLayers.filter((l) => inputs.has(SN.steerCondWeights(l))));
     const { nLayers } = manifest.dims;
-    this.fetches = [LOGITS];
-    for (let l = 0; l < nLayers; l++) this.fetches.push(presentKey(l), presentValue(l));
+    this.fused = manifest.graph.attention === "gqa";
+    this.kvOutputs = Array.from({ length: nLayers }, (_, l) => (this.fused ? [newKey(l), newValue(l)] : [presentKey(l), presentValue(l)]));
+    this.fetches = [LOGITS, ...this.kvOutputs.flat()];
   }
 
   /**
@@ -143,7 +178,7 @@ export class OnnxDecoder {
     const feeds: Record<string, ort.Tensor> = {
       [INPUT_IDS]: new ort.Tensor("int64", input.inputIds, [B, S]),
       [POSITION_IDS]: new ort.Tensor("int64", input.positionIds, [B, S]),
-      [ATTENTION_MASK]: new ort.Tensor("int64", input.attentionMask, [B, P + S]),
+      ...(this.fused ? lengthFeeds(input) : { [ATTENTION_MASK]: new ort.Tensor("int64", input.attentionMask, [B, P + S]) }),
     };
     const pastDims = [B, nKvHeads, P, headDim];
     for (let l = 0; l < nLayers; l++) {
@@ -152,10 +187,13 @@ export class OnnxDecoder {
     }
     for (const l of this.steerLayers) {
       const t = input.steering?.[l] ?? layerStepInputs(Array.from({ length: B }, () => null), S, new Array<number>(B).fill(0));
-      Object.assign(feeds, steeringTensors(l, t, B, S));
+      Object.assign(feeds, steeringTensors(l, t, B, S, this.condLayers.has(l)));
     }
     const acts = (input.acts ?? []).filter((l) => this.steerLayers.includes(l));
-    const names = acts.length ? [...this.fetches, ...acts.map(SN.steerActs)] : this.fetches;
+    const cond = input.cond ?? [];
+    for (const l of cond) if (!this.condLayers.has(l)) throw new Error(`the hook at layer ${l} takes no condition (it predates conditional steering): attach its SAE again`);
+    const extra = [...acts.map(SN.steerActs), ...cond.map(SN.steerCond)];
+    const names = extra.length ? [...this.fetches, ...extra] : this.fetches;
     const into = input.presentInto;
     let fetches: string[] | Record<string, ort.Tensor | null> = names;
     if (into) {
@@ -172,16 +210,17 @@ export class OnnxDecoder {
     const presentKeys: Float32Array[] = [];
     const presentValues: Float32Array[] = [];
     for (let l = 0; l < nLayers; l++) {
-      presentKeys.push(into ? into.keys[l]! : (out[presentKey(l)]!.data as Float32Array));
-      presentValues.push(into ? into.values[l]! : (out[presentValue(l)]!.data as Float32Array));
+      presentKeys.push(into ? into.keys[l]! : (out[this.kvOutputs[l]![0]]!.data as Float32Array));
+      presentValues.push(into ? into.values[l]! : (out[this.kvOutputs[l]![1]]!.data as Float32Array));
     }
     const result: StepOutput = { logits: out[LOGITS]!.data as Float32Array, presentKeys, presentValues };
     if (acts.length) result.acts = Object.fromEntries(acts.map((l) => [l, out[SN.steerActs(l)]!.data as Float32Array]));
+    if (cond.length) result.cond = Object.fromEntries(cond.map((l) => [l, out[SN.steerCond(l)]!.data as Float32Array]));
     return result;
   }
 
   /** One prompt from an empty cache (batch 1): the prefill step. */
-  prefill(ids: readonly number[], extra: Pick<StepInput, "steering" | "acts"> = {}): Promise<StepOutput> {
+  prefill(ids: readonly number[], extra: Pick<StepInput, "steering" | "acts" | "cond"> = {}): Promise<StepOutput> {
     return this.prefillChunk(ids, undefined, extra);
   }
 
@@ -189,9 +228,11 @@ export class OnnxDecoder {
    * One chunk of a prompt (batch 1): `ids` at positions past.length,
    * past.length + 1, ..., attending to the row's cache so far (`past`, per
    * layer [nKv, length, headDim]; none: the prompt's first chunk). `present`
-   * is the row's cache through this chunk, in the same layout.
+   * is the row's cache through this chunk, in the same layout (fused
+   * attention: [nKv, capacity, headDim], written in place when it has room).
    */
-  prefillChunk(ids: readonly number[], past: RowCache | undefined, extra: Pick<StepInput, "steering" | "acts"> = {}): Promise<StepOutput> {
+  prefillChunk(ids: readonly number[], past: RowCache | undefined, extra: Pick<StepInput, "steering" | "acts" | "cond"> = {}): Promise<StepOutput> {
+    if (this.fused) return this.prefillRow(ids, past, extra);
     const n = ids.length;
     const P = past?.length ?? 0;
     const empty = Array.from({ length: this.manifest.dims.nLayers }, () => new Float32Array(0));
@@ -208,7 +249,34 @@ export class OnnxDecoder {
     });
   }
 
+  /** prefillChunk for fused attention: the row's cache grows in place, by the chunk's new keys and values. */
+  private async prefillRow(ids: readonly number[], past: RowCache | undefined, extra: Pick<StepInput, "steering" | "acts" | "cond">): Promise<StepOutput> {
+    const { nLayers, nKvHeads: H, headDim: D } = this.manifest.dims;
+    const n = ids.length;
+    const row = rowWithRoom(past, (past?.length ?? 0) + n, nLayers, H, D);
+    const out = await this.step({
+      batch: 1,
+      seq: n,
+      inputIds: BigInt64Array.from(ids, BigInt),
+      positionIds: BigInt64Array.from(ids, (_, i) => BigInt(row.length + i)),
+      attentionMask: new BigInt64Array(0),
+      pastKeys: row.keys,
+      pastValues: row.values,
+      pastLength: row.keys[0]!.length / (H * D),
+      ...extra,
+    });
+    appendToRow(row, out.presentKeys, out.presentValues, n, H, D);
+    return { ...out, presentKeys: row.keys, presentValues: row.values };
+  }
+
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** A fused-attention step's seqlens_k and total_sequence_length: each row's length is its first new position. */
+function lengthFeeds(input: StepInput): Record<string, ort.Tensor> {
+  const { batch: B, seq: S } = input;
+  const { seqlensK, total } = gqaLengths(Array.from({ length: B }, (_, b) => Number(input.positionIds[b * S])), S);
+  return { [SEQLENS_K]: new ort.Tensor("int32", seqlensK, [B]), [TOTAL_SEQUENCE_LENGTH]: new ort.Tensor("int32", Int32Array.from([total]), []) };
 }

@@ -9,7 +9,9 @@ import {
   InfoResponse,
   ProbeResponse,
   SidecarLoad,
+  type ConditionOutcome,
   type GenerateChunk,
+  type SteeringRequest,
   type GenerateRequest,
   type ProbeRequest,
 } from "../../proto/gen/steerguard/v1/sidecar.ts";
@@ -24,7 +26,8 @@ import type { Tokenizer } from "../tokenizer/types.ts";
 import { VERSION } from "../version.ts";
 import { OnnxDecoder, type DecoderOptions } from "./decoder.ts";
 import { QueueFullError, Scheduler, type SchedulerOptions } from "./scheduler.ts";
-import { layerStepInputs } from "../steering/inputs.ts";
+import { layerStepInputs, type RowCondition } from "../steering/inputs.ts";
+import type { SteeringProfile } from "../steering/profile.ts";
 import { loadProfiles, prepareModel, type LoadedProfile } from "../steering/registry.ts";
 import { Sequence, type SequenceSteering } from "./sequence.ts";
 import { DEFAULT_PREFILL_CHUNK, DEFAULT_STEP_TOKENS, type ChunkingOptions } from "./prefill.ts";
@@ -95,6 +98,8 @@ export class Engine implements SidecarBackend {
     const profiles = loadProfiles({ files: opts.profiles, dirs: opts.profileDirs, warn: opts.warn }, manifest);
     // SAEs the built graph does not carry are attached now (graph surgery).
     const prepared = prepareModel(modelDir, manifest, profiles.values(), opts.steeringCacheDir);
+    const warn = opts.warn ?? ((m: string) => process.stderr.write(`${m}\n`));
+    for (const l of prepared.outdated) warn(`warning: the SAE hook at layer ${l} predates conditional steering; attached again at load (rebuild the model, or npm run attach-sae, to skip this)`);
     const decoder = await OnnxDecoder.load(modelDir, prepared.manifest, opts, prepared.attached.length ? prepared.model : undefined);
     const scheduler = new Scheduler(decoder, { maxBatch: opts.maxBatch ?? 8, maxQueue: opts.maxQueue ?? 64, chunking, onStep: opts.onStep });
     return new Engine(prepared.manifest, tokenizer, decoder, scheduler, opts, profiles);
@@ -121,6 +126,8 @@ export class Engine implements SidecarBackend {
         numFeatures: p.features.length,
         positions: p.positions,
         description: p.description,
+        hasCondition: p.condition !== undefined,
+        conditionThreshold: p.condition?.threshold ?? 0,
       })),
       executionProvider: this.decoder.device,
       version: VERSION,
@@ -186,7 +193,7 @@ export class Engine implements SidecarBackend {
 
   /** Validates a request and makes its Sequence (not yet scheduled). */
   sequenceFor(request: GenerateRequest, signal: AbortSignal): Sequence {
-    const steering = request.steering?.profile ? this.steeringFor(request.steering.profile, request.steering.strength ?? 1) : undefined;
+    const steering = request.steering?.profile ? this.steeringFor(request.steering) : undefined;
     const promptIds = this.promptIds(request.input);
     if (promptIds.length === 0) throw invalid("prompt is empty (and the tokenizer adds no BOS)");
     const context = this.manifest.dims.contextLength;
@@ -231,10 +238,21 @@ export class Engine implements SidecarBackend {
     return p;
   }
 
-  private steeringFor(name: string, strength: number): SequenceSteering {
-    const { profile } = this.profile(name);
+  private steeringFor(req: SteeringRequest): SequenceSteering {
+    const { profile } = this.profile(req.profile);
+    const strength = req.strength ?? 1;
     if (!Number.isFinite(strength)) throw invalid(`steering strength must be a finite number, got ${strength}`);
-    return { layer: profile.layer, features: profile.features, positions: profile.positions, strength };
+    const steering: SequenceSteering = { layer: profile.layer, features: profile.features, positions: profile.positions, strength };
+    if (req.conditional) steering.condition = this.conditionFor(profile, req.conditionThreshold);
+    return steering;
+  }
+
+  /** A profile's condition with the request's threshold, or INVALID_ARGUMENT naming the profile. */
+  private conditionFor(profile: SteeringProfile, threshold: number | undefined): RowCondition {
+    const c = profile.condition;
+    if (!c) throw invalid(`steering profile "${profile.name}" has no condition, so it cannot steer conditionally (${profile.file})`);
+    if (threshold !== undefined && !Number.isFinite(threshold)) throw invalid(`condition_threshold must be a finite number, got ${threshold}`);
+    return { features: c.features, threshold: threshold ?? c.threshold };
   }
 
   /**
@@ -253,13 +271,23 @@ export class Engine implements SidecarBackend {
     const n = ids.length;
     // Gate on (so the hook computes its activations) but no position steered:
     // the model's own view of the prompt, bit for bit the unsteered residual.
-    const feed = layerStepInputs([{ features: profile.features, strength: 1, positions: "all", promptLength: n }], n, [0]);
+    // The condition's features ride in the same slots as in a conditional Generate.
+    const condition = profile.condition && { features: profile.condition.features, threshold: profile.condition.threshold };
+    const feed = layerStepInputs([{ features: profile.features, strength: 1, positions: "generated", promptLength: n, condition }], n, [0]);
     feed.positions.fill(0);
-    const out = await this.decoder.prefill(ids, { steering: { [profile.layer]: feed }, acts: [profile.layer] });
-    const acts = out.acts![profile.layer]!; // [1, n, K]
+    const L = profile.layer;
+    const out = await this.decoder.prefill(ids, { steering: { [L]: feed }, acts: [L], cond: condition ? [L] : undefined });
+    const acts = out.acts![L]!; // [1, n, K]
     const K = feed.k;
+    let outcome: ConditionOutcome | undefined;
+    if (condition) {
+      const value = out.cond![L]![n - 1]!;
+      const threshold = Math.fround(condition.threshold);
+      outcome = { value, threshold, steer: !(value < threshold) };
+    }
     return ProbeResponse.fromPartial({
       promptTokens: n,
+      condition: outcome,
       features: profile.features.map((f, j) => {
         let sum = 0;
         let max = -Infinity;

@@ -9,19 +9,23 @@
  *      to the prompts being prefilled, a chunk each, shortest first
  *      (prefill.ts); each chunk runs on its own (batch 1) against the row's
  *      cache so far. A prompt whose last chunk ran samples its first token;
+ *      a conditional request's condition is read from the hook in that last
+ *      chunk and latched (Sequence.decideCondition): from then on the row is
+ *      steered plainly, or not at all;
  *   4. one decode step for every running row, then each row samples its next
  *      token; finished rows leave the batch;
  *   5. the prompts prefilled in 3 join the batch (kv-cache.ts right-aligns
- *      rows of different lengths), so a step never runs more tokens than its
+ *      rows of different lengths; gqa-kv-cache.ts left-aligns them for fused
+ *      attention), so a step never runs more tokens than its
  *      budget.
  * Requests join and leave only at step boundaries. With chunking off
  * (NO_CHUNKING) each prompt is prefilled whole in the step that admits it. The waiting queue is
  * bounded: when it is full, submit() throws QueueFullError at once, carrying
  * the load (queue depth, limit, retry-after) a caller passes on (load.ts).
  */
-import { layerStepInputs, type LayerStepInputs } from "../steering/inputs.ts";
+import { layerStepInputs, type LayerStepInputs, type RowSteering } from "../steering/inputs.ts";
 import type { OnnxDecoder } from "./decoder.ts";
-import { BatchKvCache, type RowCache } from "./kv-cache.ts";
+import { batchCacheFor, type KvCache, type RowCache } from "./kv-cache.ts";
 import { retryAfterMs, ServiceTimeMean, type SchedulerLoad } from "./load.ts";
 import { mustPrefillWhole, NO_CHUNKING, PendingPrompt, planChunks, type ChunkingOptions, type StepTrace } from "./prefill.ts";
 import type { Sequence } from "./sequence.ts";
@@ -54,7 +58,8 @@ export class Scheduler {
   private running: Sequence[] = [];
   /** The token each running row feeds at the next step. */
   private nextTokens: number[] = [];
-  private readonly cache: BatchKvCache;
+  /** Right-aligned rows (kv-cache.ts), or left-aligned for fused attention (gqa-kv-cache.ts). */
+  private readonly cache: KvCache;
   private loop: Promise<void> | undefined;
   private stopped = false;
   /** Steps run so far (for tests and metrics). */
@@ -68,8 +73,7 @@ export class Scheduler {
     private readonly decoder: OnnxDecoder,
     private readonly opts: SchedulerOptions,
   ) {
-    const { nLayers, nKvHeads, headDim } = decoder.manifest.dims;
-    this.cache = new BatchKvCache(nLayers, nKvHeads, headDim);
+    this.cache = batchCacheFor(decoder.manifest);
   }
 
   /** Rows in the running batch. */
@@ -219,7 +223,10 @@ export class Scheduler {
       const seq = p.seq;
       const start = p.done;
       const ids = seq.request.promptIds.slice(start, start + tokens);
-      const out = await this.decoder.prefillChunk(ids, p.cache, { steering: this.steeringInputs([seq], tokens, [start]) });
+      // A conditional row is decided in the chunk holding its last prompt token.
+      const cond = seq.undecided && tokens === p.remaining ? [seq.request.steering!.layer] : undefined;
+      const out = await this.decoder.prefillChunk(ids, p.cache, { steering: this.steeringInputs([seq], tokens, [start]), cond });
+      if (cond) seq.decideCondition(out.cond![cond[0]!]![tokens - 1]!);
       this.steps++;
       trace.chunks.push({ id: seq.request.id, start, tokens });
       p.done += tokens;
@@ -243,10 +250,7 @@ export class Scheduler {
   private steeringInputs(rows: Sequence[], seq: number, starts: number[]): Record<number, LayerStepInputs> | undefined {
     let out: Record<number, LayerStepInputs> | undefined;
     for (const layer of this.decoder.steerLayers) {
-      const per = rows.map((s) => {
-        const st = s.request.steering;
-        return st && st.layer === layer ? { ...st, promptLength: s.request.promptIds.length } : null;
-      });
+      const per = rows.map((s) => rowSteering(s, layer));
       if (per.every((r) => r === null)) continue;
       (out ??= {})[layer] = layerStepInputs(per, seq, starts);
     }
@@ -290,4 +294,16 @@ export class Scheduler {
     if (seq.cancelled || seq.admittedAt === undefined) return;
     this.service.add(performance.now() - seq.admittedAt);
   }
+}
+
+/**
+ * A row's steering at `layer` now: none (not steered there, or its condition
+ * failed), its condition with it while undecided, or the plain steering.
+ */
+function rowSteering(seq: Sequence, layer: number): RowSteering | null {
+  const st = seq.request.steering;
+  if (!st || st.layer !== layer || seq.condition?.steer === false) return null;
+  const row: RowSteering = { features: st.features, strength: st.strength, positions: st.positions, promptLength: seq.request.promptIds.length };
+  if (seq.undecided) row.condition = st.condition;
+  return row;
 }

@@ -6,7 +6,8 @@
 import { Sampler, StopStringMatcher, stepLogprobs, type SamplingParams } from "../generation/index.ts";
 import { TextStreamDecoder } from "../tokenizer/stream.ts";
 import type { Tokenizer } from "../tokenizer/types.ts";
-import { FinishReason, GenerateChunk, type TokenLogprob } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import { FinishReason, GenerateChunk, type ConditionOutcome, type TokenLogprob } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import type { RowCondition } from "../steering/inputs.ts";
 import type { SteeringFeature, SteeringPositions } from "../steering/profile.ts";
 import { Channel } from "./channel.ts";
 
@@ -31,6 +32,8 @@ export interface SequenceSteering {
   features: readonly SteeringFeature[];
   positions: SteeringPositions;
   strength: number;
+  /** Conditional steering: steer only if this holds at the last prompt token (decided by the scheduler). */
+  condition?: RowCondition;
 }
 
 export class Sequence {
@@ -44,6 +47,9 @@ export class Sequence {
   /** When the scheduler gave it a row (performance.now()); undefined while it waits. */
   admittedAt: number | undefined;
   finishReason: FinishReason | undefined;
+  /** What the condition decided (conditional steering), once decided; it goes out on the first chunk. */
+  condition: ConditionOutcome | undefined;
+  private sentFirst = false;
 
   constructor(
     readonly request: SequenceRequest,
@@ -67,6 +73,20 @@ export class Sequence {
     return this.request.signal.aborted;
   }
 
+  /** True while a conditional row's condition is still to be decided. */
+  get undecided(): boolean {
+    return this.request.steering?.condition !== undefined && this.condition === undefined;
+  }
+
+  /**
+   * Latches the condition on its value at the last prompt token, compared in
+   * float32 as the graph compared it (a NaN value steers, as in the graph).
+   */
+  decideCondition(value: number): void {
+    const threshold = Math.fround(this.request.steering!.condition!.threshold);
+    this.condition = { value, threshold, steer: !(value < threshold) };
+  }
+
   /**
    * Chooses the next token from its logits row and streams it. Returns the
    * token to feed at the next step, or undefined when the sequence finished.
@@ -86,12 +106,19 @@ export class Sequence {
       this.finish(FinishReason.FINISH_REASON_STOP, chunk);
       return undefined;
     }
-    this.output.push(chunk);
+    this.emit(chunk);
     if (this.generated.length >= this.request.maxTokens) {
       this.finish(FinishReason.FINISH_REASON_LENGTH);
       return undefined;
     }
     return token;
+  }
+
+  /** Streams a chunk; the first carries the condition's outcome. */
+  private emit(chunk: GenerateChunk): void {
+    if (!this.sentFirst && this.condition) chunk.condition = this.condition;
+    this.sentFirst = true;
+    this.output.push(chunk);
   }
 
   /** Ends the stream with an error (e.g. the model failed). */
@@ -138,10 +165,10 @@ export class Sequence {
         completionTokens: this.generated.length,
         timeToFirstTokenMs: first - this.receivedAt,
         decodeTokensPerSecond: decodeTokens > 0 && now > first ? (decodeTokens * 1000) / (now - first) : 0,
-        steeringApplied: this.request.steeringApplied ?? false,
+        steeringApplied: (this.request.steeringApplied ?? false) && this.condition?.steer !== false,
       },
     };
-    this.output.push(chunk);
+    this.emit(chunk);
     this.output.close();
   }
 }

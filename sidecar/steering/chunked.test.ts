@@ -8,9 +8,10 @@
  * last chunk), positions "all", per-row strengths, and unsteered rows beside
  * steered ones (gate 0 in every chunk).
  */
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GenerateRequest, type GenerateChunk } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import { GenerateRequest, type GenerateChunk, type SteeringRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import { builtModel, SHARED_MODELS } from "../../test/support/models.ts";
 import { tempDir } from "../../test/support/tmp.ts";
 import { Engine } from "../engine/engine.ts";
@@ -19,8 +20,8 @@ import { loadLlama2c } from "../model/llama2c.ts";
 import { argmax, newKvCache, referenceForward } from "../model/reference.ts";
 import type { LlamaWeights } from "../model/weights.ts";
 import type { Sae } from "../sae/types.ts";
-import { steeringHook, type SteeringSpec } from "./reference.ts";
-import { writeStoriesProfiles } from "./test-support.ts";
+import { steeringHook, type ReferenceOutcome, type SteeringSpec } from "./reference.ts";
+import { conditionAt, writeStoriesProfiles } from "./test-support.ts";
 
 const TOL = 1e-4;
 const LOGPROBS = 5;
@@ -28,7 +29,8 @@ const LOGPROBS = 5;
 /** Greedy reference generation: the tokens and each step's log-softmax. */
 function reference(w: LlamaWeights, prompt: number[], steps: number, steer?: { sae: Sae; spec: SteeringSpec }) {
   const cache = newKvCache(w);
-  const onResidual = steer ? steeringHook(steer.sae, steer.spec, prompt.length) : undefined;
+  let outcome: ReferenceOutcome | undefined;
+  const onResidual = steer ? steeringHook(steer.sae, steer.spec, prompt.length, (o) => (outcome = o)) : undefined;
   let logits = referenceForward(w, cache, prompt, { onResidual }).logits.at(-1)!;
   const tokens: number[] = [];
   const logSoftmax: Float64Array[] = [];
@@ -43,16 +45,16 @@ function reference(w: LlamaWeights, prompt: number[], steps: number, steer?: { s
     tokens.push(next);
     logits = referenceForward(w, cache, [next], { onResidual }).logits[0]!;
   }
-  return { tokens, logSoftmax };
+  return { tokens, logSoftmax, outcome };
 }
 
 async function run(engine: Engine, req: GenerateRequest) {
   const chunks: GenerateChunk[] = [];
   for await (const c of engine.generate(req, new AbortController().signal)) chunks.push(c);
-  return { tokens: chunks.flatMap((c) => c.tokenIds), logprobs: chunks.flatMap((c) => c.logprobs) };
+  return { tokens: chunks.flatMap((c) => c.tokenIds), logprobs: chunks.flatMap((c) => c.logprobs), condition: chunks[0]?.condition };
 }
 
-const request = (id: string, prompt: string, maxTokens: number, steering?: { profile: string; strength: number }) =>
+const request = (id: string, prompt: string, maxTokens: number, steering?: Partial<SteeringRequest>) =>
   GenerateRequest.fromPartial({ requestId: id, input: { $case: "prompt", value: prompt }, sampling: { temperature: 0, maxTokens, logprobs: LOGPROBS }, steering });
 
 describe("steering under chunked prefill (stories260K)", () => {
@@ -121,6 +123,52 @@ describe("steering under chunked prefill (stories260K)", () => {
       for (const s of trace) expect(s.decodeRows + s.chunks.reduce((a, c) => a + c.tokens, 0)).toBeLessThanOrEqual(stepTokens);
       // Chunks of different rows shared steps with decode steps of the others.
       expect(trace.some((s) => s.decodeRows > 0 && s.chunks.length > 0)).toBe(true);
+    }
+  });
+
+  it("decides a conditional row in the chunk holding its last prompt token: the reference's outcome, tokens and logprobs", async () => {
+    const probe = await Engine.load(model, { profileDirs: [dir], prefillChunk: 0 });
+    engines.push(probe);
+    const ids = probe.tokenizer.encode(LONG);
+    const n = ids.length;
+    const { features, value } = conditionAt(w, jump, refusal.layer, ids, refusal.features.map((f) => f.index));
+    expect(value).toBeGreaterThan(0.05);
+    const margin = Math.max(0.05, 0.1 * value);
+    const condDir = tempDir("sg-steer-chunked-cond-");
+    writeFileSync(join(condDir, "refusal-if.json"), JSON.stringify({ ...refusal, name: "refusal-if", sae: join(dir, "sae-jump"), condition: { features, threshold: 0 } }));
+    const conditional = (id: string, threshold: number) => ({
+      req: request(id, LONG, 14, { profile: "refusal-if", strength: 1.5, conditional: true, conditionThreshold: threshold }),
+      steer: { sae: jump, spec: { ...refusal, strength: 1.5, condition: { features, threshold } } },
+    });
+    const rows = [conditional("holds", value - margin), conditional("fails", value + margin), { req: request("mid-plain", MID, 10), steer: undefined }];
+    const expected = rows.map((r) => reference(w, probe.tokenizer.encode(r.req.input!.value as string), r.req.sampling!.maxTokens!, r.steer));
+    expect(expected.map((e) => e.outcome?.steer)).toEqual([true, false, undefined]);
+    expect(expected[0]!.tokens).not.toEqual(expected[1]!.tokens);
+    expect(expected[1]!.tokens).toEqual(reference(w, ids, 14).tokens);
+
+    const divisor = [7, 6, 5, 4, 3].find((d) => (n - 1) % d === 0)!;
+    for (const { chunk, stepTokens } of [{ chunk: divisor, stepTokens: 3 * divisor + 4 }, { chunk: Math.ceil(n / 3), stepTokens: 64 }, { chunk: 6, stepTokens: 9 }]) {
+      const trace: StepTrace[] = [];
+      const engine = await Engine.load(model, { maxBatch: 4, profiles: [join(condDir, "refusal-if.json")], prefillChunk: chunk, stepTokens, onStep: (s) => trace.push(s) });
+      engines.push(engine);
+      const got = await Promise.all(rows.map((r) => run(engine, r.req)));
+      got.forEach((g, i) => {
+        const want = expected[i]!;
+        expect(g.tokens, `chunk ${chunk}, ${rows[i]!.req.requestId}`).toEqual(want.tokens);
+        g.logprobs.forEach((lp, s) => {
+          for (const t of [lp.chosen!, ...lp.top]) expect(Math.abs(t.logprob - want.logSoftmax[s]![t.tokenId]!)).toBeLessThan(TOL);
+        });
+        if (!want.outcome) return void expect(g.condition).toBeUndefined();
+        expect(g.condition!.steer).toBe(want.outcome.steer);
+        expect(Math.abs(g.condition!.value - want.outcome.value)).toBeLessThan(TOL);
+      });
+      // The conditional prompts were split, the last prompt token in a later chunk (alone in it, with the divisor).
+      for (const id of ["holds", "fails"]) {
+        const pieces = trace.flatMap((s) => s.chunks.filter((c) => c.id === id));
+        expect(pieces.length).toBeGreaterThan(1);
+        expect(pieces.reduce((a, c) => a + c.tokens, 0)).toBe(n);
+        if (chunk === divisor) expect(pieces.at(-1)!.tokens).toBe(1);
+      }
     }
   });
 });

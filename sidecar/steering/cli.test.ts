@@ -1,4 +1,4 @@
-/** `npm run generate -- --profile FILE [--strength S] [--probe]` as a real process. */
+/** `npm run generate -- --profile FILE [--strength S] [--conditional [--condition-threshold X]] [--probe]` as a real process. */
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -36,6 +36,29 @@ describe("generate CLI with a steering profile", () => {
     expect(res.features).toHaveLength(1);
     expect(res.features[0]).toMatchObject({ index: 3, layer: 1 });
     expect(res.features[0]!.max).toBeGreaterThanOrEqual(res.features[0]!.mean);
+
+    // Conditional: the probe's condition value decides; thresholds either side of it steer or not.
+    const cond = join(dir, "c.json");
+    writeFileSync(cond, JSON.stringify({ name: "c", sae: "sae", layer: 1, positions: "generated", features: [{ index: 3, mode: "add", value: 20 }], condition: { features: [{ index: 5, weight: 1 }, { index: 3, weight: 0.5 }], threshold: 0 } }));
+    const condProbe = generate(["--model", model, "--prompt", "Once upon a time", "--profile", cond, "--probe"]);
+    expect(condProbe.status, condProbe.stderr).toBe(0);
+    const { condition } = JSON.parse(condProbe.stdout) as { condition: { value: number; threshold: number; steer: boolean } };
+    expect(condition).toMatchObject({ threshold: 0, steer: condition.value >= 0 });
+    const condBase = [...base, "--profile", cond, "--conditional", "--condition-threshold"];
+    const holds = generate([...condBase, String(condition.value - 0.01)]);
+    const fails = generate([...condBase, String(condition.value + 0.01)]);
+    const steeredC = generate([...base, "--profile", cond]);
+    expect(holds.status, holds.stderr).toBe(0);
+    expect(holds.stderr).toMatch(new RegExp(`condition: value ${condition.value} >= threshold \\S+: steered\n`));
+    expect(holds.stderr).toContain("steering: profile c, strength 1, conditional, applied true");
+    expect(fails.stderr).toMatch(/: not steered\n/);
+    expect(fails.stderr).toContain("applied false");
+    expect(tokens(holds.stdout).map((l) => l.token)).toEqual(tokens(steeredC.stdout).map((l) => l.token));
+    expect(tokens(fails.stdout).map((l) => l.token)).toEqual(tokens(plain.stdout).map((l) => l.token));
+    expect(tokens(steeredC.stdout).map((l) => l.token)).not.toEqual(tokens(plain.stdout).map((l) => l.token));
+    const noCond = generate([...base, "--profile", profile, "--conditional"]);
+    expect(noCond.status).toBe(2);
+    expect(noCond.stderr).toContain(`--conditional: ${profile} has no "condition"`);
 
     writeFileSync(profile, JSON.stringify({ name: "p", sae: "sae", layer: 1, positions: "all", features: [{ index: 3, mode: "boost", value: 1 }] }));
     const bad = generate([...base, "--profile", profile]);

@@ -5,6 +5,7 @@
  * alone, and Probe reads the reference encoder's activations.
  */
 import { status } from "@grpc/grpc-js";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GenerateRequest, ProbeRequest, type GenerateChunk } from "../../proto/gen/steerguard/v1/sidecar.ts";
@@ -19,7 +20,7 @@ import type { Sae } from "../sae/types.ts";
 import { SidecarError } from "../server/backend.ts";
 import { steeringHook, type SteeringSpec } from "./reference.ts";
 import { loadProfiles, missingSaes } from "./registry.ts";
-import { writeStoriesProfiles } from "./test-support.ts";
+import { conditionAt, writeStoriesProfiles } from "./test-support.ts";
 import { tempDir } from "../../test/support/tmp.ts";
 
 const tmp = () => tempDir("sg-steer-engine-");
@@ -36,6 +37,12 @@ function steeredGreedy(w: LlamaWeights, prompt: number[], steps: number, steer?:
     if (s + 1 < steps) logits = referenceForward(w, cache, [next], { onResidual }).logits[0];
   }
   return out;
+}
+
+async function runChunks(engine: Engine, req: GenerateRequest) {
+  const chunks: GenerateChunk[] = [];
+  for await (const c of engine.generate(req, new AbortController().signal)) chunks.push(c);
+  return { chunks, tokens: chunks.flatMap((c) => c.tokenIds), finish: chunks.at(-1)!.finish! };
 }
 
 async function run(engine: Engine, req: GenerateRequest) {
@@ -64,8 +71,8 @@ describe("steering in the engine (stories260K)", () => {
     const info = engine.info();
     expect(info.hookedLayers).toEqual([2, 3]);
     expect(info.profiles).toEqual([
-      { name: "refusal", layer: 2, numFeatures: 3, positions: "generated", description: "test" },
-      { name: "boost", layer: 3, numFeatures: 2, positions: "all", description: "" },
+      { name: "refusal", layer: 2, numFeatures: 3, positions: "generated", description: "test", hasCondition: false, conditionThreshold: 0 },
+      { name: "boost", layer: 3, numFeatures: 2, positions: "all", description: "", hasCondition: false, conditionThreshold: 0 },
     ]);
   });
 
@@ -125,6 +132,68 @@ describe("steering in the engine (stories260K)", () => {
     expect(e1.message).toMatch(/unknown steering profile "nope" \(loaded: refusal, boost\)/);
     expect((await bad(() => run(engine, request("x", 2, { profile: "boost", strength: NaN })))).code).toBe(status.INVALID_ARGUMENT);
     expect((await bad(() => engine.probe(ProbeRequest.fromPartial({ input: { $case: "prompt", value: "x" }, profile: "nope" })))).code).toBe(status.INVALID_ARGUMENT);
+  });
+
+  it("steers a conditional request exactly when its condition holds, and reports the outcome on the first chunk", async () => {
+    const prompt = "Once upon a time";
+    const ids = engine.tokenizer.encode(prompt);
+    const strength = 1.5;
+    // A condition on features active at the prompt's last token that the profile does not steer.
+    const { features, value } = conditionAt(w, jump, refusal.layer, ids, refusal.features.map((f) => f.index));
+    expect(value).toBeGreaterThan(0.05);
+    const margin = Math.max(0.05, 0.1 * value);
+    const condDir = tmp();
+    const file = join(condDir, "refusal-if.json");
+    writeFileSync(file, JSON.stringify({ ...refusal, name: "refusal-if", sae: join(dir, "sae-jump"), condition: { features, threshold: value - margin } }));
+    const e = await Engine.load(model, { maxBatch: 4, profiles: [join(dir, "refusal.json"), file] });
+    try {
+      expect(e.info().profiles.find((p) => p.name === "refusal-if")).toMatchObject({ hasCondition: true, conditionThreshold: value - margin });
+      const cond = (threshold?: number) => GenerateRequest.fromPartial({ ...request(prompt, 24), steering: { profile: "refusal-if", strength, conditional: true, conditionThreshold: threshold } });
+      const steered = await runChunks(e, request(prompt, 24, { profile: "refusal", strength }));
+      const plain = await runChunks(e, request(prompt, 24));
+      expect(steered.tokens).not.toEqual(plain.tokens);
+      const spec = { ...refusal, strength };
+      const holdsRef = steeredGreedy(w, ids, 24, { sae: jump, spec: { ...spec, condition: { features, threshold: value - margin } } });
+      expect(holdsRef).toEqual(steered.tokens);
+
+      // Alone, then all four rows together: the same tokens.
+      const reqs = [cond(), cond(value + margin), request(prompt, 24, { profile: "refusal", strength }), request(prompt, 24)];
+      const alone = [];
+      for (const r of reqs) alone.push(await runChunks(e, r));
+      const together = await Promise.all(reqs.map((r) => runChunks(e, r)));
+      for (const got of [alone, together]) {
+        const [holds, fails] = got;
+        expect(holds!.tokens).toEqual(steered.tokens);
+        expect(fails!.tokens).toEqual(plain.tokens);
+        expect(got.map((r) => r.finish.usage!.steeringApplied)).toEqual([true, false, true, false]);
+        // The outcome rides on the first chunk only, the value the reference's to 1e-4.
+        for (const [r, threshold, steer] of [[holds!, value - margin, true], [fails!, value + margin, false]] as const) {
+          expect(r.chunks[0]!.condition).toMatchObject({ threshold: Math.fround(threshold), steer });
+          expect(Math.abs(r.chunks[0]!.condition!.value - value)).toBeLessThan(1e-4);
+          expect(r.chunks.slice(1).every((c) => c.condition === undefined)).toBe(true);
+        }
+        expect(got.slice(2).every((r) => r.chunks.every((c) => c.condition === undefined))).toBe(true);
+      }
+
+      // Probe reads the same number the conditional Generate decided on (one prefill chunk: same computation).
+      const probed = await e.probe(ProbeRequest.fromPartial({ input: { $case: "prompt", value: prompt }, profile: "refusal-if" }));
+      expect(probed.condition).toEqual(alone[0]!.chunks[0]!.condition);
+      expect(probed.features.map((f) => f.index)).toEqual(refusal.features.map((f) => f.index));
+      expect((await e.probe(ProbeRequest.fromPartial({ input: { $case: "prompt", value: prompt }, profile: "refusal" }))).condition).toBeUndefined();
+
+      // A profile without a condition, and a threshold that is not a number, are refused.
+      const bad = async (steering: GenerateRequest["steering"]) => (await runChunks(e, GenerateRequest.fromPartial({ ...request(prompt, 4), steering })).catch((x: unknown) => x)) as SidecarError;
+      const noCond = await bad({ profile: "refusal", strength: 1, conditional: true, conditionThreshold: undefined });
+      expect(noCond.code).toBe(status.INVALID_ARGUMENT);
+      expect(noCond.message).toMatch(/steering profile "refusal" has no condition/);
+      for (const t of [NaN, Infinity, -Infinity]) {
+        const err = await bad({ profile: "refusal-if", strength: 1, conditional: true, conditionThreshold: t });
+        expect(err.code).toBe(status.INVALID_ARGUMENT);
+        expect(err.message).toMatch(/condition_threshold must be a finite number/);
+      }
+    } finally {
+      await e.close();
+    }
   });
 
   it("uses an SAE baked at build time as is, and gives the same tokens", async () => {

@@ -10,24 +10,20 @@ import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_ARCHREF } from "../model/archref.ts";
 import { buildModel } from "../model/build.ts";
-import { buildLlamaGraph } from "../model/graph/llama-graph.ts";
 import { loadHf } from "../model/hf.ts";
 import { saveSaeLens } from "../sae/load.ts";
 import { encodeNpy } from "../sae/npy.ts";
 import { writeNpz } from "../sae/npz.ts";
-import { residPost } from "../model/graph/names.ts";
 import { emptyPast, maxAbsDiff, runStep } from "../model/graph/test-support.ts";
-import { writeModel } from "../model/graph/write-model.ts";
 import { randomLlama } from "../model/random-model.ts";
 import { newKvCache, referenceForward } from "../model/reference.ts";
 import type { LlamaConfig, LlamaWeights } from "../model/weights.ts";
 import type { Sae, SaeArchitecture } from "../sae/types.ts";
-import { addHooksToBuilder, type HookSpec } from "./hook.ts";
 import { layerStepInputs, type RowSteering } from "./inputs.ts";
 import { steerActs } from "./names.ts";
 import type { SteeringFeature, SteeringMode, SteeringPositions } from "./profile.ts";
 import { saeEncodeFeatures, saePreActivations, steeringHook } from "./reference.ts";
-import { randomSae, runSteeredStep, type SteerFeeds } from "./test-support.ts";
+import { hookedSession, plainSession, randomSae, runSteeredStep, type SteerFeeds } from "./test-support.ts";
 import { tempDir } from "../../test/support/tmp.ts";
 
 const TOL = 1e-4;
@@ -35,20 +31,6 @@ const PROMPT = [1, 17, 3, 42, 8, 25, 11];
 const DECODE = [5, 49, 0, 33];
 const LAYER = 1;
 const OTHER = 2; // a second hooked layer, never steered here (gate 0)
-
-async function hookedSession(w: LlamaWeights, hooks: HookSpec[]) {
-  const g = buildLlamaGraph(w);
-  addHooksToBuilder(g, hooks, residPost, w.config.dModel);
-  const file = join(tempDir("sg-hook-"), "model.onnx");
-  writeModel(g, file);
-  return ort.InferenceSession.create(file, { graphOptimizationLevel: "all" });
-}
-
-async function plainSession(w: LlamaWeights) {
-  const file = join(tempDir("sg-plain-"), "model.onnx");
-  writeModel(buildLlamaGraph(w), file);
-  return ort.InferenceSession.create(file, { graphOptimizationLevel: "all" });
-}
 
 /** Features with the largest mean activation on the prompt's layer-L residuals, plus a quiet one. */
 function pickFeatures(w: LlamaWeights, sae: Sae, prompt = PROMPT): number[] {

@@ -13,7 +13,13 @@
  *   f    = act(pre)                        ReLU; JumpReLU: pre > threshold; TopK: pre >= k-th largest
  *   a    = clamp: s*c  scale: 0           add: s*c
  *   b    = clamp: -1   scale: s*(k - 1)   add: 0
- *   out  = gate != 0 and position on ? x + sum_j (a_j + b_j f_j) W_dec[idx_j] : x   (Where: bit-exact no-op)
+ *   cond = sum_j cond_weights_j f_j        [B, S]  (conditional steering: the condition's value)
+ *   out  = gate != 0 and position on and not cond < cond_threshold
+ *            ? x + sum_j (a_j + b_j f_j) W_dec[idx_j] : x   (Where: bit-exact no-op)
+ *
+ * Rows without a condition get threshold -Infinity and weights 0, so they
+ * always pass ("not below" rather than ">=" so that even a NaN value passes
+ * them; a conditional row whose value is NaN is steered: fail closed).
  *
  * All of that is the then-branch of an If on "some row's gate is non-zero";
  * the else-branch passes x through, so a batch nobody steers pays for a
@@ -28,6 +34,8 @@ import * as S from "./names.ts";
 
 /** What a hook bakes in, recorded in the model's metadata and manifest. */
 export interface HookRecord {
+  /** The hook's interface version (names.ts HOOK_FORMAT); absent in hooks from before conditional steering. */
+  format?: number;
   layer: number;
   /** The residual-stream tensor the hook reads. */
   tensor: string;
@@ -92,13 +100,17 @@ export function emitHook(g: GraphBuilder, source: string, layer: number, sae: Sa
   const gate = g.input(S.steerGate(layer), DataType.FLOAT, ["batch_size"]);
   const strength = g.input(S.steerStrength(layer), DataType.FLOAT, ["batch_size"]);
   const positions = g.input(S.steerPositions(layer), DataType.FLOAT, ["batch_size", "sequence_length"]);
+  const condWeights = g.input(S.steerCondWeights(layer), DataType.FLOAT, ["batch_size", kDim]);
+  const condThreshold = g.input(S.steerCondThreshold(layer), DataType.FLOAT, ["batch_size"]);
   g.output(S.steerActs(layer), DataType.FLOAT, ["batch_size", "sequence_length", kDim]);
+  g.output(S.steerCond(layer), DataType.FLOAT, ["batch_size", "sequence_length"]);
 
   // The hook's work runs in the then-branch of an If that is taken only when
   // some row's gate is non-zero: a batch nobody steers pays three tiny ops.
   // Its initializers live in the main graph (branches read outer-scope values).
   const t = new GraphBuilder();
   const thenActs = `${p}/then/acts`;
+  const thenCond = `${p}/then/cond`;
 
   const ax1 = t.i64(`${p}.axes_1`, [1]);
   const axLast = t.i64(`${p}.axes_-1`, [-1]);
@@ -157,9 +169,19 @@ export function emitHook(g: GraphBuilder, source: string, layer: number, sae: Sa
   const steered = t.op("Add", [x, t.op("MatMul", [coef, dirs], `${p}/dec/delta`)], `${p}/dec/steered`);
   const gateOn = t.op("Not", [t.op("Equal", [gate, zero], `${p}/gate/is_zero`)], `${p}/gate/on`); // [B]
   const posOn = t.op("Not", [t.op("Equal", [positions, zero], `${p}/gate/pos_zero`)], `${p}/gate/pos_on`); // [B,S]
+
+  // ---- the condition: its value per position, and whether it lets the row through ----
+  const condBs1 = t.op("MatMul", [f, t.op("Unsqueeze", [condWeights, axLast], `${p}/cond/w_bk1`)], `${p}/cond/value_bs1`); // [B,S,1]
+  t.op("Squeeze", [condBs1, axLast], thenCond); // [B,S]
+  const condOn = t.op("Not", [
+    t.op("Less", [condBs1, t.op("Unsqueeze", [condThreshold, ax12], `${p}/cond/thr_b11`)], `${p}/cond/below`),
+  ], `${p}/cond/on`); // [B,S,1]
   const on = t.op("And", [
-    t.op("Unsqueeze", [gateOn, ax12], `${p}/gate/on_b11`),
-    t.op("Unsqueeze", [posOn, axLast], `${p}/gate/pos_bs1`),
+    t.op("And", [
+      t.op("Unsqueeze", [gateOn, ax12], `${p}/gate/on_b11`),
+      t.op("Unsqueeze", [posOn, axLast], `${p}/gate/pos_bs1`),
+    ], `${p}/gate/row_pos`),
+    condOn,
   ], `${p}/gate/mask`); // [B,S,1]
   const thenOut = t.op("Where", [on, steered, x], `${p}/then/out`);
   g.initializers.push(...t.initializers);
@@ -171,6 +193,7 @@ export function emitHook(g: GraphBuilder, source: string, layer: number, sae: Sa
   const e = new GraphBuilder();
   const elseOut = e.op("Identity", [x], `${p}/else/out`);
   const elseActs = e.op("Identity", [g.f32(`${p}.no_acts`, [0, 0, 0], new Float32Array(0))], `${p}/else/acts`);
+  const elseCond = e.op("Identity", [g.f32(`${p}.no_cond`, [0, 0], new Float32Array(0))], `${p}/else/cond`);
   const branch = (name: string, body: GraphBuilder, outs: string[]): IAttributeProto => ({
     name,
     type: onnx.AttributeProto.AttributeType.GRAPH,
@@ -180,8 +203,8 @@ export function emitHook(g: GraphBuilder, source: string, layer: number, sae: Sa
     opType: "If",
     name: `${p}/if`,
     input: [anyOn],
-    output: [S.steerOut(layer), S.steerActs(layer)],
-    attribute: [branch("then_branch", t, [thenOut, thenActs]), branch("else_branch", e, [elseOut, elseActs])],
+    output: [S.steerOut(layer), S.steerActs(layer), S.steerCond(layer)],
+    attribute: [branch("then_branch", t, [thenOut, thenActs, thenCond]), branch("else_branch", e, [elseOut, elseActs, elseCond])],
   });
   return S.steerOut(layer);
 }
@@ -189,6 +212,7 @@ export function emitHook(g: GraphBuilder, source: string, layer: number, sae: Sa
 export function hookRecord(tensor: string, spec: HookSpec): HookRecord {
   const s = spec.sae;
   return {
+    format: S.HOOK_FORMAT,
     layer: spec.layer,
     tensor,
     sae: s && {

@@ -53,6 +53,26 @@ describe("steering profiles", () => {
     expect(() => checkProfileFits(p, { dSae: 16, nLayers: 2 })).toThrow(/q\.json: layer: 2 is out of range/);
   });
 
+  it("loads a condition (positions generated only) and names the file and field in its errors", () => {
+    const dir = tmp();
+    const condition = { features: [{ index: 5, weight: 1 }, { index: 30, weight: -0.5 }], threshold: 0.83, description: "harmful" };
+    const withCond = { ...good, positions: "generated", condition };
+    const p = loadProfile(write(dir, "c.json", withCond));
+    expect(p.condition).toEqual(condition);
+    expect(parseProfile({ ...withCond, condition: { ...condition, description: undefined } }, "<inline>").condition!.description).toBe("");
+    expect(parseProfile(good, "<inline>").condition).toBeUndefined();
+    const bad = (c: unknown, positions = "generated") => () => loadProfile(write(dir, "p.json", { ...good, positions, condition: c }));
+    expect(bad(condition, "all")).toThrow(/p\.json: invalid steering profile: condition: needs positions "generated"/);
+    expect(bad({ ...condition, features: [] })).toThrow(/p\.json: invalid steering profile: condition\.features: must list at least one feature/);
+    expect(bad({ ...condition, features: [{ index: 2, weight: 1 }, { index: 2, weight: 2 }] })).toThrow(/condition\.features\.1\.index: feature 2 is listed twice/);
+    expect(bad({ ...condition, features: [{ index: -1, weight: 1 }] })).toThrow(/condition\.features\.0\.index: must be >= 0/);
+    expect(bad({ ...condition, features: [{ index: 1, weight: "1" }] })).toThrow(/condition\.features\.0\.weight/);
+    expect(bad({ ...condition, threshold: null })).toThrow(/condition\.threshold/);
+    expect(bad({ ...condition, extra: 1 })).toThrow(/condition\.extra/);
+    expect(() => checkProfileFits(p, { dSae: 16, nLayers: 4 })).toThrow(/c\.json: condition\.features\.1\.index: 30 is out of range \(the SAE has 16 features\)/);
+    expect(() => checkProfileFits(p, { dSae: 31, nLayers: 4 })).not.toThrow();
+  });
+
   it("loads profiles with their SAEs for a model: strict files, lenient folders, one SAE per layer", () => {
     const dir = tmp();
     saveSaeLens(join(dir, "sae-a"), randomSae("relu", 32, 16, 1));

@@ -14,9 +14,14 @@
  * zero unless the pre-activation is among the k largest over the whole SAE).
  * Positions "all" steer every position; "generated" the last prompt position
  * and every later one.
+ *
+ * Conditional steering (a profile's `condition`): at the last prompt position
+ * the condition's value sum_i w_i f_i(x) is read on the unsteered x; that
+ * position and every later one are steered only if the value is not below
+ * the threshold (a NaN value steers: fail closed), otherwise none is.
  */
 import type { Sae } from "../sae/types.ts";
-import type { SteeringFeature, SteeringPositions } from "./profile.ts";
+import type { ConditionFeature, SteeringFeature, SteeringPositions } from "./profile.ts";
 
 /** Pre-activations of every feature: W_enc^T (x - b_dec) + b_enc. */
 export function saePreActivations(sae: Sae, x: Float32Array): Float64Array {
@@ -67,6 +72,20 @@ export interface SteeringSpec {
   features: readonly SteeringFeature[];
   /** Multiplies the profile's values (DESIGN.md). Default 1. */
   strength?: number;
+  /** Steer only if this holds at the last prompt position (positions "generated"). */
+  condition?: { features: readonly ConditionFeature[]; threshold: number };
+}
+
+/** The condition's value at one residual vector: sum_i weight_i * f_i(x). */
+export function conditionValue(sae: Sae, features: readonly ConditionFeature[], x: Float32Array): number {
+  const f = saeEncodeFeatures(sae, x, features.map((c) => c.index));
+  return features.reduce((sum, c, j) => sum + c.weight * f[j]!, 0);
+}
+
+/** What a condition decided: its value and whether the row is steered. */
+export interface ReferenceOutcome {
+  value: number;
+  steer: boolean;
 }
 
 /** Applies the steering of `spec` to one residual vector in place. */
@@ -89,12 +108,25 @@ export function steerVector(sae: Sae, spec: SteeringSpec, x: Float32Array): void
 /**
  * An onResidual hook for referenceForward that steers `spec.layer`.
  * `promptLength` locates the generated positions (positions are absolute:
- * the hook sees pos = 0, 1, ... of the sequence).
+ * the hook sees pos = 0, 1, ... of the sequence). With `spec.condition` the
+ * hook decides at pos = promptLength - 1 and reports it to `onCondition`.
  */
-export function steeringHook(sae: Sae, spec: SteeringSpec, promptLength: number): (layer: number, pos: number, x: Float32Array) => void {
+export function steeringHook(
+  sae: Sae,
+  spec: SteeringSpec,
+  promptLength: number,
+  onCondition?: (outcome: ReferenceOutcome) => void,
+): (layer: number, pos: number, x: Float32Array) => void {
+  if (spec.condition && spec.positions !== "generated") throw new Error('a condition needs positions "generated"');
+  let steer = !spec.condition;
   return (layer, pos, x) => {
     if (layer !== spec.layer) return;
     if (spec.positions === "generated" && pos < promptLength - 1) return;
-    steerVector(sae, spec, x);
+    if (spec.condition && pos === promptLength - 1) {
+      const value = conditionValue(sae, spec.condition.features, x);
+      steer = !(value < spec.condition.threshold);
+      onCondition?.({ value, steer });
+    }
+    if (steer) steerVector(sae, spec, x);
   };
 }

@@ -6,7 +6,8 @@
  * model already carries that SAE at that layer (manifest `saes`, same hash),
  * its graph is used as is; otherwise the SAE is attached at load by graph
  * surgery, in memory (or, for models with external data, in a cache folder
- * beside which the external data is linked).
+ * beside which the external data is linked). A baked SAE whose hook is of an
+ * older format (before conditional steering) is attached again the same way.
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
@@ -15,6 +16,9 @@ import { join, resolve } from "node:path";
 import type { Manifest } from "../model/manifest.ts";
 import { readSaeCfg } from "../sae/load.ts";
 import { attachToModel, loadSaeForModel, manifestHooks, type LoadedSae } from "./attach.ts";
+import type { HookRecord } from "./hook.ts";
+import { readHookRecordsFromFile } from "./model-metadata.ts";
+import { HOOK_FORMAT } from "./names.ts";
 import { checkProfileFits, loadProfile, type SteeringProfile } from "./profile.ts";
 import { encodeModelProto, externalDataFiles, readModelProto } from "./surgery.ts";
 
@@ -103,13 +107,19 @@ export function loadProfiles(src: ProfileSources, manifest: Manifest): Map<strin
   return profiles;
 }
 
-/** The SAEs the profiles need that the built graph does not carry, one per layer. */
-export function missingSaes(profiles: Iterable<LoadedProfile>, manifest: Manifest): { layer: number; sae: LoadedSae }[] {
+/**
+ * The SAEs the profiles need that the built graph does not carry, one per
+ * layer. With `hooks` (the graph's own hook records), a baked SAE whose hook
+ * predates the current hook format (names.ts HOOK_FORMAT: no condition
+ * inputs) counts as missing too, so it is attached again.
+ */
+export function missingSaes(profiles: Iterable<LoadedProfile>, manifest: Manifest, hooks?: readonly HookRecord[]): { layer: number; sae: LoadedSae }[] {
   const need = new Map<number, LoadedSae>();
   for (const p of profiles) need.set(p.profile.layer, p.sae);
   return [...need].flatMap(([layer, sae]) => {
     const baked = (manifest.saes ?? []).find((s) => s.layer === layer);
-    return baked && baked.sha256 === sae.sha256 ? [] : [{ layer, sae }];
+    const current = !hooks || (hooks.find((r) => r.layer === layer)?.format ?? 1) >= HOOK_FORMAT;
+    return baked && baked.sha256 === sae.sha256 && current ? [] : [{ layer, sae }];
   });
 }
 
@@ -119,6 +129,8 @@ export interface PreparedModel {
   manifest: Manifest;
   /** Layers attached at load. */
   attached: number[];
+  /** Of those, the layers whose baked hook was attached again because it predates the current HOOK_FORMAT. */
+  outdated: number[];
 }
 
 /**
@@ -128,8 +140,13 @@ export interface PreparedModel {
  */
 export function prepareModel(modelDir: string, manifest: Manifest, profiles: Iterable<LoadedProfile>, cacheDir?: string): PreparedModel {
   const file = join(modelDir, manifest.graph.file);
-  const missing = missingSaes(profiles, manifest);
-  if (missing.length === 0) return { model: file, manifest, attached: [] };
+  // Only a model with baked SAEs has hook records worth reading (metadata only, not the graph).
+  const recorded = (manifest.saes ?? []).length ? readHookRecordsFromFile(file) : undefined;
+  const list = [...profiles]; // an iterator is read twice below
+  const missing = missingSaes(list, manifest, recorded);
+  const byHash = new Set(missingSaes(list, manifest).map((m) => m.layer));
+  const outdated = missing.map((m) => m.layer).filter((l) => !byHash.has(l));
+  if (missing.length === 0) return { model: file, manifest, attached: [], outdated };
   const model = readModelProto(file);
   let records = attachToModel(model, missing[0]!.layer, missing[0]!.sae, manifest.dims.dModel);
   for (const m of missing.slice(1)) records = attachToModel(model, m.layer, m.sae, manifest.dims.dModel);
@@ -144,7 +161,7 @@ export function prepareModel(modelDir: string, manifest: Manifest, profiles: Ite
   };
   const bytes = encodeModelProto(model);
   const external = externalDataFiles(model);
-  if (external.length === 0) return { model: bytes, manifest: next, attached: [...touched] };
+  if (external.length === 0) return { model: bytes, manifest: next, attached: [...touched], outdated };
   const key = createHash("sha256").update(resolve(file)).update(missing.map((m) => `${m.layer}:${m.sae.sha256}`).join(",")).digest("hex").slice(0, 16);
   const dir = join(cacheDir ?? join(tmpdir(), "steerguard-hooked"), key);
   mkdirSync(dir, { recursive: true });
@@ -154,5 +171,5 @@ export function prepareModel(modelDir: string, manifest: Manifest, profiles: Ite
   }
   const out = join(dir, manifest.graph.file);
   writeFileSync(out, bytes);
-  return { model: out, manifest: next, attached: [...touched] };
+  return { model: out, manifest: next, attached: [...touched], outdated };
 }

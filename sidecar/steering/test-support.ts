@@ -11,6 +11,15 @@ import { runStep, type Past } from "../model/graph/test-support.ts";
 import type { LlamaConfig } from "../model/weights.ts";
 import type { Sae, SaeArchitecture } from "../sae/types.ts";
 import type { LayerStepInputs } from "./inputs.ts";
+import { buildLlamaGraph } from "../model/graph/llama-graph.ts";
+import { residPost } from "../model/graph/names.ts";
+import { writeModel } from "../model/graph/write-model.ts";
+import type { LlamaWeights } from "../model/weights.ts";
+import { tempDir } from "../../test/support/tmp.ts";
+import { addHooksToBuilder, type HookSpec } from "./hook.ts";
+import { newKvCache, referenceForward } from "../model/reference.ts";
+import type { ConditionFeature } from "./profile.ts";
+import { conditionValue, saeEncodeFeatures } from "./reference.ts";
 
 /**
  * A random SAE: encoder columns ~ N(0, 1/dIn), decoder rows of unit norm,
@@ -46,7 +55,21 @@ export function randomSae(architecture: SaeArchitecture, dIn: number, dSae: numb
 
 export type SteerFeeds = Record<number, LayerStepInputs>;
 
+/** An onnxruntime session over `w`'s graph with `hooks` added (the builder's path). */
+export async function hookedSession(w: LlamaWeights, hooks: HookSpec[]) {
+  const g = buildLlamaGraph(w);
+  addHooksToBuilder(g, hooks, residPost, w.config.dModel);
+  const file = join(tempDir("sg-hook-"), "model.onnx");
+  writeModel(g, file);
+  return ort.InferenceSession.create(file, { graphOptimizationLevel: "all" });
+}
 
+/** The same model without any hook. */
+export async function plainSession(w: LlamaWeights) {
+  const file = join(tempDir("sg-plain-"), "model.onnx");
+  writeModel(buildLlamaGraph(w), file);
+  return ort.InferenceSession.create(file, { graphOptimizationLevel: "all" });
+}
 
 /** graph/test-support's runStep, with steering inputs per hooked layer. */
 export function runSteeredStep(session: ort.InferenceSession, c: LlamaConfig, ids: number[][], positions: number[][], mask: number[][], past: Past, steer: SteerFeeds) {
@@ -71,4 +94,18 @@ export function writeStoriesProfiles(dir: string) {
   writeFileSync(join(dir, "refusal.json"), JSON.stringify(refusal));
   writeFileSync(join(dir, "boost.json"), JSON.stringify(boost));
   return { jump, topk, refusal, boost };
+}
+
+/**
+ * A condition for `sae` at `layer` on the prompt `ids`: the features most
+ * active at its last token (one per weight, leaving out `exclude`), and the
+ * reference's value of the condition there (on the unsteered residual).
+ */
+export function conditionAt(w: LlamaWeights, sae: Sae, layer: number, ids: number[], exclude: readonly number[], weights = [1, 0.5]): { features: ConditionFeature[]; value: number } {
+  const x = referenceForward(w, newKvCache(w), ids, { keepResiduals: true }).residuals[layer]!.at(-1)!;
+  const all = Array.from({ length: sae.dSae }, (_, i) => i);
+  const f = saeEncodeFeatures(sae, x, all);
+  const order = all.filter((i) => !exclude.includes(i)).sort((a, b) => f[b]! - f[a]!);
+  const features = weights.map((weight, j) => ({ index: order[j]!, weight }));
+  return { features, value: conditionValue(sae, features, x) };
 }

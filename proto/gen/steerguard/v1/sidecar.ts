@@ -141,7 +141,21 @@ export interface SteeringRequest {
    * k -> 1 + s*(k-1), add c -> s*c). Absent means 1, the profile as
    * written; 0 with clamp ablates the features.
    */
-  strength?: number | undefined;
+  strength?:
+    | number
+    | undefined;
+  /**
+   * Conditional steering (IBM's CAST; DESIGN.md): steer only when the
+   * profile's condition holds at the last prompt token. The condition is a
+   * weighted sum of SAE feature activations there, read in the same forward
+   * pass. Below its threshold the row is not steered at all (an exact no-op,
+   * as if `steering` were absent); at or above it, the row is steered exactly
+   * as without `conditional`. The outcome comes back in the first
+   * GenerateChunk. INVALID_ARGUMENT when the profile has no condition.
+   */
+  conditional: boolean;
+  /** Overrides the profile's condition threshold for this request. */
+  conditionThreshold?: number | undefined;
 }
 
 export interface GenerateRequest {
@@ -207,7 +221,27 @@ export interface GenerateChunk {
   /** One entry per token in token_ids when logprobs were requested. */
   logprobs: PositionLogprobs[];
   /** Set on the final chunk only. */
-  finish: Finish | undefined;
+  finish:
+    | Finish
+    | undefined;
+  /**
+   * Set on the first chunk of a conditional request only (see
+   * SteeringRequest.conditional).
+   */
+  condition: ConditionOutcome | undefined;
+}
+
+/** What the in-model condition decided for a conditional request. */
+export interface ConditionOutcome {
+  /**
+   * The condition's score at the last prompt token: the weighted sum of the
+   * condition's SAE feature activations (float32, as the graph computed it).
+   */
+  value: number;
+  /** The threshold it was compared with (the profile's, or the request's override). */
+  threshold: number;
+  /** value >= threshold: the generated positions are steered. */
+  steer: boolean;
 }
 
 export interface ProbeRequest {
@@ -238,6 +272,11 @@ export interface ProbeResponse {
   /** One entry per feature of the profile, in the profile's order. */
   features: FeatureActivation[];
   promptTokens: number;
+  /**
+   * The profile's condition at the last prompt token (absent when the profile
+   * has none): what a conditional Generate would decide on this prompt.
+   */
+  condition: ConditionOutcome | undefined;
 }
 
 export interface InfoRequest {
@@ -253,6 +292,9 @@ export interface SteeringProfileInfo {
   /** "all" or "generated". */
   positions: string;
   description: string;
+  /** Whether the profile carries a condition (SteeringRequest.conditional), and its threshold. */
+  hasCondition: boolean;
+  conditionThreshold: number;
 }
 
 export interface InfoResponse {
@@ -639,7 +681,7 @@ export const SamplingParams: MessageFns<SamplingParams> = {
 };
 
 function createBaseSteeringRequest(): SteeringRequest {
-  return { profile: "", strength: undefined };
+  return { profile: "", strength: undefined, conditional: false, conditionThreshold: undefined };
 }
 
 export const SteeringRequest: MessageFns<SteeringRequest> = {
@@ -649,6 +691,12 @@ export const SteeringRequest: MessageFns<SteeringRequest> = {
     }
     if (message.strength !== undefined) {
       writer.uint32(21).float(message.strength);
+    }
+    if (message.conditional !== false) {
+      writer.uint32(24).bool(message.conditional);
+    }
+    if (message.conditionThreshold !== undefined) {
+      writer.uint32(37).float(message.conditionThreshold);
     }
     return writer;
   },
@@ -682,6 +730,22 @@ export const SteeringRequest: MessageFns<SteeringRequest> = {
             message.strength = reader.float();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.conditional = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 37) {
+              break;
+            }
+
+            message.conditionThreshold = reader.float();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -698,6 +762,12 @@ export const SteeringRequest: MessageFns<SteeringRequest> = {
     return {
       profile: isSet(object.profile) ? globalThis.String(object.profile) : "",
       strength: isSet(object.strength) ? globalThis.Number(object.strength) : undefined,
+      conditional: isSet(object.conditional) ? globalThis.Boolean(object.conditional) : false,
+      conditionThreshold: isSet(object.conditionThreshold)
+        ? globalThis.Number(object.conditionThreshold)
+        : isSet(object.condition_threshold)
+        ? globalThis.Number(object.condition_threshold)
+        : undefined,
     };
   },
 
@@ -709,6 +779,12 @@ export const SteeringRequest: MessageFns<SteeringRequest> = {
     if (message.strength !== undefined) {
       obj.strength = floatToJson(message.strength);
     }
+    if (message.conditional !== false) {
+      obj.conditional = message.conditional;
+    }
+    if (message.conditionThreshold !== undefined) {
+      obj.conditionThreshold = floatToJson(message.conditionThreshold);
+    }
     return obj;
   },
 
@@ -719,6 +795,8 @@ export const SteeringRequest: MessageFns<SteeringRequest> = {
     const message = createBaseSteeringRequest();
     message.profile = object.profile ?? "";
     message.strength = object.strength ?? undefined;
+    message.conditional = object.conditional ?? false;
+    message.conditionThreshold = object.conditionThreshold ?? undefined;
     return message;
   },
 };
@@ -1317,7 +1395,7 @@ export const Finish: MessageFns<Finish> = {
 };
 
 function createBaseGenerateChunk(): GenerateChunk {
-  return { text: "", tokenIds: [], logprobs: [], finish: undefined };
+  return { text: "", tokenIds: [], logprobs: [], finish: undefined, condition: undefined };
 }
 
 export const GenerateChunk: MessageFns<GenerateChunk> = {
@@ -1337,6 +1415,9 @@ export const GenerateChunk: MessageFns<GenerateChunk> = {
     }
     if (message.finish !== undefined) {
       Finish.encode(message.finish, writer.uint32(34).fork()).join();
+    }
+    if (message.condition !== undefined) {
+      ConditionOutcome.encode(message.condition, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -1396,6 +1477,14 @@ export const GenerateChunk: MessageFns<GenerateChunk> = {
             message.finish = Finish.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.condition = ConditionOutcome.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1420,6 +1509,7 @@ export const GenerateChunk: MessageFns<GenerateChunk> = {
         ? object.logprobs.map((e: any) => PositionLogprobs.fromJSON(e))
         : [],
       finish: isSet(object.finish) ? Finish.fromJSON(object.finish) : undefined,
+      condition: isSet(object.condition) ? ConditionOutcome.fromJSON(object.condition) : undefined,
     };
   },
 
@@ -1437,6 +1527,9 @@ export const GenerateChunk: MessageFns<GenerateChunk> = {
     if (message.finish !== undefined) {
       obj.finish = Finish.toJSON(message.finish);
     }
+    if (message.condition !== undefined) {
+      obj.condition = ConditionOutcome.toJSON(message.condition);
+    }
     return obj;
   },
 
@@ -1451,6 +1544,110 @@ export const GenerateChunk: MessageFns<GenerateChunk> = {
     message.finish = (object.finish !== undefined && object.finish !== null)
       ? Finish.fromPartial(object.finish)
       : undefined;
+    message.condition = (object.condition !== undefined && object.condition !== null)
+      ? ConditionOutcome.fromPartial(object.condition)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseConditionOutcome(): ConditionOutcome {
+  return { value: 0, threshold: 0, steer: false };
+}
+
+export const ConditionOutcome: MessageFns<ConditionOutcome> = {
+  encode(message: ConditionOutcome, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.value !== 0) {
+      writer.uint32(13).float(message.value);
+    }
+    if (message.threshold !== 0) {
+      writer.uint32(21).float(message.threshold);
+    }
+    if (message.steer !== false) {
+      writer.uint32(24).bool(message.steer);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConditionOutcome {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConditionOutcome();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 13) {
+              break;
+            }
+
+            message.value = reader.float();
+            continue;
+          }
+          case 2: {
+            if (tag !== 21) {
+              break;
+            }
+
+            message.threshold = reader.float();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.steer = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConditionOutcome {
+    return {
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+      threshold: isSet(object.threshold) ? globalThis.Number(object.threshold) : 0,
+      steer: isSet(object.steer) ? globalThis.Boolean(object.steer) : false,
+    };
+  },
+
+  toJSON(message: ConditionOutcome): unknown {
+    const obj: any = {};
+    if (message.value !== 0) {
+      obj.value = floatToJson(message.value);
+    }
+    if (message.threshold !== 0) {
+      obj.threshold = floatToJson(message.threshold);
+    }
+    if (message.steer !== false) {
+      obj.steer = message.steer;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConditionOutcome>, I>>(base?: I): ConditionOutcome {
+    return ConditionOutcome.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConditionOutcome>, I>>(object: I): ConditionOutcome {
+    const message = createBaseConditionOutcome();
+    message.value = object.value ?? 0;
+    message.threshold = object.threshold ?? 0;
+    message.steer = object.steer ?? false;
     return message;
   },
 };
@@ -1726,7 +1923,7 @@ export const FeatureActivation: MessageFns<FeatureActivation> = {
 };
 
 function createBaseProbeResponse(): ProbeResponse {
-  return { features: [], promptTokens: 0 };
+  return { features: [], promptTokens: 0, condition: undefined };
 }
 
 export const ProbeResponse: MessageFns<ProbeResponse> = {
@@ -1736,6 +1933,9 @@ export const ProbeResponse: MessageFns<ProbeResponse> = {
     }
     if (message.promptTokens !== 0) {
       writer.uint32(16).uint32(message.promptTokens);
+    }
+    if (message.condition !== undefined) {
+      ConditionOutcome.encode(message.condition, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1769,6 +1969,14 @@ export const ProbeResponse: MessageFns<ProbeResponse> = {
             message.promptTokens = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.condition = ConditionOutcome.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1791,6 +1999,7 @@ export const ProbeResponse: MessageFns<ProbeResponse> = {
         : isSet(object.prompt_tokens)
         ? globalThis.Number(object.prompt_tokens)
         : 0,
+      condition: isSet(object.condition) ? ConditionOutcome.fromJSON(object.condition) : undefined,
     };
   },
 
@@ -1802,6 +2011,9 @@ export const ProbeResponse: MessageFns<ProbeResponse> = {
     if (message.promptTokens !== 0) {
       obj.promptTokens = Math.round(message.promptTokens);
     }
+    if (message.condition !== undefined) {
+      obj.condition = ConditionOutcome.toJSON(message.condition);
+    }
     return obj;
   },
 
@@ -1812,6 +2024,9 @@ export const ProbeResponse: MessageFns<ProbeResponse> = {
     const message = createBaseProbeResponse();
     message.features = object.features?.map((e) => FeatureActivation.fromPartial(e)) || [];
     message.promptTokens = object.promptTokens ?? 0;
+    message.condition = (object.condition !== undefined && object.condition !== null)
+      ? ConditionOutcome.fromPartial(object.condition)
+      : undefined;
     return message;
   },
 };
@@ -1869,7 +2084,15 @@ export const InfoRequest: MessageFns<InfoRequest> = {
 };
 
 function createBaseSteeringProfileInfo(): SteeringProfileInfo {
-  return { name: "", layer: 0, numFeatures: 0, positions: "", description: "" };
+  return {
+    name: "",
+    layer: 0,
+    numFeatures: 0,
+    positions: "",
+    description: "",
+    hasCondition: false,
+    conditionThreshold: 0,
+  };
 }
 
 export const SteeringProfileInfo: MessageFns<SteeringProfileInfo> = {
@@ -1888,6 +2111,12 @@ export const SteeringProfileInfo: MessageFns<SteeringProfileInfo> = {
     }
     if (message.description !== "") {
       writer.uint32(42).string(message.description);
+    }
+    if (message.hasCondition !== false) {
+      writer.uint32(48).bool(message.hasCondition);
+    }
+    if (message.conditionThreshold !== 0) {
+      writer.uint32(61).float(message.conditionThreshold);
     }
     return writer;
   },
@@ -1945,6 +2174,22 @@ export const SteeringProfileInfo: MessageFns<SteeringProfileInfo> = {
             message.description = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.hasCondition = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 61) {
+              break;
+            }
+
+            message.conditionThreshold = reader.float();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1968,6 +2213,16 @@ export const SteeringProfileInfo: MessageFns<SteeringProfileInfo> = {
         : 0,
       positions: isSet(object.positions) ? globalThis.String(object.positions) : "",
       description: isSet(object.description) ? globalThis.String(object.description) : "",
+      hasCondition: isSet(object.hasCondition)
+        ? globalThis.Boolean(object.hasCondition)
+        : isSet(object.has_condition)
+        ? globalThis.Boolean(object.has_condition)
+        : false,
+      conditionThreshold: isSet(object.conditionThreshold)
+        ? globalThis.Number(object.conditionThreshold)
+        : isSet(object.condition_threshold)
+        ? globalThis.Number(object.condition_threshold)
+        : 0,
     };
   },
 
@@ -1988,6 +2243,12 @@ export const SteeringProfileInfo: MessageFns<SteeringProfileInfo> = {
     if (message.description !== "") {
       obj.description = message.description;
     }
+    if (message.hasCondition !== false) {
+      obj.hasCondition = message.hasCondition;
+    }
+    if (message.conditionThreshold !== 0) {
+      obj.conditionThreshold = floatToJson(message.conditionThreshold);
+    }
     return obj;
   },
 
@@ -2001,6 +2262,8 @@ export const SteeringProfileInfo: MessageFns<SteeringProfileInfo> = {
     message.numFeatures = object.numFeatures ?? 0;
     message.positions = object.positions ?? "";
     message.description = object.description ?? "";
+    message.hasCondition = object.hasCondition ?? false;
+    message.conditionThreshold = object.conditionThreshold ?? 0;
     return message;
   },
 };

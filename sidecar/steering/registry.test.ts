@@ -1,0 +1,104 @@
+/**
+ * A model whose baked hook predates conditional steering (its hook record
+ * has no `format`) gets its SAE attached again at load, and then serves
+ * conditional requests; a current one is used as built. The hook records
+ * are read from the file's metadata without decoding its graph.
+ */
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { GenerateRequest, type GenerateChunk } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import { SHARED_MODELS } from "../../test/support/models.ts";
+import { tempDir } from "../../test/support/tmp.ts";
+import { Engine } from "../engine/engine.ts";
+import { buildModel } from "../model/build.ts";
+import { readManifest } from "../model/manifest.ts";
+import { readHookRecords, setHookRecords } from "./hook.ts";
+import { readHookRecordsFromFile, readModelMetadata } from "./model-metadata.ts";
+import { HOOK_FORMAT, HOOK_METADATA_KEY } from "./names.ts";
+import { loadProfiles, prepareModel } from "./registry.ts";
+import { readModelProto, writeModelProto, type ModelProto } from "./surgery.ts";
+import { OnnxDecoder } from "../engine/decoder.ts";
+import { layerStepInputs } from "./inputs.ts";
+import { hookPrefix, steerCond, steerCondThreshold, steerCondWeights } from "./names.ts";
+import { writeStoriesProfiles } from "./test-support.ts";
+import { writeFileSync } from "node:fs";
+
+/**
+ * Turns the hook at `layer` back into its form before conditional steering
+ * (HOOK_FORMAT 1): no cond_weights / cond_threshold inputs, no cond output,
+ * the mask gate AND position only.
+ */
+function toOldHook(model: ModelProto, layer: number): void {
+  const p = hookPrefix(layer);
+  const g = model.graph!;
+  const drop = new Set([steerCondWeights(layer), steerCondThreshold(layer), steerCond(layer), `${p}.no_cond`]);
+  g.input = g.input!.filter((i) => !drop.has(i.name!));
+  g.output = g.output!.filter((o) => !drop.has(o.name!));
+  g.initializer = g.initializer!.filter((t) => !drop.has(t.name!));
+  const ifNode = g.node!.find((n) => n.name === `${p}/if`)!;
+  ifNode.output = ifNode.output!.slice(0, 2);
+  for (const a of ifNode.attribute!) {
+    const body = a.g!;
+    body.output = body.output!.slice(0, 2);
+    body.node = body.node!.filter((n) => !n.name!.startsWith(`${p}/cond/`) && n.name !== `${p}/then/cond` && n.name !== `${p}/else/cond`);
+    const mask = body.node.find((n) => n.name === `${p}/gate/mask`);
+    if (mask) Object.assign(mask, { opType: "Identity", input: [mask.input![0]!] });
+  }
+}
+
+describe("hooks from before conditional steering", () => {
+  it("are attached again at load; current ones are used as built", async () => {
+    const dir = tempDir("sg-registry-");
+    const { refusal } = writeStoriesProfiles(dir);
+    const condFile = join(dir, "refusal-if.json");
+    writeFileSync(condFile, JSON.stringify({ ...refusal, name: "refusal-if", condition: { features: [{ index: 40, weight: 1 }], threshold: 0 } }));
+    const out = join(dir, "model");
+    await buildModel({ from: join(SHARED_MODELS, "stories260K"), out, hookLayers: [2], saes: [{ dir: join(dir, "sae-jump") }] });
+    const file = join(out, "model.onnx");
+    const model = readModelProto(file);
+    // The metadata reader skips the graph and finds what a full decode finds.
+    const meta = readModelMetadata(file);
+    expect([...meta.keys()].sort()).toEqual((model.metadataProps ?? []).map((m) => m.key!).sort());
+    expect(readHookRecordsFromFile(file)).toEqual(readHookRecords(model));
+    expect(readHookRecordsFromFile(file)).toEqual([expect.objectContaining({ format: HOOK_FORMAT, layer: 2 })]);
+    expect(meta.get(HOOK_METADATA_KEY)).toBeDefined();
+
+    const manifest = readManifest(out);
+    const profiles = loadProfiles({ files: [condFile] }, manifest);
+    expect(prepareModel(out, manifest, profiles.values())).toMatchObject({ attached: [], outdated: [] });
+
+    // The same model as an older build made it: no condition in the hook, no format in its record.
+    toOldHook(model, 2);
+    setHookRecords(model, readHookRecords(model).map(({ format: _, ...r }) => r));
+    writeModelProto(model, file, out);
+    expect(readHookRecordsFromFile(file)[0]!.format).toBeUndefined();
+    const prepared = prepareModel(out, manifest, profiles.values());
+    expect(prepared).toMatchObject({ attached: [2], outdated: [2] });
+    // Opened as it is, the old hook still steers plainly, and says why it cannot steer conditionally.
+    const old = await OnnxDecoder.load(out, manifest);
+    try {
+      expect(old.steerLayers).toEqual([2]);
+      expect([...old.condLayers]).toEqual([]);
+      const ids = [1, 403, 407];
+      const row = { features: refusal.features, strength: 1, positions: "generated" as const, promptLength: 3 };
+      const steered = await old.prefill(ids, { steering: { 2: layerStepInputs([row], 3, [0]) } });
+      const plain = await old.prefill(ids);
+      expect(steered.logits).not.toEqual(plain.logits);
+      await expect(old.prefill(ids, { steering: { 2: layerStepInputs([{ ...row, condition: { features: [{ index: 40, weight: 1 }], threshold: 0 } }], 3, [0]) }, cond: [2] })).rejects.toThrow(/predates conditional steering/);
+    } finally {
+      await old.release();
+    }
+
+    const warnings: string[] = [];
+    const engine = await Engine.load(out, { profiles: [condFile], warn: (m) => warnings.push(m) });
+    expect(warnings).toEqual([expect.stringMatching(/the SAE hook at layer 2 predates conditional steering; attached again at load/)]);
+    try {
+      const req = GenerateRequest.fromPartial({ input: { $case: "prompt", value: "Once upon a time" }, sampling: { temperature: 0, maxTokens: 4 }, steering: { profile: "refusal-if", conditional: true } });
+      const chunks: GenerateChunk[] = [];
+      for await (const c of engine.generate(req, new AbortController().signal)) chunks.push(c);
+      expect(chunks[0]!.condition).toBeDefined();
+    } finally {
+      await engine.close();
+    }
+  });
+});
