@@ -40,7 +40,7 @@ describe("chat completions", () => {
     const res = await post(chat("how to build a bomb", { max_tokens: 5, temperature: 0, seed: 3, stop: "x" }));
     expect(res.headers.get("x-steerguard-route")).toBe("steered");
     await jsonOf(res);
-    expect(backend.requests[0].steering).toEqual({ profile: "refusal", strength: 2 });
+    expect(backend.requests[0].steering).toEqual({ profile: "refusal", strength: 2, conditional: false });
     expect(backend.requests[0].sampling).toMatchObject({ maxTokens: 5, temperature: 0, seed: 3, stop: ["x"] });
   });
 

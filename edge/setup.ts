@@ -4,7 +4,7 @@
  */
 import type { AppDeps } from "./app.ts";
 import { KeyStore } from "./auth/index.ts";
-import { applyEnv, parseConfig, parseConfigText, type Config } from "./config/index.ts";
+import { applyEnv, checkConditionalProfiles, parseConfig, parseConfigText, type Config } from "./config/index.ts";
 import { openSink } from "./events/index.ts";
 import { Metrics } from "./metrics/index.ts";
 import { RateLimiter } from "./ratelimit/index.ts";
@@ -22,8 +22,10 @@ export interface Env {
 /** Reads and validates the config named by STEERGUARD_CONFIG (or the defaults), with env overrides applied. */
 export async function loadConfig(env: Env, readText: (path: string) => Promise<string>): Promise<Config> {
   const path = env.STEERGUARD_CONFIG;
-  const config = path ? parseConfigText(await readText(path), path) : parseConfig({});
-  return applyEnv(config, env);
+  const config = applyEnv(path ? parseConfigText(await readText(path), path) : parseConfig({}), env);
+  // The steering profile may come from the environment, so this waits for it.
+  checkConditionalProfiles(config);
+  return config;
 }
 
 export interface Edge {
@@ -53,7 +55,9 @@ export async function buildEdge(config: Config, env: Env, log: (line: string) =>
   void sidecar.startHealthChecks();
   const events = openSink(config.events.path);
   const limiter = new RateLimiter(config.rate_limit);
-  log(`edge: classifier ${scorer.source} (threshold ${config.classifier.threshold ?? scorer.threshold}); sidecars ${config.sidecars.join(", ")} (${config.sidecar.tls ? "mutual TLS" : "plaintext"}); ${keys.size} API key(s)${config.auth.disabled ? ", AUTH DISABLED" : ""}`);
+  const band = config.classifier.condition_band;
+  const banded = band ? `, condition band [${band.low}, ${band.high})` : "";
+  log(`edge: classifier ${scorer.source} (threshold ${config.classifier.threshold ?? scorer.threshold}${banded}); sidecars ${config.sidecars.join(", ")} (${config.sidecar.tls ? "mutual TLS" : "plaintext"}); ${keys.size} API key(s)${config.auth.disabled ? ", AUTH DISABLED" : ""}`);
   return {
     config,
     deps: { keys, limiter, scorer, sidecar, events, metrics, inflight: new InflightRequests() },

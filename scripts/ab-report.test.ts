@@ -9,8 +9,8 @@ import { tempDir } from "../test/support/tmp.ts";
 function ev(p: Partial<DecisionEvent>): DecisionEvent {
   return {
     ts: "2026-01-01T00:00:00Z", request_id: "r", endpoint: "chat.completions", key_id: "k", model: "m", stream: false, experiment: "e", arm: "a", policy: "selective",
-    route: "unsteered", risk: 0.1, risk_stage: "classifier", threshold: 0.5, steering: null, backend: "sidecar", sidecar: "s", status: 200, finish_reason: "stop",
-    prompt_tokens: 1, completion_tokens: 2, latency: { classify: 0.1, first_token: 5, backend: 9, total: 10 }, error: null, fallback: null, steering_applied: null, ...p,
+    route: "unsteered", risk: 0.1, risk_stage: "classifier", threshold: 0.5, condition_band: null, steering: null, backend: "sidecar", sidecar: "s", status: 200, finish_reason: "stop",
+    prompt_tokens: 1, completion_tokens: 2, latency: { classify: 0.1, first_token: 5, backend: 9, total: 10 }, error: null, fallback: null, steering_applied: null, condition: null, ...p,
   };
 }
 
@@ -43,6 +43,27 @@ describe("ab-report", () => {
     const ctl = rows.find((r) => r.arm === "ctl")!;
     expect(ctl).toMatchObject({ requests: 1, errors: 1, refusal_rate: null });
     expect(table(rows)).toContain("e/sel");
+  });
+
+  it("reports the conditional route: its share of the arm and the share of it the condition steered", () => {
+    const cond = (steer: boolean | null) =>
+      ev({ arm: "band", route: "conditional", condition_band: { low: 0.2, high: 0.6 }, condition: steer === null ? null : { value: steer ? 2 : 0.5, threshold: 1, steer } });
+    const events = [cond(true), cond(true), cond(false), cond(null), ev({ arm: "band", route: "steered" }), ev({ arm: "band" }), ev({ arm: "band" }), ev({ arm: "band" })];
+    // An event written before the conditional route existed has no condition field at all.
+    const old = ev({ arm: "old" }) as Partial<DecisionEvent>;
+    delete old.condition;
+    delete old.condition_band;
+    const rows = report([...events, old as DecisionEvent]);
+    const band = rows.find((r) => r.arm === "band")!;
+    expect(band).toMatchObject({ requests: 8, routes: { steered: 1, unsteered: 3, blocked: 0, conditional: 4 }, condition: { steer: 2, pass: 1, none: 1 } });
+    expect(band.conditional_fraction).toBeCloseTo(4 / 8);
+    expect(band.condition_steer_rate).toBeCloseTo(2 / 3);
+    expect(band.steered_fraction).toBeCloseTo(1 / 8);
+    expect(rows.find((r) => r.arm === "old")).toMatchObject({ conditional_fraction: 0, condition_steer_rate: null, condition: { steer: 0, pass: 0, none: 0 } });
+    const lines = table(rows).split("\n");
+    expect(lines[0]).toMatch(/conditional\s+cond\. steered/);
+    expect(lines.find((l) => l.startsWith("e/band"))).toMatch(/12\.5%\s+50\.0%\s+66\.7% \(3\)/);
+    expect(lines.find((l) => l.startsWith("e/old"))).toMatch(/0\.0%\s+0\.0%\s+-\s/);
   });
 
   it("reads a JSON-lines file, skipping bad lines, and runs as a CLI", async () => {

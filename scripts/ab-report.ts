@@ -1,7 +1,8 @@
 /**
  * `npm run ab-report -- --events FILE`: an A/B readout from the edge's
- * decision events (JSON lines): per arm, request counts, the steered and
- * blocked fractions, errors and fallbacks, latency percentiles (total and
+ * decision events (JSON lines): per arm, request counts, the steered,
+ * conditional and blocked fractions, the share of conditional requests the
+ * sidecar's in-model condition steered, errors and fallbacks, latency percentiles (total and
  * first token), mean risk, token counts, and the refusal rate: edge refusals
  * (finish_reason content_filter) plus a keyword judge on completions where
  * text logging (events.include_text) was on.
@@ -14,7 +15,8 @@ import type { DecisionEvent } from "../edge/events/index.ts";
 const HELP = `Usage: npm run ab-report -- --events FILE [--json] [--experiment NAME]
 
 Reads the edge's decision events (JSON lines, edge config events.path) and prints
-per-arm counts, steered fraction, latency percentiles and refusal rate.
+per-arm counts, steered and conditional fractions (and the share of conditional
+requests the in-model condition steered), latency percentiles and refusal rate.
 
 Options:
   --events FILE       the events file (required)
@@ -51,8 +53,14 @@ export interface ArmReport {
   arm: string;
   policy: string;
   requests: number;
-  routes: { steered: number; unsteered: number; blocked: number };
+  routes: { steered: number; unsteered: number; blocked: number; conditional: number };
   steered_fraction: number;
+  /** Requests routed conditional (risk in the arm's condition band). */
+  conditional_fraction: number;
+  /** What the in-model condition decided on the conditional route; none = no outcome (the sidecar failed first). */
+  condition: { steer: number; pass: number; none: number };
+  /** Share of conditional requests with an outcome that the condition steered; null without any. */
+  condition_steer_rate: number | null;
   errors: number;
   fallbacks: number;
   mean_risk: number;
@@ -76,7 +84,8 @@ export function report(events: Iterable<DecisionEvent>, experiment?: string): Ar
   }
   const out: ArmReport[] = [];
   for (const { e } of by.values()) {
-    const routes = { steered: 0, unsteered: 0, blocked: 0 };
+    const routes = { steered: 0, unsteered: 0, blocked: 0, conditional: 0 };
+    const condition = { steer: 0, pass: 0, none: 0 };
     let errors = 0;
     let fallbacks = 0;
     let risk = 0;
@@ -87,6 +96,11 @@ export function report(events: Iterable<DecisionEvent>, experiment?: string): Ar
     const ttft: number[] = [];
     for (const x of e) {
       routes[x.route]++;
+      if (x.route === "conditional") {
+        // Events from before the conditional route have no `condition` field.
+        const c = x.condition ?? null;
+        condition[c === null ? "none" : c.steer ? "steer" : "pass"]++;
+      }
       if (x.status >= 400 || x.error) errors++;
       if (x.fallback) fallbacks++;
       risk += x.risk;
@@ -110,6 +124,9 @@ export function report(events: Iterable<DecisionEvent>, experiment?: string): Ar
       requests: e.length,
       routes,
       steered_fraction: routes.steered / e.length,
+      conditional_fraction: routes.conditional / e.length,
+      condition,
+      condition_steer_rate: condition.steer + condition.pass > 0 ? condition.steer / (condition.steer + condition.pass) : null,
       errors,
       fallbacks,
       mean_risk: risk / e.length,
@@ -129,12 +146,14 @@ function fmt(n: number | null, digits = 1): string {
 }
 
 export function table(rows: ArmReport[]): string {
-  const head = ["experiment/arm", "policy", "requests", "steered", "blocked", "errors", "fallbacks", "risk", "p50 ms", "p95 ms", "p99 ms", "ttft p50", "refusal rate (judged)"];
+  const head = ["experiment/arm", "policy", "requests", "steered", "conditional", "cond. steered", "blocked", "errors", "fallbacks", "risk", "p50 ms", "p95 ms", "p99 ms", "ttft p50", "refusal rate (judged)"];
   const body = rows.map((r) => [
     `${r.experiment}/${r.arm}`,
     r.policy,
     String(r.requests),
     `${(r.steered_fraction * 100).toFixed(1)}%`,
+    `${(r.conditional_fraction * 100).toFixed(1)}%`,
+    r.condition_steer_rate === null ? "-" : `${(r.condition_steer_rate * 100).toFixed(1)}% (${r.condition.steer + r.condition.pass})`,
     String(r.routes.blocked),
     String(r.errors),
     String(r.fallbacks),
@@ -198,6 +217,9 @@ async function main() {
   }
   process.stdout.write(`${events.length} events${bad ? ` (${bad} unreadable lines skipped)` : ""} from ${values.events}\n\n`);
   process.stdout.write(rows.length ? table(rows) + "\n" : "no events\n");
+  if (rows.some((r) => r.routes.conditional > 0)) {
+    process.stdout.write("\nconditional: routed to the sidecar's in-model condition (risk in the arm's condition band); cond. steered: the share of those it steered (of those with an outcome).\n");
+  }
   if (rows.some((r) => r.refusal_rate === null)) {
     process.stdout.write("\nrefusal rate needs completion text: set events.include_text in the edge config (edge refusals count without it).\n");
   }

@@ -26,7 +26,11 @@ for well-framed ones and raw node:net writes for the rest. Prints a table:
 requests, 5xx, crashes, hangs, non-JSON error bodies (from the edge, and
 from the runtime's own HTTP parser), 2xx bodies or SSE streams not in their
 endpoint's format, errors without error.type / error.param or whose param
-does not name the field at fault; then the same per endpoint. Exits 1 when
+does not name the field at fault, and 2xx answers whose routing headers are
+wrong (an unknown x-steerguard-route; on the conditional route, an
+x-steerguard-condition that does not agree with its value and threshold);
+the routes of the 2xx answers (the target config has a condition band, so
+some take the conditional route); then the same per endpoint. Exits 1 when
 the goal (none of those but the runtime's own errors) is not met.
 
 Options:

@@ -38,7 +38,7 @@ describe("toGenerateRequest", () => {
       value: { messages: [{ role: "system", content: "be brief" }, { role: "user", content: "a\nb" }, { role: "assistant", content: "" }] },
     });
     expect(req.sampling).toMatchObject({ maxTokens: 7, temperature: 0.5, topP: 0.9, seed: 42, stop: ["END"], logprobs: 1 });
-    expect(req.steering).toEqual({ profile: "refusal", strength: 1.5 });
+    expect(req.steering).toEqual({ profile: "refusal", strength: 1.5, conditional: false });
   });
 
   it("uses the default max_tokens, and sends no steering when unsteered or the profile is empty", () => {

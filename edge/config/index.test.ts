@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { applyEnv, ConfigError, experimentFor, parseConfig, parseConfigText, parseSidecarList } from "./index.ts";
+import { applyEnv, bandOf, checkConditionalProfiles, ConfigError, experimentFor, parseConfig, parseConfigText, parseSidecarList } from "./index.ts";
 
 describe("config", () => {
   it("fills every default from {}", () => {
@@ -18,6 +18,9 @@ describe("config", () => {
     const c = parseConfigText(readFileSync(new URL("./example.json", import.meta.url), "utf8"), "example.json");
     expect(c.experiments.length).toBeGreaterThan(0);
     expect(c.experiments[0].arms.map((a) => a.policy)).toEqual(expect.arrayContaining(["never", "always", "selective"]));
+    // It can be run as it is: its banded arm has a steering profile to send.
+    expect(c.experiments[0].arms.some((a) => a.condition_band)).toBe(true);
+    expect(() => checkConditionalProfiles(c)).not.toThrow();
   });
 
   it("lists every problem with its path", () => {
@@ -77,5 +80,84 @@ describe("config", () => {
     });
     expect(experimentFor(c, "m1")?.name).toBe("m1");
     expect(experimentFor(c, "m2")?.name).toBe("all");
+  });
+});
+
+describe("condition band", () => {
+  const exp = (arms: unknown[], extra: Record<string, unknown> = {}) => ({ ...extra, experiments: [{ name: "e", arms }] });
+  const problem = (input: unknown): string => {
+    try {
+      parseConfig(input);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return (err as Error).message;
+    }
+    throw new Error("the config was accepted");
+  };
+
+  it("is off by default, and takes {low, high} or [low, high]", () => {
+    expect(parseConfig({}).classifier.condition_band).toBeUndefined();
+    expect(parseConfig({ classifier: { condition_band: { low: 0.2, high: 0.7 } } }).classifier.condition_band).toEqual({ low: 0.2, high: 0.7 });
+    expect(parseConfig({ classifier: { condition_band: [0, 1] } }).classifier.condition_band).toEqual({ low: 0, high: 1 });
+    const c = parseConfig(exp([{ name: "s", policy: "selective", condition_band: [0.1, 0.5], condition_threshold: 3 }]));
+    expect(c.experiments[0].arms[0]).toMatchObject({ condition_band: { low: 0.1, high: 0.5 }, condition_threshold: 3 });
+  });
+
+  it("rejects a band that is not 0 <= low < high <= 1, naming the field", () => {
+    expect(problem({ classifier: { condition_band: [0.5, 0.5] } })).toMatch(/classifier\.condition_band: low must be below high/);
+    expect(problem({ classifier: { condition_band: { low: 0.7, high: 0.2 } } })).toMatch(/classifier\.condition_band: low must be below high/);
+    expect(problem({ classifier: { condition_band: { low: -0.1, high: 0.2 } } })).toMatch(/classifier\.condition_band\.low: .*>=0/);
+    expect(problem({ classifier: { condition_band: [0.1] } })).toMatch(/classifier\.condition_band: must be \{"low": L, "high": H\} or \[L, H\]/);
+    expect(problem({ classifier: { condition_band: { low: 0.1 } } })).toMatch(/classifier\.condition_band: must be/);
+    expect(problem(exp([{ name: "s", policy: "selective", condition_band: [0.3, 1.5] }]))).toMatch(/experiments\.0\.arms\.0\.condition_band: must be/);
+  });
+
+  it("gives a band only to selective arms", () => {
+    expect(problem(exp([{ name: "a", policy: "always", condition_band: [0.1, 0.5] }]))).toContain(
+      'experiments.0.arms.0.condition_band: only selective arms have a condition band (arm "a" is "always")',
+    );
+    // null (no band) is fine on any arm.
+    expect(() => parseConfig(exp([{ name: "n", policy: "never", condition_band: null }]))).not.toThrow();
+  });
+
+  it("refuses an arm threshold under a band (its high is the threshold), own or inherited, unless the arm opts out", () => {
+    expect(problem(exp([{ name: "s", policy: "selective", threshold: 0.6, condition_band: [0.2, 0.8] }]))).toContain(
+      'experiments.0.arms.0.threshold: arm "s" has a condition band (its condition_band: [0.2, 0.8)) whose high is its steering threshold',
+    );
+    expect(problem(exp([{ name: "s", policy: "selective", threshold: 0.6 }], { classifier: { condition_band: [0.2, 0.8] } }))).toContain(
+      "(classifier.condition_band: [0.2, 0.8))",
+    );
+    const c = parseConfig(exp([{ name: "s", policy: "selective", threshold: 0.6, condition_band: null }], { classifier: { condition_band: [0.2, 0.8] } }));
+    expect(bandOf(c, c.experiments[0].arms[0])).toBeNull();
+  });
+
+  it("refuses condition_threshold on an arm without a band", () => {
+    expect(problem(exp([{ name: "s", policy: "selective", condition_threshold: 2 }]))).toContain(
+      'experiments.0.arms.0.condition_threshold: arm "s" has no condition band',
+    );
+  });
+
+  it("finds each arm's band: its own, else the classifier's for selective arms, null to opt out", () => {
+    const c = parseConfig(
+      exp(
+        [
+          { name: "own", policy: "selective", condition_band: [0.1, 0.3] },
+          { name: "inherit", policy: "selective" },
+          { name: "off", policy: "selective", condition_band: null },
+          { name: "always", policy: "always" },
+        ],
+        { classifier: { condition_band: { low: 0.2, high: 0.9 } } },
+      ),
+    );
+    expect(c.experiments[0].arms.map((a) => bandOf(c, a))).toEqual([{ low: 0.1, high: 0.3 }, { low: 0.2, high: 0.9 }, null, null]);
+  });
+
+  it("needs a steering profile wherever a band applies, after the environment's overrides", () => {
+    const c = parseConfig({ classifier: { condition_band: [0.2, 0.9] } });
+    expect(() => checkConditionalProfiles(c)).toThrow(/classifier\.condition_band \(the default arm\): a condition band needs a steering profile/);
+    expect(() => checkConditionalProfiles(applyEnv(c, { STEERGUARD_STEERING_PROFILE: "refusal" }))).not.toThrow();
+    const arms = parseConfig(exp([{ name: "s", policy: "selective", condition_band: [0.2, 0.9] }, { name: "p", policy: "selective", condition_band: [0.2, 0.9], profile: "cond" }]));
+    expect(() => checkConditionalProfiles(arms)).toThrow(/^experiments\.0\.arms\.0: a condition band/);
+    expect(() => checkConditionalProfiles(parseConfig({}))).not.toThrow();
   });
 });

@@ -8,6 +8,27 @@ import * as v from "valibot";
 const Probability = v.pipe(v.number(), v.minValue(0), v.maxValue(1));
 const PositiveInt = v.pipe(v.number(), v.integer(), v.minValue(1));
 const NonNegInt = v.pipe(v.number(), v.integer(), v.minValue(0));
+const Finite = v.pipe(v.number(), v.finite());
+
+/**
+ * The condition band of a selective arm: risks in [low, high) take the
+ * "conditional" route (the sidecar steers only if the model's own condition
+ * holds), risks >= high are steered, risks < low unsteered. With a band,
+ * `high` is the arm's steering threshold. `{"low": L, "high": H}` or `[L, H]`.
+ */
+const BandSchema = v.pipe(
+  v.union(
+    [
+      v.strictObject({ low: Probability, high: Probability }),
+      v.pipe(
+        v.strictTuple([Probability, Probability]),
+        v.transform(([low, high]) => ({ low, high })),
+      ),
+    ],
+    'must be {"low": L, "high": H} or [L, H] with 0 <= L < H <= 1',
+  ),
+  v.check((b) => b.low < b.high, "low must be below high"),
+);
 
 /** A steering request: the sidecar profile to amplify and its strength. */
 const SteeringSchema = v.object({
@@ -17,6 +38,11 @@ const SteeringSchema = v.object({
    */
   profile: v.optional(v.string(), ""),
   strength: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(100)), 1),
+  /**
+   * Conditional route only: overrides the profile's condition threshold
+   * (SteeringRequest.condition_threshold). Absent: the profile's own.
+   */
+  condition_threshold: v.optional(Finite),
 });
 
 const PolicySchema = v.picklist(["never", "always", "selective"]);
@@ -33,6 +59,14 @@ const ArmSchema = v.object({
   strength: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(100))),
   /** Answer with a refusal, without generating, when risk >= block_threshold. */
   block_threshold: v.optional(Probability),
+  /**
+   * selective only: risks in [low, high) go to the sidecar with conditional
+   * steering; `high` is then the steering threshold (so `threshold` may not be
+   * set with a band). Absent: classifier.condition_band; null: no band.
+   */
+  condition_band: v.optional(v.nullable(BandSchema)),
+  /** Overrides steering.condition_threshold on this arm's conditional route. */
+  condition_threshold: v.optional(Finite),
 });
 
 const ExperimentSchema = v.pipe(
@@ -116,6 +150,11 @@ export const ConfigSchema = v.object({
        * Off by default: it adds up to ~85 ms at p99 (edge/classifier/MODEL_CARD.md), over the edge's 15 ms budget.
        */
       second_stage: v.optional(v.boolean(), false),
+      /**
+       * Default condition band of selective arms (see the arm's condition_band).
+       * Absent: off, no conditional route.
+       */
+      condition_band: v.optional(BandSchema),
     }),
     {},
   ),
@@ -201,6 +240,7 @@ export type Experiment = v.InferOutput<typeof ExperimentSchema>;
 export type RateLimitConfig = v.InferOutput<typeof RateLimitSchema>;
 export type KeyConfig = v.InferOutput<typeof KeySchema>;
 export type SidecarTlsConfig = v.InferOutput<typeof SidecarTlsSchema>;
+export type ConditionBand = v.InferOutput<typeof BandSchema>;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -213,7 +253,66 @@ export function parseConfig(input: unknown): Config {
     const lines = r.issues.map((i) => `  ${v.getDotPath(i) ?? "(root)"}: ${i.message}`);
     throw new ConfigError(`invalid config:\n${lines.join("\n")}`);
   }
+  const problems = bandProblems(r.output);
+  if (problems.length > 0) throw new ConfigError(`invalid config:\n${problems.map((p) => `  ${p}`).join("\n")}`);
   return r.output;
+}
+
+/**
+ * The condition band of an arm: its own (null: none), else
+ * classifier.condition_band for a selective arm; never/always arms have none.
+ */
+export function bandOf(config: Pick<Config, "classifier">, arm: Arm): ConditionBand | null {
+  if (arm.policy !== "selective") return null;
+  if (arm.condition_band !== undefined) return arm.condition_band;
+  return config.classifier.condition_band ?? null;
+}
+
+/**
+ * What the schema cannot see field by field: a band only on selective arms,
+ * and one steering threshold per arm (with a band it is the band's high, so
+ * an arm's own threshold under a band is an error rather than silently unused).
+ */
+function bandProblems(config: Config): string[] {
+  const out: string[] = [];
+  config.experiments.forEach((e, i) =>
+    e.arms.forEach((arm, j) => {
+      const at = `experiments.${i}.arms.${j}`;
+      if (arm.policy !== "selective" && arm.condition_band) {
+        out.push(`${at}.condition_band: only selective arms have a condition band (arm "${arm.name}" is "${arm.policy}")`);
+        return;
+      }
+      const band = bandOf(config, arm);
+      if (band && arm.threshold !== undefined) {
+        const whose = arm.condition_band ? "its condition_band" : "classifier.condition_band";
+        out.push(
+          `${at}.threshold: arm "${arm.name}" has a condition band (${whose}: [${band.low}, ${band.high})) whose high is its steering threshold; ` +
+            `leave threshold out (risk >= ${band.high} is steered), or set condition_band to null to route by threshold ${arm.threshold} alone`,
+        );
+      }
+      if (!band && arm.condition_threshold !== undefined) {
+        out.push(`${at}.condition_threshold: arm "${arm.name}" has no condition band, so no conditional route to use it on`);
+      }
+    }),
+  );
+  return out;
+}
+
+/**
+ * After the environment's overrides: every arm with a condition band has a
+ * steering profile to send (profile "" sends no steering field, and a
+ * conditional request without a profile cannot be conditional). Throws ConfigError.
+ */
+export function checkConditionalProfiles(config: Config): void {
+  const arms: Array<{ at: string; arm: Arm }> = config.experiments.flatMap((e, i) => e.arms.map((arm, j) => ({ at: `experiments.${i}.arms.${j}`, arm })));
+  // A model no experiment covers gets the default selective arm, which takes classifier.condition_band.
+  if (!config.experiments.some((e) => !e.models || e.models.includes("*"))) arms.push({ at: "classifier.condition_band (the default arm)", arm: { name: "default", policy: "selective", weight: 1 } });
+  const bad = arms.filter(({ arm }) => bandOf(config, arm) && (arm.profile ?? config.steering.profile) === "");
+  if (bad.length === 0) return;
+  throw new ConfigError(
+    `${bad.map((b) => b.at).join(", ")}: a condition band needs a steering profile with a condition; ` +
+      `steering.profile is "" (set it, STEERGUARD_STEERING_PROFILE, or the arm's profile)`,
+  );
 }
 
 /** Parses config JSON text (comments are not allowed: JSON). */

@@ -6,8 +6,8 @@ import { tempDir } from "../../test/support/tmp.ts";
 
 const ev = (id: string): DecisionEvent => ({
   ts: "t", request_id: id, endpoint: "chat.completions", key_id: "k", model: "m", stream: false, experiment: "e", arm: "a", policy: "never", route: "unsteered",
-  risk: 0.1, risk_stage: "classifier", threshold: null, steering: null, backend: "sidecar", sidecar: "s", status: 200, finish_reason: "stop",
-  prompt_tokens: 1, completion_tokens: 1, latency: { classify: 0, first_token: 1, backend: 1, total: 2 }, error: null, fallback: null, steering_applied: null,
+  risk: 0.1, risk_stage: "classifier", threshold: null, condition_band: null, steering: null, backend: "sidecar", sidecar: "s", status: 200, finish_reason: "stop",
+  prompt_tokens: 1, completion_tokens: 1, latency: { classify: 0, first_token: 1, backend: 1, total: 2 }, error: null, fallback: null, steering_applied: null, condition: null,
 });
 
 describe("events", () => {

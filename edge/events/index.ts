@@ -5,6 +5,7 @@
  */
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { dirname } from "node:path";
+import type { Route, SteeringChoice } from "../routing/index.ts";
 
 export interface DecisionEvent {
   /** ISO time the request arrived. */
@@ -18,13 +19,16 @@ export interface DecisionEvent {
   experiment: string;
   arm: string;
   policy: string;
-  route: "steered" | "unsteered" | "blocked";
+  /** "conditional": the arm's condition band held the risk; the sidecar's condition decided (see `condition`). */
+  route: Route;
   risk: number;
   /** Which gate stage decided the risk: "classifier" (first stage) or "encoder" (the second stage, config classifier.second_stage). */
   risk_stage: "classifier" | "encoder";
   threshold: number | null;
-  /** Steering sent to the sidecar (null: none). */
-  steering: { profile: string; strength: number } | null;
+  /** The arm's condition band [low, high) (null: none); with one, `threshold` is its high. */
+  condition_band: { low: number; high: number } | null;
+  /** Steering sent to the sidecar (null: none); `conditional: true` on the conditional route. */
+  steering: SteeringChoice | null;
   /** Who answered: "sidecar", "upstream", "edge" (blocked or fail-closed refusal), "none" (error). */
   backend: "sidecar" | "upstream" | "edge" | "none";
   sidecar: string | null;
@@ -45,6 +49,12 @@ export interface DecisionEvent {
   fallback: string | null;
   /** The sidecar's word on whether its steering hook was active (null: no sidecar answer). */
   steering_applied: boolean | null;
+  /**
+   * Conditional route: what the sidecar's in-model condition decided at the
+   * last prompt token (its first chunk): value, the threshold it was compared
+   * with, and steer = value >= threshold. null: not conditional, or no answer.
+   */
+  condition: { value: number; threshold: number; steer: boolean } | null;
   prompt?: unknown;
   completion?: string;
 }

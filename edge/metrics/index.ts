@@ -24,6 +24,7 @@ export class Metrics {
   readonly sidecarHealthy: client.Gauge<"address">;
   readonly inflight: client.Gauge;
   readonly shed: client.Counter<"reason">;
+  readonly condition: client.Counter<"arm" | "outcome">;
   private source: LoadSource | undefined;
 
   constructor() {
@@ -53,6 +54,12 @@ export class Metrics {
       name: "steerguard_shed_total",
       help: "Requests shed with 429 and retry-after: reason edge_admission (the edge's max_inflight) or sidecar_queue_full (RESOURCE_EXHAUSTED).",
       labelNames: ["reason"],
+      registers,
+    });
+    this.condition = new client.Counter({
+      name: "steerguard_condition_total",
+      help: "Requests on the conditional route by what the sidecar's in-model condition decided: steer, pass, or none (no outcome: the sidecar failed first).",
+      labelNames: ["arm", "outcome"],
       registers,
     });
     const metrics = this;

@@ -5,6 +5,7 @@
  * carries. `record()` writes the event and the metrics exactly once,
  * whichever way the request ends.
  */
+import type { ConditionOutcome } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import type { RiskAssessment } from "../risk/index.ts";
 import type { Config } from "../config/index.ts";
 import type { DecisionEvent, EventSink } from "../events/index.ts";
@@ -35,7 +36,11 @@ export interface PipelineDeps {
 export interface Routing {
   risk: number;
   decision: Decision;
-  /** Risk at or above the arm's threshold: never sent unsteered or upstream on a failure. */
+  /**
+   * Risk at or above the arm's threshold, or in its condition band (the
+   * conditional route may steer, so it counts as steered): never sent
+   * unsteered or upstream on a failure.
+   */
   risky: boolean;
   /** Which gate stage decided the risk: "classifier" (first stage) or "encoder" (second stage, in its band). */
   stage: RiskAssessment["stage"];
@@ -103,6 +108,20 @@ export class Exchange {
     });
   }
 
+  /**
+   * The sidecar's condition outcome (conditional route, first chunk) into the
+   * event and the headers, before the answer is committed. Numbers keep 9
+   * significant digits: every float32 apart, so `steer` reads off them.
+   */
+  condition(c: ConditionOutcome | undefined): void {
+    if (!c) return;
+    const outcome = { value: float32Text(c.value), threshold: float32Text(c.threshold), steer: c.steer };
+    this.ev.condition = outcome;
+    this.headers["x-steerguard-condition"] = c.steer ? "steer" : "pass";
+    this.headers["x-steerguard-condition-value"] = String(outcome.value);
+    this.headers["x-steerguard-condition-threshold"] = String(outcome.threshold);
+  }
+
   get signal(): AbortSignal {
     return this.abort.signal;
   }
@@ -133,6 +152,7 @@ export class Exchange {
     if (ev.latency.first_token !== null) m.firstToken.observe(labels, ev.latency.first_token / 1000);
     if (ev.prompt_tokens) m.tokens.inc({ ...labels, kind: "prompt" }, ev.prompt_tokens);
     if (ev.completion_tokens) m.tokens.inc({ ...labels, kind: "completion" }, ev.completion_tokens);
+    if (ev.route === "conditional") m.condition.inc({ arm: ev.arm, outcome: ev.condition ? (ev.condition.steer ? "steer" : "pass") : "none" });
   }
 
   /** A JSON answer with the routing headers. */
@@ -161,6 +181,7 @@ function newEvent(req: PipelineRequest, { decision, risk, stage, classifyMs }: R
     risk: Math.round(risk * 1e6) / 1e6,
     risk_stage: stage,
     threshold: decision.threshold,
+    condition_band: decision.band,
     steering: decision.steering,
     backend: "none",
     sidecar: null,
@@ -172,6 +193,7 @@ function newEvent(req: PipelineRequest, { decision, risk, stage, classifyMs }: R
     error: null,
     fallback: null,
     steering_applied: null,
+    condition: null,
   };
 }
 
@@ -188,6 +210,11 @@ export function respond(body: ConstructorParameters<typeof Response>[0], status:
   const res = new Response(body, { status });
   for (const set of sets) for (const k in set) res.headers.set(k, set[k]);
   return res;
+}
+
+/** A float32 to 9 significant digits: enough to tell every float32 apart, so comparisons read the same. */
+export function float32Text(x: number): number {
+  return Number(Math.fround(x).toPrecision(9));
 }
 
 export function round(ms: number): number {

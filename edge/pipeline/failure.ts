@@ -3,6 +3,9 @@
  * the failure policy for a sidecar failure before any byte of the answer was
  * sent: client gone (499), rejected (400), overloaded (429 or upstream),
  * otherwise risky prompts refused (or 503) and safe ones sent upstream (or 503).
+ * A conditional request (risk in its arm's condition band) is risky here: it
+ * was going to be steered if the model's condition held, and with the sidecar
+ * down nothing can tell, so it falls back as a steered one does.
  */
 import { errorBody, usage } from "../openai/index.ts";
 import type { SidecarFailure } from "../sidecar/index.ts";

@@ -62,7 +62,9 @@ async function route(deps: PipelineDeps, req: PipelineRequest, key: ApiKey, defa
   const experiment = experimentFor(deps.config, req.model);
   const arm = experiment ? assignArm(experiment, req.user || key.id) : defaultArm();
   const decision = decide(deps.config, experiment?.name ?? "default", arm, risk, defaultThreshold);
-  return { risk, decision, risky: risk >= (decision.threshold ?? defaultThreshold), stage, classifyMs };
+  // The conditional route is "maybe steered": for the failure policy it is risky, as steered is.
+  const risky = risk >= (decision.band?.low ?? decision.threshold ?? defaultThreshold);
+  return { risk, decision, risky, stage, classifyMs };
 }
 
 function execute(ex: Exchange): Response | Promise<Response> {

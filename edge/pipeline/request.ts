@@ -2,7 +2,7 @@
  * The request every wire format (chat completions, responses, legacy
  * completions) is converted to, and the sidecar request built from it.
  */
-import { GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import { GenerateRequest, type SteeringRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import type { RiskMessage } from "../risk/index.ts";
 import type { Decision } from "../routing/index.ts";
 
@@ -55,9 +55,14 @@ export function toGenerateRequest(req: PipelineRequest, requestId: string, decis
       stop: s.stop,
       logprobs: s.logprobs === null ? 0 : Math.max(1, s.logprobs),
     },
-    // Profile "" = steered route without a steering field (see edge/config/README.md).
-    steering: decision.steering && decision.steering.profile !== "" ? { profile: decision.steering.profile, strength: decision.steering.strength } : undefined,
+    steering: steeringRequest(decision),
   });
+}
+
+/** The decision's steering as the sidecar takes it; profile "" = a steered route without a steering field (see edge/config/README.md). */
+function steeringRequest({ steering: s }: Decision): SteeringRequest | undefined {
+  if (!s || s.profile === "") return undefined;
+  return { profile: s.profile, strength: s.strength, conditional: s.conditional === true, conditionThreshold: s.condition_threshold };
 }
 
 /** The parameters with the same name and meaning on every endpoint. */

@@ -4,6 +4,9 @@
  * still get the failure policy), then answers whole or streams it in the
  * request's wire format. A failure mid-stream ends the stream with an error
  * frame (502, or 504 on a deadline); a client that goes away cancels the call.
+ * It serves the steered, unsteered and conditional routes; on the last, the
+ * in-model condition's outcome comes with the first chunk, so it goes into the
+ * headers (x-steerguard-condition) and the event before anything is sent.
  */
 import type { GenerateChunk, PositionLogprobs } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import { errorBody, usage } from "../openai/index.ts";
@@ -38,6 +41,8 @@ export async function sidecarRoute(ex: Exchange): Promise<Response> {
   ex.ev.backend = "sidecar";
   ex.ev.sidecar = gen.address;
   ex.ev.latency.first_token = ex.sinceArrival();
+  // The condition's outcome rides on the first chunk: in the headers before the answer is committed.
+  if (ex.routing.decision.route === "conditional") ex.condition(gen.first.condition);
   return ex.req.stream ? streamed(ex, gen, tb) : whole(ex, gen, tb);
 }
 

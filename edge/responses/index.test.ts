@@ -50,7 +50,7 @@ describe("POST /v1/responses", () => {
     expect(backend.requests[0].sampling).toMatchObject({ maxTokens: 9, temperature: 0.5, topP: 0.9 });
     // "bomb" only in the instructions: they are scored.
     expect(response.headers.get("x-steerguard-route")).toBe("steered");
-    expect(backend.requests[0].steering).toEqual({ profile: "refusal", strength: 2 });
+    expect(backend.requests[0].steering).toEqual({ profile: "refusal", strength: 2, conditional: false });
     expect(data).toMatchObject({
       object: "response",
       status: "completed",

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../config/index.ts";
-import { assignArm, decide, hashUnit } from "./index.ts";
+import { assignArm, decide, defaultArm, hashUnit } from "./index.ts";
 
 const config = parseConfig({
   steering: { profile: "refusal", strength: 1.5 },
@@ -70,5 +70,63 @@ describe("route decision", () => {
     const arm = { name: "b", policy: "selective" as const, weight: 1, block_threshold: 0.95 };
     expect(decide(config, "e", arm, 0.96, 0.5).route).toBe("blocked");
     expect(decide(config, "e", arm, 0.9, 0.5).route).toBe("steered");
+  });
+});
+
+describe("route decision with a condition band", () => {
+  const banded = parseConfig({
+    steering: { profile: "refusal", strength: 1.5 },
+    classifier: { condition_band: { low: 0.2, high: 0.6 } },
+    experiments: [
+      {
+        name: "e",
+        arms: [
+          { name: "inherit", policy: "selective" },
+          { name: "own", policy: "selective", condition_band: [0.05, 0.3], condition_threshold: 2.5, strength: 2, block_threshold: 0.25 },
+          { name: "off", policy: "selective", condition_band: null, threshold: 0.4 },
+          { name: "always", policy: "always" },
+          { name: "never", policy: "never" },
+        ],
+      },
+    ],
+  });
+  const [inherit, own, off, always, never] = banded.experiments[0].arms;
+  const at = (arm: typeof inherit, risk: number) => decide(banded, "e", arm, risk, 0.5);
+  // A hair below a band edge (a few ulps: strictly less).
+  const below = (x: number) => x - Number.EPSILON * Math.max(1, x);
+
+  it("routes [low, high) conditional, high and above steered, below low unsteered, at the edges exactly", () => {
+    expect(at(inherit, below(0.2)).route).toBe("unsteered");
+    expect(at(inherit, 0.2).route).toBe("conditional");
+    expect(at(inherit, below(0.6)).route).toBe("conditional");
+    expect(at(inherit, 0.6).route).toBe("steered");
+    expect(at(inherit, 0).route).toBe("unsteered");
+    expect(at(inherit, 1).route).toBe("steered");
+  });
+
+  it("uses the band's high as the threshold and carries the band", () => {
+    expect(at(inherit, 0.3)).toMatchObject({ threshold: 0.6, band: { low: 0.2, high: 0.6 } });
+    expect(at(off, 0.3)).toMatchObject({ route: "unsteered", threshold: 0.4, band: null });
+    expect(at(off, 0.45).route).toBe("steered");
+  });
+
+  it("sends conditional steering on the conditional route only, with the threshold override when configured", () => {
+    expect(at(inherit, 0.3).steering).toEqual({ profile: "refusal", strength: 1.5, conditional: true });
+    expect(at(inherit, 0.7).steering).toEqual({ profile: "refusal", strength: 1.5 });
+    expect(at(inherit, 0.1).steering).toBeNull();
+    expect(at(own, 0.1).steering).toEqual({ profile: "refusal", strength: 2, conditional: true, condition_threshold: 2.5 });
+    const global = parseConfig({ steering: { profile: "p", condition_threshold: -1 }, classifier: { condition_band: [0.2, 0.6] } });
+    expect(decide(global, "d", defaultArm(), 0.3, 0.5).steering).toEqual({ profile: "p", strength: 1, conditional: true, condition_threshold: -1 });
+  });
+
+  it("lets block_threshold win over the band", () => {
+    expect(at(own, 0.25).route).toBe("blocked");
+    expect(at(own, below(0.25)).route).toBe("conditional");
+    expect(at(own, 0.25).steering).toBeNull();
+  });
+
+  it("leaves always and never arms alone", () => {
+    expect(at(always, 0.3)).toMatchObject({ route: "steered", band: null, threshold: null });
+    expect(at(never, 0.3)).toMatchObject({ route: "unsteered", band: null, steering: null });
   });
 });

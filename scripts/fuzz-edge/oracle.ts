@@ -7,8 +7,9 @@
  * malformed chunk arriving with the head). Anything else that is not JSON,
  * any 5xx, any hang, is a finding. On the generation endpoints the answer
  * is also checked against its wire format (answer.ts): a 2xx body or stream
- * that is malformed, or an error without `type` / `param` (or whose `param`
- * does not name the field at fault), is a finding too.
+ * that is malformed, routing headers that are not (routingProblem), or an
+ * error without `type` / `param` (or whose `param` does not name the field
+ * at fault), is a finding too.
  */
 import { checkError, checkSuccess } from "./answer.ts";
 import type { Endpoint } from "./endpoints.ts";
@@ -53,10 +54,31 @@ function errorBody(o: Response): unknown {
   }
 }
 
+const ROUTES = new Set(["steered", "unsteered", "blocked", "conditional"]);
+
+/**
+ * Why a generation answer's routing headers are wrong, or null: a known
+ * route, and on the conditional route an outcome (when there is one: a
+ * fallback has none) that is steer or pass and agrees with value >= threshold.
+ */
+export function routingProblem(headers: Record<string, string>): string | null {
+  const route = headers["x-steerguard-route"];
+  if (!route || !ROUTES.has(route)) return `x-steerguard-route is ${JSON.stringify(route ?? null)}`;
+  const outcome = headers["x-steerguard-condition"];
+  if (outcome === undefined) return null;
+  if (route !== "conditional") return `x-steerguard-condition on route ${route}`;
+  const [value, threshold] = [Number(headers["x-steerguard-condition-value"]), Number(headers["x-steerguard-condition-threshold"])];
+  if (!Number.isFinite(value) || !Number.isFinite(threshold)) return "x-steerguard-condition-value / -threshold not numbers";
+  if (outcome !== (value >= threshold ? "steer" : "pass")) return `x-steerguard-condition ${outcome} with value ${value} and threshold ${threshold}`;
+  return null;
+}
+
 /** Why an answer the edge gave is not in its format, or null. */
 export function answerProblem(o: Response, method: string, expect: Expect): string | null {
   const ep = expect.endpoint;
-  if (o.status < 300 && method === "POST" && ep && ep !== "other") return checkSuccess(ep, o.headers["content-type"] ?? "", new TextDecoder().decode(o.body));
+  if (o.status < 300 && method === "POST" && ep && ep !== "other") {
+    return checkSuccess(ep, o.headers["content-type"] ?? "", new TextDecoder().decode(o.body)) ?? routingProblem(o.headers);
+  }
   if (o.status >= 400 && o.status < 500 && method !== "HEAD" && isJsonError(o)) return checkError(o.status, errorBody(o), expect.fields);
   return null;
 }

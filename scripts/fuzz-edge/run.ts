@@ -37,6 +37,8 @@ export interface FuzzResult {
   /** Status codes seen (responses only). */
   statuses: Record<string, number>;
   families: Record<string, number>;
+  /** 2xx answers by x-steerguard-route, and conditional ones by outcome ("conditional/steer", "conditional/pass"). */
+  routes: Record<string, number>;
   crashes: number;
   /** Per endpoint aimed at ("other": another path). */
   endpoints: Record<string, EndpointStats>;
@@ -72,6 +74,15 @@ function tally(stats: Record<string, EndpointStats>, c: FuzzCase, o: Outcome, ve
   if (klass === "2xx" && /^text\/event-stream/i.test(o.headers["content-type"] ?? "")) s.streams++;
 }
 
+/** Counts a 2xx answer's route and, on the conditional route, its condition's outcome. */
+function countRoute(routes: Record<string, number>, o: Extract<Outcome, { kind: "response" }>): void {
+  const route = o.headers["x-steerguard-route"];
+  if (o.status >= 300 || !route) return;
+  routes[route] = (routes[route] ?? 0) + 1;
+  const c = o.headers["x-steerguard-condition"];
+  if (c) routes[`${route}/${c}`] = (routes[`${route}/${c}`] ?? 0) + 1;
+}
+
 function describe(o: Outcome): { status: number | null; detail: string } {
   if (o.kind === "hang") return { status: null, detail: "no answer before the deadline" };
   if (o.kind === "closed") return { status: null, detail: o.detail };
@@ -85,6 +96,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   const endpoints: Record<string, EndpointStats> = {};
   const statuses: Record<string, number> = {};
   const families: Record<string, number> = {};
+  const routes: Record<string, number> = {};
   const findings: Finding[] = [];
   let next = 0;
   let done = 0;
@@ -106,6 +118,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
       tally(endpoints, c, outcome, verdict);
       families[c.family] = (families[c.family] ?? 0) + 1;
       if (outcome.kind === "response") statuses[outcome.status] = (statuses[outcome.status] ?? 0) + 1;
+      if (outcome.kind === "response") countRoute(routes, outcome);
       if (verdict !== "ok") {
         const d = describe(outcome);
         const problem = outcome.kind === "response" ? answerProblem(outcome, method, expect) : null;
@@ -124,6 +137,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
     counts,
     statuses,
     families,
+    routes,
     crashes,
     endpoints,
     findings,
@@ -149,6 +163,8 @@ export function formatTable(r: FuzzResult): string {
   const lines = rows.map(([k, v]) => `${k.padEnd(w)}  ${String(v).padStart(6)}`);
   const st = Object.entries(r.statuses).sort(([a], [b]) => Number(a) - Number(b)).map(([s, n]) => `${s}: ${n}`).join(", ");
   lines.push("", `statuses: ${st}`, `families: ${Object.entries(r.families).map(([f, n]) => `${f} ${n}`).join(", ")}`);
+  const rt = ["steered", "unsteered", "blocked", "conditional"].map((k) => `${k} ${r.routes[k] ?? 0}`).join(", ");
+  lines.push(`routes of 2xx answers: ${rt} (condition: steer ${r.routes["conditional/steer"] ?? 0}, pass ${r.routes["conditional/pass"] ?? 0})`);
   lines.push("", formatEndpoints(r.endpoints));
   lines.push("", `goal (0 5xx / 0 crashes / 0 hangs / well-formed answers and errors / only the runtime's own non-JSON errors): ${r.goalMet ? "met" : "NOT met"}`);
   return lines.join("\n");

@@ -11,6 +11,11 @@
  *   while a stop string may be starting), " two", and a finish chunk
  * - anything else: "fake reply" in three chunks and a finish chunk
  *
+ * A conditional request (SteeringRequest.conditional) gets its condition's
+ * outcome on its first chunk, as the real sidecar sends it: the value is the
+ * last user message's length / 20, compared with the request's
+ * condition_threshold, else FAKE_CONDITION_THRESHOLD.
+ *
  * `cancelled` records the request ids whose stream saw the caller cancel.
  */
 import * as grpc from "@grpc/grpc-js";
@@ -41,6 +46,18 @@ function lastUser(req: GenerateRequest): string {
   if (req.input?.$case === "prompt") return req.input.value;
   const msgs = req.input?.$case === "conversation" ? req.input.value.messages : [];
   return msgs.at(-1)?.content ?? "";
+}
+
+/** The fake profile's own condition threshold. */
+export const FAKE_CONDITION_THRESHOLD = 0.5;
+
+/** The condition outcome of a conditional request (undefined for any other). */
+function conditionOf(req: GenerateRequest, text: string) {
+  const s = req.steering;
+  if (!s?.conditional) return undefined;
+  const value = Math.fround(text.length / 20);
+  const threshold = Math.fround(s.conditionThreshold ?? FAKE_CONDITION_THRESHOLD);
+  return { value, threshold, steer: value >= threshold };
 }
 
 const finishChunk = (n: number) =>
@@ -76,7 +93,12 @@ export async function startFakeSidecar(opts: { port?: number; modelId?: string }
       });
       call.on("close", () => live.delete(call));
       const text = lastUser(req);
-      const write = (t: string) => !done && call.write(GenerateChunk.fromPartial({ text: t, tokenIds: [1] }));
+      let condition = conditionOf(req, text);
+      const write = (t: string) => {
+        if (done) return;
+        call.write(GenerateChunk.fromPartial({ text: t, tokenIds: [1], condition }));
+        condition = undefined; // the first chunk only
+      };
       if (text.includes("[hang]")) return;
       if (text.includes("[stall]")) {
         write("partial");
