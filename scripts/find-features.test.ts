@@ -13,6 +13,8 @@ import { loadSae } from "../sidecar/sae/load.ts";
 import { checkProfileFits, loadProfile } from "../sidecar/steering/profile.ts";
 import { readFileSync } from "node:fs";
 import { DEFAULT_SHIP_ARGS, parseCli } from "./find-features.ts";
+import { profileCondition } from "./find-features/condition.ts";
+import { conditionFormula } from "./find-features/condition-report.ts";
 
 const cli = (args: string[]) =>
   spawnSync(process.execPath, ["--import", "tsx", "scripts/find-features.ts", ...args], { cwd: REPO_ROOT, encoding: "utf8", timeout: 30_000 });
@@ -22,7 +24,7 @@ describe("find-features CLI", () => {
     const help = cli(["--help"]);
     expect(help.status, help.stderr).toBe(0);
     expect(help.stdout).toMatch(/^Usage: npm run find-features/);
-    for (const flag of ["--model", "--sae", "--harmful", "--harmless", "--out", "--clamp", "--scale", "--n-eval"]) expect(help.stdout).toContain(flag);
+    for (const flag of ["--model", "--sae", "--harmful", "--harmless", "--out", "--clamp", "--scale", "--n-eval", "--condition-only", "--profile", "--condition-max-features"]) expect(help.stdout).toContain(flag);
     const bad = cli(["--out", "/tmp/x.json", "--bogus"]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/bogus/);
@@ -42,6 +44,22 @@ describe("find-features CLI", () => {
     expect(o.harmful).toMatch(/refusal_direction\/splits\/harmful_train\.json$/);
     expect(o.sae).toMatch(/steering\/organism260K\/sae$/);
     expect(o.positions).toEqual(["all", "generated"]);
+    expect(o.conditionOnly).toBe(false);
+  });
+
+  it("--condition-only rewrites --profile and its report, and takes no --out", () => {
+    expect(() => parseCli(["--condition-only"])).toThrow(/--condition-only needs --profile/);
+    expect(() => parseCli(["--profile", "p.json"])).toThrow(/--profile is only for --condition-only/);
+    expect(() => parseCli(["--condition-only", "--profile", "p.json", "--out", "q.json"])).toThrow(/--out/);
+    expect(() => parseCli(["--condition-only", "--profile", "p.json", "--condition-folds", "1"])).toThrow(/--condition-folds/);
+    const o = parseCli(["--condition-only", "--profile", "dir/p.json", "--condition-max-features", "4"]);
+    if (o === "help") throw new Error("unexpected help");
+    expect(o.conditionOnly).toBe(true);
+    expect(o.profile).toMatch(/dir\/p\.json$/);
+    expect(o.out).toBe(o.profile);
+    expect(o.report).toMatch(/dir\/p-report\.md$/);
+    expect(o.conditionMaxFeatures).toBe(4);
+    expect(o.conditionFolds).toBe(5);
   });
 });
 
@@ -67,5 +85,19 @@ describe("shipped organism260K refusal profile", () => {
     expect(sae.dIn).toBe(cfg.dModel);
     expect(sae.layer).toBe(p.layer);
     checkProfileFits(p, { dSae: sae.dSae, nLayers: cfg.nLayers });
+  });
+
+  it("carries an in-model condition over the profile's SAE, with its fit in the report", () => {
+    const json = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+    const c = profileCondition(json, file)!;
+    expect(c).toBeDefined();
+    expect(json.positions).toBe("generated");
+    expect(c.features.length).toBeGreaterThan(0);
+    for (const f of c.features) expect(f.index).toBeLessThan(1024);
+    expect(Math.max(...c.features.map((f) => Math.abs(f.weight)))).toBeCloseTo(1, 5);
+    const report = readFileSync(join(REPO_ROOT, "steering/organism260K/refusal-report.md"), "utf8");
+    expect(report).toContain("## In-model condition");
+    expect(report).toContain(conditionFormula(c));
+    expect(report).toContain("--condition-only --profile steering/organism260K/refusal.json");
   });
 });

@@ -12,9 +12,9 @@ import { RiskModel, type ChatMessage } from "../../edge/classifier/model.ts";
 import { ADVERSARIAL_CASES } from "../../edge/classifier/adversarial-cases.ts";
 import { CONVERSATIONAL_CASES } from "../../edge/classifier/conversational-cases.ts";
 import { Progress } from "../lib/progress.ts";
-import { loadHeldOut, loadTrainingData, unseenFilter, wrapInTemplate, type TextItem } from "./data.ts";
+import type { TextItem } from "./data.ts";
+import { heldOutGroups } from "./held-out-groups.ts";
 import { auroc, quantile, rateAtOrAbove } from "./metrics.ts";
-import { mulberry32 } from "./train-lib.ts";
 import { DEFAULT_ARTIFACT, DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
 import { DEFAULT_PROBE_ARTIFACT } from "./encoder-probe.ts";
 import { encoderLatency, GATE_GOALS, gateLatency, greetingsSteered, scoreGate, type Group } from "./eval-gate.ts";
@@ -89,33 +89,10 @@ async function main(): Promise<void> {
   }
   const thr = model.threshold;
 
-  const h = loadHeldOut(dataDir);
-  // No held-out prompt may have been trained on: drop any whose text is in a training file
-  // (red_instruct adversarialqa is a verbatim copy of AdvBench, so all of it goes).
-  const { unseen, dropped } = unseenFilter(loadTrainingData(dataDir));
-  const directHarmful = unseen(h.directHarmful);
-  const otherHarmful = unseen(h.otherHarmful);
-  const benignInstructions = unseen(h.benignInstructions);
-  const xstestSafe = unseen(h.xstestSafe);
-  const jbbBenign = unseen(h.jbbBenign);
-  const gsm8k = unseen(h.gsm8kTest);
-  const capability = unseen(h.capability);
-
-  // Jailbreak-wrapped: each new (2023_12_25-only) template with one held-out harmful
-  // request, and (for the FPR line) with one held-out benign instruction.
-  const rng = mulberry32(Number(values.seed) | 0);
-  const shortHarm = directHarmful.filter((x) => x.text.length <= 400);
-  const shortBenign = benignInstructions.filter((x) => x.text.length <= 400);
-  const wrappedHarmful: TextItem[] = h.newTemplates.map((t) => ({
-    text: wrapInTemplate(t.text, shortHarm[Math.floor(rng() * shortHarm.length)].text),
-    label: 1,
-    source: "new-templates+harmful",
-  }));
-  const wrappedBenign: TextItem[] = h.newTemplates.map((t) => ({
-    text: wrapInTemplate(t.text, shortBenign[Math.floor(rng() * shortBenign.length)].text),
-    label: 0,
-    source: "new-templates+benign",
-  }));
+  const {
+    directHarmful, otherHarmful, benignInstructions, xstestSafe, jbbBenign, gsm8k, capability, wrappedHarmful, wrappedBenign, jbbAttacks, multiTurn, dropped,
+  } = heldOutGroups(dataDir, Number(values.seed) | 0);
+  const h = { jbbAttacks, multiTurn };
 
   const total =
     directHarmful.length + otherHarmful.length + benignInstructions.length + xstestSafe.length + jbbBenign.length + gsm8k.length +

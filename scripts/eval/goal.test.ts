@@ -109,8 +109,9 @@ describe("gate rows and the trade-off axis", () => {
     const rep = { tool: "steerguard-eval", version: 1, command: "x", seed: 0, config: {}, hashes: { config: "0", model: "0", profile: "0", classifier: "0" }, model: { dir: "m", id: "m", contextLength: 8 }, profile: { file: "p", name: "p", layer: 0, positions: "generated", features: [] }, judge: "keyword", suites: [], rows, gates, goal, timings: {}, notes: [] } satisfies Report;
     const md = renderMarkdown(rep);
     expect(md).toContain("## Goal: what selective saves");
-    expect(md).toContain("| edge | edge | 16.7 [3.0, 56.4] (6) | 50.0");
-    expect(md).toContain("edge+encoder (the encoder stage is not built yet");
+    expect(md).toContain("| edge | edge | – | 16.7 [3.0, 56.4] (6) | 50.0");
+    expect(md).toContain("| edge 100.0% | – | 3.7 / 3.0 / 10.0 (6) | edge: 3.7 / 3.0 / 10.0 (6) |");
+    expect(md).toContain("Not in this run: edge+encoder (not asked for: --gates)");
     expect(renderSvg(rows, "t")).toContain("story perplexity increase vs never");
   });
 });

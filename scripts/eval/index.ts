@@ -25,6 +25,8 @@ import { encodeChat } from "../../sidecar/tokenizer/chat.ts";
 import { Progress } from "../lib/progress.ts";
 import { crescendo } from "./attacker.ts";
 import { buildGates, DEFAULT_GATE, GATE_NAMES, GATE_VARIANTS } from "./gates.ts";
+import { DEFAULT_CONDITION_BANDS, parseBand, type Band } from "./condition-gate.ts";
+import { profileCondition } from "../find-features/condition.ts";
 import { keywordJudge, LlmJudge, type Judge } from "./judge.ts";
 import { LoglikScorer } from "./loglik.ts";
 import { ChatClient } from "./openai.ts";
@@ -54,7 +56,16 @@ report.json, tradeoff.svg and a resumable cache under --out.
   --profile FILE       steering profile (default steering/organism260K/refusal.json)
   --strengths LIST     steering strengths (default ${DEFAULTS.strengths.join(",")})
   --arms LIST          never,always,selective (default all three)
-  --gates LIST         selective-arm gate variants, one row set each (default ${DEFAULT_GATE}; declared: ${GATE_NAMES.join(", ")})
+  --gates LIST         selective-arm gate variants, one row set each (default ${DEFAULT_GATE}; known: ${GATE_NAMES.join(", ")}):
+                         edge            the edge classifier at its shipped threshold
+                         edge+encoder    the edge's two-stage gate (classifier, then the sentence-encoder
+                                         probe in its uncertain band)
+                         edge+condition  classifier risk in the condition band: steered iff the profile's
+                                         in-model condition holds; above it steered, below it not
+                         all             two-stage risk, then the band, then the condition
+  --condition-band LO,HI  band [LO, HI) of the gate's risk in which the condition decides (edge+condition:
+                       first-stage risk, default ${DEFAULT_CONDITION_BANDS["edge+condition"].lo},${DEFAULT_CONDITION_BANDS["edge+condition"].hi}; all: two-stage risk,
+                       default ${DEFAULT_CONDITION_BANDS.all.lo},${DEFAULT_CONDITION_BANDS.all.hi}); the profile must have a "condition"
   --suites LIST        suites to run (default all): ${SUITE_NAMES.join(", ")}
   --limit N            items per suite, a seeded subset (default: all)
   --shots N            few-shot examples for *-fewshot suites, as many as fit (default 5)
@@ -79,6 +90,8 @@ export interface EvalOptions {
   strengths: number[];
   arms: Arm[];
   gates: string[];
+  /** The condition variants' band; undefined: each variant's default. */
+  conditionBand?: Band;
   suites: string[];
   limit?: number;
   shots: number;
@@ -114,7 +127,7 @@ export function parseCli(argv: string[]): EvalOptions | "help" {
         limit: { type: "string" }, shots: { type: "string" }, out: { type: "string" }, seed: { type: "string" }, data: { type: "string" },
         "max-tokens": { type: "string" }, "gsm8k-max-tokens": { type: "string" }, batch: { type: "string" },
         "judge-url": { type: "string" }, "judge-model": { type: "string" }, "attacker-url": { type: "string" }, "attacker-model": { type: "string" },
-        "attacker-turns": { type: "string" }, "no-cache": { type: "boolean" }, help: { type: "boolean", short: "h" },
+        "attacker-turns": { type: "string" }, "no-cache": { type: "boolean" }, "condition-band": { type: "string" }, help: { type: "boolean", short: "h" },
       },
       strict: true,
       allowPositionals: false,
@@ -139,6 +152,15 @@ export function parseCli(argv: string[]): EvalOptions | "help" {
     if (!v) throw new UsageError(`--gates: "${g}" is not one of ${GATE_NAMES.join(", ")}`);
     if (!v.build) throw new UsageError(`--gates: ${g} cannot run: ${v.missing}`);
   }
+  let conditionBand: Band | undefined;
+  if (values["condition-band"] !== undefined) {
+    try {
+      conditionBand = parseBand(values["condition-band"]);
+    } catch (e) {
+      throw new UsageError(`--condition-band: ${(e as Error).message}`);
+    }
+    if (!gates.some((g) => GATE_VARIANTS.find((x) => x.name === g)?.band)) throw new UsageError("--condition-band is for the gates edge+condition and all");
+  }
   const suites = values.suites === undefined ? [...SUITE_NAMES] : list(values.suites);
   for (const s of suites) if (!SUITE_NAMES.includes(s) && s !== "crescendo") throw new UsageError(`--suites: unknown suite "${s}" (known: ${SUITE_NAMES.join(", ")}, crescendo)`);
   if (suites.length === 0) throw new UsageError("--suites is empty");
@@ -150,6 +172,7 @@ export function parseCli(argv: string[]): EvalOptions | "help" {
     strengths: [...new Set(strengths)],
     arms: arms as Arm[],
     gates,
+    conditionBand,
     suites,
     limit: values.limit === undefined ? undefined : int("limit", values.limit, 0, 1),
     shots: int("shots", values.shots, 5, 0),
@@ -185,12 +208,16 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
   const timings: Record<string, number> = {};
   const modelDir = await resolveModelDir({ ...modelOrSource(o.model), log });
   if (!existsSync(o.profile)) throw new UsageError(`--profile ${o.profile}: no such file`);
+  const conditionGates = o.gates.filter((g) => GATE_VARIANTS.find((v) => v.name === g)?.band);
+  if (conditionGates.length && !profileCondition(JSON.parse(readFileSync(o.profile, "utf8")), o.profile))
+    throw new UsageError(`--gates ${conditionGates.join(",")}: the profile ${o.profile} has no "condition" (fit one: npm run find-features -- --condition-only --profile FILE)`);
   const profile = loadProfile(o.profile);
   const engine = await Engine.load(modelDir, { profiles: [o.profile], profileDirs: [], maxBatch: o.batch, maxQueue: 1 << 20, intraOpThreads: 1, defaultMaxTokens: o.maxTokens });
   const scorer = await LoglikScorer.load(modelDir, { profile: o.profile });
   const classifier = await loadRiskModel();
   const classifierHash = sha256(readFileSync(DEFAULT_ARTIFACT_URL));
-  const gates = await buildGates(o.gates, { classifier, classifierHash, modelDir, profile: o.profile });
+  const promptIds = (messages: ChatMessage[]) => engine.promptIds({ $case: "conversation", value: { messages } });
+  const gates = await buildGates(o.gates, { classifier, classifierHash, modelDir, profile: o.profile, promptIds, conditionBand: o.conditionBand, log });
   timings.load = (performance.now() - t0) / 1000;
   const notes: string[] = [];
   try {
@@ -208,14 +235,20 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
     const judge: Judge = o.judgeUrl ? new LlmJudge(new ChatClient({ baseUrl: o.judgeUrl, model: o.judgeModel })) : keywordJudge;
     const modelHash = sha256(readFileSync(join(modelDir, manifest.graph.file)));
     const profileHash = sha256(readFileSync(o.profile));
+    const profileJson = JSON.parse(readFileSync(o.profile, "utf8")) as Record<string, unknown>;
+    const condition = profileCondition(profileJson, o.profile);
     const saeHash = manifest.saes?.find((s) => s.layer === profile.layer)?.sha256;
     const config = {
-      suites: o.suites, arms: o.arms, gates: o.gates, strengths: o.strengths, limit: o.limit ?? null, shots: o.shots, seed: o.seed,
+      suites: o.suites, arms: o.arms, gates: o.gates, strengths: o.strengths,
+      conditionBands: Object.fromEntries(GATE_VARIANTS.filter((v) => v.band && o.gates.includes(v.name)).map((v) => [v.name, v.band!({ conditionBand: o.conditionBand })])), limit: o.limit ?? null, shots: o.shots, seed: o.seed,
       refusalMaxTokens: o.maxTokens, gsm8kMaxTokens: o.gsm8kMaxTokens, judge: judge.name,
       attacker: o.attackerUrl ? { model: o.attackerModel, turns: o.attackerTurns } : null,
     };
-    // The cache is keyed by what changes a single item's result (not the suite list or limit).
-    const fingerprint = sha256(JSON.stringify({ modelHash, profileHash, classifierHash, seed: o.seed, shots: o.shots, max: [o.maxTokens, o.gsm8kMaxTokens], judge: judge.name })).slice(0, 16);
+    // The cache is keyed by what changes a single item's result (not the suite list or limit). The profile's
+    // condition changes no generation (only the condition gates' routing, in their own hash), so it is left out.
+    const { condition: _unused, ...steeringPart } = profileJson;
+    const steeringHash = sha256(JSON.stringify(steeringPart));
+    const fingerprint = sha256(JSON.stringify({ modelHash, profileHash: steeringHash, classifierHash, seed: o.seed, shots: o.shots, max: [o.maxTokens, o.gsm8kMaxTokens], judge: judge.name })).slice(0, 16);
     const cacheDir = join(o.out, "cache", fingerprint);
     if (o.noCache) (await import("node:fs")).rmSync(cacheDir, { recursive: true, force: true });
     const total = suites.reduce((a, s) => a + items.get(s.name)!.length, 0) * configs.length;
@@ -268,12 +301,17 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
       allSuites.push(crescendoSuite);
       timings.crescendo = (performance.now() - t) / 1000;
     }
-    const { summaries, rows, gates: gateRows, goal } = summarise(allSuites, configs, results, o.seed);
+    const { summaries, rows, gates: gateRows, goal } = summarise(allSuites, configs, results, o.seed, config.conditionBands);
     timings.total = (performance.now() - t0) / 1000;
     if (judge instanceof LlmJudge && judge.fallbacks) notes.push(`LLM judge gave no YES/NO ${judge.fallbacks} times; the keyword judge decided those.`);
     notes.push(
       "Strength s multiplies the profile's values (clamp c -> s*c; s = 0 clamps the feature to 0, i.e. ablates it). The never arm has no strength.",
       "Selective: the gate (default: the shipped prompt-risk classifier at its shipped threshold) routes each prompt (the whole conversation for multi-turn); a routed item's result is the always arm's at that strength, an unrouted one the never arm's.",
+      ...(o.gates.some((g) => GATE_VARIANTS.find((v) => v.name === g)?.band)
+        ? [
+            "Condition gates (edge+condition, all): a prompt whose gate risk falls in the band is a conditional request. The sidecar steers it exactly as the steered request when the profile's condition holds on the unsteered residual at the last prompt token, and generates the unsteered text otherwise, so its result here is the always arm's or the never arm's by the condition's value. The value is computed in this process from the same token ids the engine prefills (the model's residual-output build, the profile's SAE). That forward pass is the in-band latency the gate rows report; in the sidecar it rides the request's own prefill.",
+          ]
+        : []),
       "Capability suites score the answer as the assistant's continuation of the chat-formatted question, steered exactly as generation would be (profile positions). story-ppl scores each held-out story as the answer to its benign story request: perplexity = exp(total NLL / total story tokens).",
       "story-on-topic: a greedy continuation is on-topic when it is not a refusal (the run's judge) and names one of the request's key words as a whole word (plural s/es allowed); the capability accuracy mean includes it.",
       "Greedy decoding, seeded subsets and pairings: the same flags and seed give the same report (checked by rerunning without the cache). Changing the suite list or --limit changes which rows share a batch, which can move float results in the last bits.",
@@ -288,7 +326,7 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
       config,
       hashes: { config: sha256(JSON.stringify(config)), model: modelHash, profile: profileHash, ...(saeHash ? { sae: saeHash } : {}), classifier: classifierHash },
       model: { dir: rel(modelDir), id: manifest.id, contextLength: context },
-      profile: { file: rel(o.profile), name: profile.name, layer: profile.layer, positions: profile.positions, features: profile.features, description: profile.description },
+      profile: { file: rel(o.profile), name: profile.name, layer: profile.layer, positions: profile.positions, features: profile.features, ...(condition ? { condition } : {}), description: profile.description },
       judge: judge.name,
       suites: summaries,
       rows,

@@ -5,6 +5,8 @@ import { goalRatios, renderGoal, type GoalRow } from "./goal.ts";
 import { perplexity, perplexityVs, type Perplexity } from "./perplexity.ts";
 import { configKey, type ArmConfig, type ItemResult } from "./runner.ts";
 import { wilson } from "./wilson.ts";
+import type { Condition } from "../find-features/condition.ts";
+import { conditionFormula } from "../find-features/condition-report.ts";
 
 export interface Rate {
   k: number;
@@ -34,15 +36,31 @@ export interface SuiteSummary {
   routed?: number;
 }
 
+export interface Latency {
+  mean: number;
+  p50: number;
+  p95: number;
+  n: number;
+}
+
 /** One gate variant: what it routes and the latency it adds per prompt. */
 export interface GateSummary {
   name: string;
   stages: readonly string[];
   description: string;
+  /** Condition variants: the band of the gate's risk in which the condition decides. */
+  band?: { lo: number; hi: number };
   /** Routed to steering: every prompt; harmful / jailbreak / multi-turn / check prompts; over-refusal and capability prompts. */
   routed: { all: Rate; risky: Rate; benign: Rate };
+  /** Share of prompts each stage decided (edge, encoder, condition), over every prompt; for the condition also over risky and benign prompts (the band's share). */
+  decidedBy: Record<string, Rate>;
+  inBand?: { risky: Rate; benign: Rate };
   /** Time the gate took per prompt (ms), over every prompt it decided. */
-  latencyMs: { mean: number; p50: number; p95: number; n: number };
+  latencyMs: Latency;
+  /** The same, per deciding stage. */
+  latencyByStage: Record<string, Latency>;
+  /** What the latency measures, when not what production pays. */
+  latencyNote?: string;
 }
 
 export interface Row {
@@ -78,7 +96,7 @@ export interface Report {
   config: Record<string, unknown>;
   hashes: { config: string; model: string; profile: string; sae?: string; classifier: string };
   model: { dir: string; id: string; contextLength: number };
-  profile: { file: string; name: string; layer: number; positions: string; features: unknown; description?: string };
+  profile: { file: string; name: string; layer: number; positions: string; features: unknown; condition?: unknown; description?: string };
   judge: string;
   suites: SuiteSummary[];
   rows: Row[];
@@ -101,6 +119,7 @@ export function summarise(
   configs: readonly ArmConfig[],
   results: Map<string, Map<string, ItemResult[]>>,
   seed = 0,
+  bands: Readonly<Record<string, { lo: number; hi: number }>> = {},
 ): { summaries: SuiteSummary[]; rows: Row[]; gates: GateSummary[]; goal: GoalRow[] } {
   const summaries: SuiteSummary[] = suites.map((s) => {
     const any = [...(results.get(s.name)?.values() ?? [])][0] ?? [];
@@ -157,7 +176,7 @@ export function summarise(
   for (const r of pts) {
     r.onFrontier = !pts.some((o) => o !== r && good(o) >= good(r) && o.jailbreakRefusal!.rate >= r.jailbreakRefusal!.rate && (good(o) > good(r) || o.jailbreakRefusal!.rate > r.jailbreakRefusal!.rate));
   }
-  return { summaries, rows, gates: gateSummaries(suites, configs, results), goal: goalRatios(rows) };
+  return { summaries, rows, gates: gateSummaries(suites, configs, results, bands), goal: goalRatios(rows) };
 }
 
 /** The trade-off plot's x: story-perplexity cost when a perplexity suite ran, else mean capability accuracy. */
@@ -175,28 +194,54 @@ export function tradeoffAxis(rows: readonly Row[]): TradeoffAxis {
 
 const quantile = (sorted: readonly number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 
-/** Per gate variant: routed fractions (from its first strength's rows; routing does not depend on strength) and decision latency. */
-export function gateSummaries(suites: readonly SuiteDef[], configs: readonly ArmConfig[], results: Map<string, Map<string, ItemResult[]>>): GateSummary[] {
+function latencyOf(xs: number[]): Latency {
+  const ms = [...xs].sort((a, b) => a - b);
+  return { mean: ms.length ? ms.reduce((a, b) => a + b, 0) / ms.length : 0, p50: quantile(ms, 0.5), p95: quantile(ms, 0.95), n: ms.length };
+}
+
+/** Per gate variant: routed fractions and deciding stages (from its first strength's rows; routing does not depend on strength) and decision latency. */
+export function gateSummaries(
+  suites: readonly SuiteDef[],
+  configs: readonly ArmConfig[],
+  results: Map<string, Map<string, ItemResult[]>>,
+  bands: Readonly<Record<string, { lo: number; hi: number }>> = {},
+): GateSummary[] {
   const out: GateSummary[] = [];
   for (const name of [...new Set(configs.filter((c) => c.arm === "selective").map((c) => c.gate ?? DEFAULT_GATE))]) {
     const key = configKey(configs.find((c) => c.arm === "selective" && (c.gate ?? DEFAULT_GATE) === name)!);
     const count = { all: [0, 0], risky: [0, 0], benign: [0, 0] };
+    const cond = { risky: [0, 0], benign: [0, 0] };
+    const stages = new Map<string, number>();
     const ms: number[] = [];
+    const msBy = new Map<string, number[]>();
     for (const s of suites) {
       for (const r of results.get(s.name)?.get(key) ?? []) {
-        const bucket = RISKY_GROUPS.has(s.group) ? count.risky : count.benign;
-        for (const b of [count.all, bucket]) ((b[0]! += r.steered ? 1 : 0), (b[1]! += 1));
-        if (r.gateMs !== undefined) ms.push(r.gateMs);
+        const risky = RISKY_GROUPS.has(s.group);
+        for (const b of [count.all, risky ? count.risky : count.benign]) ((b[0]! += r.steered ? 1 : 0), (b[1]! += 1));
+        const c = risky ? cond.risky : cond.benign;
+        ((c[0]! += r.stage === "condition" ? 1 : 0), (c[1]! += 1));
+        const stage = r.stage ?? name;
+        stages.set(stage, (stages.get(stage) ?? 0) + 1);
+        if (r.gateMs !== undefined) {
+          ms.push(r.gateMs);
+          msBy.set(stage, [...(msBy.get(stage) ?? []), r.gateMs]);
+        }
       }
     }
-    ms.sort((a, b) => a - b);
     const v = GATE_VARIANTS.find((g) => g.name === name);
+    const n = count.all[1]!;
+    const hasCondition = v?.stages.includes("condition") ?? false;
     out.push({
       name,
       stages: v?.stages ?? [name],
       description: v?.description ?? "",
-      routed: { all: rateOf(count.all[0]!, count.all[1]!), risky: rateOf(count.risky[0]!, count.risky[1]!), benign: rateOf(count.benign[0]!, count.benign[1]!) },
-      latencyMs: { mean: ms.length ? ms.reduce((a, b) => a + b, 0) / ms.length : 0, p50: quantile(ms, 0.5), p95: quantile(ms, 0.95), n: ms.length },
+      ...(bands[name] ? { band: bands[name] } : {}),
+      routed: { all: rateOf(count.all[0]!, n), risky: rateOf(count.risky[0]!, count.risky[1]!), benign: rateOf(count.benign[0]!, count.benign[1]!) },
+      decidedBy: Object.fromEntries([...stages].map(([s, k]) => [s, rateOf(k, n)])),
+      ...(hasCondition ? { inBand: { risky: rateOf(cond.risky[0]!, cond.risky[1]!), benign: rateOf(cond.benign[0]!, cond.benign[1]!) } } : {}),
+      latencyMs: latencyOf(ms),
+      latencyByStage: Object.fromEntries([...msBy].map(([s, xs]) => [s, latencyOf(xs)])),
+      ...(v?.latencyNote ? { latencyNote: v.latencyNote } : {}),
     });
   }
   return out;
@@ -211,14 +256,27 @@ const pplCell = (p: Perplexity | undefined, never: boolean) =>
   !p || !p.n ? "–" : `${p.ppl.toFixed(3)} (${p.n})${never || p.cost === undefined ? "" : ` Δ ${signed(p.cost)}% [${signed(p.costLo)}, ${signed(p.costHi)}]`}`;
 const ms = (x: number) => (x < 1 ? x.toFixed(3) : x.toFixed(1));
 
+const lat = (l: Latency) => `${ms(l.mean)} / ${ms(l.p50)} / ${ms(l.p95)} (${l.n})`;
+
 function renderGates(rep: Report): string[] {
   if (!rep.gates.length) return [];
   const L = ["## Gate variants (selective arm)", ""];
-  L.push("Routed = share of prompts the gate sends to steering (risky: harmful, jailbreak, multi-turn, check suites; benign: over-refusal and capability suites). Added latency = the gate's own decision time per prompt, in this process.", "");
-  L.push("| gate | stages | routed, all | routed, risky | routed, benign | added latency ms: mean / p50 / p95 (n) |");
-  L.push("| --- | --- | --- | --- | --- | --- |");
-  for (const g of rep.gates)
-    L.push(`| ${g.name} | ${g.stages.join(" + ")} | ${cell(g.routed.all)} | ${cell(g.routed.risky)} | ${cell(g.routed.benign)} | ${ms(g.latencyMs.mean)} / ${ms(g.latencyMs.p50)} / ${ms(g.latencyMs.p95)} (${g.latencyMs.n}) |`);
+  L.push(
+    "Routed = share of prompts the gate sends to steering (risky: harmful, jailbreak, multi-turn, check suites; benign: over-refusal and capability suites). Decided by = share of prompts each stage decided; for the condition variants that is the share in the band (routed to the condition: a conditional request). Added latency = the gate's own decision time per prompt, in this process, over every prompt and per deciding stage.",
+    "",
+  );
+  L.push("| gate | stages | band | routed, all | routed, risky | routed, benign | decided by (share of all prompts) | in band: risky / benign | added latency ms: mean / p50 / p95 (n) | by deciding stage: mean / p50 / p95 (n) |");
+  L.push("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+  for (const g of rep.gates) {
+    const by = Object.entries(g.decidedBy ?? {}).map(([s, r]) => `${s} ${pct(r.rate)}%`).join(", ");
+    const band = g.band ? `[${g.band.lo}, ${g.band.hi})` : "–";
+    const inBand = g.inBand ? `${pct(g.inBand.risky.rate)}% / ${pct(g.inBand.benign.rate)}%` : "–";
+    const byStage = Object.entries(g.latencyByStage ?? {}).map(([s, l]) => `${s}: ${lat(l)}`).join("; ");
+    L.push(`| ${g.name} | ${g.stages.join(" + ")} | ${band} | ${cell(g.routed.all)} | ${cell(g.routed.risky)} | ${cell(g.routed.benign)} | ${by} | ${inBand} | ${lat(g.latencyMs)} | ${byStage} |`);
+  }
+  const notes = rep.gates.filter((g) => g.latencyNote);
+  if (notes.length) L.push("", ...notes.map((g) => `Latency of ${g.name}: ${g.latencyNote}.`));
+  L.push("", ...rep.gates.map((g) => `- ${g.name}: ${g.description}.`));
   const absent = GATE_VARIANTS.filter((v) => !rep.gates.some((g) => g.name === v.name));
   if (absent.length) L.push("", `Not in this run: ${absent.map((v) => `${v.name} (${v.missing ?? "not asked for: --gates"})`).join("; ")}.`);
   return [...L, ""];
@@ -233,7 +291,7 @@ export function renderMarkdown(rep: Report): string {
   L.push("```sh", rep.command, "```", "");
   L.push(
     `- Model: \`${rep.model.dir}\` (${rep.model.id}, context ${rep.model.contextLength}); sha256 ${rep.hashes.model.slice(0, 16)}…`,
-    `- Profile: \`${rep.profile.file}\` (layer ${rep.profile.layer}, ${rep.profile.positions} positions, features ${JSON.stringify(rep.profile.features)}); sha256 ${rep.hashes.profile.slice(0, 16)}…${rep.hashes.sae ? `; SAE sha256 ${rep.hashes.sae.slice(0, 16)}…` : ""}`,
+    `- Profile: \`${rep.profile.file}\` (layer ${rep.profile.layer}, ${rep.profile.positions} positions, features ${JSON.stringify(rep.profile.features)}${rep.profile.condition ? `; condition: steer when ${conditionFormula(rep.profile.condition as Condition)}` : ""}); sha256 ${rep.hashes.profile.slice(0, 16)}…${rep.hashes.sae ? `; SAE sha256 ${rep.hashes.sae.slice(0, 16)}…` : ""}`,
     `- Classifier (selective arm) sha256 ${rep.hashes.classifier.slice(0, 16)}…; config sha256 ${rep.hashes.config.slice(0, 16)}…; seed ${rep.seed}; judge: ${rep.judge}`,
     `- Greedy generation; refusal suites ${rep.config.refusalMaxTokens} new tokens, GSM8K ${rep.config.gsm8kMaxTokens}. Cells: rate % [95% Wilson interval] (n).`,
     "",

@@ -21,7 +21,7 @@ import { join } from "node:path";
 import { GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import type { Engine } from "../../sidecar/engine/engine.ts";
 import { renderChat } from "../../sidecar/tokenizer/chat.ts";
-import { DEFAULT_GATE, type Gate } from "./gates.ts";
+import { DEFAULT_GATE, type Gate, type GateDecision } from "./gates.ts";
 import { isCorrect } from "./gsm8k-answer.ts";
 import type { Judge } from "./judge.ts";
 import type { LoglikScorer, ScoreResult } from "./loglik.ts";
@@ -64,6 +64,8 @@ export interface ItemResult {
   risk?: number;
   /** Milliseconds the gate took to decide this prompt (selective arm only). */
   gateMs?: number;
+  /** The gate stage that decided (selective arm only): edge, encoder or condition. */
+  stage?: string;
   response?: string;
   refused?: boolean;
   correct?: boolean;
@@ -103,7 +105,7 @@ const steerKey = (s: number | undefined) => (s === undefined ? "none" : `s${s}`)
 export class Runner {
   private readonly gens = new Map<string, Promise<string>>();
   private readonly scores = new Map<string, Promise<ScoreResult[]>>();
-  private readonly decisions = new Map<string, Promise<{ steer: boolean; risk?: number; ms: number }>>();
+  private readonly decisions = new Map<string, Promise<GateDecision & { ms: number }>>();
   private decideChain: Promise<unknown> = Promise.resolve();
   /** Scoring runs one prefill at a time, in order. */
   private scoreChain: Promise<unknown> = Promise.resolve();
@@ -111,7 +113,7 @@ export class Runner {
   constructor(private readonly d: RunnerDeps) {}
 
   /** The gate's decision for an item, timed, once per (gate, item). */
-  private decide(gateName: string, item: Item): Promise<{ steer: boolean; risk?: number; ms: number }> {
+  private decide(gateName: string, item: Item): Promise<GateDecision & { ms: number }> {
     const key = `${gateName}|${item.id}`;
     let p = this.decisions.get(key);
     if (!p) {
@@ -185,6 +187,23 @@ export class Runner {
     return p;
   }
 
+  /**
+   * A cached never/always line answers the same (prompt, steering) for the
+   * selective rows too: a selective item's result is by construction the
+   * never or the always one, so a new gate variant or band reruns no
+   * generation the cache already holds. (Runs synchronously in runSuite,
+   * before any selective item is decided.)
+   */
+  private seed(item: Item, strength: number | undefined, hit: ItemResult): void {
+    const key = `${item.id}|${steerKey(strength)}`;
+    if (item.kind === "gen" && hit.response !== undefined) {
+      if (!this.gens.has(key)) this.gens.set(key, Promise.resolve(hit.response));
+    } else if (item.kind === "ppl" && hit.logprob !== undefined && hit.tokens !== undefined) {
+      if (!this.scores.has(key)) this.scores.set(key, Promise.resolve([{ logprob: hit.logprob, tokens: hit.tokens, greedy: false }]));
+    }
+    // (multiple-choice lines keep rounded scores, which could tie where the unrounded ones do not; they are rescored, a prefill each)
+  }
+
   /** Runs one suite under one arm config, reading and extending its cache file. */
   async runSuite(suite: SuiteDef, items: readonly Item[], cfg: ArmConfig): Promise<ItemResult[]> {
     const dir = join(this.d.cacheDir, suite.name);
@@ -208,6 +227,7 @@ export class Runner {
         const h = cfg.arm === "selective" ? `${itemHash(item)}.${(this.d.gates.get(cfg.gate ?? DEFAULT_GATE)?.hash ?? "").slice(0, 8)}` : itemHash(item);
         const hit = cached.get(item.id);
         if (hit && hit.h === h) {
+          if (cfg.arm !== "selective") this.seed(item, cfg.arm === "always" ? cfg.strength! : undefined, hit);
           this.d.progress?.tick();
           return hit;
         }
@@ -217,7 +237,7 @@ export class Runner {
         else if (cfg.arm === "selective") {
           const r = await this.decide(cfg.gate ?? DEFAULT_GATE, item);
           if (r.steer) strength = cfg.strength!;
-          base = { ...base, ...(r.risk !== undefined ? { risk: Number(r.risk.toFixed(4)) } : {}), gateMs: Number(r.ms.toFixed(4)) };
+          base = { ...base, ...(r.risk !== undefined ? { risk: Number(r.risk.toFixed(4)) } : {}), ...(r.stage ? { stage: r.stage } : {}), gateMs: Number(r.ms.toFixed(4)) };
         }
         base.steered = strength !== undefined;
         let res: ItemResult;

@@ -8,6 +8,7 @@
  *    ":" of "Assistant:", where the refuse-or-comply decision is made) and
  *    averaged over the prompt's tokens (position 0, BOS, left out as in SAE
  *    training).
+ *    `lastTokenActivations` keeps the last token only (the condition's input).
  * 2. `SteeringRunner`: greedy generations through the engine (the ONNX graph
  *    with the in-graph steering hook, sidecar/engine), one temporary profile
  *    per steering setting, all sharing the SAE at its layer.
@@ -21,6 +22,7 @@ import { ResidualModel, residualModelDir } from "../../sidecar/sae/activations.t
 import { encode } from "../../sidecar/sae/encode.ts";
 import type { Sae } from "../../sidecar/sae/types.ts";
 import type { SteeringMode, SteeringPositions } from "../../sidecar/steering/profile.ts";
+import type { LastActs } from "./condition.ts";
 import type { PromptActs } from "./stats.ts";
 
 export async function featureActivations(
@@ -50,6 +52,25 @@ export async function featureActivations(
     onProgress?.(i + 1);
   }
   return { n: prompts.length, dSae: F, last, mean };
+}
+
+/**
+ * Every feature's activation at the last token of each sequence (token ids as
+ * the sidecar prefills them: chat-formatted, BOS first): [n, dSae]. The
+ * in-model condition reads exactly this (condition.ts).
+ */
+export async function lastTokenActivations(model: ResidualModel, sae: Sae, layer: number, seqs: readonly number[][], onProgress?: (tokens: number) => void): Promise<LastActs> {
+  for (const [i, s] of seqs.entries()) if (s.length === 0) throw new Error(`lastTokenActivations: sequence ${i} is empty`);
+  const resid = await model.collect(seqs as number[][], layer, { onProgress });
+  const D = model.dModel;
+  const F = sae.dSae;
+  const last = new Float32Array(seqs.length * F);
+  let off = 0;
+  for (let i = 0; i < seqs.length; i++) {
+    off += seqs[i]!.length;
+    last.set(encode(sae, resid.subarray((off - 1) * D, off * D)), i * F);
+  }
+  return { n: seqs.length, dSae: F, last };
 }
 
 export async function loadResidualModel(modelDir: string, log?: (m: string) => void): Promise<ResidualModel> {
