@@ -14,10 +14,11 @@ import { SHARED_MODELS } from "../../test/support/models.ts";
 import { buildLlamaGraph } from "../model/graph/llama-graph.ts";
 import { onnx } from "../model/graph/onnx-builder.ts";
 import { residPost } from "../model/graph/names.ts";
-import { emptyPast, runStep } from "../model/graph/test-support.ts";
+import { emptyPast, maxAbsDiff, runStep } from "../model/graph/test-support.ts";
 import { writeModel } from "../model/graph/write-model.ts";
 import { readManifest } from "../model/manifest.ts";
 import { randomLlama } from "../model/random-model.ts";
+import { newKvCache, referenceForward } from "../model/reference.ts";
 import type { LlamaConfig, LlamaWeights } from "../model/weights.ts";
 import { saveSaeLens } from "../sae/load.ts";
 import type { Sae } from "../sae/types.ts";
@@ -25,7 +26,9 @@ import { addHooksToBuilder, readHookRecords, removeHook } from "./hook.ts";
 import { layerStepInputs, type RowSteering } from "./inputs.ts";
 import { steerInputs } from "./names.ts";
 import type { SteeringFeature } from "./profile.ts";
-import { detectResidualTensor, hookModel, readModelProto, saeDirHash, writeModelProto } from "./surgery.ts";
+import { fuseSkipNorms, opCounts, type FusionNaming } from "./fuse-skip-norm.ts";
+import { steeringHook } from "./reference.ts";
+import { detectResidualTensor, hookModel, readModelProto, saeDirHash, writeModelProto, type ModelProto } from "./surgery.ts";
 import { randomSae, runSteeredStep, type SteerFeeds } from "./test-support.ts";
 import { tempDir } from "../../test/support/tmp.ts";
 
@@ -116,19 +119,9 @@ describe("graph surgery", () => {
     same(await trace(file, c, [2], steerRow(sae)), await trace(writeHooked(w, 2, sae), c, [2], steerRow(sae)));
   });
 
-  it("refuses residual sums fused into the next norm, and says why detection failed", () => {
-    const fusedName = "/model/layers.3/input_layernorm/SkipLayerNorm";
-    const fused = onnx.ModelProto.create({
-      graph: {
-        node: [
-          { opType: "SkipSimplifiedLayerNormalization", domain: "com.microsoft", name: fusedName, input: ["a", "b", "g"], output: ["n", "", "", `${fusedName}_output_3`] },
-          { opType: "If", name: "/model/use_cache", input: ["c"], output: ["y"] },
-        ],
-      },
-    });
-    expect(() => detectResidualTensor(fused, 2)).toThrow(/residual sum of the fused SkipSimplifiedLayerNormalization node .*normalizes the unsteered sum itself/);
-    expect(() => hookModel(fused, { layer: 2, tensor: `${fusedName}_output_3`, sae: null })).toThrow(/fused/);
-    expect(() => detectResidualTensor(fused, 5)).toThrow(/If nodes \(a merged decoder\?\)/);
+  it("says why detection failed", () => {
+    const model = onnx.ModelProto.create({ graph: { node: [{ opType: "If", name: "/model/use_cache", input: ["c"], output: ["y"] }] } });
+    expect(() => detectResidualTensor(model, 2)).toThrow(/tried .*resid_post.*Add_1_output_0.*layers\.3\/input_layernorm\/output_3.*fused Skip\*LayerNormalization.*If nodes \(a merged decoder\?\)/);
   });
 
   it("replaces a layer's SAE in place and removes hooks cleanly", async () => {
@@ -208,5 +201,173 @@ describe("build-model --hook-layers --sae, hook-model and attach-sae", () => {
     writeModel(buildLlamaGraph(randomLlama({ nLayers: 2 }, 3)), missing);
     expect(await hookMain(["--in", missing, "--tensor", "/nope", "--layer", "1", "--out", tmp()])).toBe(1);
     expect(out.join("")).toContain("hook-model: no tensor named /nope in the graph");
+  });
+});
+
+/**
+ * Fused graphs: our build, optimized by onnxruntime ("extended": RMS norms
+ * become SimplifiedLayerNormalization), then every residual add fused into
+ * the next norm (SkipSimplifiedLayerNormalization) the way onnxruntime's
+ * transformer optimizer or the onnxruntime-genai builder write it
+ * (./fuse-skip-norm.ts). Surgery unfuses the node after the hooked block and
+ * the logits follow the plain-TS reference with the steering hook to 1e-4.
+ */
+describe("graph surgery on fused graphs", () => {
+  const TOL = 1e-4;
+  const w = randomLlama({ nLayers: 3, rotary: "half" }, 11);
+  const c = w.config;
+  const N = c.nLayers;
+  const sae = randomSae("jumprelu", c.dModel, 48, 12);
+  const row: RowSteering = { ...steerRow(sae), positions: "all" };
+  const spec = (layer: number) => ({ layer, positions: row.positions, features: row.features, strength: row.strength });
+
+  /** Our plain build, through onnxruntime's optimizer ("extended"), written as a file. */
+  async function ortOptimized(): Promise<string> {
+    const dir = tmp();
+    writeModel(buildLlamaGraph(w), join(dir, "plain.onnx"));
+    const file = join(dir, "optimized.onnx");
+    const s = await ort.InferenceSession.create(join(dir, "plain.onnx"), { graphOptimizationLevel: "extended", optimizedModelFilePath: file });
+    await s.release();
+    return file;
+  }
+
+  async function fusedModel(naming: FusionNaming): Promise<ModelProto> {
+    const model = readModelProto(await ortOptimized());
+    expect(fuseSkipNorms(model, naming)).toBe(2 * N);
+    return model;
+  }
+
+  function save(model: ModelProto): string {
+    const file = join(tmp(), "model.onnx");
+    writeModelProto(model, file, tmp());
+    return file;
+  }
+
+  /** Logits of a prefill and two decode steps at batch 1, steered at `layer` with `r` (null: gate 0; no layer: no hook). */
+  async function graphLogits(file: string, layer: number | null, r: RowSteering | null): Promise<Float32Array[]> {
+    const s = await ort.InferenceSession.create(file, { graphOptimizationLevel: "all" });
+    const feeds = (seq: number, start: number): SteerFeeds => (layer === null ? {} : { [layer]: layerStepInputs([r], seq, [start]) });
+    let res = await runSteeredStep(s, c, [PROMPT], [PROMPT.map((_, i) => i)], [PROMPT.map(() => 1)], emptyPast(c, 1), feeds(PROMPT.length, 0));
+    const out = [...res.logits[0]];
+    let len = PROMPT.length;
+    for (const tok of [5, 9]) {
+      res = await runSteeredStep(s, c, [[tok]], [[len]], [Array(len + 1).fill(1)], res.past, feeds(1, len));
+      out.push(res.logits[0][0]);
+      len++;
+    }
+    await s.release();
+    return out;
+  }
+
+  function referenceLogits(layer: number | null): Float32Array[] {
+    const cache = newKvCache(w);
+    const onResidual = layer === null ? undefined : steeringHook(sae, spec(layer), PROMPT.length);
+    const out = [...referenceForward(w, cache, PROMPT, { onResidual }).logits];
+    for (const tok of [5, 9]) out.push(referenceForward(w, cache, [tok], { onResidual }).logits[0]);
+    return out;
+  }
+
+  const maxDiff = (a: Float32Array[], b: Float32Array[]) => Math.max(...a.map((x, t) => maxAbsDiff(x, b[t])));
+  const plainRef = referenceLogits(null);
+
+  /** Hooks `model` at `layer`; steered and gate-0 logits against the reference; the Skip nodes left. */
+  async function hookAndCompare(model: ModelProto, layer: number, expectTensor: string): Promise<void> {
+    expect(detectResidualTensor(model, layer)).toBe(expectTensor);
+    const record = hookModel(model, { layer, sae });
+    expect(record.tensor).toBe(expectTensor);
+    expect(opCounts(model)["com.microsoft:SkipSimplifiedLayerNormalization"]).toBe(2 * N - 1);
+    const file = save(model);
+    const steeredRef = referenceLogits(layer);
+    expect(maxDiff(steeredRef, plainRef)).toBeGreaterThan(1e-2); // steering really moves the logits
+    expect(maxDiff(await graphLogits(file, layer, row), steeredRef)).toBeLessThan(TOL);
+    expect(maxDiff(await graphLogits(file, layer, null), plainRef)).toBeLessThan(TOL);
+  }
+
+  it("onnxruntime's optimizer fuses our norms but not the residual adds; the fused graph follows the reference", async () => {
+    const optimized = readModelProto(await ortOptimized());
+    const counts = opCounts(optimized);
+    expect(counts.SimplifiedLayerNormalization).toBe(2 * N + 1);
+    expect(counts["com.microsoft:SkipSimplifiedLayerNormalization"]).toBeUndefined();
+    for (const naming of ["optimizer", "genai"] as const) {
+      const fused = await fusedModel(naming);
+      expect(opCounts(fused)).toMatchObject({ SimplifiedLayerNormalization: 1, "com.microsoft:SkipSimplifiedLayerNormalization": 2 * N });
+      expect(maxDiff(await graphLogits(save(fused), null, null), plainRef)).toBeLessThan(TOL);
+    }
+  });
+
+  it("optimizer naming: hooks the sum output a middle block's add keeps its name as (/model/layers.L/resid_post)", async () => {
+    await hookAndCompare(await fusedModel("optimizer"), 1, residPost(1));
+  });
+
+  it("optimizer naming, last block: the final norm has no sum output; unfusing names it resid_post", async () => {
+    await hookAndCompare(await fusedModel("optimizer"), N - 1, residPost(N - 1));
+  });
+
+  it("genai naming: a middle block is /model/layers.{L+1}/input_layernorm/output_3", async () => {
+    const model = await fusedModel("genai");
+    expect(model.graph!.node!.some((n) => n.name === "/model/layers.2/input_layernorm/SkipLayerNorm")).toBe(true);
+    await hookAndCompare(model, 1, "/model/layers.2/input_layernorm/output_3");
+  });
+
+  it("genai naming, last block: the sum inside /model/layers.N/final_norm_layernorm/SkipLayerNorm", async () => {
+    const model = await fusedModel("genai");
+    const final = model.graph!.node!.find((n) => n.name === `/model/layers.${N}/final_norm_layernorm/SkipLayerNorm`)!;
+    expect(final.output).toEqual([`/model/layers.${N}/final_norm_layernorm/output_0`]);
+    await hookAndCompare(model, N - 1, residPost(N - 1));
+  });
+
+  it("replaces the SAE of a hooked fused graph at the unfused tensor", async () => {
+    const model = await fusedModel("genai");
+    hookModel(model, { layer: 1, sae: randomSae("relu", c.dModel, 32, 13) });
+    const record = hookModel(model, { layer: 1, sae });
+    expect(record.tensor).toBe("/model/layers.2/input_layernorm/output_3");
+    expect(readHookRecords(model).map((r) => [r.layer, r.sae?.architecture])).toEqual([[1, "jumprelu"]]);
+    expect(maxDiff(await graphLogits(save(model), 1, row), referenceLogits(1))).toBeLessThan(TOL);
+  });
+
+  it("hook-model on a fused file: --layer, or --tensor naming a genai sum output", async () => {
+    const out: string[] = [];
+    vi.spyOn(process.stdout, "write").mockImplementation((s) => (out.push(String(s)), true));
+    vi.spyOn(process.stderr, "write").mockImplementation((s) => (out.push(String(s)), true));
+    try {
+      const fused = save(await fusedModel("genai"));
+      const saeDir = join(tmp(), "sae");
+      saveSaeLens(saeDir, sae);
+      const byLayer = tmp();
+      expect(await hookMain(["--in", fused, "--layer", "1", "--sae", saeDir, "--out", byLayer]), out.join("")).toBe(0);
+      expect(out.join("")).toContain("hooked layer 1 at /model/layers.2/input_layernorm/output_3 with jumprelu SAE");
+      const steeredRef = referenceLogits(1);
+      expect(maxDiff(await graphLogits(join(byLayer, "model.onnx"), 1, row), steeredRef)).toBeLessThan(TOL);
+      const byTensor = tmp();
+      expect(await hookMain(["--in", fused, "--tensor", "/model/layers.2/input_layernorm/output_3", "--sae", saeDir, "--out", byTensor])).toBe(0);
+      expect(readHookRecords(readModelProto(join(byTensor, "model.onnx"))).map((r) => r.layer)).toEqual([1]);
+      expect(maxDiff(await graphLogits(join(byTensor, "model.onnx"), 1, row), steeredRef)).toBeLessThan(TOL);
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+
+  it("refuses with a reason: a read mean / inv_std_var, a statistics tensor named, an fp16 export", async () => {
+    const model = await fusedModel("genai");
+    const node = model.graph!.node!.find((n) => n.name === "/model/layers.2/input_layernorm/SkipLayerNorm")!;
+    node.output = [node.output![0]!, "/model/layers.2/input_layernorm/mean", "", node.output![3]!];
+    expect(() => hookModel(model, { layer: 1, tensor: "/model/layers.2/input_layernorm/mean", sae })).toThrow(
+      /is the mean output of the fused SkipSimplifiedLayerNormalization node \/model\/layers\.2\/input_layernorm\/SkipLayerNorm, not a residual stream/,
+    );
+    model.graph!.node!.push({ opType: "Identity", name: "/debug/mean", input: ["/model/layers.2/input_layernorm/mean"], output: ["/debug/mean_out"] });
+    expect(() => hookModel(model, { layer: 1, sae })).toThrow(/its mean output .* is read by Identity node \/debug\/mean; unfusing it would drop that output/);
+    // nothing changed: the node is still fused and no hook went in
+    expect(model.graph!.node!.includes(node)).toBe(true);
+    expect(readHookRecords(model)).toEqual([]);
+
+    const half = await fusedModel("genai");
+    const emb = half.graph!.initializer!.find((t) => t.name === "model.embed_tokens.weight")!;
+    emb.dataType = onnx.TensorProto.DataType.FLOAT16;
+    expect(() => hookModel(half, { layer: 1, sae })).toThrow(/weights are FLOAT16; the hook is float32 only/);
+    expect(opCounts(half)["com.microsoft:SkipSimplifiedLayerNormalization"]).toBe(2 * N);
+    // an SAE of the wrong width is refused before the graph is touched
+    const wide = await fusedModel("optimizer");
+    expect(() => hookModel(wide, { layer: 1, sae: randomSae("relu", c.dModel + 1, 8, 1) })).toThrow(/d_in 33 does not match the model's d_model 32/);
+    expect(opCounts(wide)["com.microsoft:SkipSimplifiedLayerNormalization"]).toBe(2 * N);
   });
 });

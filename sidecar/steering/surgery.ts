@@ -7,11 +7,12 @@
 import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { onnx } from "../model/graph/onnx-builder.ts";
+import { onnx, type INodeProto } from "../model/graph/onnx-builder.ts";
 import { residPost } from "../model/graph/names.ts";
 import type { Sae } from "../sae/types.ts";
-import { insertHookIntoModel, readHookRecords, type HookRecord, type HookSpec } from "./hook.ts";
+import { checkSae, insertHookIntoModel, readHookRecords, type HookRecord, type HookSpec } from "./hook.ts";
 import { hookPrefix } from "./names.ts";
+import { fusedSumOutput, isFusedSkipNorm, unfuseSkipNorm } from "./unfuse.ts";
 
 export type ModelProto = InstanceType<typeof onnx.ModelProto>;
 
@@ -51,61 +52,113 @@ export function writeModelProto(model: ModelProto, file: string, fromDir: string
 }
 
 /**
- * The residual-stream tensor after block `layer`, by the naming conventions
- * we know (first match wins):
- *   - an existing hook's input (the layer is hooked already)
+ * Names the residual-stream tensor after block `layer` has, by the naming
+ * conventions we know (first match wins after an existing hook's input):
  *   - ours:                          /model/layers.L/resid_post
  *   - Optimum / transformers.js:     /model/layers.L/Add_1_output_0   (the block's second residual add)
- * Graphs where the residual add is fused into the next norm
- * (SkipSimplifiedLayerNormalization, as onnxruntime-genai exports them) cannot
- * be hooked there: the fused node normalizes the unsteered sum itself.
+ *   - onnxruntime-genai:             /model/layers.{L+1}/input_layernorm/output_3
+ *                                    (the sum output of the next block's fused SkipLayerNorm)
+ * The first two stay the same when onnxruntime's transformer optimizer fuses
+ * the add into the next norm: the sum becomes the fused node's 4th output.
  */
 export function residualCandidates(layer: number): string[] {
-  return [residPost(layer), `/model/layers.${layer}/Add_1_output_0`];
+  return [residPost(layer), `/model/layers.${layer}/Add_1_output_0`, `/model/layers.${layer + 1}/input_layernorm/output_3`];
 }
 
-const FUSED_NORMS = new Set(["SkipSimplifiedLayerNormalization", "SkipLayerNormalization"]);
+/**
+ * Where the residual after a block is: a tensor, and the fused
+ * Skip*LayerNormalization node that computes it when there is one (unfused
+ * before hooking, ./unfuse.ts). A fused node without a 4th output has no
+ * tensor for the sum yet: it will be named `tensor` (our resid_post name).
+ */
+interface ResidualSite {
+  tensor: string;
+  fused: INodeProto | null;
+}
 
-/** Throws when `tensor` is the residual-sum output of a fused Skip*LayerNormalization node. */
-export function checkNotFused(model: ModelProto, tensor: string): void {
-  const producer = (model.graph?.node ?? []).find((n) => (n.output ?? []).includes(tensor));
-  if (producer && FUSED_NORMS.has(producer.opType ?? "") && (producer.output ?? []).indexOf(tensor) > 0) {
-    throw new Error(
-      `${tensor} is the residual sum of the fused ${producer.opType} node ${producer.name}, which normalizes the unsteered sum itself; ` +
-        "hook an export without that fusion (e.g. Optimum / transformers.js)",
-    );
+const producerOf = (model: ModelProto, tensor: string) => (model.graph?.node ?? []).find((n) => (n.output ?? []).includes(tensor));
+
+/** The site of a named tensor; refuses a fused norm's mean or inv_std_var. */
+function siteOfTensor(model: ModelProto, tensor: string): ResidualSite {
+  const producer = producerOf(model, tensor);
+  if (!producer || !isFusedSkipNorm(producer)) return { tensor, fused: null };
+  const k = producer.output!.indexOf(tensor);
+  if (k === 1 || k === 2) {
+    throw new Error(`${tensor} is the ${k === 1 ? "mean" : "inv_std_var"} output of the fused ${producer.opType} node ${producer.name}, not a residual stream`);
   }
+  return { tensor, fused: k === 3 ? producer : null };
+}
+
+/** Decoder blocks, counted from the past key inputs (Optimum, genai and ours name them alike). */
+function layerCount(model: ModelProto): number {
+  return (model.graph?.input ?? []).filter((i) => /^past_key_values\.\d+\.key$/.test(i.name ?? "")).length;
+}
+
+/**
+ * The fused norm that adds block `layer`'s output to the residual, by name
+ * (genai: the next block's input norm, or after the last block the final
+ * norm, /model/layers.N/final_norm_layernorm/SkipLayerNorm; /model/norm/...),
+ * else, for the last block, the last fused norm without a 4th output (the
+ * final norm of a graph fused by onnxruntime's transformer optimizer, whose
+ * sum nothing else reads).
+ */
+function fusedNormAfter(model: ModelProto, layer: number): INodeProto | undefined {
+  const fused = (model.graph?.node ?? []).filter(isFusedSkipNorm);
+  const next = `/model/layers.${layer + 1}/`;
+  const named = fused.find((n) => (n.name ?? "").startsWith(next) && /\/(input|final_norm)_layernorm\//.test(n.name ?? ""));
+  if (named) return named;
+  if (layer !== layerCount(model) - 1) return undefined;
+  const last = fused.at(-1);
+  if (last && ((last.name ?? "").startsWith("/model/norm/") || !fusedSumOutput(last))) return last;
+  return undefined;
 }
 
 function tensorNames(model: ModelProto): Set<string> {
   const names = new Set<string>();
-  for (const n of model.graph?.node ?? []) for (const o of n.output ?? []) names.add(o);
+  for (const n of model.graph?.node ?? []) for (const o of n.output ?? []) if (o) names.add(o);
   for (const i of model.graph?.input ?? []) if (i.name) names.add(i.name);
   return names;
 }
 
-/** The residual tensor of `layer` in `model`, or an error listing what was tried. */
-export function detectResidualTensor(model: ModelProto, layer: number): string {
+/** The residual site of `layer` in `model`, or an error listing what was tried. */
+function residualSite(model: ModelProto, layer: number): ResidualSite {
   const hookIn = (model.graph?.node ?? []).find((n) => n.name === `${hookPrefix(layer)}/in`);
-  if (hookIn) return hookIn.input![0]!;
+  if (hookIn) return { tensor: hookIn.input![0]!, fused: null };
   const names = tensorNames(model);
   const candidates = residualCandidates(layer);
   const found = candidates.find((c) => names.has(c));
-  if (found) return found;
-  const fused = (model.graph?.node ?? []).find((n) => FUSED_NORMS.has(n.opType ?? "") && (n.name ?? "").includes(`layers.${layer + 1}/`));
-  if (fused) checkNotFused(model, fused.output![fused.output!.length - 1]!);
+  if (found) return siteOfTensor(model, found);
+  const fused = fusedNormAfter(model, layer);
+  // resid_post is free here: it was the first candidate.
+  if (fused) return { tensor: fusedSumOutput(fused) ?? residPost(layer), fused };
   const merged = (model.graph?.node ?? []).some((n) => n.opType === "If" && !(n.name ?? "").startsWith("steer."));
   throw new Error(
-    `no residual-stream tensor found for layer ${layer} (tried ${candidates.join(", ")})` +
+    `no residual-stream tensor found for layer ${layer} (tried ${candidates.join(", ")}, ` +
+      `and a fused Skip*LayerNormalization named /model/layers.${layer + 1}/input_layernorm/ or final_norm_layernorm/)` +
       (merged ? "; the graph has If nodes (a merged decoder?): hook the decoder without the use_cache branch" : "") +
       "; name it with --tensor",
   );
 }
 
-/** The layer a tensor name belongs to (`/model/layers.L/...`), when its name says. */
+/**
+ * The residual tensor of `layer` in `model` the hook reads, or an error
+ * listing what was tried. In a fused graph whose norm after the block has no
+ * 4th output this names the tensor unfusing will create (resid_post).
+ */
+export function detectResidualTensor(model: ModelProto, layer: number): string {
+  return residualSite(model, layer).tensor;
+}
+
+/**
+ * The layer a tensor name belongs to (`/model/layers.L/...`), when its name
+ * says; a genai fused norm's sum `/model/layers.{L+1}/input_layernorm/output_3`
+ * is the residual after block L.
+ */
 export function layerOfTensor(name: string): number | undefined {
   const m = /(?:^|\/)layers\.(\d+)\//.exec(name);
-  return m ? Number(m[1]) : undefined;
+  if (!m) return undefined;
+  const sumOfNext = /\/(input|final_norm)_layernorm\/output_3$/.test(name);
+  return Number(m[1]) - (sumOfNext ? 1 : 0);
 }
 
 /** d_model from the token embedding initializer (Optimum/ours name it model.embed_tokens.weight). */
@@ -126,18 +179,26 @@ export interface HookModelOptions {
   dModel?: number;
 }
 
-/** Inserts or replaces the hook at `opts.layer` in `model` (in place). */
-export function hookModel(model: ModelProto, opts: HookModelOptions): HookRecord {
-  const tensor = opts.tensor ?? detectResidualTensor(model, opts.layer);
-  checkNotFused(model, tensor);
-  // Our own builds keep the residual stream float32 at every weight precision;
-  // a foreign export with half-precision weights computes in half precision.
+/** Our own builds keep the residual stream float32 at every weight precision; a foreign export with half-precision weights computes in half precision. */
+function checkFloat32(model: ModelProto): void {
   const emb = (model.graph?.initializer ?? []).find((t) => t.name === "model.embed_tokens.weight");
   if (emb && emb.dataType !== onnx.TensorProto.DataType.FLOAT && model.producerName !== "steerguard") {
     throw new Error(`the model's weights are ${onnx.TensorProto.DataType[emb.dataType ?? 0]}; the hook is float32 only (use an fp32 export)`);
   }
-  const spec: HookSpec = { layer: opts.layer, sae: opts.sae, dir: opts.saeDir ?? null, sha256: opts.saeSha256 ?? null };
+}
+
+/**
+ * Inserts or replaces the hook at `opts.layer` in `model` (in place). A
+ * residual computed inside a fused Skip*LayerNormalization node is unfused
+ * first (./unfuse.ts), so the norm reads the steered residual too.
+ */
+export function hookModel(model: ModelProto, opts: HookModelOptions): HookRecord {
+  const site = opts.tensor ? siteOfTensor(model, opts.tensor) : residualSite(model, opts.layer);
+  checkFloat32(model);
   const dModel = opts.dModel ?? modelDModel(model) ?? opts.sae?.dIn ?? 0;
+  if (opts.sae) checkSae(opts.sae, dModel); // before the graph changes
+  const tensor = site.fused ? unfuseSkipNorm(model, site.fused, site.tensor) : site.tensor;
+  const spec: HookSpec = { layer: opts.layer, sae: opts.sae, dir: opts.saeDir ?? null, sha256: opts.saeSha256 ?? null };
   return insertHookIntoModel(model, spec, tensor, dModel);
 }
 
