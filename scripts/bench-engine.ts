@@ -46,7 +46,7 @@ import { Worker } from "node:worker_threads";
 import { GenerateRequest, type GenerateChunk } from "../proto/gen/steerguard/v1/sidecar.ts";
 import { Engine } from "../sidecar/engine/engine.ts";
 import { buildModel, isBuildCurrent, MODEL_FILE } from "../sidecar/model/build.ts";
-import { buildLlamaGraph } from "../sidecar/model/graph/llama-graph.ts";
+import { buildLlamaGraph, type AttentionKind } from "../sidecar/model/graph/llama-graph.ts";
 import { OPSET, writeModel } from "../sidecar/model/graph/write-model.ts";
 import { BUILDER_VERSION, MANIFEST_FORMAT, readManifest, writeManifest, type Manifest } from "../sidecar/model/manifest.ts";
 import { randomLlama } from "../sidecar/model/random-model.ts";
@@ -294,7 +294,8 @@ function paddedTokenizer(tok512: Uint8Array, vocabSize: number): Uint8Array {
 }
 
 /** A build's folder name under the cache: the model name, plus the precision below fp32. */
-const buildKey = (name: ModelName, precision: WeightPrecision) => (precision === "fp32" ? name : `${name}-${precision}`);
+const buildKey = (name: ModelName, precision: WeightPrecision, attention: AttentionKind = "plain") =>
+  `${precision === "fp32" ? name : `${name}-${precision}`}${attention === "plain" ? "" : `-${attention}`}`;
 
 /** The manifest's precision record for a build at `precision`. */
 const precisionRecord = (precision: WeightPrecision, blockSize: number): Manifest["graph"]["precision"] =>
@@ -307,12 +308,13 @@ const randomWeights = new Map<string, ReturnType<typeof randomLlama>>();
 function randomModelDir(name: ModelName, config: LlamaConfig, seed: number, precision: WeightPrecision, opts: ModelOptions): string {
   const tok512 = readFileSync(join(opts.stories, "tok512.bin"));
   const quantized = Boolean(QUANT_BITS[precision]);
+  const attention = opts.attention ?? "plain";
   const build = { weights: precision, blockSize: quantized ? opts.blockSize : undefined, accuracyLevel: quantized ? opts.accuracyLevel : undefined };
   const key = createHash("sha256")
-    .update(JSON.stringify({ config, seed, builder: BUILDER_VERSION, ...(precision === "fp32" ? {} : { build }) }))
+    .update(JSON.stringify({ config, seed, builder: BUILDER_VERSION, ...(precision === "fp32" ? {} : { build }), ...(attention === "plain" ? {} : { attention }) }))
     .update(tok512)
     .digest("hex");
-  const dir = join(opts.cacheDir, buildKey(name, precision));
+  const dir = join(opts.cacheDir, buildKey(name, precision, attention));
   const keyFile = join(dir, "bench-key.txt");
   if (existsSync(keyFile) && readFileSync(keyFile, "utf8") === key && existsSync(join(dir, MODEL_FILE))) return dir;
   log(`${name}: ${precision} build of seeded random weights (seed ${seed}): writing ${dir} (cached for later runs)`);
@@ -320,7 +322,7 @@ function randomModelDir(name: ModelName, config: LlamaConfig, seed: number, prec
   mkdirSync(dir, { recursive: true });
   const wkey = JSON.stringify({ config, seed });
   if (!randomWeights.has(wkey)) randomWeights.set(wkey, randomLlama(config, seed));
-  const graph = buildLlamaGraph(randomWeights.get(wkey)!, build);
+  const graph = buildLlamaGraph(randomWeights.get(wkey)!, { ...build, attention });
   const written = writeModel(graph, join(dir, MODEL_FILE));
   const tokFile = `tok${config.vocabSize}.bin`;
   writeFileSync(join(dir, tokFile), paddedTokenizer(tok512, config.vocabSize));
@@ -328,7 +330,7 @@ function randomModelDir(name: ModelName, config: LlamaConfig, seed: number, prec
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
     builderVersion: BUILDER_VERSION,
-    id: buildKey(name, precision),
+    id: buildKey(name, precision, attention),
     architecture: "llama",
     source: { kind: "llama2c", path: `randomLlama(seed=${seed})`, sha256: {}, modelType: null },
     dims: {
@@ -339,6 +341,7 @@ function randomModelDir(name: ModelName, config: LlamaConfig, seed: number, prec
       file: MODEL_FILE, externalData: written.externalDataFile, opset: OPSET,
       sourceRotary: c.rotary, tiedEmbeddings: c.tiedEmbeddings, qkvBias: c.qkvBias, residualOutputs: false,
       precision: precisionRecord(precision, opts.blockSize),
+      attention,
     },
     tokenizer: { kind: "llama2c", files: [tokFile], bosId: 1, eosId: 2, eosIds: [], addBos: true },
     chatTemplate: null,
@@ -352,15 +355,18 @@ function randomModelDir(name: ModelName, config: LlamaConfig, seed: number, prec
 }
 
 /** The options a model build needs (bench:latency passes its own). */
-export type ModelOptions = Pick<BenchOptions, "stories" | "cacheDir" | "blockSize" | "accuracyLevel" | "seed">;
+export type ModelOptions = Pick<BenchOptions, "stories" | "cacheDir" | "blockSize" | "accuracyLevel" | "seed"> & {
+  /** How attention is built (graph/llama-graph.ts; default plain). */
+  attention?: AttentionKind;
+};
 
 /** Builds (or reuses from the cache) a bench model at one weight precision. */
 export async function prepareModel(name: ModelName, precision: WeightPrecision, opts: ModelOptions): Promise<BenchModel> {
   let dir: string;
-  const key = buildKey(name, precision);
+  const key = buildKey(name, precision, opts.attention);
   if (name === "stories260K") {
     dir = join(opts.cacheDir, key);
-    const build = { weights: precision, blockSize: QUANT_BITS[precision] ? opts.blockSize : undefined };
+    const build = { weights: precision, blockSize: QUANT_BITS[precision] ? opts.blockSize : undefined, attention: opts.attention };
     if (!(await isBuildCurrent(opts.stories, dir, build))) {
       log(`stories260K: building ${opts.stories} -> ${dir} (${precision} weights)`);
       await buildModel({ from: opts.stories, out: dir, id: key, ...build });

@@ -23,10 +23,12 @@ describe("bench:latency", () => {
     expect(await main(["--settings", "64/32"])).toBe(2);
     expect(await main(["--model", "gpt5"])).toBe(2);
     expect(await main(["--streams", "0"])).toBe(2);
+    expect(await main(["--attention", "flash"])).toBe(2);
     expect(await main(["--model", "tiny", "--long-tokens", "4000", "--cache-dir", cacheDir])).toBe(2);
     const text = err.join("");
     expect(text).toContain('CHUNK/STEP with 1 <= CHUNK <= STEP, got "64/32"');
     expect(text).toContain('unknown model "gpt5"');
+    expect(text).toContain('--attention: each of plain, gqa, got "flash"');
     expect(text).toContain("does not fit tiny's context of 256");
   });
 
@@ -38,13 +40,13 @@ describe("bench:latency", () => {
     expect(gapStats([...gaps, 400])).toEqual({ median: 20, p99: 400, max: 500 });
   });
 
-  it("prints one column per setting, a row per figure, and the goals of each chunked setting", async () => {
+  it("prints one column per setting and attention build, a row per figure, and the goals of each chunked setting", async () => {
     const { out } = capture();
-    const argv = ["--model", "tiny", "--settings", "off,8/16", "--long-tokens", "120", "--prefill-lengths", "16,120", "--new-tokens", "4", "--batch", "2", "--cache-dir", cacheDir];
+    const argv = ["--model", "tiny", "--settings", "off,8/16", "--attention", "plain,gqa", "--long-tokens", "120", "--prefill-lengths", "16,120", "--new-tokens", "4", "--batch", "2", "--cache-dir", cacheDir];
     expect(await main(argv)).toBe(0);
     const lines = out.join("").split("\n");
     const header = lines.findIndex((l) => l.startsWith("figure "));
-    expect(lines[header]!.split(/\s{2,}/)).toEqual(["figure", "off", "chunk 8/16"]);
+    expect(lines[header]!.split(/\s{2,}/)).toEqual(["figure", "off", "chunk 8/16", "off gqa", "chunk 8/16 gqa"]);
     const rows = new Map(lines.slice(header + 2, lines.indexOf("", header)).map((l) => {
       const cells = l.split(/\s{2,}/);
       return [cells[0]!, cells.slice(1)];
@@ -54,11 +56,14 @@ describe("bench:latency", () => {
       "long prompt (120 tok) TTFT ms", "short prompt TTFT behind it ms", "short prompt TTFT alone ms", "short behind / alone",
       "prefill tok/s at 16", "prefill tok/s at 120", "prefill 120 / 16", "decode b1 tok/s", "decode b2 tok/s",
     ]);
-    for (const cells of rows.values()) expect(cells).toHaveLength(2);
+    for (const cells of rows.values()) expect(cells).toHaveLength(4);
     expect(rows.get("stream 1 gap median / p99 / max ms")![1]).toMatch(/^[\d.]+ \/ [\d.]+ \/ [\d.]+$/);
     expect(rows.get("prefill tok/s at 120")![0]).toMatch(/^[\d,.]+$/);
-    const goals = lines.filter((l) => l.startsWith("  chunk 8/16: "));
-    expect(goals).toHaveLength(4);
-    for (const g of goals) expect(g).toMatch(/-> (met|MISSED)/);
+    for (const label of ["chunk 8/16", "chunk 8/16 gqa"]) {
+      const goals = lines.filter((l) => l.startsWith(`  ${label}: `));
+      expect(goals).toHaveLength(4);
+      for (const g of goals) expect(g).toMatch(/-> (met|MISSED)/);
+    }
+    expect(lines.some((l) => l.startsWith("  off"))).toBe(false);
   });
 });

@@ -7,8 +7,10 @@
  * sent right after the long one, and alone), prefill tokens/s by prompt
  * length, and decode tokens/s at batch 1 and B. Settings: "off" (whole
  * prompts, as before chunked prefill) and CHUNK/STEP (the sidecar's
- * --prefill-chunk / --step-tokens). Each setting has its own engine on the
- * same model; in every round each measurement runs on every setting in turn.
+ * --prefill-chunk / --step-tokens), each with every attention build asked for
+ * (--attention: plain, and gqa, onnxruntime's fused GroupQueryAttention with
+ * the engine's in-place cache). Each column has its own engine; in every
+ * round each measurement runs on every column in turn.
  * Models are bench:engine's (random-100m: seeded random Llama weights, ~100M
  * parameters, context 2048). Progress to stderr, the table to stdout.
  */
@@ -19,10 +21,14 @@ import { pathToFileURL } from "node:url";
 import { Engine } from "../sidecar/engine/engine.ts";
 import { DEFAULT_PREFILL_CHUNK, DEFAULT_STEP_TOKENS } from "../sidecar/engine/prefill.ts";
 import type { WeightPrecision } from "../sidecar/model/quantize.ts";
+import { ATTENTION_KINDS, type AttentionKind } from "../sidecar/model/graph/llama-graph.ts";
 import { DEFAULT_BLOCK_SIZE } from "../sidecar/model/quantize.ts";
 import { DEFAULT_STORIES, MODELS, prepareModel, promptOf, type ModelName } from "./bench-engine.ts";
 import { decodeRate, firstTokenMs, gaps, mixedLoad, prefillRate, timed } from "./bench-latency/measure.ts";
 import { gapStats, parseSetting, report, type Figures, type Setting } from "./bench-latency/report.ts";
+
+/** A column of the table: a scheduler setting on one attention build. */
+type Column = Setting & { attention: AttentionKind };
 import { intFlag, parseCli, UsageError } from "./lib/cli.ts";
 import { weightsList } from "./lib/weights-flag.ts";
 
@@ -40,6 +46,10 @@ tokens/s at batch 1 and B; then the issue's goals for each chunked setting.
   --weights P           weight precision: fp32, fp16, int8, int4 (default fp32)
   --settings LIST       comma-separated: off, or CHUNK/STEP (--prefill-chunk /
                         --step-tokens) (default off,32/64,${DEFAULT_PREFILL_CHUNK}/${DEFAULT_STEP_TOKENS},128/256)
+  --attention LIST      comma-separated builds of the model: plain (attention in plain
+                        ONNX ops), gqa (build-model --attention gqa: fused
+                        GroupQueryAttention); every setting runs on each, gqa columns
+                        labelled "... gqa" (default plain)
   --streams N           streams decoding while the long prompt arrives (default 2)
   --long-tokens N       the long prompt's length in tokens (default 2000)
   --prefill-lengths L   comma-separated prompt lengths for prefill tokens/s
@@ -56,7 +66,8 @@ tokens/s at batch 1 and B; then the issue's goals for each chunked setting.
 interface Options {
   model: ModelName;
   weights: WeightPrecision;
-  settings: Setting[];
+  /** One column per setting and attention build. */
+  settings: Column[];
   streams: number;
   longTokens: number;
   prefillLengths: number[];
@@ -73,6 +84,7 @@ function parse(argv: string[]): Options | { exit: number } {
     model: { type: "string", default: "random-100m" },
     weights: { type: "string", default: "fp32" },
     settings: { type: "string", default: `off,32/64,${DEFAULT_PREFILL_CHUNK}/${DEFAULT_STEP_TOKENS},128/256` },
+    attention: { type: "string", default: "plain" },
     streams: { type: "string" },
     "long-tokens": { type: "string" },
     "prefill-lengths": { type: "string", default: "128,512,2000" },
@@ -96,11 +108,16 @@ function parse(argv: string[]): Options | { exit: number } {
     throw new UsageError(`--settings: ${(err as Error).message}`);
   }
   if (settings.length === 0) throw new UsageError("--settings is empty");
+  const attentions = v.attention.split(",").map((a) => a.trim()).filter(Boolean);
+  const unknown = attentions.find((a) => !(ATTENTION_KINDS as readonly string[]).includes(a));
+  if (unknown !== undefined || attentions.length === 0) throw new UsageError(`--attention: each of ${ATTENTION_KINDS.join(", ")}, got "${v.attention}"`);
+  const columns = [...new Set(attentions as AttentionKind[])].flatMap((attention) =>
+    settings.map((s) => ({ ...s, attention, label: attention === "plain" ? s.label : `${s.label} ${attention}` })));
   const prefillLengths = v["prefill-lengths"].split(",").map((s) => intFlag("prefill-lengths", s.trim(), { min: 2 }) as number);
   return {
     model: v.model as ModelName,
     weights: weights[0] as WeightPrecision,
-    settings,
+    settings: columns,
     streams: intFlag("streams", v.streams, { min: 1, default: 2 }),
     longTokens: intFlag("long-tokens", v["long-tokens"], { min: 2, default: 2000 }),
     prefillLengths,
@@ -116,15 +133,20 @@ function parse(argv: string[]): Options | { exit: number } {
 const log = (msg: string) => process.stderr.write(`bench-latency: ${msg}\n`);
 
 async function bench(opts: Options): Promise<string> {
-  const model = await prepareModel(opts.model, opts.weights, { stories: opts.stories, cacheDir: opts.cacheDir, blockSize: DEFAULT_BLOCK_SIZE, accuracyLevel: undefined, seed: 1 });
+  const builds = new Map<AttentionKind, Awaited<ReturnType<typeof prepareModel>>>();
+  for (const { attention } of opts.settings) {
+    if (!builds.has(attention)) builds.set(attention, await prepareModel(opts.model, opts.weights, { stories: opts.stories, cacheDir: opts.cacheDir, blockSize: DEFAULT_BLOCK_SIZE, accuracyLevel: undefined, seed: 1, attention }));
+  }
+  const model = builds.values().next().value!;
   const context = model.manifest.dims.contextLength;
   const tooLong = [opts.longTokens, ...opts.prefillLengths].find((n) => n >= context);
   if (tooLong) throw new UsageError(`a ${tooLong}-token prompt does not fit ${opts.model}'s context of ${context}`);
   const engines: Engine[] = [];
   try {
     for (const s of opts.settings) {
-      log(`loading ${model.key} with ${s.label}`);
-      engines.push(await Engine.load(model.dir, { maxBatch: Math.max(opts.batch, opts.streams + 2), prefillChunk: s.prefillChunk, stepTokens: s.stepTokens, intraOpThreads: opts.threads }));
+      const build = builds.get(s.attention)!;
+      log(`loading ${build.key} with ${s.label}`);
+      engines.push(await Engine.load(build.dir, { maxBatch: Math.max(opts.batch, opts.streams + 2), prefillChunk: s.prefillChunk, stepTokens: s.stepTokens, intraOpThreads: opts.threads }));
     }
     const e0 = engines[0]!;
     const prompts = {
@@ -171,7 +193,7 @@ async function bench(opts: Options): Promise<string> {
       round.forEach((f, i) => results[i]!.push(f as Figures));
     }
     const ort = (JSON.parse(readFileSync(join(ROOT, "node_modules/onnxruntime-node/package.json"), "utf8")) as { version: string }).version;
-    const env = `bench:latency: ${model.key} (${opts.weights} weights), onnxruntime-node ${ort} ${e0.device.toUpperCase()}, ` +
+    const env = `bench:latency: ${opts.model} (${opts.weights} weights; attention ${[...builds.keys()].join(", ")}), onnxruntime-node ${ort} ${e0.device.toUpperCase()}, ` +
       `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? "?"}), node ${process.version}, intra-op threads ${opts.threads || "default"}`;
     return report(opts.settings, results, { env, streams: opts.streams, longTokens: opts.longTokens, prefillLengths: opts.prefillLengths, batch: opts.batch, rounds: opts.rounds });
   } finally {

@@ -51,6 +51,16 @@ describe("build-model CLI", () => {
     expect(cap.err.join("")).toMatch(/--block-size must be a power of two >= 16, got "48"/);
   });
 
+  it("builds with fused attention (--attention gqa) and records it; other values exit 2", async () => {
+    const out = tempDir("sg-cli-");
+    const cap = capture();
+    expect(await main(["--from", STORIES, "--out", out, "--attention", "gqa", "--quiet"])).toBe(0);
+    expect(cap.out.join("")).toMatch(/fp32 weights, fused attention \(gqa\): [\d.]+ MB\)/);
+    expect(JSON.parse(readFileSync(join(out, "manifest.json"), "utf8")).graph.attention).toBe("gqa");
+    expect(await main(["--from", STORIES, "--out", out, "--attention", "flash"])).toBe(2);
+    expect(cap.err.join("")).toMatch(/--attention must be one of plain, gqa, got "flash"/);
+  });
+
   it("reports source errors on stderr with exit code 1", async () => {
     const { err } = capture();
     expect(await main(["--from", "/nonexistent", "--out", tempDir("sg-cli-")])).toBe(1);

@@ -9,6 +9,7 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { buildModel } from "../sidecar/model/build.ts";
+import { ATTENTION_KINDS, type AttentionKind } from "../sidecar/model/graph/llama-graph.ts";
 import { isBlockSize, isWeightPrecision, WEIGHT_PRECISIONS, type WeightPrecision } from "../sidecar/model/quantize.ts";
 import { parseCli, requireFlags } from "./lib/cli.ts";
 import { Progress } from "./lib/progress.ts";
@@ -33,6 +34,11 @@ Builds model.onnx + manifest.json + tokenizer files in DIR.
                       cache stay float32; below fp32 the embedding table is fp16
   --block-size N      int8/int4: values per quantization block, a power of two >= 16
                       (default 32)
+  --attention A       plain (default): attention in plain ONNX ops; gqa: onnxruntime's
+                      fused GroupQueryAttention (com.microsoft), whose cache the engine
+                      keeps in place and extends by each step's new keys only: faster
+                      on long contexts (sidecar/model/README.md). Head size a multiple
+                      of 8. Recorded in the manifest (graph.attention)
   --external-data M   auto | always | never (default auto: above ~1.8 GB of weights,
                       or 256 MB for a Hugging Face checkpoint, which is streamed:
                       read, converted and written one tensor at a time)
@@ -54,6 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     "external-data": { type: "string" },
     weights: { type: "string" },
     "block-size": { type: "string" },
+    attention: { type: "string" },
     "residual-outputs": { type: "boolean" },
     "hook-layers": { type: "string" },
     sae: { type: "string", multiple: true },
@@ -78,6 +85,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`--block-size must be a power of two >= 16, got "${values["block-size"]}"\n`);
     return 2;
   }
+  const attention = values.attention ?? "plain";
+  if (!(ATTENTION_KINDS as readonly string[]).includes(attention)) {
+    process.stderr.write(`--attention must be one of ${ATTENTION_KINDS.join(", ")}, got "${attention}"\n`);
+    return 2;
+  }
   let hookLayers: number[] = [];
   let saes: { dir: string; layer?: number }[] = [];
   try {
@@ -92,6 +104,7 @@ export async function main(argv: string[]): Promise<number> {
     const result = await buildModel({
       weights: weights as WeightPrecision,
       blockSize,
+      attention: attention as AttentionKind,
       progress: values.quiet ? undefined : (_done, total) => (bar ??= new Progress({ total, label: "tensors" })).tick(),
       hookLayers,
       saes,

@@ -22,4 +22,15 @@ describe("resolveModelDir", () => {
     expect(logs.filter((l) => l.startsWith("building")).length).toBe(2); // current: not rebuilt
     expect(modelOrSource(int4)).toEqual({ model: int4 });
   });
+
+  it("builds fused attention into NAME-gqa (NAME-PRECISION-gqa), apart from the plain build", async () => {
+    const cacheDir = tempDir("sg-model-source-");
+    const plain = await resolveModelDir({ from: ORGANISM, cacheDir });
+    const gqa = await resolveModelDir({ from: ORGANISM, cacheDir, attention: "gqa" });
+    const int8 = await resolveModelDir({ from: ORGANISM, cacheDir, weights: "int8", attention: "gqa" });
+    expect([gqa, int8]).toEqual([join(cacheDir, "organism260K-gqa"), join(cacheDir, "organism260K-int8-gqa")]);
+    expect(readManifest(plain).graph.attention ?? "plain").toBe("plain");
+    expect(readManifest(gqa).graph.attention).toBe("gqa");
+    expect(readManifest(int8).graph).toMatchObject({ attention: "gqa", precision: { weights: "int8" } });
+  });
 });

@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { buildModel, isBuildCurrent } from "./model/build.ts";
 import { MANIFEST_FILE } from "./model/manifest.ts";
+import type { AttentionKind } from "./model/graph/llama-graph.ts";
 import type { WeightPrecision } from "./model/quantize.ts";
 
 /** The default checkpoint: the refusal model organism beside the repo. */
@@ -26,6 +27,8 @@ export interface ModelSource {
   cacheDir?: string;
   /** Weight precision of a --from build (default fp32); non-fp32 builds are cached as NAME-PRECISION. */
   weights?: WeightPrecision;
+  /** Attention of a --from build (default plain); gqa builds are cached as NAME[-PRECISION]-gqa. */
+  attention?: AttentionKind;
   log?: (message: string) => void;
 }
 
@@ -44,10 +47,12 @@ export async function resolveModelDir(src: ModelSource): Promise<string> {
   const from = resolve(src.from ?? DEFAULT_MODEL_SOURCE);
   const name = from.split("/").filter(Boolean).pop()!.replace(/\.bin$/, "");
   const weights = src.weights ?? "fp32";
-  const out = join(src.cacheDir ?? DEFAULT_CACHE_DIR, weights === "fp32" ? name : `${name}-${weights}`);
-  if (await isBuildCurrent(from, out, { weights })) return out;
+  const attention = src.attention ?? "plain";
+  const folder = [name, ...(weights === "fp32" ? [] : [weights]), ...(attention === "plain" ? [] : [attention])].join("-");
+  const out = join(src.cacheDir ?? DEFAULT_CACHE_DIR, folder);
+  if (await isBuildCurrent(from, out, { weights, attention })) return out;
   src.log?.(`building ${from} into ${out} (first start, or the source changed)`);
-  const built = await buildModel({ from, out, id: name, weights });
+  const built = await buildModel({ from, out, id: name, weights, attention });
   src.log?.(built.summary);
   return out;
 }

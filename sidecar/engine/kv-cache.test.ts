@@ -58,7 +58,86 @@ describe("BatchKvCache", () => {
   });
 });
 
+/** A stand-in for one graph step: copy the past row by row into present, then append a column of `tag`. */
+function fakeStep(c: BatchKvCache, tag: number): void {
+  const out = c.presentBuffers(1);
+  const P = c.pastLength;
+  for (const [outs, pasts] of [[out.keys, c.pastKeys()], [out.values, c.pastValues()]] as const) {
+    outs.forEach((o, l) => {
+      for (let r = 0; r < c.batch * H; r++) {
+        o.set(pasts[l]!.subarray(r * P * D, (r + 1) * P * D), r * (P + 1) * D);
+        o.fill(tag, (r * (P + 1) + P) * D, (r + 1) * (P + 1) * D);
+      }
+    });
+  }
+  c.advance(out.keys, out.values, 1);
+}
+
+/** The buffers a step touches: the one the cache is in and the one the next present goes to. */
+const buffersInUse = (c: BatchKvCache) => [c.pastKeys()[0]!.buffer, c.presentBuffers(1).keys[0]!.buffer];
+
 describe("BatchKvCache buffers", () => {
+  it("reads row caches kept with room to grow (capacity > length)", () => {
+    const c = new BatchKvCache(L, H, D);
+    const row = tagged(4, 3);
+    // The same row in arrays of capacity 5: positions 3 and 4 hold garbage that must not be read.
+    const roomy = (arrays: Float32Array[]) => arrays.map((a) => {
+      const out = new Float32Array(H * 5 * D).fill(NaN);
+      for (let h = 0; h < H; h++) out.set(a.subarray(h * 3 * D, (h + 1) * 3 * D), h * 5 * D);
+      return out;
+    });
+    c.add({ length: 3, keys: roomy(row.keys), values: roomy(row.values) });
+    c.add(tagged(5, 1));
+    expect(c.row(0)).toEqual(row);
+    expect(c.row(1)).toEqual(tagged(5, 1));
+  });
+
+  it("a long row joining allocates in its own step only, and rows leaving and joining reuse the buffers", () => {
+    const c = new BatchKvCache(L, H, D);
+    c.add(tagged(1, 2));
+    c.add(tagged(2, 3));
+    for (let s = 0; s < 3; s++) fakeStep(c, 100 + s);
+    const seen = new Set(buffersInUse(c));
+    // A long row joins: the rebuild takes new buffers with headroom for both roles at once...
+    c.add(tagged(3, 40));
+    const joined = buffersInUse(c);
+    expect(seen.has(joined[0]!) || seen.has(joined[1]!)).toBe(false);
+    // ...so the steps after it allocate nothing (the old code allocated in each of the next two).
+    for (let s = 3; s < 8; s++) {
+      fakeStep(c, 100 + s);
+      for (const b of buffersInUse(c)) expect(joined).toContain(b);
+    }
+    // The long row leaves and a short one joins: no new buffer either.
+    c.remove([2]);
+    c.add(tagged(4, 2));
+    fakeStep(c, 108);
+    for (const b of buffersInUse(c)) expect(joined).toContain(b);
+    // Every row is intact: its own positions, then one column per step it took part in.
+    const check = (b: number, original: RowCache, tags: number[]) => {
+      const row = c.row(b);
+      expect(row.length).toBe(original.length + tags.length);
+      for (let h = 0; h < H; h++) {
+        const at = (p: number) => (h * row.length + p) * D;
+        expect([...row.keys[1]!.subarray(at(0), at(original.length))]).toEqual([...original.keys[1]!.subarray(h * original.length * D, (h + 1) * original.length * D)]);
+        tags.forEach((t, i) => expect(row.values[0]![at(original.length + i)]).toBe(t));
+      }
+    };
+    check(0, tagged(1, 2), [100, 101, 102, 103, 104, 105, 106, 107, 108]);
+    check(1, tagged(2, 3), [100, 101, 102, 103, 104, 105, 106, 107, 108]);
+    check(2, tagged(4, 2), [108]);
+  });
+
+  it("lets go of a long row's buffers once the batch no longer needs them", () => {
+    const c = new BatchKvCache(L, H, D);
+    c.add(tagged(1, 2));
+    c.add(tagged(2, 200_000)); // 4.8M values per layer: past the sizes kept regardless
+    fakeStep(c, 1);
+    const big = buffersInUse(c);
+    c.remove([1]);
+    for (const b of buffersInUse(c)) expect(big).not.toContain(b);
+    expect(c.pastKeys()[0]!.buffer.byteLength).toBeLessThan(1e6);
+  });
+
   it("writes each step's present into the buffer the step did not read, and reuses it", () => {
     const c = new BatchKvCache(L, H, D);
     c.add(tagged(1, 2));

@@ -16,19 +16,78 @@
  * Buffers: a step reads the cache from one buffer and writes `present` into
  * another (`presentBuffers`), and the two swap roles after the step. Reusing
  * them keeps a large batch from allocating the whole cache every step, which
- * otherwise costs frequent full garbage collections.
+ * otherwise costs frequent full garbage collections. A membership change
+ * rebuilds into the spare buffer when it is large enough, else into a new one
+ * with headroom, and makes sure the other buffer can take the next steps'
+ * `present` too: a long row joining costs its allocations in that one step,
+ * not one exact-size array now and two grown ones in the next two steps.
  */
 
-/** One row's cache on its own, per layer [nKv, length, headDim] (a batch-1 prefill's `present`). */
+import type { Manifest } from "../model/manifest.ts";
+import { GqaKvCache } from "./gqa-kv-cache.ts";
+
+/** Buffers grow to this much more than asked, so a growing cache reallocates rarely. */
+const HEADROOM = 1.5;
+/**
+ * A membership change reuses a buffer up to this many times larger than it
+ * needs (plus KEEP_FLOATS), so one long row that left does not pin its
+ * memory for good.
+ */
+const MAX_SLACK = 4;
+const KEEP_FLOATS = 1 << 20;
+
+/** Whether `buffer` can be reused for `need` values without holding on to far more. */
+function fits(buffer: Float32Array | null, need: number): buffer is Float32Array {
+  return buffer !== null && buffer.length >= need && buffer.length <= need * MAX_SLACK + KEEP_FLOATS;
+}
+
+/** Positions per head in a row cache's layer arrays ([nKv, capacity, headDim]; capacity >= length). */
+function rowCapacity(cache: RowCache, l: number, which: "keys" | "values", H: number, D: number): number {
+  return cache[which][l]!.length / (H * D);
+}
+
+/**
+ * One row's cache on its own, per layer [nKv, capacity, headDim] with
+ * capacity = array length / (nKv * headDim) >= length: a batch-1 prefill's
+ * `present` (capacity = length), or a row kept with room to grow
+ * (gqa-kv-cache.ts). Positions length .. capacity - 1 are unused.
+ */
 export interface RowCache {
   length: number;
   keys: Float32Array[];
   values: Float32Array[];
 }
 
+/**
+ * What the scheduler asks of the running batch's cache: this class for plain
+ * graphs, GqaKvCache (gqa-kv-cache.ts) for fused attention. A step's inputs
+ * come from pastKeys/pastValues/pastLength/stepMask/presentBuffers and the
+ * rows' lengths; its key/value outputs go to advance().
+ */
+export interface KvCache {
+  readonly batch: number;
+  /** Columns per row of the past arrays. */
+  readonly pastLength: number;
+  rowLength(b: number): number;
+  pastKeys(): Float32Array[];
+  pastValues(): Float32Array[];
+  stepMask(newTokens?: number): BigInt64Array;
+  presentBuffers(newTokens?: number): { keys: Float32Array[]; values: Float32Array[] } | undefined;
+  add(row: RowCache): void;
+  remove(rows: Iterable<number>): void;
+  advance(keys: Float32Array[], values: Float32Array[], newTokens?: number): void;
+  row(b: number): RowCache;
+}
+
+/** The batch cache a model's graph needs: left-aligned rows for fused attention (manifest graph.attention "gqa"), else right-aligned. */
+export function batchCacheFor(manifest: Manifest): KvCache {
+  const { nLayers, nKvHeads, headDim } = manifest.dims;
+  return manifest.graph.attention === "gqa" ? new GqaKvCache(nLayers, nKvHeads, headDim) : new BatchKvCache(nLayers, nKvHeads, headDim);
+}
+
 type Source = { kind: "batch"; row: number } | { kind: "row"; cache: RowCache };
 
-export class BatchKvCache {
+export class BatchKvCache implements KvCache {
   private keys: Float32Array[];
   private values: Float32Array[];
   /** Per layer, a buffer not in use by the cache (the next step's output). */
@@ -61,8 +120,7 @@ export class BatchKvCache {
   presentBuffers(newTokens = 1): { keys: Float32Array[]; values: Float32Array[] } {
     const n = this.batch * this.nKvHeads * (this.P + newTokens) * this.headDim;
     const view = (spare: Float32Array[], l: number) => {
-      // Grow by half again, so a growing cache reallocates rarely.
-      if (spare[l]!.length < n) spare[l] = new Float32Array(Math.ceil(n * 1.5));
+      if (spare[l]!.length < n) spare[l] = new Float32Array(Math.ceil(n * HEADROOM));
       return spare[l]!.subarray(0, n);
     };
     return {
@@ -155,29 +213,39 @@ export class BatchKvCache {
     const lengths = sources.map((s) => (s.kind === "batch" ? this.lengths[s.row]! : s.cache.length));
     const P = lengths.reduce((a, b) => Math.max(a, b), 0);
     const { nKvHeads: H, headDim: D } = this;
-    const copyLayer = (l: number, which: "keys" | "values") => {
-      const dest = new Float32Array(sources.length * H * P * D);
+    const n = sources.length * H * P * D;
+    // The next step's present holds one more column per row.
+    const next = sources.length * H * (P + 1) * D;
+    const copyLayer = (l: number, which: "keys" | "values", spare: Float32Array[], own: Array<Float32Array | null>) => {
+      // The spare buffer never backs the cache, so it can take the rebuilt rows.
+      const whole = fits(spare[l]!, n) ? spare[l]! : new Float32Array(Math.ceil(n * HEADROOM));
+      const dest = whole.subarray(0, n);
+      const reused = whole === spare[l];
       sources.forEach((s, b) => {
         const len = lengths[b]!;
         for (let h = 0; h < H; h++) {
           const to = ((b * H + h) * P + (P - len)) * D;
+          if (reused) dest.fill(0, to - (P - len) * D, to); // left padding: masked, but never stale
           if (s.kind === "batch") {
             const from = ((s.row * H + h) * this.P + (this.P - len)) * D;
             dest.set(this[which][l]!.subarray(from, from + len * D), to);
           } else {
-            const from = h * len * D;
+            const stride = rowCapacity(s.cache, l, which, H, D);
+            const from = h * stride * D;
             dest.set(s.cache[which][l]!.subarray(from, from + len * D), to);
           }
         }
       });
+      // The buffer the cache was in is free now: it becomes the spare, grown when the next step would not fit.
+      const previous = own[l] ?? (whole === spare[l] ? null : spare[l]!);
+      spare[l] = fits(previous, next) ? previous : new Float32Array(Math.ceil(next * HEADROOM));
+      own[l] = whole;
       return dest;
     };
-    const keys = Array.from({ length: this.nLayers }, (_, l) => copyLayer(l, "keys"));
-    const values = Array.from({ length: this.nLayers }, (_, l) => copyLayer(l, "values"));
+    const keys = Array.from({ length: this.nLayers }, (_, l) => copyLayer(l, "keys", this.spareKeys, this.ownKeys));
+    const values = Array.from({ length: this.nLayers }, (_, l) => copyLayer(l, "values", this.spareValues, this.ownValues));
     this.keys = keys;
     this.values = values;
-    this.ownKeys = [...keys];
-    this.ownValues = [...values];
     this.lengths = lengths;
     this.P = P;
   }

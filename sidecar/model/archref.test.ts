@@ -17,9 +17,7 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OnnxDecoder } from "../engine/decoder.ts";
-import { Scheduler } from "../engine/scheduler.ts";
-import { Sequence } from "../engine/sequence.ts";
-import { loadModelTokenizer } from "../tokenizer/load.ts";
+import { schedulerGreedy } from "../engine/test-support.ts";
 import { argmaxOf, listArchref, maxAbs, maxRel, readArchref, type ArchrefFixture } from "./archref.ts";
 import { buildModel } from "./build.ts";
 import { residPost } from "./graph/names.ts";
@@ -62,28 +60,6 @@ async function forward(session: ort.InferenceSession, m: Manifest, ids: number[]
   };
 }
 
-/** Greedy tokens from the engine's scheduler (KV cache, continuous batching), EOS not stopping. */
-async function schedulerGreedy(modelDir: string, manifest: Manifest, prompts: number[][], steps: number): Promise<number[][]> {
-  const tokenizer = await loadModelTokenizer(modelDir, manifest);
-  const decoder = await OnnxDecoder.load(modelDir, manifest, { intraOpThreads: 1 });
-  const scheduler = new Scheduler(decoder, { maxBatch: prompts.length, maxQueue: prompts.length });
-  try {
-    const seqs = prompts.map((promptIds, i) => new Sequence(
-      { id: String(i), promptIds, maxTokens: steps, sampling: { temperature: 0, topK: 0 }, stop: [], logprobs: 0, signal: new AbortController().signal },
-      tokenizer,
-      new Set(),
-    ));
-    for (const s of seqs) scheduler.submit(s);
-    return await Promise.all(seqs.map(async (s) => {
-      const ids: number[] = [];
-      for await (const chunk of s.output) ids.push(...chunk.tokenIds);
-      return ids;
-    }));
-  } finally {
-    await scheduler.stop();
-    await decoder.release();
-  }
-}
 
 describe.each(fixtures)("$name matches transformers", ({ name, dir }) => {
   let fx: ArchrefFixture;
@@ -124,8 +100,13 @@ describe.each(fixtures)("$name matches transformers", ({ name, dir }) => {
     const prompts = fx.sequences.map((s) => s.input_ids);
     const want = fx.sequences.map((s) => s.greedy.reference_tokens);
     const steps = want[0]!.length;
-    for (const [i, p] of prompts.entries()) expect((await schedulerGreedy(modelDir, manifest, [p], steps))[0], `prompt ${i} alone`).toEqual(want[i]);
-    expect(await schedulerGreedy(modelDir, manifest, prompts, steps), "all prompts in one batch").toEqual(want);
+    const decoder = await OnnxDecoder.load(modelDir, manifest, { intraOpThreads: 1 });
+    try {
+      for (const [i, p] of prompts.entries()) expect((await schedulerGreedy(decoder, modelDir, manifest, [p], steps))[0], `prompt ${i} alone`).toEqual(want[i]);
+      expect(await schedulerGreedy(decoder, modelDir, manifest, prompts, steps), "all prompts in one batch").toEqual(want);
+    } finally {
+      await decoder.release();
+    }
   });
 
   it("plain-TypeScript reference forward pass agrees with transformers", () => {

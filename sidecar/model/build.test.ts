@@ -173,6 +173,25 @@ describe("buildModel: checkpoint dtypes and weight precisions", () => {
     expect([...rounded].some(([t, bytes]) => !bytes.equals(f32.get(t)!))).toBe(true);
   });
 
+  it("records fused attention in the manifest, rebuilds when the other is asked for, and refuses head sizes its kernel does not take", async () => {
+    const out = tmp();
+    const gqa = await buildModel({ from: STORIES, out, attention: "gqa" });
+    expect(gqa.manifest.graph.attention).toBe("gqa");
+    expect(readManifest(out).graph.attention).toBe("gqa");
+    expect(gqa.summary).toMatch(/fused attention \(gqa\)/);
+    const inputs = new Set((await ort.InferenceSession.create(gqa.modelFile)).inputNames);
+    expect(inputs.has("seqlens_k") && !inputs.has("attention_mask")).toBe(true);
+    expect(await isBuildCurrent(STORIES, out, { attention: "gqa" })).toBe(true);
+    expect(await isBuildCurrent(STORIES, out)).toBe(false); // plain asked for
+    const plain = await buildModel({ from: STORIES, out: tmp() });
+    expect(plain.manifest.graph.attention).toBe("plain");
+    expect(await isBuildCurrent(STORIES, plain.outDir, { attention: "gqa" })).toBe(false);
+    const src = tmp();
+    writeHfFixture(src, randomLlama({ headDim: 12 }, 5), { modelType: "llama" });
+    cpSync(join(STORIES_HF, "tokenizer.json"), join(src, "tokenizer.json"));
+    await expect(buildModel({ from: src, out: tmp(), attention: "gqa" })).rejects.toThrow(/--attention gqa: .*multiple of 8; this model's is 12; build this model with plain attention/);
+  });
+
   it("records the precision in the manifest, rebuilds when another is asked for, and refuses bad block sizes", async () => {
     const out = tmp();
     const int4 = await buildModel({ from: join(SHARED, "organism260K"), out, weights: "int4" });

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { buildLlamaGraph } from "./graph/llama-graph.ts";
+import { buildLlamaGraph, type AttentionKind } from "./graph/llama-graph.ts";
 import { residPost } from "./graph/names.ts";
 import { OPSET, writeModel } from "./graph/write-model.ts";
 import { openHf } from "./hf.ts";
@@ -51,6 +51,12 @@ export interface BuildModelOptions {
   weights?: WeightPrecision;
   /** int8/int4: values per quantization block (default 32). */
   blockSize?: number;
+  /**
+   * Attention (graph/llama-graph.ts): "plain" ONNX ops (default) or "gqa",
+   * onnxruntime's fused GroupQueryAttention with a cache the engine keeps in
+   * place (head size a multiple of 8; refused otherwise).
+   */
+  attention?: AttentionKind;
   /** Progress messages (default: none). */
   log?: (msg: string) => void;
   /** Called as each tensor is converted and written (done, total), for progress bars. */
@@ -146,7 +152,7 @@ async function hashFiles(files: string[], dir: string): Promise<Record<string, s
  * True when `out` holds a finished build of `from`, by this builder version,
  * whose source files still have the recorded hashes (the sidecar rebuilds otherwise).
  */
-export async function isBuildCurrent(from: string, out: string, opts: { tokenizer?: string; weights?: WeightPrecision; blockSize?: number } = {}): Promise<boolean> {
+export async function isBuildCurrent(from: string, out: string, opts: { tokenizer?: string; weights?: WeightPrecision; blockSize?: number; attention?: AttentionKind } = {}): Promise<boolean> {
   if (!existsSync(join(out, MANIFEST_FILE)) || !existsSync(join(out, MODEL_FILE))) return false;
   let manifest: Manifest;
   try {
@@ -158,6 +164,7 @@ export async function isBuildCurrent(from: string, out: string, opts: { tokenize
   if (manifest.builderVersion !== BUILDER_VERSION) return false;
   const want = precisionOf(opts);
   if (manifest.graph.precision.weights !== want.weights || manifest.graph.precision.blockSize !== want.blockSize) return false;
+  if ((manifest.graph.attention ?? "plain") !== (opts.attention ?? "plain")) return false;
   if (manifest.source.kind !== source.kind || manifest.source.path !== source.path) return false;
   const now = await hashFiles(sourceFiles(source, opts.tokenizer), source.dir);
   const before = manifest.source.sha256;
@@ -190,7 +197,8 @@ export async function buildModel(opts: BuildModelOptions): Promise<BuildModelRes
   // The manifest marks a finished build: remove it first so a crash leaves none.
   rmSync(join(outDir, MANIFEST_FILE), { force: true });
   const precision = precisionOf(opts);
-  const graph = buildLlamaGraph(weights, { residualOutputs: opts.residualOutputs, weights: precision.weights, blockSize: precision.blockSize ?? undefined });
+  const attention = opts.attention ?? "plain";
+  const graph = buildLlamaGraph(weights, { residualOutputs: opts.residualOutputs, weights: precision.weights, blockSize: precision.blockSize ?? undefined, attention });
   const saes = (opts.saes ?? []).map((s) => ({ loaded: loadSaeForModel(s.dir, c.dModel, c.nLayers), layer: s.layer }));
   for (const s of saes) log(`read SAE ${s.loaded.dir}: ${describeSae(s.loaded.sae)}`);
   const hooks = addHooksToBuilder(graph, planHooks(opts.hookLayers ?? [], saes, c.nLayers), residPost, c.dModel);
@@ -228,6 +236,7 @@ export async function buildModel(opts: BuildModelOptions): Promise<BuildModelRes
       sourceRotary: c.rotary, tiedEmbeddings: c.tiedEmbeddings, qkvBias: c.qkvBias, residualOutputs: opts.residualOutputs ?? false,
       family: familyOptions(c),
       precision,
+      attention,
     },
     tokenizer: {
       kind: tokenizer.kind, files: copied, bosId: tokenizer.bosId, eosId: tokenizer.eosId, eosIds: tokenizer.eosIds, addBos: tokenizer.addBos,
@@ -245,6 +254,6 @@ export async function buildModel(opts: BuildModelOptions): Promise<BuildModelRes
     weights.layers.reduce((n, l) => n + Object.values(l).reduce((m: number, a) => m + (a ? (a as Weight).length : 0), 0), 0);
   const summary = `built ${manifest.id} (${source.kind}${loaded.modelType ? `/${loaded.modelType}` : ""}, ${(params / 1e6).toFixed(2)}M params, ` +
     `${c.nLayers} layers, d_model ${c.dModel}, heads ${c.nHeads}/${c.nKvHeads} kv, vocab ${c.vocabSize}, ` +
-    `tokenizer ${tokenizer.kind}, ${precision.weights} weights: ${(written.weightBytes / 1e6).toFixed(1)} MB) -> ${modelFile}${written.externalDataFile ? ` + ${written.externalDataFile}` : ""} in ${seconds.toFixed(1)}s`;
+    `tokenizer ${tokenizer.kind}, ${precision.weights} weights${attention === "gqa" ? ", fused attention (gqa)" : ""}: ${(written.weightBytes / 1e6).toFixed(1)} MB) -> ${modelFile}${written.externalDataFile ? ` + ${written.externalDataFile}` : ""} in ${seconds.toFixed(1)}s`;
   return { outDir, modelFile, manifest, weightBytes: written.weightBytes, seconds, summary };
 }

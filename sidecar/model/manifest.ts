@@ -6,12 +6,13 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
+import { ATTENTION_KINDS } from "./graph/llama-graph.ts";
 import { WEIGHT_PRECISIONS } from "./quantize.ts";
 
 export const MANIFEST_FILE = "manifest.json";
 export const MANIFEST_FORMAT = "steerguard-model/1";
 /** Bumped whenever the builder's output changes, so older builds are rebuilt. */
-export const BUILDER_VERSION = 3;
+export const BUILDER_VERSION = 4;
 
 const PositiveInt = v.pipe(v.number(), v.integer(), v.minValue(1));
 const TokenId = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -72,6 +73,14 @@ export const ManifestSchema = v.object({
       v.object({ weights: v.picklist(WEIGHT_PRECISIONS), blockSize: v.nullable(PositiveInt) }),
       { weights: "fp32", blockSize: null },
     ),
+    /**
+     * How attention is built (graph/llama-graph.ts, build-model --attention):
+     * "plain" ONNX ops with attention_mask and present.N.* (right-aligned cache),
+     * or "gqa", onnxruntime's GroupQueryAttention with seqlens_k and
+     * new_key_values.N.* (left-aligned cache, sidecar/engine/gqa-kv-cache.ts).
+     * Absent: plain (builds from before the option).
+     */
+    attention: v.optional(v.picklist(ATTENTION_KINDS)),
   }),
   tokenizer: v.object({
     /** "llama2c": a tok*.bin vocabulary; "hf": tokenizer.json (+ tokenizer_config.json). */

@@ -21,6 +21,25 @@
  * the engine's cache keeps each row's positions contiguous (left padding
  * only), so a column distance is a position distance.
  *
+ * Fused attention (opts.attention "gqa"): each block's attention is one
+ * com.microsoft GroupQueryAttention node (onnxruntime's CPU kernel) instead of
+ * Concat/Transpose/MatMul/Softmax, and the interface changes (names.ts):
+ *   input_ids, position_ids  as above
+ *   seqlens_k [B] int32, total_sequence_length [] int32   (no attention_mask)
+ *   past_key_values.N.key / .value  [B, nKvHeads, capacity, headDim]: row b's
+ *       positions 0 .. seqlens_k[b] - S left-aligned, the rest unused
+ *   logits as above
+ *   new_key_values.N.key / .value   [B, S, nKvHeads*headDim]: this step's
+ *       keys (rotated) and values only, which the engine writes into its cache
+ * GroupQueryAttention writes its own present (past + new) into a buffer of its
+ * own; that is no graph output, because onnxruntime-node copies every output
+ * it returns, so a cache-sized output costs a copy of the cache per step.
+ * Rotary stays in our own ops (do_rotary 0), so every rope type works; the
+ * kernel checks the rest: head size a multiple of 8, several new tokens on a
+ * non-empty cache only at batch 1 (the engine's prefill chunks are batch 1).
+ * Soft-capping, the attention scale and sliding windows map to its softcap,
+ * scale and local_window_size (W keys: query position - key position < W).
+ *
  * Family options (LlamaConfig) follow sidecar/model/reference.ts, which
  * states the whole forward pass: rotary scaling (./rope.ts), embedding
  * scale, sandwich norms, GELU, attention scale and soft-capping, final
@@ -34,13 +53,29 @@ import type { Weight } from "../lazy-tensor.ts";
 import type { LinearName } from "../quantize.ts";
 import { isStaticRope, ropeFrequencies } from "../rope.ts";
 import { toHalfRotary, type LlamaConfig, type LlamaWeights } from "../weights.ts";
-import { derive, embedding, linear as linearAt, outputHead, type PrecisionOptions } from "./linear.ts";
-import { DataType, GraphBuilder } from "./onnx-builder.ts";
+import { derive, embedding, linear as linearAt, MS_DOMAIN, outputHead, type PrecisionOptions } from "./linear.ts";
+import { DataType, GraphBuilder, type AttrValue } from "./onnx-builder.ts";
 import * as N from "./names.ts";
+
+/** How each block's attention is built: plain ONNX ops (default) or onnxruntime's fused GroupQueryAttention. */
+export const ATTENTION_KINDS = ["plain", "gqa"] as const;
+export type AttentionKind = (typeof ATTENTION_KINDS)[number];
 
 export interface BuildGraphOptions extends PrecisionOptions {
   /** Also expose every block's residual stream as a graph output (for activation collection). */
   residualOutputs?: boolean;
+  /** Attention: "plain" (default) or "gqa" (com.microsoft GroupQueryAttention; see the header). */
+  attention?: AttentionKind;
+}
+
+/** TensorProto.INT32, the type of GroupQueryAttention's length inputs (onnx-builder.ts names only the types it stores). */
+const INT32 = 6;
+
+/** Why a model cannot be built with fused attention, or null when it can. */
+export function gqaUnsupported(c: Pick<LlamaConfig, "headDim" | "nHeads" | "nKvHeads">): string | null {
+  if (c.headDim % 8 !== 0) return `onnxruntime's GroupQueryAttention needs a head size that is a multiple of 8; this model's is ${c.headDim}`;
+  if (c.nHeads % c.nKvHeads !== 0) return `GroupQueryAttention needs the query heads (${c.nHeads}) to be a multiple of the kv heads (${c.nKvHeads})`;
+  return null;
 }
 
 /** Large negative added to masked attention scores (finite, so fully masked rows stay NaN-free). */
@@ -51,82 +86,105 @@ export function buildLlamaGraph(weights: LlamaWeights<Weight>, opts: BuildGraphO
   const c = w.config;
   const { dModel: D, headDim: hd, nHeads: H, nKvHeads: Hkv, hiddenDim: F, vocabSize: V } = c;
   const G = H / Hkv; // query heads per kv head
+  const fused = opts.attention === "gqa";
+  if (fused) {
+    const why = gqaUnsupported(c);
+    if (why) throw new Error(`--attention gqa: ${why}; build this model with plain attention`);
+  }
   const g = new GraphBuilder();
 
   // ---- inputs / outputs ----
   g.input(N.INPUT_IDS, DataType.INT64, ["batch_size", "sequence_length"]);
-  g.input(N.ATTENTION_MASK, DataType.INT64, ["batch_size", "total_sequence_length"]);
+  if (fused) {
+    g.input(N.SEQLENS_K, INT32, ["batch_size"]);
+    g.input(N.TOTAL_SEQUENCE_LENGTH, INT32, []);
+  } else {
+    g.input(N.ATTENTION_MASK, DataType.INT64, ["batch_size", "total_sequence_length"]);
+  }
   g.input(N.POSITION_IDS, DataType.INT64, ["batch_size", "sequence_length"]);
   for (let l = 0; l < c.nLayers; l++) {
-    g.input(N.pastKey(l), DataType.FLOAT, ["batch_size", Hkv, "past_sequence_length", hd]);
-    g.input(N.pastValue(l), DataType.FLOAT, ["batch_size", Hkv, "past_sequence_length", hd]);
+    const past = fused ? "past_capacity" : "past_sequence_length";
+    g.input(N.pastKey(l), DataType.FLOAT, ["batch_size", Hkv, past, hd]);
+    g.input(N.pastValue(l), DataType.FLOAT, ["batch_size", Hkv, past, hd]);
   }
   g.output(N.LOGITS, DataType.FLOAT, ["batch_size", "sequence_length", V]);
   for (let l = 0; l < c.nLayers; l++) {
-    g.output(N.presentKey(l), DataType.FLOAT, ["batch_size", Hkv, "total_sequence_length", hd]);
-    g.output(N.presentValue(l), DataType.FLOAT, ["batch_size", Hkv, "total_sequence_length", hd]);
+    if (fused) {
+      g.output(N.newKey(l), DataType.FLOAT, ["batch_size", "sequence_length", Hkv * hd]);
+      g.output(N.newValue(l), DataType.FLOAT, ["batch_size", "sequence_length", Hkv * hd]);
+    } else {
+      g.output(N.presentKey(l), DataType.FLOAT, ["batch_size", Hkv, "total_sequence_length", hd]);
+      g.output(N.presentValue(l), DataType.FLOAT, ["batch_size", Hkv, "total_sequence_length", hd]);
+    }
   }
   if (opts.residualOutputs) {
     for (let l = 0; l < c.nLayers; l++) g.output(N.residPost(l), DataType.FLOAT, ["batch_size", "sequence_length", D]);
   }
 
   // ---- shared constants ----
-  const axis1 = g.i64("/const/axes_1", [1]);
+  const axis1 = fused ? "" : g.i64("/const/axes_1", [1]);
   const axis2 = g.i64("/const/axes_2", [2]);
   const axisLast = g.i64("/const/axes_-1", [-1]);
-  const axes123 = g.i64("/const/axes_1_2_3", [1, 2, 3]);
-  const idx1 = g.i64("/const/index_1", [1], []);
-  const zeroI = g.i64("/const/zero_i64", [0], []);
-  const oneI = g.i64("/const/one_i64", [1], []);
+  const axes123 = fused ? "" : g.i64("/const/axes_1_2_3", [1, 2, 3]);
+  const idx1 = fused ? "" : g.i64("/const/index_1", [1], []);
+  const zeroI = fused ? "" : g.i64("/const/zero_i64", [0], []);
+  const oneI = fused ? "" : g.i64("/const/one_i64", [1], []);
   const two = g.scalar("/const/two", 2);
   const eps = g.scalar("/const/rms_eps", c.rmsNormEps);
-  const attnScale = g.scalar("/const/attn_scale", c.attnScale ?? 1 / Math.sqrt(hd));
-  const maskZero = g.scalar("/const/mask_zero", 0);
-  const maskNeg = g.scalar("/const/mask_neg", MASK_VALUE);
+  const scaleValue = c.attnScale ?? 1 / Math.sqrt(hd);
+  const attnScale = fused ? "" : g.scalar("/const/attn_scale", scaleValue);
+  const maskZero = fused ? "" : g.scalar("/const/mask_zero", 0);
+  const maskNeg = fused ? "" : g.scalar("/const/mask_neg", MASK_VALUE);
   const halfStart = g.i64("/const/half_start", [0]);
   const halfMid = g.i64("/const/half_mid", [hd / 2]);
   const halfEnd = g.i64("/const/half_end", [hd]);
   const axis3 = g.i64("/const/axes_3", [3]);
 
-  // ---- attention mask bias [B, 1, 1, S, T], computed once ----
-  // S = new tokens, T = P + S = all keys; query i sits at absolute index P + i.
-  const S = g.op("Gather", [g.op("Shape", [N.INPUT_IDS], "/mask/ids_shape"), idx1], "/mask/S", { axis: 0 });
-  const T = g.op("Gather", [g.op("Shape", [N.ATTENTION_MASK], "/mask/mask_shape"), idx1], "/mask/T", { axis: 0 });
-  const P = g.op("Sub", [T, S], "/mask/P");
-  const keyIdx = g.op("Range", [zeroI, T, oneI], "/mask/key_idx"); // [T]
-  const queryIdx = g.op("Add", [g.op("Range", [zeroI, S, oneI], "/mask/new_idx"), P], "/mask/query_idx"); // [S]
-  const queryCol = g.op("Unsqueeze", [queryIdx, axis1], "/mask/query_col"); // [S, 1]
-  const causal = g.op("LessOrEqual", [keyIdx, queryCol], "/mask/causal"); // [S, T]
-  const notPad = g.op("Unsqueeze", [g.op("Cast", [N.ATTENTION_MASK], "/mask/mask_bool", { to: DataType.BOOL }), axes123], "/mask/not_pad"); // [B,1,1,1,T]
-  const allowed = g.op("And", [causal, notPad], "/mask/allowed"); // [B,1,1,S,T]
-  const fullBias = g.op("Where", [allowed, maskZero, maskNeg], "/mask/bias");
-  // One more bias per distinct sliding window W: also hide keys W or more positions back.
-  let distance: string | undefined; // [S, T]: query position - key position
-  const windowBias = new Map<number, string>();
-  const maskBiasFor = (layer: number): string => {
-    const W = c.slidingWindows?.[layer] ?? null;
-    if (W === null) return fullBias;
-    let bias = windowBias.get(W);
-    if (!bias) {
-      distance ??= g.op("Sub", [queryCol, keyIdx], "/mask/distance");
-      const near = g.op("Less", [distance, g.i64(`/mask/window_${W}`, [W], [])], `/mask/within_${W}`);
-      bias = g.op("Where", [g.op("And", [allowed, near], `/mask/allowed_${W}`), maskZero, maskNeg], `/mask/bias_${W}`);
-      windowBias.set(W, bias);
-    }
-    return bias;
-  };
+  // ---- attention mask bias [B, 1, 1, S, T], computed once (plain attention; GroupQueryAttention masks by itself) ----
+  const maskBiasFor = fused ? () => "" : maskBiases();
+  function maskBiases(): (layer: number) => string {
+    // S = new tokens, T = P + S = all keys; query i sits at absolute index P + i.
+    const S = g.op("Gather", [g.op("Shape", [N.INPUT_IDS], "/mask/ids_shape"), idx1], "/mask/S", { axis: 0 });
+    const T = g.op("Gather", [g.op("Shape", [N.ATTENTION_MASK], "/mask/mask_shape"), idx1], "/mask/T", { axis: 0 });
+    const P = g.op("Sub", [T, S], "/mask/P");
+    const keyIdx = g.op("Range", [zeroI, T, oneI], "/mask/key_idx"); // [T]
+    const queryIdx = g.op("Add", [g.op("Range", [zeroI, S, oneI], "/mask/new_idx"), P], "/mask/query_idx"); // [S]
+    const queryCol = g.op("Unsqueeze", [queryIdx, axis1], "/mask/query_col"); // [S, 1]
+    const causal = g.op("LessOrEqual", [keyIdx, queryCol], "/mask/causal"); // [S, T]
+    const notPad = g.op("Unsqueeze", [g.op("Cast", [N.ATTENTION_MASK], "/mask/mask_bool", { to: DataType.BOOL }), axes123], "/mask/not_pad"); // [B,1,1,1,T]
+    const allowed = g.op("And", [causal, notPad], "/mask/allowed"); // [B,1,1,S,T]
+    const fullBias = g.op("Where", [allowed, maskZero, maskNeg], "/mask/bias");
+    // One more bias per distinct sliding window W: also hide keys W or more positions back.
+    let distance: string | undefined; // [S, T]: query position - key position
+    const windowBias = new Map<number, string>();
+    const maskBiasFor = (layer: number): string => {
+      const W = c.slidingWindows?.[layer] ?? null;
+      if (W === null) return fullBias;
+      let bias = windowBias.get(W);
+      if (!bias) {
+        distance ??= g.op("Sub", [queryCol, keyIdx], "/mask/distance");
+        const near = g.op("Less", [distance, g.i64(`/mask/window_${W}`, [W], [])], `/mask/within_${W}`);
+        bias = g.op("Where", [g.op("And", [allowed, near], `/mask/allowed_${W}`), maskZero, maskNeg], `/mask/bias_${W}`);
+        windowBias.set(W, bias);
+      }
+      return bias;
+    };
+    return maskBiasFor;
+  }
 
-  // ---- rotary tables from position_ids: cos/sin [B, 1, S, hd] ----
+  // ---- rotary tables from position_ids: cos/sin [B, 1, S, hd] (fused attention: [B, S, 1, hd]) ----
   // Pair j of the half convention is (x[j], x[j + hd/2]) with frequency invFreq[j] (../rope.ts).
   const pos = g.op("Unsqueeze", [g.op("Cast", [N.POSITION_IDS], "/rotary/pos_f32", { to: DataType.FLOAT }), axisLast], "/rotary/pos"); // [B,S,1]
   const { invFreq, scale: ropeScale } = rotaryFrequencies(g, c);
   const freqs = g.op("Mul", [pos, invFreq], "/rotary/freqs"); // [B,S,hd/2]
   const emb = g.op("Concat", [freqs, freqs], "/rotary/emb", { axis: -1 }); // [B,S,hd]
   const scaled = (t: string, name: string) => (ropeScale === 1 ? t : g.op("Mul", [t, g.scalar(`/rotary/${name}_scale`, ropeScale)], `/rotary/${name}_scaled`));
-  const cos = g.op("Unsqueeze", [scaled(g.op("Cos", [emb], "/rotary/cos_bsd"), "cos"), axis1], "/rotary/cos");
-  const sin = g.op("Unsqueeze", [scaled(g.op("Sin", [emb], "/rotary/sin_bsd"), "sin"), axis1], "/rotary/sin");
+  // The heads axis: fused attention rotates q and k as [B, S, heads, hd], the layout GroupQueryAttention reads.
+  const headsAxis = fused ? axis2 : axis1;
+  const cos = g.op("Unsqueeze", [scaled(g.op("Cos", [emb], "/rotary/cos_bsd"), "cos"), headsAxis], "/rotary/cos");
+  const sin = g.op("Unsqueeze", [scaled(g.op("Sin", [emb], "/rotary/sin_bsd"), "sin"), headsAxis], "/rotary/sin");
 
-  /** x * cos + rotate_half(x) * sin, where rotate_half(x) = concat(-x2, x1). x: [B, heads, S, hd] */
+  /** x * cos + rotate_half(x) * sin, where rotate_half(x) = concat(-x2, x1). x: [B, heads, S, hd] ([B, S, heads, hd] when fused) */
   const applyRotary = (x: string, p: string): string => {
     const x1 = g.op("Slice", [x, halfStart, halfMid, axis3], `${p}/x1`);
     const x2 = g.op("Slice", [x, halfMid, halfEnd, axis3], `${p}/x2`);
@@ -152,23 +210,37 @@ export function buildLlamaGraph(weights: LlamaWeights<Weight>, opts: BuildGraphO
   /** cap * tanh(t / cap), as transformers soft-caps (cap: a scalar initializer's name). */
   const softcap = (t: string, cap: string, p: string, outputs?: string[]) =>
     g.op("Mul", [g.op("Tanh", [g.op("Div", [t, cap], `${p}/Div`)], `${p}/Tanh`), cap], `${p}/Mul`, {}, outputs);
-  const attnCap = c.attnSoftcap ? g.scalar("/const/attn_softcap", c.attnSoftcap) : undefined;
+  const attnCap = c.attnSoftcap && !fused ? g.scalar("/const/attn_softcap", c.attnSoftcap) : undefined;
 
   const headsShape = g.i64("/const/shape_q_heads", [0, 0, H, hd]);
   const kvHeadsShape = g.i64("/const/shape_kv_heads", [0, 0, Hkv, hd]);
-  const groupedShape = g.i64("/const/shape_grouped", [0, Hkv, G, -1, hd]);
-  const ungroupedShape = g.i64("/const/shape_ungrouped", [0, H, -1, hd]);
+  const groupedShape = fused ? "" : g.i64("/const/shape_grouped", [0, Hkv, G, -1, hd]);
+  const ungroupedShape = fused ? "" : g.i64("/const/shape_ungrouped", [0, H, -1, hd]);
   const mergedShape = g.i64("/const/shape_merged", [0, 0, H * hd]);
+  const kvMergedShape = fused ? g.i64("/const/shape_kv_merged", [0, 0, Hkv * hd]) : "";
 
-  w.layers.forEach((layer, l) => {
-    const p = `/model/layers.${l}`;
-    const a = `${p}/self_attn`;
-    // attention
-    const h = rmsNorm(x, layer.attnNorm, `${p}/input_layernorm`);
-    const q = linear(h, layer.wq, H * hd, D, `${a}/q_proj`, "wq", layer.bq);
-    const k = linear(h, layer.wk, Hkv * hd, D, `${a}/k_proj`, "wk", layer.bk);
-    const v = linear(h, layer.wv, Hkv * hd, D, `${a}/v_proj`, "wv", layer.bv);
-    // [B,S,heads*hd] -> [B,heads,S,hd]
+  /**
+   * One block's attention as a GroupQueryAttention node: q, k, v [B, S, heads*hd]
+   * in, context [B, S, H*hd] out; the rotated keys and the values are also the
+   * graph's new_key_values outputs. Its present outputs stay inside the graph.
+   */
+  const fusedAttention = (q: string, k: string, v: string, l: number, a: string): string => {
+    const rotated = (t: string, shape: string, merged: string, name: string, outputs?: string[]) =>
+      g.op("Reshape", [applyRotary(g.op("Reshape", [t, shape], `${a}/${name}_bshd`), `${a}/${name}_rotary`), merged], `${a}/${name}_rotated`, {}, outputs);
+    const qr = rotated(q, headsShape, mergedShape, "q");
+    const kr = rotated(k, kvHeadsShape, kvMergedShape, "k", [N.newKey(l)]);
+    const vn = g.op("Identity", [v], `${a}/v_new`, {}, [N.newValue(l)]);
+    const W = c.slidingWindows?.[l] ?? null;
+    const attrs: Record<string, AttrValue> = { num_heads: H, kv_num_heads: Hkv, scale: { float: scaleValue } };
+    if (c.attnSoftcap) attrs.softcap = { float: c.attnSoftcap };
+    if (W !== null) attrs.local_window_size = W;
+    const inputs = [qr, kr, vn, N.pastKey(l), N.pastValue(l), N.SEQLENS_K, N.TOTAL_SEQUENCE_LENGTH];
+    const outputs = [`${a}/gqa/output`, `${a}/gqa/present_key`, `${a}/gqa/present_value`];
+    return g.op("GroupQueryAttention", inputs, `${a}/gqa`, attrs, outputs, MS_DOMAIN);
+  };
+
+  /** One block's attention in plain ops: q, k, v [B, S, heads*hd] in, context [B, S, H*hd] out; present.N.* = past + new. */
+  const plainAttention = (q: string, k: string, v: string, l: number, a: string): string => {
     const toHeads = (t: string, shape: string, name: string) =>
       g.op("Transpose", [g.op("Reshape", [t, shape], `${a}/${name}_reshape`)], `${a}/${name}_heads`, { perm: [0, 2, 1, 3] });
     const qr = applyRotary(toHeads(q, headsShape, "q"), `${a}/q_rotary`);
@@ -185,10 +257,21 @@ export function buildLlamaGraph(weights: LlamaWeights<Weight>, opts: BuildGraphO
     const scores = attnCap ? softcap(raw, attnCap, `${a}/softcap`) : raw;
     const probs = g.op("Softmax", [g.op("Add", [scores, maskBiasFor(l)], `${a}/masked_scores`)], `${a}/probs`, { axis: -1 });
     const ctx = g.op("MatMul", [probs, g.op("Unsqueeze", [values, axis2], `${a}/v_grouped`)], `${a}/context`); // [B,Hkv,G,S,hd]
-    const merged = g.op("Reshape", [
+    return g.op("Reshape", [
       g.op("Transpose", [g.op("Reshape", [ctx, ungroupedShape], `${a}/context_heads`)], `${a}/context_bshd`, { perm: [0, 2, 1, 3] }),
       mergedShape,
     ], `${a}/context_merged`); // [B,S,H*hd]
+  };
+
+  w.layers.forEach((layer, l) => {
+    const p = `/model/layers.${l}`;
+    const a = `${p}/self_attn`;
+    // attention
+    const h = rmsNorm(x, layer.attnNorm, `${p}/input_layernorm`);
+    const q = linear(h, layer.wq, H * hd, D, `${a}/q_proj`, "wq", layer.bq);
+    const k = linear(h, layer.wk, Hkv * hd, D, `${a}/k_proj`, "wk", layer.bk);
+    const v = linear(h, layer.wv, Hkv * hd, D, `${a}/v_proj`, "wv", layer.bv);
+    const merged = fused ? fusedAttention(q, k, v, l, a) : plainAttention(q, k, v, l, a);
     let attnOut = linear(merged, layer.wo, D, H * hd, `${a}/o_proj`, "wo");
     if (layer.postAttnNorm) attnOut = rmsNorm(attnOut, layer.postAttnNorm, `${p}/post_attention_norm`);
     x = g.op("Add", [x, attnOut], `${p}/resid_mid`);
