@@ -5,7 +5,7 @@
  * and rlimits. Images are never pulled.
  */
 import { execFile, execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const CONTAINERS_CONF = `# Written by scripts/deploy/podman.ts for npm run deploy:test.
@@ -28,18 +28,21 @@ export interface Podman {
 
 const has = (cmd: string) => spawnSync(cmd, ["--version"], { stdio: "ignore" }).status === 0;
 
-/** Installs podman and runc with apt-get when missing; throws when that cannot be done. */
+/** catatonit: the init `podman kube play` builds its pause image from (a Recommends of Debian's podman). */
+const hasCatatonit = () => ["/usr/bin/catatonit", "/usr/libexec/podman/catatonit"].some((p) => existsSync(p));
+
+/** Installs podman, runc and catatonit with apt-get when missing; throws when that cannot be done. */
 export function ensurePodmanInstalled(log: (m: string) => void): void {
-  if (has("podman") && has("runc")) return;
-  if (process.getuid?.() !== 0) throw new Error("podman and runc are needed: apt-get install -y podman runc (as root)");
-  log("installing podman and runc with apt-get");
+  if (has("podman") && has("runc") && hasCatatonit()) return;
+  if (process.getuid?.() !== 0) throw new Error("podman, runc and catatonit are needed: apt-get install -y podman runc catatonit (as root)");
+  log("installing podman, runc and catatonit with apt-get");
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   const apt = (args: string[]) => execFileSync("apt-get", args, { env, stdio: ["ignore", "ignore", "inherit"] });
   try {
-    apt(["install", "-y", "--no-install-recommends", "podman", "runc"]);
+    apt(["install", "-y", "--no-install-recommends", "podman", "runc", "catatonit"]);
   } catch {
     apt(["update"]);
-    apt(["install", "-y", "--no-install-recommends", "podman", "runc"]);
+    apt(["install", "-y", "--no-install-recommends", "podman", "runc", "catatonit"]);
   }
 }
 
