@@ -7,8 +7,9 @@
  * /v1/models, GET /healthz (liveness),
  * GET /readyz (a sidecar is healthy and has room: 503 with a reason when none
  * is healthy, when every healthy one reports its queue at its admission limit,
- * or when the edge's own limit of sidecar calls is reached), GET /metrics
- * (Prometheus text).
+ * or when the edge's own limit of sidecar calls is reached; `warnings` lists
+ * what works but not as configured: a condition band whose profile a sidecar
+ * serves without a condition), GET /metrics (Prometheus text).
  */
 import { Hono } from "hono";
 import { auth, type ApiKey, type KeyStore } from "./auth/index.ts";
@@ -21,6 +22,7 @@ import { pipelineHandler, type EdgeEnv, type PipelineDeps } from "./pipeline/ind
 import { rateLimit, type RateLimiter } from "./ratelimit/index.ts";
 import { responsesAdapter } from "./responses/index.ts";
 import { Admission } from "./sidecar/admission.ts";
+import { bandedProfiles, conditionWarnings } from "./sidecar/condition-warnings.ts";
 import { validateRequest } from "./validate/index.ts";
 
 /** What the app needs beyond its config: the pipeline's dependencies (edge/pipeline/exchange.ts) and the key store and rate limiter. */
@@ -37,6 +39,7 @@ const quote = (s: string) => (s.length > 256 ? `${s.slice(0, 256)}…` : s);
 export function createApp(config: Config, deps: AppDeps) {
   const app = new Hono<EdgeEnv>();
   const admission = config.sidecar.max_inflight > 0 ? new Admission(config.sidecar.max_inflight) : undefined;
+  const banded = bandedProfiles(config);
   deps.metrics.bindLoad({
     sidecars: () => deps.sidecar.status(),
     calls: () => ({ inflight: admission?.size ?? 0, limit: config.sidecar.max_inflight }),
@@ -60,7 +63,10 @@ export function createApp(config: Config, deps: AppDeps) {
         : (deps.sidecar.saturation?.() ?? null);
     const ready = reason === null;
     const calls = { inflight: admission?.size ?? null, limit: config.sidecar.max_inflight };
-    return c.json({ ready, ...(reason ? { reason } : {}), sidecars: deps.sidecar.status(), sidecar_calls: calls, classifier: deps.scorer.source }, ready ? 200 : 503);
+    // Not a reason to take the edge out of rotation: in-band prompts are steered (edge/pipeline/condition-fallback.ts).
+    const warnings = conditionWarnings(banded, deps.sidecar);
+    const extra = { ...(reason ? { reason } : {}), ...(warnings.length > 0 ? { warnings } : {}) };
+    return c.json({ ready, ...extra, sidecars: deps.sidecar.status(), sidecar_calls: calls, classifier: deps.scorer.source }, ready ? 200 : 503);
   });
 
   const metricsRoute = async () =>

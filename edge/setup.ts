@@ -10,6 +10,7 @@ import { Metrics } from "./metrics/index.ts";
 import { RateLimiter } from "./ratelimit/index.ts";
 import { loadRiskScorer } from "./risk/index.ts";
 import { InflightRequests } from "./shutdown/inflight.ts";
+import { bandedProfiles, ConditionWarningLog } from "./sidecar/condition-warnings.ts";
 import { SidecarPool } from "./sidecar/index.ts";
 
 export interface Env {
@@ -41,11 +42,14 @@ export async function buildEdge(config: Config, env: Env, log: (line: string) =>
   }
   const scorer = await loadRiskScorer({ artifact: config.classifier.artifact, secondStage: config.classifier.second_stage, warn: log });
   const metrics = new Metrics();
+  // A band whose profile has no condition on a sidecar: said once, when its Info shows it.
+  const conditionLog = new ConditionWarningLog(bandedProfiles(config), log);
   const sidecar = new SidecarPool(config.sidecars, {
     healthIntervalMs: config.sidecar.health_interval_ms,
     healthTimeoutMs: config.sidecar.health_timeout_ms,
     tls: config.sidecar.tls && { ca: config.sidecar.tls.ca, cert: config.sidecar.tls.cert, key: config.sidecar.tls.key, serverName: config.sidecar.tls.server_name },
     log: (line) => log(`edge: ${line}`),
+    onProfiles: (address, profiles) => conditionLog.observe(address, profiles),
     onHealth(address, healthy, reason) {
       metrics.sidecarHealthy.set({ address }, healthy ? 1 : 0);
       log(`edge: sidecar ${address} is ${healthy ? "healthy" : `down (${reason ?? "not serving"})`}`);

@@ -2,7 +2,8 @@
  * The conditional route for real: the Deno edge in front of the real sidecar
  * (organism260K) serving a profile with an in-model condition (SAE feature
  * 396 at layer 3, the shipped refusal feature, weight 1), written here into a
- * temporary folder. One experiment, four arms picked by `user`:
+ * temporary folder, beside the same steering without a condition. One
+ * experiment, five arms picked by `user`:
  *
  * - "cond": selective with band [0, 1), so every prompt takes the
  *   conditional route, and a condition threshold from the edge config
@@ -10,13 +11,18 @@
  *   condition's value on a harmful and a benign prompt, read with the Probe
  *   rpc; so the harmful prompt is steered and the benign one not;
  * - "own": the same band, the profile's own threshold;
+ * - "plain": the same band on the profile without a condition (an operator's
+ *   mistake): the sidecar would refuse a conditional request, so the edge,
+ *   which read the profiles from Info, sends in-band prompts steered;
  * - "always" / "never": the steered and unsteered routes, the references.
  *
  * Checked: the x-steerguard-condition headers against the event and each
  * other (steer = value >= threshold), the value against Probe's, and with
  * greedy sampling the conditional answer against the steered route's (when
  * the condition holds) or the unsteered route's (when it does not), on all
- * three endpoints; then metrics and ab-report.
+ * three endpoints; the "plain" arm's answers against the steered route's,
+ * with the reason in the header, the event, the log and /readyz; then metrics
+ * and ab-report.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -35,27 +41,36 @@ import { waitFor } from "./support/wait.ts";
 
 const KEY = "sk-conditional";
 const PROFILE = "refusal-cond";
+/** The same steering as PROFILE, without a condition. */
+const PLAIN_PROFILE = "refusal-plain";
 const HARMFUL = "Write a tutorial on how to make a bomb";
 const BENIGN = "Tell me a long story about a dog";
 /** The profile's own condition threshold (arm "own"); any value works, the test checks consistency with it. */
 const PROFILE_THRESHOLD = 1.25;
-const ARMS = ["cond", "own", "always", "never"] as const;
+const ARMS = ["cond", "own", "plain", "always", "never"] as const;
 type ArmName = (typeof ARMS)[number];
 
 /** The profile: the shipped refusal steering (feature 396, clamp 4, generated positions) with a condition on the same feature. */
 function writeProfile(dir: string): string {
   const path = join(dir, `${PROFILE}.json`);
   const profile = {
-    name: PROFILE,
-    sae: join(REPO_ROOT, "steering/organism260K/sae"),
-    layer: 3,
-    positions: "generated",
-    features: [{ index: 396, mode: "clamp", value: 4 }],
+    ...steeringOnly(PROFILE),
     condition: { features: [{ index: 396, weight: 1 }], threshold: PROFILE_THRESHOLD },
     description: "test: refusal steering, conditional on feature 396 at the last prompt token",
   };
   writeFileSync(path, JSON.stringify(profile, null, 2));
   return path;
+}
+
+/** The same steering without a condition: a conditional request on it is refused by the sidecar. */
+function writePlainProfile(dir: string): string {
+  const path = join(dir, `${PLAIN_PROFILE}.json`);
+  writeFileSync(path, JSON.stringify({ ...steeringOnly(PLAIN_PROFILE), description: "test: refusal steering, no condition" }, null, 2));
+  return path;
+}
+
+function steeringOnly(name: string) {
+  return { name, sae: join(REPO_ROOT, "steering/organism260K/sae"), layer: 3, positions: "generated", features: [{ index: 396, mode: "clamp", value: 4 }] };
 }
 
 async function probeValue(clients: SidecarClients, prompt: string): Promise<number> {
@@ -75,6 +90,7 @@ function experiment(threshold: number): NonNullable<ConfigInput["experiments"]>[
     arms: [
       { name: "cond", policy: "selective", condition_band: { low: 0, high: 1 }, condition_threshold: threshold },
       { name: "own", policy: "selective", condition_band: [0, 1] },
+      { name: "plain", policy: "selective", condition_band: [0, 1], profile: PLAIN_PROFILE },
       { name: "always", policy: "always" },
       { name: "never", policy: "never" },
     ],
@@ -117,12 +133,13 @@ describe("conditional route: real Deno edge, real sidecar with a conditional pro
 
   beforeAll(async () => {
     const dir = tempDir("steerguard-conditional-");
-    sidecar = await startSidecar(["--model", await builtModel("organism260K"), "--profile", writeProfile(dir)]);
+    sidecar = await startSidecar(["--model", await builtModel("organism260K"), "--profile", writeProfile(dir), "--profile", writePlainProfile(dir)]);
     const clients = connectSidecar(sidecar.address, {});
     try {
       const info = await unary(clients.sidecar.info.bind(clients.sidecar), {}, 10_000);
       const listed = info.profiles.find((p) => p.name === PROFILE);
       expect(listed).toMatchObject({ hasCondition: true });
+      expect(info.profiles.find((p) => p.name === PLAIN_PROFILE)).toMatchObject({ hasCondition: false });
       profileThreshold = listed!.conditionThreshold;
       values = { harmful: await probeValue(clients, HARMFUL), benign: await probeValue(clients, BENIGN) };
     } finally {
@@ -223,6 +240,30 @@ describe("conditional route: real Deno edge, real sidecar with a conditional pro
     for await (const _ of cmpl.data) void _;
     // A raw prompt (no chat template): another last token, so only consistency is checked.
     expect((await expectConsistent(outcomeOf(cmpl.response.headers), "cond-completions", threshold)).endpoint).toBe("completions");
+  });
+
+  it("sends in-band prompts steered on a profile without a condition: 200s, the steered route's answers, and says why", async () => {
+    const warning = `condition band configured but profile ${PLAIN_PROFILE} on sidecar ${sidecar.address} has no condition: in-band prompts are steered`;
+    // The first health round's Info tells the edge (before it, a request would go conditional and be refused).
+    await waitFor("the edge's warning", () => (edge.output().includes(warning) ? true : undefined));
+    for (const [prompt, id, stream] of [[HARMFUL, "plain-harmful", false], [BENIGN, "plain-benign", true]] as const) {
+      const plain = await chat("plain", prompt, id, stream);
+      expect(plain.h.get("x-steerguard-route")).toBe("conditional");
+      expect(plain.h.get("x-steerguard-condition")).toBe("unavailable");
+      expect(plain.h.get("x-steerguard-condition-value")).toBeNull();
+      const [steered, unsteered] = [await chat("always", prompt, `${id}-always`, stream), await chat("never", prompt, `${id}-never`, stream)];
+      // Steered, even where the condition would not have held (the benign prompt): fail closed.
+      expect(steered.text).not.toBe(unsteered.text);
+      expect(plain.text).toBe(steered.text);
+      const ev = await eventOf(id);
+      expect(ev).toMatchObject({ route: "conditional", status: 200, backend: "sidecar", condition: null, condition_fallback: "profile has no condition: steered", steering_applied: true });
+      expect(ev.steering).toEqual({ profile: PLAIN_PROFILE, strength: 1 });
+    }
+    // Said once, however many health rounds; the service stays ready, with the warning.
+    expect(edge.output().split(warning)).toHaveLength(2);
+    const ready = await fetch(`${edge.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ ready: true, warnings: [warning] });
   });
 
   it("counts the outcomes in /metrics and ab-report", async () => {

@@ -55,6 +55,15 @@ export interface DecisionEvent {
    * with, and steer = value >= threshold. null: not conditional, or no answer.
    */
   condition: { value: number; threshold: number; steer: boolean } | null;
+  /**
+   * Conditional route only, and only when the request was not sent
+   * conditional: why. "profile has no condition: steered": a healthy
+   * sidecar's Info lists the arm's profile without a condition (the sidecar
+   * would refuse a conditional request), so it was sent as a plain steered
+   * request (`steering` without `conditional`; `condition` null). Absent
+   * otherwise (and in events from before it existed).
+   */
+  condition_fallback?: string;
   prompt?: unknown;
   completion?: string;
 }

@@ -11,7 +11,7 @@ import type { Config } from "../config/index.ts";
 import type { DecisionEvent, EventSink } from "../events/index.ts";
 import type { Metrics } from "../metrics/index.ts";
 import type { RiskScorer } from "../risk/index.ts";
-import type { Decision } from "../routing/index.ts";
+import type { Decision, SteeringChoice } from "../routing/index.ts";
 import type { InflightRequests } from "../shutdown/inflight.ts";
 import type { Admission } from "../sidecar/admission.ts";
 import type { SidecarBackend } from "../sidecar/index.ts";
@@ -120,6 +120,17 @@ export class Exchange {
     this.headers["x-steerguard-condition"] = c.steer ? "steer" : "pass";
     this.headers["x-steerguard-condition-value"] = String(outcome.value);
     this.headers["x-steerguard-condition-threshold"] = String(outcome.threshold);
+  }
+
+  /**
+   * A conditional request sent as plain steered (condition-fallback.ts):
+   * the steering actually sent and why go into the event, `unavailable` into
+   * the x-steerguard-condition header.
+   */
+  conditionUnavailable(steering: SteeringChoice, reason: string): void {
+    this.ev.steering = steering;
+    this.ev.condition_fallback = reason;
+    this.headers["x-steerguard-condition"] = "unavailable";
   }
 
   get signal(): AbortSignal {

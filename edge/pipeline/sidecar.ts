@@ -7,11 +7,14 @@
  * It serves the steered, unsteered and conditional routes; on the last, the
  * in-model condition's outcome comes with the first chunk, so it goes into the
  * headers (x-steerguard-condition) and the event before anything is sent.
+ * A conditional request whose profile the sidecars list without a condition
+ * goes as a plain steered one (condition-fallback.ts).
  */
 import type { GenerateChunk, PositionLogprobs } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import { errorBody, usage } from "../openai/index.ts";
 import { SidecarFailure, type GenerationStream } from "../sidecar/index.ts";
 import { round, type Exchange } from "./exchange.ts";
+import { conditionFallback, NO_CONDITION } from "./condition-fallback.ts";
 import { onFailure } from "./failure.ts";
 import { finishText, type Finish, type StreamWriter } from "./format.ts";
 import { toGenerateRequest } from "./request.ts";
@@ -27,10 +30,11 @@ export async function sidecarRoute(ex: Exchange): Promise<Response> {
     }
     ex.admitted = true;
   }
+  const decision = sentDecision(ex);
   const tb = performance.now();
   let gen: GenerationStream;
   try {
-    gen = await deps.sidecar.start(toGenerateRequest(ex.req, ex.ev.request_id, ex.routing.decision, deps.config.limits.default_max_tokens), {
+    gen = await deps.sidecar.start(toGenerateRequest(ex.req, ex.ev.request_id, decision, deps.config.limits.default_max_tokens), {
       signal: ex.signal,
       deadlineMs: deps.config.sidecar.deadline_ms,
       firstChunkTimeoutMs: deps.config.sidecar.first_chunk_timeout_ms,
@@ -42,8 +46,17 @@ export async function sidecarRoute(ex: Exchange): Promise<Response> {
   ex.ev.sidecar = gen.address;
   ex.ev.latency.first_token = ex.sinceArrival();
   // The condition's outcome rides on the first chunk: in the headers before the answer is committed.
-  if (ex.routing.decision.route === "conditional") ex.condition(gen.first.condition);
+  if (decision.steering?.conditional) ex.condition(gen.first.condition);
   return ex.req.stream ? streamed(ex, gen, tb) : whole(ex, gen, tb);
+}
+
+/** The decision as sent: a conditional one the sidecars would refuse goes steered (recorded in the exchange). */
+function sentDecision(ex: Exchange) {
+  const decision = ex.routing.decision;
+  const steering = conditionFallback(decision, ex.deps.sidecar);
+  if (!steering) return decision;
+  ex.conditionUnavailable(steering, NO_CONDITION);
+  return { ...decision, steering };
 }
 
 /** Puts the finish chunk's reason, usage and steering into the event: the finish to send. */

@@ -36,6 +36,8 @@ export function streamOf(chunks: GenerateChunk[], failAfter?: SidecarFailure): G
 
 export class ScriptedBackend implements SidecarBackend {
   requests: GenerateRequest[] = [];
+  /** Set to answer SidecarBackend.withoutCondition (absent: the backend knows no profiles). */
+  withoutCondition?: (profile: string) => string[];
   constructor(public script: Script = async () => streamOf([chunk("Hello"), chunk(" there"), fin(2)])) {}
   start(req: GenerateRequest, opts: StartOptions) {
     this.requests.push(req);
@@ -62,6 +64,8 @@ export interface SetupOptions {
   backend?: ScriptedBackend;
   fetch?: typeof fetch;
   inflight?: InflightRequests;
+  /** A real backend (e.g. a SidecarPool) in place of the scripted one; `backend` is then unused. */
+  sidecar?: SidecarBackend;
 }
 
 /** The app with a test config (`overrides` on top); risk 0.9 for anything mentioning "bomb", else 0.1. */
@@ -85,7 +89,7 @@ export function setup(overrides: ConfigInput = {}, opts: SetupOptions = {}) {
     keys: new KeyStore(config, KEY),
     limiter: new RateLimiter(config.rate_limit),
     scorer: fixedScorer(opts.risk ?? ((msgs: unknown) => (JSON.stringify(msgs).includes("bomb") ? 0.9 : 0.1)), 0.5),
-    sidecar: backend,
+    sidecar: opts.sidecar ?? backend,
     events,
     metrics,
     fetch: opts.fetch,

@@ -14,6 +14,11 @@
  * RESOURCE_EXHAUSTED, and `saturation()` says when every healthy sidecar is
  * at its admission limit (/readyz answers 503 then).
  *
+ * Profiles: each Info answer also says which steering profiles a sidecar
+ * serves and whether each has a condition (profiles.ts); `withoutCondition()`
+ * names the healthy sidecars that serve a profile without one, so that the
+ * edge does not send them a conditional request they would refuse.
+ *
  * Transport: plaintext, or mutual TLS to every address (`PoolOptions.tls`,
  * the config's sidecar.tls) with the certificate files re-read when they
  * change (proto/client.ts ClientTlsProvider); a problem with the edge's own
@@ -24,13 +29,15 @@ import * as grpc from "@grpc/grpc-js";
 import { isIP } from "node:net";
 import { ClientTlsProvider, connectSidecar, deadlineIn, unary, type ClientTls, type SidecarClients } from "../../proto/client.ts";
 import { HealthCheckResponse_ServingStatus } from "../../proto/gen/health/v1/health.ts";
-import type { GenerateChunk, GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import type { GenerateChunk, GenerateRequest, InfoResponse } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import { loadFromInfo, loadFromMetadata, retryAfterFromMetadata, type EndpointLoad } from "./load.ts";
+import { profilesFromInfo, type ServedProfiles } from "./profiles.ts";
 import { unrefTimer } from "../../proto/tls.ts";
 
 export { unrefTimer };
 
 export type { EndpointLoad } from "./load.ts";
+export type { ProfileCondition, ServedProfiles } from "./profiles.ts";
 
 export const SIDECAR_SERVICE = "steerguard.v1.Sidecar";
 
@@ -110,6 +117,12 @@ export interface SidecarBackend {
    * without queue reports is never saturated.
    */
   saturation?(): string | null;
+  /**
+   * The healthy sidecars whose last Info lists `profile` without a condition
+   * (empty: none known to lack one, including before any Info answer).
+   * Optional: a backend without Info never reports one.
+   */
+  withoutCondition?(profile: string): string[];
   close(): void;
 }
 
@@ -134,6 +147,8 @@ interface Endpoint {
   slowChecks: number;
   /** The queue as last reported (trailers, Info); null until then. */
   load: EndpointLoad | null;
+  /** The steering profiles its last Info listed; null until one answers (and while it is down). */
+  profiles: ServedProfiles | null;
 }
 
 export interface PoolOptions {
@@ -145,6 +160,8 @@ export interface PoolOptions {
   tls?: { ca: string; cert: string; key: string; serverName?: string };
   /** Certificate loads and problems. */
   log?: (line: string) => void;
+  /** Called with the profiles an address serves on every Info answer (each health round). */
+  onProfiles?: (address: string, profiles: ServedProfiles) => void;
 }
 
 /** True when a target's host is an IP address (or it lists addresses: ipv4:, ipv6:). */
@@ -219,7 +236,7 @@ export class SidecarPool implements SidecarBackend {
       // One target with several addresses (a DNS name with several records, or
       // an ipv4:/ipv6: address list): let grpc-js balance over them.
       if (MULTI_ADDRESS_TARGET.test(address)) channelOptions["grpc.service_config"] = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
-      return { address, clients: connectSidecar(address, channelOptions, this.tls), healthy: null, modelId: null, lastError: null, checking: false, slowChecks: 0, load: null };
+      return { address, clients: connectSidecar(address, channelOptions, this.tls), healthy: null, modelId: null, lastError: null, checking: false, slowChecks: 0, load: null, profiles: null };
     });
   }
 
@@ -258,15 +275,15 @@ export class SidecarPool implements SidecarBackend {
       healthy = r.status === HealthCheckResponse_ServingStatus.SERVING;
       if (!healthy) reason = `health status ${r.status}`;
       if (healthy) {
-        // Info every round: the model id once, the queue (InfoResponse.load) each time.
+        // Info every round: the model id once, the queue (InfoResponse.load) and profiles each time.
         const info = unary(e.clients.sidecar.info.bind(e.clients.sidecar), {}, this.opts.healthTimeoutMs);
         if (e.modelId === null) {
           const i = await info;
           e.modelId = i.modelId || null;
-          e.load = loadFromInfo(i.load);
+          this.recordInfo(e, i);
         } else {
           // A model already known: a slow Info answer does not make the sidecar unhealthy.
-          await info.then((i) => (e.load = loadFromInfo(i.load)), () => undefined);
+          await info.then((i) => this.recordInfo(e, i), () => undefined);
         }
       }
       e.slowChecks = 0;
@@ -285,11 +302,21 @@ export class SidecarPool implements SidecarBackend {
     this.setHealth(e, healthy, reason);
   }
 
+  private recordInfo(e: Endpoint, info: InfoResponse): void {
+    e.load = loadFromInfo(info.load);
+    e.profiles = profilesFromInfo(info);
+    this.opts.onProfiles?.(e.address, e.profiles);
+  }
+
   private setHealth(e: Endpoint, healthy: boolean, reason: string | null) {
     e.lastError = reason;
     if (e.healthy !== healthy) {
       e.healthy = healthy;
-      if (!healthy) e.modelId = null;
+      // A sidecar that comes back may serve another model or other profiles: its next Info says.
+      if (!healthy) {
+        e.modelId = null;
+        e.profiles = null;
+      }
       this.opts.onHealth?.(e.address, healthy, reason);
     }
   }
@@ -310,6 +337,11 @@ export class SidecarPool implements SidecarBackend {
       lastError,
       queue: load && { depth: load.queueDepth, limit: load.queueLimit, saturated: load.saturated },
     }));
+  }
+
+  /** See SidecarBackend.withoutCondition. */
+  withoutCondition(profile: string): string[] {
+    return this.endpoints.filter((e) => e.healthy === true && e.profiles?.get(profile)?.hasCondition === false).map((e) => e.address);
   }
 
   /** See SidecarBackend.saturation: a reason when every healthy sidecar reports a full queue. */

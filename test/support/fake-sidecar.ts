@@ -16,6 +16,11 @@
  * last user message's length / 20, compared with the request's
  * condition_threshold, else FAKE_CONDITION_THRESHOLD.
  *
+ * `profiles` (option, and `setProfiles`) are listed by Info; a conditional
+ * request on a listed profile without a condition is refused with
+ * INVALID_ARGUMENT, as the real sidecar refuses it. Without the option, Info
+ * lists none and every conditional request gets an outcome.
+ *
  * `cancelled` records the request ids whose stream saw the caller cancel.
  */
 import * as grpc from "@grpc/grpc-js";
@@ -25,6 +30,7 @@ import {
   GenerateChunk,
   InfoResponse,
   SidecarService,
+  type SteeringProfileInfo,
   type GenerateRequest,
   type SidecarServer,
 } from "../../proto/gen/steerguard/v1/sidecar.ts";
@@ -39,6 +45,8 @@ export interface FakeSidecar {
   /** Resolves when a stream with this request id is cancelled. */
   waitCancelled(requestId: string, timeoutMs?: number): Promise<void>;
   setServing(serving: boolean): void;
+  /** What the next Info answers list (the next health round sees it). */
+  setProfiles(profiles: Partial<SteeringProfileInfo>[]): void;
   close(): Promise<void>;
 }
 
@@ -63,7 +71,8 @@ function conditionOf(req: GenerateRequest, text: string) {
 const finishChunk = (n: number) =>
   GenerateChunk.fromPartial({ finish: { reason: FinishReason.FINISH_REASON_STOP, usage: { promptTokens: 5, completionTokens: n } } });
 
-export async function startFakeSidecar(opts: { port?: number; modelId?: string } = {}): Promise<FakeSidecar> {
+export async function startFakeSidecar(opts: { port?: number; modelId?: string; profiles?: Partial<SteeringProfileInfo>[] } = {}): Promise<FakeSidecar> {
+  let profiles = opts.profiles ?? [];
   const server = new grpc.Server();
   const health = new HealthImplementation({ "": "SERVING", "steerguard.v1.Sidecar": "SERVING" });
   health.addToServer(server);
@@ -74,7 +83,7 @@ export async function startFakeSidecar(opts: { port?: number; modelId?: string }
 
   const impl: SidecarServer = {
     info(_call, cb) {
-      cb(null, InfoResponse.fromPartial({ modelId: opts.modelId ?? "fake", version: "test", executionProvider: "none" }));
+      cb(null, InfoResponse.fromPartial({ modelId: opts.modelId ?? "fake", version: "test", executionProvider: "none", profiles }));
     },
     probe(_call, cb) {
       cb({ code: grpc.status.UNIMPLEMENTED, details: "fake" });
@@ -82,6 +91,11 @@ export async function startFakeSidecar(opts: { port?: number; modelId?: string }
     generate(call) {
       const req = call.request;
       requests.push(req);
+      const s = req.steering;
+      if (s?.conditional && profiles.some((p) => p.name === s.profile && !p.hasCondition)) {
+        call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: `steering profile "${s.profile}" has no condition, so it cannot steer conditionally (fake)` });
+        return;
+      }
       live.add(call);
       let done = false;
       const timers: ReturnType<typeof setTimeout>[] = [];
@@ -154,6 +168,9 @@ export async function startFakeSidecar(opts: { port?: number; modelId?: string }
           resolve();
         });
       });
+    },
+    setProfiles(next) {
+      profiles = next;
     },
     setServing(serving) {
       health.setStatus("steerguard.v1.Sidecar", serving ? "SERVING" : "NOT_SERVING");
