@@ -1,5 +1,5 @@
 /**
- * npx tsx scripts/classifier/eval-condition.ts [options]
+ * npm run eval:condition -- [options]
  *
  * The whole gate with the edge's third route on (issue 16): a gate risk in an
  * uncertain band goes to the sidecar as a conditional request and is steered
@@ -37,7 +37,7 @@ import { DEFAULT_ARTIFACT, DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
 const DEFAULT_PROFILE = resolve(REPO_ROOT, "steering/organism260K/refusal.json");
 const ORGANISM_SOURCES = resolve(REPO_ROOT, "../shared/models/organism260K/training_sources.json");
 
-const HELP = `Usage: npx tsx scripts/classifier/eval-condition.ts [options]
+const HELP = `Usage: npm run eval:condition -- [options]
 
 The edge's third route, in classification terms: a gate risk in the band [lo, hi)
 is steered iff the steering profile's in-model condition holds (computed here with
@@ -274,7 +274,7 @@ function renderMarkdown(r: RenderInput): string {
   p("# Whole gate with the condition route (issue 16)");
   p();
   p("```sh");
-  p(`npx tsx scripts/classifier/eval-condition.ts${r.argv.length ? ` ${r.argv.join(" ")}` : ""}`);
+  p(`npm run eval:condition${r.argv.length ? ` -- ${r.argv.join(" ")}` : ""}`);
   p("```");
   p();
   p(`First-stage threshold ${f3(r.t1)}; encoder stage band [${f3(r.probeBand.lo)}, ${f3(r.probeBand.hi)}) of first-stage risk. Time ${r.seconds.toFixed(0)} s.`);

@@ -21,7 +21,7 @@ export interface Band {
 
 /**
  * Default bands, chosen on training-side data only by
- * `npx tsx scripts/classifier/eval-condition.ts` (see its --help for the
+ * `npm run eval:condition` (see its --help for the
  * rule; the first stage's validation split, minus the condition's and the
  * model's training prompts): on the edge's first-stage risk (edge+condition)
  * and on the risk after the encoder stage (all). The rule picked the first
