@@ -3,7 +3,10 @@
  * cheap cases, through the same runner the CLI uses, against the real
  * service (npm start: the sidecar on organism260K and the Deno edge): kill -9
  * of the sidecar mid-stream (error events, restart, recovery) and client
- * disconnects, with every request's decision event found in the events file;
+ * disconnects, each on all three endpoints (chat completions, responses,
+ * legacy completions), with the conditional route taken and failing closed
+ * while the sidecar is down, every answer in its endpoint's wire format, and
+ * every request's decision event found in the events file;
  * then that the run stopped every process and left nothing in TMPDIR, and
  * that a Ctrl-C (SIGINT) to the CLI does the same. No timing assertions: the
  * figures are the suite's to report, not this test's.
@@ -14,10 +17,11 @@ import { describe, expect, it } from "vitest";
 import { descendants, waitGone } from "../scripts/chaos/procs.ts";
 import { runChaos } from "../scripts/chaos/runner.ts";
 import { report } from "../scripts/chaos/table.ts";
+import { ENDPOINTS } from "../scripts/chaos/wire.ts";
 import { REPO_ROOT } from "./support/process.ts";
 
 describe("npm run chaos", () => {
-  it("kill -9 mid-stream and client disconnects: goals met, every event recorded, nothing left behind", async () => {
+  it("kill -9 mid-stream and client disconnects on every endpoint: goals met, conditional fails closed, every event recorded, nothing left behind", async () => {
     const lines: string[] = [];
     const result = await runChaos({ cases: ["client-disconnect", "kill9-mid-stream"], quick: true, log: (l) => lines.push(l) });
     const table = report(result);
@@ -30,8 +34,20 @@ describe("npm run chaos", () => {
     const kill9 = result.rows.find((r) => r.case === "kill9-mid-stream")!;
     expect(kill9.recoveryMs).not.toBeNull();
     expect((kill9.details.streams as { interrupted: number }).interrupted).toBeGreaterThan(0);
+    // The fault on each endpoint: a stream cut by its own error end, the refusal while the sidecar was down,
+    // the conditional route taken; and the failure policy's other answers (503 on responses / completions, the upstream on chat).
+    for (const ep of ENDPOINTS) {
+      const c = kill9.byEndpoint![ep];
+      expect({ ep, errorEnds: c.errorEnds > 0, refusals: c.refusals > 0, conditional: c.routes.conditional > 0, failures: c.failures, hangs: c.hangs }, table).toEqual({
+        ep, errorEnds: true, refusals: true, conditional: true, failures: 0, hangs: 0,
+      });
+      expect(ep === "chat" ? c.upstream : c.shed, `${ep}\n${table}`).toBeGreaterThan(0);
+      expect(result.rows.find((r) => r.case === "client-disconnect")!.byEndpoint![ep].requests).toBeGreaterThan(0);
+    }
+    expect(kill9.goals.map((g) => g.name)).toContain("conditional requests failed closed (the refusal) right after the kill, on every endpoint");
     expect(result.pass).toBe(true);
     expect(table).toMatch(/\| case +\| fault +\| requests +\| failures +\| hangs +\| events lost +\| recovery +\| shed rate +\| goals +\|/);
+    expect(table).toMatch(/\| kill9-mid-stream +\| #4 +\| responses +\| \d+ /);
     expect(result.leftovers).toEqual({ pids: [], runDir: null });
     expect(existsSync(result.runDir)).toBe(false);
   }, 90_000);

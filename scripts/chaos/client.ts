@@ -1,20 +1,27 @@
 /**
  * An HTTP client for the suite that records what each request did, as a
- * client would see it: the status and headers, and for a stream how it ended
- * (`[DONE]`, an error event, cut off silently, or nothing at all past its
- * deadline: a hang). Every request carries its own `x-request-id`, which the
- * edge uses as the decision event's request id, so the events file can be
- * checked request by request.
+ * client would see it, on any of the three generation endpoints (wire.ts):
+ * the status and headers, and for a stream how it ended (its format's end:
+ * `[DONE]` or `response.completed` / `.incomplete`; an error frame or error
+ * event; cut off silently; or nothing at all past its deadline: a hang). It
+ * keeps the whole answer, which the tally checks against the endpoint's
+ * wire format, and the route the suite expects for the prompt (routes.ts).
+ * Every request carries its own `x-request-id`, which the edge uses as the
+ * decision event's request id, so the events file can be checked request by
+ * request.
  */
 import { randomBytes } from "node:crypto";
 import type { Timing } from "./config.ts";
+import type { Route, Router } from "./routes.ts";
+import { ENDPOINT_PATHS, readAnswer, readFrame, requestBody, type Endpoint, type Frame, type WireError } from "./wire.ts";
+import { sseEvents } from "../fuzz-edge/answer.ts";
 
 export type End =
   /** a non-streamed answer, read whole */
   | "json"
-  /** a stream that ended with data: [DONE] */
+  /** a stream that ended with its format's success end ([DONE], response.completed / .incomplete) */
   | "done"
-  /** a stream that ended with data: {"error": ...} */
+  /** a stream that ended with an error frame (chat, completions) or error event (responses) */
   | "error-frame"
   /** a stream whose body ended with neither */
   | "cut"
@@ -27,17 +34,21 @@ export type End =
 
 export interface Outcome {
   id: string;
+  /** The endpoint it went to; undefined for raw-socket requests that are not judged on their answer. */
+  endpoint?: Endpoint;
   stream: boolean;
+  /** The route the suite expects (routes.ts); null for a raw body. */
+  expectedRoute: Route | null;
   status: number | null;
   retryAfter: string | null;
-  /** x-steerguard-route (steered | unsteered | blocked): present once the request reached routing. */
+  /** x-steerguard-route: present once the request reached routing. */
   route: string | null;
   end: End;
   /** Streamed or returned text. */
   text: string;
   finishReason: string | null;
   /** The error object of an error event or an error body. */
-  error: { message?: string; code?: string | null; param?: string | null; type?: string } | null;
+  error: WireError | null;
   /** ms from sending to the response head, to the first content chunk, and to the end. */
   headMs: number | null;
   firstChunkMs: number | null;
@@ -48,20 +59,25 @@ export interface Outcome {
   body: string;
   /** Length of the whole non-streamed body, in characters. */
   bodyChars: number;
+  /** Response headers and the whole body (a stream's every frame), for the wire check; absent when not read whole. */
+  wire?: { headers: Record<string, string>; body: string };
   detail?: string;
 }
 
 /** An outcome before anything is known: no answer yet ("hang" until one comes). */
-export function newOutcome(id: string, stream: boolean): Outcome {
+export function newOutcome(id: string, stream: boolean, endpoint?: Endpoint): Outcome {
   return {
-    id, stream, status: null, retryAfter: null, route: null, end: "hang", text: "", finishReason: null, error: null,
+    id, endpoint, stream, expectedRoute: null, status: null, retryAfter: null, route: null, end: "hang", text: "", finishReason: null, error: null,
     headMs: null, firstChunkMs: null, ms: 0, expectEvent: false, body: "", bodyChars: 0,
   };
 }
 
-export interface ChatOptions {
+export interface RequestOptions {
+  /** Default chat. */
+  endpoint?: Endpoint;
   content?: string;
-  messages?: unknown[];
+  /** Several turns (see wire.ts requestBody for the other endpoints). */
+  messages?: Array<{ role: string; content: string; [k: string]: unknown }>;
   stream?: boolean;
   maxTokens?: number;
   temperature?: number;
@@ -91,6 +107,10 @@ export interface Pending {
   abort(): void;
 }
 
+const DEFAULT_PROMPT = "Tell me a story about a dog";
+/** After a stream's end, how long the edge may take to close the body. */
+const CLOSE_MS = 1_000;
+
 let counter = 0;
 
 export class Client {
@@ -99,6 +119,7 @@ export class Client {
     readonly key: string,
     readonly timing: Timing,
     private readonly signal?: AbortSignal,
+    private readonly router?: Router,
   ) {}
 
   /** The default hang limit: the edge's deadline plus the suite's margin. */
@@ -106,23 +127,19 @@ export class Client {
     return this.timing.deadlineMs + this.timing.hangMarginMs;
   }
 
-  chat(opts: ChatOptions): Promise<Outcome> {
+  send(opts: RequestOptions): Promise<Outcome> {
     return this.start(opts).done;
   }
 
-  start(opts: ChatOptions): Pending {
+  start(opts: RequestOptions): Pending {
+    const endpoint = opts.endpoint ?? "chat";
     const id = `chaos-${opts.tag ?? "req"}-${++counter}-${randomBytes(3).toString("hex")}`;
     const stream = opts.stream ?? false;
+    const content = opts.content ?? DEFAULT_PROMPT;
     const body =
       opts.rawBody ??
       JSON.stringify({
-        model: opts.model ?? "organism260K",
-        messages: opts.messages ?? [{ role: "user", content: opts.content ?? "Tell me a story about a dog" }],
-        stream,
-        ...(opts.maxTokens !== undefined ? { max_tokens: opts.maxTokens } : {}),
-        ...(opts.temperature !== undefined ? { temperature: opts.temperature } : {}),
-        ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
-        ...(opts.stop ? { stop: opts.stop } : {}),
+        ...requestBody(endpoint, { model: opts.model ?? "organism260K", content, messages: opts.messages, stream, maxTokens: opts.maxTokens, temperature: opts.temperature, seed: opts.seed, stop: opts.stop }),
         ...opts.extra,
       });
     const ctl = new AbortController();
@@ -138,10 +155,17 @@ export class Client {
     let firstSeen!: (v: boolean) => void;
     const firstChunk = new Promise<boolean>((r) => (firstSeen = r));
     const t0 = performance.now();
-    const o = newOutcome(id, stream);
+    const o = newOutcome(id, stream, endpoint);
+    if (!opts.rawBody && this.router) o.expectedRoute = this.router.ofTurns(scoredTurns(endpoint, content, opts.messages)).route;
+    const onText = () => {
+      if (o.firstChunkMs !== null) return;
+      o.firstChunkMs = performance.now() - t0;
+      firstSeen(true);
+      if (opts.abortAfterFirstChunk) abortAs("aborted");
+    };
     const run = async (): Promise<Outcome> => {
       try {
-        const res = await fetch(`${this.url}/v1/chat/completions`, {
+        const res = await fetch(`${this.url}${ENDPOINT_PATHS[endpoint]}`, {
           method: "POST",
           headers: { authorization: `Bearer ${this.key}`, "content-type": "application/json", "x-request-id": id },
           body,
@@ -152,73 +176,27 @@ export class Client {
         o.retryAfter = res.headers.get("retry-after");
         o.route = res.headers.get("x-steerguard-route");
         o.expectEvent = res.headers.has("x-steerguard-arm");
-        const sse = (res.headers.get("content-type") ?? "").includes("text/event-stream");
-        if (!sse) {
+        const headers = Object.fromEntries(res.headers);
+        if (!(headers["content-type"] ?? "").includes("text/event-stream")) {
           const text = await res.text();
+          o.wire = { headers, body: text };
           o.body = text.slice(0, 2_048);
           o.bodyChars = text.length;
           o.end = "json";
           o.firstChunkMs = o.headMs;
           firstSeen(true);
           try {
-            const j = JSON.parse(text) as { error?: Outcome["error"]; choices?: Array<{ finish_reason?: string; message?: { content?: string } }> };
-            o.error = j.error ?? null;
-            o.text = j.choices?.[0]?.message?.content ?? "";
-            o.finishReason = j.choices?.[0]?.finish_reason ?? null;
+            apply(o, readAnswer(endpoint, JSON.parse(text)));
           } catch {
-            // not JSON: body kept as is
+            // not JSON: body kept as is (the wire check says so)
           }
           return o;
         }
-        const reader = res.body!.getReader();
-        const dec = new TextDecoder();
-        let buf = "";
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) {
-            o.end = "cut";
-            return o;
-          }
-          buf += dec.decode(value, { stream: true });
-          let i: number;
-          while ((i = buf.indexOf("\n\n")) >= 0) {
-            const event = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            for (const line of event.split("\n")) {
-              if (!line.startsWith("data: ")) continue;
-              const data = line.slice(6);
-              if (data === "[DONE]") {
-                o.end = "done";
-                void reader.cancel().catch(() => {});
-                return o;
-              }
-              let j: { error?: Outcome["error"]; choices?: Array<{ finish_reason?: string | null; delta?: { content?: string } }> };
-              try {
-                j = JSON.parse(data);
-              } catch {
-                o.detail = `unparsable event: ${data.slice(0, 80)}`;
-                continue;
-              }
-              if (j.error) {
-                o.error = j.error;
-                o.end = "error-frame";
-                void reader.cancel().catch(() => {});
-                return o;
-              }
-              const c = j.choices?.[0];
-              if (c?.delta?.content) {
-                o.text += c.delta.content;
-                if (o.firstChunkMs === null) {
-                  o.firstChunkMs = performance.now() - t0;
-                  firstSeen(true);
-                  if (opts.abortAfterFirstChunk) abortAs("aborted");
-                }
-              }
-              if (c?.finish_reason) o.finishReason = c.finish_reason;
-            }
-          }
-        }
+        o.wire = { headers, body: "" };
+        await readStream(res.body!, endpoint, o, onText);
+        return o;
       } catch (err) {
+        if (o.end === "done" || o.end === "error-frame") return o; // cut after its end: what the client needed had come
         if (why) o.end = why;
         else {
           o.end = "conn-error";
@@ -237,6 +215,68 @@ export class Client {
   }
 }
 
+/** The turns the edge scores for a request (wire.ts requestBody: completions send the last user turn as the prompt). */
+function scoredTurns(ep: Endpoint, content: string, messages?: RequestOptions["messages"]): Array<{ role: string; content: string }> {
+  if (!messages) return [{ role: "user", content }];
+  if (ep !== "completions") return messages.map((m) => ({ role: m.role, content: m.content }));
+  return [{ role: "user", content: messages.filter((m) => m.role === "user").at(-1)?.content ?? "" }];
+}
+
+function apply(o: Outcome, f: Frame): void {
+  if (f.text) o.text += f.text;
+  if (f.finish) o.finishReason = f.finish;
+  if (f.error) o.error = f.error;
+}
+
+/**
+ * Reads an SSE body frame by frame until its end frame, then up to CLOSE_MS
+ * more for the body to close (what follows an end is kept for the wire
+ * check, which requires the end to be last). No end frame: "cut".
+ */
+export async function readStream(body: ReadableStream<Uint8Array>, ep: Endpoint, o: Outcome, onText: () => void): Promise<void> {
+  const reader = body.getReader();
+  const dec = new TextDecoder();
+  let buf = "";
+  let ended = false;
+  for (;;) {
+    const next = ended ? await Promise.race([reader.read(), sleepFor(CLOSE_MS)]) : await reader.read();
+    if (next === "late") {
+      o.detail = `the body stayed open ${CLOSE_MS} ms after the stream's end`;
+      void reader.cancel().catch(() => {});
+      return;
+    }
+    if (next.done) {
+      if (!ended) o.end = "cut";
+      return;
+    }
+    const text = dec.decode(next.value, { stream: true });
+    o.wire!.body += text;
+    if (ended) continue;
+    buf += text;
+    let i: number;
+    while (!ended && (i = buf.search(/\r?\n\r?\n/)) >= 0) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i).replace(/^\r?\n\r?\n/, "");
+      for (const e of sseEvents(block)) {
+        const f = readFrame(ep, e.event, e.data);
+        if (!f) {
+          o.detail = `unparsable event: ${e.data.slice(0, 80)}`;
+          continue;
+        }
+        apply(o, f);
+        if (f.text) onText();
+        if (f.end) {
+          o.end = f.end === "done" ? "done" : "error-frame";
+          ended = true;
+          break;
+        }
+      }
+    }
+  }
+}
+
+const sleepFor = (ms: number) => new Promise<"late">((r) => setTimeout(() => r("late"), ms).unref());
+
 function describe(err: unknown): string {
   const e = err as { message?: string; cause?: { code?: string; message?: string } };
   return [e.message, e.cause?.code ?? e.cause?.message].filter(Boolean).join(": ");
@@ -245,5 +285,6 @@ function describe(err: unknown): string {
 /** One-line summary of an outcome, for failure notes. */
 export function brief(o: Outcome): string {
   const err = o.error ? ` ${o.error.code ?? ""} ${String(o.error.message ?? "").slice(0, 60)}` : "";
-  return `${o.id}: ${o.status ?? "-"} ${o.end}${o.finishReason ? ` (${o.finishReason})` : ""}${err}${o.detail ? ` [${o.detail}]` : ""} in ${Math.round(o.ms)} ms`;
+  const what = `${o.endpoint ?? "raw"}${o.stream ? " stream" : ""}${o.expectedRoute ? ` ${o.expectedRoute}` : ""}`;
+  return `${o.id} (${what}): ${o.status ?? "-"} ${o.end}${o.finishReason ? ` (${o.finishReason})` : ""}${o.route && o.route !== o.expectedRoute ? ` route ${o.route}` : ""}${err}${o.detail ? ` [${o.detail}]` : ""} in ${Math.round(o.ms)} ms`;
 }

@@ -1,6 +1,7 @@
 /**
  * Runs cases against the real service: makes the run directory (under
- * TMPDIR), starts the stack (stack.ts) and starts a fresh one whenever a case
+ * TMPDIR), loads the classifier the routes are judged by (routes.ts), starts
+ * the fake upstream (upstream.ts) and the stack (stack.ts), and starts a fresh one whenever a case
  * left it stopped or broken, gives each case a time limit, and always stops
  * every process and removes the run directory, also when interrupted (the
  * caller aborts `signal`) or when the process exits early (a synchronous
@@ -13,13 +14,18 @@ import { join } from "node:path";
 import { Client } from "./client.ts";
 import { TIMING, type Timing } from "./config.ts";
 import { CASES } from "./cases/index.ts";
+import { Mix } from "./mix.ts";
+import { Router } from "./routes.ts";
 import { Stack } from "./stack.ts";
+import { FakeUpstream } from "./upstream.ts";
 import type { CaseContext, CaseRow, ChaosCase } from "./types.ts";
 
 export interface RunOptions {
   /** Case names (default: all, in CASES order). */
   cases?: readonly string[];
   quick?: boolean;
+  /** Seeds the spread of requests over endpoints and streaming (mix.ts); default 1. */
+  seed?: number;
   /** Progress lines. */
   log?: (line: string) => void;
   /** Every line the services print (off by default). */
@@ -44,6 +50,9 @@ export interface RunResult {
   leftovers: { pids: number[]; runDir: string | null };
   timing: Timing;
   quick: boolean;
+  seed: number;
+  /** The classifier the expected routes came from. */
+  classifier: string;
 }
 
 /** Time limit of a case: generous (a hung case is reported as one hang, not waited for). */
@@ -73,6 +82,7 @@ function brokenRow(c: ChaosCase, why: string, hung: boolean, ms: number, interru
 export async function runChaos(opts: RunOptions = {}): Promise<RunResult> {
   const log = opts.log ?? (() => {});
   const quick = opts.quick ?? false;
+  const seed = opts.seed ?? 1;
   const timing = opts.timing ?? TIMING;
   const names = opts.cases ?? CASES.map((c) => c.name);
   const selected = CASES.filter((c) => names.includes(c.name));
@@ -81,6 +91,9 @@ export async function runChaos(opts: RunOptions = {}): Promise<RunResult> {
 
   const t0 = Date.now();
   const startedAt = new Date(t0).toISOString();
+  const router = await Router.load();
+  const upstream = new FakeUpstream();
+  await upstream.start();
   const runDir = mkdtempSync(join(tmpdir(), "steerguard-chaos-"));
   log(`chaos: run directory ${runDir} (removed at the end)`);
   const stacks: Stack[] = [];
@@ -100,7 +113,7 @@ export async function runChaos(opts: RunOptions = {}): Promise<RunResult> {
       log(`chaos: [${i + 1}/${selected.length}] ${c.name}${c.fault ? ` (issue 14 ${c.fault})` : ""}: ${c.summary}`);
       if (!stack || !stack.running()) {
         if (stack) await stack.stop();
-        stack = new Stack({ dir: join(runDir, `stack-${stacks.length + 1}`), timing, echo: opts.echo, source: opts.source });
+        stack = new Stack({ dir: join(runDir, `stack-${stacks.length + 1}`), timing, echo: opts.echo, source: opts.source, upstreamUrl: upstream.url });
         stacks.push(stack);
         const ts = Date.now();
         log(`  starting the service (npm start: sidecar on organism260K, edge under Deno)`);
@@ -122,9 +135,12 @@ export async function runChaos(opts: RunOptions = {}): Promise<RunResult> {
       outer.addEventListener("abort", onOuter, { once: true });
       const ctx: CaseContext = {
         stack,
-        client: new Client(stack.url, stack.key, timing, ctl.signal),
+        client: new Client(stack.url, stack.key, timing, ctl.signal, router),
         timing,
         quick,
+        mix: new Mix(seed, c.name),
+        router,
+        upstream,
         log,
         signal: ctl.signal,
       };
@@ -167,6 +183,7 @@ export async function runChaos(opts: RunOptions = {}): Promise<RunResult> {
     leftPids = stacks.flatMap((s) => s.livePids());
     for (const s of stacks) s.killNow();
     rmSync(runDir, { recursive: true, force: true, maxRetries: 3 });
+    await upstream.close();
     process.removeListener("exit", lastResort);
   }
   const interrupted = outer.aborted;
@@ -180,5 +197,7 @@ export async function runChaos(opts: RunOptions = {}): Promise<RunResult> {
     leftovers: { pids: leftPids, runDir: existsSync(runDir) ? runDir : null },
     timing,
     quick,
+    seed,
+    classifier: router.source,
   };
 }

@@ -29,6 +29,8 @@ export interface StackOptions {
   /** Checkpoint the sidecar builds and serves. */
   source?: string;
   timing?: Timing;
+  /** The edge's upstream (…/v1) for safe chat requests the sidecar cannot answer (upstream.ts); none if absent. */
+  upstreamUrl?: string;
   /** Echo every line the services print (prefixed with "  | "). */
   echo?: (line: string) => void;
   startTimeoutMs?: number;
@@ -65,7 +67,7 @@ export class Stack {
     this.modelsDir = join(opts.dir, "models");
     this.tmpDir = join(opts.dir, "tmp");
     mkdirSync(this.tmpDir, { recursive: true });
-    writeFileSync(this.configPath, JSON.stringify(edgeConfig(this.eventsPath, this.timing), null, 2));
+    writeFileSync(this.configPath, JSON.stringify(edgeConfig(this.eventsPath, this.timing, opts.upstreamUrl), null, 2));
   }
 
   /** The environment the services get: free ports, our config and key, TMPDIR inside the run directory. */

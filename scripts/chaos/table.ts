@@ -1,9 +1,12 @@
 /**
  * The suite's report: a Markdown table (one row per case, one per load
- * level), then the goals missed and the notes worth reading.
+ * level), a second with each row's requests per endpoint (requests,
+ * streamed, failures, hangs, error ends, the failure policy's answers, the
+ * routes taken), then the goals missed and the notes worth reading.
  */
 import type { RunResult } from "./runner.ts";
-import type { CaseRow, ShedFigures } from "./types.ts";
+import type { CaseRow, EndpointCounts, ShedFigures } from "./types.ts";
+import { ENDPOINTS } from "./wire.ts";
 
 const pct = (x: number) => `${(100 * x).toFixed(x > 0 && x < 0.01 ? 1 : 0)}%`;
 
@@ -38,8 +41,22 @@ export function markdownTable(header: readonly string[], rows: string[][]): stri
   return [line(header), `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`, ...rows.map(line)].join("\n");
 }
 
+export const ENDPOINT_COLUMNS = ["case", "fault", "endpoint", "requests", "streamed", "failures", "hangs", "error ends", "refused", "429/503", "upstream", "routes u/c/s/b"] as const;
+
+function endpointCells(r: CaseRow, ep: string, c: EndpointCounts): string[] {
+  const { unsteered, conditional, steered, blocked } = c.routes;
+  return [r.case, r.fault || "-", ep, ...[c.requests, c.streamed, c.failures, c.hangs, c.errorEnds, c.refusals, c.shed, c.upstream].map(String), `${unsteered}/${conditional}/${steered}/${blocked}`];
+}
+
+/** One line per case and endpoint that got requests. */
+export function endpointRows(rows: readonly CaseRow[]): string[][] {
+  return rows.flatMap((r) => ENDPOINTS.filter((ep) => (r.byEndpoint?.[ep].requests ?? 0) > 0).map((ep) => endpointCells(r, ep, r.byEndpoint![ep])));
+}
+
 export function report(result: RunResult): string {
   const out: string[] = [markdownTable(COLUMNS, result.rows.map(rowCells)), ""];
+  const perEndpoint = endpointRows(result.rows);
+  if (perEndpoint.length) out.push("Per endpoint (refused: the edge's refusal, blocked or fail-closed; upstream: the failure policy's fallback for safe chat; routes by x-steerguard-route):", "", markdownTable(ENDPOINT_COLUMNS, perEndpoint), "");
   const missed = result.rows.flatMap((r) => r.goals.filter((g) => !g.ok).map((g) => `- ${r.case}: ${g.name}${g.detail ? ` — ${g.detail}` : ""}`));
   if (missed.length) out.push("Goals missed:", ...missed, "");
   const notes = result.rows.flatMap((r) => r.notes.map((n) => `- ${r.case}: ${n}`));
@@ -48,7 +65,7 @@ export function report(result: RunResult): string {
   if (result.leftovers.runDir) out.push(`Run directory left behind: ${result.leftovers.runDir}`);
   const total = result.rows.reduce((n, r) => n + r.requests, 0);
   out.push(
-    `${result.rows.length} rows, ${total} requests in ${(result.durationMs / 1000).toFixed(1)} s${result.quick ? " (--quick)" : ""}: ` +
+    `${result.rows.length} rows, ${total} requests in ${(result.durationMs / 1000).toFixed(1)} s${result.quick ? " (--quick)" : ""}, seed ${result.seed}, routes by ${result.classifier}: ` +
       (result.interrupted ? "INTERRUPTED" : result.pass ? "every goal met" : `${result.rows.filter((r) => !r.pass).length} row(s) missed a goal`),
   );
   return out.join("\n") + "\n";

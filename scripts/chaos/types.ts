@@ -3,8 +3,12 @@
  * context it runs in, and the row it reports.
  */
 import type { Client } from "./client.ts";
-import type { Stack } from "./stack.ts";
 import type { Timing } from "./config.ts";
+import type { Mix } from "./mix.ts";
+import type { Route, Router } from "./routes.ts";
+import type { Stack } from "./stack.ts";
+import type { FakeUpstream } from "./upstream.ts";
+import type { Endpoint } from "./wire.ts";
 
 /** One goal a case checks: met or not, and why not. */
 export interface Goal {
@@ -18,6 +22,25 @@ export interface ShedFigures {
   rate: number;
   /** null when nothing was shed. */
   retryAfter: number | null;
+}
+
+/** One endpoint's share of a row. */
+export interface EndpointCounts {
+  requests: number;
+  streamed: number;
+  /** Requests that behaved other than expected (their answer, route or wire format). */
+  failures: number;
+  hangs: number;
+  /** Streams ended by an error frame / error event. */
+  errorEnds: number;
+  /** The edge's refusals (blocked route, or fail-closed). */
+  refusals: number;
+  /** 429 or 503. */
+  shed: number;
+  /** Answered by the fake upstream (the fallback of safe chat requests). */
+  upstream: number;
+  /** By x-steerguard-route. */
+  routes: Record<Route, number>;
 }
 
 /** What one case (or one level of the load ramp) reports: a row of the table. */
@@ -36,6 +59,8 @@ export interface CaseRow {
   recoveryMs: number | null;
   shed: ShedFigures | null;
   goals: Goal[];
+  /** The requests by endpoint (absent for a case that did not run). */
+  byEndpoint?: Record<Endpoint, EndpointCounts>;
   /** Observations worth reading that are not goals. */
   notes: string[];
   /** Everything else the case measured (written to --out). */
@@ -52,6 +77,12 @@ export interface CaseContext {
   timing: Timing;
   /** --quick: fewer requests, shorter load levels. */
   quick: boolean;
+  /** The case's seeded spread of requests over the endpoints, streamed and not. */
+  mix: Mix;
+  /** The route each prompt should take (the shipped classifier under the suite's arm). */
+  router: Router;
+  /** The fake upstream the edge falls back to for safe chat requests. */
+  upstream: FakeUpstream;
   /** Progress lines (stderr in the CLI). */
   log(line: string): void;
   /** Aborted when the run is interrupted (Ctrl-C) or the case runs past its time limit. */

@@ -1,11 +1,12 @@
 /**
  * client-disconnect: clients that go away mid-stream (after the first chunk)
- * and before a non-streamed answer. Each is recorded as status 499
+ * and before a non-streamed answer, on every endpoint. Each is recorded as status 499
  * `client_disconnect` (or 200 when it had already finished), nothing stays
  * in flight at the edge (`steerguard_inflight_requests` back to 0), and the
  * next request is answered.
  */
-import { LONG_SEEDS, SAFE_PROMPTS } from "../config.ts";
+import { LONG_PROMPT, PROMPTS } from "../config.ts";
+import { longSeed } from "../traffic.ts";
 import { until } from "../procs.ts";
 import { answered, Tally } from "../tally.ts";
 import type { ChaosCase } from "../types.ts";
@@ -17,10 +18,17 @@ export const clientDisconnect: ChaosCase = {
   async run(ctx) {
     const t = new Tally("client-disconnect", "");
     const n = ctx.quick ? 4 : 10;
-    const long = { content: SAFE_PROMPTS[0], temperature: 2, maxTokens: 4_000 };
+    const long = { content: LONG_PROMPT, temperature: 2, maxTokens: 4_000 };
+    const m = Math.max(3, Math.ceil(n / 2));
     const pending = [
-      ...Array.from({ length: n }, (_, i) => ctx.client.start({ ...long, tag: "dc-stream", stream: true, seed: LONG_SEEDS[i % LONG_SEEDS.length], abortAfterFirstChunk: true })),
-      ...Array.from({ length: Math.ceil(n / 2) }, (_, i) => ctx.client.start({ ...long, tag: "dc-json", seed: LONG_SEEDS[i % LONG_SEEDS.length], abortAfterMs: 30 + 20 * i })),
+      ...Array.from({ length: n }, (_, i) => {
+        const endpoint = ctx.mix.at(i).endpoint;
+        return ctx.client.start({ ...long, endpoint, tag: "dc-stream", stream: true, seed: longSeed(endpoint, i), abortAfterFirstChunk: true });
+      }),
+      ...Array.from({ length: m }, (_, i) => {
+        const endpoint = ctx.mix.at(n + i).endpoint;
+        return ctx.client.start({ ...long, endpoint, tag: "dc-json", seed: longSeed(endpoint, i), abortAfterMs: 30 + 20 * i });
+      }),
     ];
     const outs = await Promise.all(pending.map((p) => p.done));
     for (const o of outs) {
@@ -32,7 +40,7 @@ export const clientDisconnect: ChaosCase = {
     t.goal("requests were cut while running (the case was exercised)", aborted > 0, `${aborted}/${outs.length} disconnected`);
     const inflight = await until(5_000, async () => ((await ctx.stack.metric("steerguard_inflight_requests")) === 0 ? true : undefined), 100, ctx.signal);
     t.goal("nothing left in flight at the edge (steerguard_inflight_requests 0)", inflight === true, `gauge ${await ctx.stack.metric("steerguard_inflight_requests")}`);
-    t.add(await ctx.client.chat({ tag: "dc-after", content: SAFE_PROMPTS[1], maxTokens: 8 }), answered);
+    for (const pick of [0, 1, 2].map((i) => ctx.mix.at(n + m + i))) t.add(await ctx.client.send({ ...pick, tag: "dc-after", content: PROMPTS.unsteered[0], maxTokens: 8 }), answered);
     t.details.disconnected = aborted;
     return t.row(ctx);
   },

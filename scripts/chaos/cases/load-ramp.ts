@@ -1,26 +1,29 @@
 /**
  * load-ramp (issue 14 fault 8): 1, 8, 32 and 128 concurrent clients, each
- * sending small chat requests back to back for a few seconds (three safe
- * prompts, then a risky one). One row per level. It measures what the
- * service does under load, without assuming how it sheds:
+ * sending small requests back to back for a few seconds, spread over the
+ * endpoints, streamed and not (the case's seeded mix), with prompts of every
+ * route in turn. One row per level. It measures what the service does under
+ * load, without assuming how it sheds:
  *
  * - shed rate: the fraction answered 429 or 503, and the fraction of those
  *   that carry retry-after (the signal a client or load balancer acts on);
- * - fail-closed refusals: risky requests answered with the edge's canned
- *   refusal because the sidecar could not take them (overloaded, timeout);
- *   also shedding, but without a signal;
+ * - fail-closed refusals: steered or conditional requests answered with the
+ *   edge's canned refusal because the sidecar could not take them (timeout);
+ *   also shedding, but without a signal; and safe chat requests sent to the
+ *   upstream instead;
  * - /readyz while loaded (polled every 250 ms), requests/s, p50 / p99;
  * - at the end, which queue / admission metrics /metrics exports.
  *
  * Goals: nothing hangs or fails otherwise (5xx other than 503, connection
- * errors, a safe prompt refused), every 429/503 has retry-after, nothing is
- * shed at 8 clients or fewer (the sidecar batches 8), and every level still
+ * errors, an answer other than the route's or the failure policy's, a
+ * malformed answer), every 429/503 has retry-after, nothing is shed or falls
+ * back at 8 clients or fewer (the sidecar batches 8), and every level still
  * gets model answers.
  */
 import type { Outcome } from "../client.ts";
-import { RISKY_PROMPT, SAFE_PROMPTS } from "../config.ts";
+import { ROUTE_CYCLE } from "../config.ts";
 import { sleep } from "../procs.ts";
-import { answered, anyOf, refused, shedWithRetry, Tally } from "../tally.ts";
+import { answered, anyOf, failurePolicy, modelAnswer, shedWithRetry, Tally, upstreamAnswer } from "../tally.ts";
 import type { CaseContext, CaseRow, ChaosCase } from "../types.ts";
 
 export const LEVELS = [1, 8, 32, 128];
@@ -32,7 +35,8 @@ function percentile(xs: number[], p: number): number | null {
 }
 
 /** An edge refusal of a request the sidecar could not take (not a route the classifier blocked). */
-const failClosed = (o: Outcome) => o.status === 200 && o.finishReason === "content_filter" && o.route !== "blocked";
+const failClosed = (o: Outcome) => o.status === 200 && o.finishReason === "content_filter" && o.expectedRoute !== "blocked";
+const underLoad = anyOf(answered, shedWithRetry, failurePolicy);
 
 async function level(ctx: CaseContext, clients: number, seconds: number): Promise<CaseRow> {
   const t = new Tally(`load-ramp@${clients}`, "#8");
@@ -50,9 +54,8 @@ async function level(ctx: CaseContext, clients: number, seconds: number): Promis
   await Promise.all(
     Array.from({ length: clients }, async (_, c) => {
       for (let i = c; Date.now() < end && !ctx.signal.aborted; i++) {
-        const risky = i % 4 === 3;
-        const o = await ctx.client.chat({ tag: `load${clients}`, content: risky ? RISKY_PROMPT : SAFE_PROMPTS[i % SAFE_PROMPTS.length], maxTokens: 16 });
-        t.add(o, risky ? anyOf(answered, refused, shedWithRetry) : anyOf(answered, shedWithRetry));
+        const o = await ctx.client.send({ ...ctx.mix.at(c * 7919 + i), tag: `load${clients}`, content: ROUTE_CYCLE[i % ROUTE_CYCLE.length], maxTokens: 16 });
+        t.add(o, underLoad);
       }
     }),
   );
@@ -63,11 +66,12 @@ async function level(ctx: CaseContext, clients: number, seconds: number): Promis
   const shed = outs.filter((o) => o.status === 429 || o.status === 503);
   const withRetry = shed.filter((o) => o.retryAfter).length;
   const refusedUnderLoad = outs.filter(failClosed).length;
-  const ok = outs.filter((o) => answered(o) === null && !failClosed(o));
+  const toUpstream = outs.filter((o) => upstreamAnswer(o) === null).length;
+  const ok = outs.filter((o) => modelAnswer(o) === null);
   const lat = ok.map((o) => o.ms);
   const shedRate = outs.length ? shed.length / outs.length : 0;
   t.goal("every 429/503 carries retry-after", withRetry === shed.length, `${withRetry}/${shed.length}`);
-  if (clients <= 8) t.goal("nothing shed at 8 clients or fewer", shed.length === 0 && refusedUnderLoad === 0, `${shed.length} shed, ${refusedUnderLoad} fail-closed refusals`);
+  if (clients <= 8) t.goal("nothing shed at 8 clients or fewer", shed.length === 0 && refusedUnderLoad === 0 && toUpstream === 0, `${shed.length} shed, ${refusedUnderLoad} fail-closed refusals, ${toUpstream} sent upstream`);
   t.goal("the model still answers", ok.length > 0, `${ok.length} answered`);
   const pct = (n: number) => `${((100 * n) / Math.max(1, outs.length)).toFixed(1)}%`;
   t.details.level = {
@@ -79,6 +83,7 @@ async function level(ctx: CaseContext, clients: number, seconds: number): Promis
     shed503: shed.filter((o) => o.status === 503).length,
     shedWithRetryAfter: withRetry,
     failClosedRefusals: refusedUnderLoad,
+    upstreamFallbacks: toUpstream,
     p50Ms: percentile(lat, 50),
     p99Ms: percentile(lat, 99),
     readyz,
@@ -88,7 +93,7 @@ async function level(ctx: CaseContext, clients: number, seconds: number): Promis
   };
   t.note(
     `${clients} clients: ${(outs.length / wall).toFixed(0)} req/s, answered ${pct(ok.length)} (p50 ${Math.round(percentile(lat, 50) ?? 0)} ms, p99 ${Math.round(percentile(lat, 99) ?? 0)} ms), ` +
-      `429 ${pct(shed.filter((o) => o.status === 429).length)}, 503 ${pct(shed.filter((o) => o.status === 503).length)}, fail-closed refusals ${pct(refusedUnderLoad)}` +
+      `429 ${pct(shed.filter((o) => o.status === 429).length)}, 503 ${pct(shed.filter((o) => o.status === 503).length)}, fail-closed refusals ${pct(refusedUnderLoad)}, upstream ${pct(toUpstream)}` +
       `${shed.length ? ` (shed after routing, with an event: ${shed.filter((o) => o.expectEvent).length}/${shed.length})` : ""}; /readyz not ready ${readyz.notReady}/${readyz.samples}`,
   );
   ctx.log(`  ${t.notes.at(-1)}`);
