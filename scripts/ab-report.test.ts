@@ -48,21 +48,23 @@ describe("ab-report", () => {
   it("reports the conditional route: its share of the arm and the share of it the condition steered", () => {
     const cond = (steer: boolean | null) =>
       ev({ arm: "band", route: "conditional", condition_band: { low: 0.2, high: 0.6 }, condition: steer === null ? null : { value: steer ? 2 : 0.5, threshold: 1, steer } });
-    const events = [cond(true), cond(true), cond(false), cond(null), ev({ arm: "band", route: "steered" }), ev({ arm: "band" }), ev({ arm: "band" }), ev({ arm: "band" })];
+    // The profile had no condition: sent steered (edge/pipeline/condition-fallback.ts).
+    const unavailable = ev({ arm: "band", route: "conditional", condition_band: { low: 0.2, high: 0.6 }, condition: null, condition_fallback: "profile has no condition: steered" });
+    const events = [cond(true), cond(true), cond(false), cond(null), unavailable, ev({ arm: "band", route: "steered" }), ev({ arm: "band" }), ev({ arm: "band" })];
     // An event written before the conditional route existed has no condition field at all.
     const old = ev({ arm: "old" }) as Partial<DecisionEvent>;
     delete old.condition;
     delete old.condition_band;
     const rows = report([...events, old as DecisionEvent]);
     const band = rows.find((r) => r.arm === "band")!;
-    expect(band).toMatchObject({ requests: 8, routes: { steered: 1, unsteered: 3, blocked: 0, conditional: 4 }, condition: { steer: 2, pass: 1, none: 1 } });
-    expect(band.conditional_fraction).toBeCloseTo(4 / 8);
+    expect(band).toMatchObject({ requests: 8, routes: { steered: 1, unsteered: 2, blocked: 0, conditional: 5 }, condition: { steer: 2, pass: 1, unavailable: 1, none: 1 } });
+    expect(band.conditional_fraction).toBeCloseTo(5 / 8);
     expect(band.condition_steer_rate).toBeCloseTo(2 / 3);
     expect(band.steered_fraction).toBeCloseTo(1 / 8);
-    expect(rows.find((r) => r.arm === "old")).toMatchObject({ conditional_fraction: 0, condition_steer_rate: null, condition: { steer: 0, pass: 0, none: 0 } });
+    expect(rows.find((r) => r.arm === "old")).toMatchObject({ conditional_fraction: 0, condition_steer_rate: null, condition: { steer: 0, pass: 0, unavailable: 0, none: 0 } });
     const lines = table(rows).split("\n");
     expect(lines[0]).toMatch(/conditional\s+cond\. steered/);
-    expect(lines.find((l) => l.startsWith("e/band"))).toMatch(/12\.5%\s+50\.0%\s+66\.7% \(3\)/);
+    expect(lines.find((l) => l.startsWith("e/band"))).toMatch(/12\.5%\s+62\.5%\s+66\.7% \(3\)/);
     expect(lines.find((l) => l.startsWith("e/old"))).toMatch(/0\.0%\s+0\.0%\s+-\s/);
   });
 

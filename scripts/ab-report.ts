@@ -57,8 +57,11 @@ export interface ArmReport {
   steered_fraction: number;
   /** Requests routed conditional (risk in the arm's condition band). */
   conditional_fraction: number;
-  /** What the in-model condition decided on the conditional route; none = no outcome (the sidecar failed first). */
-  condition: { steer: number; pass: number; none: number };
+  /**
+   * What the in-model condition decided on the conditional route; unavailable = sent steered because
+   * the profile has no condition (the event's condition_fallback); none = no outcome (the sidecar failed first).
+   */
+  condition: { steer: number; pass: number; unavailable: number; none: number };
   /** Share of conditional requests with an outcome that the condition steered; null without any. */
   condition_steer_rate: number | null;
   errors: number;
@@ -85,7 +88,7 @@ export function report(events: Iterable<DecisionEvent>, experiment?: string): Ar
   const out: ArmReport[] = [];
   for (const { e } of by.values()) {
     const routes = { steered: 0, unsteered: 0, blocked: 0, conditional: 0 };
-    const condition = { steer: 0, pass: 0, none: 0 };
+    const condition = { steer: 0, pass: 0, unavailable: 0, none: 0 };
     let errors = 0;
     let fallbacks = 0;
     let risk = 0;
@@ -99,7 +102,7 @@ export function report(events: Iterable<DecisionEvent>, experiment?: string): Ar
       if (x.route === "conditional") {
         // Events from before the conditional route have no `condition` field.
         const c = x.condition ?? null;
-        condition[c === null ? "none" : c.steer ? "steer" : "pass"]++;
+        condition[c !== null ? (c.steer ? "steer" : "pass") : x.condition_fallback ? "unavailable" : "none"]++;
       }
       if (x.status >= 400 || x.error) errors++;
       if (x.fallback) fallbacks++;

@@ -58,7 +58,7 @@ export class Metrics {
     });
     this.condition = new client.Counter({
       name: "steerguard_condition_total",
-      help: "Requests on the conditional route by what the sidecar's in-model condition decided: steer, pass, or none (no outcome: the sidecar failed first).",
+      help: "Requests on the conditional route by what the sidecar's in-model condition decided: steer, pass, unavailable (sent steered: the profile has no condition), or none (no outcome: the sidecar failed first).",
       labelNames: ["arm", "outcome"],
       registers,
     });

@@ -71,7 +71,7 @@ describe("conditional route on a profile without a condition", () => {
         steering_applied: true,
       });
       expect(events.events[0].steering).not.toHaveProperty("conditional");
-      expect(await metrics.text()).toContain('steerguard_condition_total{arm="default",outcome="none"} 1');
+      expect(await metrics.text()).toContain('steerguard_condition_total{arm="default",outcome="unavailable"} 1');
     }
   });
 

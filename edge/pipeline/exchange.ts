@@ -163,7 +163,7 @@ export class Exchange {
     if (ev.latency.first_token !== null) m.firstToken.observe(labels, ev.latency.first_token / 1000);
     if (ev.prompt_tokens) m.tokens.inc({ ...labels, kind: "prompt" }, ev.prompt_tokens);
     if (ev.completion_tokens) m.tokens.inc({ ...labels, kind: "completion" }, ev.completion_tokens);
-    if (ev.route === "conditional") m.condition.inc({ arm: ev.arm, outcome: ev.condition ? (ev.condition.steer ? "steer" : "pass") : "none" });
+    if (ev.route === "conditional") m.condition.inc({ arm: ev.arm, outcome: ev.condition ? (ev.condition.steer ? "steer" : "pass") : ev.condition_fallback ? "unavailable" : "none" });
   }
 
   /** A JSON answer with the routing headers. */
