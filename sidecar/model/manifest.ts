@@ -116,6 +116,8 @@ export const ManifestSchema = v.object({
         dir: v.nullable(v.string()),
         /** saeDirHash of that folder (sidecar/steering/surgery.ts), when known. */
         sha256: v.nullable(v.string()),
+        /** The hook's interface version (sidecar/steering/names.ts HOOK_FORMAT); absent before conditional steering. */
+        hookFormat: v.optional(PositiveInt),
       }),
     ),
   ),

@@ -53,7 +53,9 @@ export function manifestHooks(records: HookRecord[]): Pick<Manifest, "hookedLaye
   return {
     hookedLayers: sorted.map((r) => r.layer),
     saes: sorted.flatMap((r) =>
-      r.sae ? [{ layer: r.layer, tensor: r.tensor, architecture: r.sae.architecture, dSae: r.sae.dSae, k: r.sae.k, dir: r.sae.dir, sha256: r.sae.sha256 }] : [],
+      r.sae
+        ? [{ layer: r.layer, tensor: r.tensor, architecture: r.sae.architecture, dSae: r.sae.dSae, k: r.sae.k, dir: r.sae.dir, sha256: r.sae.sha256, ...(r.format ? { hookFormat: r.format } : {}) }]
+        : [],
     ),
   };
 }

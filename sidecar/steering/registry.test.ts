@@ -1,8 +1,7 @@
 /**
- * A model whose baked hook predates conditional steering (its hook record
- * has no `format`) gets its SAE attached again at load, and then serves
- * conditional requests; a current one is used as built. The hook records
- * are read from the file's metadata without decoding its graph.
+ * A model whose baked hook predates conditional steering (its manifest's SAE
+ * entry has no `hookFormat`) gets its SAE attached again at load, and then
+ * serves conditional requests; a current one is used as built.
  */
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -11,10 +10,9 @@ import { SHARED_MODELS } from "../../test/support/models.ts";
 import { tempDir } from "../../test/support/tmp.ts";
 import { Engine } from "../engine/engine.ts";
 import { buildModel } from "../model/build.ts";
-import { readManifest } from "../model/manifest.ts";
+import { readManifest, writeManifest } from "../model/manifest.ts";
 import { readHookRecords, setHookRecords } from "./hook.ts";
-import { readHookRecordsFromFile, readModelMetadata } from "./model-metadata.ts";
-import { HOOK_FORMAT, HOOK_METADATA_KEY } from "./names.ts";
+import { HOOK_FORMAT } from "./names.ts";
 import { loadProfiles, prepareModel } from "./registry.ts";
 import { readModelProto, writeModelProto, type ModelProto } from "./surgery.ts";
 import { OnnxDecoder } from "../engine/decoder.ts";
@@ -56,26 +54,23 @@ describe("hooks from before conditional steering", () => {
     await buildModel({ from: join(SHARED_MODELS, "stories260K"), out, hookLayers: [2], saes: [{ dir: join(dir, "sae-jump") }] });
     const file = join(out, "model.onnx");
     const model = readModelProto(file);
-    // The metadata reader skips the graph and finds what a full decode finds.
-    const meta = readModelMetadata(file);
-    expect([...meta.keys()].sort()).toEqual((model.metadataProps ?? []).map((m) => m.key!).sort());
-    expect(readHookRecordsFromFile(file)).toEqual(readHookRecords(model));
-    expect(readHookRecordsFromFile(file)).toEqual([expect.objectContaining({ format: HOOK_FORMAT, layer: 2 })]);
-    expect(meta.get(HOOK_METADATA_KEY)).toBeDefined();
-
+    // A current build records the hook's format in the graph's metadata and in the manifest.
+    expect(readHookRecords(model)).toEqual([expect.objectContaining({ format: HOOK_FORMAT, layer: 2 })]);
     const manifest = readManifest(out);
+    expect(manifest.saes).toEqual([expect.objectContaining({ layer: 2, hookFormat: HOOK_FORMAT })]);
     const profiles = loadProfiles({ files: [condFile] }, manifest);
     expect(prepareModel(out, manifest, profiles.values())).toMatchObject({ attached: [], outdated: [] });
 
-    // The same model as an older build made it: no condition in the hook, no format in its record.
+    // The same model as an older build made it: no condition in the hook, no format in its record or manifest.
     toOldHook(model, 2);
     setHookRecords(model, readHookRecords(model).map(({ format: _, ...r }) => r));
     writeModelProto(model, file, out);
-    expect(readHookRecordsFromFile(file)[0]!.format).toBeUndefined();
-    const prepared = prepareModel(out, manifest, profiles.values());
+    const oldManifest = { ...manifest, saes: manifest.saes!.map(({ hookFormat: _, ...s }) => s) };
+    writeManifest(out, oldManifest);
+    const prepared = prepareModel(out, oldManifest, profiles.values());
     expect(prepared).toMatchObject({ attached: [2], outdated: [2] });
     // Opened as it is, the old hook still steers plainly, and says why it cannot steer conditionally.
-    const old = await OnnxDecoder.load(out, manifest);
+    const old = await OnnxDecoder.load(out, oldManifest);
     try {
       expect(old.steerLayers).toEqual([2]);
       expect([...old.condLayers]).toEqual([]);

@@ -16,8 +16,6 @@ import { join, resolve } from "node:path";
 import type { Manifest } from "../model/manifest.ts";
 import { readSaeCfg } from "../sae/load.ts";
 import { attachToModel, loadSaeForModel, manifestHooks, type LoadedSae } from "./attach.ts";
-import type { HookRecord } from "./hook.ts";
-import { readHookRecordsFromFile } from "./model-metadata.ts";
 import { HOOK_FORMAT } from "./names.ts";
 import { checkProfileFits, loadProfile, type SteeringProfile } from "./profile.ts";
 import { encodeModelProto, externalDataFiles, readModelProto } from "./surgery.ts";
@@ -109,17 +107,17 @@ export function loadProfiles(src: ProfileSources, manifest: Manifest): Map<strin
 
 /**
  * The SAEs the profiles need that the built graph does not carry, one per
- * layer. With `hooks` (the graph's own hook records), a baked SAE whose hook
- * predates the current hook format (names.ts HOOK_FORMAT: no condition
- * inputs) counts as missing too, so it is attached again.
+ * layer. A baked SAE whose hook predates the current hook format (manifest
+ * `hookFormat` below names.ts HOOK_FORMAT: no condition inputs) counts as
+ * missing too, `outdated`, so it is attached again.
  */
-export function missingSaes(profiles: Iterable<LoadedProfile>, manifest: Manifest, hooks?: readonly HookRecord[]): { layer: number; sae: LoadedSae }[] {
+export function missingSaes(profiles: Iterable<LoadedProfile>, manifest: Manifest): { layer: number; sae: LoadedSae; outdated: boolean }[] {
   const need = new Map<number, LoadedSae>();
   for (const p of profiles) need.set(p.profile.layer, p.sae);
-  return [...need].flatMap(([layer, sae]) => {
+  return [...need].flatMap(([layer, sae]): { layer: number; sae: LoadedSae; outdated: boolean }[] => {
     const baked = (manifest.saes ?? []).find((s) => s.layer === layer);
-    const current = !hooks || (hooks.find((r) => r.layer === layer)?.format ?? 1) >= HOOK_FORMAT;
-    return baked && baked.sha256 === sae.sha256 && current ? [] : [{ layer, sae }];
+    if (!baked || baked.sha256 !== sae.sha256) return [{ layer, sae, outdated: false }];
+    return (baked.hookFormat ?? 1) < HOOK_FORMAT ? [{ layer, sae, outdated: true }] : [];
   });
 }
 
@@ -140,12 +138,8 @@ export interface PreparedModel {
  */
 export function prepareModel(modelDir: string, manifest: Manifest, profiles: Iterable<LoadedProfile>, cacheDir?: string): PreparedModel {
   const file = join(modelDir, manifest.graph.file);
-  // Only a model with baked SAEs has hook records worth reading (metadata only, not the graph).
-  const recorded = (manifest.saes ?? []).length ? readHookRecordsFromFile(file) : undefined;
-  const list = [...profiles]; // an iterator is read twice below
-  const missing = missingSaes(list, manifest, recorded);
-  const byHash = new Set(missingSaes(list, manifest).map((m) => m.layer));
-  const outdated = missing.map((m) => m.layer).filter((l) => !byHash.has(l));
+  const missing = missingSaes(profiles, manifest);
+  const outdated = missing.filter((m) => m.outdated).map((m) => m.layer);
   if (missing.length === 0) return { model: file, manifest, attached: [], outdated };
   const model = readModelProto(file);
   let records = attachToModel(model, missing[0]!.layer, missing[0]!.sae, manifest.dims.dModel);

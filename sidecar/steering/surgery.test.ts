@@ -24,7 +24,7 @@ import { saveSaeLens } from "../sae/load.ts";
 import type { Sae } from "../sae/types.ts";
 import { addHooksToBuilder, readHookRecords, removeHook } from "./hook.ts";
 import { layerStepInputs, type RowSteering } from "./inputs.ts";
-import { steerInputs } from "./names.ts";
+import { HOOK_FORMAT, steerInputs } from "./names.ts";
 import type { SteeringFeature } from "./profile.ts";
 import { fuseSkipNorms, opCounts, type FusionNaming } from "./fuse-skip-norm.ts";
 import { steeringHook } from "./reference.ts";
@@ -165,7 +165,7 @@ describe("build-model --hook-layers --sae, hook-model and attach-sae", () => {
     expect(await buildMain(["--from", stories, "--out", hooked, "--hook-layers", "1,2", "--sae", saeDir, "--quiet"]), out.join("")).toBe(0);
     const m = readManifest(hooked);
     expect(m.hookedLayers).toEqual([1, 2]);
-    expect(m.saes).toEqual([{ layer: 2, tensor: residPost(2), architecture: "jumprelu", dSae: 96, k: null, dir: saeDir, sha256: hash }]);
+    expect(m.saes).toEqual([{ layer: 2, tensor: residPost(2), architecture: "jumprelu", dSae: 96, k: null, dir: saeDir, sha256: hash, hookFormat: HOOK_FORMAT }]);
 
     const plain = tmp();
     expect(await buildMain(["--from", stories, "--out", plain, "--quiet"])).toBe(0);
