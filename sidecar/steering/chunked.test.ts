@@ -54,6 +54,17 @@ async function run(engine: Engine, req: GenerateRequest) {
   return { tokens: chunks.flatMap((c) => c.tokenIds), logprobs: chunks.flatMap((c) => c.logprobs), condition: chunks[0]?.condition };
 }
 
+/** Each row's tokens equal the reference's, and every logprob it reports is the reference's to TOL. */
+function expectReference(got: Awaited<ReturnType<typeof run>>[], expected: ReturnType<typeof reference>[], ids: string[], chunk: number): void {
+  got.forEach((g, i) => {
+    const want = expected[i]!;
+    expect(g.tokens, `chunk ${chunk}, ${ids[i]}`).toEqual(want.tokens);
+    g.logprobs.forEach((lp, s) => {
+      for (const t of [lp.chosen!, ...lp.top]) expect(Math.abs(t.logprob - want.logSoftmax[s]![t.tokenId]!)).toBeLessThan(TOL);
+    });
+  });
+}
+
 const request = (id: string, prompt: string, maxTokens: number, steering?: Partial<SteeringRequest>) =>
   GenerateRequest.fromPartial({ requestId: id, input: { $case: "prompt", value: prompt }, sampling: { temperature: 0, maxTokens, logprobs: LOGPROBS }, steering });
 
@@ -102,13 +113,7 @@ describe("steering under chunked prefill (stories260K)", () => {
       const engine = await Engine.load(model, { maxBatch: 4, profileDirs: [dir], prefillChunk: chunk, stepTokens, onStep: (s) => trace.push(s) });
       engines.push(engine);
       const got = await Promise.all(rows.map((r) => run(engine, r.req)));
-      got.forEach((g, i) => {
-        const want = expected[i]!;
-        expect(g.tokens, `chunk ${chunk}, ${rows[i]!.req.requestId}`).toEqual(want.tokens);
-        g.logprobs.forEach((lp, s) => {
-          for (const t of [lp.chosen!, ...lp.top]) expect(Math.abs(t.logprob - want.logSoftmax[s]![t.tokenId]!)).toBeLessThan(TOL);
-        });
-      });
+      expectReference(got, expected, rows.map((r) => r.req.requestId), chunk);
       // The long prompts really were split, contiguously, at most `chunk` tokens at a time.
       for (const id of ["long-generated", "long-all"]) {
         const pieces = trace.flatMap((s) => s.chunks.filter((c) => c.id === id));
@@ -152,12 +157,9 @@ describe("steering under chunked prefill (stories260K)", () => {
       const engine = await Engine.load(model, { maxBatch: 4, profiles: [join(condDir, "refusal-if.json")], prefillChunk: chunk, stepTokens, onStep: (s) => trace.push(s) });
       engines.push(engine);
       const got = await Promise.all(rows.map((r) => run(engine, r.req)));
+      expectReference(got, expected, rows.map((r) => r.req.requestId), chunk);
       got.forEach((g, i) => {
         const want = expected[i]!;
-        expect(g.tokens, `chunk ${chunk}, ${rows[i]!.req.requestId}`).toEqual(want.tokens);
-        g.logprobs.forEach((lp, s) => {
-          for (const t of [lp.chosen!, ...lp.top]) expect(Math.abs(t.logprob - want.logSoftmax[s]![t.tokenId]!)).toBeLessThan(TOL);
-        });
         if (!want.outcome) return void expect(g.condition).toBeUndefined();
         expect(g.condition!.steer).toBe(want.outcome.steer);
         expect(Math.abs(g.condition!.value - want.outcome.value)).toBeLessThan(TOL);
