@@ -10,13 +10,13 @@
  * `engine.promptIds(...)`: the exact chat formatting the sidecar prefills.
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { dirname, relative } from "node:path";
 import { readManifest } from "../../sidecar/model/manifest.ts";
 import type { ResidualModel } from "../../sidecar/sae/activations.ts";
 import { loadSae } from "../../sidecar/sae/load.ts";
 import type { Sae } from "../../sidecar/sae/types.ts";
-import { conditionValues, profileCondition, type Condition } from "./condition.ts";
+import { checkProfileFits, loadProfile } from "../../sidecar/steering/profile.ts";
+import { conditionValues, type Condition } from "./condition.ts";
 import { lastTokenActivations, loadResidualModel } from "./search.ts";
 
 export class ConditionScorer {
@@ -30,18 +30,18 @@ export class ConditionScorer {
     private readonly model: ResidualModel,
   ) {}
 
-  /** The condition of `profileFile` (raw JSON: the sidecar's profile parser is not needed), on the model built at `modelDir`. */
+  /** The condition of `profileFile` (the sidecar's profile parser), on the model built at `modelDir`. */
   static async load(modelDir: string, profileFile: string, log?: (m: string) => void): Promise<ConditionScorer> {
-    const json = JSON.parse(readFileSync(profileFile, "utf8")) as { sae?: unknown; layer?: unknown };
-    const condition = profileCondition(json, profileFile);
+    const profile = loadProfile(profileFile);
+    const { condition, layer } = profile;
     if (!condition) throw new Error(`${profileFile}: the profile has no "condition" (fit one: npm run find-features -- --condition-only --profile ${profileFile})`);
-    if (typeof json.sae !== "string" || !Number.isInteger(json.layer)) throw new Error(`${profileFile}: "sae" and "layer" are needed for the condition`);
-    const layer = json.layer as number;
     const manifest = readManifest(modelDir);
-    const sae = loadSae(resolve(dirname(resolve(profileFile)), json.sae), { dModel: manifest.dims.dModel, nLayers: manifest.dims.nLayers });
+    const sae = loadSae(profile.sae, { dModel: manifest.dims.dModel, nLayers: manifest.dims.nLayers });
     if (sae.layer !== undefined && sae.layer !== layer) throw new Error(`${profileFile}: layer ${layer}, but its SAE reads layer ${sae.layer}`);
-    for (const f of condition.features) if (f.index >= sae.dSae) throw new Error(`${profileFile}: condition feature ${f.index} is out of range (the SAE has ${sae.dSae})`);
-    const hash = createHash("sha256").update(JSON.stringify({ condition, sae: json.sae, layer })).digest("hex");
+    checkProfileFits(profile, { dSae: sae.dSae, nLayers: manifest.dims.nLayers });
+    // The SAE folder as the profile names it (relative to the profile), so the hash does not depend on the checkout's path.
+    const saeRef = relative(dirname(profile.file), profile.sae);
+    const hash = createHash("sha256").update(JSON.stringify({ condition, sae: saeRef, layer })).digest("hex");
     const model = await loadResidualModel(modelDir, log);
     return new ConditionScorer(condition, hash, layer, manifest.dims.contextLength, sae, model);
   }

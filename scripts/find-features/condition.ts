@@ -36,17 +36,10 @@
 import * as v from "valibot";
 import { auroc, cohensD } from "./stats.ts";
 import { mulberry32 } from "../../sidecar/sae/train.ts";
+import { ConditionSchema } from "../../sidecar/steering/profile.ts";
 
-const NonNegInt = v.pipe(v.number(), v.integer("must be an integer"), v.minValue(0, "must be >= 0"));
-const Finite = v.pipe(v.number(), v.finite("must be a finite number"));
 
-/** The profile's "condition" (read here, not through sidecar/steering/profile.ts, so find-features and the eval do not depend on its parser). */
-export const ConditionSchema = v.strictObject({
-  features: v.pipe(v.array(v.strictObject({ index: NonNegInt, weight: Finite })), v.minLength(1, "must list at least one feature")),
-  threshold: Finite,
-  description: v.optional(v.string(), ""),
-});
-
+/** The profile's "condition", validated with the sidecar's own schema (sidecar/steering/profile.ts). */
 export type Condition = v.InferOutput<typeof ConditionSchema>;
 
 /** The "condition" of parsed profile JSON, validated; undefined when the profile has none. */
