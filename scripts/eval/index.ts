@@ -26,7 +26,6 @@ import { Progress } from "../lib/progress.ts";
 import { crescendo } from "./attacker.ts";
 import { buildGates, DEFAULT_GATE, GATE_NAMES, GATE_VARIANTS } from "./gates.ts";
 import { DEFAULT_CONDITION_BANDS, parseBand, type Band } from "./condition-gate.ts";
-import { profileCondition } from "../find-features/condition.ts";
 import { keywordJudge, LlmJudge, type Judge } from "./judge.ts";
 import { LoglikScorer } from "./loglik.ts";
 import { ChatClient } from "./openai.ts";
@@ -208,10 +207,10 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
   const timings: Record<string, number> = {};
   const modelDir = await resolveModelDir({ ...modelOrSource(o.model), log });
   if (!existsSync(o.profile)) throw new UsageError(`--profile ${o.profile}: no such file`);
-  const conditionGates = o.gates.filter((g) => GATE_VARIANTS.find((v) => v.name === g)?.band);
-  if (conditionGates.length && !profileCondition(JSON.parse(readFileSync(o.profile, "utf8")), o.profile))
-    throw new UsageError(`--gates ${conditionGates.join(",")}: the profile ${o.profile} has no "condition" (fit one: npm run find-features -- --condition-only --profile FILE)`);
   const profile = loadProfile(o.profile);
+  const conditionGates = o.gates.filter((g) => GATE_VARIANTS.find((v) => v.name === g)?.band);
+  if (conditionGates.length && !profile.condition)
+    throw new UsageError(`--gates ${conditionGates.join(",")}: the profile ${o.profile} has no "condition" (fit one: npm run find-features -- --condition-only --profile FILE)`);
   const engine = await Engine.load(modelDir, { profiles: [o.profile], profileDirs: [], maxBatch: o.batch, maxQueue: 1 << 20, intraOpThreads: 1, defaultMaxTokens: o.maxTokens });
   const scorer = await LoglikScorer.load(modelDir, { profile: o.profile });
   const classifier = await loadRiskModel();
@@ -236,7 +235,7 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
     const modelHash = sha256(readFileSync(join(modelDir, manifest.graph.file)));
     const profileHash = sha256(readFileSync(o.profile));
     const profileJson = JSON.parse(readFileSync(o.profile, "utf8")) as Record<string, unknown>;
-    const condition = profileCondition(profileJson, o.profile);
+    const condition = profile.condition;
     const saeHash = manifest.saes?.find((s) => s.layer === profile.layer)?.sha256;
     const config = {
       suites: o.suites, arms: o.arms, gates: o.gates, strengths: o.strengths,
