@@ -9,7 +9,6 @@ import {
   InfoResponse,
   ProbeResponse,
   SidecarLoad,
-  type ConditionOutcome,
   type GenerateChunk,
   type SteeringRequest,
   type GenerateRequest,
@@ -26,7 +25,7 @@ import type { Tokenizer } from "../tokenizer/types.ts";
 import { VERSION } from "../version.ts";
 import { OnnxDecoder, type DecoderOptions } from "./decoder.ts";
 import { QueueFullError, Scheduler, type SchedulerOptions } from "./scheduler.ts";
-import { layerStepInputs, type RowCondition } from "../steering/inputs.ts";
+import { conditionOutcome, layerStepInputs, type RowCondition } from "../steering/inputs.ts";
 import type { SteeringProfile } from "../steering/profile.ts";
 import { loadProfiles, prepareModel, type LoadedProfile } from "../steering/registry.ts";
 import { Sequence, type SequenceSteering } from "./sequence.ts";
@@ -279,12 +278,7 @@ export class Engine implements SidecarBackend {
     const out = await this.decoder.prefill(ids, { steering: { [L]: feed }, acts: [L], cond: condition ? [L] : undefined });
     const acts = out.acts![L]!; // [1, n, K]
     const K = feed.k;
-    let outcome: ConditionOutcome | undefined;
-    if (condition) {
-      const value = out.cond![L]![n - 1]!;
-      const threshold = Math.fround(condition.threshold);
-      outcome = { value, threshold, steer: !(value < threshold) };
-    }
+    const outcome = condition ? conditionOutcome(out.cond![L]![n - 1]!, condition.threshold) : undefined;
     return ProbeResponse.fromPartial({
       promptTokens: n,
       condition: outcome,

@@ -7,7 +7,7 @@ import { Sampler, StopStringMatcher, stepLogprobs, type SamplingParams } from ".
 import { TextStreamDecoder } from "../tokenizer/stream.ts";
 import type { Tokenizer } from "../tokenizer/types.ts";
 import { FinishReason, GenerateChunk, type ConditionOutcome, type TokenLogprob } from "../../proto/gen/steerguard/v1/sidecar.ts";
-import type { RowCondition } from "../steering/inputs.ts";
+import { conditionOutcome, type RowCondition } from "../steering/inputs.ts";
 import type { SteeringFeature, SteeringPositions } from "../steering/profile.ts";
 import { Channel } from "./channel.ts";
 
@@ -83,8 +83,7 @@ export class Sequence {
    * float32 as the graph compared it (a NaN value steers, as in the graph).
    */
   decideCondition(value: number): void {
-    const threshold = Math.fround(this.request.steering!.condition!.threshold);
-    this.condition = { value, threshold, steer: !(value < threshold) };
+    this.condition = conditionOutcome(value, this.request.steering!.condition!.threshold);
   }
 
   /**

@@ -13,6 +13,16 @@ export interface RowCondition {
   threshold: number;
 }
 
+/**
+ * What a condition decides on its value at the last prompt token (the graph's
+ * `steer.L{L}.cond`): compared in float32 as the graph compares it, "not
+ * below" so that a NaN value steers, as in the graph.
+ */
+export function conditionOutcome(value: number, threshold: number): { value: number; threshold: number; steer: boolean } {
+  const t = Math.fround(threshold);
+  return { value, threshold: t, steer: !(value < t) };
+}
+
 /** How one row is steered at one layer (absent: not steered, gate 0). */
 export interface RowSteering {
   features: readonly SteeringFeature[];
