@@ -10,7 +10,7 @@
 import { createReadStream, existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import type { DecisionEvent } from "../edge/events/index.ts";
+import { conditionLabel, type DecisionEvent } from "../edge/events/index.ts";
 
 const HELP = `Usage: npm run ab-report -- --events FILE [--json] [--experiment NAME]
 
@@ -99,11 +99,7 @@ export function report(events: Iterable<DecisionEvent>, experiment?: string): Ar
     const ttft: number[] = [];
     for (const x of e) {
       routes[x.route]++;
-      if (x.route === "conditional") {
-        // Events from before the conditional route have no `condition` field.
-        const c = x.condition ?? null;
-        condition[c !== null ? (c.steer ? "steer" : "pass") : x.condition_fallback ? "unavailable" : "none"]++;
-      }
+      if (x.route === "conditional") condition[conditionLabel(x)]++;
       if (x.status >= 400 || x.error) errors++;
       if (x.fallback) fallbacks++;
       risk += x.risk;

@@ -68,6 +68,17 @@ export interface DecisionEvent {
   completion?: string;
 }
 
+/**
+ * What happened to a conditional request, as metrics and ab-report count it:
+ * the condition steered or let it pass, it was sent steered because the
+ * profile has no condition (unavailable), or no outcome came (none: the
+ * sidecar failed first; also events from before the condition existed).
+ */
+export function conditionLabel(ev: Partial<Pick<DecisionEvent, "condition" | "condition_fallback">>): "steer" | "pass" | "unavailable" | "none" {
+  if (ev.condition) return ev.condition.steer ? "steer" : "pass";
+  return ev.condition_fallback ? "unavailable" : "none";
+}
+
 export interface EventSink {
   write(event: DecisionEvent): void;
   close(): Promise<void>;

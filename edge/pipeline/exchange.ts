@@ -8,7 +8,7 @@
 import type { ConditionOutcome } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import type { RiskAssessment } from "../risk/index.ts";
 import type { Config } from "../config/index.ts";
-import type { DecisionEvent, EventSink } from "../events/index.ts";
+import { conditionLabel, type DecisionEvent, type EventSink } from "../events/index.ts";
 import type { Metrics } from "../metrics/index.ts";
 import type { RiskScorer } from "../risk/index.ts";
 import type { Decision, SteeringChoice } from "../routing/index.ts";
@@ -163,7 +163,7 @@ export class Exchange {
     if (ev.latency.first_token !== null) m.firstToken.observe(labels, ev.latency.first_token / 1000);
     if (ev.prompt_tokens) m.tokens.inc({ ...labels, kind: "prompt" }, ev.prompt_tokens);
     if (ev.completion_tokens) m.tokens.inc({ ...labels, kind: "completion" }, ev.completion_tokens);
-    if (ev.route === "conditional") m.condition.inc({ arm: ev.arm, outcome: ev.condition ? (ev.condition.steer ? "steer" : "pass") : ev.condition_fallback ? "unavailable" : "none" });
+    if (ev.route === "conditional") m.condition.inc({ arm: ev.arm, outcome: conditionLabel(ev) });
   }
 
   /** A JSON answer with the routing headers. */
