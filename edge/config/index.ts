@@ -298,16 +298,29 @@ function bandProblems(config: Config): string[] {
   return out;
 }
 
+/** The arm used when no experiment is configured for a model (edge/routing). */
+export function defaultArm(): Arm {
+  return { name: "default", policy: "selective", weight: 1 };
+}
+
+/**
+ * The arms requests can be routed by, each with where it is configured:
+ * every experiment's, and the default arm when a model no experiment covers
+ * gets it (it takes classifier.condition_band).
+ */
+export function routedArms(config: Pick<Config, "experiments">): { at: string; arm: Arm }[] {
+  const arms = config.experiments.flatMap((e, i) => e.arms.map((arm, j) => ({ at: `experiments.${i}.arms.${j}`, arm })));
+  if (!config.experiments.some((e) => !e.models || e.models.includes("*"))) arms.push({ at: "classifier.condition_band (the default arm)", arm: defaultArm() });
+  return arms;
+}
+
 /**
  * After the environment's overrides: every arm with a condition band has a
  * steering profile to send (profile "" sends no steering field, and a
  * conditional request without a profile cannot be conditional). Throws ConfigError.
  */
 export function checkConditionalProfiles(config: Config): void {
-  const arms: Array<{ at: string; arm: Arm }> = config.experiments.flatMap((e, i) => e.arms.map((arm, j) => ({ at: `experiments.${i}.arms.${j}`, arm })));
-  // A model no experiment covers gets the default selective arm, which takes classifier.condition_band.
-  if (!config.experiments.some((e) => !e.models || e.models.includes("*"))) arms.push({ at: "classifier.condition_band (the default arm)", arm: { name: "default", policy: "selective", weight: 1 } });
-  const bad = arms.filter(({ arm }) => bandOf(config, arm) && (arm.profile ?? config.steering.profile) === "");
+  const bad = routedArms(config).filter(({ arm }) => bandOf(config, arm) && (arm.profile ?? config.steering.profile) === "");
   if (bad.length === 0) return;
   throw new ConfigError(
     `${bad.map((b) => b.at).join(", ")}: a condition band needs a steering profile with a condition; ` +

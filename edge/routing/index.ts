@@ -14,7 +14,7 @@
  *   the last prompt token), risk < low -> unsteered. `high` is its threshold.
  */
 import { createHash } from "node:crypto";
-import { bandOf, type Arm, type ConditionBand, type Config, type Experiment } from "../config/index.ts";
+import { bandOf, defaultArm, type Arm, type ConditionBand, type Config, type Experiment } from "../config/index.ts";
 
 export type Route = "steered" | "unsteered" | "blocked" | "conditional";
 
@@ -68,10 +68,8 @@ export function assignArm(experiment: Experiment, subject: string): Arm {
   return [...arms].reverse().find((a) => a.weight > 0)!;
 }
 
-/** The arm used when no experiment is configured for a model. */
-export function defaultArm(): Arm {
-  return { name: "default", policy: "selective", weight: 1 };
-}
+/** The arm used when no experiment is configured for a model (defined beside the config, which checks it too). */
+export { defaultArm };
 
 /** Decides the route of one request. `defaultThreshold` is the classifier's. */
 export function decide(config: Config, experiment: string, arm: Arm, risk: number, defaultThreshold: number): Decision {

@@ -6,17 +6,13 @@
  * health round's Info first shows it (and once more if it is fixed), and
  * /readyz lists it under `warnings` while it lasts.
  */
-import { bandOf, type Arm, type Config } from "../config/index.ts";
+import { bandOf, routedArms, type Config } from "../config/index.ts";
 import type { SidecarBackend } from "./index.ts";
 import type { ServedProfiles } from "./profiles.ts";
 
 /** The profiles the conditional route may send: those of every arm a condition band applies to. */
 export function bandedProfiles(config: Pick<Config, "classifier" | "experiments" | "steering">): Set<string> {
-  const arms: Arm[] = config.experiments.flatMap((e) => e.arms);
-  // A model no experiment covers gets the default selective arm, which takes classifier.condition_band
-  // (as config/index.ts checkConditionalProfiles reads it).
-  if (!config.experiments.some((e) => !e.models || e.models.includes("*"))) arms.push({ name: "default", policy: "selective", weight: 1 });
-  const profiles = arms.filter((arm) => bandOf(config, arm)).map((arm) => arm.profile ?? config.steering.profile);
+  const profiles = routedArms(config).filter(({ arm }) => bandOf(config, arm)).map(({ arm }) => arm.profile ?? config.steering.profile);
   return new Set(profiles.filter((p) => p !== ""));
 }
 
