@@ -17,7 +17,7 @@ import { CASES } from "./cases/index.ts";
 import { Mix } from "./mix.ts";
 import { Router } from "./routes.ts";
 import { Stack } from "./stack.ts";
-import { FakeUpstream } from "./upstream.ts";
+import { chaosUpstream } from "./upstream.ts";
 import type { CaseContext, CaseRow, ChaosCase } from "./types.ts";
 
 export interface RunOptions {
@@ -92,7 +92,7 @@ export async function runChaos(opts: RunOptions = {}): Promise<RunResult> {
   const t0 = Date.now();
   const startedAt = new Date(t0).toISOString();
   const router = await Router.load();
-  const upstream = new FakeUpstream();
+  const upstream = chaosUpstream();
   await upstream.start();
   const runDir = mkdtempSync(join(tmpdir(), "steerguard-chaos-"));
   log(`chaos: run directory ${runDir} (removed at the end)`);

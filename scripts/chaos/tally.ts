@@ -100,7 +100,7 @@ export class Tally {
 
   /** The fake upstream got no prompt that fails closed (steered, conditional, blocked) during this case. */
   private upstreamCheck(ctx: CaseContext, goals: Goal[]): number {
-    const got = ctx.upstream.received.filter((r) => r.at >= this.t0).map((r) => r.prompt);
+    const got = ctx.upstream.seen.filter((r) => r.at >= this.t0).map((r) => r.prompt);
     const wrong = got.filter((p) => FAILS_CLOSED.has(ctx.router.of(p).route));
     if (got.length) this.details.upstreamRequests = got.length;
     if (!wrong.length) return 0;

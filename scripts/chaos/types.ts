@@ -7,7 +7,7 @@ import type { Timing } from "./config.ts";
 import type { Mix } from "./mix.ts";
 import type { Route, Router } from "./routes.ts";
 import type { Stack } from "./stack.ts";
-import type { FakeUpstream } from "./upstream.ts";
+import type { FakeUpstream } from "../../test/support/fake-upstream.ts";
 import type { Endpoint } from "./wire.ts";
 
 /** One goal a case checks: met or not, and why not. */
