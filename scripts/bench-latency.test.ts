@@ -53,12 +53,14 @@ describe("bench:latency", () => {
     }));
     expect([...rows.keys()]).toEqual([
       "stream 1 gap median / p99 / max ms", "stream 1 max gap / median", "stream 2 gap median / p99 / max ms", "stream 2 max gap / median",
-      "long prompt (120 tok) TTFT ms", "short prompt TTFT behind it ms", "short prompt TTFT alone ms", "short behind / alone",
+      "long prompt (120 tok) TTFT ms", "steps as the long row joins ms", "page faults in those steps", "short prompt TTFT behind it ms", "short prompt TTFT alone ms", "short behind / alone",
       "prefill tok/s at 16", "prefill tok/s at 120", "prefill 120 / 16", "decode b1 tok/s", "decode b2 tok/s",
     ]);
     for (const cells of rows.values()) expect(cells).toHaveLength(4);
     expect(rows.get("stream 1 gap median / p99 / max ms")![1]).toMatch(/^[\d.]+ \/ [\d.]+ \/ [\d.]+$/);
     expect(rows.get("prefill tok/s at 120")![0]).toMatch(/^[\d,.]+$/);
+    // The step the long row joined in and the next two, in every column.
+    for (const cell of rows.get("steps as the long row joins ms")!) expect(cell).toMatch(/^[\d,.]+ \/ [\d,.]+ \/ [\d,.]+$/);
     for (const label of ["chunk 8/16", "chunk 8/16 gqa"]) {
       const goals = lines.filter((l) => l.startsWith(`  ${label}: `));
       expect(goals).toHaveLength(4);

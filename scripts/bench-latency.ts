@@ -24,7 +24,7 @@ import type { WeightPrecision } from "../sidecar/model/quantize.ts";
 import { ATTENTION_KINDS, type AttentionKind } from "../sidecar/model/graph/llama-graph.ts";
 import { DEFAULT_BLOCK_SIZE } from "../sidecar/model/quantize.ts";
 import { DEFAULT_STORIES, MODELS, prepareModel, promptOf, type ModelName } from "./bench-engine.ts";
-import { decodeRate, firstTokenMs, gaps, mixedLoad, prefillRate, timed } from "./bench-latency/measure.ts";
+import { decodeRate, firstTokenMs, gaps, mixedLoad, prefillRate, StepLog, timed } from "./bench-latency/measure.ts";
 import { gapStats, parseSetting, report, type Figures, type Setting } from "./bench-latency/report.ts";
 
 /** A column of the table: a scheduler setting on one attention build. */
@@ -142,11 +142,14 @@ async function bench(opts: Options): Promise<string> {
   const tooLong = [opts.longTokens, ...opts.prefillLengths].find((n) => n >= context);
   if (tooLong) throw new UsageError(`a ${tooLong}-token prompt does not fit ${opts.model}'s context of ${context}`);
   const engines: Engine[] = [];
+  const logs: StepLog[] = [];
   try {
     for (const s of opts.settings) {
       const build = builds.get(s.attention)!;
       log(`loading ${build.key} with ${s.label}`);
-      engines.push(await Engine.load(build.dir, { maxBatch: Math.max(opts.batch, opts.streams + 2), prefillChunk: s.prefillChunk, stepTokens: s.stepTokens, intraOpThreads: opts.threads }));
+      const steps = new StepLog();
+      logs.push(steps);
+      engines.push(await Engine.load(build.dir, { maxBatch: Math.max(opts.batch, opts.streams + 2), prefillChunk: s.prefillChunk, stepTokens: s.stepTokens, intraOpThreads: opts.threads, onStep: steps.record }));
     }
     const e0 = engines[0]!;
     const prompts = {
@@ -169,7 +172,10 @@ async function bench(opts: Options): Promise<string> {
         }
       };
       await each(`${opts.streams} streams + a ${opts.longTokens}-token prompt + a short one`, async (e, out) => {
+        const steps = logs[engines.indexOf(e)]!;
+        steps.clear();
         const m = await mixedLoad(e, prompts, opts.streams, streamMax);
+        Object.assign(out, steps.joinSteps("long", m.long.promptTokens));
         out.gaps = m.streams.map((s) => gapStats(gaps(s)));
         out.longTtftMs = firstTokenMs(m.long);
         out.shortTtftMs = firstTokenMs(m.short);

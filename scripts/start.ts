@@ -20,6 +20,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { withMallocTunables } from "../sidecar/engine/malloc-env.ts";
 import { parseConfigText } from "../edge/config/index.ts";
 import { edgeDenoArgs } from "../edge/permissions.ts";
 import { connectSidecar, unary } from "../proto/client.ts";
@@ -171,7 +172,7 @@ async function main() {
   // with backoff; meanwhile the edge stays up (not ready, risky prompts refused).
   const backoff = new RestartBackoff();
   const runSidecar = (extra: string[] = []) => {
-    const p = launch("sidecar", process.execPath, ["--import", "tsx", "sidecar/main.ts", ...args, ...extra], env, /sidecar listening on (\S+)\n/);
+    const p = launch("sidecar", process.execPath, ["--import", "tsx", "sidecar/main.ts", ...args, ...extra], withMallocTunables(env), /sidecar listening on (\S+)\n/);
     let upSince: number | null = null;
     void p.ready.then(() => (upSince = Date.now()), () => {});
     void p.exited.then(({ code, signal }) => {

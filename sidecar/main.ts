@@ -9,7 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
-import { Engine, type EngineOptions } from "./engine/engine.ts";
+import { DEFAULT_CACHE_RESERVE_MB, Engine, type EngineOptions } from "./engine/engine.ts";
 import { DEFAULT_PREFILL_CHUNK, DEFAULT_STEP_TOKENS } from "./engine/prefill.ts";
 import { DEFAULT_MODEL_SOURCE, resolveModelDir } from "./model-source.ts";
 import { isWeightPrecision, WEIGHT_PRECISIONS, type WeightPrecision } from "./model/quantize.ts";
@@ -55,6 +55,9 @@ Options:
                      in chunks between decode steps (default ${DEFAULT_PREFILL_CHUNK}; 0 = whole prompts)
   --step-tokens N    token budget of one step: running rows plus prompt chunks
                      (default ${DEFAULT_STEP_TOKENS}; 0 = no limit)
+  --cache-reserve-mb N  KV-cache memory written at start, so the first long prompts do not
+                     stall running streams on page faults: whole batch rows at the full context,
+                     as many as fit (default ${DEFAULT_CACHE_RESERVE_MB}; 0 = none)
   --tls-cert FILE    serve TLS with this certificate chain (PEM; env SIDECAR_TLS_CERT); needs --tls-key.
                      Re-read when it changes (renewal without restart)
   --tls-key FILE     its private key (PEM; env SIDECAR_TLS_KEY)
@@ -91,6 +94,7 @@ function parse() {
       "max-queue": { type: "string", default: "64" },
       "prefill-chunk": { type: "string", default: String(DEFAULT_PREFILL_CHUNK) },
       "step-tokens": { type: "string", default: String(DEFAULT_STEP_TOKENS) },
+      "cache-reserve-mb": { type: "string", default: String(DEFAULT_CACHE_RESERVE_MB) },
       "metrics-port": { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
@@ -169,6 +173,7 @@ async function main(): Promise<void> {
       maxQueue: intFlag("max-queue", flags["max-queue"], 0, 1_000_000),
       prefillChunk: intFlag("prefill-chunk", flags["prefill-chunk"], 0, 1_000_000),
       stepTokens: intFlag("step-tokens", flags["step-tokens"], 0, 1_000_000),
+      cacheReserveMb: intFlag("cache-reserve-mb", flags["cache-reserve-mb"], 0, 1_048_576),
       profiles: flags.profile ?? [],
       profileDirs: profileDirs(flags["profile-dir"] ?? process.env.STEERGUARD_PROFILE_DIR),
       systemRole,

@@ -5,8 +5,10 @@
  * arrive; a prompt's prefill rate alone; decode rates at batch 1 and B.
  * Times are taken where a client would see them: when each chunk arrives.
  */
+import { readFileSync } from "node:fs";
 import { GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import type { Engine } from "../../sidecar/engine/engine.ts";
+import type { StepTrace } from "../../sidecar/engine/prefill.ts";
 
 /** One request's arrivals: when it was sent, and when each chunk carrying tokens came. */
 export interface Arrivals {
@@ -111,4 +113,44 @@ export async function decodeRate(engine: Engine, prompts: string[], newTokens: n
   const end = Math.min(...runs.map((r) => r.times.at(-1)!));
   const decoded = runs.reduce((n, r) => n + r.times.filter((t) => t > start && t <= end).length, 0);
   return end > start ? (decoded * 1000) / (end - start) : 0;
+}
+
+/** This process's minor page faults so far (Linux /proc; NaN elsewhere). */
+function minorFaults(): number {
+  try {
+    return Number(readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ")[7]);
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Every scheduler step of an engine (its onStep): when it ended, the page
+ * faults so far, what it ran. joinSteps() finds the step in which a
+ * request's last prompt chunk ran (the row joins the batch at its end) and
+ * times it and the next two.
+ */
+export class StepLog {
+  private steps: { at: number; faults: number; trace: StepTrace }[] = [];
+  private start = { at: performance.now(), faults: minorFaults() };
+
+  readonly record = (trace: StepTrace): void => {
+    this.steps.push({ at: performance.now(), faults: minorFaults(), trace });
+  };
+
+  clear(): void {
+    this.steps = [];
+    this.start = { at: performance.now(), faults: minorFaults() };
+  }
+
+  joinSteps(id: string, promptTokens: number): { joinStepsMs: number[]; joinFaults: number } {
+    const j = this.steps.findIndex((s) => s.trace.chunks.some((c) => c.id === id && c.start + c.tokens === promptTokens));
+    if (j < 0) return { joinStepsMs: [], joinFaults: NaN };
+    const before = (i: number) => (i === 0 ? this.start : this.steps[i - 1]!);
+    const window = this.steps.slice(j, j + 3);
+    return {
+      joinStepsMs: window.map((s, k) => s.at - before(j + k).at),
+      joinFaults: window.at(-1)!.faults - before(j).faults,
+    };
+  }
 }

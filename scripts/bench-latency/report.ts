@@ -39,6 +39,10 @@ export interface Figures {
   prefill: Record<number, number>;
   decodeB1: number;
   decodeBatch: number;
+  /** Wall time of the step in which the long row joined the batch and of the next two, ms. */
+  joinStepsMs: number[];
+  /** Minor page faults in those three steps (NaN where /proc is not there). */
+  joinFaults: number;
 }
 
 const num = (x: number) => (!Number.isFinite(x) ? "-" : x >= 100 ? Math.round(x).toLocaleString("en-US") : x.toFixed(1));
@@ -90,6 +94,8 @@ export function summarize(rounds: Figures[]): Summary {
     prefill: Object.fromEntries(lengths.map((n) => [n, med(at((f) => f.prefill[n]!))])),
     decodeB1: med(at((f) => f.decodeB1)),
     decodeBatch: med(at((f) => f.decodeBatch)),
+    joinStepsMs: rounds[0]!.joinStepsMs.map((_, k) => med(at((f) => f.joinStepsMs[k] ?? NaN))),
+    joinFaults: med(at((f) => f.joinFaults)),
   };
 }
 
@@ -103,6 +109,8 @@ export function report(settings: Setting[], results: Figures[][], ctx: ReportCon
     rows.push(row(`stream ${i + 1} max gap / median`, (f) => ratio(f.gaps[i]!.max / f.gaps[i]!.median)));
   }
   rows.push(row(`long prompt (${ctx.longTokens} tok) TTFT ms`, (f) => num(f.longTtftMs)));
+  rows.push(row("steps as the long row joins ms", (f) => f.joinStepsMs.map(num).join(" / ")));
+  rows.push(row("page faults in those steps", (f) => num(f.joinFaults)));
   rows.push(row("short prompt TTFT behind it ms", (f) => num(f.shortTtftMs)));
   rows.push(row("short prompt TTFT alone ms", (f) => num(f.shortAloneMs)));
   rows.push(row("short behind / alone", (f) => ratio(f.shortTtftMs / f.shortAloneMs)));

@@ -73,6 +73,14 @@ export interface StepInput {
    */
   presentInto?: { keys: Float32Array[]; values: Float32Array[] };
   /**
+   * Where to write `logits` ([B, S, V], or a longer buffer whose start is
+   * used), so the engine reuses one buffer rather than first-touching new
+   * memory every step (buffer-pool.ts). The returned logits are then a view
+   * of it, overwritten by the next step that uses it. Default: onnxruntime
+   * allocates.
+   */
+  logitsInto?: Float32Array;
+  /**
    * Steering inputs per hooked layer (sidecar/steering/names.ts). Hooked
    * layers left out get gate 0 for every row (an exact no-op).
    */
@@ -119,6 +127,9 @@ export function steeringTensors(layer: number, t: LayerStepInputs, B: number, S:
     [SN.steerPositions(layer)]: new ort.Tensor("float32", t.positions, [B, S]),
   };
 }
+
+/** What a prefill chunk may add to its ids and past (presentInto: plain attention only; fused rows grow in place). */
+export type ChunkExtras = Pick<StepInput, "steering" | "acts" | "cond" | "presentInto" | "logitsInto">;
 
 export class OnnxDecoder {
   /** Hooked layers with an SAE: their steering inputs are fed at every step. */
@@ -195,15 +206,18 @@ export class OnnxDecoder {
     const extra = [...acts.map(SN.steerActs), ...cond.map(SN.steerCond)];
     const names = extra.length ? [...this.fetches, ...extra] : this.fetches;
     const into = input.presentInto;
+    const V = this.manifest.dims.vocabSize;
+    const logitsInto = input.logitsInto?.subarray(0, B * S * V);
     let fetches: string[] | Record<string, ort.Tensor | null> = names;
-    if (into) {
-      // Preallocated outputs: onnxruntime writes the cache into our buffers.
+    if (into || logitsInto) {
+      // Preallocated outputs: onnxruntime writes the cache and logits into our buffers.
       const presentDims = [B, nKvHeads, P + S, headDim];
       const map: Record<string, ort.Tensor | null> = Object.fromEntries(names.map((n) => [n, null]));
-      for (let l = 0; l < nLayers; l++) {
+      for (let l = 0; into && l < nLayers; l++) {
         map[presentKey(l)] = new ort.Tensor("float32", into.keys[l]!, presentDims);
         map[presentValue(l)] = new ort.Tensor("float32", into.values[l]!, presentDims);
       }
+      if (logitsInto) map[LOGITS] = new ort.Tensor("float32", logitsInto, [B, S, V]);
       fetches = map;
     }
     const out = await this.session.run(feeds, fetches);
@@ -213,7 +227,7 @@ export class OnnxDecoder {
       presentKeys.push(into ? into.keys[l]! : (out[this.kvOutputs[l]![0]]!.data as Float32Array));
       presentValues.push(into ? into.values[l]! : (out[this.kvOutputs[l]![1]]!.data as Float32Array));
     }
-    const result: StepOutput = { logits: out[LOGITS]!.data as Float32Array, presentKeys, presentValues };
+    const result: StepOutput = { logits: logitsInto ?? (out[LOGITS]!.data as Float32Array), presentKeys, presentValues };
     if (acts.length) result.acts = Object.fromEntries(acts.map((l) => [l, out[SN.steerActs(l)]!.data as Float32Array]));
     if (cond.length) result.cond = Object.fromEntries(cond.map((l) => [l, out[SN.steerCond(l)]!.data as Float32Array]));
     return result;
@@ -229,9 +243,10 @@ export class OnnxDecoder {
    * past.length + 1, ..., attending to the row's cache so far (`past`, per
    * layer [nKv, length, headDim]; none: the prompt's first chunk). `present`
    * is the row's cache through this chunk, in the same layout (fused
-   * attention: [nKv, capacity, headDim], written in place when it has room).
+   * attention: [nKv, capacity, headDim], written in place when it has room;
+   * plain: into `extra.presentInto` when given, row-buffers.ts).
    */
-  prefillChunk(ids: readonly number[], past: RowCache | undefined, extra: Pick<StepInput, "steering" | "acts" | "cond"> = {}): Promise<StepOutput> {
+  prefillChunk(ids: readonly number[], past: RowCache | undefined, extra: ChunkExtras = {}): Promise<StepOutput> {
     if (this.fused) return this.prefillRow(ids, past, extra);
     const n = ids.length;
     const P = past?.length ?? 0;
@@ -250,7 +265,7 @@ export class OnnxDecoder {
   }
 
   /** prefillChunk for fused attention: the row's cache grows in place, by the chunk's new keys and values. */
-  private async prefillRow(ids: readonly number[], past: RowCache | undefined, extra: Pick<StepInput, "steering" | "acts" | "cond">): Promise<StepOutput> {
+  private async prefillRow(ids: readonly number[], past: RowCache | undefined, { presentInto: _, ...extra }: ChunkExtras): Promise<StepOutput> {
     const { nLayers, nKvHeads: H, headDim: D } = this.manifest.dims;
     const n = ids.length;
     const row = rowWithRoom(past, (past?.length ?? 0) + n, nLayers, H, D);

@@ -40,6 +40,10 @@ export interface EngineOptions extends DecoderOptions {
   prefillChunk?: number;
   /** Tokens per step, decode rows plus prompt chunks (default DEFAULT_STEP_TOKENS; 0: no limit). */
   stepTokens?: number;
+  /** MB of cache memory prefaulted at load (default DEFAULT_CACHE_RESERVE_MB; 0: none); see Scheduler's reserveCache. */
+  cacheReserveMb?: number;
+  /** The scheduler's buffer pool (buffer-pool.ts); default: its own. */
+  pool?: SchedulerOptions["pool"];
   /** Called after every scheduler step with what it ran (tests, benchmarks). */
   onStep?: SchedulerOptions["onStep"];
   /** max_tokens when a request gives 0 (default 256). */
@@ -53,6 +57,13 @@ export interface EngineOptions extends DecoderOptions {
   /** System messages for a chat template without a system role (Gemma): "merge" (default) or "error"; see tokenizer/system-role.ts. */
   systemRole?: SystemRole;
 }
+
+/**
+ * Cache memory prefaulted at load: enough for random-100m's whole batch cache
+ * (8 rows at 2,048 positions) and one full-context prompt; a model whose one
+ * row does not fit reserves nothing (README, Latency).
+ */
+export const DEFAULT_CACHE_RESERVE_MB = 1024;
 
 /** Most top-logprobs per token a request may ask for (OpenAI's limit). */
 export const MAX_LOGPROBS = 20;
@@ -100,7 +111,14 @@ export class Engine implements SidecarBackend {
     const warn = opts.warn ?? ((m: string) => process.stderr.write(`${m}\n`));
     for (const l of prepared.outdated) warn(`warning: the SAE hook at layer ${l} predates conditional steering; attached again at load (rebuild the model, or npm run attach-sae, to skip this)`);
     const decoder = await OnnxDecoder.load(modelDir, prepared.manifest, opts, prepared.attached.length ? prepared.model : undefined);
-    const scheduler = new Scheduler(decoder, { maxBatch: opts.maxBatch ?? 8, maxQueue: opts.maxQueue ?? 64, chunking, onStep: opts.onStep });
+    const scheduler = new Scheduler(decoder, {
+      maxBatch: opts.maxBatch ?? 8,
+      maxQueue: opts.maxQueue ?? 64,
+      chunking,
+      onStep: opts.onStep,
+      cacheReserveMb: opts.cacheReserveMb ?? DEFAULT_CACHE_RESERVE_MB,
+      pool: opts.pool,
+    });
     return new Engine(prepared.manifest, tokenizer, decoder, scheduler, opts, profiles);
   }
 
@@ -146,6 +164,12 @@ export class Engine implements SidecarBackend {
       retryAfterMs: l.retryAfterMs,
       saturated: l.saturated,
     });
+  }
+
+  /** The buffer pool's memory (for metrics; buffer-pool.ts). */
+  get memory(): { keptBytes: number; reservedBytes: number; allocatedBytes: number } {
+    const pool = this.scheduler.pool;
+    return { keptBytes: pool.bytes, reservedBytes: this.scheduler.reserved, allocatedBytes: pool.allocatedBytes };
   }
 
   /** Requests refused for a full queue since the start (for metrics). */

@@ -23,6 +23,7 @@
  * Prefill rows (batch 1, decoder.ts prefillChunk) use the same layout per row
  * (RowCache with capacity >= length, kv-cache.ts): rowWithRoom / appendToRow.
  */
+import { BufferPool } from "./buffer-pool.ts";
 import type { KvCache, RowCache } from "./kv-cache.ts";
 
 /** Capacity grows to this much more than needed, so a growing row relayouts rarely. */
@@ -57,6 +58,8 @@ export class GqaKvCache implements KvCache {
     readonly nLayers: number,
     readonly nKvHeads: number,
     readonly headDim: number,
+    /** Where buffers come from and go back to (buffer-pool.ts). */
+    private readonly pool = new BufferPool(),
   ) {
     this.keys = Array.from({ length: nLayers }, () => new Float32Array(0));
     this.values = Array.from({ length: nLayers }, () => new Float32Array(0));
@@ -176,14 +179,20 @@ export class GqaKvCache implements KvCache {
     return this.nKvHeads * this.capacity * this.headDim;
   }
 
-  /** Copies every row into new buffers of `rowsCapacity` rows of `capacity` positions. */
+  /**
+   * Copies every row into other buffers (from the pool) of `rowsCapacity` rows
+   * of `capacity` positions; the old ones go back to the pool. Columns past a
+   * row's length may hold old values: seqlens_k keeps the kernel from reading them.
+   */
   private relayout(rowsCapacity: number, capacity: number): void {
     const { nKvHeads: H, headDim: D, capacity: C } = this;
     const move = (old: Float32Array) => {
-      const next = new Float32Array(rowsCapacity * H * capacity * D);
+      const n = rowsCapacity * H * capacity * D;
+      const next = n === 0 ? new Float32Array(0) : this.pool.take(n);
       this.lengths.forEach((L, b) => {
         for (let h = 0; h < H; h++) next.set(old.subarray(((b * H + h) * C) * D, ((b * H + h) * C + L) * D), ((b * H + h) * capacity) * D);
       });
+      this.pool.give(old);
       return next;
     };
     this.keys = this.keys.map(move);

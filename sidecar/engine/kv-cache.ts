@@ -17,29 +17,20 @@
  * another (`presentBuffers`), and the two swap roles after the step. Reusing
  * them keeps a large batch from allocating the whole cache every step, which
  * otherwise costs frequent full garbage collections. A membership change
- * rebuilds into the spare buffer when it is large enough, else into a new one
- * with headroom, and makes sure the other buffer can take the next steps'
- * `present` too: a long row joining costs its allocations in that one step,
- * not one exact-size array now and two grown ones in the next two steps.
+ * rebuilds into the spare buffer when it is large enough, else into one from
+ * the engine's pool (buffer-pool.ts) with headroom, and makes sure the other
+ * buffer can take the next steps' `present` too: a long row joining costs its
+ * allocations in that one step, not one exact-size array now and two grown
+ * ones in the next two steps. Buffers the cache outgrows or no longer needs
+ * go back to the pool, so the next long row reuses memory already mapped.
  */
 
 import type { Manifest } from "../model/manifest.ts";
+import { BufferPool, fits } from "./buffer-pool.ts";
 import { GqaKvCache } from "./gqa-kv-cache.ts";
 
 /** Buffers grow to this much more than asked, so a growing cache reallocates rarely. */
 const HEADROOM = 1.5;
-/**
- * A membership change reuses a buffer up to this many times larger than it
- * needs (plus KEEP_FLOATS), so one long row that left does not pin its
- * memory for good.
- */
-const MAX_SLACK = 4;
-const KEEP_FLOATS = 1 << 20;
-
-/** Whether `buffer` can be reused for `need` values without holding on to far more. */
-function fits(buffer: Float32Array | null, need: number): buffer is Float32Array {
-  return buffer !== null && buffer.length >= need && buffer.length <= need * MAX_SLACK + KEEP_FLOATS;
-}
 
 /** Positions per head in a row cache's layer arrays ([nKv, capacity, headDim]; capacity >= length). */
 function rowCapacity(cache: RowCache, l: number, which: "keys" | "values", H: number, D: number): number {
@@ -79,10 +70,14 @@ export interface KvCache {
   row(b: number): RowCache;
 }
 
-/** The batch cache a model's graph needs: left-aligned rows for fused attention (manifest graph.attention "gqa"), else right-aligned. */
-export function batchCacheFor(manifest: Manifest): KvCache {
+/**
+ * The batch cache a model's graph needs: left-aligned rows for fused attention
+ * (manifest graph.attention "gqa"), else right-aligned. Buffers come from and
+ * go back to `pool` (buffer-pool.ts).
+ */
+export function batchCacheFor(manifest: Manifest, pool = new BufferPool()): KvCache {
   const { nLayers, nKvHeads, headDim } = manifest.dims;
-  return manifest.graph.attention === "gqa" ? new GqaKvCache(nLayers, nKvHeads, headDim) : new BatchKvCache(nLayers, nKvHeads, headDim);
+  return manifest.graph.attention === "gqa" ? new GqaKvCache(nLayers, nKvHeads, headDim, pool) : new BatchKvCache(nLayers, nKvHeads, headDim, pool);
 }
 
 type Source = { kind: "batch"; row: number } | { kind: "row"; cache: RowCache };
@@ -103,6 +98,7 @@ export class BatchKvCache implements KvCache {
     readonly nLayers: number,
     readonly nKvHeads: number,
     readonly headDim: number,
+    private readonly pool = new BufferPool(),
   ) {
     this.keys = Array.from({ length: nLayers }, () => new Float32Array(0));
     this.values = Array.from({ length: nLayers }, () => new Float32Array(0));
@@ -120,7 +116,10 @@ export class BatchKvCache implements KvCache {
   presentBuffers(newTokens = 1): { keys: Float32Array[]; values: Float32Array[] } {
     const n = this.batch * this.nKvHeads * (this.P + newTokens) * this.headDim;
     const view = (spare: Float32Array[], l: number) => {
-      if (spare[l]!.length < n) spare[l] = new Float32Array(Math.ceil(n * HEADROOM));
+      if (spare[l]!.length < n) {
+        this.pool.give(spare[l]);
+        spare[l] = this.pool.take(n, HEADROOM);
+      }
       return spare[l]!.subarray(0, n);
     };
     return {
@@ -218,14 +217,14 @@ export class BatchKvCache implements KvCache {
     const next = sources.length * H * (P + 1) * D;
     const copyLayer = (l: number, which: "keys" | "values", spare: Float32Array[], own: Array<Float32Array | null>) => {
       // The spare buffer never backs the cache, so it can take the rebuilt rows.
-      const whole = fits(spare[l]!, n) ? spare[l]! : new Float32Array(Math.ceil(n * HEADROOM));
+      const whole = fits(spare[l], n) ? spare[l]! : this.pool.take(n, HEADROOM);
       const dest = whole.subarray(0, n);
-      const reused = whole === spare[l];
       sources.forEach((s, b) => {
         const len = lengths[b]!;
         for (let h = 0; h < H; h++) {
           const to = ((b * H + h) * P + (P - len)) * D;
-          if (reused) dest.fill(0, to - (P - len) * D, to); // left padding: masked, but never stale
+          // Left padding: masked, but never stale (a reused buffer holds old values).
+          dest.fill(0, to - (P - len) * D, to);
           if (s.kind === "batch") {
             const from = ((s.row * H + h) * this.P + (this.P - len)) * D;
             dest.set(this[which][l]!.subarray(from, from + len * D), to);
@@ -236,9 +235,12 @@ export class BatchKvCache implements KvCache {
           }
         }
       });
-      // The buffer the cache was in is free now: it becomes the spare, grown when the next step would not fit.
-      const previous = own[l] ?? (whole === spare[l] ? null : spare[l]!);
-      spare[l] = fits(previous, next) ? previous : new Float32Array(Math.ceil(next * HEADROOM));
+      // Free now: the buffer the cache was in, and the spare when it was not used. One becomes the
+      // spare (the next step's present), grown when the next step would not fit; the rest go to the pool.
+      const free = [own[l], whole === spare[l] ? null : spare[l]].filter((b): b is Float32Array => b != null && b.length > 0);
+      const keep = free.find((b) => fits(b, next)) ?? this.pool.take(next, HEADROOM);
+      for (const b of free) if (b !== keep) this.pool.give(b);
+      spare[l] = keep;
       own[l] = whole;
       return dest;
     };

@@ -18,6 +18,7 @@
  * last position's logits give the first token.
  */
 import type { RowCache } from "./kv-cache.ts";
+import type { RowBuffers } from "./row-buffers.ts";
 import type { Sequence } from "./sequence.ts";
 
 export interface ChunkingOptions {
@@ -46,6 +47,8 @@ export class PendingPrompt {
     readonly seq: Sequence,
     /** Prefill in one piece (its rotary frequencies depend on its length). */
     readonly whole: boolean,
+    /** The memory behind `cache` (row-buffers.ts); released once the row has joined the batch or left. */
+    readonly buffers?: RowBuffers,
   ) {}
 
   get length(): number {

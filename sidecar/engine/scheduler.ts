@@ -18,14 +18,21 @@
  *      rows of different lengths; gqa-kv-cache.ts left-aligns them for fused
  *      attention), so a step never runs more tokens than its
  *      budget.
+ * Memory: the batch cache, each prompt's cache while it is prefilled
+ * (row-buffers.ts) and the logits are written into buffers from one pool
+ * (buffer-pool.ts) and given back to it, and `cacheReserveMb` of the cache is
+ * written at start, so a long row joining reuses memory already mapped
+ * rather than stalling every stream on page faults.
  * Requests join and leave only at step boundaries. With chunking off
  * (NO_CHUNKING) each prompt is prefilled whole in the step that admits it. The waiting queue is
  * bounded: when it is full, submit() throws QueueFullError at once, carrying
  * the load (queue depth, limit, retry-after) a caller passes on (load.ts).
  */
 import { layerStepInputs, type LayerStepInputs, type RowSteering } from "../steering/inputs.ts";
+import { BufferPool, fits } from "./buffer-pool.ts";
 import type { OnnxDecoder } from "./decoder.ts";
 import { batchCacheFor, type KvCache, type RowCache } from "./kv-cache.ts";
+import { RowBuffers } from "./row-buffers.ts";
 import { retryAfterMs, ServiceTimeMean, type SchedulerLoad } from "./load.ts";
 import { mustPrefillWhole, NO_CHUNKING, PendingPrompt, planChunks, type ChunkingOptions, type StepTrace } from "./prefill.ts";
 import type { Sequence } from "./sequence.ts";
@@ -42,6 +49,13 @@ export interface SchedulerOptions {
   chunking?: ChunkingOptions;
   /** Called after every step with what it ran (tests, benchmarks). */
   onStep?: (step: StepTrace) => void;
+  /** Where cache, prefill and logits buffers come from and go back to (buffer-pool.ts; default: a pool of its own). */
+  pool?: BufferPool;
+  /**
+   * MB of cache memory to prefault at start (reserveCache; default 0: none),
+   * so the first long prompts do not pay page faults while streams run.
+   */
+  cacheReserveMb?: number;
 }
 
 export class QueueFullError extends Error {
@@ -68,12 +82,42 @@ export class Scheduler {
   private refused = 0;
   /** How long finished requests held their row. */
   private readonly service = new ServiceTimeMean();
+  /** Memory kept for reuse (buffer-pool.ts): the batch cache's, prefilling rows', the logits'. */
+  readonly pool: BufferPool;
+  /** The buffer every step writes its logits into (a step's logits are read before the next step). */
+  private logits: Float32Array = new Float32Array(0);
 
   constructor(
     private readonly decoder: OnnxDecoder,
     private readonly opts: SchedulerOptions,
   ) {
-    this.cache = batchCacheFor(decoder.manifest);
+    this.pool = opts.pool ?? new BufferPool();
+    this.cache = batchCacheFor(decoder.manifest, this.pool);
+    if (opts.cacheReserveMb) this.reserved = this.reserveCache(opts.cacheReserveMb * 2 ** 20);
+  }
+
+  /** Bytes prefaulted at start (reserveCache). */
+  readonly reserved: number = 0;
+
+  /**
+   * Prefaults, within `budget` bytes, the buffers of the largest batch cache
+   * (kv-cache.ts: the cache and its spare, keys and values, of every layer,
+   * maxBatch rows at the full context, or as many rows as fit) and, when
+   * that is whole, of one prompt of the full context being prefilled
+   * (row-buffers.ts). The pool serves them when a long row joins. Plain
+   * attention only: the fused cache's capacities follow their own growth
+   * rule (gqa-kv-cache.ts) and reuse what the pool keeps once used.
+   */
+  private reserveCache(budget: number): number {
+    if (this.decoder.fused) return 0;
+    const { nLayers, nKvHeads: H, headDim: D, contextLength } = this.decoder.manifest.dims;
+    const row = H * contextLength * D;
+    const perRow = 4 * nLayers * row * 4;
+    const rows = Math.min(this.opts.maxBatch, Math.floor(budget / perRow));
+    if (rows === 0) return 0;
+    let bytes = this.pool.prefault(4 * nLayers, rows * row);
+    if (rows === this.opts.maxBatch && budget - bytes >= perRow) bytes += this.pool.prefault(4 * nLayers, row);
+    return bytes;
   }
 
   /** Rows in the running batch. */
@@ -160,15 +204,16 @@ export class Scheduler {
           trace.decodeRows = this.running.length;
           await this.decodeStep();
         }
-        for (const { seq, cache, next } of joining) {
+        for (const { seq, cache, next, buffers } of joining) {
           this.cache.add(cache);
+          buffers?.release();
           this.running.push(seq);
           this.nextTokens.push(next);
         }
         this.opts.onStep?.(trace);
       } catch (err) {
         // A model failure ends every request in flight with the error.
-        const prefilling = this.prefilling.splice(0).map((p) => p.seq);
+        const prefilling = this.prefilling.splice(0).map((p) => (p.buffers?.release(), p.seq));
         for (const seq of [...this.running, ...prefilling, ...this.waiting.splice(0)]) seq.fail(err);
         this.cache.remove(this.running.map((_, b) => b));
         this.running = [];
@@ -184,7 +229,10 @@ export class Scheduler {
       if (this.waiting[i]!.cancelled) this.waiting.splice(i, 1)[0]!.cancel();
     }
     this.prefilling = this.prefilling.filter((p) => {
-      if (p.seq.cancelled) p.seq.cancel();
+      if (p.seq.cancelled) {
+        p.seq.cancel();
+        p.buffers?.release();
+      }
       return !p.seq.cancelled;
     });
     this.removeRows(this.running.flatMap((seq, b) => (seq.cancelled ? [b] : [])), (seq) => seq.cancel());
@@ -209,13 +257,17 @@ export class Scheduler {
         continue;
       }
       seq.admittedAt = performance.now();
-      this.prefilling.push(new PendingPrompt(seq, mustPrefillWhole(rope, seq.request.promptIds.length)));
+      const length = seq.request.promptIds.length;
+      const buffers = new RowBuffers(this.pool, this.decoder.manifest.dims, length);
+      const pending = new PendingPrompt(seq, mustPrefillWhole(rope, length), buffers);
+      if (this.decoder.fused) pending.cache = buffers.emptyRow();
+      this.prefilling.push(pending);
     }
   }
 
   /** This step's prompt chunks (prefill.ts); returns the prompts wholly prefilled, to join the batch after the decode step. */
-  private async prefillChunks(trace: StepTrace): Promise<{ seq: Sequence; cache: RowCache; next: number }[]> {
-    const joining: { seq: Sequence; cache: RowCache; next: number }[] = [];
+  private async prefillChunks(trace: StepTrace): Promise<Joining[]> {
+    const joining: Joining[] = [];
     if (this.prefilling.length === 0) return joining;
     const { chunk, stepTokens } = this.opts.chunking ?? NO_CHUNKING;
     const { vocabSize: V } = this.decoder.manifest.dims;
@@ -225,7 +277,9 @@ export class Scheduler {
       const ids = seq.request.promptIds.slice(start, start + tokens);
       // A conditional row is decided in the chunk holding its last prompt token.
       const cond = seq.undecided && tokens === p.remaining ? [seq.request.steering!.layer] : undefined;
-      const out = await this.decoder.prefillChunk(ids, p.cache, { steering: this.steeringInputs([seq], tokens, [start]), cond });
+      const presentInto = this.decoder.fused ? undefined : p.buffers?.presentInto(start + tokens);
+      const steering = this.steeringInputs([seq], tokens, [start]);
+      const out = await this.decoder.prefillChunk(ids, p.cache, { steering, cond, presentInto, logitsInto: this.logitsFor(tokens) });
       if (cond) seq.decideCondition(out.cond![cond[0]!]![tokens - 1]!);
       this.steps++;
       trace.chunks.push({ id: seq.request.id, start, tokens });
@@ -235,10 +289,11 @@ export class Scheduler {
       this.prefilling.splice(this.prefilling.indexOf(p), 1);
       const next = seq.accept(out.logits.subarray((tokens - 1) * V, tokens * V));
       if (next === undefined) {
+        p.buffers?.release();
         this.served(seq);
         continue;
       }
-      joining.push({ seq, cache: p.cache, next });
+      joining.push({ seq, cache: p.cache, next, buffers: p.buffers });
     }
     return joining;
   }
@@ -271,6 +326,7 @@ export class Scheduler {
       pastLength: P,
       steering: this.steeringInputs(this.running, 1, this.running.map((_, b) => this.cache.rowLength(b))),
       presentInto: this.cache.presentBuffers(1),
+      logitsInto: this.logitsFor(B),
     });
     this.steps++;
     this.cache.advance(out.presentKeys, out.presentValues, 1);
@@ -289,11 +345,30 @@ export class Scheduler {
     });
   }
 
+  /** The logits buffer with room for `positions` rows of the vocabulary (from the pool when it must grow). */
+  private logitsFor(positions: number): Float32Array {
+    const n = positions * this.decoder.manifest.dims.vocabSize;
+    if (!fits(this.logits, n)) {
+      this.pool.give(this.logits);
+      this.logits = this.pool.take(n);
+    }
+    return this.logits;
+  }
+
   /** Records how long a finished (not cancelled) request held its row. */
   private served(seq: Sequence): void {
     if (seq.cancelled || seq.admittedAt === undefined) return;
     this.service.add(performance.now() - seq.admittedAt);
   }
+}
+
+/** A prompt wholly prefilled this step, to join the batch after its decode step. */
+interface Joining {
+  seq: Sequence;
+  cache: RowCache;
+  next: number;
+  /** Released once its cache is copied into the batch's. */
+  buffers?: RowBuffers;
 }
 
 /**

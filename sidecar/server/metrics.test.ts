@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { SidecarLoad } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import { GenerateRequest, SidecarLoad } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import { builtModel } from "../../test/support/models.ts";
+import { Engine } from "../engine/engine.ts";
 import { serveMetrics, sidecarMetrics, type MetricsSource } from "./metrics.ts";
 
 const line = (text: string, name: string) => text.split("\n").find((l) => l.startsWith(`${name} `));
@@ -36,5 +38,27 @@ describe("sidecar metrics", () => {
     expect(line(text, "steerguard_sidecar_saturated")).toBe("steerguard_sidecar_saturated 1");
     expect(line(text, "steerguard_sidecar_queue_full_total")).toBe("steerguard_sidecar_queue_full_total 3");
     expect((await fetch(`http://127.0.0.1:${served.port}/other`)).status).toBe(404);
+  });
+
+  it("exports a real engine's buffer pool: the cache reserved at start, memory kept and allocated", async () => {
+    const engine = await Engine.load(await builtModel("stories260K"), { maxBatch: 4 });
+    try {
+      const { nLayers, nKvHeads, headDim, contextLength } = engine.manifest.dims;
+      const row = nKvHeads * contextLength * headDim * 4;
+      // The batch cache at 4 rows and one full-context prompt's row buffers: keys and values, two of each, every layer.
+      const reserved = 4 * nLayers * (4 * row + row);
+      const registry = sidecarMetrics(engine);
+      let text = await registry.metrics();
+      expect(line(text, "steerguard_sidecar_cache_reserved_bytes")).toBe(`steerguard_sidecar_cache_reserved_bytes ${reserved}`);
+      expect(line(text, "steerguard_sidecar_buffer_pool_bytes")).toBe(`steerguard_sidecar_buffer_pool_bytes ${reserved}`);
+      const req = GenerateRequest.fromPartial({ requestId: "m", input: { $case: "prompt", value: "Once upon a time" }, sampling: { temperature: 0, maxTokens: 4 } });
+      for await (const _ of engine.generate(req, new AbortController().signal));
+      text = await registry.metrics();
+      const allocated = Number(line(text, "steerguard_sidecar_buffer_allocated_bytes_total")!.split(" ")[1]);
+      expect(allocated).toBeGreaterThan(reserved);
+      expect(Number(line(text, "steerguard_sidecar_buffer_pool_bytes")!.split(" ")[1])).toBeGreaterThan(0);
+    } finally {
+      await engine.close();
+    }
   });
 });

@@ -2,7 +2,8 @@
  * The sidecar's Prometheus metrics (prom-client), read from the backend's
  * load when scraped: queue depth against its admission limit, batch rows,
  * the mean service time and the retry-after it gives, and the requests
- * refused for a full queue. `serveMetrics` answers GET /metrics over HTTP
+ * refused for a full queue; and the engine's buffer pool (memory kept for
+ * reuse, reserved at start, allocated afresh). `serveMetrics` answers GET /metrics over HTTP
  * (sidecar flag --metrics-port).
  */
 import { createServer, type Server } from "node:http";
@@ -13,6 +14,17 @@ export interface MetricsSource {
   load?: SidecarBackend["load"];
   /** Requests refused for a full queue since the start. */
   readonly refusedTotal?: number;
+  /** The engine's buffer pool (sidecar/engine/buffer-pool.ts). */
+  readonly memory?: PoolMemory;
+}
+
+export interface PoolMemory {
+  /** Bytes kept for reuse now. */
+  keptBytes: number;
+  /** Bytes written at start (--cache-reserve-mb). */
+  reservedBytes: number;
+  /** Bytes allocated because nothing kept fitted, since the start (reserve included). */
+  allocatedBytes: number;
 }
 
 export function sidecarMetrics(source: MetricsSource): client.Registry {
@@ -35,6 +47,29 @@ export function sidecarMetrics(source: MetricsSource): client.Registry {
   gauge("steerguard_sidecar_service_seconds", "Recent mean time a request holds a batch row.", (l) => l.meanServiceMs / 1000);
   gauge("steerguard_sidecar_retry_after_seconds", "The retry-after a refused request gets now.", (l) => l.retryAfterMs / 1000);
   gauge("steerguard_sidecar_saturated", "1 while a new request would be refused (queue at its limit).", (l) => (l.saturated ? 1 : 0));
+  const memory = (name: string, help: string, read: (m: PoolMemory) => number) =>
+    new client.Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        const m = source.memory;
+        if (m) this.set(read(m));
+      },
+    });
+  memory("steerguard_sidecar_buffer_pool_bytes", "Cache and logits memory kept for reuse now (not in use).", (m) => m.keptBytes);
+  memory("steerguard_sidecar_cache_reserved_bytes", "KV-cache memory written at start (--cache-reserve-mb).", (m) => m.reservedBytes);
+  let allocated = 0;
+  new client.Counter({
+    name: "steerguard_sidecar_buffer_allocated_bytes_total",
+    help: "Cache and logits memory allocated afresh because no kept buffer fitted; steady growth under steady load means first-touch page faults on the request path.",
+    registers,
+    collect() {
+      const now = source.memory?.allocatedBytes ?? 0;
+      if (now > allocated) this.inc(now - allocated);
+      allocated = now;
+    },
+  });
   let counted = 0;
   new client.Counter({
     name: "steerguard_sidecar_queue_full_total",
