@@ -3,15 +3,13 @@
  * greeting must not launder a harmful request. Both against the shipped
  * artifact; the second on a held-out harmful set from ../shared/data.
  */
-import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadHeldOut, dedupeKey } from "../../scripts/classifier/data.ts";
+import { contrastSet } from "../../scripts/classifier/augment.ts";
 import { DEFAULT_DATA_DIR } from "../../scripts/classifier/paths.ts";
 import { CONVERSATIONAL_CASES, CONVERSATIONAL_KNOWN_MISSES } from "./conversational-cases.ts";
 import { loadRiskModel } from "./load.ts";
 import type { RiskModel } from "./model.ts";
-
-const TRAINING_LIST = new URL("../../scripts/classifier/contrast-set-4.json", import.meta.url);
 
 let model: RiskModel;
 beforeAll(async () => {
@@ -19,9 +17,8 @@ beforeAll(async () => {
 });
 
 describe("conversational messages (edge/classifier/conversational-cases.ts)", () => {
-  it("are held out: none is in the training set's conversational list", () => {
-    const training = JSON.parse(readFileSync(TRAINING_LIST, "utf8")) as { benign: { text: string }[] };
-    const trained = new Set(training.benign.map((x) => dedupeKey(x.text)));
+  it("are held out: none is in the training sets' contrast lists (conversational ones: contrast-set-4.json, -5)", () => {
+    const trained = new Set(contrastSet().map((x) => dedupeKey(x.text)));
     expect(CONVERSATIONAL_CASES.filter((t) => trained.has(dedupeKey(t)))).toEqual([]);
   });
 

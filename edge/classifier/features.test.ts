@@ -19,8 +19,14 @@ describe("normalizeText", () => {
   it("survives lone surrogates", () => {
     expect(normalizeText("a\uD800b \uDC00c")).toBe(" a b c ");
   });
+  it("cuts runs of three or more of one letter (letterRuns), after reading leetspeak", () => {
+    expect(normalizeText("Heyyy hiiiiii YOOO b000mb")).toBe(" hey hi yo bomb ");
+    expect(normalizeText("good hello kill 1000 zzz")).toBe(" good hello kill 1000 z "); // pairs and digits stay
+    expect(normalizeText("heyyy hiiii", { ...DEFAULT_FEATURE_CONFIG, letterRuns: 2 })).toBe(" heyy hii ");
+    expect(normalizeText("heyyy", { ...DEFAULT_FEATURE_CONFIG, letterRuns: 0 })).toBe(" heyyy ");
+  });
   it("drops stopwords when asked", () => {
-    expect(normalizeText("How can I kill a Python process?", 65_536, true)).toBe(" kill python process ");
+    expect(normalizeText("How can I kill a Python process?", { ...DEFAULT_FEATURE_CONFIG, dropStopwords: true })).toBe(" kill python process ");
   });
 });
 

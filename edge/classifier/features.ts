@@ -19,6 +19,8 @@
  *     run of non-word characters becomes one space.
  *  4. interior leetspeak: 0 1 3 4 5 7 @ $ between two letters read as o i e a s t a s
  *     ("b0mb", "c0c4ine", "h@ck"), while "gpt4", "mp3", "2024" stay as they are.
+ *  5. (config `letterRuns`, from 2.5.0) a run of three or more of one letter is
+ *     cut to `letterRuns` letters: "heyyy", "hiiii" -> "hey", "hi" at 1.
  *
  * Features, hashed (FNV-1a + murmur3 finaliser) into `dim` buckets (a power of two):
  *  - character n-grams, n in [charMin, charMax], over " w1 w2 ... wk " (they cross
@@ -42,6 +44,13 @@ export interface FeatureConfig {
    * sets) as risk; off in the shipped model because it lowered the validation AUROC.
    */
   dropStopwords?: boolean;
+  /**
+   * Cut every run of three or more of one letter to `letterRuns` letters
+   * ("heyyy" -> "hey" at 1). Elongation is how people write greetings
+   * ("hiii", "yooo"), and each length would otherwise be a word of its own.
+   * Absent (or 0) in artifacts before 2.5.0: they are scored without it.
+   */
+  letterRuns?: number;
 }
 
 export const DEFAULT_FEATURE_CONFIG: FeatureConfig = {
@@ -52,6 +61,7 @@ export const DEFAULT_FEATURE_CONFIG: FeatureConfig = {
   wordBigrams: true,
   maxChars: 16_384,
   dropStopwords: false,
+  letterRuns: 1,
 };
 
 const SPACE = 32;
@@ -182,12 +192,17 @@ export function foldText(input: string, maxChars: number): string {
   return capHeadTail(out.toLowerCase(), maxChars).replace(LONE_SURROGATE, "\uFFFD");
 }
 
+/** The feature config's options that change normalisation (`normalizeInto`). */
+export type NormalizeOptions = Pick<FeatureConfig, "dropStopwords" | "letterRuns">;
+
 /**
- * Steps 3-4 on text already folded by `foldText`: writes code units (words
+ * Steps 3-5 on text already folded by `foldText`: writes code units (words
  * separated by single spaces, with a leading and trailing space) into `out`,
  * which must hold at least `s.length + 3` units. Returns the count written.
  */
-export function normalizeInto(s: string, out: Uint16Array, dropStopwords = false): number {
+export function normalizeInto(s: string, out: Uint16Array, opts: NormalizeOptions = {}): number {
+  const dropStopwords = opts.dropStopwords === true;
+  const letterRuns = opts.letterRuns ?? 0;
   let n = 0;
   out[n++] = SPACE;
   const len = s.length;
@@ -246,12 +261,22 @@ export function normalizeInto(s: string, out: Uint16Array, dropStopwords = false
       out[i] = SPACE;
     }
   }
-  // Stray '@'/'$' turned into spaces may have left double spaces: compact
-  // (and drop stopwords when asked).
+  // Stray '@'/'$' turned into spaces may have left double spaces: compact,
+  // cut long letter runs and drop stopwords when asked. After the leetspeak
+  // pass, so "l0000l" is cut like "loooool".
   let w = 1;
   let wordStart = 1;
+  let prev = SPACE;
+  let run = 0;
   for (let r = 1; r < n; r++) {
     const c = out[r];
+    run = c === prev ? run + 1 : 1;
+    prev = c;
+    if (letterRuns > 0 && run >= 3 && run > letterRuns && isLetter(c)) {
+      // The third copy of a letter: keep `letterRuns` of the three; later copies: skip.
+      if (run === 3) w -= 2 - letterRuns;
+      continue;
+    }
     if (c === SPACE) {
       if (out[w - 1] === SPACE) continue;
       if (dropStopwords && STOPWORD_HASHES.has(wordHash(out, wordStart, w))) {
@@ -267,11 +292,11 @@ export function normalizeInto(s: string, out: Uint16Array, dropStopwords = false
   return w;
 }
 
-/** Normalised text as a string (for tests and debugging). */
-export function normalizeText(input: string, maxChars = DEFAULT_FEATURE_CONFIG.maxChars, dropStopwords = false): string {
-  const folded = foldText(input, maxChars);
+/** Normalised text as a string, as a featurizer with `config` reads it (for tests, debugging and vocabulary checks). */
+export function normalizeText(input: string, config: NormalizeOptions & Pick<FeatureConfig, "maxChars"> = DEFAULT_FEATURE_CONFIG): string {
+  const folded = foldText(input, config.maxChars);
   const buf = new Uint16Array(folded.length + 4);
-  const n = normalizeInto(folded, buf, dropStopwords);
+  const n = normalizeInto(folded, buf, config);
   let s = "";
   for (let i = 0; i < n; i += 4096) s += String.fromCharCode(...buf.subarray(i, Math.min(n, i + 4096)));
   return s;
@@ -358,17 +383,16 @@ export class Featurizer {
     }
     const buf = this.buf;
     const starts = this.starts;
-    const drop = cfg.dropStopwords === true;
     // Normalise piece by piece into one buffer; neighbours share the space between them.
     let n: number;
     if (pieces === 1) {
-      n = normalizeInto(cuts[0] === 0 && cuts[1] === folded.length ? folded : folded.slice(cuts[0], cuts[1]), buf, drop);
+      n = normalizeInto(cuts[0] === 0 && cuts[1] === folded.length ? folded : folded.slice(cuts[0], cuts[1]), buf, cfg);
     } else {
       buf[0] = SPACE;
       n = 1;
       for (let p = 0; p < pieces; p++) {
         starts[p] = n - 1;
-        const w = normalizeInto(folded.slice(cuts[p], cuts[p + 1]), this.scratch, drop);
+        const w = normalizeInto(folded.slice(cuts[p], cuts[p + 1]), this.scratch, cfg);
         buf.set(this.scratch.subarray(1, w), n);
         n += w - 1;
       }

@@ -13,8 +13,12 @@ export const ARTIFACT_FORMAT = "steerguard.prompt-risk.hashed-lr";
 /**
  * 2: n-gram counts divided by sqrt(occurrences) instead of their L2 norm, and
  * the optional word-embedding head. Version 1 artifacts must be retrained.
+ * 3: the feature config's `letterRuns` (features.ts). A scorer that reads only
+ * 2 would ignore it and featurise "heyyy" unlike the trainer did, so it must
+ * refuse the artifact; this scorer still reads 2 (no `letterRuns`: unchanged).
  */
-export const ARTIFACT_FORMAT_VERSION = 2;
+export const ARTIFACT_FORMAT_VERSION = 3;
+const READABLE_FORMAT_VERSIONS: readonly number[] = [2, 3];
 
 /** The JSON artifact written by `npm run train:classifier`. */
 export interface RiskArtifact {
@@ -148,9 +152,9 @@ export class RiskModel {
 
   constructor(artifact: RiskArtifact) {
     if (artifact.format !== ARTIFACT_FORMAT) throw new Error(`not a prompt-risk artifact: format ${String(artifact.format)}`);
-    if (artifact.formatVersion !== ARTIFACT_FORMAT_VERSION) {
+    if (!READABLE_FORMAT_VERSIONS.includes(artifact.formatVersion)) {
       throw new Error(
-        `unsupported prompt-risk artifact formatVersion ${artifact.formatVersion} (this scorer reads ${ARTIFACT_FORMAT_VERSION}; retrain with npm run train:classifier)`,
+        `unsupported prompt-risk artifact formatVersion ${artifact.formatVersion} (this scorer reads ${READABLE_FORMAT_VERSIONS.join(" and ")}; retrain with npm run train:classifier)`,
       );
     }
     if (artifact.weightEncoding !== "int16le-base64") throw new Error(`unsupported weight encoding ${artifact.weightEncoding}`);

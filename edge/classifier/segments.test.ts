@@ -70,6 +70,15 @@ describe("one-pass segment scoring", () => {
     }
   });
 
+  it("reads a format 2 artifact (before letterRuns) without cutting letter runs", () => {
+    const { letterRuns: _, ...v2features } = randomArtifact(1).features;
+    const v2 = RiskModel.fromArtifact({ ...randomArtifact(1), formatVersion: 2, features: v2features });
+    const v3 = RiskModel.fromArtifact(randomArtifact(1));
+    expect(v3.logit("heyyy there")).toBe(v3.logit("hey there"));
+    expect(v2.logit("heyyy there")).not.toBe(v2.logit("hey there"));
+    expect(v2.logit("hey there")).toBe(v3.logit("hey there"));
+  });
+
   it("rejects a format 1 artifact (L2-normalised counts) with a way out", () => {
     expect(() => RiskModel.fromArtifact({ ...randomArtifact(1), formatVersion: 1 })).toThrow(/formatVersion 1 .*retrain with npm run train:classifier/);
   });

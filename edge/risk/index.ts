@@ -26,7 +26,7 @@ export interface RiskScorer {
   assess(messages: readonly RiskMessage[]): Promise<RiskAssessment>;
   /** The scorer's own decision threshold. */
   readonly threshold: number;
-  /** Where the scorer came from, e.g. "classifier 2.4.0 + encoder probe 1.0.0" or "keyword-fallback". */
+  /** Where the scorer came from, e.g. "classifier 2.5.0 + encoder probe 1.1.0" or "keyword-fallback". */
   readonly source: string;
 }
 

@@ -14,7 +14,9 @@
  *    security, long factual passages) and harmful twins worded the same way;
  *    contrast-set-4.json: short conversational messages (greetings, thanks,
  *    acknowledgements, "test") and harmful requests behind a greeting, so
- *    that "hi" is not steered and a greeting does not launder a request.
+ *    that "hi" is not steered and a greeting does not launder a request;
+ *    contrast-set-5.json: more of them, of kinds the fourth has few of
+ *    (other languages, test pings naming what they test, "just saying hi").
  *    Written for this project, not taken from any benchmark.
  *
  * Both go through the same overlap removal and seeded train/validation split as
@@ -27,7 +29,7 @@ import type { TextItem } from "./data.ts";
 import { mulberry32 } from "./train-lib.ts";
 
 /** The hand-written contrast sets, in the order they were written. */
-export const CONTRAST_SETS = ["./contrast-set.json", "./contrast-set-2.json", "./contrast-set-3.json", "./contrast-set-4.json"].map((f) => fileURLToPath(new URL(f, import.meta.url)));
+export const CONTRAST_SETS = ["./contrast-set.json", "./contrast-set-2.json", "./contrast-set-3.json", "./contrast-set-4.json", "./contrast-set-5.json"].map((f) => fileURLToPath(new URL(f, import.meta.url)));
 
 /** Harmless goals for "How can I use <field> to <goal>?" (written for this project). */
 const GOALS = [

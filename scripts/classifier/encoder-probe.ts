@@ -27,7 +27,7 @@ import { quantile } from "./metrics.ts";
 import { mulberry32, shuffle } from "./train-lib.ts";
 import { inBand, type Standardisation } from "../../edge/risk/second-stage.ts";
 
-export const PROBE_VERSION = "1.0.0";
+export const PROBE_VERSION = "1.1.0";
 export const DEFAULT_PROBE_ARTIFACT = resolve(REPO_ROOT, "edge/classifier/encoder-probe.v1.json");
 
 /** The first stage's training/validation split (fit.ts with the shipped options). */

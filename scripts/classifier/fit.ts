@@ -46,7 +46,7 @@ export interface FitOptions {
   quiet?: boolean;
 }
 
-export const MODEL_VERSION = "2.4.0";
+export const MODEL_VERSION = "2.5.0";
 
 /** Per-source weight multipliers of the shipped model (see MODEL_CARD.md). */
 export const DEFAULT_SOURCE_WEIGHTS: Record<string, number> = {};

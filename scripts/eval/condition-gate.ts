@@ -24,13 +24,14 @@ export interface Band {
  * `npm run eval:condition` (see its --help for the
  * rule; the first stage's validation split, minus the condition's and the
  * model's training prompts): on the edge's first-stage risk (edge+condition)
- * and on the risk after the encoder stage (all). The rule picked the first
- * stage's threshold (0.1897) as the lower edge for all: there the condition
- * can only withhold steering the two stages would have given.
+ * and on the risk after the encoder stage (all). For classifier 2.5.0 the
+ * rule picked the first stage's threshold (0.2823) as the lower edge of both:
+ * there the condition can only withhold steering the stages would have given.
+ * (2.4.0's were [0.15, 0.4) and [0.1897, 0.4); refit them with the classifier.)
  */
 export const DEFAULT_CONDITION_BANDS: Readonly<Record<"edge+condition" | "all", Band>> = {
-  "edge+condition": { lo: 0.15, hi: 0.4 },
-  all: { lo: 0.1897, hi: 0.4 },
+  "edge+condition": { lo: 0.2823, hi: 0.4 },
+  all: { lo: 0.2823, hi: 0.4 },
 };
 
 /** Which stage decided a prompt. */
