@@ -53,7 +53,9 @@ describe("bench:latency", () => {
     }));
     expect([...rows.keys()]).toEqual([
       "stream 1 gap median / p99 / max ms", "stream 1 max gap / median", "stream 2 gap median / p99 / max ms", "stream 2 max gap / median",
-      "long prompt (120 tok) TTFT ms", "steps as the long row joins ms", "page faults in those steps", "short prompt TTFT behind it ms", "short prompt TTFT alone ms", "short behind / alone",
+      "long prompt (120 tok) TTFT ms", "steps as the long row joins ms", "page faults in those steps", "short prompt TTFT sent just after it ms",
+      "short TTFT sent during its prefill, median / max ms", "short prompt TTFT with the streams only ms", "short prompt TTFT alone (idle) ms", "short just after / alone",
+      "short during, max / alone",
       "prefill tok/s at 16", "prefill tok/s at 120", "prefill 120 / 16", "decode b1 tok/s", "decode b2 tok/s",
     ]);
     for (const cells of rows.values()) expect(cells).toHaveLength(4);
@@ -61,6 +63,11 @@ describe("bench:latency", () => {
     expect(rows.get("prefill tok/s at 120")![0]).toMatch(/^[\d,.]+$/);
     // The step the long row joined in and the next two, in every column.
     for (const cell of rows.get("steps as the long row joins ms")!) expect(cell).toMatch(/^[\d,.]+ \/ [\d,.]+ \/ [\d,.]+$/);
+    // Short prompts went in during the chunked long prefill (15 chunks of 8), none in the whole-prompt one.
+    const during = rows.get("short TTFT sent during its prefill, median / max ms")!;
+    expect(during[1]).toMatch(/^[\d,.]+ \/ [\d,.]+$/);
+    expect(during[0]).toBe("- / -");
+    expect(rows.get("short prompt TTFT with the streams only ms")![0]).toMatch(/^[\d,.]+$/);
     for (const label of ["chunk 8/16", "chunk 8/16 gqa"]) {
       const goals = lines.filter((l) => l.startsWith(`  ${label}: `));
       expect(goals).toHaveLength(4);

@@ -4,7 +4,8 @@
  * Latency under mixed load (issue 18), each scheduler setting side by side in
  * one run: running streams' inter-chunk gaps while a long prompt is admitted,
  * the long prompt's and a short prompt's time to first token (the short one
- * sent right after the long one, and alone), prefill tokens/s by prompt
+ * sent 1 ms after the long one, during its prefill, with the streams alone,
+ * and on an idle engine), prefill tokens/s by prompt
  * length, and decode tokens/s at batch 1 and B. Settings: "off" (whole
  * prompts, as before chunked prefill) and CHUNK/STEP (the sidecar's
  * --prefill-chunk / --step-tokens), each with every attention build asked for
@@ -39,7 +40,8 @@ export const HELP = `Usage: npm run bench:latency -- [options]
 Latency under mixed load, each scheduler setting side by side in one run:
 running streams' median / p99 / max inter-chunk gap while a long prompt is
 admitted, the long prompt's time to first token, a short prompt's time to
-first token behind it and alone, prefill tokens/s by prompt length, and decode
+first token sent 1 ms after it, during its prefill (at 25/50/75% of it), with
+the streams only, and alone, prefill tokens/s by prompt length, and decode
 tokens/s at batch 1 and B; then the issue's goals for each chunked setting.
 
   --model NAME          bench:engine's models: ${MODELS.join(", ")} (default random-100m)
@@ -174,11 +176,13 @@ async function bench(opts: Options): Promise<string> {
       await each(`${opts.streams} streams + a ${opts.longTokens}-token prompt + a short one`, async (e, out) => {
         const steps = logs[engines.indexOf(e)]!;
         steps.clear();
-        const m = await mixedLoad(e, prompts, opts.streams, streamMax);
+        const m = await mixedLoad(e, prompts, opts.streams, streamMax, steps.prefilled);
         Object.assign(out, steps.joinSteps("long", m.long.promptTokens));
         out.gaps = m.streams.map((s) => gapStats(gaps(s)));
         out.longTtftMs = firstTokenMs(m.long);
+        out.shortWithStreamsMs = firstTokenMs(m.shortWithStreams);
         out.shortTtftMs = firstTokenMs(m.short);
+        out.shortDuringMs = m.during.map(firstTokenMs);
       });
       await each("short prompt alone", async (e, out) => {
         const times = [];

@@ -64,32 +64,69 @@ export interface MixedPrompts {
 export interface MixedResult {
   streams: Arrivals[];
   long: Arrivals;
+  /** The short prompt sent while only the streams run, before the long one. */
+  shortWithStreams: Arrivals;
+  /** The short prompt sent 1 ms after the long one. */
   short: Arrivals;
+  /** Short prompts sent during the long one's prefill (DURING); none when it went in one step. */
+  during: Arrivals[];
 }
 
 /**
- * `streams` streams decode; once each has `warm` tokens a long prompt is sent
- * and, once the scheduler has admitted it, a short one (each for `answerTokens` tokens). The streams
- * are cancelled once both have finished and every stream has had `warm` more
- * tokens, so their gaps cover before, during and after the long prefill.
+ * Sends a request as a client in another process would have it arrive at
+ * `at` (a performance.now() time): its time to first token counts from `at`,
+ * also when this thread is inside a model run then and gets to send it only
+ * afterwards, since that wait is part of what an arriving request waits.
  */
-export async function mixedLoad(engine: Engine, prompts: MixedPrompts, streams: number, streamMaxTokens: number, warm = 8, answerTokens = 4): Promise<MixedResult> {
+export async function sendAt(engine: Engine, id: string, prompt: string, maxTokens: number, at: number): Promise<Arrivals> {
+  await new Promise((r) => setTimeout(r, Math.max(0, at - performance.now())));
+  // Timers run on a millisecond clock and may fire just before `at`: then the request went out then.
+  const sentAt = Math.min(at, performance.now());
+  return { ...(await timed(engine, id, prompt, maxTokens)), sentAt };
+}
+
+/**
+ * When the short prompts sent during the long prompt's prefill arrive: once
+ * that share of its tokens is in, after a delay, the delays spread over a
+ * step (so arrivals fall at different points of the runs under way).
+ */
+export const DURING = [
+  { share: 0.25, delayMs: 13 },
+  { share: 0.5, delayMs: 47 },
+  { share: 0.75, delayMs: 89 },
+];
+
+/**
+ * `streams` streams decode; once each has `warm` tokens a short prompt is
+ * sent (its time with the streams only), then a long prompt, a short one 1 ms
+ * after it, and short ones during its prefill (DURING; `prefilled(id)` tells
+ * how many of a request's prompt tokens have gone in), each for
+ * `answerTokens` tokens. The streams are cancelled once all have finished and
+ * every stream has had `warm` more tokens, so their gaps cover before, during
+ * and after the long prefill.
+ */
+export async function mixedLoad(engine: Engine, prompts: MixedPrompts, streams: number, streamMaxTokens: number, prefilled: (id: string) => number, warm = 8, answerTokens = 4): Promise<MixedResult> {
   const ctl = new AbortController();
   const arrivals = Array.from({ length: streams }, (): Arrivals => ({ sentAt: 0, times: [], tokens: 0, ttftMs: 0, decodeTps: 0, promptTokens: 0 }));
   const running = arrivals.map((a, i) => timed(engine, `stream-${i}`, prompts.stream, streamMaxTokens, ctl.signal, a));
   await until(() => arrivals.every((a) => a.tokens >= warm), "the streams to start");
+  const shortWithStreams = await sendAt(engine, "short-streams", prompts.short, answerTokens, performance.now() + DURING[0]!.delayMs);
   const longArrivals: Arrivals = { sentAt: 0, times: [], tokens: 0, ttftMs: 0, decodeTps: 0, promptTokens: 0 };
   const longRun = timed(engine, "long", prompts.long, answerTokens, undefined, longArrivals);
-  // The short prompt comes once the long one holds its row (its prefill under way); on a model
-  // small enough to prefill it between two polls, once it has answered.
-  await until(() => engine.load().batchRows > streams || longArrivals.tokens > 0, "the long prompt's admission");
-  const shortRun = timed(engine, "short", prompts.short, answerTokens);
-  const [long, short] = await Promise.all([longRun, shortRun]);
+  const shortRun = sendAt(engine, "short", prompts.short, answerTokens, longArrivals.sentAt + 1);
+  const longTokens = engine.tokenizer.encode(prompts.long).length;
+  const during: Promise<Arrivals>[] = [];
+  for (const [k, { share, delayMs }] of DURING.entries()) {
+    await until(() => prefilled("long") >= share * longTokens || longArrivals.tokens > 0, "the long prompt's prefill");
+    if (prefilled("long") >= longTokens || longArrivals.tokens > 0) break;
+    during.push(sendAt(engine, `short-during-${k}`, prompts.short, answerTokens, performance.now() + delayMs));
+  }
+  const [long, short, ...duringDone] = await Promise.all([longRun, shortRun, ...during]);
   const seen = arrivals.map((a) => a.tokens);
   await until(() => arrivals.every((a, i) => a.tokens >= seen[i]! + warm || a.tokens >= streamMaxTokens), "the streams to go on");
   ctl.abort();
   await Promise.all(running);
-  return { streams: arrivals, long, short };
+  return { streams: arrivals, long, shortWithStreams, short, during: duringDone };
 }
 
 /** Prefill tokens/s of one prompt alone: its prompt tokens over the engine's time to first token. */
@@ -137,6 +174,10 @@ export class StepLog {
   readonly record = (trace: StepTrace): void => {
     this.steps.push({ at: performance.now(), faults: minorFaults(), trace });
   };
+
+  /** Prompt tokens of request `id` fed so far. */
+  readonly prefilled = (id: string): number =>
+    this.steps.reduce((n, s) => n + s.trace.chunks.reduce((m, c) => m + (c.id === id ? c.tokens : 0), 0), 0);
 
   clear(): void {
     this.steps = [];

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GenerateRequest, type GenerateChunk } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import { builtModel } from "../../test/support/models.ts";
 import { Engine, type EngineOptions } from "./engine.ts";
+import type { OnnxDecoder } from "./decoder.ts";
 import type { StepTrace } from "./prefill.ts";
 
 const request = (id: string, prompt: string, maxTokens: number) =>
@@ -84,6 +85,36 @@ describe("chunked prefill (stories260K)", () => {
     expect(tokens.long).toEqual(await alone(request("long", STORY.repeat(12), 8)));
     expect(tokens.short).toEqual(await alone(request("short", "Tom", 8)));
     expect(engine.load().batchRows).toBe(0);
+  });
+
+  it("feeds a prompt that arrives while a chunk runs in that same step, before the step's decode run", async () => {
+    const trace: StepTrace[] = [];
+    const engine = await load({ prefillChunk: CHUNK, stepTokens: BUDGET, onStep: (s) => trace.push(s) });
+    // The short prompt is sent from inside the long prompt's first chunk run (the decoder is the
+    // engine's own; wrapping its method is the one way to arrive at that moment deterministically).
+    const decoder = (engine as unknown as { decoder: OnnxDecoder }).decoder;
+    const prefillChunk = decoder.prefillChunk.bind(decoder);
+    let armed = false;
+    let short: Promise<number[]> | undefined;
+    const firsts: string[] = [];
+    decoder.prefillChunk = (ids, past, extra) => {
+      if (armed && !short) short = collect(engine, request("short", "Tom", 8), firsts);
+      return prefillChunk(ids, past, extra);
+    };
+    const stream = engine.generate(request("stream", "Lily", 60), new AbortController().signal)[Symbol.asyncIterator]();
+    for (let i = 0; i < 2; i++) await stream.next(); // decoding, not being prefilled
+    armed = true;
+    const long = await collect(engine, request("long", STORY.repeat(12), 8), firsts);
+    const shortTokens = await short!;
+    for (let r = await stream.next(); !r.done; r = await stream.next());
+    const first = trace.find((s) => s.chunks.some((c) => c.id === "long" && c.start === 0))!;
+    expect(first.chunks.map((c) => [c.id, c.start])).toEqual([["long", 0], ["short", 0]]);
+    expect(first.decodeRows).toBe(1);
+    expect(first.decodeRows + first.chunks.reduce((n, c) => n + c.tokens, 0)).toBeLessThanOrEqual(BUDGET);
+    expect(firsts).toEqual(["short", "long"]);
+    const plain = await load({ prefillChunk: 0 });
+    expect(shortTokens).toEqual(await collect(plain, request("short", "Tom", 8), []));
+    expect(long).toEqual(await collect(plain, request("long", STORY.repeat(12), 8), []));
   });
 
   it("with chunking off, prefills the long prompt whole: the stream's next token waits for all of it", async () => {

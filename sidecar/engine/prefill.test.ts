@@ -12,8 +12,8 @@ const prompt = (id: string, length: number, done = 0, whole = false) => {
   p.done = done;
   return p;
 };
-const plan = (prompts: PendingPrompt[], budget: number, chunk: number) =>
-  planChunks(prompts, budget, chunk).map((c) => [c.prompt.seq.request.id, c.tokens]);
+const plan = (prompts: PendingPrompt[], budget: number, chunk: number, opened = false) =>
+  planChunks(prompts, budget, chunk, opened).map((c) => [c.prompt.seq.request.id, c.tokens]);
 
 describe("planChunks", () => {
   it("serves the shortest remaining prompt first, each at most a chunk, within the budget", () => {
@@ -42,6 +42,14 @@ describe("planChunks", () => {
     expect(plan([whole], 64, 16)).toEqual([["w", 300]]);
     expect(plan([whole, prompt("s", 5)], 64, 16)).toEqual([["s", 5]]);
     expect(plan([whole, prompt("s", 5)], 400, 16)).toEqual([["s", 5], ["w", 300]]);
+  });
+
+  it("once the step has fed a chunk (opened), owes nothing to progress: only what is left is given", () => {
+    expect(plan([prompt("a", 10)], 0, 64, true)).toEqual([]);
+    expect(plan([prompt("a", 10)], 6, 64, true)).toEqual([["a", 6]]);
+    // A whole-only prompt that does not fit what is left waits for the next step.
+    expect(plan([prompt("w", 300, 0, true), prompt("s", 5)], 64, 16, true)).toEqual([["s", 5]]);
+    expect(plan([prompt("w", 300, 0, true)], 64, 16, true)).toEqual([]);
   });
 });
 

@@ -73,17 +73,21 @@ export interface PlannedChunk {
  * the prompts shortest-remaining first (ties: arrival order), each at most
  * `chunk` tokens (chunk Infinity, chunking off: in arrival order). A whole prompt goes only when it fits what is left, or when
  * it is the first one served this step.
+ *
+ * `opened`: the step has already fed a chunk (the scheduler plans one chunk
+ * at a time, so that a prompt arriving while a chunk runs is planned into the
+ * same step); then nothing is owed to progress, and `budget` is what is left.
  */
-export function planChunks(prompts: readonly PendingPrompt[], budget: number, chunk: number): PlannedChunk[] {
+export function planChunks(prompts: readonly PendingPrompt[], budget: number, chunk: number, opened = false): PlannedChunk[] {
   const order = prompts.map((p, i) => ({ p, i }));
   // Chunking off: whole prompts in arrival order, as before chunked prefill.
   if (Number.isFinite(chunk)) order.sort((a, b) => a.p.remaining - b.p.remaining || a.i - b.i);
-  let left = Math.max(1, budget);
+  let left = opened ? budget : Math.max(1, budget);
   const plan: PlannedChunk[] = [];
   for (const { p } of order) {
     if (left <= 0) break;
     const want = p.whole ? p.remaining : Math.min(p.remaining, chunk);
-    if (p.whole && want > left && plan.length > 0) continue;
+    if (p.whole && want > left && (opened || plan.length > 0)) continue;
     const tokens = p.whole ? want : Math.min(want, left);
     plan.push({ prompt: p, tokens });
     left -= tokens;

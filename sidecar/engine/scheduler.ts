@@ -8,7 +8,9 @@
  *   3. prefill: the step's token budget, less one token per running row, goes
  *      to the prompts being prefilled, a chunk each, shortest first
  *      (prefill.ts); each chunk runs on its own (batch 1) against the row's
- *      cache so far. A prompt whose last chunk ran samples its first token;
+ *      cache so far. Chunks are planned one at a time, and requests that
+ *      arrived while the last one ran are admitted first, so a short prompt
+ *      sent during a long prompt's chunk goes next, not a whole step later. A prompt whose last chunk ran samples its first token;
  *      a conditional request's condition is read from the hook in that last
  *      chunk and latched (Sequence.decideCondition): from then on the row is
  *      steered plainly, or not at all;
@@ -23,7 +25,7 @@
  * (buffer-pool.ts) and given back to it, and `cacheReserveMb` of the cache is
  * written at start, so a long row joining reuses memory already mapped
  * rather than stalling every stream on page faults.
- * Requests join and leave only at step boundaries. With chunking off
+ * Rows join and leave the running batch only at step boundaries. With chunking off
  * (NO_CHUNKING) each prompt is prefilled whole in the step that admits it. The waiting queue is
  * bounded: when it is full, submit() throws QueueFullError at once, carrying
  * the load (queue depth, limit, retry-after) a caller passes on (load.ts).
@@ -265,37 +267,59 @@ export class Scheduler {
     }
   }
 
-  /** This step's prompt chunks (prefill.ts); returns the prompts wholly prefilled, to join the batch after the decode step. */
+  /**
+   * This step's prompt chunks (prefill.ts), planned one at a time: with
+   * chunking on, requests that arrived while the last run held the thread are
+   * admitted before the next chunk is planned, so a short prompt sent while a
+   * long one's chunk runs is prefilled in this step, before its decode run,
+   * rather than after the whole step. Returns the prompts wholly prefilled, to
+   * join the batch after the decode step.
+   */
   private async prefillChunks(trace: StepTrace): Promise<Joining[]> {
     const joining: Joining[] = [];
-    if (this.prefilling.length === 0) return joining;
     const { chunk, stepTokens } = this.opts.chunking ?? NO_CHUNKING;
-    const { vocabSize: V } = this.decoder.manifest.dims;
-    for (const { prompt: p, tokens } of planChunks(this.prefilling, stepTokens - this.running.length, chunk)) {
-      const seq = p.seq;
-      const start = p.done;
-      const ids = seq.request.promptIds.slice(start, start + tokens);
-      // A conditional row is decided in the chunk holding its last prompt token.
-      const cond = seq.undecided && tokens === p.remaining ? [seq.request.steering!.layer] : undefined;
-      const presentInto = this.decoder.fused ? undefined : p.buffers?.presentInto(start + tokens);
-      const steering = this.steeringInputs([seq], tokens, [start]);
-      const out = await this.decoder.prefillChunk(ids, p.cache, { steering, cond, presentInto, logitsInto: this.logitsFor(tokens) });
-      if (cond) seq.decideCondition(out.cond![cond[0]!]![tokens - 1]!);
-      this.steps++;
-      trace.chunks.push({ id: seq.request.id, start, tokens });
-      p.done += tokens;
-      p.cache = { length: p.done, keys: out.presentKeys, values: out.presentValues };
-      if (p.remaining > 0) continue;
-      this.prefilling.splice(this.prefilling.indexOf(p), 1);
-      const next = seq.accept(out.logits.subarray((tokens - 1) * V, tokens * V));
-      if (next === undefined) {
-        p.buffers?.release();
-        this.served(seq);
-        continue;
+    const admitMidStep = Number.isFinite(chunk);
+    let left = stepTokens - this.running.length;
+    const fed = new Set<PendingPrompt>();
+    for (;;) {
+      if (admitMidStep) {
+        await new Promise((r) => setImmediate(r));
+        this.admit();
       }
-      joining.push({ seq, cache: p.cache, next, buffers: p.buffers });
+      const next = planChunks(this.prefilling.filter((p) => !fed.has(p)), left, chunk, fed.size > 0)[0];
+      if (!next) return joining;
+      fed.add(next.prompt);
+      left -= next.tokens;
+      const joined = await this.runChunk(next.prompt, next.tokens, trace);
+      if (joined) joining.push(joined);
     }
-    return joining;
+  }
+
+  /** Feeds `tokens` more of a prompt; when that was its last chunk, samples its first token and returns it to join the batch. */
+  private async runChunk(p: PendingPrompt, tokens: number, trace: StepTrace): Promise<Joining | undefined> {
+    const seq = p.seq;
+    const start = p.done;
+    const ids = seq.request.promptIds.slice(start, start + tokens);
+    // A conditional row is decided in the chunk holding its last prompt token.
+    const cond = seq.undecided && tokens === p.remaining ? [seq.request.steering!.layer] : undefined;
+    const presentInto = this.decoder.fused ? undefined : p.buffers?.presentInto(start + tokens);
+    const steering = this.steeringInputs([seq], tokens, [start]);
+    const out = await this.decoder.prefillChunk(ids, p.cache, { steering, cond, presentInto, logitsInto: this.logitsFor(tokens) });
+    if (cond) seq.decideCondition(out.cond![cond[0]!]![tokens - 1]!);
+    this.steps++;
+    trace.chunks.push({ id: seq.request.id, start, tokens });
+    p.done += tokens;
+    p.cache = { length: p.done, keys: out.presentKeys, values: out.presentValues };
+    if (p.remaining > 0) return undefined;
+    this.prefilling.splice(this.prefilling.indexOf(p), 1);
+    const { vocabSize: V } = this.decoder.manifest.dims;
+    const next = seq.accept(out.logits.subarray((tokens - 1) * V, tokens * V));
+    if (next === undefined) {
+      p.buffers?.release();
+      this.served(seq);
+      return undefined;
+    }
+    return { seq, cache: p.cache, next, buffers: p.buffers };
   }
 
   /**
