@@ -47,11 +47,13 @@ tokens/s at batch 1 and B; then the issue's goals for each chunked setting.
   --model NAME          bench:engine's models: ${MODELS.join(", ")} (default random-100m)
   --weights P           weight precision: fp32, fp16, int8, int4 (default fp32)
   --settings LIST       comma-separated: off, or CHUNK/STEP (--prefill-chunk /
-                        --step-tokens) (default off,32/64,${DEFAULT_PREFILL_CHUNK}/${DEFAULT_STEP_TOKENS},128/256)
+                        --step-tokens), e.g. off,32/64,64/128,128/256
+                        (default off,${DEFAULT_PREFILL_CHUNK}/${DEFAULT_STEP_TOKENS}: whole prompts, and the sidecar's default)
   --attention LIST      comma-separated builds of the model: plain (attention in plain
                         ONNX ops), gqa (build-model --attention gqa: fused
-                        GroupQueryAttention); every setting runs on each, gqa columns
-                        labelled "... gqa" (default plain)
+                        GroupQueryAttention, what the sidecar builds on CPU by default);
+                        every setting runs on each, gqa columns labelled "... gqa"
+                        (default plain,gqa)
   --streams N           streams decoding while the long prompt arrives (default 2)
   --long-tokens N       the long prompt's length in tokens (default 2000)
   --prefill-lengths L   comma-separated prompt lengths for prefill tokens/s
@@ -85,8 +87,8 @@ function parse(argv: string[]): Options | { exit: number } {
   const parsed = parseCli(argv, {
     model: { type: "string", default: "random-100m" },
     weights: { type: "string", default: "fp32" },
-    settings: { type: "string", default: `off,32/64,${DEFAULT_PREFILL_CHUNK}/${DEFAULT_STEP_TOKENS},128/256` },
-    attention: { type: "string", default: "plain" },
+    settings: { type: "string", default: `off,${DEFAULT_PREFILL_CHUNK}/${DEFAULT_STEP_TOKENS}` },
+    attention: { type: "string", default: "plain,gqa" },
     streams: { type: "string" },
     "long-tokens": { type: "string" },
     "prefill-lengths": { type: "string", default: "128,512,2000" },

@@ -11,9 +11,8 @@ import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { DEFAULT_CACHE_RESERVE_MB, Engine, type EngineOptions } from "./engine/engine.ts";
 import { DEFAULT_PREFILL_CHUNK, DEFAULT_STEP_TOKENS } from "./engine/prefill.ts";
-import { DEFAULT_MODEL_SOURCE, resolveModelDir } from "./model-source.ts";
+import { ATTENTION_CHOICES, DEFAULT_MODEL_SOURCE, resolveModelDir, type AttentionChoice } from "./model-source.ts";
 import { isWeightPrecision, WEIGHT_PRECISIONS, type WeightPrecision } from "./model/quantize.ts";
-import { ATTENTION_KINDS, type AttentionKind } from "./model/graph/llama-graph.ts";
 import type { SidecarBackend } from "./server/backend.ts";
 import { startSidecarServer } from "./server/index.ts";
 import type { ServerTlsOptions } from "./server/tls.ts";
@@ -37,9 +36,10 @@ Options:
   --cache-dir DIR    where --from builds go (default .cache/models)
   --weights P        --from builds: fp32 (default), fp16 (for --device cuda), int8 or int4
                      (weight-only quantized, for CPU); see npm run build-model -- --help
-  --attention A      --from builds: plain (default) or gqa (onnxruntime's fused
-                     GroupQueryAttention with an in-place cache: faster decode and long
-                     prompts on CPU; head size a multiple of 8; see sidecar/model/README.md)
+  --attention A      --from builds: auto (default), plain or gqa. gqa: onnxruntime's fused
+                     GroupQueryAttention with an in-place cache, faster decode and long
+                     prompts on CPU (head size a multiple of 8; sidecar/model/README.md).
+                     auto: gqa with --device cpu when the model's heads allow it, else plain
   --no-model         serve Health and Info only, no model (Generate answers FAILED_PRECONDITION)
   --profile FILE     serve this steering profile (JSON); repeatable; an invalid one stops the start
   --profile-dir DIR  also serve the *.json profiles found here (and one level down) that fit the model;
@@ -83,7 +83,7 @@ function parse() {
       from: { type: "string" },
       "cache-dir": { type: "string" },
       weights: { type: "string", default: "fp32" },
-      attention: { type: "string", default: "plain" },
+      attention: { type: "string", default: "auto" },
       "no-model": { type: "boolean", default: false },
       device: { type: "string", default: "cpu" },
       profile: { type: "string", multiple: true },
@@ -161,7 +161,7 @@ async function main(): Promise<void> {
     if (healthPortText !== undefined && healthPortText !== "") healthPort = intFlag("health-port", healthPortText, 0, 65535);
     tls = tlsOptions(flags);
     if (flags.device !== "cpu" && flags.device !== "cuda") throw new Error(`--device must be cpu or cuda, got "${flags.device}"`);
-    if (!(ATTENTION_KINDS as readonly string[]).includes(flags.attention)) throw new Error(`--attention must be one of ${ATTENTION_KINDS.join(", ")}, got "${flags.attention}"`);
+    if (!(ATTENTION_CHOICES as readonly string[]).includes(flags.attention)) throw new Error(`--attention must be one of ${ATTENTION_CHOICES.join(", ")}, got "${flags.attention}"`);
     if (!isWeightPrecision(flags.weights)) throw new Error(`--weights must be one of ${WEIGHT_PRECISIONS.join(", ")}, got "${flags.weights}"`);
     const systemRole = flags["system-role"];
     if (systemRole !== "merge" && systemRole !== "error") throw new Error(`--system-role must be merge or error, got "${systemRole}"`);
@@ -197,7 +197,8 @@ async function main(): Promise<void> {
       from: flags.from ?? process.env.STEERGUARD_MODEL_SOURCE,
       cacheDir: flags["cache-dir"],
       weights: flags.weights as WeightPrecision,
-      attention: flags.attention as AttentionKind,
+      attention: flags.attention as AttentionChoice,
+      device: flags.device as "cpu" | "cuda",
       log,
     });
     const engine = await Engine.load(dir, engineOpts);

@@ -2,9 +2,12 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../test/support/tmp.ts";
 import { readManifest } from "./model/manifest.ts";
-import { modelOrSource, resolveModelDir } from "./model-source.ts";
+import { sourceHeads } from "./model/build.ts";
+import { loadLlama2c } from "./model/llama2c.ts";
+import { chooseAttention, modelOrSource, resolveModelDir } from "./model-source.ts";
 
 const ORGANISM = join(import.meta.dirname, "../../shared/models/organism260K");
+const STORIES_HF = join(import.meta.dirname, "../../shared/models/stories260K-hf");
 
 describe("resolveModelDir", () => {
   it("builds a --from checkpoint once per precision, into NAME or NAME-PRECISION, and reuses current builds", async () => {
@@ -32,5 +35,29 @@ describe("resolveModelDir", () => {
     expect(readManifest(plain).graph.attention ?? "plain").toBe("plain");
     expect(readManifest(gqa).graph.attention).toBe("gqa");
     expect(readManifest(int8).graph).toMatchObject({ attention: "gqa", precision: { weights: "int8" } });
+  });
+
+  it("attention auto: fused on CPU where the heads allow it, plain on CUDA (the sidecar's default)", async () => {
+    const cacheDir = tempDir("sg-model-source-");
+    expect(await resolveModelDir({ from: ORGANISM, cacheDir, attention: "auto" })).toBe(join(cacheDir, "organism260K-gqa"));
+    expect(await resolveModelDir({ from: ORGANISM, cacheDir, attention: "auto", device: "cuda" })).toBe(join(cacheDir, "organism260K"));
+  });
+});
+
+describe("chooseAttention and sourceHeads", () => {
+  const ok = () => ({ headDim: 64, nHeads: 12, nKvHeads: 4 });
+  it("keeps an explicit choice and resolves auto by device and head shape", () => {
+    expect(chooseAttention("plain", "cpu", ok)).toBe("plain");
+    expect(chooseAttention("gqa", "cuda", ok)).toBe("gqa");
+    expect(chooseAttention("auto", "cpu", ok)).toBe("gqa");
+    expect(chooseAttention("auto", "cuda", ok)).toBe("plain");
+    expect(chooseAttention("auto", "cpu", () => ({ headDim: 12, nHeads: 8, nKvHeads: 8 }))).toBe("plain");
+    expect(chooseAttention("auto", "cpu", () => ({ headDim: 64, nHeads: 12, nKvHeads: 5 }))).toBe("plain");
+  });
+
+  it("reads the heads from a llama2.c header or a Hugging Face config, the same for the same model", () => {
+    const { headDim, nHeads, nKvHeads } = loadLlama2c(join(ORGANISM, "organism260K.bin")).config;
+    expect(sourceHeads(ORGANISM)).toEqual({ headDim, nHeads, nKvHeads });
+    expect(sourceHeads(STORIES_HF)).toEqual(sourceHeads(join(import.meta.dirname, "../../shared/models/stories260K")));
   });
 });

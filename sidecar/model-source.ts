@@ -5,9 +5,10 @@
  */
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { buildModel, isBuildCurrent } from "./model/build.ts";
+import { buildModel, isBuildCurrent, sourceHeads } from "./model/build.ts";
 import { MANIFEST_FILE } from "./model/manifest.ts";
-import type { AttentionKind } from "./model/graph/llama-graph.ts";
+import { gqaUnsupported, type AttentionKind } from "./model/graph/llama-graph.ts";
+import type { LlamaConfig } from "./model/weights.ts";
 import type { WeightPrecision } from "./model/quantize.ts";
 
 /** The default checkpoint: the refusal model organism beside the repo. */
@@ -27,9 +28,27 @@ export interface ModelSource {
   cacheDir?: string;
   /** Weight precision of a --from build (default fp32); non-fp32 builds are cached as NAME-PRECISION. */
   weights?: WeightPrecision;
-  /** Attention of a --from build (default plain); gqa builds are cached as NAME[-PRECISION]-gqa. */
-  attention?: AttentionKind;
+  /** Attention of a --from build (default plain; auto: chooseAttention); gqa builds are cached as NAME[-PRECISION]-gqa. */
+  attention?: AttentionChoice;
+  /** Where the model will run (for attention auto; default cpu). */
+  device?: "cpu" | "cuda";
   log?: (message: string) => void;
+}
+
+/** A --from build's attention: plain, gqa, or auto (chooseAttention). */
+export type AttentionChoice = AttentionKind | "auto";
+export const ATTENTION_CHOICES: readonly AttentionChoice[] = ["auto", "plain", "gqa"];
+
+/**
+ * Resolves "auto": fused attention (gqa) on CPU, where it is faster on every
+ * figure of bench:latency (README, Latency), when the model's heads allow
+ * it; plain otherwise, and on CUDA, where the fused build (float32, the
+ * engine's in-place cache) has not been run or checked.
+ */
+export function chooseAttention(choice: AttentionChoice, device: "cpu" | "cuda", heads: () => Pick<LlamaConfig, "headDim" | "nHeads" | "nKvHeads">): AttentionKind {
+  if (choice !== "auto") return choice;
+  if (device !== "cpu") return "plain";
+  return gqaUnsupported(heads()) === null ? "gqa" : "plain";
 }
 
 /**
@@ -47,7 +66,7 @@ export async function resolveModelDir(src: ModelSource): Promise<string> {
   const from = resolve(src.from ?? DEFAULT_MODEL_SOURCE);
   const name = from.split("/").filter(Boolean).pop()!.replace(/\.bin$/, "");
   const weights = src.weights ?? "fp32";
-  const attention = src.attention ?? "plain";
+  const attention = chooseAttention(src.attention ?? "plain", src.device ?? "cpu", () => sourceHeads(from));
   const folder = [name, ...(weights === "fp32" ? [] : [weights]), ...(attention === "plain" ? [] : [attention])].join("-");
   const out = join(src.cacheDir ?? DEFAULT_CACHE_DIR, folder);
   if (await isBuildCurrent(from, out, { weights, attention })) return out;

@@ -10,9 +10,9 @@ import { basename, dirname, join, relative, resolve } from "node:path";
 import { buildLlamaGraph, type AttentionKind } from "./graph/llama-graph.ts";
 import { residPost } from "./graph/names.ts";
 import { OPSET, writeModel } from "./graph/write-model.ts";
-import { openHf } from "./hf.ts";
+import { openHf, parseHfConfig, readHfConfig } from "./hf.ts";
 import type { Weight } from "./lazy-tensor.ts";
-import { loadLlama2c } from "./llama2c.ts";
+import { llama2cHeads, loadLlama2c } from "./llama2c.ts";
 import { BUILDER_VERSION, MANIFEST_FILE, MANIFEST_FORMAT, readManifest, writeManifest, type Manifest } from "./manifest.ts";
 import { hfTokenizer, llama2cTokenizer, type TokenizerInfo } from "./tokenizer-info.ts";
 import { DEFAULT_BLOCK_SIZE, QUANT_BITS, type WeightPrecision } from "./quantize.ts";
@@ -94,6 +94,14 @@ export function resolveSource(from: string): ResolvedSource {
   if (bins.length === 1) return { kind: "llama2c", path: join(path, bins[0]), dir: path };
   if (bins.length > 1) throw new Error(`${path}: several llama2.c checkpoints (${bins.join(", ")}); pass the file itself`);
   throw new Error(`${path}: neither a Hugging Face checkpoint (no config.json) nor a llama2.c checkpoint (no .bin besides tok*.bin)`);
+}
+
+/** A checkpoint's attention heads, read from its config or header without loading weights. */
+export function sourceHeads(from: string): Pick<LlamaConfig, "headDim" | "nHeads" | "nKvHeads"> {
+  const source = resolveSource(from);
+  if (source.kind === "llama2c") return llama2cHeads(source.path);
+  const { headDim, nHeads, nKvHeads } = parseHfConfig(readHfConfig(source.path), join(source.path, "config.json"));
+  return { headDim, nHeads, nKvHeads };
 }
 
 export async function sha256File(file: string): Promise<string> {

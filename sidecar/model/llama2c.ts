@@ -23,24 +23,43 @@
  * run.c fixes what the header does not say: head_size = dim / n_heads,
  * RoPE theta 10000 over interleaved pairs, RMSNorm eps 1e-5, no biases.
  */
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { validateWeights, type LayerWeights, type LlamaWeights } from "./weights.ts";
 
 const HEADER_INTS = 7;
 /** Version 1+ files start with the magic "ak42" as a uint32. */
 const LLAMA2C_MAGIC = 0x616b3432;
 
-export function loadLlama2c(file: string): LlamaWeights {
-  const buf = readFileSync(file);
+/** The header's seven ints, checked: dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len. */
+function readHeader(buf: Buffer, file: string): number[] {
   if (buf.length < HEADER_INTS * 4) throw new Error(`${file}: too short for a llama2.c checkpoint`);
   if (buf.readUInt32LE(0) === LLAMA2C_MAGIC) {
     throw new Error(`${file}: llama2.c checkpoint version ${buf.readInt32LE(4)} (magic "ak42") is not supported; export with --version 0 (legacy)`);
   }
   const h = Array.from({ length: HEADER_INTS }, (_, i) => buf.readInt32LE(i * 4));
-  const [dim, hiddenDim, nLayers, nHeads, nKvHeads, rawVocab, seqLen] = h;
-  if (h.some((v, i) => i !== 5 && v <= 0) || dim % nHeads !== 0) {
+  if (h.some((v, i) => i !== 5 && v <= 0) || h[0]! % h[3]! !== 0) {
     throw new Error(`${file}: implausible llama2.c header ${JSON.stringify(h)}`);
   }
+  return h;
+}
+
+/** The attention heads of a checkpoint, from its header alone. */
+export function llama2cHeads(file: string): { nHeads: number; nKvHeads: number; headDim: number } {
+  const buf = Buffer.alloc(HEADER_INTS * 4);
+  const fd = openSync(file, "r");
+  try {
+    readSync(fd, buf, 0, buf.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const [dim, , , nHeads, nKvHeads] = readHeader(buf, file);
+  return { nHeads: nHeads!, nKvHeads: nKvHeads!, headDim: dim! / nHeads! };
+}
+
+export function loadLlama2c(file: string): LlamaWeights {
+  const buf = readFileSync(file);
+  const h = readHeader(buf, file);
+  const [dim, hiddenDim, nLayers, nHeads, nKvHeads, rawVocab, seqLen] = h as [number, number, number, number, number, number, number];
   const shared = rawVocab > 0;
   const vocabSize = Math.abs(rawVocab);
   const headDim = dim / nHeads;
