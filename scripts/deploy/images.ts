@@ -177,7 +177,8 @@ async function stageSidecar(dir: string, log: (m: string) => void): Promise<void
   trimmedPackageJson(root, closure);
   copyInto(root, join(IMAGES, "sidecar/prestop.mjs"), IMAGE_PATHS.preStop);
   cpSync(join(REPO, "steering"), join(root, IMAGE_PATHS.profiles), { recursive: true, filter: (src) => !src.endsWith(".md") });
-  const model = await resolveModelDir({ from: join(REPO, "../shared/models/organism260K"), cacheDir: join(REPO, ".cache/models"), log });
+  // The image is CPU-only: the build the sidecar makes on CPU by default (fused attention, NAME-gqa).
+  const model = await resolveModelDir({ from: join(REPO, "../shared/models/organism260K"), cacheDir: join(REPO, ".cache/models"), attention: "auto", device: "cpu", log });
   cpSync(model, join(root, IMAGE_PATHS.model), { recursive: true });
   makeDirs(root, ["tmp"]);
   writeContainerfile(dir, "sidecar", "");
