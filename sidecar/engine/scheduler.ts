@@ -282,7 +282,8 @@ export class Scheduler {
     let left = stepTokens - this.running.length;
     const fed = new Set<PendingPrompt>();
     for (;;) {
-      if (admitMidStep) {
+      // The step began just after a yield (run()); after each chunk, let in what arrived while it ran.
+      if (admitMidStep && fed.size > 0) {
         await new Promise((r) => setImmediate(r));
         this.admit();
       }
