@@ -161,10 +161,11 @@ async function main(argv: string[]): Promise<number> {
     "edge.port": edgePort,
     "sidecar.port": sidecarPort,
     "sidecar.metricsPort": metricsPort,
-    // SIGTERM as soon as the hook runs, and a small batch so that most streams wait in the
-    // sidecar's queue: the drain then has streams both mid-generation and not yet started.
+    // SIGTERM as soon as the hook runs, and one stream at a time so that the others wait in the
+    // sidecar's queue: the drain then has streams both mid-generation and not yet started. (With 4,
+    // the fused-attention build finished all 16 before the hook's SIGTERM in some runs.)
     "sidecar.preStopDelaySeconds": 0,
-    "sidecar.maxBatch": 4,
+    "sidecar.maxBatch": 1,
     "events.enabled": true,
     "image.edge.pullPolicy": "Never",
     "image.sidecar.pullPolicy": "Never",
