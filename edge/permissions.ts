@@ -14,13 +14,15 @@
  *   swapping a symlinked ..data folder beside them); with
  *   `classifier.second_stage`, its probe and the encoder's two package folders
  *   (edge/risk/second-stage.ts SECOND_STAGE_READ). Modules need no read permission.
+ * - ffi: with `classifier.second_stage` only, onnxruntime-node's folder (its
+ *   Node-API addon runs the encoder; SECOND_STAGE_FFI), nothing else.
  * - write: the directory of `events.path` when it names a file (the sink
  *   creates that directory, and Deno asks write access to it even when it
  *   exists); nothing otherwise.
  * - env: EDGE_ENV (the edge's own) and LIBRARY_ENV (what grpc-js and
  *   @bufbuild/protobuf read at load or on connect; Deno throws on a read of
  *   any other name, set or not).
- * - nothing else: no subprocesses, no FFI, no system info; --no-prompt turns
+ * - nothing else: no subprocesses, no other FFI, no system info; --no-prompt turns
  *   a missing permission into an error instead of a prompt.
  *
  * Paths come from the config file, so they are computed at launch from the
@@ -28,7 +30,7 @@
  */
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { SECOND_STAGE_READ } from "./risk/second-stage.ts";
+import { SECOND_STAGE_FFI, SECOND_STAGE_READ } from "./risk/second-stage.ts";
 
 /** Environment variables the edge itself reads (edge/main.ts). */
 export const EDGE_ENV = [
@@ -64,6 +66,8 @@ export const LIBRARY_ENV = [
   "no_grpc_proxy",
   "no_proxy",
   "BUF_BIGINT_DISABLE",
+  // onnxruntime-node (the second stage's encoder, edge/encoder/onnx.ts sets it before its first session)
+  "ORT_DISABLE_TELEMETRY",
 ] as const;
 
 /** The edge's entry point, relative to the repository root (the launchers' working directory). */
@@ -114,6 +118,7 @@ export function edgePermissionFlags(input: PermissionInput): string[] {
   read.push(...new Set(tlsFiles(paths.tls, input.env ?? {}).map((p) => dirname(abs(p)))));
   const flags = ["--no-prompt", "--allow-net", `--allow-read=${read.join(",")}`, `--allow-env=${[...EDGE_ENV, ...LIBRARY_ENV].join(",")}`];
   if (paths.events && paths.events !== "-") flags.push(`--allow-write=${dirname(abs(paths.events))}`);
+  if (paths.secondStage) flags.push(`--allow-ffi=${SECOND_STAGE_FFI.map((p) => join(input.cwd, p)).join(",")}`);
   return flags;
 }
 

