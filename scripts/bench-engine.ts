@@ -432,7 +432,7 @@ const STORY =
   "was not there. Lily felt sad. Then she heard a bark. The dog was waiting by the gate with the red ball in its mouth.";
 
 /** The longest prefix of the story (repeated as needed) that encodes to at most `n` tokens. */
-export function promptOf(engine: Engine, n: number, shift: number): { text: string; ids: number[] } {
+export function promptOf(engine: Pick<Engine, "tokenizer">, n: number, shift: number): { text: string; ids: number[] } {
   const words = STORY.split(" ");
   const word = (i: number) => words[(i + shift) % words.length]!;
   let lo = 1;

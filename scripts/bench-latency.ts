@@ -20,16 +20,18 @@ import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Engine } from "../sidecar/engine/engine.ts";
+import { ReplicaSet } from "../sidecar/replicas/index.ts";
+import { loadModelTokenizer } from "../sidecar/tokenizer/load.ts";
 import { DEFAULT_PREFILL_CHUNK, DEFAULT_STEP_TOKENS } from "../sidecar/engine/prefill.ts";
 import type { WeightPrecision } from "../sidecar/model/quantize.ts";
 import { ATTENTION_KINDS, type AttentionKind } from "../sidecar/model/graph/llama-graph.ts";
 import { DEFAULT_BLOCK_SIZE } from "../sidecar/model/quantize.ts";
 import { DEFAULT_STORIES, MODELS, prepareModel, promptOf, type ModelName } from "./bench-engine.ts";
-import { decodeRate, firstTokenMs, gaps, mixedLoad, prefillRate, StepLog, timed } from "./bench-latency/measure.ts";
+import { decodeRate, firstTokenMs, gaps, mixedLoad, prefillRate, StepLog, timed, type Backend } from "./bench-latency/measure.ts";
 import { gapStats, parseSetting, report, type Figures, type Setting } from "./bench-latency/report.ts";
 
-/** A column of the table: a scheduler setting on one attention build. */
-type Column = Setting & { attention: AttentionKind };
+/** A column of the table: a scheduler setting on one attention build, in one engine or several (--replicas). */
+type Column = Setting & { attention: AttentionKind; replicas: number };
 import { intFlag, parseCli, UsageError } from "./lib/cli.ts";
 import { weightsList } from "./lib/weights-flag.ts";
 
@@ -54,6 +56,10 @@ tokens/s at batch 1 and B; then the issue's goals for each chunked setting.
                         GroupQueryAttention, what the sidecar builds on CPU by default);
                         every setting runs on each, gqa columns labelled "... gqa"
                         (default plain,gqa)
+  --replicas LIST       comma-separated engine counts: 1 (one engine in this thread, as
+                        the sidecar runs by default) or N (the sidecar's --replicas N: N
+                        engines in worker threads, the cores shared out); every setting runs
+                        on each, columns labelled "... xN" (default 1)
   --streams N           streams decoding while the long prompt arrives (default 2)
   --long-tokens N       the long prompt's length in tokens (default 2000)
   --prefill-lengths L   comma-separated prompt lengths for prefill tokens/s
@@ -89,6 +95,7 @@ function parse(argv: string[]): Options | { exit: number } {
     weights: { type: "string", default: "fp32" },
     settings: { type: "string", default: `off,${DEFAULT_PREFILL_CHUNK}/${DEFAULT_STEP_TOKENS}` },
     attention: { type: "string", default: "plain,gqa" },
+    replicas: { type: "string", default: "1" },
     streams: { type: "string" },
     "long-tokens": { type: "string" },
     "prefill-lengths": { type: "string", default: "128,512,2000" },
@@ -115,8 +122,9 @@ function parse(argv: string[]): Options | { exit: number } {
   const attentions = v.attention.split(",").map((a) => a.trim()).filter(Boolean);
   const unknown = attentions.find((a) => !(ATTENTION_KINDS as readonly string[]).includes(a));
   if (unknown !== undefined || attentions.length === 0) throw new UsageError(`--attention: each of ${ATTENTION_KINDS.join(", ")}, got "${v.attention}"`);
-  const columns = [...new Set(attentions as AttentionKind[])].flatMap((attention) =>
-    settings.map((s) => ({ ...s, attention, label: attention === "plain" ? s.label : `${s.label} ${attention}` })));
+  const replicaCounts = [...new Set(v.replicas.split(",").map((s) => intFlag("replicas", s.trim(), { min: 1, max: 64 }) as number))];
+  const columns = replicaCounts.flatMap((replicas) => [...new Set(attentions as AttentionKind[])].flatMap((attention) =>
+    settings.map((s) => ({ ...s, attention, replicas, label: `${s.label}${attention === "plain" ? "" : ` ${attention}`}${replicas > 1 ? ` x${replicas}` : ""}` }))));
   const prefillLengths = v["prefill-lengths"].split(",").map((s) => intFlag("prefill-lengths", s.trim(), { min: 2 }) as number);
   return {
     model: v.model as ModelName,
@@ -145,7 +153,7 @@ async function bench(opts: Options): Promise<string> {
   const context = model.manifest.dims.contextLength;
   const tooLong = [opts.longTokens, ...opts.prefillLengths].find((n) => n >= context);
   if (tooLong) throw new UsageError(`a ${tooLong}-token prompt does not fit ${opts.model}'s context of ${context}`);
-  const engines: Engine[] = [];
+  const engines: (Engine | ReplicaSet)[] = [];
   const logs: StepLog[] = [];
   try {
     for (const s of opts.settings) {
@@ -153,9 +161,12 @@ async function bench(opts: Options): Promise<string> {
       log(`loading ${build.key} with ${s.label}`);
       const steps = new StepLog();
       logs.push(steps);
-      engines.push(await Engine.load(build.dir, { maxBatch: Math.max(opts.batch, opts.streams + 2), prefillChunk: s.prefillChunk, stepTokens: s.stepTokens, intraOpThreads: opts.threads, onStep: steps.record }));
+      const engine = { maxBatch: Math.max(opts.batch, opts.streams + 2), prefillChunk: s.prefillChunk, stepTokens: s.stepTokens, intraOpThreads: opts.threads };
+      engines.push(s.replicas > 1
+        ? await ReplicaSet.load(build.dir, { replicas: s.replicas, engine, onStep: steps.record })
+        : await Engine.load(build.dir, { ...engine, onStep: steps.record }));
     }
-    const e0 = engines[0]!;
+    const e0 = { tokenizer: await loadModelTokenizer(model.dir, model.manifest), device: engines[0]!.device };
     const prompts = {
       stream: promptOf(e0, 8, 0).text,
       long: promptOf(e0, opts.longTokens, 3).text,
@@ -169,16 +180,16 @@ async function bench(opts: Options): Promise<string> {
     const results: Figures[][] = opts.settings.map(() => []);
     for (let r = 0; r < opts.rounds; r++) {
       const round: Partial<Figures>[] = opts.settings.map(() => ({ prefill: {} }));
-      const each = async (what: string, f: (e: Engine, out: Partial<Figures>) => Promise<void>) => {
+      const each = async (what: string, f: (e: Backend, out: Partial<Figures>, i: number) => Promise<void>) => {
         for (let i = 0; i < engines.length; i++) {
           log(`round ${r + 1}/${opts.rounds}: ${what}, ${opts.settings[i]!.label}`);
-          await f(engines[i]!, round[i]!);
+          await f(engines[i]!, round[i]!, i);
         }
       };
-      await each(`${opts.streams} streams + a ${opts.longTokens}-token prompt + a short one`, async (e, out) => {
-        const steps = logs[engines.indexOf(e)]!;
+      await each(`${opts.streams} streams + a ${opts.longTokens}-token prompt + a short one`, async (e, out, i) => {
+        const steps = logs[i]!;
         steps.clear();
-        const m = await mixedLoad(e, prompts, opts.streams, streamMax, steps.prefilled);
+        const m = await mixedLoad(e, { ...prompts, longTokens: e0.tokenizer.encode(prompts.long).length }, opts.streams, streamMax, steps.prefilled);
         Object.assign(out, steps.joinSteps("long", m.long.promptTokens));
         out.gaps = m.streams.map((s) => gapStats(gaps(s)));
         out.longTtftMs = firstTokenMs(m.long);

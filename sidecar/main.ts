@@ -18,6 +18,7 @@ import { startSidecarServer } from "./server/index.ts";
 import type { ServerTlsOptions } from "./server/tls.ts";
 import { serveMetrics, sidecarMetrics, type MetricsSource } from "./server/metrics.ts";
 import { NoModelBackend } from "./server/no-model.ts";
+import { ReplicaSet } from "./replicas/index.ts";
 
 /** Profiles shipped with the repo (scanned when it exists). */
 const DEFAULT_PROFILE_DIR = new URL("../steering", import.meta.url).pathname;
@@ -48,6 +49,12 @@ Options:
   --threads N        onnxruntime intra-op threads (default: onnxruntime's choice)
   --spin             idle intra-op threads spin-wait (onnxruntime's default; can help on a
                      dedicated host, hurts on a shared one)
+  --replicas N       engines, each in its own worker thread with its own copy of the model
+                     and its own batch (default 1: one engine in the main thread). With 2 or
+                     more, a short prompt goes to an engine that is not prefilling a long one
+                     and runs beside it; --threads, --max-batch, --max-queue and
+                     --cache-reserve-mb apply to each, and --threads 0 shares the cores out
+                     (README, Latency: what it costs in memory and batch throughput)
   --max-batch N      most requests decoded together (default 8)
   --max-queue N      most requests waiting for a batch row (the admission limit); more get
                      RESOURCE_EXHAUSTED with a retry-after-ms trailer (default 64)
@@ -90,6 +97,7 @@ function parse() {
       "profile-dir": { type: "string" },
       threads: { type: "string", default: "0" },
       spin: { type: "boolean", default: false },
+      replicas: { type: "string", default: "1" },
       "max-batch": { type: "string", default: "8" },
       "max-queue": { type: "string", default: "64" },
       "prefill-chunk": { type: "string", default: String(DEFAULT_PREFILL_CHUNK) },
@@ -148,6 +156,7 @@ async function main(): Promise<void> {
   let port: number;
   let graceMs: number;
   let engineOpts: EngineOptions;
+  let replicas: number;
   let metricsPort: number | undefined;
   let healthPort: number | undefined;
   let tls: ServerTlsOptions | undefined;
@@ -165,6 +174,7 @@ async function main(): Promise<void> {
     if (!isWeightPrecision(flags.weights)) throw new Error(`--weights must be one of ${WEIGHT_PRECISIONS.join(", ")}, got "${flags.weights}"`);
     const systemRole = flags["system-role"];
     if (systemRole !== "merge" && systemRole !== "error") throw new Error(`--system-role must be merge or error, got "${systemRole}"`);
+    replicas = intFlag("replicas", flags.replicas, 1, 64);
     engineOpts = {
       device: flags.device,
       intraOpThreads: intFlag("threads", flags.threads, 0, 1024),
@@ -201,13 +211,24 @@ async function main(): Promise<void> {
       device: flags.device as "cpu" | "cuda",
       log,
     });
-    const engine = await Engine.load(dir, engineOpts);
-    log(`serving ${engine.manifest.id} from ${dir} on ${engine.device}`);
-    for (const { profile: p } of engine.profiles.values()) {
-      const cond = p.condition ? `, condition on ${p.condition.features.length} features >= ${p.condition.threshold}` : "";
-      log(`steering profile ${p.name}: layer ${p.layer}, ${p.features.length} features, positions ${p.positions}${cond} (${p.file})`);
+    if (replicas > 1) {
+      const set = await ReplicaSet.load(dir, { replicas, engine: engineOpts, log: (line) => process.stderr.write(`${line}\n`) });
+      const info = set.info();
+      log(`serving ${info.modelId} from ${dir} on ${set.device}: ${replicas} engine replicas, ${set.threads} intra-op thread${set.threads > 1 ? "s" : ""} each`);
+      for (const p of info.profiles) {
+        const cond = p.hasCondition ? `, condition >= ${p.conditionThreshold}` : "";
+        log(`steering profile ${p.name}: layer ${p.layer}, ${p.numFeatures} features, positions ${p.positions}${cond}`);
+      }
+      backend = set;
+    } else {
+      const engine = await Engine.load(dir, engineOpts);
+      log(`serving ${engine.manifest.id} from ${dir} on ${engine.device}`);
+      for (const { profile: p } of engine.profiles.values()) {
+        const cond = p.condition ? `, condition on ${p.condition.features.length} features >= ${p.condition.threshold}` : "";
+        log(`steering profile ${p.name}: layer ${p.layer}, ${p.features.length} features, positions ${p.positions}${cond} (${p.file})`);
+      }
+      backend = engine;
     }
-    backend = engine;
   }
   const host = flags.host ?? process.env.SIDECAR_HOST ?? "127.0.0.1";
   if (!tls && !isLoopback(host)) {

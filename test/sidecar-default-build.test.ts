@@ -7,9 +7,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { join } from "node:path";
-import { collectGenerate, connectSidecar, type SidecarClients } from "../proto/client.ts";
+import { connectSidecar, type SidecarClients } from "../proto/client.ts";
 import { GenerateRequest } from "../proto/gen/steerguard/v1/sidecar.ts";
 import { DEFAULT_MODEL_SOURCE } from "../sidecar/model-source.ts";
+import { generatedTokens } from "./support/generate.ts";
 import { startSidecar } from "./support/process.ts";
 import { tempDir } from "./support/tmp.ts";
 
@@ -50,13 +51,8 @@ describe("the sidecar's default build (--from, attention auto)", () => {
   });
 
   it("gives the plain build's greedy tokens, unsteered and steered", async () => {
-    const run = async (c: SidecarClients, req: GenerateRequest) => {
-      const r = await collectGenerate(c.sidecar, req, 20_000);
-      expect(r.error).toBeUndefined();
-      return r.chunks.flatMap((chunk) => chunk.tokenIds);
-    };
-    const fusedTokens = await Promise.all(REQUESTS.map((r) => run(fused.client, r)));
-    const plainTokens = await Promise.all(REQUESTS.map((r) => run(plain.client, r)));
+    const fusedTokens = await Promise.all(REQUESTS.map((r) => generatedTokens(fused.client, r)));
+    const plainTokens = await Promise.all(REQUESTS.map((r) => generatedTokens(plain.client, r)));
     expect(fusedTokens).toEqual(plainTokens);
     expect(fusedTokens.every((t) => t.length > 0)).toBe(true);
     // The shipped profile was served and applied: steering changes the benign story.

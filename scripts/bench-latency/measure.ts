@@ -1,14 +1,17 @@
 /**
  * The runs bench:latency times, each on one engine (one scheduler setting),
- * through engine.generate (the path a gRPC Generate takes, without the
- * transport): running streams while a long prompt and then a short one
+ * through generate (the path a gRPC Generate takes, without the
+ * transport; one Engine, or a ReplicaSet of engines in worker threads): running streams while a long prompt and then a short one
  * arrive; a prompt's prefill rate alone; decode rates at batch 1 and B.
  * Times are taken where a client would see them: when each chunk arrives.
  */
 import { readFileSync } from "node:fs";
 import { GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
-import type { Engine } from "../../sidecar/engine/engine.ts";
 import type { StepTrace } from "../../sidecar/engine/prefill.ts";
+import type { SidecarBackend } from "../../sidecar/server/backend.ts";
+
+/** What the runs need of an engine, or of engine replicas (sidecar/replicas): Generate. */
+export type Backend = Pick<SidecarBackend, "generate">;
 
 /** One request's arrivals: when it was sent, and when each chunk carrying tokens came. */
 export interface Arrivals {
@@ -26,7 +29,7 @@ const request = (id: string, prompt: string, maxTokens: number) =>
   GenerateRequest.fromPartial({ requestId: id, input: { $case: "prompt", value: prompt }, sampling: { temperature: 0, maxTokens } });
 
 /** Sends a request and records its arrivals into `into` as they come (so callers can watch it). */
-export async function timed(engine: Engine, id: string, prompt: string, maxTokens: number, signal = new AbortController().signal, into?: Arrivals): Promise<Arrivals> {
+export async function timed(engine: Backend, id: string, prompt: string, maxTokens: number, signal = new AbortController().signal, into?: Arrivals): Promise<Arrivals> {
   const a: Arrivals = into ?? { sentAt: 0, times: [], tokens: 0, ttftMs: 0, decodeTps: 0, promptTokens: 0 };
   a.sentAt = performance.now();
   for await (const chunk of engine.generate(request(id, prompt, maxTokens), signal)) {
@@ -58,6 +61,8 @@ export interface MixedPrompts {
   /** Each running stream's prompt. */
   stream: string;
   long: string;
+  /** The long prompt's length in tokens. */
+  longTokens: number;
   short: string;
 }
 
@@ -78,7 +83,7 @@ export interface MixedResult {
  * also when this thread is inside a model run then and gets to send it only
  * afterwards, since that wait is part of what an arriving request waits.
  */
-export async function sendAt(engine: Engine, id: string, prompt: string, maxTokens: number, at: number): Promise<Arrivals> {
+export async function sendAt(engine: Backend, id: string, prompt: string, maxTokens: number, at: number): Promise<Arrivals> {
   await new Promise((r) => setTimeout(r, Math.max(0, at - performance.now())));
   // Timers run on a millisecond clock and may fire just before `at`: then the request went out then.
   const sentAt = Math.min(at, performance.now());
@@ -105,7 +110,7 @@ export const DURING = [
  * every stream has had `warm` more tokens, so their gaps cover before, during
  * and after the long prefill.
  */
-export async function mixedLoad(engine: Engine, prompts: MixedPrompts, streams: number, streamMaxTokens: number, prefilled: (id: string) => number, warm = 8, answerTokens = 4): Promise<MixedResult> {
+export async function mixedLoad(engine: Backend, prompts: MixedPrompts, streams: number, streamMaxTokens: number, prefilled: (id: string) => number, warm = 8, answerTokens = 4): Promise<MixedResult> {
   const ctl = new AbortController();
   const arrivals = Array.from({ length: streams }, (): Arrivals => ({ sentAt: 0, times: [], tokens: 0, ttftMs: 0, decodeTps: 0, promptTokens: 0 }));
   const running = arrivals.map((a, i) => timed(engine, `stream-${i}`, prompts.stream, streamMaxTokens, ctl.signal, a));
@@ -114,7 +119,7 @@ export async function mixedLoad(engine: Engine, prompts: MixedPrompts, streams: 
   const longArrivals: Arrivals = { sentAt: 0, times: [], tokens: 0, ttftMs: 0, decodeTps: 0, promptTokens: 0 };
   const longRun = timed(engine, "long", prompts.long, answerTokens, undefined, longArrivals);
   const shortRun = sendAt(engine, "short", prompts.short, answerTokens, longArrivals.sentAt + 1);
-  const longTokens = engine.tokenizer.encode(prompts.long).length;
+  const longTokens = prompts.longTokens;
   const during: Promise<Arrivals>[] = [];
   for (const [k, { share, delayMs }] of DURING.entries()) {
     await until(() => prefilled("long") >= share * longTokens || longArrivals.tokens > 0, "the long prompt's prefill");
@@ -130,7 +135,7 @@ export async function mixedLoad(engine: Engine, prompts: MixedPrompts, streams: 
 }
 
 /** Prefill tokens/s of one prompt alone: its prompt tokens over the engine's time to first token. */
-export async function prefillRate(engine: Engine, prompt: string): Promise<{ tokens: number; tps: number }> {
+export async function prefillRate(engine: Backend, prompt: string): Promise<{ tokens: number; tps: number }> {
   const a = await timed(engine, "prefill", prompt, 1);
   return { tokens: a.promptTokens, tps: (a.promptTokens * 1000) / a.ttftMs };
 }
@@ -140,7 +145,7 @@ export async function prefillRate(engine: Engine, prompt: string): Promise<{ tok
  * once the aggregate over the phase where all of them decode (from the last
  * row's first token to the first row's last token).
  */
-export async function decodeRate(engine: Engine, prompts: string[], newTokens: number): Promise<number> {
+export async function decodeRate(engine: Backend, prompts: string[], newTokens: number): Promise<number> {
   const runs = await Promise.all(prompts.map((p, i) => timed(engine, `decode-${i}`, p, newTokens)));
   if (runs.length === 1) return runs[0]!.decodeTps;
   // The window in which every row is decoding: from the last row's first token to the first row's

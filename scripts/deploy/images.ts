@@ -10,7 +10,7 @@
  *          DENO_DIR pre-filled at build time; entrypoint = `deno run` with the
  *          permissions of edge/permissions.ts for the chart's fixed paths.
  * sidecar: /usr/bin/node + /app/dist/sidecar.mjs (sidecar/main.ts bundled by
- *          esbuild; onnxruntime-node, grpc-js and grpc-health-check stay
+ *          esbuild, and dist/replica-worker.mjs for --replicas; onnxruntime-node, grpc-js and grpc-health-check stay
  *          packages: native code, .proto files read from disk), the built
  *          default model (organism260K) and the shipped steering profiles.
  */
@@ -161,8 +161,10 @@ async function stageSidecar(dir: string, log: (m: string) => void): Promise<void
   const natives = readdirSync(ort).map((f) => join(ort, f));
   copyLibraries(root, [process.execPath, ...natives]);
   await build({
-    entryPoints: [join(REPO, "sidecar/main.ts")],
-    outfile: join(root, "app/dist/sidecar.mjs"),
+    // The replicas' worker (sidecar --replicas N) is a second entry: sidecar/replicas/index.ts looks for it beside the bundle.
+    entryPoints: { sidecar: join(REPO, "sidecar/main.ts"), "replica-worker": join(REPO, "sidecar/replicas/worker.ts") },
+    outdir: join(root, "app/dist"),
+    outExtension: { ".js": ".mjs" },
     bundle: true,
     platform: "node",
     format: "esm",

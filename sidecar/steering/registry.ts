@@ -10,7 +10,8 @@
  * older format (before conditional steering) is attached again the same way.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { threadId } from "node:worker_threads";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Manifest } from "../model/manifest.ts";
@@ -161,9 +162,17 @@ export function prepareModel(modelDir: string, manifest: Manifest, profiles: Ite
   mkdirSync(dir, { recursive: true });
   for (const name of external) {
     const link = join(dir, name);
-    if (!existsSync(link)) symlinkSync(join(resolve(modelDir), name), link);
+    try {
+      if (!existsSync(link)) symlinkSync(join(resolve(modelDir), name), link);
+    } catch (err) {
+      // Another engine (a replica, sidecar/replicas) made it first: the same link.
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
   }
+  // Written beside and renamed in, so an engine loading the file meanwhile never reads half of it.
   const out = join(dir, manifest.graph.file);
-  writeFileSync(out, bytes);
+  const tmp = `${out}.${process.pid}-${threadId}.tmp`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, out);
   return { model: out, manifest: next, attached: [...touched], outdated };
 }

@@ -1,0 +1,115 @@
+/**
+ * Engine replicas in real worker threads (organism260K): the same greedy
+ * tokens as one engine, steered and unsteered; a short prompt sent with a
+ * long one runs on the other replica; errors keep their gRPC code; a
+ * cancelled stream frees its row; the load is the replicas' together.
+ */
+import { join } from "node:path";
+import { status } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GenerateRequest, type GenerateChunk } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import { builtModel } from "../../test/support/models.ts";
+import { Engine } from "../engine/engine.ts";
+import type { StepTrace } from "../engine/prefill.ts";
+import { SidecarError } from "../server/backend.ts";
+import { ReplicaSet } from "./index.ts";
+
+const PROFILE = join(import.meta.dirname, "../../steering/organism260K/refusal.json");
+
+const chat = (id: string, content: string, maxTokens: number, profile?: string) =>
+  GenerateRequest.fromPartial({
+    requestId: id,
+    input: { $case: "conversation", value: { messages: [{ role: "user", content }] } },
+    sampling: { temperature: 0, maxTokens },
+    steering: profile ? { profile } : undefined,
+  });
+
+const CASES = [
+  chat("a", "Tell me a story about a dog", 20),
+  chat("b", "How do I make a weapon to hurt someone?", 20, "refusal"),
+  chat("c", "Tell me a story about a dog", 20, "refusal"),
+  chat("d", "What is the capital of France?", 20),
+];
+
+async function drain(backend: Pick<Engine, "generate">, req: GenerateRequest, signal = new AbortController().signal): Promise<GenerateChunk[]> {
+  const out: GenerateChunk[] = [];
+  for await (const c of backend.generate(req, signal)) out.push(c);
+  return out;
+}
+const tokens = (chunks: GenerateChunk[]) => chunks.flatMap((c) => c.tokenIds);
+
+describe("ReplicaSet (two engines in worker threads)", () => {
+  let dir: string;
+  let set: ReplicaSet;
+  const traces: { trace: StepTrace; replica: number }[] = [];
+  const engineOpts = { maxBatch: 2, maxQueue: 8, profiles: [PROFILE], profileDirs: [], prefillChunk: 8, stepTokens: 16, cacheReserveMb: 0 };
+
+  beforeAll(async () => {
+    dir = await builtModel("organism260K");
+    set = await ReplicaSet.load(dir, { replicas: 2, engine: engineOpts, onStep: (trace, replica) => traces.push({ trace, replica }) });
+  }, 120_000);
+  afterAll(async () => {
+    await set?.close();
+  });
+
+  it("gives one engine's greedy tokens, steered and unsteered, with requests spread over both", async () => {
+    const engine = await Engine.load(dir, engineOpts);
+    try {
+      const want = await Promise.all(CASES.map((r) => drain(engine, r).then(tokens)));
+      traces.length = 0;
+      const got = await Promise.all(CASES.map((r) => drain(set, r).then(tokens)));
+      expect(got).toEqual(want);
+      expect(want[1]).not.toEqual(want[0]); // steering changed something
+      expect(new Set(traces.map((t) => t.replica))).toEqual(new Set([0, 1]));
+    } finally {
+      await engine.close();
+    }
+  }, 60_000);
+
+  it("sends a short prompt sent just after a long one to the other replica; it answers first", async () => {
+    traces.length = 0;
+    const long = chat("long", "Once upon a time there was a little girl. ".repeat(20), 2);
+    const short = chat("short", "Hi", 2);
+    const order: string[] = [];
+    const run = (r: GenerateRequest) => drain(set, r).then(() => order.push(r.requestId));
+    await Promise.all([run(long), run(short)]);
+    const replicaOf = (id: string) => new Set(traces.filter((t) => t.trace.chunks.some((c) => c.id === id)).map((t) => t.replica));
+    expect(replicaOf("long").size).toBe(1);
+    expect(replicaOf("short").size).toBe(1);
+    expect([...replicaOf("short")][0]).not.toBe([...replicaOf("long")][0]);
+    expect(order).toEqual(["short", "long"]);
+  }, 60_000);
+
+  it("answers bad requests with their gRPC code and message", async () => {
+    const bad = GenerateRequest.fromPartial({ input: { $case: "prompt", value: "x" }, sampling: { logprobs: 99 } });
+    const err = await drain(set, bad).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(SidecarError);
+    expect((err as SidecarError).code).toBe(status.INVALID_ARGUMENT);
+    expect((err as SidecarError).message).toMatch(/logprobs must be at most 20/);
+    const unknown = await drain(set, chat("u", "hi", 2, "nope")).then(() => undefined, (e: unknown) => e as SidecarError);
+    expect(unknown?.code).toBe(status.INVALID_ARGUMENT);
+    expect(unknown?.message).toMatch(/unknown steering profile "nope"/);
+  });
+
+  it("cancels a stream in its replica: the row is freed and the next requests run", async () => {
+    const ctl = new AbortController();
+    const chunks: GenerateChunk[] = [];
+    for await (const c of set.generate(chat("x", "Tell me a long story", 400), ctl.signal)) {
+      chunks.push(c);
+      if (chunks.length === 3) ctl.abort();
+    }
+    expect(chunks.length).toBeLessThan(20);
+    await expect.poll(() => set.load().batchRows, { timeout: 5_000 }).toBe(0);
+    const again = await Promise.all(CASES.slice(0, 2).map((r) => drain(set, r).then(tokens)));
+    expect(again.every((t) => t.length > 0)).toBe(true);
+  }, 60_000);
+
+  it("reports the replicas' load and model together", () => {
+    const load = set.load();
+    expect(load.maxBatch).toBe(4);
+    expect(load.queueLimit).toBe(16);
+    expect(set.info().modelId).toBe("organism260K");
+    expect(set.info().profiles.map((p) => p.name)).toEqual(["refusal"]);
+    expect(set.threads).toBeGreaterThanOrEqual(1);
+  });
+});

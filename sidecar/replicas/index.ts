@@ -1,0 +1,262 @@
+/**
+ * Engine replicas: N engines, each in its own worker thread with its own
+ * onnxruntime session, behind one SidecarBackend. onnxruntime-node runs a
+ * session on the calling thread and a run cannot be interrupted, so in one
+ * engine a short prompt that arrives during a long prompt's chunk waits for
+ * that run; with replicas it goes to another engine and runs beside it
+ * (route.ts picks which). Each replica holds its own copy of the weights and
+ * its own batch: for a CPU host with cores to spare and a model small enough
+ * to load twice (README, Latency). The main thread keeps gRPC and routing.
+ */
+import { availableParallelism } from "node:os";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { status } from "@grpc/grpc-js";
+import { InfoResponse, SidecarLoad, type GenerateChunk, type GenerateRequest, type ProbeRequest, type ProbeResponse } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import { Channel } from "../engine/channel.ts";
+import type { StepTrace } from "../engine/prefill.ts";
+import { SidecarError, type SidecarBackend } from "../server/backend.ts";
+import type { MetricsSource, PoolMemory } from "../server/metrics.ts";
+import { replicaOptions, type FromReplica, type ReplicaInit, type ReplicaStats, type ToReplica, type WireError } from "./protocol.ts";
+import { pickReplica, promptChars, type ReplicaWork } from "./route.ts";
+
+export interface ReplicaSetOptions {
+  /** How many engines (>= 1). */
+  replicas: number;
+  /** Engine options for each (intraOpThreads 0 or absent: the cores shared out, at least 1 each). */
+  engine: ReplicaInit["options"];
+  /** Called with every step each replica runs (benchmarks, tests). */
+  onStep?: (trace: StepTrace, replica: number) => void;
+  /** Where replica warnings go (default stderr). */
+  log?: (line: string) => void;
+}
+
+/** The worker's first module: boot.mjs beside this file (it loads worker.ts through tsx), or the bundle's (deploy/images: dist/replica-worker.mjs). */
+function workerEntry(): URL {
+  const boot = new URL("./boot.mjs", import.meta.url);
+  return existsSync(fileURLToPath(boot)) ? boot : new URL("./replica-worker.mjs", import.meta.url);
+}
+
+const rebuild = (e: WireError) => new SidecarError(e.code as status, e.message, e.metadata);
+
+interface Pending {
+  chunks?: Channel<GenerateChunk>;
+  probe?: { resolve: (r: ProbeResponse) => void; reject: (e: unknown) => void };
+  chars: number;
+  started: boolean;
+}
+
+/** One worker and what the main thread knows of it. */
+class Replica implements ReplicaWork {
+  pendingPromptChars = 0;
+  inFlight = 0;
+  dead = false;
+  stats: ReplicaStats | undefined;
+  readonly pending = new Map<number, Pending>();
+
+  constructor(readonly worker: Worker) {}
+
+  get saturated(): boolean {
+    return this.stats?.load.saturated ?? false;
+  }
+
+  send(m: ToReplica): void {
+    this.worker.postMessage(m);
+  }
+
+  /** A request's first answer, or its end: its prompt no longer waits. */
+  started(p: Pending): void {
+    if (p.started) return;
+    p.started = true;
+    this.pendingPromptChars -= p.chars;
+  }
+
+  finish(id: number): Pending | undefined {
+    const p = this.pending.get(id);
+    if (!p) return undefined;
+    this.started(p);
+    this.pending.delete(id);
+    this.inFlight--;
+    return p;
+  }
+
+  /** Fails every request in flight (the worker died). */
+  failAll(error: SidecarError): void {
+    for (const id of [...this.pending.keys()]) {
+      const p = this.finish(id)!;
+      p.chunks?.close(error);
+      p.probe?.reject(error);
+    }
+  }
+}
+
+export class ReplicaSet implements SidecarBackend, MetricsSource {
+  private nextId = 1;
+
+  private constructor(
+    private readonly replicas: Replica[],
+    private readonly first: InfoResponse,
+    readonly device: string,
+    /** Intra-op threads of each replica's session. */
+    readonly threads: number,
+  ) {}
+
+  static async load(modelDir: string, opts: ReplicaSetOptions): Promise<ReplicaSet> {
+    if (!Number.isSafeInteger(opts.replicas) || opts.replicas < 1) throw new Error(`replicas must be a whole number >= 1, got ${opts.replicas}`);
+    const threads = opts.engine.intraOpThreads || Math.max(1, Math.floor(availableParallelism() / opts.replicas));
+    const entry = workerEntry();
+    const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+    const replicas: Replica[] = [];
+    const ready: Promise<{ info: InfoResponse; device: string }>[] = [];
+    for (let index = 0; index < opts.replicas; index++) {
+      const init: ReplicaInit = { modelDir, index, options: { ...replicaOptions(opts.engine), intraOpThreads: threads }, traceSteps: opts.onStep !== undefined };
+      const worker = new Worker(entry, { workerData: init, stderr: false });
+      const r = new Replica(worker);
+      replicas.push(r);
+      ready.push(new Promise((resolve, reject) => {
+        worker.on("message", (m: FromReplica) => {
+          if (m.type === "ready") {
+            r.stats = m.stats;
+            resolve({ info: m.info, device: m.device });
+          } else if (m.type === "failed") reject(new Error(`replica ${index}: ${m.error}`));
+          else if (m.type === "step") opts.onStep?.(m.trace, index);
+          else ReplicaSet.answer(r, m);
+        });
+        worker.on("error", (err) => {
+          log(`sidecar: replica ${index} failed: ${err.message}`);
+          reject(err);
+        });
+        worker.on("exit", (code) => {
+          r.dead = true;
+          r.failAll(new SidecarError(status.UNAVAILABLE, `replica ${index} stopped (exit code ${code})`));
+          reject(new Error(`replica ${index} exited with code ${code} while loading`));
+        });
+      }));
+    }
+    try {
+      const loaded = await Promise.all(ready);
+      return new ReplicaSet(replicas, loaded[0]!.info, loaded[0]!.device, threads);
+    } catch (err) {
+      await Promise.all(replicas.map((r) => r.worker.terminate()));
+      throw err;
+    }
+  }
+
+  /** Routes a replica's message to the request it answers. */
+  private static answer(r: Replica, m: FromReplica): void {
+    switch (m.type) {
+      case "stats":
+        r.stats = m.stats;
+        return;
+      case "chunk": {
+        const p = r.pending.get(m.id);
+        if (!p) return;
+        r.started(p);
+        p.chunks?.push(m.chunk);
+        return;
+      }
+      case "end":
+        r.stats = m.stats;
+        r.finish(m.id)?.chunks?.close();
+        return;
+      case "error": {
+        r.stats = m.stats;
+        const p = r.finish(m.id);
+        p?.chunks?.close(rebuild(m.error));
+        p?.probe?.reject(rebuild(m.error));
+        return;
+      }
+      case "probed":
+        r.finish(m.id)?.probe?.resolve(m.response);
+        return;
+    }
+  }
+
+  get size(): number {
+    return this.replicas.length;
+  }
+
+  private pick(): Replica {
+    const i = pickReplica(this.replicas);
+    if (i < 0) throw new SidecarError(status.UNAVAILABLE, "every engine replica has stopped");
+    return this.replicas[i]!;
+  }
+
+  /** Sends a request to a replica and registers what will answer it. */
+  private dispatch(r: Replica, p: Pending, m: ToReplica & { id: number }): void {
+    r.pending.set(m.id, p);
+    r.inFlight++;
+    r.pendingPromptChars += p.chars;
+    r.send(m);
+  }
+
+  info(): InfoResponse {
+    return InfoResponse.fromPartial({ ...this.first, load: this.load() });
+  }
+
+  async *generate(request: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateChunk> {
+    const r = this.pick();
+    const id = this.nextId++;
+    const chunks = new Channel<GenerateChunk>();
+    this.dispatch(r, { chunks, chars: promptChars(request.input), started: false }, { type: "generate", id, request });
+    const abort = () => r.send({ type: "abort", id });
+    signal.addEventListener("abort", abort, { once: true });
+    try {
+      yield* chunks;
+    } finally {
+      signal.removeEventListener("abort", abort);
+      // The consumer stopped early (cancelled, or the server is closing): the replica stops too.
+      if (r.pending.has(id)) abort();
+    }
+  }
+
+  probe(request: ProbeRequest, signal: AbortSignal): Promise<ProbeResponse> {
+    if (signal.aborted) return Promise.reject(new SidecarError(status.CANCELLED, "cancelled by the caller"));
+    const r = this.pick();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => this.dispatch(r, { probe: { resolve, reject }, chars: promptChars(request.input), started: false }, { type: "probe", id, request }));
+  }
+
+  /** The replicas' queues together: depths, limits and rows summed; saturated when every live one is. */
+  load(): SidecarLoad {
+    const live = this.replicas.filter((r) => !r.dead && r.stats);
+    const loads = live.map((r) => r.stats!.load);
+    const sum = (f: (l: SidecarLoad) => number) => loads.reduce((n, l) => n + f(l), 0);
+    return SidecarLoad.fromPartial({
+      queueDepth: sum((l) => l.queueDepth),
+      queueLimit: sum((l) => l.queueLimit),
+      batchRows: sum((l) => l.batchRows),
+      maxBatch: sum((l) => l.maxBatch),
+      meanServiceMs: loads.length ? sum((l) => l.meanServiceMs) / loads.length : 0,
+      retryAfterMs: loads.length ? Math.min(...loads.map((l) => l.retryAfterMs)) : 0,
+      saturated: loads.length === 0 || loads.every((l) => l.saturated),
+    });
+  }
+
+  get refusedTotal(): number {
+    return this.replicas.reduce((n, r) => n + (r.stats?.refusedTotal ?? 0), 0);
+  }
+
+  get memory(): PoolMemory {
+    const m = { keptBytes: 0, reservedBytes: 0, allocatedBytes: 0 };
+    for (const r of this.replicas) {
+      if (!r.stats) continue;
+      m.keptBytes += r.stats.memory.keptBytes;
+      m.reservedBytes += r.stats.memory.reservedBytes;
+      m.allocatedBytes += r.stats.memory.allocatedBytes;
+    }
+    return m;
+  }
+
+  /** Stops every replica: in-flight requests are cancelled, then each engine is closed and its thread ends. */
+  async close(): Promise<void> {
+    await Promise.all(this.replicas.map((r) => {
+      if (r.dead) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        r.worker.once("exit", () => resolve());
+        r.send({ type: "close" });
+      });
+    }));
+  }
+}
