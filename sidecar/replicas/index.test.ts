@@ -2,7 +2,8 @@
  * Engine replicas in real worker threads (organism260K): the same greedy
  * tokens as one engine, steered and unsteered; a short prompt sent with a
  * long one runs on the other replica; errors keep their gRPC code; a
- * cancelled stream frees its row; the load is the replicas' together.
+ * cancelled stream frees its row; a crashed replica fails only its own
+ * streams and is started again; the load is the replicas' together.
  */
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
@@ -12,7 +13,9 @@ import { builtModel } from "../../test/support/models.ts";
 import { Engine } from "../engine/engine.ts";
 import type { StepTrace } from "../engine/prefill.ts";
 import { SidecarError } from "../server/backend.ts";
+import { sidecarMetrics } from "../server/metrics.ts";
 import { ReplicaSet } from "./index.ts";
+import type { ToReplica } from "./protocol.ts";
 
 const PROFILE = join(import.meta.dirname, "../../steering/organism260K/refusal.json");
 
@@ -42,11 +45,12 @@ describe("ReplicaSet (two engines in worker threads)", () => {
   let dir: string;
   let set: ReplicaSet;
   const traces: { trace: StepTrace; replica: number }[] = [];
+  const logs: string[] = [];
   const engineOpts = { maxBatch: 2, maxQueue: 8, profiles: [PROFILE], profileDirs: [], prefillChunk: 8, stepTokens: 16, cacheReserveMb: 0 };
 
   beforeAll(async () => {
     dir = await builtModel("organism260K");
-    set = await ReplicaSet.load(dir, { replicas: 2, engine: engineOpts, onStep: (trace, replica) => traces.push({ trace, replica }) });
+    set = await ReplicaSet.load(dir, { replicas: 2, engine: engineOpts, onStep: (trace, replica) => traces.push({ trace, replica }), log: (line) => logs.push(line) });
   }, 120_000);
   afterAll(async () => {
     await set?.close();
@@ -101,6 +105,34 @@ describe("ReplicaSet (two engines in worker threads)", () => {
     expect(chunks.length).toBeLessThan(20);
     await expect.poll(() => set.load().batchRows, { timeout: 5_000 }).toBe(0);
     const again = await Promise.all(CASES.slice(0, 2).map((r) => drain(set, r).then(tokens)));
+    expect(again.every((t) => t.length > 0)).toBe(true);
+  }, 60_000);
+
+  it("fails a crashed replica's streams with UNAVAILABLE, serves from the other, and starts it again", async () => {
+    const seen = [0, 0];
+    // Two streams, one on each replica; once both stream, replica 0's thread throws as a bug would.
+    const streams = [0, 1].map((k) =>
+      (async () => {
+        for await (const _ of set.generate(chat(`crash-${k}`, "Tell me a long story", 400), new AbortController().signal)) seen[k]!++;
+      })().then(() => undefined, (e: unknown) => e),
+    );
+    await expect.poll(() => Math.min(...seen), { timeout: 10_000 }).toBeGreaterThan(1);
+    // (worker.terminate() would stop the thread inside a model run, which onnxruntime-node does not survive.)
+    const internals = set as unknown as { replicas: { send(m: ToReplica): void }[] };
+    internals.replicas[0]!.send({ type: "crash" });
+    const [crashed, other] = await Promise.all(streams);
+    expect(crashed).toBeInstanceOf(SidecarError);
+    expect((crashed as SidecarError).code).toBe(status.UNAVAILABLE);
+    expect((crashed as SidecarError).message).toMatch(/replica 0 stopped/);
+    expect(other).toBeUndefined(); // the other replica's stream ended as streams do
+    expect(tokens(await drain(set, CASES[0]!)).length).toBeGreaterThan(0); // served meanwhile
+    expect(logs.join("\n")).toMatch(/replica 0 stopped \(exit code 1\); starting it again/);
+    await expect.poll(() => set.load().maxBatch, { timeout: 30_000 }).toBe(4);
+    expect(logs.join("\n")).toMatch(/replica 0 serving again/);
+    const metrics = await sidecarMetrics(set).metrics();
+    expect(metrics).toMatch(/^steerguard_sidecar_replicas 2$/m);
+    expect(metrics).toMatch(/^steerguard_sidecar_replica_restarts_total 1$/m);
+    const again = await Promise.all(CASES.map((r) => drain(set, r).then(tokens)));
     expect(again.every((t) => t.length > 0)).toBe(true);
   }, 60_000);
 

@@ -81,6 +81,36 @@ class Replica implements ReplicaWork {
     return p;
   }
 
+  /** Routes a message of its worker to the request it answers. */
+  receive(m: FromReplica): void {
+    switch (m.type) {
+      case "stats":
+        this.stats = m.stats;
+        return;
+      case "chunk": {
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.started(p);
+        p.chunks?.push(m.chunk);
+        return;
+      }
+      case "end":
+        this.stats = m.stats;
+        this.finish(m.id)?.chunks?.close();
+        return;
+      case "error": {
+        this.stats = m.stats;
+        const p = this.finish(m.id);
+        p?.chunks?.close(rebuild(m.error));
+        p?.probe?.reject(rebuild(m.error));
+        return;
+      }
+      case "probed":
+        this.finish(m.id)?.probe?.resolve(m.response);
+        return;
+    }
+  }
+
   /** Fails every request in flight (the worker died). */
   failAll(error: SidecarError): void {
     for (const id of [...this.pending.keys()]) {
@@ -91,8 +121,62 @@ class Replica implements ReplicaWork {
   }
 }
 
+interface Spawn {
+  entry: URL;
+  init: ReplicaInit;
+  onStep?: ReplicaSetOptions["onStep"];
+  log: (line: string) => void;
+  /** Told when the worker stops after it had loaded (a crash: the set starts it again). */
+  exited: (code: number) => void;
+}
+
+/** Starts one replica's worker; `ready` settles once its engine has loaded, or failed to. */
+function spawn({ entry, init, onStep, log, exited }: Spawn): { replica: Replica; ready: Promise<{ info: InfoResponse; device: string }> } {
+  const worker = new Worker(entry, { workerData: init, stderr: false });
+  const r = new Replica(worker);
+  const index = init.index;
+  let loaded = false;
+  const ready = new Promise<{ info: InfoResponse; device: string }>((resolve, reject) => {
+    worker.on("message", (m: FromReplica) => {
+      if (m.type === "ready") {
+        r.stats = m.stats;
+        loaded = true;
+        resolve({ info: m.info, device: m.device });
+      } else if (m.type === "failed") reject(new Error(`replica ${index}: ${m.error}`));
+      else if (m.type === "step") onStep?.(m.trace, index);
+      else r.receive(m);
+    });
+    worker.on("error", (err) => {
+      log(`sidecar: replica ${index} failed: ${err.message}`);
+      reject(err);
+    });
+    worker.on("exit", (code) => {
+      r.dead = true;
+      r.failAll(new SidecarError(status.UNAVAILABLE, `replica ${index} stopped (exit code ${code})`));
+      if (loaded) exited(code);
+      else reject(new Error(`replica ${index} exited with code ${code} while loading`));
+    });
+  });
+  return { replica: r, ready };
+}
+
+/** Cancels a live replica's requests, closes its engine and waits for its thread to end. */
+function closeReplica(r: Replica): Promise<void> {
+  if (r.dead) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    r.worker.once("exit", () => resolve());
+    r.send({ type: "close" });
+  });
+}
+
+/** How long after a replica's crash it is started again. */
+const RESTART_DELAY_MS = 1_000;
+
 export class ReplicaSet implements SidecarBackend, MetricsSource {
   private nextId = 1;
+  private closing = false;
+  private restarted = 0;
+  private readonly restarts = new Set<NodeJS.Timeout>();
 
   private constructor(
     private readonly replicas: Replica[],
@@ -100,6 +184,8 @@ export class ReplicaSet implements SidecarBackend, MetricsSource {
     readonly device: string,
     /** Intra-op threads of each replica's session. */
     readonly threads: number,
+    private readonly spawnAgain: (index: number) => ReturnType<typeof spawn>,
+    private readonly log: (line: string) => void,
   ) {}
 
   static async load(modelDir: string, opts: ReplicaSetOptions): Promise<ReplicaSet> {
@@ -107,70 +193,51 @@ export class ReplicaSet implements SidecarBackend, MetricsSource {
     const threads = opts.engine.intraOpThreads || Math.max(1, Math.floor(availableParallelism() / opts.replicas));
     const entry = workerEntry();
     const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-    const replicas: Replica[] = [];
-    const ready: Promise<{ info: InfoResponse; device: string }>[] = [];
-    for (let index = 0; index < opts.replicas; index++) {
-      const init: ReplicaInit = { modelDir, index, options: { ...replicaOptions(opts.engine), intraOpThreads: threads }, traceSteps: opts.onStep !== undefined };
-      const worker = new Worker(entry, { workerData: init, stderr: false });
-      const r = new Replica(worker);
-      replicas.push(r);
-      ready.push(new Promise((resolve, reject) => {
-        worker.on("message", (m: FromReplica) => {
-          if (m.type === "ready") {
-            r.stats = m.stats;
-            resolve({ info: m.info, device: m.device });
-          } else if (m.type === "failed") reject(new Error(`replica ${index}: ${m.error}`));
-          else if (m.type === "step") opts.onStep?.(m.trace, index);
-          else ReplicaSet.answer(r, m);
-        });
-        worker.on("error", (err) => {
-          log(`sidecar: replica ${index} failed: ${err.message}`);
-          reject(err);
-        });
-        worker.on("exit", (code) => {
-          r.dead = true;
-          r.failAll(new SidecarError(status.UNAVAILABLE, `replica ${index} stopped (exit code ${code})`));
-          reject(new Error(`replica ${index} exited with code ${code} while loading`));
-        });
-      }));
-    }
+    let set: ReplicaSet | undefined;
+    const start = (index: number) =>
+      spawn({
+        entry,
+        init: { modelDir, index, options: { ...replicaOptions(opts.engine), intraOpThreads: threads }, traceSteps: opts.onStep !== undefined },
+        onStep: opts.onStep,
+        log,
+        exited: (code) => set?.restart(index, code),
+      });
+    const started = Array.from({ length: opts.replicas }, (_, i) => start(i));
     try {
-      const loaded = await Promise.all(ready);
-      return new ReplicaSet(replicas, loaded[0]!.info, loaded[0]!.device, threads);
+      const loaded = await Promise.all(started.map((s) => s.ready));
+      set = new ReplicaSet(started.map((s) => s.replica), loaded[0]!.info, loaded[0]!.device, threads, start, log);
+      return set;
     } catch (err) {
-      await Promise.all(replicas.map((r) => r.worker.terminate()));
+      // Those that loaded are closed as on shutdown (terminating a thread inside a model run or a
+      // session's creation would take the process down with it).
+      await Promise.allSettled(started.map((s) => s.ready));
+      await Promise.all(started.map((s) => closeReplica(s.replica)));
       throw err;
     }
   }
 
-  /** Routes a replica's message to the request it answers. */
-  private static answer(r: Replica, m: FromReplica): void {
-    switch (m.type) {
-      case "stats":
-        r.stats = m.stats;
-        return;
-      case "chunk": {
-        const p = r.pending.get(m.id);
-        if (!p) return;
-        r.started(p);
-        p.chunks?.push(m.chunk);
-        return;
-      }
-      case "end":
-        r.stats = m.stats;
-        r.finish(m.id)?.chunks?.close();
-        return;
-      case "error": {
-        r.stats = m.stats;
-        const p = r.finish(m.id);
-        p?.chunks?.close(rebuild(m.error));
-        p?.probe?.reject(rebuild(m.error));
-        return;
-      }
-      case "probed":
-        r.finish(m.id)?.probe?.resolve(m.response);
-        return;
-    }
+  /**
+   * A replica stopped after it had loaded (a bug or out of memory in its
+   * thread): its requests have failed with UNAVAILABLE, the others take new
+   * ones, and it is started again.
+   */
+  private restart(index: number, code: number): void {
+    if (this.closing) return;
+    this.log(`sidecar: replica ${index} stopped (exit code ${code}); starting it again in ${RESTART_DELAY_MS} ms`);
+    const timer = setTimeout(() => {
+      this.restarts.delete(timer);
+      this.restarted++;
+      const next = this.spawnAgain(index);
+      next.ready.then(
+        () => {
+          if (this.closing) return void closeReplica(next.replica);
+          this.replicas[index] = next.replica;
+          this.log(`sidecar: replica ${index} serving again`);
+        },
+        (err: Error) => this.log(`sidecar: replica ${index} did not start again (${err.message}); the others serve`),
+      );
+    }, RESTART_DELAY_MS);
+    this.restarts.add(timer);
   }
 
   get size(): number {
@@ -234,6 +301,11 @@ export class ReplicaSet implements SidecarBackend, MetricsSource {
     });
   }
 
+  /** Replicas serving now, and restarts begun since the start (metrics). */
+  get replicaCounts(): { live: number; restarts: number } {
+    return { live: this.replicas.filter((r) => !r.dead).length, restarts: this.restarted };
+  }
+
   get refusedTotal(): number {
     return this.replicas.reduce((n, r) => n + (r.stats?.refusedTotal ?? 0), 0);
   }
@@ -251,12 +323,9 @@ export class ReplicaSet implements SidecarBackend, MetricsSource {
 
   /** Stops every replica: in-flight requests are cancelled, then each engine is closed and its thread ends. */
   async close(): Promise<void> {
-    await Promise.all(this.replicas.map((r) => {
-      if (r.dead) return Promise.resolve();
-      return new Promise<void>((resolve) => {
-        r.worker.once("exit", () => resolve());
-        r.send({ type: "close" });
-      });
-    }));
+    this.closing = true;
+    for (const t of this.restarts) clearTimeout(t);
+    this.restarts.clear();
+    await Promise.all(this.replicas.map(closeReplica));
   }
 }

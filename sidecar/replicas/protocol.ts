@@ -55,7 +55,9 @@ export type ToReplica =
   | { type: "generate"; id: number; request: GenerateRequest }
   | { type: "abort"; id: number }
   | { type: "probe"; id: number; request: ProbeRequest }
-  | { type: "close" };
+  | { type: "close" }
+  /** Tests: the worker throws an uncaught error between model runs, as a bug in it would. */
+  | { type: "crash" };
 
 export type FromReplica =
   | { type: "ready"; info: InfoResponse; device: string; stats: ReplicaStats }

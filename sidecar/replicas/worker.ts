@@ -55,6 +55,11 @@ port.on("message", (m: ToReplica) => {
     case "probe":
       void probe(m);
       break;
+    case "crash":
+      setImmediate(() => {
+        throw new Error("crash requested");
+      });
+      break;
     case "close":
       for (const ctl of running.values()) ctl.abort();
       void engine.close().finally(() => {

@@ -17,6 +17,7 @@ describe("sidecar metrics", () => {
         return this.queue;
       },
       refusedTotal: 0,
+      replicaCounts: { live: 2, restarts: 0 },
     };
     const registry = sidecarMetrics(source);
     let text = await registry.metrics();
@@ -26,6 +27,8 @@ describe("sidecar metrics", () => {
     expect(line(text, "steerguard_sidecar_retry_after_seconds")).toBe("steerguard_sidecar_retry_after_seconds 4");
     expect(line(text, "steerguard_sidecar_saturated")).toBe("steerguard_sidecar_saturated 0");
     expect(line(text, "steerguard_sidecar_queue_full_total")).toBe("steerguard_sidecar_queue_full_total 0");
+    expect(line(text, "steerguard_sidecar_replicas")).toBe("steerguard_sidecar_replicas 2");
+    source.replicaCounts = { live: 1, restarts: 1 };
 
     source.queue = SidecarLoad.fromPartial({ ...source.queue, queueDepth: 8, saturated: true });
     source.refusedTotal = 3;
@@ -37,6 +40,8 @@ describe("sidecar metrics", () => {
     expect(line(text, "steerguard_sidecar_queue_depth")).toBe("steerguard_sidecar_queue_depth 8");
     expect(line(text, "steerguard_sidecar_saturated")).toBe("steerguard_sidecar_saturated 1");
     expect(line(text, "steerguard_sidecar_queue_full_total")).toBe("steerguard_sidecar_queue_full_total 3");
+    expect(line(text, "steerguard_sidecar_replicas")).toBe("steerguard_sidecar_replicas 1");
+    expect(line(text, "steerguard_sidecar_replica_restarts_total")).toBe("steerguard_sidecar_replica_restarts_total 1");
     expect((await fetch(`http://127.0.0.1:${served.port}/other`)).status).toBe(404);
   });
 

@@ -16,6 +16,8 @@ export interface MetricsSource {
   readonly refusedTotal?: number;
   /** The engine's buffer pool (sidecar/engine/buffer-pool.ts). */
   readonly memory?: PoolMemory;
+  /** Engine replicas (--replicas, sidecar/replicas): how many serve now, and restarts after a crash since the start. */
+  readonly replicaCounts?: { live: number; restarts: number };
 }
 
 export interface PoolMemory {
@@ -59,28 +61,36 @@ export function sidecarMetrics(source: MetricsSource): client.Registry {
     });
   memory("steerguard_sidecar_buffer_pool_bytes", "Cache and logits memory kept for reuse now (not in use).", (m) => m.keptBytes);
   memory("steerguard_sidecar_cache_reserved_bytes", "KV-cache memory written at start (--cache-reserve-mb).", (m) => m.reservedBytes);
-  let allocated = 0;
-  new client.Counter({
-    name: "steerguard_sidecar_buffer_allocated_bytes_total",
-    help: "Cache and logits memory allocated afresh because no kept buffer fitted; steady growth under steady load means first-touch page faults on the request path.",
+  /** A counter of a total the source keeps (it only grows): each scrape adds what came since the last. */
+  const total = (name: string, help: string, read: () => number) => {
+    let last = 0;
+    new client.Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        const now = read();
+        if (now > last) this.inc(now - last);
+        last = now;
+      },
+    });
+  };
+  total(
+    "steerguard_sidecar_buffer_allocated_bytes_total",
+    "Cache and logits memory allocated afresh because no kept buffer fitted; steady growth under steady load means first-touch page faults on the request path.",
+    () => source.memory?.allocatedBytes ?? 0,
+  );
+  new client.Gauge({
+    name: "steerguard_sidecar_replicas",
+    help: "Engine replicas serving now (--replicas; one less while a crashed one restarts).",
     registers,
     collect() {
-      const now = source.memory?.allocatedBytes ?? 0;
-      if (now > allocated) this.inc(now - allocated);
-      allocated = now;
+      const r = source.replicaCounts;
+      if (r) this.set(r.live);
     },
   });
-  let counted = 0;
-  new client.Counter({
-    name: "steerguard_sidecar_queue_full_total",
-    help: "Requests refused with RESOURCE_EXHAUSTED because the queue was full.",
-    registers,
-    collect() {
-      const now = source.refusedTotal ?? 0;
-      if (now > counted) this.inc(now - counted);
-      counted = now;
-    },
-  });
+  total("steerguard_sidecar_replica_restarts_total", "Engine replicas started again after their thread died.", () => source.replicaCounts?.restarts ?? 0);
+  total("steerguard_sidecar_queue_full_total", "Requests refused with RESOURCE_EXHAUSTED because the queue was full.", () => source.refusedTotal ?? 0);
   return registry;
 }
 
