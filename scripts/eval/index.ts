@@ -254,6 +254,9 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
     const progress = new Progress({ total, label: "eval" });
     const runner = new Runner({ engine, scorer, gates, judge, profileName: profile.name, cacheDir, seed: o.seed, progress });
     t = performance.now();
+    for (const gate of new Set(configs.flatMap((c) => (c.arm === "selective" ? [c.gate ?? DEFAULT_GATE] : [])))) {
+      for (const s of suites) await runner.decideAll(gate, items.get(s.name)!);
+    }
     const results = new Map<string, Map<string, ItemResult[]>>();
     await Promise.all(
       suites.flatMap((s) =>

@@ -262,7 +262,7 @@ function renderGates(rep: Report): string[] {
   if (!rep.gates.length) return [];
   const L = ["## Gate variants (selective arm)", ""];
   L.push(
-    "Routed = share of prompts the gate sends to steering (risky: harmful, jailbreak, multi-turn, check suites; benign: over-refusal and capability suites). Decided by = share of prompts each stage decided; for the condition variants that is the share in the band (routed to the condition: a conditional request). Added latency = the gate's own decision time per prompt, in this process, over every prompt and per deciding stage.",
+    "Routed = share of prompts the gate sends to steering (risky: harmful, jailbreak, multi-turn, check suites; benign: over-refusal and capability suites). Decided by = share of prompts each stage decided; for the condition variants that is the share in the band (routed to the condition: a conditional request). Added latency = the gate's own decision time per prompt, in this process, over every prompt and per deciding stage, timed one prompt at a time before any generation starts.",
     "",
   );
   L.push("| gate | stages | band | routed, all | routed, risky | routed, benign | decided by (share of all prompts) | in band: risky / benign | added latency ms: mean / p50 / p95 (n) | by deciding stage: mean / p50 / p95 (n) |");

@@ -132,6 +132,15 @@ export class Runner {
     return p;
   }
 
+  /**
+   * Decides every item with a gate, one at a time, before the run starts: each
+   * decision is then timed with no model run of the eval's own engine sharing
+   * the thread (in the run, an awaiting decision waits for those).
+   */
+  async decideAll(gateName: string, items: readonly Item[]): Promise<void> {
+    for (const item of items) await this.decide(gateName, item);
+  }
+
   private generate(item: GenItem, maxTokens: number, strength: number | undefined): Promise<string> {
     const key = `${item.id}|${steerKey(strength)}`;
     let p = this.gens.get(key);
