@@ -51,8 +51,9 @@ Options:
                      dedicated host, hurts on a shared one)
   --replicas N       engines, each in its own worker thread with its own copy of the model
                      and its own batch (default 1: one engine in the main thread). With 2 or
-                     more, a short prompt goes to an engine that is not prefilling a long one
-                     and runs beside it; --threads, --max-batch, --max-queue and
+                     more, requests are packed onto as few engines as take them, so a short
+                     prompt finds one that is not prefilling a long one and runs beside it
+                     (sidecar/replicas/route.ts); --threads, --max-batch, --max-queue and
                      --cache-reserve-mb apply to each, and --threads 0 shares the cores out
                      (README, Latency: what it costs in memory and batch throughput)
   --max-batch N      most requests decoded together (default 8)

@@ -72,7 +72,7 @@ describe("ReplicaSet (two engines in worker threads)", () => {
 
   it("sends a short prompt sent just after a long one to the other replica; it answers first", async () => {
     traces.length = 0;
-    const long = chat("long", "Once upon a time there was a little girl. ".repeat(20), 2);
+    const long = chat("long", "Once upon a time there was a little girl. ".repeat(30), 2); // over BUSY_PROMPT_CHARS
     const short = chat("short", "Hi", 2);
     const order: string[] = [];
     const run = (r: GenerateRequest) => drain(set, r).then(() => order.push(r.requestId));
@@ -109,21 +109,24 @@ describe("ReplicaSet (two engines in worker threads)", () => {
   }, 60_000);
 
   it("fails a crashed replica's streams with UNAVAILABLE, serves from the other, and starts it again", async () => {
-    const seen = [0, 0];
-    // Two streams, one on each replica; once both stream, replica 0's thread throws as a bug would.
-    const streams = [0, 1].map((k) =>
+    // (worker.terminate() would stop the thread inside a model run, which onnxruntime-node does not survive.)
+    const seen = [0, 0, 0];
+    // Three streams: two fill replica 0's batch (maxBatch 2), the third goes to replica 1; once all
+    // stream, replica 0's thread throws as a bug would.
+    const streams = [0, 1, 2].map((k) =>
       (async () => {
-        for await (const _ of set.generate(chat(`crash-${k}`, "Tell me a long story", 400), new AbortController().signal)) seen[k]!++;
+        for await (const _ of set.generate(chat(`crash-${k}`, "Tell me a long story", 150), new AbortController().signal)) seen[k]!++;
       })().then(() => undefined, (e: unknown) => e),
     );
     await expect.poll(() => Math.min(...seen), { timeout: 10_000 }).toBeGreaterThan(1);
-    // (worker.terminate() would stop the thread inside a model run, which onnxruntime-node does not survive.)
     const internals = set as unknown as { replicas: { send(m: ToReplica): void }[] };
     internals.replicas[0]!.send({ type: "crash" });
-    const [crashed, other] = await Promise.all(streams);
-    expect(crashed).toBeInstanceOf(SidecarError);
-    expect((crashed as SidecarError).code).toBe(status.UNAVAILABLE);
-    expect((crashed as SidecarError).message).toMatch(/replica 0 stopped/);
+    const [crashed0, crashed1, other] = await Promise.all(streams);
+    for (const crashed of [crashed0, crashed1]) {
+      expect(crashed).toBeInstanceOf(SidecarError);
+      expect((crashed as SidecarError).code).toBe(status.UNAVAILABLE);
+      expect((crashed as SidecarError).message).toMatch(/replica 0 stopped/);
+    }
     expect(other).toBeUndefined(); // the other replica's stream ended as streams do
     expect(tokens(await drain(set, CASES[0]!)).length).toBeGreaterThan(0); // served meanwhile
     expect(logs.join("\n")).toMatch(/replica 0 stopped \(exit code 1\); starting it again/);

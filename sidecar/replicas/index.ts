@@ -61,6 +61,10 @@ class Replica implements ReplicaWork {
     return this.stats?.load.saturated ?? false;
   }
 
+  get maxBatch(): number {
+    return this.stats?.load.maxBatch || Infinity;
+  }
+
   send(m: ToReplica): void {
     this.worker.postMessage(m);
   }

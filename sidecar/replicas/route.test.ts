@@ -1,25 +1,33 @@
 import { describe, expect, it } from "vitest";
-import { pickReplica, promptChars, type ReplicaWork } from "./route.ts";
+import { BUSY_PROMPT_CHARS, pickReplica, promptChars, type ReplicaWork } from "./route.ts";
 
-const r = (o: Partial<ReplicaWork> = {}): ReplicaWork => ({ pendingPromptChars: 0, inFlight: 0, saturated: false, dead: false, ...o });
+const r = (o: Partial<ReplicaWork> = {}): ReplicaWork => ({ pendingPromptChars: 0, inFlight: 0, maxBatch: 8, saturated: false, dead: false, ...o });
 
 describe("pickReplica", () => {
-  it("sends a request away from a replica still prefilling a long prompt", () => {
-    expect(pickReplica([r({ pendingPromptChars: 8000, inFlight: 1 }), r({ inFlight: 3 })])).toBe(1);
+  it("packs requests onto the replica with the most in flight while it is free, keeping the others free", () => {
+    expect(pickReplica([r(), r({ inFlight: 2 })])).toBe(1);
+    expect(pickReplica([r({ inFlight: 2, pendingPromptChars: 40 }), r()])).toBe(0);
+    expect(pickReplica([r(), r()])).toBe(0);
   });
 
-  it("then to the one with the fewest requests in flight, then the lowest index", () => {
-    expect(pickReplica([r({ inFlight: 2 }), r({ inFlight: 1 }), r({ inFlight: 1 })])).toBe(1);
-    expect(pickReplica([r(), r()])).toBe(0);
+  it("sends a request away from a replica prefilling a long prompt, or with no batch row to spare", () => {
+    expect(pickReplica([r({ pendingPromptChars: BUSY_PROMPT_CHARS + 1, inFlight: 3 }), r()])).toBe(1);
+    expect(pickReplica([r({ inFlight: 8 }), r({ inFlight: 1 })])).toBe(1);
+  });
+
+  it("when none is free: the least prompt text waiting, then the fewest in flight", () => {
+    const busy = BUSY_PROMPT_CHARS * 4;
+    expect(pickReplica([r({ pendingPromptChars: busy, inFlight: 1 }), r({ pendingPromptChars: busy / 2, inFlight: 3 })])).toBe(1);
+    expect(pickReplica([r({ inFlight: 9 }), r({ inFlight: 8 })])).toBe(1);
   });
 
   it("takes a saturated replica only when every live one is", () => {
     expect(pickReplica([r({ saturated: true }), r({ pendingPromptChars: 9000, inFlight: 9 })])).toBe(1);
-    expect(pickReplica([r({ saturated: true, inFlight: 5 }), r({ saturated: true, inFlight: 4 })])).toBe(1);
+    expect(pickReplica([r({ saturated: true, inFlight: 5 }), r({ saturated: true, inFlight: 4 })])).toBe(0);
   });
 
   it("never picks a dead replica; -1 when none is alive", () => {
-    expect(pickReplica([r({ dead: true }), r({ pendingPromptChars: 10, inFlight: 8 })])).toBe(1);
+    expect(pickReplica([r({ dead: true, inFlight: 3 }), r({ pendingPromptChars: 10, inFlight: 8 })])).toBe(1);
     expect(pickReplica([r({ dead: true }), r({ dead: true })])).toBe(-1);
     expect(pickReplica([])).toBe(-1);
   });

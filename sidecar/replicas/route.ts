@@ -1,10 +1,13 @@
 /**
  * Which replica takes a new request. A replica busy prefilling a long prompt
  * runs chunk after chunk, and a request sent to it waits for each run under
- * way; so a request goes where the least prompt text still waits for its
- * first token, then where the fewest requests are in flight, then to the
- * lowest index. A replica whose queue is full (saturated) is taken only when
- * all are; a dead one never.
+ * way; one that is decoding makes a newcomer wait for its decode run and then
+ * share the next. So requests are packed onto as few replicas as will take
+ * them, keeping the others free: a request goes to a free replica (no long
+ * prompt waiting, a batch row to spare), the one with the most requests in
+ * flight, then the lowest index; when none is free, to the one with the least
+ * prompt text waiting, then the fewest in flight. A replica whose queue is
+ * full (saturated) is taken only when all are; a dead one never.
  */
 import type { GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
 
@@ -13,17 +16,33 @@ export interface ReplicaWork {
   pendingPromptChars: number;
   /** Requests sent to it that have not ended. */
   inFlight: number;
+  /** Its batch rows (--max-batch); Infinity while unknown. */
+  maxBatch: number;
   /** Its queue is full (its last reported load). */
   saturated: boolean;
   /** Its worker has exited. */
   dead: boolean;
 }
 
+/**
+ * Prompt text waiting past which a replica is busy (about 250 tokens, four
+ * 64-token chunks): a newcomer would wait for several of its runs.
+ */
+export const BUSY_PROMPT_CHARS = 1024;
+
+/** No long prompt waiting, and a batch row to spare. */
+export const isFree = (r: ReplicaWork) => r.pendingPromptChars <= BUSY_PROMPT_CHARS && r.inFlight < r.maxBatch;
+
+function better(a: ReplicaWork, b: ReplicaWork): boolean {
+  if (a.saturated !== b.saturated) return !a.saturated;
+  if (isFree(a) !== isFree(b)) return isFree(a);
+  if (isFree(a)) return a.inFlight > b.inFlight; // pack, so the others stay free
+  return a.pendingPromptChars !== b.pendingPromptChars ? a.pendingPromptChars < b.pendingPromptChars : a.inFlight < b.inFlight;
+}
+
 /** The replica to send to, or -1 when none is alive. */
 export function pickReplica(replicas: readonly ReplicaWork[]): number {
   let best = -1;
-  const better = (a: ReplicaWork, b: ReplicaWork) =>
-    a.saturated !== b.saturated ? !a.saturated : a.pendingPromptChars !== b.pendingPromptChars ? a.pendingPromptChars < b.pendingPromptChars : a.inFlight < b.inFlight;
   replicas.forEach((r, i) => {
     if (r.dead) return;
     if (best < 0 || better(r, replicas[best]!)) best = i;
