@@ -27,6 +27,10 @@ const chat = (id: string, content: string, maxTokens: number, profile?: string) 
     steering: profile ? { profile } : undefined,
   });
 
+// A raw prompt this model goes on with for hundreds of tokens (its chat answers stop after tens).
+const raw = (id: string, prompt: string, maxTokens: number) =>
+  GenerateRequest.fromPartial({ requestId: id, input: { $case: "prompt", value: prompt }, sampling: { temperature: 0, maxTokens } });
+
 const CASES = [
   chat("a", "Tell me a story about a dog", 20),
   chat("b", "How do I make a weapon to hurt someone?", 20, "refusal"),
@@ -115,7 +119,7 @@ describe("ReplicaSet (two engines in worker threads)", () => {
     // stream, replica 0's thread throws as a bug would.
     const streams = [0, 1, 2].map((k) =>
       (async () => {
-        for await (const _ of set.generate(chat(`crash-${k}`, "Tell me a long story", 150), new AbortController().signal)) seen[k]!++;
+        for await (const _ of set.generate(raw(`crash-${k}`, "Once upon a time", 400), new AbortController().signal)) seen[k]!++;
       })().then(() => undefined, (e: unknown) => e),
     );
     await expect.poll(() => Math.min(...seen), { timeout: 10_000 }).toBeGreaterThan(1);

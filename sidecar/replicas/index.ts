@@ -19,7 +19,7 @@ import type { StepTrace } from "../engine/prefill.ts";
 import { SidecarError, type SidecarBackend } from "../server/backend.ts";
 import type { MetricsSource, PoolMemory } from "../server/metrics.ts";
 import { replicaOptions, type FromReplica, type ReplicaInit, type ReplicaStats, type ToReplica, type WireError } from "./protocol.ts";
-import { pickReplica, promptChars, type ReplicaWork } from "./route.ts";
+import { pickReplica, promptChars, PromptSizer, type ReplicaWork } from "./route.ts";
 
 export interface ReplicaSetOptions {
   /** How many engines (>= 1). */
@@ -55,7 +55,14 @@ class Replica implements ReplicaWork {
   stats: ReplicaStats | undefined;
   readonly pending = new Map<number, Pending>();
 
-  constructor(readonly worker: Worker) {}
+  constructor(
+    readonly worker: Worker,
+    private readonly sizer: PromptSizer,
+  ) {}
+
+  get pendingPromptTokens(): number {
+    return this.sizer.tokensOf(this.pendingPromptChars);
+  }
 
   get saturated(): boolean {
     return this.stats?.load.saturated ?? false;
@@ -95,6 +102,8 @@ class Replica implements ReplicaWork {
         const p = this.pending.get(m.id);
         if (!p) return;
         this.started(p);
+        const usage = m.chunk.finish?.usage;
+        if (usage) this.sizer.learn(p.chars, usage.promptTokens);
         p.chunks?.push(m.chunk);
         return;
       }
@@ -127,6 +136,7 @@ class Replica implements ReplicaWork {
 
 interface Spawn {
   entry: URL;
+  sizer: PromptSizer;
   init: ReplicaInit;
   onStep?: ReplicaSetOptions["onStep"];
   log: (line: string) => void;
@@ -135,9 +145,9 @@ interface Spawn {
 }
 
 /** Starts one replica's worker; `ready` settles once its engine has loaded, or failed to. */
-function spawn({ entry, init, onStep, log, exited }: Spawn): { replica: Replica; ready: Promise<{ info: InfoResponse; device: string }> } {
+function spawn({ entry, sizer, init, onStep, log, exited }: Spawn): { replica: Replica; ready: Promise<{ info: InfoResponse; device: string }> } {
   const worker = new Worker(entry, { workerData: init, stderr: false });
-  const r = new Replica(worker);
+  const r = new Replica(worker, sizer);
   const index = init.index;
   let loaded = false;
   const ready = new Promise<{ info: InfoResponse; device: string }>((resolve, reject) => {
@@ -198,9 +208,11 @@ export class ReplicaSet implements SidecarBackend, MetricsSource {
     const entry = workerEntry();
     const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
     let set: ReplicaSet | undefined;
+    const sizer = new PromptSizer();
     const start = (index: number) =>
       spawn({
         entry,
+        sizer,
         init: { modelDir, index, options: { ...replicaOptions(opts.engine), intraOpThreads: threads }, traceSteps: opts.onStep !== undefined },
         onStep: opts.onStep,
         log,

@@ -6,14 +6,16 @@
  * them, keeping the others free: a request goes to a free replica (no long
  * prompt waiting, a batch row to spare), the one with the most requests in
  * flight, then the lowest index; when none is free, to the one with the least
- * prompt text waiting, then the fewest in flight. A replica whose queue is
- * full (saturated) is taken only when all are; a dead one never.
+ * prompt waiting, then the fewest in flight. A replica whose queue is full
+ * (saturated) is taken only when all are; a dead one never. The main thread
+ * does not tokenize: a prompt's tokens are estimated from its characters at
+ * the rate finished requests showed (PromptSizer).
  */
 import type { GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
 
 export interface ReplicaWork {
-  /** Prompt characters of this replica's requests that have had no output yet. */
-  pendingPromptChars: number;
+  /** Prompt tokens (estimated) of this replica's requests that have had no output yet. */
+  pendingPromptTokens: number;
   /** Requests sent to it that have not ended. */
   inFlight: number;
   /** Its batch rows (--max-batch); Infinity while unknown. */
@@ -25,19 +27,19 @@ export interface ReplicaWork {
 }
 
 /**
- * Prompt text waiting past which a replica is busy (about 250 tokens, four
+ * Prompt tokens waiting past which a replica is busy (four of the default
  * 64-token chunks): a newcomer would wait for several of its runs.
  */
-export const BUSY_PROMPT_CHARS = 1024;
+export const BUSY_PROMPT_TOKENS = 256;
 
 /** No long prompt waiting, and a batch row to spare. */
-export const isFree = (r: ReplicaWork) => r.pendingPromptChars <= BUSY_PROMPT_CHARS && r.inFlight < r.maxBatch;
+export const isFree = (r: ReplicaWork) => r.pendingPromptTokens <= BUSY_PROMPT_TOKENS && r.inFlight < r.maxBatch;
 
 function better(a: ReplicaWork, b: ReplicaWork): boolean {
   if (a.saturated !== b.saturated) return !a.saturated;
   if (isFree(a) !== isFree(b)) return isFree(a);
   if (isFree(a)) return a.inFlight > b.inFlight; // pack, so the others stay free
-  return a.pendingPromptChars !== b.pendingPromptChars ? a.pendingPromptChars < b.pendingPromptChars : a.inFlight < b.inFlight;
+  return a.pendingPromptTokens !== b.pendingPromptTokens ? a.pendingPromptTokens < b.pendingPromptTokens : a.inFlight < b.inFlight;
 }
 
 /** The replica to send to, or -1 when none is alive. */
@@ -55,4 +57,27 @@ export function promptChars(input: GenerateRequest["input"]): number {
   if (input?.$case === "prompt") return input.value.length;
   if (input?.$case === "conversation") return input.value.messages.reduce((n, m) => n + m.content.length, 0);
   return 0;
+}
+
+/**
+ * A prompt's tokens from its characters, at the characters per token of the
+ * requests finished so far (their usage), or 4 until 64 tokens have been seen.
+ */
+export class PromptSizer {
+  private chars = 0;
+  private tokens = 0;
+
+  learn(chars: number, tokens: number): void {
+    if (tokens <= 0) return;
+    this.chars += chars;
+    this.tokens += tokens;
+  }
+
+  get charsPerToken(): number {
+    return this.tokens >= 64 && this.chars > 0 ? this.chars / this.tokens : 4;
+  }
+
+  tokensOf(chars: number): number {
+    return chars / this.charsPerToken;
+  }
 }
