@@ -3,14 +3,16 @@
  * universal-sentence-encoder-lite (TF Hub, Apache-2.0; a 2-layer transformer
  * over an 8k-piece SentencePiece vocabulary, 512-d unit-norm embeddings),
  * read from the npm package on disk (files.ts) and run by TensorFlow.js with
- * the wasm backend, single-threaded, under Node and Deno.
+ * the wasm backend, single-threaded, under Node and Deno. This is the
+ * reference: the edge runs the same model on onnxruntime (onnx.ts, checked
+ * against this to 1e-4), and train:encoder-probe embeds with this one.
  *
- * Cost is bounded whatever the text's length: white space runs become one
- * space; a text longer than 2 x HEAD_CHARS is read as its first and last
- * HEAD_CHARS characters; and the model reads at most MAX_TOKENS pieces
- * (its graph clips to 128 itself, keeping the first), so this keeps the first
- * and last MAX_TOKENS / 2 instead: a jailbreak template's request often sits
- * at its end.
+ * Cost is bounded whatever the text's length (pieces.ts): white space runs
+ * become one space; a text longer than 2 x HEAD_CHARS is read as its first
+ * and last HEAD_CHARS characters; and the model reads at most MAX_TOKENS
+ * pieces (its graph clips to 128 itself, keeping the first), so this keeps
+ * the first and last MAX_TOKENS / 2 instead: a jailbreak template's request
+ * often sits at its end.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
