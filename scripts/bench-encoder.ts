@@ -21,6 +21,7 @@ import { pathToFileURL } from "node:url";
 import { SentenceEncoder } from "../edge/encoder/index.ts";
 import { OnnxSentenceEncoder } from "../edge/encoder/onnx.ts";
 import { intFlag, parseCli, UsageError } from "./lib/cli.ts";
+import { quantile } from "./classifier/metrics.ts";
 
 export const HELP = `Usage: npm run bench:encoder -- [options]
 
@@ -58,8 +59,6 @@ function textOf(encoder: SentenceEncoder, target: number): string {
   }
   return PROSE;
 }
-
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
 
 export async function main(argv: string[]): Promise<number> {
   const parsed = parseCli(argv, {
@@ -105,7 +104,7 @@ export async function main(argv: string[]): Promise<number> {
         }
       }
     }
-    const stats = times.map((t) => t.sort((a, b) => a - b)).map((t) => ({ p50: pct(t, 0.5), p99: pct(t, 0.99) }));
+    const stats = times.map((t) => ({ p50: quantile(t, 0.5), p99: quantile(t, 0.99) }));
     const base = stats[0]!;
     lines.push(`| ${[`${c.pieces} (${c.label})`, ...stats.map((s) => `${s.p50.toFixed(2)} / ${s.p99.toFixed(2)}`), ...stats.slice(1).map((s) => `${(base.p50 / s.p50).toFixed(1)}x / ${(base.p99 / s.p99).toFixed(1)}x`)].join(" | ")} |`);
   }

@@ -172,6 +172,7 @@ async function bench(opts: Options): Promise<string> {
       long: promptOf(e0, opts.longTokens, 3).text,
       short: promptOf(e0, 4, 7).text,
     };
+    const mixed = { ...prompts, longTokens: e0.tokenizer.encode(prompts.long).length };
     const prefillPrompts = opts.prefillLengths.map((n, i) => promptOf(e0, n, 11 + i).text);
     const decodePrompts = Array.from({ length: opts.batch }, (_, i) => promptOf(e0, 128, 20 + i).text);
     const streamMax = context - e0.tokenizer.encode(prompts.stream).length - 1;
@@ -189,7 +190,7 @@ async function bench(opts: Options): Promise<string> {
       await each(`${opts.streams} streams + a ${opts.longTokens}-token prompt + a short one`, async (e, out, i) => {
         const steps = logs[i]!;
         steps.clear();
-        const m = await mixedLoad(e, { ...prompts, longTokens: e0.tokenizer.encode(prompts.long).length }, opts.streams, streamMax, steps.prefilled);
+        const m = await mixedLoad(e, mixed, opts.streams, streamMax, steps.prefilled);
         Object.assign(out, steps.joinSteps("long", m.long.promptTokens));
         out.gaps = m.streams.map((s) => gapStats(gaps(s)));
         out.longTtftMs = firstTokenMs(m.long);

@@ -1,18 +1,23 @@
 /**
  * What both runtimes of the sentence encoder share (index.ts: TensorFlow.js;
- * onnx.ts: onnxruntime): the files' SHA-256 check, the pieces a text is read
+ * onnx.ts: onnxruntime): reading the files and checking their SHA-256, the pieces a text is read
  * as (pieces.ts), and calls run one at a time, which bounds the CPU a burst
  * of requests takes. A runtime supplies `run`, one batch through its model.
  */
-import type { EncoderFiles } from "./files.ts";
+import { DEFAULT_ENCODER_DIR, readEncoderFiles, type EncoderFiles } from "./files.ts";
 import { pieceIds } from "./pieces.ts";
 import type { SentencePieceTokenizer } from "./tokenizer.ts";
 
-/** Throws unless the files have the SHA-256 asked for (e.g. those a probe was fitted on). */
-export function checkSha256(files: Pick<EncoderFiles, "sha256">, expect: Readonly<Record<string, string>> = {}): void {
+/**
+ * Reads the package's files (default: node_modules), and throws unless they
+ * have the SHA-256 asked for (e.g. those a probe was fitted on).
+ */
+export async function readCheckedFiles(dir: string | URL = DEFAULT_ENCODER_DIR, expect: Readonly<Record<string, string>> = {}): Promise<EncoderFiles> {
+  const files = await readEncoderFiles(dir);
   for (const [name, sha] of Object.entries(expect)) {
     if (files.sha256[name] !== sha) throw new Error(`encoder file ${name} differs from the one expected (SHA-256 ${sha.slice(0, 12)}…)`);
   }
+  return files;
 }
 
 export abstract class Encoder {

@@ -18,10 +18,10 @@ import * as tf from "@tensorflow/tfjs-core";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { loadGraphModel, type GraphModel } from "@tensorflow/tfjs-converter";
 import { fileURLToPath } from "node:url";
-import { DEFAULT_ENCODER_DIR, readEncoderFiles, WASM_DIR, ENCODER_PACKAGE, ENCODER_PACKAGE_VERSION } from "./files.ts";
+import { WASM_DIR } from "./files.ts";
 import { SentencePieceTokenizer } from "./tokenizer.ts";
 import { EMBEDDING_DIM } from "./pieces.ts";
-import { checkSha256, Encoder } from "./base.ts";
+import { Encoder, readCheckedFiles } from "./base.ts";
 
 export { ENCODER_PACKAGE, ENCODER_PACKAGE_VERSION, DEFAULT_ENCODER_DIR, WASM_DIR } from "./files.ts";
 export { SentencePieceTokenizer } from "./tokenizer.ts";
@@ -65,8 +65,7 @@ export class SentenceEncoder extends Encoder {
 
   /** Loads the encoder from disk; no network. */
   static async load(opts: EncoderOptions = {}): Promise<SentenceEncoder> {
-    const files = await readEncoderFiles(opts.dir ?? DEFAULT_ENCODER_DIR);
-    checkSha256(files, opts.expectSha256);
+    const files = await readCheckedFiles(opts.dir, opts.expectSha256);
     await useBackend(opts.backend ?? "wasm");
     tf.enableProdMode();
     const weightSpecs = files.model.weightsManifest.flatMap((g) => g.weights) as tf.io.WeightsManifestEntry[];

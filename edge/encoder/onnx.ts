@@ -15,10 +15,10 @@
  * the launcher should put it in the environment.
  */
 import * as ort from "onnxruntime-node";
-import { DEFAULT_ENCODER_DIR, readEncoderFiles, ENCODER_PACKAGE, ENCODER_PACKAGE_VERSION } from "./files.ts";
+import { ENCODER_PACKAGE, ENCODER_PACKAGE_VERSION } from "./files.ts";
 import { buildEncoderGraph, INPUT_IDS, INPUT_LENGTHS, OUTPUT_EMBEDDINGS } from "./onnx/graph.ts";
 import { EMBEDDING_DIM } from "./pieces.ts";
-import { checkSha256, Encoder } from "./base.ts";
+import { Encoder, readCheckedFiles } from "./base.ts";
 import { SentencePieceTokenizer } from "./tokenizer.ts";
 
 try {
@@ -55,8 +55,7 @@ export class OnnxSentenceEncoder extends Encoder {
 
   /** Loads the encoder from disk and builds its graph in memory; no network. */
   static async load(opts: OnnxEncoderOptions = {}): Promise<OnnxSentenceEncoder> {
-    const files = await readEncoderFiles(opts.dir ?? DEFAULT_ENCODER_DIR);
-    checkSha256(files, opts.expectSha256);
+    const files = await readCheckedFiles(opts.dir, opts.expectSha256);
     const model = buildEncoderGraph(files, { source: `${ENCODER_PACKAGE}@${ENCODER_PACKAGE_VERSION}`, "model.json sha256": files.sha256["model.json"] ?? "" });
     const session = await ort.InferenceSession.create(model, {
       intraOpNumThreads: opts.intraOpThreads ?? DEFAULT_ENCODER_THREADS,

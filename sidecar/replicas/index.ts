@@ -18,14 +18,14 @@ import { Channel } from "../engine/channel.ts";
 import type { StepTrace } from "../engine/prefill.ts";
 import { SidecarError, type SidecarBackend } from "../server/backend.ts";
 import type { MetricsSource, PoolMemory } from "../server/metrics.ts";
-import { replicaOptions, type FromReplica, type ReplicaInit, type ReplicaStats, type ToReplica, type WireError } from "./protocol.ts";
+import { replicaOptions, type FromReplica, type ReplicaEngineOptions, type ReplicaInit, type ReplicaStats, type ToReplica, type WireError } from "./protocol.ts";
 import { pickReplica, promptChars, PromptSizer, type ReplicaWork } from "./route.ts";
 
 export interface ReplicaSetOptions {
   /** How many engines (>= 1). */
   replicas: number;
   /** Engine options for each (intraOpThreads 0 or absent: the cores shared out, at least 1 each). */
-  engine: ReplicaInit["options"];
+  engine: ReplicaEngineOptions;
   /** Called with every step each replica runs (benchmarks, tests). */
   onStep?: (trace: StepTrace, replica: number) => void;
   /** Where replica warnings go (default stderr). */

@@ -5,36 +5,27 @@
  * trailing metadata and are rebuilt as SidecarError on the main thread.
  */
 import type { GenerateChunk, GenerateRequest, InfoResponse, ProbeRequest, ProbeResponse, SidecarLoad } from "../../proto/gen/steerguard/v1/sidecar.ts";
+import type { EngineOptions } from "../engine/engine.ts";
 import type { StepTrace } from "../engine/prefill.ts";
 import type { PoolMemory } from "../server/metrics.ts";
 
-/** What a replica loads: the model folder and the engine options that are plain data. */
+/** The engine options a replica takes: those that are plain data (no callbacks, no pool). */
+const REPLICA_OPTION_KEYS = ["device", "intraOpThreads", "intraOpSpinning", "maxBatch", "maxQueue", "prefillChunk", "stepTokens", "cacheReserveMb", "defaultMaxTokens", "profiles", "profileDirs", "systemRole"] as const;
+export type ReplicaEngineOptions = Pick<EngineOptions, (typeof REPLICA_OPTION_KEYS)[number]>;
+
+/** What a replica loads: the model folder and its engine options. */
 export interface ReplicaInit {
   modelDir: string;
   /** This replica's index (names it in logs and traces). */
   index: number;
-  options: {
-    device?: "cpu" | "cuda";
-    intraOpThreads?: number;
-    intraOpSpinning?: boolean;
-    maxBatch?: number;
-    maxQueue?: number;
-    prefillChunk?: number;
-    stepTokens?: number;
-    cacheReserveMb?: number;
-    defaultMaxTokens?: number;
-    profiles?: string[];
-    profileDirs?: string[];
-    systemRole?: "merge" | "error";
-  };
+  options: ReplicaEngineOptions;
   /** Post every scheduler step's trace (benchmarks, tests). */
   traceSteps?: boolean;
 }
 
-/** The engine options a replica takes (the plain-data ones), picked from a larger object. */
-export function replicaOptions(o: ReplicaInit["options"]): ReplicaInit["options"] {
-  const keys = ["device", "intraOpThreads", "intraOpSpinning", "maxBatch", "maxQueue", "prefillChunk", "stepTokens", "cacheReserveMb", "defaultMaxTokens", "profiles", "profileDirs", "systemRole"] as const;
-  return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+/** The replica's options picked from a larger object (what crosses postMessage must be plain data). */
+export function replicaOptions(o: ReplicaEngineOptions): ReplicaEngineOptions {
+  return Object.fromEntries(REPLICA_OPTION_KEYS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
 }
 
 /** A replica's counters, sent after every step and with every answer. */
@@ -67,5 +58,4 @@ export type FromReplica =
   | { type: "error"; id: number; error: WireError; stats: ReplicaStats }
   | { type: "probed"; id: number; response: ProbeResponse }
   | { type: "stats"; stats: ReplicaStats }
-  | { type: "step"; trace: StepTrace }
-  | { type: "closed" };
+  | { type: "step"; trace: StepTrace };

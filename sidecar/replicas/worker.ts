@@ -23,11 +23,11 @@ let engine: Engine;
 const stats = (): ReplicaStats => ({ load: engine.load(), memory: engine.memory, refusedTotal: engine.refusedTotal });
 const running = new Map<number, AbortController>();
 
-async function generate(id: number, request: ToReplica & { type: "generate" }): Promise<void> {
+async function generate({ id, request }: ToReplica & { type: "generate" }): Promise<void> {
   const ctl = new AbortController();
   running.set(id, ctl);
   try {
-    for await (const chunk of engine.generate(request.request, ctl.signal)) post({ type: "chunk", id, chunk });
+    for await (const chunk of engine.generate(request, ctl.signal)) post({ type: "chunk", id, chunk });
     post({ type: "end", id, stats: stats() });
   } catch (err) {
     post({ type: "error", id, error: wireError(err), stats: stats() });
@@ -47,7 +47,7 @@ async function probe(m: ToReplica & { type: "probe" }): Promise<void> {
 port.on("message", (m: ToReplica) => {
   switch (m.type) {
     case "generate":
-      void generate(m.id, m);
+      void generate(m);
       break;
     case "abort":
       running.get(m.id)?.abort();
@@ -62,10 +62,8 @@ port.on("message", (m: ToReplica) => {
       break;
     case "close":
       for (const ctl of running.values()) ctl.abort();
-      void engine.close().finally(() => {
-        post({ type: "closed" });
-        port.close();
-      });
+      // The main thread waits for this thread's exit.
+      void engine.close().finally(() => port.close());
       break;
   }
 });
