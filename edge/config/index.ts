@@ -147,9 +147,11 @@ export const ConfigSchema = v.object({
       artifact: v.optional(v.string()),
       /**
        * The sentence-encoder second stage (edge/risk/second-stage.ts) for risks in its uncertain band.
-       * Off by default: it adds up to ~85 ms at p99 (edge/classifier/MODEL_CARD.md), over the edge's 15 ms budget.
+       * On by default: with probe 1.2.0 the gate beats the first stage alone on every goal of issue 16
+       * (edge/classifier/MODEL_CARD.md) for about 7 ms at p99 and 140 MB of memory. false: the first
+       * stage alone, and the edge loads no encoder (nor asks for FFI).
        */
-      second_stage: v.optional(v.boolean(), false),
+      second_stage: v.optional(v.boolean(), true),
       /**
        * Default condition band of selective arms (see the arm's condition_band).
        * Absent: off, no conditional route.

@@ -7,6 +7,21 @@ import { SentenceEncoder } from "../encoder/index.ts";
 import { decidingText, KeywordRiskScorer, loadRiskScorer, type RiskScorer } from "./index.ts";
 import type { ProbeArtifact } from "./second-stage.ts";
 
+/** The probe's logit, computed here from the artifact's numbers (not through probe-head.ts). */
+function referenceProbe(p: ProbeArtifact["probe"], e: ArrayLike<number>): number {
+  if (!p.hidden) return Array.from(e).reduce((z, x, i) => z + x * p.w[i]!, p.b);
+  const bytes = Buffer.from(p.hidden.W, "base64");
+  const W = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+  const dim = W.length / p.hidden.units;
+  let z = p.b;
+  for (let j = 0; j < p.hidden.units; j++) {
+    let a = p.hidden.b[j]!;
+    for (let i = 0; i < dim; i++) a += W[j * dim + i]! * e[i]!;
+    z += p.w[j]! * Math.max(0, a);
+  }
+  return z;
+}
+
 describe("risk scorer", () => {
   it("loads the trained classifier from edge/classifier", async () => {
     const warnings: string[] = [];
@@ -70,7 +85,7 @@ describe("risk scorer: the second stage", () => {
         continue;
       }
       const e = await encoder.embed(p);
-      const probe = e.reduce((z, x, i) => z + x * art.probe.w[i]!, art.probe.b);
+      const probe = referenceProbe(art.probe, e);
       const { firstStage: f, probe: s } = art.standardise;
       const z = (Math.log(r1 / (1 - r1)) - f.mean) / f.sd + (probe - s.mean) / s.sd;
       expect(got.stage, p).toBe("encoder");

@@ -55,4 +55,14 @@ describe("second stage: the band", () => {
     expect(() => new SecondStage(artifact({ standardise: { firstStage: { mean: 0, sd: 0 }, probe: { mean: 0, sd: 1 } } }))).toThrow(/sd/);
     expect(() => stage.probeLogit([1, 2])).toThrow(/dimensions/);
   });
+
+  it("reads format 1 (linear) and format 2 (hidden layer); a hidden layer needs format 2", () => {
+    const hidden = { units: 2, W: Buffer.from(new Float32Array([1, 0, 0, 0, 1, 0]).buffer).toString("base64"), b: [0, -1] };
+    const two = new SecondStage(artifact({ probe: { w: [2, 3], b: 0.5, hidden } }));
+    expect(two.dim).toBe(3);
+    expect(two.probeLogit([1, 4, 9])).toBeCloseTo(2 * 1 + 3 * 3 + 0.5, 12); // relu(1), relu(4 - 1)
+    expect(new SecondStage(artifact({ formatVersion: 1 })).dim).toBe(3);
+    expect(() => new SecondStage(artifact({ formatVersion: 1, probe: { w: [2, 3], b: 0.5, hidden } }))).toThrow(/format 1/);
+    expect(() => new SecondStage(artifact({ formatVersion: 3 }))).toThrow(/not a/);
+  });
 });

@@ -1,6 +1,7 @@
 /**
- * The classifier's second stage: a logistic-regression probe on a pretrained
- * sentence encoder's embedding (edge/encoder), consulted only when the first
+ * The classifier's second stage: a probe (probe-head.ts: one hidden layer, or
+ * linear in format 1) on a pretrained sentence encoder's embedding
+ * (edge/encoder), consulted only when the first
  * stage's risk falls in an uncertain band. The artifact
  * (edge/classifier/encoder-probe.v1.json, written by
  * `npm run train:encoder-probe`) holds the probe, the band, the
@@ -18,8 +19,12 @@
  * the combined one, and an arm with another threshold still gets a monotone
  * score.
  */
+import { ProbeHead, type ProbeWeights } from "./probe-head.ts";
+
 export const PROBE_FORMAT = "steerguard.prompt-risk.encoder-probe";
-export const PROBE_FORMAT_VERSION = 1;
+/** Format 2 adds the probe's hidden layer; format 1 (linear) still reads. */
+export const PROBE_FORMAT_VERSION = 2;
+const READS_FORMATS = new Set([1, 2]);
 
 /** A gate decision and the stage that made it. */
 export interface RiskAssessment {
@@ -58,7 +63,7 @@ export interface ProbeArtifact {
   encoder: { package: string; version: string; sha256: Record<string, string>; maxTokens: number; headChars: number };
   /** the first-stage artifact the probe was fitted with */
   firstStage: { modelVersion: string; threshold: number };
-  probe: { w: number[]; b: number };
+  probe: ProbeWeights;
   standardise: { firstStage: Standardisation; probe: Standardisation };
   /** first-stage risk band in which the second stage decides: lo <= risk < hi */
   band: { lo: number; hi: number };
@@ -87,23 +92,24 @@ export function combinedScore(firstLogit: number, probeLogit: number, s: ProbeAr
 export class SecondStage {
   readonly band: { lo: number; hi: number };
   readonly threshold: number;
-  private readonly w: Float64Array;
+  private readonly head: ProbeHead;
 
   constructor(readonly artifact: ProbeArtifact) {
     const a = artifact;
-    if (a?.format !== PROBE_FORMAT || a.formatVersion !== PROBE_FORMAT_VERSION) throw new Error(`second stage: not a ${PROBE_FORMAT} v${PROBE_FORMAT_VERSION} artifact`);
+    if (a?.format !== PROBE_FORMAT || !READS_FORMATS.has(a.formatVersion)) throw new Error(`second stage: not a ${PROBE_FORMAT} v${[...READS_FORMATS].join("/v")} artifact`);
+    if (a.formatVersion === 1 && a.probe?.hidden !== undefined) throw new Error("second stage: a format 1 probe has no hidden layer");
     const { lo, hi } = a.band ?? {};
     if (!(typeof lo === "number" && typeof hi === "number" && 0 < lo && lo <= hi && hi < 1)) throw new Error("second stage: band must be 0 < lo <= hi < 1");
     const sds = [a.standardise?.firstStage?.sd, a.standardise?.probe?.sd];
     if (!sds.every((s) => typeof s === "number" && s > 0)) throw new Error("second stage: standardisation needs positive sd");
-    if (!Array.isArray(a.probe?.w) || !Number.isFinite(a.threshold)) throw new Error("second stage: probe weights or threshold missing");
+    if (!Number.isFinite(a.threshold)) throw new Error("second stage: threshold missing");
+    this.head = new ProbeHead(a.probe);
     this.band = { lo, hi };
     this.threshold = a.threshold;
-    this.w = Float64Array.from(a.probe.w);
   }
 
   get dim(): number {
-    return this.w.length;
+    return this.head.dim;
   }
 
   /** Whether a first-stage risk is in the band where this stage decides. */
@@ -113,10 +119,7 @@ export class SecondStage {
 
   /** The probe's logit of an embedding. */
   probeLogit(e: ArrayLike<number>): number {
-    if (e.length !== this.w.length) throw new Error(`second stage: embedding has ${e.length} dimensions, probe ${this.w.length}`);
-    let z = this.artifact.probe.b;
-    for (let i = 0; i < e.length; i++) z += this.w[i]! * e[i]!;
-    return z;
+    return this.head.logit(e);
   }
 
   /** The combined score z of a first-stage risk (in the band) and the probe's logit. */

@@ -56,7 +56,7 @@ describe("classify CLI (real process)", () => {
     expect(typeof out[6].risk).toBe("number");
     for (const o of [out[0], out[2], out[5], out[6]]) {
       expect(Object.keys(o).sort()).toEqual(["risk", "risky", "stage"]);
-      expect(o.stage).toBe("classifier"); // the edge's default: the first stage alone
+      expect(["classifier", "encoder"]).toContain(o.stage); // the edge's default: both stages
       expect(o.risk as number).toBeGreaterThanOrEqual(0);
       expect(o.risk as number).toBeLessThanOrEqual(1);
     }
@@ -75,8 +75,9 @@ describe("classify CLI (real process)", () => {
       expect(r.status).toBe(0);
       return r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { risk: number; risky: boolean; stage: string });
     };
-    const first = run();
-    const gate = run("--second-stage");
+    const first = run("--first-stage-only");
+    const gate = run();
+    expect(run("--second-stage")).toEqual(gate); // the old flag: the default
     expect(first.map((o) => o.stage)).toEqual(prompts.map(() => "classifier"));
     gate.forEach((o, i) => {
       const inBand = first[i]!.risk >= probe.band.lo && first[i]!.risk < probe.band.hi;
@@ -84,7 +85,7 @@ describe("classify CLI (real process)", () => {
       if (!inBand) expect(o).toEqual(first[i]);
     });
     expect(gate.some((o) => o.stage === "encoder")).toBe(true);
-    expect(run("--second-stage", "--probe", join(dir, "missing.json"))).toEqual(first); // unusable probe: warned, first stage alone
+    expect(run("--probe", join(dir, "missing.json"))).toEqual(first); // unusable probe: warned, first stage alone
   });
   it("prints --help and fails cleanly without --input", () => {
     const tsx = join(REPO, "node_modules/.bin/tsx");

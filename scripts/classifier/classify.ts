@@ -22,9 +22,9 @@ import { DEFAULT_ARTIFACT, REPO_ROOT } from "./paths.ts";
 const HELP = `Usage: npm run --silent classify -- --input FILE.jsonl [options]
 
 Scores prompts as the edge does, with every classifier stage that is on by
-default: the first stage (n-grams + word vectors). With --second-stage (the
-edge's config classifier.second_stage: true), a first-stage risk in the
-uncertain band is decided by the sentence-encoder probe. Each input line is a JSON object
+default: the first stage (n-grams + word vectors), and for a first-stage risk in
+its uncertain band the sentence-encoder probe (the edge's config
+classifier.second_stage, on by default). Each input line is a JSON object
 with "prompt" (a string, scored as one user turn) or "messages" (OpenAI chat
 format: [{role, content}]); each output line is
 {"risk": 0..1, "risky": bool, "stage": "classifier" | "encoder"} (the stage that
@@ -34,8 +34,9 @@ Options:
   --input FILE      JSONL input ("-" = stdin; required)
   --output FILE     JSONL output (default: stdout)
   --artifact FILE   first-stage artifact (default: edge/classifier/risk-model.v2.json)
-  --probe FILE      --second-stage artifact (default: edge/classifier/encoder-probe.v1.json)
-  --second-stage    also the second stage, as the edge runs with classifier.second_stage: true
+  --probe FILE      second-stage artifact (default: edge/classifier/encoder-probe.v1.json)
+  --first-stage-only  the first stage alone, as the edge runs with classifier.second_stage: false
+  --second-stage    both stages (the default; kept for scripts written when it was not)
   -h, --help        this help
 `;
 
@@ -46,6 +47,7 @@ async function main(): Promise<number> {
     artifact: { type: "string", default: DEFAULT_ARTIFACT },
     probe: { type: "string" },
     "second-stage": { type: "boolean", default: false },
+    "first-stage-only": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   }, HELP, { errorExit: 1 });
   if ("exit" in parsed) return parsed.exit;
@@ -53,7 +55,7 @@ async function main(): Promise<number> {
   if (!requireFlags(values, ["input"], HELP)) return 1;
   const scorer = await loadRiskScorer({
     artifact: resolve(REPO_ROOT, values.artifact!),
-    secondStage: values["second-stage"] && { probe: values.probe && resolve(process.env.INIT_CWD ?? process.cwd(), values.probe) },
+    secondStage: !values["first-stage-only"] && { probe: values.probe && resolve(process.env.INIT_CWD ?? process.cwd(), values.probe) },
     warn: (m) => process.stderr.write(`classify: ${m}\n`),
   });
   if (scorer.source === "keyword-fallback") return 1;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { chooseBand, chooseThreshold, thresholdForRecall, classSourceWeights, fitLogistic, gateFlags, standardisation, type GateExample, type ProbeExample } from "./encoder-probe.ts";
+import { chooseBand, chooseThreshold, thresholdForRecall, classSourceWeights, fitLogistic, fitMlp, gateFlags, standardisation, type GateExample, type ProbeExample } from "./encoder-probe.ts";
 import { mulberry32 } from "./train-lib.ts";
+import { ProbeHead } from "../../edge/risk/probe-head.ts";
 
 /** Two Gaussian clouds in 8 dimensions, means +-0.8 along a fixed direction. */
 function synthetic(n: number, seed: number): ProbeExample[] {
@@ -21,7 +22,7 @@ const loss = (xs: ProbeExample[], w: number[], b: number, l2: number) =>
 
 describe("encoder probe: logistic regression", () => {
   const xs = synthetic(2000, 1);
-  const fit = fitLogistic(xs, 8, { l2: 0, lr: 0.01, epochs: 60, batch: 32, seed: 3 });
+  const fit = fitLogistic(xs, 8, { hidden: 0, l2: 0, lr: 0.01, epochs: 60, batch: 32, seed: 3 });
 
   it("separates the classes along the true direction", () => {
     const acc = xs.filter((x) => (Array.from(x.e).reduce((s, v, i) => s + v * fit.w[i]!, fit.b) >= 0 ? 1 : 0) === x.y).length / xs.length;
@@ -92,5 +93,30 @@ describe("encoder probe: weights, standardisation, band, threshold", () => {
     expect(gateFlags({ y: 0, risk: 0.1, z: 5, pool: true }, band, 0.5, 0)).toBe(false);
     expect(gateFlags({ y: 0, risk: 0.7, z: -1, pool: true }, band, 0.5, 0)).toBe(false);
     expect(gateFlags({ y: 0, risk: 0.3, z: 1, pool: true }, band, 0.5, 0)).toBe(true);
+  });
+});
+
+describe("encoder probe: one hidden layer", () => {
+  // XOR in the first two dimensions: no linear probe separates it.
+  const rng = mulberry32(5);
+  const xs: ProbeExample[] = Array.from({ length: 2000 }, () => {
+    const e = Array.from({ length: 6 }, () => rng() * 2 - 1);
+    return { e, y: (e[0]! * e[1]! > 0 ? 1 : 0) as 0 | 1, weight: 1 };
+  });
+  const opts = { hidden: 16, l2: 0, lr: 0.01, epochs: 40, batch: 32, seed: 3 };
+  const accuracy = (logit: (e: number[]) => number) => xs.filter((x) => (logit(Array.from(x.e)) >= 0 ? 1 : 0) === x.y).length / xs.length;
+
+  it("learns what a linear probe cannot, and the edge's head scores it from the written weights", () => {
+    const lin = fitLogistic(xs, 6, { ...opts, hidden: 0 });
+    expect(accuracy((e) => e.reduce((z, v, i) => z + v * lin.w[i]!, lin.b))).toBeLessThan(0.65);
+    const head = new ProbeHead(fitMlp(xs, 6, opts));
+    expect(head.dim).toBe(6);
+    expect(accuracy((e) => head.logit(e))).toBeGreaterThan(0.9);
+  });
+
+  it("is deterministic for a seed", () => {
+    const small = { ...opts, epochs: 2 };
+    expect(fitMlp(xs, 6, small)).toEqual(fitMlp(xs, 6, small));
+    expect(fitMlp(xs, 6, { ...small, seed: 4 })).not.toEqual(fitMlp(xs, 6, small));
   });
 });

@@ -2,18 +2,18 @@
  * Fitting the classifier's second stage (edge/risk/second-stage.ts) on
  * training-side data only:
  *
- * - the probe: L2-regularised logistic regression on the sentence encoder's
- *   embeddings of the training split, each class weighing the same in total
- *   and, within a class, a source of n examples n^-0.5 per example (as the
- *   first stage);
+ * - the probe: a one-hidden-layer MLP (`fitMlp`; `hidden: 0`: L2-regularised
+ *   logistic regression, `fitLogistic`) on the sentence encoder's embeddings
+ *   of the training split, each class weighing the same in total and, within
+ *   a class, a source of n examples n^-0.5 per example (as the first stage);
  * - standardisation of the first stage's logit and the probe's logit on the
  *   training split's benign examples;
  * - on the validation split: the band [lo, hi) of first-stage risk outside
  *   which the first stage is rarely wrong (at most `bandMiss` of validation
  *   harmful below lo, of validation benign at or above hi), and the threshold
  *   on the combined score: the lowest with the whole gate's false-positive
- *   rate on validation benign instructions at most `targetFpr`, the first
- *   stage's own rule.
+ *   rate on validation benign instructions at most `targetFpr` (the first
+ *   stage's own rule, at DEFAULT_GATE_FPR).
  */
 import { resolve } from "node:path";
 import { Adam } from "./adam.ts";
@@ -26,8 +26,10 @@ import { REPO_ROOT } from "./paths.ts";
 import { quantile } from "./metrics.ts";
 import { mulberry32, shuffle } from "./train-lib.ts";
 import { inBand, type Standardisation } from "../../edge/risk/second-stage.ts";
+import type { ProbeWeights } from "../../edge/risk/probe-head.ts";
+import { encodeBase64 } from "../../edge/classifier/base64.ts";
 
-export const PROBE_VERSION = "1.1.0";
+export const PROBE_VERSION = "1.2.0";
 export const DEFAULT_PROBE_ARTIFACT = resolve(REPO_ROOT, "edge/classifier/encoder-probe.v1.json");
 
 /** The first stage's training/validation split (fit.ts with the shipped options). */
@@ -45,6 +47,8 @@ export interface ProbeExample {
 }
 
 export interface ProbeOptions {
+  /** hidden ReLU units; 0: a linear probe (logistic regression) */
+  hidden: number;
   l2: number;
   lr: number;
   epochs: number;
@@ -52,7 +56,17 @@ export interface ProbeOptions {
   seed: number;
 }
 
-export const DEFAULT_PROBE: ProbeOptions = { l2: 1e-4, lr: 1e-2, epochs: 60, batch: 64, seed: 42 };
+/** Linear probe (v1.1.0's). */
+export const LINEAR_PROBE: ProbeOptions = { hidden: 0, l2: 1e-4, lr: 1e-2, epochs: 60, batch: 64, seed: 42 };
+/** The shipped probe: 64 ReLU units (MODEL_CARD.md: what each setting gave on validation). */
+export const DEFAULT_PROBE: ProbeOptions = { hidden: 64, l2: 1e-4, lr: 1e-3, epochs: 15, batch: 64, seed: 42 };
+/**
+ * The gate's threshold rule: at most 1% of validation benign instructions
+ * flagged, half the first stage's 2%. With the hidden-layer probe the gate
+ * then beats the first stage on validation recall, benign FPR and
+ * contrast-set FPR at once (MODEL_CARD.md).
+ */
+export const DEFAULT_GATE_FPR = 0.01;
 
 /** Weights: equal total per class; within a class a source of n examples weighs n^-balance each; mean 1. */
 export function classSourceWeights(items: readonly { y: 0 | 1; source: string }[], balance = 0.5): number[] {
@@ -66,13 +80,22 @@ export function classSourceWeights(items: readonly { y: 0 | 1; source: string }[
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
-/** Weighted logistic regression by mini-batch Adam; returns weights and bias. */
-export function fitLogistic(xs: readonly ProbeExample[], dim: number, o: ProbeOptions = DEFAULT_PROBE, onEpoch?: (e: number, loss: number) => void): { w: number[]; b: number } {
-  const w = new Float64Array(dim);
-  const b = new Float64Array(1);
-  const adam = new Adam([w, b], { lr: o.lr, l2: o.l2 }, new Set([b]));
+/**
+ * Mini-batch Adam on the weighted logistic loss over seeded shuffles of `xs`:
+ * `logit` scores an example's embedding (keeping what `backprop` needs), and
+ * `backprop` adds the gradient of the loss, given its derivative `g` with
+ * respect to that logit, into `adam.grads`.
+ */
+function minimise(
+  xs: readonly ProbeExample[],
+  o: ProbeOptions,
+  rng: () => number,
+  adam: Adam,
+  logit: (e: ArrayLike<number>) => number,
+  backprop: (e: ArrayLike<number>, g: number) => void,
+  onEpoch?: (e: number, loss: number) => void,
+): void {
   const order = xs.map((_, i) => i);
-  const rng = mulberry32(o.seed);
   for (let epoch = 0; epoch < o.epochs; epoch++) {
     shuffle(order, rng);
     let loss = 0;
@@ -81,21 +104,81 @@ export function fitLogistic(xs: readonly ProbeExample[], dim: number, o: ProbeOp
       const end = Math.min(order.length, s + o.batch);
       for (let k = s; k < end; k++) {
         const x = xs[order[k]!]!;
-        let z = b[0]!;
-        for (let i = 0; i < dim; i++) z += w[i]! * x.e[i]!;
-        const p = sigmoid(z);
+        const p = sigmoid(logit(x.e));
         loss -= x.weight * (x.y ? Math.log(Math.max(p, 1e-12)) : Math.log(Math.max(1 - p, 1e-12)));
         wsum += x.weight;
-        const g = x.weight * (p - x.y);
-        const gw = adam.grads[0]!;
-        for (let i = 0; i < dim; i++) gw[i] += g * x.e[i]!;
-        adam.grads[1]![0] += g;
+        backprop(x.e, x.weight * (p - x.y));
       }
       adam.step(end - s);
     }
     onEpoch?.(epoch, loss / wsum);
   }
+}
+
+/** Weighted logistic regression by mini-batch Adam; returns weights and bias. */
+export function fitLogistic(xs: readonly ProbeExample[], dim: number, o: ProbeOptions = LINEAR_PROBE, onEpoch?: (e: number, loss: number) => void): { w: number[]; b: number } {
+  const w = new Float64Array(dim);
+  const b = new Float64Array(1);
+  const adam = new Adam([w, b], { lr: o.lr, l2: o.l2 }, new Set([b]));
+  const [gw, gb] = adam.grads as [Float64Array, Float64Array];
+  const logit = (e: ArrayLike<number>) => {
+    let z = b[0]!;
+    for (let i = 0; i < dim; i++) z += w[i]! * e[i]!;
+    return z;
+  };
+  const backprop = (e: ArrayLike<number>, g: number) => {
+    for (let i = 0; i < dim; i++) gw[i] += g * e[i]!;
+    gb[0] += g;
+  };
+  minimise(xs, o, mulberry32(o.seed), adam, logit, backprop, onEpoch);
   return { w: Array.from(w), b: b[0]! };
+}
+
+/** The probe `o` asks for: linear when `o.hidden` is 0, else one hidden layer (`fitMlp`). */
+export function fitProbe(xs: readonly ProbeExample[], dim: number, o: ProbeOptions, onEpoch?: (e: number, loss: number) => void): ProbeWeights {
+  return o.hidden === 0 ? fitLogistic(xs, dim, o, onEpoch) : fitMlp(xs, dim, o, onEpoch);
+}
+
+/**
+ * Weighted logistic loss through one hidden layer of `o.hidden` ReLU units,
+ * by mini-batch Adam (Glorot-uniform start, seeded); weight decay on the
+ * weights, not the biases. The hidden weights are returned as float32 in
+ * base64, as the edge reads them (probe-head.ts).
+ */
+export function fitMlp(xs: readonly ProbeExample[], dim: number, o: ProbeOptions, onEpoch?: (e: number, loss: number) => void): ProbeWeights {
+  const H = o.hidden;
+  const rng = mulberry32(o.seed);
+  const glorot = (fanIn: number, fanOut: number) => () => (rng() * 2 - 1) * Math.sqrt(6 / (fanIn + fanOut));
+  const W = new Float64Array(H * dim).map(glorot(dim, H));
+  const c = new Float64Array(H);
+  const w = new Float64Array(H).map(glorot(H, 1));
+  const b = new Float64Array(1);
+  const adam = new Adam([W, c, w, b], { lr: o.lr, l2: o.l2 }, new Set([c, b]));
+  const [gW, gc, gw, gb] = adam.grads as [Float64Array, Float64Array, Float64Array, Float64Array];
+  const h = new Float64Array(H); // the last example's hidden activations, for backprop
+  const logit = (e: ArrayLike<number>) => {
+    let z = b[0]!;
+    for (let j = 0; j < H; j++) {
+      let a = c[j]!;
+      for (let i = 0, off = j * dim; i < dim; i++) a += W[off + i]! * e[i]!;
+      h[j] = a > 0 ? a : 0;
+      z += w[j]! * h[j]!;
+    }
+    return z;
+  };
+  const backprop = (e: ArrayLike<number>, g: number) => {
+    gb[0] += g;
+    for (let j = 0; j < H; j++) {
+      gw[j] += g * h[j]!;
+      if (h[j]! <= 0) continue;
+      const gj = g * w[j]!;
+      gc[j] += gj;
+      for (let i = 0, off = j * dim; i < dim; i++) gW[off + i] += gj * e[i]!;
+    }
+  };
+  minimise(xs, o, rng, adam, logit, backprop, onEpoch);
+  const W32 = Float32Array.from(W);
+  return { w: Array.from(w), b: b[0]!, hidden: { units: H, W: encodeBase64(new Uint8Array(W32.buffer)), b: Array.from(c) } };
 }
 
 /** Mean and standard deviation of the finite values. */

@@ -3,29 +3,33 @@
  *
  * Fits the classifier's second stage (encoder-probe.ts) on the same
  * training/validation split as the shipped first stage and writes
- * edge/classifier/encoder-probe.v1.json. Embeddings are cached under
- * .cache/encoder-embeddings (first run: ~60k texts, about 15 minutes on 2 CPUs).
+ * edge/classifier/encoder-probe.v1.json. The encoder runs as the edge runs it
+ * (onnxruntime, edge/encoder/onnx.ts). Embeddings are cached under
+ * .cache/encoder-embeddings (first run: ~60k texts, about 2 minutes on 2 CPUs).
  */
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { RiskModel } from "../../edge/classifier/model.ts";
-import { ENCODER_PACKAGE, ENCODER_PACKAGE_VERSION, HEAD_CHARS, MAX_TOKENS, SentenceEncoder } from "../../edge/encoder/index.ts";
+import { ENCODER_PACKAGE, ENCODER_PACKAGE_VERSION, HEAD_CHARS, MAX_TOKENS } from "../../edge/encoder/index.ts";
+import { OnnxSentenceEncoder } from "../../edge/encoder/onnx.ts";
+import { ProbeHead, type ProbeWeights } from "../../edge/risk/probe-head.ts";
 import { combinedScore, inBand, PROBE_FORMAT, PROBE_FORMAT_VERSION, type ProbeArtifact } from "../../edge/risk/second-stage.ts";
 import { parseCli, numFlag, intFlag, UsageError } from "../lib/cli.ts";
 import type { LabelledText } from "./dataset.ts";
 import { EmbeddingCache } from "./embedding-cache.ts";
-import { DEFAULT_FIT, ORDINARY_BENIGN } from "./fit.ts";
+import { ORDINARY_BENIGN } from "./fit.ts";
 import { auroc, rateAtOrAbove } from "./metrics.ts";
-import { chooseBand, chooseThreshold, thresholdForRecall, classSourceWeights, DEFAULT_PROBE, DEFAULT_PROBE_ARTIFACT, fitLogistic, gateFlags, PROBE_VERSION, shippedSplit, standardisation, type GateExample } from "./encoder-probe.ts";
+import { chooseBand, chooseThreshold, thresholdForRecall, classSourceWeights, DEFAULT_GATE_FPR, DEFAULT_PROBE, DEFAULT_PROBE_ARTIFACT, fitProbe, gateFlags, LINEAR_PROBE, PROBE_VERSION, shippedSplit, standardisation, type GateExample } from "./encoder-probe.ts";
 import { DEFAULT_ARTIFACT, DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
 
 const DEFAULT_BAND_MISS = 0.01;
 
 const HELP = `Usage: npm run train:encoder-probe -- [options]
 
-Fits the second stage of the prompt-risk classifier: a logistic-regression probe
-on universal-sentence-encoder-lite embeddings (${ENCODER_PACKAGE}), combined with
+Fits the second stage of the prompt-risk classifier: a probe with one hidden
+layer (or linear: --hidden 0) on universal-sentence-encoder-lite embeddings
+(${ENCODER_PACKAGE}, run by onnxruntime as the edge runs it), combined with
 the first stage's score inside an uncertain band. Training-side data only: the
 split is the first stage's (seed, validation fraction); band and threshold are
 chosen on its validation split.
@@ -40,8 +44,10 @@ Options:
                       instructions <= --target-fpr, the first stage's own rule; recall: the highest
                       with the gate's validation direct-harmful recall >= the first stage's (matched
                       recall: the second stage lowers false positives instead of raising recall)
-  --target-fpr F      threshold: gate FPR on validation benign instructions <= F (default ${DEFAULT_FIT.targetFpr})
-  --l2 F --lr F --epochs N   probe training (defaults ${DEFAULT_PROBE.l2} ${DEFAULT_PROBE.lr} ${DEFAULT_PROBE.epochs})
+  --target-fpr F      threshold: gate FPR on validation benign instructions <= F (default ${DEFAULT_GATE_FPR})
+  --hidden N          hidden ReLU units (default ${DEFAULT_PROBE.hidden}); 0: a linear probe (v1.1.0's)
+  --l2 F --lr F --epochs N   probe training (defaults ${DEFAULT_PROBE.l2} ${DEFAULT_PROBE.lr} ${DEFAULT_PROBE.epochs};
+                      with --hidden 0: ${LINEAR_PROBE.l2} ${LINEAR_PROBE.lr} ${LINEAR_PROBE.epochs})
   --no-write          fit and report, do not write the artifact
   -h, --help          this help
 `;
@@ -56,6 +62,7 @@ async function main(): Promise<number> {
     seed: { type: "string" },
     "band-miss": { type: "string" },
     "target-fpr": { type: "string" },
+    hidden: { type: "string" },
     "threshold-rule": { type: "string", default: "fpr" },
     l2: { type: "string" },
     lr: { type: "string" },
@@ -69,13 +76,16 @@ async function main(): Promise<number> {
   const bandMiss = numFlag("band-miss", v["band-miss"], { default: DEFAULT_BAND_MISS, min: 0, max: 0.5 });
   const rule = v["threshold-rule"];
   if (rule !== "fpr" && rule !== "recall") throw new UsageError(`--threshold-rule must be fpr or recall, got ${JSON.stringify(rule)}`);
-  const targetFpr = numFlag("target-fpr", v["target-fpr"], { default: DEFAULT_FIT.targetFpr, min: 0, max: 1 });
+  const targetFpr = numFlag("target-fpr", v["target-fpr"], { default: DEFAULT_GATE_FPR, min: 0, max: 1 });
+  const hidden = intFlag("hidden", v.hidden, { default: DEFAULT_PROBE.hidden, min: 0, max: 1024 });
+  const defaults = hidden === 0 ? LINEAR_PROBE : DEFAULT_PROBE;
   const probeOpts = {
-    ...DEFAULT_PROBE,
+    ...defaults,
+    hidden,
     seed,
-    l2: numFlag("l2", v.l2, { default: DEFAULT_PROBE.l2, min: 0 }),
-    lr: numFlag("lr", v.lr, { default: DEFAULT_PROBE.lr, min: 0 }),
-    epochs: intFlag("epochs", v.epochs, { default: DEFAULT_PROBE.epochs, min: 1 }),
+    l2: numFlag("l2", v.l2, { default: defaults.l2, min: 0 }),
+    lr: numFlag("lr", v.lr, { default: defaults.lr, min: 0 }),
+    epochs: intFlag("epochs", v.epochs, { default: defaults.epochs, min: 1 }),
   };
   const t0 = performance.now();
   const dataDir = resolve(REPO_ROOT, v.data!);
@@ -84,17 +94,20 @@ async function main(): Promise<number> {
   const { train, val } = shippedSplit(dataDir, seed);
   console.error(`first stage ${first.version} (threshold ${first.threshold.toFixed(4)}); train ${train.length}, validation ${val.length}`);
 
-  const encoder = await SentenceEncoder.load();
+  const encoder = await OnnxSentenceEncoder.load();
   const cache = new EmbeddingCache(encoder);
   console.error(`embedding cache ${cache.path}: ${cache.size} texts`);
   const eVal = await cache.embedAll(val.map((x) => x.text), { label: "embed validation" });
   const eTrain = await cache.embedAll(train.map((x) => x.text), { label: "embed train" });
 
   const weights = classSourceWeights(train);
-  const probe = fitLogistic(train.map((x, i) => ({ e: eTrain[i]!, y: x.y, weight: weights[i]! })), eTrain[0]!.length, probeOpts, (e, loss) =>
+  const fitted = fitProbe(train.map((x, i) => ({ e: eTrain[i]!, y: x.y, weight: weights[i]! })), eTrain[0]!.length, probeOpts, (e, loss) =>
     console.error(`probe epoch ${e + 1}/${probeOpts.epochs} loss ${loss.toFixed(4)}`),
   );
-  const probeLogit = (e: Float32Array) => e.reduce((z, x, i) => z + x * probe.w[i]!, probe.b);
+  // Everything below scores with the weights as written, through the edge's own head.
+  const probe: ProbeWeights = { ...fitted, w: fitted.w.map(round), b: round(fitted.b), ...(fitted.hidden && { hidden: { ...fitted.hidden, b: fitted.hidden.b.map(round) } }) };
+  const head = new ProbeHead(probe);
+  const probeLogit = (e: Float32Array) => head.logit(e);
 
   // Standardisation on the training split's benign examples.
   const trainBenign = train.map((x, i) => [x, i] as const).filter(([x]) => x.y === 0);
@@ -140,7 +153,7 @@ async function main(): Promise<number> {
     version: PROBE_VERSION,
     encoder: { package: ENCODER_PACKAGE, version: ENCODER_PACKAGE_VERSION, sha256: { ...encoder.sha256 }, maxTokens: MAX_TOKENS, headChars: HEAD_CHARS },
     firstStage: { modelVersion: first.version, threshold: first.threshold },
-    probe: { w: probe.w.map(round), b: round(probe.b) },
+    probe,
     standardise: { firstStage: stdFirst, probe: stdProbe },
     band,
     threshold,

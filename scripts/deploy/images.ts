@@ -21,6 +21,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { DEFAULT_ARTIFACT, EDGE_ENV, EDGE_MAIN, LIBRARY_ENV, edgePermissionFlags } from "../../edge/permissions.ts";
+import { SECOND_STAGE_READ } from "../../edge/risk/second-stage.ts";
 import { resolveModelDir } from "../../sidecar/model-source.ts";
 import { packageClosure } from "./closure.ts";
 import type { Podman } from "./podman.ts";
@@ -116,7 +117,7 @@ export function edgeEntrypoint(): string[] {
     configText: JSON.stringify({ events: { path: `${IMAGE_PATHS.edgeEvents}/events.jsonl` } }),
     cwd: IMAGE_PATHS.app,
   });
-  const read = [IMAGE_PATHS.edgeEtc, join(IMAGE_PATHS.app, DEFAULT_ARTIFACT)];
+  const read = [IMAGE_PATHS.edgeEtc, join(IMAGE_PATHS.app, DEFAULT_ARTIFACT), ...SECOND_STAGE_READ.map((p) => join(IMAGE_PATHS.app, p))];
   const withRead = flags.map((f) => (f.startsWith("--allow-read=") ? `--allow-read=${read.join(",")}` : f));
   if (!withRead.some((f) => f.startsWith("--allow-env="))) throw new Error("edgePermissionFlags gave no --allow-env");
   return ["/usr/bin/deno", "run", ...withRead, join(IMAGE_PATHS.app, EDGE_MAIN)];
@@ -130,17 +131,25 @@ function writeContainerfile(dir: string, name: ImageName, extra: string): void {
   writeFileSync(join(dir, "Containerfile"), template + extra);
 }
 
+/** onnxruntime-node's native files for this platform (the package ships every platform's). */
+const ORT_BIN = "node_modules/onnxruntime-node/bin/";
+const ORT_KEEP = `napi-v6/${process.platform}/${process.arch}`;
+const ortNatives = () => readdirSync(join(REPO, ORT_BIN, ORT_KEEP)).map((f) => join(REPO, ORT_BIN, ORT_KEEP, f));
+/** copyPackages' skip: onnxruntime-node's binaries of other platforms. */
+const otherPlatforms = (rel: string) => rel.startsWith(ORT_BIN) && !ORT_KEEP.startsWith(rel.slice(ORT_BIN.length)) && !rel.slice(ORT_BIN.length).startsWith(ORT_KEEP);
+
 function stageEdge(dir: string): void {
   const root = join(dir, "rootfs");
   const deno = join(REPO, "node_modules/deno/deno");
   copyInto(root, deno, "/usr/bin/deno", 0o755);
-  copyLibraries(root, [deno]);
+  // The second stage (classifier.second_stage, on by default) runs the encoder with onnxruntime-node under FFI.
+  copyLibraries(root, [deno, ...ortNatives()]);
   const { files, packages } = edgeModules(deno);
   for (const f of [...files, DEFAULT_ARTIFACT, "deno.json"]) copyInto(root, join(REPO, f), join("/app", f));
-  // The second stage's encoder runtime (onnxruntime-node, 288 MB of every platform's binaries) stays out:
-  // classifier.second_stage is off in the chart and the encoder's weights are not in the image either.
-  const closure = packageClosure(REPO, packages.filter((p) => !EDGE_IMAGE_LEAVES_OUT.includes(p)));
-  copyPackages(root, closure);
+  // The probe and the encoder's weights are read from disk, not imported: deno info does not list them.
+  for (const p of SECOND_STAGE_READ) cpSync(join(REPO, p), join(root, "app", p), { recursive: true, dereference: true });
+  const closure = packageClosure(REPO, packages, ORT_INSTALL_ONLY);
+  copyPackages(root, closure, otherPlatforms);
   trimmedPackageJson(root, closure);
   makeDirs(root, ["tmp", IMAGE_PATHS.edgeEtc, "app/.deno"]);
   makeDirs(join(dir, "writable"), ["events"]);
@@ -149,17 +158,13 @@ function stageEdge(dir: string): void {
 
 /** Packages the sidecar bundle leaves to node_modules (native code; files read from their own folders). */
 const SIDECAR_EXTERNAL = ["onnxruntime-node", "grpc-health-check", "@grpc/grpc-js"];
-/** Packages the edge can load that its image leaves out (the optional second stage's). */
-const EDGE_IMAGE_LEAVES_OUT = ["onnxruntime-node"];
-/** onnxruntime-node's install-script-only dependencies. */
-const SIDECAR_EXCLUDE = ["adm-zip", "global-agent"];
+/** onnxruntime-node's install-script-only dependencies (left out of both images). */
+const ORT_INSTALL_ONLY = ["adm-zip", "global-agent"];
 
 async function stageSidecar(dir: string, log: (m: string) => void): Promise<void> {
   const root = join(dir, "rootfs");
   copyInto(root, process.execPath, "/usr/bin/node", 0o755);
-  const ort = join(REPO, "node_modules/onnxruntime-node/bin/napi-v6", process.platform, process.arch);
-  const natives = readdirSync(ort).map((f) => join(ort, f));
-  copyLibraries(root, [process.execPath, ...natives]);
+  copyLibraries(root, [process.execPath, ...ortNatives()]);
   await build({
     // The replicas' worker (sidecar --replicas N) is a second entry: sidecar/replicas/index.ts looks for it beside the bundle.
     entryPoints: { sidecar: join(REPO, "sidecar/main.ts"), "replica-worker": join(REPO, "sidecar/replicas/worker.ts") },
@@ -175,11 +180,8 @@ async function stageSidecar(dir: string, log: (m: string) => void): Promise<void
     logLevel: "warning",
     legalComments: "none",
   });
-  const closure = packageClosure(REPO, SIDECAR_EXTERNAL, SIDECAR_EXCLUDE);
-  const ortBin = "node_modules/onnxruntime-node/bin/";
-  const keep = `napi-v6/${process.platform}/${process.arch}`;
-  // onnxruntime-node ships every platform's binaries; keep this one's.
-  copyPackages(root, closure, (rel) => rel.startsWith(ortBin) && !keep.startsWith(rel.slice(ortBin.length)) && !rel.slice(ortBin.length).startsWith(keep));
+  const closure = packageClosure(REPO, SIDECAR_EXTERNAL, ORT_INSTALL_ONLY);
+  copyPackages(root, closure, otherPlatforms);
   trimmedPackageJson(root, closure);
   copyInto(root, join(IMAGES, "sidecar/prestop.mjs"), IMAGE_PATHS.preStop);
   cpSync(join(REPO, "steering"), join(root, IMAGE_PATHS.profiles), { recursive: true, filter: (src) => !src.endsWith(".md") });

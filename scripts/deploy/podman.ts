@@ -23,6 +23,8 @@ export interface Podman {
   runAsync(args: readonly string[]): Promise<string>;
   /** Runs podman; null instead of throwing. */
   tryRun(args: readonly string[]): string | null;
+  /** A container's log, its stdout and stderr both (podman logs replays each on its own stream). */
+  logs(container: string): string;
   env: NodeJS.ProcessEnv;
 }
 
@@ -70,6 +72,11 @@ export function podman(cacheDir: string): Podman {
   return {
     run,
     runAsync,
+    logs: (container) => {
+      const r = spawnSync("podman", ["logs", container], { env, encoding: "utf8", maxBuffer: 64 << 20 });
+      if (r.status !== 0) throw new Error(`podman logs ${container} failed (${r.status ?? r.signal}): ${(r.stderr ?? "").trim()}`);
+      return `${r.stdout}${r.stderr}`;
+    },
     tryRun: (args) => {
       try {
         return run(args);
