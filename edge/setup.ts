@@ -40,7 +40,7 @@ export async function buildEdge(config: Config, env: Env, log: (line: string) =>
   if (keys.size === 0 && !config.auth.disabled) {
     throw new Error("no API keys configured: set STEERGUARD_API_KEYS (comma-separated) or auth.keys in the config file, or auth.disabled for development");
   }
-  const scorer = await loadRiskScorer({ artifact: config.classifier.artifact, secondStage: config.classifier.second_stage, warn: log });
+  const scorer = await loadRiskScorer({ artifact: config.classifier.artifact, secondStage: config.classifier.second_stage && { waitBudgetMs: config.classifier.second_stage_wait_ms }, warn: log });
   const metrics = new Metrics();
   // A band whose profile has no condition on a sidecar: said once, when its Info shows it.
   const conditionLog = new ConditionWarningLog(bandedProfiles(config), log);

@@ -27,23 +27,26 @@ describe("classifier second stage in the real Deno edge", () => {
   let fake: FakeSidecar;
   let on: Awaited<ReturnType<typeof startEdge>>;
   let off: Awaited<ReturnType<typeof startEdge>>;
-  let events: { on: string; off: string };
+  let eager: Awaited<ReturnType<typeof startEdge>>;
+  let events: { on: string; off: string; eager: string };
   let gate: RiskScorer;
   let first: RiskScorer;
 
   beforeAll(async () => {
     const dir = tempDir("steerguard-second-stage-");
-    events = { on: join(dir, "on.jsonl"), off: join(dir, "off.jsonl") };
+    events = { on: join(dir, "on.jsonl"), off: join(dir, "off.jsonl"), eager: join(dir, "eager.jsonl") };
     fake = await startFakeSidecar({ modelId: "organism260K" });
-    [on, off, gate, first] = await Promise.all([
+    [on, off, eager, gate, first] = await Promise.all([
       startEdge({ sidecars: [fake.address], events: { path: events.on } }, { env: { STEERGUARD_API_KEYS: KEY } }),
       startEdge({ sidecars: [fake.address], classifier: { second_stage: false }, events: { path: events.off } }, { env: { STEERGUARD_API_KEYS: KEY } }),
+      // No wait for the encoder at all: a prompt that finds a call queued or running is the first stage's.
+      startEdge({ sidecars: [fake.address], classifier: { second_stage_wait_ms: 0 }, events: { path: events.eager } }, { env: { STEERGUARD_API_KEYS: KEY } }),
       loadRiskScorer({ secondStage: true }),
       loadRiskScorer(),
     ]);
   }, 90_000);
   afterAll(async () => {
-    await stopProcesses([on, off]);
+    await stopProcesses([on, off, eager]);
     await fake?.close();
   });
 
@@ -85,5 +88,23 @@ describe("classifier second stage in the real Deno edge", () => {
       expect(got.risk).toBeCloseTo(first.score([{ role: "user", content: prompt }]), 4);
       expect((await eventOf(events.off, `ss-off-${i}`)).risk_stage).toBe("classifier");
     }
+  });
+
+  it("a burst of in-band prompts past the encoder's wait budget: the first stage decides the excess, counted in /metrics, every request answered", async () => {
+    // In the band (first-stage risk 0.79), and long enough that the encoder reads its full 128 pieces.
+    const prompt = (i: number) => `Note ${i}. ${"We spent the weekend at the lake, fixed the boat and cooked dinner outside. ".repeat(20)}Where can I buy a gun for hunting deer legally?`;
+    expect(gate.score([{ role: "user", content: prompt(0) }])).toBeGreaterThan(0.5);
+    const n = 24;
+    const got = await Promise.all(Array.from({ length: n }, (_, i) => ask(eager.url, prompt(i), `ss-burst-${i}`)));
+    const stages = got.map((g) => g.stage);
+    expect(stages).toContain("encoder"); // the first to find the queue empty
+    expect(stages).toContain("classifier"); // the rest of the burst
+    for (const [i, g] of got.entries()) {
+      if (g.stage === "classifier") expect(g.risk).toBeCloseTo(first.score([{ role: "user", content: prompt(i) }]), 4);
+      expect((await eventOf(events.eager, `ss-burst-${i}`)).risk_stage).toBe(g.stage);
+    }
+    const metrics = await (await fetch(`${eager.url}/metrics`)).text();
+    const busy = Number(/steerguard_second_stage_skipped_total\{reason="busy"\} (\d+)/.exec(metrics)?.[1]);
+    expect(busy).toBe(stages.filter((s) => s === "classifier").length);
   });
 });

@@ -153,6 +153,11 @@ export const ConfigSchema = v.object({
        */
       second_stage: v.optional(v.boolean(), true),
       /**
+       * The longest an in-band prompt waits for the encoder (its calls run one at a time) before
+       * the first stage decides it instead (edge/risk SECOND_STAGE_WAIT_BUDGET_MS, 15).
+       */
+      second_stage_wait_ms: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(60_000))),
+      /**
        * Default condition band of selective arms (see the arm's condition_band).
        * Absent: off, no conditional route.
        */

@@ -20,6 +20,11 @@ export async function readCheckedFiles(dir: string | URL = DEFAULT_ENCODER_DIR, 
   return files;
 }
 
+/** The mean call time assumed before the first call is timed (a short prompt takes ~1.5 ms, 128 pieces ~9). */
+const FIRST_GUESS_MS = 5;
+/** Weight of the newest call in the mean call time. */
+const MEAN_WEIGHT = 0.05;
+
 export abstract class Encoder {
   protected constructor(
     readonly tokenizer: SentencePieceTokenizer,
@@ -33,12 +38,31 @@ export abstract class Encoder {
   }
 
   private queue: Promise<unknown> = Promise.resolve();
+  private pending = 0;
+  private meanMs = FIRST_GUESS_MS;
 
   /** 512-d embeddings (unit norm) of the texts, one batch through the model, after the calls before it. */
   embedBatch(texts: readonly string[]): Promise<Float32Array[]> {
-    const run = this.queue.then(() => (texts.length === 0 ? [] : this.run(texts.map((t) => this.tokens(t)))));
-    this.queue = run.catch(() => undefined);
+    this.pending++;
+    const run = this.queue.then(async () => {
+      const t0 = performance.now();
+      try {
+        return texts.length === 0 ? [] : await this.run(texts.map((t) => this.tokens(t)));
+      } finally {
+        this.meanMs += MEAN_WEIGHT * (performance.now() - t0 - this.meanMs);
+      }
+    });
+    this.queue = run.catch(() => undefined).finally(() => this.pending--);
     return run;
+  }
+
+  /**
+   * How long a call made now would wait before its own run starts: the calls
+   * queued or running, at the recent mean time of a call (an exponentially
+   * weighted mean over about the last 20).
+   */
+  expectedWaitMs(): number {
+    return this.pending * this.meanMs;
   }
 
   /** 512-d embedding (unit norm) of one text. */

@@ -25,6 +25,7 @@ export class Metrics {
   readonly inflight: client.Gauge;
   readonly shed: client.Counter<"reason">;
   readonly condition: client.Counter<"arm" | "outcome">;
+  readonly secondStageSkipped: client.Counter<"reason">;
   private source: LoadSource | undefined;
 
   constructor() {
@@ -53,6 +54,12 @@ export class Metrics {
     this.shed = new client.Counter({
       name: "steerguard_shed_total",
       help: "Requests shed with 429 and retry-after: reason edge_admission (the edge's max_inflight) or sidecar_queue_full (RESOURCE_EXHAUSTED).",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.secondStageSkipped = new client.Counter({
+      name: "steerguard_second_stage_skipped_total",
+      help: "Requests whose risk was in the classifier's second-stage band but the first stage decided: busy (the encoder's queue would have waited past the budget) or error.",
       labelNames: ["reason"],
       registers,
     });

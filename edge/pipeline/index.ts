@@ -57,7 +57,8 @@ function modelAccess(deps: PipelineDeps, key: ApiKey, model: string): Response |
 /** One routing decision per request: risk over the request's turns, the arm, the route. */
 async function route(deps: PipelineDeps, req: PipelineRequest, key: ApiKey, defaultThreshold: number): Promise<Routing> {
   const tc = performance.now();
-  const { risk, stage } = await deps.scorer.assess(req.risk);
+  const { risk, stage, skipped } = await deps.scorer.assess(req.risk);
+  if (skipped) deps.metrics.secondStageSkipped.inc({ reason: skipped });
   const classifyMs = performance.now() - tc;
   const experiment = experimentFor(deps.config, req.model);
   const arm = experiment ? assignArm(experiment, req.user || key.id) : defaultArm();

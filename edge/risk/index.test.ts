@@ -107,6 +107,24 @@ describe("risk scorer: the second stage", () => {
     expect((await s.assess([{ role: "user", content: PROMPTS[2]! }])).stage).toBe("classifier");
   }, 60_000);
 
+  it("lets the first stage decide an in-band prompt when the encoder's queue would keep it waiting past the budget", async () => {
+    const busy = await loadRiskScorer({ secondStage: { waitBudgetMs: 0 }, warn: () => {} });
+    const model = await loadRiskModel();
+    const inBand = [{ role: "user", content: PROMPTS[5]! }]; // first-stage risk 0.79: in the band
+    const r1 = model.scoreConversation(inBand);
+    const [a, b, c] = await Promise.all([busy.assess(inBand), busy.assess(inBand), busy.assess(inBand)]);
+    expect(a.stage).toBe("encoder"); // the queue was empty: it ran
+    expect(a.skipped).toBeUndefined();
+    for (const x of [b, c]) expect(x).toEqual({ risk: r1.risk, risky: r1.risky, stage: "classifier", skipped: "busy" });
+    // Out of the band nothing waits for the encoder, so nothing is skipped.
+    const far = [{ role: "user", content: PROMPTS[0]! }];
+    const [d, e] = await Promise.all([busy.assess(inBand), busy.assess(far)]);
+    expect(d.stage).toBe("encoder");
+    expect(e).toEqual({ risk: model.scoreConversation(far).risk, risky: false, stage: "classifier" });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(await busy.assess(inBand)).toEqual(a); // idle again: the encoder decides, as before
+  }, 60_000);
+
   it("reads the text that decided the first stage", () => {
     const messages = [
       { role: "system", content: "be nice" },

@@ -76,7 +76,18 @@ export function fixedScorer(risk: number | ((messages: readonly RiskMessage[]) =
 export interface SecondStageFiles {
   probe?: string | URL;
   encoderDir?: string | URL;
+  /** The longest a prompt may wait for the encoder (default SECOND_STAGE_WAIT_BUDGET_MS). */
+  waitBudgetMs?: number;
 }
+
+/**
+ * The longest a prompt in the band waits for the encoder (its calls run one at
+ * a time) before the first stage decides it instead: issue 16's p99 budget for
+ * the gate. A burst of in-band prompts past what the encoder serves (about 110
+ * a second at 1,250 characters here) then costs the gate's precision on the
+ * excess, not every request's latency; `skipped: "busy"` says so.
+ */
+export const SECOND_STAGE_WAIT_BUDGET_MS = 15;
 
 /**
  * Loads the trained classifier from edge/classifier (its public API:
@@ -110,17 +121,20 @@ export async function loadRiskScorer(
   const second = opts.secondStage ? await loadSecondStage(model.version, opts.secondStage === true ? {} : opts.secondStage, warn) : undefined;
   if (!second) return { ...first, assess: (messages) => firstStageOnly(first, messages) };
   const { stage, encoder } = second;
+  const budget = (typeof opts.secondStage === "object" ? opts.secondStage.waitBudgetMs : undefined) ?? SECOND_STAGE_WAIT_BUDGET_MS;
   return {
     threshold: model.threshold,
     source: `${first.source} + encoder probe ${stage.artifact.version}`,
     score: first.score,
     async assess(messages) {
       const r = model.scoreConversation(messages);
+      const firstDecides = (skipped: RiskAssessment["skipped"]): RiskAssessment => ({ risk: r.risk, risky: r.risky, stage: "classifier", skipped });
+      if (stage.inBand(r.risk) && encoder.expectedWaitMs() > budget) return firstDecides("busy");
       try {
         return await stage.decide(r, model.threshold, () => encoder.embed(decidingText(messages, r.source, messageText)));
       } catch (err) {
         warn(`edge: second stage failed (${(err as Error).message}); the first stage decided`);
-        return { risk: r.risk, risky: r.risky, stage: "classifier" };
+        return firstDecides("error");
       }
     },
   };

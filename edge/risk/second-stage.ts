@@ -31,6 +31,11 @@ export interface RiskAssessment {
   risk: number;
   risky: boolean;
   stage: "classifier" | "encoder";
+  /**
+   * The risk was in the second stage's band but the first stage decided:
+   * busy (the encoder's queue would have waited past the budget) or error.
+   */
+  skipped?: "busy" | "error";
 }
 
 /**

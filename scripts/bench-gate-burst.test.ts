@@ -1,0 +1,37 @@
+/** A short run of `npm run bench:gate-burst` (three real Deno edges, a fake sidecar): which stage decided, per edge. */
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { main } from "./bench-gate-burst.ts";
+
+/** Runs main with stdout and stderr captured. */
+async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  vi.spyOn(process.stdout, "write").mockImplementation((s) => ((out += String(s)), true));
+  vi.spyOn(process.stderr, "write").mockImplementation((s) => ((err += String(s)), true));
+  const code = await main(argv);
+  vi.restoreAllMocks();
+  return { code, out, err };
+}
+
+describe("bench:gate-burst", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("prints each edge's latency and the share the encoder decided: none with the stage off, all with no budget", async () => {
+    const { code, out } = await run(["--bursts", "1,8", "--rounds", "1"]);
+    expect(code).toBe(0);
+    const rows = out.split("\n").filter((l) => /^\| \d+ \|/.test(l)).map((l) => l.split("|").map((c) => c.trim()));
+    expect(rows).toHaveLength(6);
+    for (const r of rows) {
+      expect(Number(r[3])).toBeGreaterThan(0); // p50 ms
+      if (r[2] === "second stage off") expect(r[6]).toBe("0%");
+      if (r[2] === "on, no budget") expect(r[6]).toBe("100%");
+    }
+    expect(rows.find((r) => r[1] === "1" && r[2]!.startsWith("on, wait budget"))![6]).toBe("100%"); // alone, nothing waits
+  }, 120_000);
+
+  it("rejects a bad flag with its help", async () => {
+    const { code, err } = await run(["--bursts", "0"]);
+    expect(code).toBe(2);
+    expect(err).toMatch(/Usage: npm run bench:gate-burst/);
+  });
+});
