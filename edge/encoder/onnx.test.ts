@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_ENCODER_DIR, SentenceEncoder } from "./index.ts";
 import { OnnxSentenceEncoder } from "./onnx.ts";
+import { canUseWorker } from "./worker-runner.ts";
+import { SECOND_STAGE_READ } from "../risk/second-stage.ts";
 import * as pieces from "./pieces.ts";
 
 const LONG = Array.from({ length: 400 }, (_, i) => `w${i}`).join(" ");
@@ -44,22 +46,31 @@ describe("OnnxSentenceEncoder", () => {
     out.forEach((e, i) => expect(maxAbsDiff(e, reference[i]!)).toBeLessThan(1e-4));
   });
 
+  it("runs on the caller's thread under Node, which has no Web Worker", () => {
+    expect(canUseWorker()).toBe(false);
+  });
+
   it("hashes the files read, and refuses files other than those expected", async () => {
     expect(onnx.sha256).toEqual(tfjs.sha256);
     await expect(OnnxSentenceEncoder.load({ expectSha256: { "model.json": "0".repeat(64) } })).rejects.toThrow(/model.json differs/);
   });
 
-  it("loads under Deno with read access to the encoder folder and ffi to onnxruntime-node only, and matches tfjs", () => {
+  it("loads under Deno with read access to the encoder folder and ffi to onnxruntime-node only, on this thread and in a worker, and matches tfjs", () => {
     const deno = fileURLToPath(new URL("../../node_modules/.bin/deno", import.meta.url));
     const smoke = fileURLToPath(new URL("./onnx-deno-smoke.ts", import.meta.url));
     const ortDir = fileURLToPath(new URL("../../node_modules/onnxruntime-node/", import.meta.url));
-    const args = ["run", "--no-prompt", `--allow-read=${fileURLToPath(DEFAULT_ENCODER_DIR)}`, `--allow-ffi=${ortDir}`, smoke, ...TEXTS];
+    // The worker reads its module graph with read permission: the second stage's list, as the edge grants it.
+    const workerModules = SECOND_STAGE_READ.filter((p) => p.startsWith("edge/encoder/") || p.startsWith("node_modules/onnxruntime")).map((p) => fileURLToPath(new URL(`../../${p}`, import.meta.url)));
+    const args = ["run", "--no-prompt", `--allow-read=${[fileURLToPath(DEFAULT_ENCODER_DIR), ...workerModules].join(",")}`, `--allow-ffi=${ortDir}`, smoke, ...TEXTS];
     const r = spawnSync(deno, args, { encoding: "utf8", timeout: 120_000, env: { ...process.env, ORT_DISABLE_TELEMETRY: "1" } });
     expect(r.stderr).toBe("");
-    const out = JSON.parse(r.stdout) as { runtime: string; embeddings: number[][] };
+    const out = JSON.parse(r.stdout) as { runtime: string; threads: string[]; embeddings: number[][]; worker: number[][] };
     expect(out.runtime).toBe("deno");
-    expect(out.embeddings).toHaveLength(TEXTS.length);
-    out.embeddings.forEach((e, i) => expect(maxAbsDiff(e, reference[i]!)).toBeLessThan(1e-4));
+    expect(out.threads).toEqual(["caller", "worker"]);
+    for (const got of [out.embeddings, out.worker]) {
+      expect(got).toHaveLength(TEXTS.length);
+      got.forEach((e, i) => expect(maxAbsDiff(e, reference[i]!)).toBeLessThan(1e-4));
+    }
     expect(r.status).toBe(0);
   }, 120_000);
 });

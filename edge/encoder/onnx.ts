@@ -14,11 +14,10 @@
  * this module sets it where it may (Node; Deno with --allow-env for it), else
  * the launcher should put it in the environment.
  */
-import * as ort from "onnxruntime-node";
 import { ENCODER_PACKAGE, ENCODER_PACKAGE_VERSION } from "./files.ts";
-import { buildEncoderGraph, INPUT_IDS, INPUT_LENGTHS, OUTPUT_EMBEDDINGS } from "./onnx/graph.ts";
-import { EMBEDDING_DIM } from "./pieces.ts";
+import { buildEncoderGraph } from "./onnx/graph.ts";
 import { Encoder, readCheckedFiles } from "./base.ts";
+import { createSession, inThreadRunner, type SessionRunner } from "./onnx-session.ts";
 import { SentencePieceTokenizer } from "./tokenizer.ts";
 
 try {
@@ -34,6 +33,11 @@ export interface OnnxEncoderOptions {
   expectSha256?: Readonly<Record<string, string>>;
   /** onnxruntime intra-op threads per call (default DEFAULT_ENCODER_THREADS) */
   intraOpThreads?: number;
+  /**
+   * Run the session in a Web Worker (worker-runner.ts; Deno only), so that a
+   * model run does not hold this thread. Default: on this thread.
+   */
+  worker?: boolean;
 }
 
 /**
@@ -46,9 +50,11 @@ export const DEFAULT_ENCODER_THREADS = 2;
 
 export class OnnxSentenceEncoder extends Encoder {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly runner: SessionRunner,
     tokenizer: SentencePieceTokenizer,
     sha256: Readonly<Record<string, string>>,
+    /** where the session runs */
+    readonly thread: "worker" | "caller",
   ) {
     super(tokenizer, sha256);
   }
@@ -57,31 +63,22 @@ export class OnnxSentenceEncoder extends Encoder {
   static async load(opts: OnnxEncoderOptions = {}): Promise<OnnxSentenceEncoder> {
     const files = await readCheckedFiles(opts.dir, opts.expectSha256);
     const model = buildEncoderGraph(files, { source: `${ENCODER_PACKAGE}@${ENCODER_PACKAGE_VERSION}`, "model.json sha256": files.sha256["model.json"] ?? "" });
-    const session = await ort.InferenceSession.create(model, {
-      intraOpNumThreads: opts.intraOpThreads ?? DEFAULT_ENCODER_THREADS,
-      interOpNumThreads: 1,
-      executionMode: "sequential",
-      graphOptimizationLevel: "all",
-      extra: { session: { intra_op: { allow_spinning: "0" } } },
-    });
-    return new OnnxSentenceEncoder(session, new SentencePieceTokenizer(files.vocabulary), files.sha256);
+    const threads = opts.intraOpThreads ?? DEFAULT_ENCODER_THREADS;
+    const tokenizer = new SentencePieceTokenizer(files.vocabulary);
+    if (opts.worker) {
+      const { startWorkerRunner } = await import("./worker-runner.ts");
+      return new OnnxSentenceEncoder(await startWorkerRunner(model, threads), tokenizer, files.sha256, "worker");
+    }
+    return new OnnxSentenceEncoder(inThreadRunner(await createSession(model, threads)), tokenizer, files.sha256, "caller");
   }
 
   /** One padded batch through the session. */
-  protected async run(seqs: number[][]): Promise<Float32Array[]> {
-    const width = Math.max(...seqs.map((s) => s.length));
-    const ids = new Int32Array(seqs.length * width); // padding: piece 0, masked by `lengths`
-    seqs.forEach((s, i) => ids.set(s, i * width));
-    const out = await this.session.run({
-      [INPUT_IDS]: new ort.Tensor("int32", ids, [seqs.length, width]),
-      [INPUT_LENGTHS]: new ort.Tensor("int32", Int32Array.from(seqs, (s) => s.length), [seqs.length]),
-    });
-    const data = out[OUTPUT_EMBEDDINGS]!.data as Float32Array;
-    return seqs.map((_, i) => data.slice(i * EMBEDDING_DIM, (i + 1) * EMBEDDING_DIM));
+  protected run(seqs: number[][]): Promise<Float32Array[]> {
+    return this.runner.run(seqs);
   }
 
-  /** Frees the onnxruntime session. */
+  /** Frees the onnxruntime session (and its worker). */
   release(): Promise<void> {
-    return this.session.release();
+    return this.runner.release();
   }
 }

@@ -154,8 +154,10 @@ async function loadSecondStage(
     if (want !== firstVersion) throw new Error(`the probe was fitted with classifier ${want}, this is ${firstVersion}`);
     // onnxruntime, not TensorFlow.js: the same embeddings to 1e-6, about 5x faster (edge/encoder/onnx.ts).
     const { OnnxSentenceEncoder } = await import("../encoder/onnx.ts");
-    // (the probe is only valid on the encoder files it was fitted on)
-    const encoder = await OnnxSentenceEncoder.load({ dir: files.encoderDir, expectSha256: stage.artifact.encoder.sha256 });
+    const { canUseWorker } = await import("../encoder/worker-runner.ts");
+    // (the probe is only valid on the encoder files it was fitted on). Under Deno (the edge) the session runs
+    // in a worker: onnxruntime-node runs synchronously, and would hold the event loop that serves requests.
+    const encoder = await OnnxSentenceEncoder.load({ dir: files.encoderDir, expectSha256: stage.artifact.encoder.sha256, worker: canUseWorker() });
     return { stage, encoder };
   } catch (err) {
     warn(`edge: classifier second stage unavailable (${(err as Error).message}); the first stage decides alone`);

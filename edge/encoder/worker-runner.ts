@@ -1,0 +1,75 @@
+/**
+ * The main-thread side of onnx-worker.ts: a SessionRunner whose runs happen
+ * in a Web Worker (Deno; Node 20 has no global Worker), so that the edge's
+ * event loop keeps serving while the encoder computes. A worker that dies
+ * fails its pending runs and every later one (the caller's fallback decides
+ * those).
+ */
+import type { SessionRunner } from "./onnx-session.ts";
+import { rows } from "./onnx-session.ts";
+import type { WorkerReply, WorkerRequest } from "./onnx-worker.ts";
+
+/** The Web Worker API, as much of it as this uses (the project's TypeScript has no DOM lib). */
+interface WebWorker {
+  postMessage(m: WorkerRequest, transfer?: ArrayBuffer[]): void;
+  terminate(): void;
+  onmessage: ((e: { data: WorkerReply }) => void) | null;
+  onerror: ((e: { message: string; preventDefault(): void }) => void) | null;
+}
+type WorkerConstructor = new (url: string, opts: { type: "module" }) => WebWorker;
+
+/** Whether this runtime can run the encoder in a worker. */
+export const canUseWorker = (): boolean => typeof (globalThis as { Worker?: unknown }).Worker === "function" && typeof (globalThis as { Deno?: unknown }).Deno === "object";
+
+export async function startWorkerRunner(model: Uint8Array, threads: number): Promise<SessionRunner> {
+  const Worker = (globalThis as unknown as { Worker: WorkerConstructor }).Worker;
+  const worker = new Worker(new URL("./onnx-worker.ts", import.meta.url).href, { type: "module" });
+  const post = (m: WorkerRequest, transfer: ArrayBuffer[] = []) => worker.postMessage(m, transfer);
+  const pending = new Map<number, { resolve: (v: Float32Array) => void; reject: (e: Error) => void }>();
+  let failed: Error | undefined;
+  let nextId = 0;
+  const fail = (err: Error) => {
+    failed ??= err;
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+  };
+  const loaded = new Promise<void>((resolve, reject) => {
+    worker.onmessage = (e) => {
+      const m = e.data;
+      if (m.type === "loaded") return resolve();
+      if (m.type === "load-error") return reject(new Error(m.message));
+      const p = pending.get(m.id);
+      pending.delete(m.id);
+      if (m.type === "result") p?.resolve(m.data);
+      else p?.reject(new Error(m.message));
+    };
+    worker.onerror = (e) => {
+      e.preventDefault();
+      const err = new Error(`encoder worker failed: ${e.message}`);
+      fail(err);
+      reject(err);
+    };
+  });
+  post({ type: "load", model, threads }, [model.buffer as ArrayBuffer]);
+  try {
+    await loaded;
+  } catch (err) {
+    worker.terminate();
+    throw err;
+  }
+  return {
+    run(seqs) {
+      if (failed) return Promise.reject(failed);
+      const id = nextId++;
+      return new Promise<Float32Array>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        post({ type: "run", id, seqs });
+      }).then((flat) => rows(flat, seqs.length));
+    },
+    release() {
+      fail(new Error("encoder worker released"));
+      worker.terminate();
+      return Promise.resolve();
+    },
+  };
+}
