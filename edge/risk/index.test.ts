@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../../test/support/tmp.ts";
 import { loadRiskModel } from "../classifier/index.ts";
 import { SentenceEncoder } from "../encoder/index.ts";
-import { decidingText, KeywordRiskScorer, loadRiskScorer, type RiskScorer } from "./index.ts";
+import { decidingText, FailureLog, KeywordRiskScorer, loadRiskScorer, type RiskScorer } from "./index.ts";
 import type { ProbeArtifact } from "./second-stage.ts";
 
 /** The probe's logit, computed here from the artifact's numbers (not through probe-head.ts). */
@@ -135,5 +135,24 @@ describe("risk scorer: the second stage", () => {
     expect(decidingText(messages, "turn:1")).toBe("first");
     expect(decidingText(messages, "last")).toBe("second");
     expect(decidingText(messages, "joined")).toBe("be nice\nfirst\nsecond");
+  });
+});
+
+describe("risk scorer: second-stage failures in the log", () => {
+  it("logs the first at once, then at most once a minute with the count since", () => {
+    const lines: string[] = [];
+    let t = 0;
+    const log = new FailureLog((m) => lines.push(m), 60_000, () => t);
+    log.report("worker died");
+    t = 1_000;
+    log.report("worker died");
+    log.report("worker died");
+    expect(lines).toEqual(["edge: second stage failed (worker died); the first stage decided"]);
+    t = 61_000;
+    log.report("worker died");
+    expect(lines[1]).toBe("edge: second stage failed (worker died); the first stage decided (3 failures since the last report)");
+    t = 200_000;
+    log.report("other");
+    expect(lines[2]).toBe("edge: second stage failed (other); the first stage decided");
   });
 });

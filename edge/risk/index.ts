@@ -122,6 +122,7 @@ export async function loadRiskScorer(
   if (!second) return { ...first, assess: (messages) => firstStageOnly(first, messages) };
   const { stage, encoder } = second;
   const budget = (typeof opts.secondStage === "object" ? opts.secondStage.waitBudgetMs : undefined) ?? SECOND_STAGE_WAIT_BUDGET_MS;
+  const failures = new FailureLog(warn);
   return {
     threshold: model.threshold,
     source: `${first.source} + encoder probe ${stage.artifact.version}`,
@@ -133,11 +134,36 @@ export async function loadRiskScorer(
       try {
         return await stage.decide(r, model.threshold, () => encoder.embed(decidingText(messages, r.source, messageText)));
       } catch (err) {
-        warn(`edge: second stage failed (${(err as Error).message}); the first stage decided`);
+        failures.report((err as Error).message);
         return firstDecides("error");
       }
     },
   };
+}
+
+/**
+ * Second-stage failures, logged at most once a minute with the count since the
+ * last line: a broken encoder fails every in-band prompt, and a line per
+ * request would bury the log (the metric counts each one).
+ */
+export class FailureLog {
+  private last = -Infinity;
+  private unlogged = 0;
+
+  constructor(
+    private readonly warn: (msg: string) => void,
+    private readonly everyMs = 60_000,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  report(message: string): void {
+    this.unlogged++;
+    if (this.now() - this.last < this.everyMs) return;
+    const more = this.unlogged > 1 ? ` (${this.unlogged} failures since the last report)` : "";
+    this.warn(`edge: second stage failed (${message}); the first stage decided${more}`);
+    this.last = this.now();
+    this.unlogged = 0;
+  }
 }
 
 /** The probe and the encoder, checked against each other and the first stage; undefined (with a warning) when unusable. */
