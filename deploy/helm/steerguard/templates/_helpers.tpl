@@ -139,6 +139,7 @@ prometheus.io/path: /metrics
     - --max-queue={{ .Values.sidecar.maxQueue }}
     - --grace-ms={{ .Values.sidecar.graceMs }}
     - --threads={{ .Values.sidecar.threads }}
+    - --replicas={{ .Values.sidecar.engineReplicas }}
     {{- if .Values.sidecar.model.source }}
     - --cache-dir=/var/cache/steerguard/models
     {{- end }}
