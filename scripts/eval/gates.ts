@@ -153,7 +153,12 @@ export async function allStagesGate(d: GateDeps): Promise<Gate> {
 const CONDITION_LATENCY =
   "in-band prompts pay a forward pass of their own here (in-process, the residual-output build); in the sidecar the condition rides the prefill the request makes anyway";
 
-export const DEFAULT_GATE = "edge";
+/**
+ * The selective arm's gate when --gates is left out, and the one whose rows are
+ * labelled plain "selective": the edge's own default, both classifier stages
+ * (config classifier.second_stage, on by default).
+ */
+export const DEFAULT_GATE = "edge+encoder";
 
 export const GATE_VARIANTS: readonly GateVariant[] = [
   { name: "edge", stages: ["edge"], description: "edge prompt-risk classifier at its shipped threshold", build: async (d) => edgeGate(d.classifier, d.classifierHash) },

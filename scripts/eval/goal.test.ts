@@ -64,18 +64,19 @@ describe("gate rows and the trade-off axis", () => {
     { name: "safe", group: "overrefusal", sources: [], description: "", load: () => [] },
     { name: "story-ppl", group: "capability", metric: "perplexity", sources: [], description: "", load: () => [] },
   ];
+  // The first stage alone, not the default gate: its rows are keyed selective[edge].
   const configs: ArmConfig[] = [{ arm: "never", strength: null }, { arm: "always", strength: 1 }, { arm: "selective", strength: 1, gate: "edge" }];
   const res = (steered: boolean[], extra: (i: number) => Partial<ItemResult>, ms?: number[]) =>
     steered.map((s, i): ItemResult => ({ id: `x/${i}`, steered: s, ...(ms ? { gateMs: ms[i] } : {}), ...extra(i) }));
   const results = new Map([
-    ["jb", new Map([["never", res([false, false], () => ({ refused: false }))], ["always@1", res([true, true], () => ({ refused: true }))], ["selective@1", res([true, false], (i) => ({ refused: i === 0 }), [1, 3])]])],
-    ["safe", new Map([["never", res([false, false], () => ({ refused: false }))], ["always@1", res([true, true], () => ({ refused: true }))], ["selective@1", res([false, false], () => ({ refused: false }), [2, 2])]])],
+    ["jb", new Map([["never", res([false, false], () => ({ refused: false }))], ["always@1", res([true, true], () => ({ refused: true }))], ["selective[edge]@1", res([true, false], (i) => ({ refused: i === 0 }), [1, 3])]])],
+    ["safe", new Map([["never", res([false, false], () => ({ refused: false }))], ["always@1", res([true, true], () => ({ refused: true }))], ["selective[edge]@1", res([false, false], () => ({ refused: false }), [2, 2])]])],
     [
       "story-ppl",
       new Map([
         ["never", res([false, false], () => ({ logprob: -20, tokens: 10 }))],
         ["always@1", res([true, true], () => ({ logprob: -30, tokens: 10 }))],
-        ["selective@1", res([false, false], () => ({ logprob: -20, tokens: 10 }), [4, 10])],
+        ["selective[edge]@1", res([false, false], () => ({ logprob: -20, tokens: 10 }), [4, 10])],
       ]),
     ],
   ]);
@@ -100,9 +101,9 @@ describe("gate rows and the trade-off axis", () => {
     const r = (k: string) => rows.find((x) => x.key === k)!;
     expect(r("never").perplexityCost).toBe(0);
     expect(r("always@1").perplexityCost).toBeCloseTo(Math.exp(1) - 1, 12);
-    expect(r("selective@1").perplexityCost).toBe(0);
+    expect(r("selective[edge]@1").perplexityCost).toBe(0);
     // never: 0 cost, 0 refusal; selective: 0 cost, 50%; always: cost, 100%.
-    expect(rows.filter((x) => x.onFrontier).map((x) => x.key)).toEqual(["always@1", "selective@1"]);
+    expect(rows.filter((x) => x.onFrontier).map((x) => x.key)).toEqual(["always@1", "selective[edge]@1"]);
     expect(goal[0]!.jailbreak!.share).toBe(0.5);
     expect(goal[0]!.overRefusal!.share).toBe(0);
     expect(goal[0]!.perplexity!.share).toBe(0);

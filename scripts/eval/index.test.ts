@@ -12,16 +12,18 @@ import { describe, expect, it } from "vitest";
 import { main, parseCli, runEval } from "./index.ts";
 import type { Report } from "./report.ts";
 import type { ItemResult } from "./runner.ts";
+import { DEFAULT_GATE } from "./gates.ts";
 import { SUITE_NAMES } from "./suites/index.ts";
 import { tempDir } from "../../test/support/tmp.ts";
 
 describe("npm run eval (smoke, --limit 3)", () => {
   it("writes the report, and jailbreak refusal rises with strength on the always arm", async () => {
     const out = tempDir("sg-eval-");
-    const gates = ["edge", "edge+encoder", "edge+condition", "all"];
+    const gates = ["edge+encoder", "edge", "edge+condition", "all"]; // the default gate first: its rows are plain "selective"
+    expect(gates[0]).toBe(DEFAULT_GATE);
     const opts = parseCli(["--limit", "3", "--strengths", "0,1.5", "--seed", "0", "--out", out, "--gates", gates.join(",")]);
     if (opts === "help") throw new Error("unexpected help");
-    const rep = await runEval(opts, "npm run eval -- --limit 3 --strengths 0,1.5 --gates edge,edge+encoder,edge+condition,all");
+    const rep = await runEval(opts, `npm run eval -- --limit 3 --strengths 0,1.5 --gates ${gates.join(",")}`);
     for (const f of ["report.md", "report.json", "tradeoff.svg"]) expect(existsSync(join(out, f))).toBe(true);
     const json = JSON.parse(readFileSync(join(out, "report.json"), "utf8")) as Report;
     expect(json.rows.map((r) => r.key)).toEqual([
@@ -80,9 +82,9 @@ describe("npm run eval (smoke, --limit 3)", () => {
     const band = gate("edge+condition").band!;
     for (const s of json.suites) {
       const never = cache(s.name, "never");
-      const edge = cache(s.name, "selective@1.5");
+      const edge = cache(s.name, "selective[edge]@1.5");
       for (const g of gates) {
-        const sel = cache(s.name, g === "edge" ? "selective@1.5" : `selective[${g}]@1.5`);
+        const sel = cache(s.name, g === DEFAULT_GATE ? "selective@1.5" : `selective[${g}]@1.5`);
         const always = cache(s.name, "always@1.5");
         for (const [id, r] of sel) {
           const want = r.steered ? always.get(id)! : never.get(id)!;

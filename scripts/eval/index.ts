@@ -48,7 +48,8 @@ export const HELP = `Usage: npm run eval -- [options]
 
 Safety / capability table for a model + refusal-steering profile under three arms:
 never (unsteered), always (steered at each strength), selective (steered iff the
-gate says so; default gate: the prompt-risk classifier). Writes report.md,
+gate says so; default gate: the edge's default, the prompt-risk classifier and
+its sentence-encoder second stage). Writes report.md,
 report.json, tradeoff.svg and a resumable cache under --out.
 
   --model DIR          built model directory or checkpoint (default ${relative(REPO, DEFAULT_MODEL_SOURCE) || DEFAULT_MODEL_SOURCE}, built on first use)
@@ -56,9 +57,9 @@ report.json, tradeoff.svg and a resumable cache under --out.
   --strengths LIST     steering strengths (default ${DEFAULTS.strengths.join(",")})
   --arms LIST          never,always,selective (default all three)
   --gates LIST         selective-arm gate variants, one row set each (default ${DEFAULT_GATE}; known: ${GATE_NAMES.join(", ")}):
-                         edge            the edge classifier at its shipped threshold
-                         edge+encoder    the edge's two-stage gate (classifier, then the sentence-encoder
-                                         probe in its uncertain band)
+                         edge            the edge classifier at its shipped threshold, alone
+                         edge+encoder    the edge's two-stage gate, its default (classifier, then the
+                                         sentence-encoder probe in its uncertain band)
                          edge+condition  classifier risk in the condition band: steered iff the profile's
                                          in-model condition holds; above it steered, below it not
                          all             two-stage risk, then the band, then the condition

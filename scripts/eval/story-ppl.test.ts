@@ -21,7 +21,7 @@ import { loadSae } from "../../sidecar/sae/load.ts";
 import { loadProfile } from "../../sidecar/steering/profile.ts";
 import { steeringHook } from "../../sidecar/steering/reference.ts";
 import { loadTok512 } from "../../sidecar/tokenizer/test-fixtures.ts";
-import type { Gate } from "./gates.ts";
+import { DEFAULT_GATE, type Gate } from "./gates.ts";
 import { keywordJudge } from "./judge.ts";
 import { LoglikScorer } from "./loglik.ts";
 import { perplexity } from "./perplexity.ts";
@@ -62,10 +62,10 @@ describe("story-ppl on organism260K (runner vs reference forward pass)", () => {
     const scorer = await LoglikScorer.load(dir, { profile: file });
     const cacheDir = tempDir("sg-story-ppl-");
     // A stand-in gate that routes story 1 only: the selective arm must follow it.
-    const gate: Gate = { name: "edge", hash: "test", decide: (m) => ({ steer: m[0]!.content === stories[1]!.request }) };
+    const gate: Gate = { name: DEFAULT_GATE, hash: "test", decide: (m) => ({ steer: m[0]!.content === stories[1]!.request }) };
     try {
-      const runner = new Runner({ engine, scorer, gates: new Map([["edge", gate]]), judge: keywordJudge, profileName: profile.name, cacheDir, seed: 0 });
-      const configs: ArmConfig[] = [{ arm: "never", strength: null }, { arm: "always", strength: 1 }, { arm: "selective", strength: 1, gate: "edge" }];
+      const runner = new Runner({ engine, scorer, gates: new Map([[DEFAULT_GATE, gate]]), judge: keywordJudge, profileName: profile.name, cacheDir, seed: 0 });
+      const configs: ArmConfig[] = [{ arm: "never", strength: null }, { arm: "always", strength: 1 }, { arm: "selective", strength: 1, gate: DEFAULT_GATE }];
       const results = new Map<string, ItemResult[]>();
       for (const c of configs) results.set(configKey(c), await runner.runSuite(storyPpl, items, c));
       const plain = want(undefined);
