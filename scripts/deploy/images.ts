@@ -117,8 +117,9 @@ export function edgeEntrypoint(): string[] {
     configText: JSON.stringify({ events: { path: `${IMAGE_PATHS.edgeEvents}/events.jsonl` } }),
     cwd: IMAGE_PATHS.app,
   });
-  const read = [IMAGE_PATHS.edgeEtc, join(IMAGE_PATHS.app, DEFAULT_ARTIFACT), ...SECOND_STAGE_READ.map((p) => join(IMAGE_PATHS.app, p))];
-  const withRead = flags.map((f) => (f.startsWith("--allow-read=") ? `--allow-read=${read.join(",")}` : f));
+  // The reads edgePermissionFlags grants, with all of /etc/steerguard (config, TLS files, an artifact) in place of the config file.
+  const widen = (f: string) => `--allow-read=${f.slice("--allow-read=".length).split(",").map((p) => (p === IMAGE_PATHS.edgeConfig ? IMAGE_PATHS.edgeEtc : p)).join(",")}`;
+  const withRead = flags.map((f) => (f.startsWith("--allow-read=") ? widen(f) : f));
   if (!withRead.some((f) => f.startsWith("--allow-env="))) throw new Error("edgePermissionFlags gave no --allow-env");
   return ["/usr/bin/deno", "run", ...withRead, join(IMAGE_PATHS.app, EDGE_MAIN)];
 }

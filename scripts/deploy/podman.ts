@@ -54,7 +54,8 @@ export function podman(cacheDir: string): Podman {
   const conf = join(cacheDir, "containers.conf");
   writeFileSync(conf, CONTAINERS_CONF);
   const env = { ...process.env, CONTAINERS_CONF: conf };
-  const run = (args: readonly string[], opts: { inherit?: boolean; timeoutMs?: number } = {}) => {
+  /** Runs podman; throws with its stderr on failure; gives both its outputs. */
+  const spawn = (args: readonly string[], opts: { inherit?: boolean; timeoutMs?: number } = {}) => {
     const r = spawnSync("podman", args, {
       env,
       encoding: "utf8",
@@ -63,8 +64,9 @@ export function podman(cacheDir: string): Podman {
       maxBuffer: 64 << 20,
     });
     if (r.status !== 0) throw new Error(`podman ${args.join(" ")} failed (${r.status ?? r.signal}): ${(r.stderr ?? "").trim()}`);
-    return r.stdout ?? "";
+    return { stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
   };
+  const run = (args: readonly string[], opts: { inherit?: boolean; timeoutMs?: number } = {}) => spawn(args, opts).stdout;
   const runAsync = (args: readonly string[]) =>
     new Promise<string>((resolve, reject) =>
       execFile("podman", args, { env, maxBuffer: 64 << 20 }, (err, stdout, stderr) => (err ? reject(new Error(`podman ${args.join(" ")} failed: ${stderr.trim() || err.message}`)) : resolve(stdout))),
@@ -73,9 +75,8 @@ export function podman(cacheDir: string): Podman {
     run,
     runAsync,
     logs: (container) => {
-      const r = spawnSync("podman", ["logs", container], { env, encoding: "utf8", maxBuffer: 64 << 20 });
-      if (r.status !== 0) throw new Error(`podman logs ${container} failed (${r.status ?? r.signal}): ${(r.stderr ?? "").trim()}`);
-      return `${r.stdout}${r.stderr}`;
+      const { stdout, stderr } = spawn(["logs", container]);
+      return stdout + stderr;
     },
     tryRun: (args) => {
       try {
