@@ -1,17 +1,28 @@
 /**
  * Loads the onnxruntime sentence encoder (onnx.ts) on this thread and in a
- * worker, and embeds the texts given as arguments under Deno with both;
- * prints JSON {runtime, threads, embeddings, worker}.
+ * worker, and embeds the texts given as arguments under Deno with both; then
+ * crashes the worker, and embeds the first text while it is down and once
+ * another has started (restarting-runner.ts); prints JSON {runtime, threads,
+ * embeddings, worker, whileDown, restarted, log}.
  * Run: ORT_DISABLE_TELEMETRY=1 deno run --allow-read=<encoder dir> --allow-ffi=<onnxruntime-node dir> edge/encoder/onnx-deno-smoke.ts TEXT...
  */
 import { OnnxSentenceEncoder } from "./onnx.ts";
+import type { RestartingRunner } from "./restarting-runner.ts";
 
 const { args } = (globalThis as unknown as { Deno: { args: string[] } }).Deno;
 
 const encoder = await OnnxSentenceEncoder.load();
-const inWorker = await OnnxSentenceEncoder.load({ worker: true }); // the edge's way (worker-runner.ts)
+const log: string[] = [];
+const inWorker = await OnnxSentenceEncoder.load({ worker: true, log: (m) => log.push(m) }); // the edge's way (worker-runner.ts)
 const embeddings = await encoder.embedBatch(args);
 const worker = await Promise.all(args.map((t) => inWorker.embed(t))); // concurrent calls, each its own answer
+
+const restarting = inWorker.sessionRunner as RestartingRunner;
+(restarting.runner as unknown as { crash(): void }).crash();
+while (restarting.runner) await new Promise((r) => setTimeout(r, 5));
+const whileDown = await inWorker.embed(args[0]!).then(() => "answered", (e: Error) => e.message);
+while (!restarting.runner) await new Promise((r) => setTimeout(r, 20));
+const restarted = Array.from(await inWorker.embed(args[0]!));
 await Promise.all([encoder.release(), inWorker.release()]);
 console.log(
   JSON.stringify({
@@ -19,5 +30,8 @@ console.log(
     threads: [encoder.thread, inWorker.thread],
     embeddings: embeddings.map((e) => Array.from(e)),
     worker: worker.map((e) => Array.from(e)),
+    whileDown,
+    restarted,
+    log,
   }),
 );

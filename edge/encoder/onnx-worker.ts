@@ -7,13 +7,14 @@
  *
  *   in:  { type: "load", model: Uint8Array, threads }   once
  *        { type: "run", id, seqs: number[][] }
+ *        { type: "crash" }   throws outside any run, as a dying worker would (tests)
  *   out: { type: "loaded" } | { type: "load-error", message }
  *        { type: "result", id, data: Float32Array (rows of EMBEDDING_DIM) } | { type: "error", id, message }
  */
 import type { InferenceSession } from "onnxruntime-node";
 import { createSession, runSession } from "./onnx-session.ts";
 
-export type WorkerRequest = { type: "load"; model: Uint8Array; threads: number } | { type: "run"; id: number; seqs: number[][] };
+export type WorkerRequest = { type: "load"; model: Uint8Array; threads: number } | { type: "run"; id: number; seqs: number[][] } | { type: "crash" };
 export type WorkerReply =
   | { type: "loaded" }
   | { type: "load-error"; message: string }
@@ -32,6 +33,12 @@ let queue: Promise<unknown> = Promise.resolve();
 
 scope.onmessage = (e) => {
   const m = e.data;
+  if (m.type === "crash") {
+    setTimeout(() => {
+      throw new Error("crash requested");
+    });
+    return;
+  }
   queue = queue.then(async () => {
     if (m.type === "load") {
       try {

@@ -55,7 +55,7 @@ describe("OnnxSentenceEncoder", () => {
     await expect(OnnxSentenceEncoder.load({ expectSha256: { "model.json": "0".repeat(64) } })).rejects.toThrow(/model.json differs/);
   });
 
-  it("loads under Deno with read access to the encoder folder and ffi to onnxruntime-node only, on this thread and in a worker, and matches tfjs", () => {
+  it("loads under Deno with read access to the encoder folder and ffi to onnxruntime-node only, on this thread and in a worker, matches tfjs, and starts a dead worker again", () => {
     const deno = fileURLToPath(new URL("../../node_modules/.bin/deno", import.meta.url));
     const smoke = fileURLToPath(new URL("./onnx-deno-smoke.ts", import.meta.url));
     const ortDir = fileURLToPath(new URL("../../node_modules/onnxruntime-node/", import.meta.url));
@@ -63,14 +63,22 @@ describe("OnnxSentenceEncoder", () => {
     const workerModules = SECOND_STAGE_READ.filter((p) => p.startsWith("edge/encoder/") || p.startsWith("node_modules/onnxruntime")).map((p) => fileURLToPath(new URL(`../../${p}`, import.meta.url)));
     const args = ["run", "--no-prompt", `--allow-read=${[fileURLToPath(DEFAULT_ENCODER_DIR), ...workerModules].join(",")}`, `--allow-ffi=${ortDir}`, smoke, ...TEXTS];
     const r = spawnSync(deno, args, { encoding: "utf8", timeout: 120_000, env: { ...process.env, ORT_DISABLE_TELEMETRY: "1" } });
-    expect(r.stderr).toBe("");
-    const out = JSON.parse(r.stdout) as { runtime: string; threads: string[]; embeddings: number[][]; worker: number[][] };
+    // Deno reports the crash the smoke asks for (the worker's uncaught error, with its stack), and nothing else.
+    const [first, ...stack] = r.stderr.replace(/\x1b\[[0-9;]*m/g, "").trimEnd().split("\n");
+    expect(first).toBe('error: Uncaught (in worker "") Error: crash requested');
+    expect(stack.every((l) => /^\s/.test(l))).toBe(true);
+    const out = JSON.parse(r.stdout) as { runtime: string; threads: string[]; embeddings: number[][]; worker: number[][]; whileDown: string; restarted: number[]; log: string[] };
     expect(out.runtime).toBe("deno");
     expect(out.threads).toEqual(["caller", "worker"]);
     for (const got of [out.embeddings, out.worker]) {
       expect(got).toHaveLength(TEXTS.length);
       got.forEach((e, i) => expect(maxAbsDiff(e, reference[i]!)).toBeLessThan(1e-4));
     }
+    // A dead worker fails calls at once (the gate's first stage decides them), then another starts, reading
+    // the same files again, and answers as before.
+    expect(out.whileDown).toBe("encoder worker restarting");
+    expect(maxAbsDiff(out.restarted, reference[0]!)).toBeLessThan(1e-4);
+    expect(out.log).toEqual([expect.stringMatching(/encoder worker died \(encoder worker failed: .*crash requested\); starting another in 1000 ms/), expect.stringMatching(/started again \(restart 1\)/)]);
     expect(r.status).toBe(0);
   }, 120_000);
 });

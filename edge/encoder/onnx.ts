@@ -35,9 +35,12 @@ export interface OnnxEncoderOptions {
   intraOpThreads?: number;
   /**
    * Run the session in a Web Worker (worker-runner.ts; Deno only), so that a
-   * model run does not hold this thread. Default: on this thread.
+   * model run does not hold this thread; a worker that dies is started again
+   * (restarting-runner.ts). Default: on this thread.
    */
   worker?: boolean;
+  /** Told when the worker dies and when another has started. */
+  log?: (msg: string) => void;
 }
 
 /**
@@ -62,12 +65,21 @@ export class OnnxSentenceEncoder extends Encoder {
   /** Loads the encoder from disk and builds its graph in memory; no network. */
   static async load(opts: OnnxEncoderOptions = {}): Promise<OnnxSentenceEncoder> {
     const files = await readCheckedFiles(opts.dir, opts.expectSha256);
-    const model = buildEncoderGraph(files, { source: `${ENCODER_PACKAGE}@${ENCODER_PACKAGE_VERSION}`, "model.json sha256": files.sha256["model.json"] ?? "" });
+    const model = graphOf(files);
     const threads = opts.intraOpThreads ?? DEFAULT_ENCODER_THREADS;
     const tokenizer = new SentencePieceTokenizer(files.vocabulary);
     if (opts.worker) {
       const { startWorkerRunner } = await import("./worker-runner.ts");
-      return new OnnxSentenceEncoder(await startWorkerRunner(model, threads), tokenizer, files.sha256, "worker");
+      const { RestartingRunner } = await import("./restarting-runner.ts");
+      // The first worker takes the model built here (transferred); a restart reads the same files again,
+      // checked against these hashes, rather than keeping a copy of the model for a rare event.
+      let first: Uint8Array | undefined = model;
+      const start = async () => {
+        const bytes = first ?? graphOf(await readCheckedFiles(opts.dir, files.sha256));
+        first = undefined;
+        return startWorkerRunner(bytes, threads);
+      };
+      return new OnnxSentenceEncoder(await RestartingRunner.create(start, { log: opts.log }), tokenizer, files.sha256, "worker");
     }
     return new OnnxSentenceEncoder(inThreadRunner(await createSession(model, threads)), tokenizer, files.sha256, "caller");
   }
@@ -77,8 +89,18 @@ export class OnnxSentenceEncoder extends Encoder {
     return this.runner.run(seqs);
   }
 
+  /** The runner (tests: worker-runner's crash, restarting-runner's counts). */
+  get sessionRunner(): SessionRunner {
+    return this.runner;
+  }
+
   /** Frees the onnxruntime session (and its worker). */
   release(): Promise<void> {
     return this.runner.release();
   }
+}
+
+/** The encoder's ONNX model, built from the package's files. */
+function graphOf(files: Awaited<ReturnType<typeof readCheckedFiles>>): Uint8Array {
+  return buildEncoderGraph(files, { source: `${ENCODER_PACKAGE}@${ENCODER_PACKAGE_VERSION}`, "model.json sha256": files.sha256["model.json"] ?? "" });
 }

@@ -3,10 +3,10 @@
  * in a Web Worker (Deno; Node 20 has no global Worker), so that the edge's
  * event loop keeps serving while the encoder computes. A worker that dies
  * fails its pending runs and every later one (the caller's fallback decides
- * those).
+ * those), and says so through `died`: restarting-runner.ts starts another.
  */
-import type { SessionRunner } from "./onnx-session.ts";
 import { rows } from "./onnx-session.ts";
+import type { MortalRunner } from "./restarting-runner.ts";
 import type { WorkerReply, WorkerRequest } from "./onnx-worker.ts";
 
 /** The Web Worker API, as much of it as this uses (the project's TypeScript has no DOM lib). */
@@ -21,13 +21,14 @@ type WorkerConstructor = new (url: string, opts: { type: "module" }) => WebWorke
 /** Whether this runtime can run the encoder in a worker. */
 export const canUseWorker = (): boolean => typeof (globalThis as { Worker?: unknown }).Worker === "function" && typeof (globalThis as { Deno?: unknown }).Deno === "object";
 
-export async function startWorkerRunner(model: Uint8Array, threads: number): Promise<SessionRunner> {
+export async function startWorkerRunner(model: Uint8Array, threads: number): Promise<MortalRunner & { crash(): void }> {
   const Worker = (globalThis as unknown as { Worker: WorkerConstructor }).Worker;
   const worker = new Worker(new URL("./onnx-worker.ts", import.meta.url).href, { type: "module" });
   const post = (m: WorkerRequest, transfer: ArrayBuffer[] = []) => worker.postMessage(m, transfer);
   const pending = new Map<number, { resolve: (v: Float32Array) => void; reject: (e: Error) => void }>();
   let failed: Error | undefined;
   let nextId = 0;
+  let died: (err: Error) => void = () => {};
   const fail = (err: Error) => {
     failed ??= err;
     for (const p of pending.values()) p.reject(err);
@@ -46,6 +47,7 @@ export async function startWorkerRunner(model: Uint8Array, threads: number): Pro
     worker.onerror = (e) => {
       e.preventDefault();
       const err = new Error(`encoder worker failed: ${e.message}`);
+      if (!failed) died(err);
       fail(err);
       reject(err);
     };
@@ -58,6 +60,9 @@ export async function startWorkerRunner(model: Uint8Array, threads: number): Pro
     throw err;
   }
   return {
+    died: new Promise<Error>((resolve) => (died = resolve)),
+    /** Makes the worker throw outside any run, as a worker that dies would (tests). */
+    crash: () => post({ type: "crash" }),
     run(seqs) {
       if (failed) return Promise.reject(failed);
       const id = nextId++;
@@ -67,6 +72,7 @@ export async function startWorkerRunner(model: Uint8Array, threads: number): Pro
       }).then((flat) => rows(flat, seqs.length));
     },
     release() {
+      died = () => {};
       fail(new Error("encoder worker released"));
       worker.terminate();
       return Promise.resolve();

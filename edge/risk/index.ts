@@ -183,7 +183,7 @@ async function loadSecondStage(
     const { canUseWorker } = await import("../encoder/worker-runner.ts");
     // (the probe is only valid on the encoder files it was fitted on). Under Deno (the edge) the session runs
     // in a worker: onnxruntime-node runs synchronously, and would hold the event loop that serves requests.
-    const encoder = await OnnxSentenceEncoder.load({ dir: files.encoderDir, expectSha256: stage.artifact.encoder.sha256, worker: canUseWorker() });
+    const encoder = await OnnxSentenceEncoder.load({ dir: files.encoderDir, expectSha256: stage.artifact.encoder.sha256, worker: canUseWorker(), log: warn });
     return { stage, encoder };
   } catch (err) {
     warn(`edge: classifier second stage unavailable (${(err as Error).message}); the first stage decides alone`);

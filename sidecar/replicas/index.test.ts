@@ -52,9 +52,12 @@ describe("ReplicaSet (two engines in worker threads)", () => {
   const logs: string[] = [];
   const engineOpts = { maxBatch: 2, maxQueue: 8, profiles: [PROFILE], profileDirs: [], prefillChunk: 8, stepTokens: 16, cacheReserveMb: 0 };
 
+  const serving: boolean[] = [];
+
   beforeAll(async () => {
     dir = await builtModel("organism260K");
     set = await ReplicaSet.load(dir, { replicas: 2, engine: engineOpts, onStep: (trace, replica) => traces.push({ trace, replica }), log: (line) => logs.push(line) });
+    set.onServing((s) => serving.push(s));
   }, 120_000);
   afterAll(async () => {
     await set?.close();
@@ -141,6 +144,17 @@ describe("ReplicaSet (two engines in worker threads)", () => {
     expect(metrics).toMatch(/^steerguard_sidecar_replica_restarts_total 1$/m);
     const again = await Promise.all(CASES.map((r) => drain(set, r).then(tokens)));
     expect(again.every((t) => t.length > 0)).toBe(true);
+    expect(serving).toEqual([]); // the other replica served throughout
+  }, 60_000);
+
+  it("says it cannot serve while every replica is down, and that it can once one is back", async () => {
+    const internals = set as unknown as { replicas: { send(m: ToReplica): void }[] };
+    for (const r of internals.replicas) r.send({ type: "crash" });
+    await expect.poll(() => serving, { timeout: 10_000 }).toEqual([false]);
+    await expect(drain(set, CASES[0]!)).rejects.toMatchObject({ code: status.UNAVAILABLE, message: "every engine replica has stopped" });
+    await expect.poll(() => serving, { timeout: 30_000 }).toEqual([false, true]);
+    expect(tokens(await drain(set, CASES[0]!)).length).toBeGreaterThan(0);
+    await expect.poll(() => set.load().maxBatch, { timeout: 30_000 }).toBe(4);
   }, 60_000);
 
   it("reports the replicas' load and model together", () => {

@@ -239,6 +239,7 @@ export class ReplicaSet implements SidecarBackend, MetricsSource {
    */
   private restart(index: number, code: number): void {
     if (this.closing) return;
+    this.notifyServing();
     this.log(`sidecar: replica ${index} stopped (exit code ${code}); starting it again in ${RESTART_DELAY_MS} ms`);
     const timer = setTimeout(() => {
       this.restarts.delete(timer);
@@ -249,6 +250,7 @@ export class ReplicaSet implements SidecarBackend, MetricsSource {
           if (this.closing) return void closeReplica(next.replica);
           this.replicas[index] = next.replica;
           this.log(`sidecar: replica ${index} serving again`);
+          this.notifyServing();
         },
         (err: Error) => this.log(`sidecar: replica ${index} did not start again (${err.message}); the others serve`),
       );
@@ -258,6 +260,21 @@ export class ReplicaSet implements SidecarBackend, MetricsSource {
 
   get size(): number {
     return this.replicas.length;
+  }
+
+  private readonly servingListeners: ((serving: boolean) => void)[] = [];
+  private serving = true;
+
+  /** Told when the last live replica stops, and when one serves again (the server's health). */
+  onServing(listener: (serving: boolean) => void): void {
+    this.servingListeners.push(listener);
+  }
+
+  private notifyServing(): void {
+    const serving = this.replicas.some((r) => !r.dead);
+    if (serving === this.serving) return;
+    this.serving = serving;
+    for (const l of this.servingListeners) l(serving);
   }
 
   private pick(): Replica {

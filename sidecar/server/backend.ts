@@ -28,6 +28,12 @@ export interface SidecarBackend {
    * puts depth and limit into every Generate call's trailers. Absent: no queue.
    */
   load?(): SidecarLoad;
+  /**
+   * Tells `listener` when the backend stops being able to generate (every
+   * engine replica has stopped) and when it can again; the server reports it
+   * through grpc.health.v1. Absent: it can while it is open.
+   */
+  onServing?(listener: (serving: boolean) => void): void;
   /** Releases the model; called once after the server has stopped. */
   close?(): Promise<void>;
 }

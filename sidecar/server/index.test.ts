@@ -69,6 +69,25 @@ describe("sidecar gRPC server", () => {
     expect(info.numLayers).toBe(3);
   });
 
+  it("reports NOT_SERVING while the backend says it cannot generate, and SERVING once it can again", async () => {
+    const backend = new FakeBackend(1, 0);
+    let tell: (serving: boolean) => void = () => {};
+    Object.assign(backend, { onServing: (l: (serving: boolean) => void) => (tell = l) });
+    const c = await start(backend);
+    const statuses = () => Promise.all(["", SIDECAR_SERVICE_NAME].map((service) => unary(c.health.check.bind(c.health), { service }, 5_000).then((r) => r.status)));
+    const { SERVING, NOT_SERVING } = HealthCheckResponse_ServingStatus;
+    expect(await statuses()).toEqual([SERVING, SERVING]);
+    tell(false);
+    expect(await statuses()).toEqual([NOT_SERVING, NOT_SERVING]);
+    tell(true);
+    expect(await statuses()).toEqual([SERVING, SERVING]);
+    // Shutting down wins over a backend that comes back meanwhile.
+    const down = server!.shutdown(2_000);
+    tell(true);
+    expect(await statuses()).toEqual([NOT_SERVING, NOT_SERVING]);
+    await down;
+  });
+
   it("streams every chunk in order, and maps backend errors onto status codes", async () => {
     const c = await start(new FakeBackend(5, 1));
     const ok = await collect(c, "hello");
