@@ -3,7 +3,10 @@
  * (eval:classifier, eval-condition): the held-out files minus anything seen in
  * training, plus the jailbreak-wrapped sets built from the new (2023_12_25-only)
  * templates, each paired (seeded) with one short held-out harmful request and,
- * for the FPR line, one short held-out benign instruction.
+ * for the FPR line, one short held-out benign instruction; and benign
+ * conversations of three user turns drawn (seeded) from the held-out benign
+ * instructions and questions, which show how the first stage's max over turns
+ * compounds a per-message false positive rate.
  */
 import { loadHeldOut, loadTrainingData, unseenFilter, wrapInTemplate, type Dialogue, type TextItem } from "./data.ts";
 import { mulberry32 } from "./train-lib.ts";
@@ -20,6 +23,8 @@ export interface HeldOutGroups {
   wrappedBenign: TextItem[];
   jbbAttacks: TextItem[];
   multiTurn: Dialogue[];
+  /** BENIGN_DIALOGUES conversations of BENIGN_DIALOGUE_TURNS user turns, each a held-out benign instruction or question */
+  benignDialogues: Dialogue[];
   /** held-out items dropped as seen in a training file, per source */
   dropped: Record<string, number>;
 }
@@ -44,18 +49,38 @@ export function heldOutGroups(dataDir: string, seed: number): HeldOutGroups {
     label: 0,
     source: "new-templates+benign",
   }));
+  const gsm8k = unseen(h.gsm8kTest);
+  const capability = unseen(h.capability);
   return {
     directHarmful,
     otherHarmful: unseen(h.otherHarmful),
     benignInstructions,
     xstestSafe: unseen(h.xstestSafe),
     jbbBenign: unseen(h.jbbBenign),
-    gsm8k: unseen(h.gsm8kTest),
-    capability: unseen(h.capability),
+    gsm8k,
+    capability,
     wrappedHarmful,
     wrappedBenign,
     jbbAttacks: h.jbbAttacks,
     multiTurn: h.multiTurn,
+    benignDialogues: benignDialogues([...benignInstructions, ...gsm8k, ...capability], mulberry32((seed | 0) + 1)),
     dropped,
   };
+}
+
+export const BENIGN_DIALOGUES = 1000;
+export const BENIGN_DIALOGUE_TURNS = 3;
+/** What the assistant says between the user turns (the gate reads only client-written messages). */
+const ASSISTANT_TURN = "Here is my answer.";
+
+/** Conversations of benign user turns, each turn drawn at random from `pool`. */
+function benignDialogues(pool: readonly TextItem[], rng: () => number): Dialogue[] {
+  return Array.from({ length: BENIGN_DIALOGUES }, () => {
+    const messages: Dialogue["messages"] = [];
+    for (let t = 0; t < BENIGN_DIALOGUE_TURNS; t++) {
+      if (t > 0) messages.push({ role: "assistant", content: ASSISTANT_TURN });
+      messages.push({ role: "user", content: pool[Math.floor(rng() * pool.length)]!.text });
+    }
+    return { messages, label: 0 as const, source: "held-out benign turns" };
+  });
 }
