@@ -13,6 +13,10 @@
  * cache, which turn-by-turn calls would charge to every call: +30 ms for
  * tfjs at 128 pieces here). p50 and p99 print side by side.
  *
+ * Then a burst: --burst texts sent at once to onnxruntime (2 threads, as the
+ * edge runs it), which runs the texts that wait together as one batch
+ * (edge/encoder/base.ts), against the same texts one run each, alternating.
+ *
  * Figures go to stdout; progress to stderr.
  */
 import { cpus, loadavg } from "node:os";
@@ -35,6 +39,7 @@ call warms the cache and is not timed.
   --block N        timed calls per turn (default 20)
   --warmup N       untimed calls per encoder and text first (default 20)
   --threads LIST   onnxruntime intra-op threads, comma-separated (default 1,2)
+  --burst N        texts per burst for the coalescing comparison (default 64; 0: skip it)
   -h, --help       show this help
 `;
 
@@ -66,14 +71,16 @@ export async function main(argv: string[]): Promise<number> {
     warmup: { type: "string" },
     block: { type: "string" },
     threads: { type: "string" },
+    burst: { type: "string" },
     help: { type: "boolean", short: "h" },
   }, HELP, { prefix: "bench:encoder: " });
   if ("exit" in parsed) return parsed.exit;
-  let runs: number, warmup: number, block: number, threads: number[];
+  let runs: number, warmup: number, block: number, threads: number[], burst: number;
   try {
     runs = intFlag("runs", parsed.values.runs, { min: 10, default: 200 });
     warmup = intFlag("warmup", parsed.values.warmup, { min: 0, default: 20 });
     block = intFlag("block", parsed.values.block, { min: 1, default: 20 });
+    burst = intFlag("burst", parsed.values.burst, { min: 0, max: 10_000, default: 64 });
     threads = (parsed.values.threads ?? "1,2").split(",").map((s) => intFlag("threads", s.trim(), { min: 1, max: 64, default: 1 }));
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
@@ -108,9 +115,40 @@ export async function main(argv: string[]): Promise<number> {
     const base = stats[0]!;
     lines.push(`| ${[`${c.pieces} (${c.label})`, ...stats.map((s) => `${s.p50.toFixed(2)} / ${s.p99.toFixed(2)}`), ...stats.slice(1).map((s) => `${(base.p50 / s.p50).toFixed(1)}x / ${(base.p99 / s.p99).toFixed(1)}x`)].join(" | ")} |`);
   }
-  await Promise.all(onnx.map((e) => e.release()));
   process.stdout.write(lines.join("\n") + "\n");
+  if (burst > 0) process.stdout.write(`\n${await burstTable(cases, burst, Math.max(3, Math.round(runs / 40)))}\n`);
+  await Promise.all(onnx.map((e) => e.release()));
   return 0;
+}
+
+/**
+ * `n` texts at once through onnxruntime (2 threads): coalesced as the edge
+ * runs them, and one run each (each call awaited before the next, as before
+ * coalescing), alternating for `rounds` rounds; the median burst time and
+ * texts per second. The mixed row cycles through the cases' texts.
+ */
+async function burstTable(cases: Case[], n: number, rounds: number): Promise<string> {
+  const enc = await OnnxSentenceEncoder.load({ intraOpThreads: 2 });
+  const rows = [...cases.map((c) => ({ label: `${c.pieces} (${c.label})`, texts: Array(n).fill(c.text) as string[] })), { label: "mixed", texts: Array.from({ length: n }, (_, i) => cases[i % cases.length]!.text) }];
+  const lines = [`burst of ${n} texts, onnxruntime 2T, median of ${rounds} rounds:`, "", "| pieces | coalesced ms (texts/s) | one run each ms (texts/s) | speed-up |", "| --- | --- | --- | --- |"];
+  for (const row of rows) {
+    process.stderr.write(`burst ${row.label} ...\n`);
+    const coalesced: number[] = [];
+    const single: number[] = [];
+    await Promise.all(row.texts.map((t) => enc.embed(t))); // warm-up
+    for (let r = 0; r < rounds; r++) {
+      let t0 = performance.now();
+      await Promise.all(row.texts.map((t) => enc.embed(t)));
+      coalesced.push(performance.now() - t0);
+      t0 = performance.now();
+      for (const t of row.texts) await enc.embed(t);
+      single.push(performance.now() - t0);
+    }
+    const [c, s] = [quantile(coalesced, 0.5), quantile(single, 0.5)];
+    lines.push(`| ${row.label} | ${c.toFixed(0)} (${((n / c) * 1000).toFixed(0)}) | ${s.toFixed(0)} (${((n / s) * 1000).toFixed(0)}) | ${(s / c).toFixed(2)}x |`);
+  }
+  await enc.release();
+  return lines.join("\n");
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

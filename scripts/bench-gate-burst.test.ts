@@ -1,17 +1,9 @@
 /** A short run of `npm run bench:gate-burst` (three real Deno edges, a fake sidecar): which stage decided, per edge. */
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { runCaptured } from "../test/support/capture.ts";
 import { main } from "./bench-gate-burst.ts";
 
-/** Runs main with stdout and stderr captured. */
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  vi.spyOn(process.stdout, "write").mockImplementation((s) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, "write").mockImplementation((s) => ((err += String(s)), true));
-  const code = await main(argv);
-  vi.restoreAllMocks();
-  return { code, out, err };
-}
+const run = (argv: string[]) => runCaptured(main, argv);
 
 describe("bench:gate-burst", () => {
   afterEach(() => vi.restoreAllMocks());

@@ -11,3 +11,14 @@ export function captureOutput(): { out: string[]; err: string[] } {
   vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
   return { out, err };
 }
+
+/** Runs a command-line main(argv) with its output captured; the spies are restored after. */
+export async function runCaptured(main: (argv: string[]) => Promise<number>, argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const c = captureOutput();
+  try {
+    const code = await main(argv);
+    return { code, out: c.out.join(""), err: c.err.join("") };
+  } finally {
+    vi.restoreAllMocks();
+  }
+}
