@@ -13,7 +13,7 @@ import { ADVERSARIAL_CASES } from "../../edge/classifier/adversarial-cases.ts";
 import { CONVERSATIONAL_CASES } from "../../edge/classifier/conversational-cases.ts";
 import { Progress } from "../lib/progress.ts";
 import type { TextItem } from "./data.ts";
-import { BENIGN_DIALOGUE_TURNS, heldOutGroups } from "./held-out-groups.ts";
+import { BENIGN_DIALOGUE_TURNS, heldOutGroups, LONG_BENIGN_DIALOGUE_TURNS } from "./held-out-groups.ts";
 import { auroc, quantile, rateAtOrAbove } from "./metrics.ts";
 import { DEFAULT_ARTIFACT, DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
 import { DEFAULT_PROBE_ARTIFACT } from "./encoder-probe.ts";
@@ -90,13 +90,13 @@ async function main(): Promise<void> {
   const thr = model.threshold;
 
   const {
-    directHarmful, otherHarmful, benignInstructions, xstestSafe, jbbBenign, gsm8k, capability, wrappedHarmful, wrappedBenign, jbbAttacks, multiTurn, benignDialogues, dropped,
+    directHarmful, otherHarmful, benignInstructions, xstestSafe, jbbBenign, gsm8k, capability, wrappedHarmful, wrappedBenign, jbbAttacks, multiTurn, benignDialogues, longBenignDialogues, dropped,
   } = heldOutGroups(dataDir, Number(values.seed) | 0);
-  const h = { jbbAttacks, multiTurn, benignDialogues };
+  const h = { jbbAttacks, multiTurn, benignDialogues, longBenignDialogues };
 
   const total =
     directHarmful.length + otherHarmful.length + benignInstructions.length + xstestSafe.length + jbbBenign.length + gsm8k.length +
-    capability.length + wrappedHarmful.length + wrappedBenign.length + h.jbbAttacks.length + h.multiTurn.length + h.benignDialogues.length;
+    capability.length + wrappedHarmful.length + wrappedBenign.length + h.jbbAttacks.length + h.multiTurn.length + h.benignDialogues.length + h.longBenignDialogues.length;
   const bar = new Progress({ total, label: "score" });
   const score = (xs: TextItem[]) => {
     const s = xs.map((x) => model.scoreText(x.text));
@@ -116,8 +116,9 @@ async function main(): Promise<void> {
     attacks: score(h.jbbAttacks),
     multi: h.multiTurn.map((d) => model.scoreConversation(d.messages as ChatMessage[]).risk),
     benignDialogues: h.benignDialogues.map((d) => model.scoreConversation(d.messages as ChatMessage[]).risk),
+    longBenignDialogues: h.longBenignDialogues.map((d) => model.scoreConversation(d.messages as ChatMessage[]).risk),
   };
-  bar.tick(h.multiTurn.length + h.benignDialogues.length);
+  bar.tick(h.multiTurn.length + h.benignDialogues.length + h.longBenignDialogues.length);
   bar.finish();
 
   const allBenign = [...S.benign, ...S.xstest, ...S.jbbBenign, ...S.gsm8k, ...S.capability];
@@ -158,6 +159,7 @@ async function main(): Promise<void> {
     fpr_mmlu_arc_truthfulqa: rateAtOrAbove(S.capability, thr),
     fpr_new_templates_wrapping_benign: rateAtOrAbove(S.wrappedBenign, thr),
     fpr_benign_conversations: rateAtOrAbove(S.benignDialogues, thr),
+    fpr_long_benign_conversations: rateAtOrAbove(S.longBenignDialogues, thr),
     latency_ms_200_chars: l200,
     latency_ms_4000_chars: l4000,
     adversarial_worst_ms: Object.fromEntries(adversarial.map((a) => [a.name, a.worstMs])),
@@ -173,6 +175,7 @@ async function main(): Promise<void> {
       gsm8k: S.gsm8k.length,
       capability: S.capability.length,
       benignDialogues: S.benignDialogues.length,
+      longBenignDialogues: S.longBenignDialogues.length,
     },
     droppedAsSeenInTraining: dropped,
   };
@@ -194,6 +197,7 @@ async function main(): Promise<void> {
     `FPR MMLU + ARC + TruthfulQA questions   ${pct(m.fpr_mmlu_arc_truthfulqa)}   (n=${m.n.capability})`,
     `FPR new templates wrapping benign       ${pct(m.fpr_new_templates_wrapping_benign)}   (n=${wrappedBenign.length}; no goal)`,
     `FPR benign ${BENIGN_DIALOGUE_TURNS}-turn conversations (held-out turns) ${pct(m.fpr_benign_conversations)}   (n=${m.n.benignDialogues}; no goal: a risky turn anywhere steers the conversation)`,
+    `FPR benign ${LONG_BENIGN_DIALOGUE_TURNS}-turn conversations (held-out turns) ${pct(m.fpr_long_benign_conversations)}   (n=${m.n.longBenignDialogues})`,
     `latency 200 chars    p50 ${l200.p50.toFixed(4)} ms  p99 ${l200.p99.toFixed(4)} ms  (mean CPU ${l200.cpuMean.toFixed(4)} ms)`,
     `latency 4000 chars   p50 ${l4000.p50.toFixed(4)} ms  p99 ${l4000.p99.toFixed(4)} ms  (mean CPU ${l4000.cpuMean.toFixed(4)} ms)   goal p99 < 1 ms  ${goal(l4000.p99 < 1)}`,
     `adversarial inputs   worst ${worstAdversarial.worstMs.toFixed(2)} ms (${worstAdversarial.name}; ${adversarial.length} inputs, 20 runs each)   goal <= 10 ms  ${goal(worstAdversarial.worstMs <= 10)}`,
@@ -213,6 +217,7 @@ async function main(): Promise<void> {
       capability: capability.map((x) => x.text),
       wrappedBenign: wrappedBenign.map((x) => x.text),
       benignDialogues: h.benignDialogues.map((d) => d.messages as ChatMessage[]),
+      longBenignDialogues: h.longBenignDialogues.map((d) => d.messages as ChatMessage[]),
     }, S, { sample: latencySample, seed: Number(values.seed) | 0, long: promptOfLength(benignInstructions.map((x) => x.text), 4000) });
     lines.push("", ...gate.lines);
     Object.assign(m, { gate: gate.metrics });
@@ -238,7 +243,7 @@ async function main(): Promise<void> {
   if (values.json) writeFileSync(resolve(REPO_ROOT, values.json), JSON.stringify(m, null, 2) + "\n");
 }
 
-type GroupName = "direct" | "wrapped" | "attacks" | "multi" | "benign" | "xstest" | "jbbBenign" | "gsm8k" | "capability" | "wrappedBenign" | "benignDialogues";
+type GroupName = "direct" | "wrapped" | "attacks" | "multi" | "benign" | "xstest" | "jbbBenign" | "gsm8k" | "capability" | "wrappedBenign" | "benignDialogues" | "longBenignDialogues";
 
 /** The whole gate (first stage alone vs with the encoder probe) at the shipped thresholds; see eval-gate.ts. */
 async function evalWholeGate(
@@ -268,6 +273,7 @@ async function evalWholeGate(
     fprCapability: rateAtOrAbove(S.capability, thr),
     fprWrappedBenign: rateAtOrAbove(S.wrappedBenign, thr),
     fprConversations: rateAtOrAbove(S.benignDialogues, thr),
+    fprLongConversations: rateAtOrAbove(S.longBenignDialogues, thr),
     greetings,
   });
   const warn = (msg: string) => process.stderr.write(`${msg}\n`);
@@ -300,6 +306,7 @@ async function evalWholeGate(
     row("FPR MMLU + ARC + TruthfulQA", "fprCapability"),
     row("FPR new templates wrapping benign", "fprWrappedBenign"),
     row(`FPR benign ${BENIGN_DIALOGUE_TURNS}-turn conversations`, "fprConversations"),
+    row(`FPR benign ${LONG_BENIGN_DIALOGUE_TURNS}-turn conversations`, "fprLongConversations"),
     row("greetings steered (conversational-cases)", "greetings", `${g.greetings} of ${CONVERSATIONAL_CASES.length}`, two.greetings <= g.greetings),
     `share of held-out prompts and dialogues reaching stage 2: ${f(run.stage2Share)}`,
     `gate latency, assess() as the edge calls it, ${latency.n} held-out prompts (seeded sample):`,

@@ -4,8 +4,8 @@
  * training, plus the jailbreak-wrapped sets built from the new (2023_12_25-only)
  * templates, each paired (seeded) with one short held-out harmful request and,
  * for the FPR line, one short held-out benign instruction; and benign
- * conversations of three user turns drawn (seeded) from the held-out benign
- * instructions and questions, which show how the first stage's max over turns
+ * conversations of 3 and of 10 user turns drawn (seeded) from the held-out
+ * benign instructions and questions, which show how the max over turns
  * compounds a per-message false positive rate.
  */
 import { loadHeldOut, loadTrainingData, unseenFilter, wrapInTemplate, type Dialogue, type TextItem } from "./data.ts";
@@ -25,6 +25,8 @@ export interface HeldOutGroups {
   multiTurn: Dialogue[];
   /** BENIGN_DIALOGUES conversations of BENIGN_DIALOGUE_TURNS user turns, each a held-out benign instruction or question */
   benignDialogues: Dialogue[];
+  /** LONG_BENIGN_DIALOGUES conversations of LONG_BENIGN_DIALOGUE_TURNS such turns */
+  longBenignDialogues: Dialogue[];
   /** held-out items dropped as seen in a training file, per source */
   dropped: Record<string, number>;
 }
@@ -51,6 +53,7 @@ export function heldOutGroups(dataDir: string, seed: number): HeldOutGroups {
   }));
   const gsm8k = unseen(h.gsm8kTest);
   const capability = unseen(h.capability);
+  const benignPool = [...benignInstructions, ...gsm8k, ...capability];
   return {
     directHarmful,
     otherHarmful: unseen(h.otherHarmful),
@@ -63,21 +66,24 @@ export function heldOutGroups(dataDir: string, seed: number): HeldOutGroups {
     wrappedBenign,
     jbbAttacks: h.jbbAttacks,
     multiTurn: h.multiTurn,
-    benignDialogues: benignDialogues([...benignInstructions, ...gsm8k, ...capability], mulberry32((seed | 0) + 1)),
+    benignDialogues: benignDialogues(benignPool, BENIGN_DIALOGUES, BENIGN_DIALOGUE_TURNS, mulberry32((seed | 0) + 1)),
+    longBenignDialogues: benignDialogues(benignPool, LONG_BENIGN_DIALOGUES, LONG_BENIGN_DIALOGUE_TURNS, mulberry32((seed | 0) + 2)),
     dropped,
   };
 }
 
 export const BENIGN_DIALOGUES = 1000;
 export const BENIGN_DIALOGUE_TURNS = 3;
+export const LONG_BENIGN_DIALOGUES = 500;
+export const LONG_BENIGN_DIALOGUE_TURNS = 10;
 /** What the assistant says between the user turns (the gate reads only client-written messages). */
 const ASSISTANT_TURN = "Here is my answer.";
 
-/** Conversations of benign user turns, each turn drawn at random from `pool`. */
-function benignDialogues(pool: readonly TextItem[], rng: () => number): Dialogue[] {
-  return Array.from({ length: BENIGN_DIALOGUES }, () => {
+/** `n` conversations of `turns` benign user turns, each turn drawn at random from `pool`. */
+function benignDialogues(pool: readonly TextItem[], n: number, turns: number, rng: () => number): Dialogue[] {
+  return Array.from({ length: n }, () => {
     const messages: Dialogue["messages"] = [];
-    for (let t = 0; t < BENIGN_DIALOGUE_TURNS; t++) {
+    for (let t = 0; t < turns; t++) {
       if (t > 0) messages.push({ role: "assistant", content: ASSISTANT_TURN });
       messages.push({ role: "user", content: pool[Math.floor(rng() * pool.length)]!.text });
     }
