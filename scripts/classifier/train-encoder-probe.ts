@@ -39,6 +39,8 @@ Options:
   --artifact FILE     first-stage artifact (default: edge/classifier/risk-model.v2.json)
   --out FILE          probe artifact (default: edge/classifier/encoder-probe.v1.json)
   --seed N            split seed, as the first stage's (default 42)
+  --probe-seed N      the probe's initial weights and shuffles (default: --seed); another value
+                      keeps the split, for a seed study of the probe alone
   --band-miss F       band: at most F of validation harmful below it, of benign above it (default ${DEFAULT_BAND_MISS})
   --threshold-rule R  fpr (default): the lowest threshold with the gate's FPR on validation benign
                       instructions <= --target-fpr, the first stage's own rule; recall: the highest
@@ -60,6 +62,7 @@ async function main(): Promise<number> {
     artifact: { type: "string", default: DEFAULT_ARTIFACT },
     out: { type: "string", default: DEFAULT_PROBE_ARTIFACT },
     seed: { type: "string" },
+    "probe-seed": { type: "string" },
     "band-miss": { type: "string" },
     "target-fpr": { type: "string" },
     hidden: { type: "string" },
@@ -82,7 +85,7 @@ async function main(): Promise<number> {
   const probeOpts = {
     ...defaults,
     hidden,
-    seed,
+    seed: intFlag("probe-seed", v["probe-seed"], { default: seed }),
     l2: numFlag("l2", v.l2, { default: defaults.l2, min: 0 }),
     lr: numFlag("lr", v.lr, { default: defaults.lr, min: 0 }),
     epochs: intFlag("epochs", v.epochs, { default: defaults.epochs, min: 1 }),
