@@ -8,21 +8,15 @@ import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { readManifest } from "../sidecar/model/manifest.ts";
 import { main } from "./bench-engine.ts";
+import { captureOutput } from "../test/support/capture.ts";
 
 describe("bench:engine", () => {
   const cacheDir = mkdtempSync(join(tmpdir(), "sg-bench-"));
   afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
   afterEach(() => vi.restoreAllMocks());
-  const capture = () => {
-    const out: string[] = [];
-    const err: string[] = [];
-    vi.spyOn(process.stdout, "write").mockImplementation((s) => (out.push(String(s)), true));
-    vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
-    return { out, err };
-  };
 
   it("prints help, and rejects bad flags with exit code 2", async () => {
-    const { out, err } = capture();
+    const { out, err } = captureOutput();
     expect(await main(["--help"])).toBe(0);
     expect(out.join("")).toContain("Usage: npm run bench:engine");
     expect(await main(["--models", "gpt5"])).toBe(2);
@@ -31,7 +25,7 @@ describe("bench:engine", () => {
   });
 
   it("prints one table row per runner, the bandwidth limit and the goals", async () => {
-    const { out, err } = capture();
+    const { out, err } = captureOutput();
     const argv = ["--models", "tiny", "--prompt-tokens", "8", "--new-tokens", "4", "--batch", "2", "--repeats", "1", "--bandwidth-mb", "4", "--min-ms", "0", "--cache-dir", cacheDir];
     expect(await main(argv)).toBe(0);
     const text = out.join("");
@@ -66,7 +60,7 @@ describe("bench:engine", () => {
   });
 
   it("--weights fp32,int4: one engine row per precision, the int4 build's manifest, and the speedup vs fp32", async () => {
-    const { out } = capture();
+    const { out } = captureOutput();
     const argv = ["--models", "tiny", "--weights", "fp32,int4", "--prompt-tokens", "8", "--new-tokens", "4", "--batch", "2", "--repeats", "1",
       "--bandwidth-mb", "4", "--min-ms", "0", "--no-steering", "--no-spin-row", "--cache-dir", cacheDir];
     expect(await main(argv)).toBe(0);

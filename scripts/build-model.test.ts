@@ -3,28 +3,22 @@ import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { main } from "./build-model.ts";
+import { captureOutput } from "../test/support/capture.ts";
 import { tempDir } from "../test/support/tmp.ts";
 
 const STORIES = join(import.meta.dirname, "../../shared/models/stories260K");
 
 describe("build-model CLI", () => {
   afterEach(() => vi.restoreAllMocks());
-  const capture = () => {
-    const out: string[] = [];
-    const err: string[] = [];
-    vi.spyOn(process.stdout, "write").mockImplementation((s) => (out.push(String(s)), true));
-    vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
-    return { out, err };
-  };
 
   it("prints help", async () => {
-    const { out } = capture();
+    const { out } = captureOutput();
     expect(await main(["--help"])).toBe(0);
     expect(out.join("")).toContain("--from SRC");
   });
 
   it("rejects missing and unknown flags with exit code 2", async () => {
-    const { err } = capture();
+    const { err } = captureOutput();
     expect(await main(["--from", STORIES])).toBe(2);
     expect(await main(["--bogus"])).toBe(2);
     expect(err.join("")).toContain("--from and --out are required");
@@ -32,7 +26,7 @@ describe("build-model CLI", () => {
 
   it("builds a model and prints a one-line summary", async () => {
     const out = tempDir("sg-cli-");
-    const cap = capture();
+    const cap = captureOutput();
     expect(await main(["--from", STORIES, "--out", out, "--id", "s260", "--quiet"])).toBe(0);
     expect(cap.out.join("")).toMatch(/^built s260 \(llama2c, 0\.26M params, 5 layers.*\n$/);
     expect(existsSync(join(out, "model.onnx"))).toBe(true);
@@ -41,7 +35,7 @@ describe("build-model CLI", () => {
 
   it("builds at a chosen weight precision, prints it and the peak RSS; bad precisions and block sizes exit 2", async () => {
     const out = tempDir("sg-cli-");
-    const cap = capture();
+    const cap = captureOutput();
     expect(await main(["--from", STORIES, "--out", out, "--weights", "int4", "--block-size", "16", "--quiet"])).toBe(0);
     expect(cap.out.join("")).toMatch(/int4 weights: [\d.]+ MB\) -> .* in [\d.]+s; peak RSS \d+ MB\n$/);
     expect(JSON.parse(readFileSync(join(out, "manifest.json"), "utf8")).graph.precision).toEqual({ weights: "int4", blockSize: 16 });
@@ -53,7 +47,7 @@ describe("build-model CLI", () => {
 
   it("builds with fused attention (--attention gqa) and records it; other values exit 2", async () => {
     const out = tempDir("sg-cli-");
-    const cap = capture();
+    const cap = captureOutput();
     expect(await main(["--from", STORIES, "--out", out, "--attention", "gqa", "--quiet"])).toBe(0);
     expect(cap.out.join("")).toMatch(/fp32 weights, fused attention \(gqa\): [\d.]+ MB\)/);
     expect(JSON.parse(readFileSync(join(out, "manifest.json"), "utf8")).graph.attention).toBe("gqa");
@@ -62,14 +56,14 @@ describe("build-model CLI", () => {
   });
 
   it("reports source errors on stderr with exit code 1", async () => {
-    const { err } = capture();
+    const { err } = captureOutput();
     expect(await main(["--from", "/nonexistent", "--out", tempDir("sg-cli-")])).toBe(1);
     expect(err.join("")).toMatch(/build-model: .*not found/);
   });
 
   it("builds a Gemma 2 checkpoint and names its family; an unsupported model_type names the field and value", async () => {
     const gemma2 = join(import.meta.dirname, "../../shared/models/archref/gemma2");
-    const cap = capture();
+    const cap = captureOutput();
     expect(await main(["--from", gemma2, "--out", tempDir("sg-cli-"), "--quiet"])).toBe(0);
     expect(cap.out.join("")).toMatch(/^built gemma2 \(hf\/gemma2, .*4 layers, d_model 64, heads 4\/2 kv/);
     const bad = tempDir("sg-cli-");
