@@ -5,6 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { GenerateChunk } from "../proto/gen/steerguard/v1/sidecar.ts";
 import { chunk, fin, KEY, ScriptedBackend, setup, sseData, streamOf, SUBSET, LIMITED } from "./pipeline/testing.ts";
+import { SECOND_STAGE_DOWN } from "./app.ts";
+import { fixedScorer } from "./risk/index.ts";
 import { InflightRequests } from "./shutdown/index.ts";
 import { SidecarFailure } from "./sidecar/index.ts";
 
@@ -428,12 +430,25 @@ describe("edge checks before routing", () => {
 });
 
 describe("other routes", () => {
+  it("warns on /readyz while the classifier's second stage is down, and stays ready", async () => {
+    let up = false;
+    const scorer = { ...fixedScorer(0.1), secondStageUp: () => up };
+    const { app } = setup({}, { scorer });
+    const down = await app.request("/readyz");
+    expect(down.status).toBe(200);
+    expect(await jsonOf(down)).toMatchObject({ ready: true, warnings: [SECOND_STAGE_DOWN] });
+    up = true;
+    expect((await jsonOf(await app.request("/readyz"))).warnings).toBeUndefined();
+  });
+
   it("serves /healthz, /readyz, /v1/models and /metrics", async () => {
     const { app, post } = setup();
     expect((await app.request("/healthz")).status).toBe(200);
     const ready = await app.request("/readyz");
     expect(ready.status).toBe(200);
-    expect(await jsonOf(ready)).toMatchObject({ ready: true, classifier: "fixed" });
+    const readyBody = await jsonOf(ready);
+    expect(readyBody).toMatchObject({ ready: true, classifier: "fixed" });
+    expect(readyBody.warnings).toBeUndefined();
     const models = await app.request("/v1/models", { headers: { authorization: `Bearer ${KEY}` } });
     expect(await jsonOf(models)).toEqual({ object: "list", data: [{ id: "organism260K", object: "model", created: 0, owned_by: "steerguard" }] });
     expect((await app.request("/v1/models")).status).toBe(401);

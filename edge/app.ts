@@ -25,6 +25,9 @@ import { Admission } from "./sidecar/admission.ts";
 import { bandedProfiles, conditionWarnings } from "./sidecar/condition-warnings.ts";
 import { validateRequest } from "./validate/index.ts";
 
+/** /readyz's warning while the classifier's second stage cannot decide (not a reason to leave rotation). */
+export const SECOND_STAGE_DOWN = "classifier second stage down (its encoder worker is being started again): the first stage decides in-band prompts meanwhile";
+
 /** What the app needs beyond its config: the pipeline's dependencies (edge/pipeline/exchange.ts) and the key store and rate limiter. */
 export interface AppDeps extends Omit<PipelineDeps, "config" | "admission"> {
   keys: KeyStore;
@@ -64,7 +67,8 @@ export function createApp(config: Config, deps: AppDeps) {
     const ready = reason === null;
     const calls = { inflight: admission?.size ?? null, limit: config.sidecar.max_inflight };
     // Not a reason to take the edge out of rotation: in-band prompts are steered (edge/pipeline/condition-fallback.ts).
-    const warnings = conditionWarnings(banded, deps.sidecar);
+    const warnings = [...conditionWarnings(banded, deps.sidecar)];
+    if (deps.scorer.secondStageUp?.() === false) warnings.push(SECOND_STAGE_DOWN);
     const extra = { ...(reason ? { reason } : {}), ...(warnings.length > 0 ? { warnings } : {}) };
     return c.json({ ready, ...extra, sidecars: deps.sidecar.status(), sidecar_calls: calls, classifier: deps.scorer.source }, ready ? 200 : 503);
   });

@@ -20,9 +20,10 @@ const worker = await Promise.all(args.map((t) => inWorker.embed(t))); // concurr
 const restarting = inWorker.sessionRunner as RestartingRunner;
 (restarting.runner as unknown as { crash(): void }).crash();
 while (restarting.runner) await new Promise((r) => setTimeout(r, 5));
-const whileDown = await inWorker.embed(args[0]!).then(() => "answered", (e: Error) => e.message);
+const whileDown = `${inWorker.up ? "up" : "down"}: ${await inWorker.embed(args[0]!).then(() => "answered", (e: Error) => e.message)}`;
 while (!restarting.runner) await new Promise((r) => setTimeout(r, 20));
 const restarted = Array.from(await inWorker.embed(args[0]!));
+const upAgain = inWorker.up;
 await Promise.all([encoder.release(), inWorker.release()]);
 console.log(
   JSON.stringify({
@@ -32,6 +33,7 @@ console.log(
     worker: worker.map((e) => Array.from(e)),
     whileDown,
     restarted,
+    upAgain,
     log,
   }),
 );

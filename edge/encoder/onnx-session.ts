@@ -13,6 +13,8 @@ export interface SessionRunner {
   /** Unit-norm embeddings, one per sequence. */
   run(seqs: number[][]): Promise<Float32Array[]>;
   release(): Promise<void>;
+  /** Whether runs can succeed now (false while a worker is dead or being replaced). */
+  readonly up: boolean;
 }
 
 /** A session over the encoder's ONNX model: `threads` intra-op threads that sleep, not spin, when idle. */
@@ -48,5 +50,6 @@ export function inThreadRunner(session: ort.InferenceSession): SessionRunner {
   return {
     run: async (seqs) => rows(await runSession(session, seqs), seqs.length),
     release: () => session.release(),
+    up: true,
   };
 }

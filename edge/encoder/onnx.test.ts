@@ -67,7 +67,7 @@ describe("OnnxSentenceEncoder", () => {
     const [first, ...stack] = r.stderr.replace(/\x1b\[[0-9;]*m/g, "").trimEnd().split("\n");
     expect(first).toBe('error: Uncaught (in worker "") Error: crash requested');
     expect(stack.every((l) => /^\s/.test(l))).toBe(true);
-    const out = JSON.parse(r.stdout) as { runtime: string; threads: string[]; embeddings: number[][]; worker: number[][]; whileDown: string; restarted: number[]; log: string[] };
+    const out = JSON.parse(r.stdout) as { runtime: string; threads: string[]; embeddings: number[][]; worker: number[][]; whileDown: string; restarted: number[]; upAgain: boolean; log: string[] };
     expect(out.runtime).toBe("deno");
     expect(out.threads).toEqual(["caller", "worker"]);
     for (const got of [out.embeddings, out.worker]) {
@@ -76,7 +76,8 @@ describe("OnnxSentenceEncoder", () => {
     }
     // A dead worker fails calls at once (the gate's first stage decides them), then another starts, reading
     // the same files again, and answers as before.
-    expect(out.whileDown).toBe("encoder worker restarting");
+    expect(out.whileDown).toBe("down: encoder worker restarting");
+    expect(out.upAgain).toBe(true);
     expect(maxAbsDiff(out.restarted, reference[0]!)).toBeLessThan(1e-4);
     expect(out.log).toEqual([expect.stringMatching(/encoder worker died \(encoder worker failed: .*crash requested\); starting another in 1000 ms/), expect.stringMatching(/started again \(restart 1\)/)]);
     expect(r.status).toBe(0);

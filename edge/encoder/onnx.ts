@@ -89,6 +89,11 @@ export class OnnxSentenceEncoder extends Encoder {
     return this.runner.run(seqs);
   }
 
+  /** Whether embeddings can be had now: false while a dead worker is being replaced. */
+  get up(): boolean {
+    return this.runner.up;
+  }
+
   /** The runner (tests: worker-runner's crash, restarting-runner's counts). */
   get sessionRunner(): SessionRunner {
     return this.runner;

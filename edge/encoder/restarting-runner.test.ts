@@ -22,6 +22,7 @@ function fake(n: number): Fake {
     kill: (msg = "boom") => die(new Error(msg)),
     run: (seqs) => Promise.resolve(seqs.map(() => Float32Array.of(n))),
     release: async () => void (f.released = true),
+    up: true,
   };
   return f;
 }
@@ -64,14 +65,17 @@ describe("RestartingRunner", () => {
   it("runs on the current runner; after a death fails calls at once, then starts another after the delay", async () => {
     const { r, made, log } = await setup();
     expect(await which(r)).toBe(0);
+    expect(r.up).toBe(true);
     made[0]!.kill("worker gone");
     await settle();
+    expect(r.up).toBe(false);
     expect(made[0]!.released).toBe(true);
     await expect(r.run([[1]])).rejects.toThrow("encoder worker restarting");
     await wait(99);
     expect(r.runner).toBeUndefined();
     await wait(1);
     expect(r.runner).toBe(made[1]);
+    expect(r.up).toBe(true);
     expect(await which(r)).toBe(1);
     expect(r.restarts).toBe(1);
     expect(log).toEqual([

@@ -53,6 +53,10 @@ export class RestartingRunner implements SessionRunner {
     return r;
   }
 
+  get up(): boolean {
+    return this.current?.up ?? false;
+  }
+
   /** The runner up now; undefined while a dead one is being replaced. */
   get runner(): MortalRunner | undefined {
     return this.current;

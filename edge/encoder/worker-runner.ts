@@ -63,6 +63,9 @@ export async function startWorkerRunner(model: Uint8Array, threads: number): Pro
     died: new Promise<Error>((resolve) => (died = resolve)),
     /** Makes the worker throw outside any run, as a worker that dies would (tests). */
     crash: () => post({ type: "crash" }),
+    get up() {
+      return !failed;
+    },
     run(seqs) {
       if (failed) return Promise.reject(failed);
       const id = nextId++;

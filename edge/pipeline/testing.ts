@@ -11,7 +11,7 @@ import { parseConfig, type ConfigInput } from "../config/index.ts";
 import { MemorySink } from "../events/index.ts";
 import { Metrics } from "../metrics/index.ts";
 import { RateLimiter } from "../ratelimit/index.ts";
-import { fixedScorer } from "../risk/index.ts";
+import { fixedScorer, type RiskScorer } from "../risk/index.ts";
 import type { InflightRequests } from "../shutdown/index.ts";
 import type { GenerationStream, SidecarBackend, SidecarFailure, SidecarStatus, StartOptions } from "../sidecar/index.ts";
 
@@ -66,6 +66,8 @@ export interface SetupOptions {
   inflight?: InflightRequests;
   /** A real backend (e.g. a SidecarPool) in place of the scripted one; `backend` is then unused. */
   sidecar?: SidecarBackend;
+  /** A scorer in place of the fixed one (`risk` is then unused). */
+  scorer?: RiskScorer;
 }
 
 /** The app with a test config (`overrides` on top); risk 0.9 for anything mentioning "bomb", else 0.1. */
@@ -88,7 +90,7 @@ export function setup(overrides: ConfigInput = {}, opts: SetupOptions = {}) {
   const app = createApp(config, {
     keys: new KeyStore(config, KEY),
     limiter: new RateLimiter(config.rate_limit),
-    scorer: fixedScorer(opts.risk ?? ((msgs: unknown) => (JSON.stringify(msgs).includes("bomb") ? 0.9 : 0.1)), 0.5),
+    scorer: opts.scorer ?? fixedScorer(opts.risk ?? ((msgs: unknown) => (JSON.stringify(msgs).includes("bomb") ? 0.9 : 0.1)), 0.5),
     sidecar: opts.sidecar ?? backend,
     events,
     metrics,

@@ -28,6 +28,8 @@ export interface RiskScorer {
   readonly threshold: number;
   /** Where the scorer came from, e.g. "classifier 2.5.0 + encoder probe 1.1.0" or "keyword-fallback". */
   readonly source: string;
+  /** With a second stage: whether it can decide now (false while its encoder worker is being replaced). */
+  secondStageUp?(): boolean;
 }
 
 /** `assess` for a single-stage scorer: its score at its threshold. */
@@ -127,6 +129,7 @@ export async function loadRiskScorer(
     threshold: model.threshold,
     source: `${first.source} + encoder probe ${stage.artifact.version}`,
     score: first.score,
+    secondStageUp: () => encoder.up,
     async assess(messages) {
       const r = model.scoreConversation(messages);
       const firstDecides = (skipped: RiskAssessment["skipped"]): RiskAssessment => ({ risk: r.risk, risky: r.risky, stage: "classifier", skipped });
