@@ -9,6 +9,7 @@
  * within `stableMs` of starting, or fails to start, doubles the delay, up to
  * `maxDelayMs`. A worker that ran `stableMs` resets it.
  */
+import { unrefTimer } from "../../proto/tls.ts";
 import type { SessionRunner } from "./onnx-session.ts";
 
 /** A runner that can die on its own (a worker), and says so once. */
@@ -93,7 +94,8 @@ export class RestartingRunner implements SessionRunner {
   private schedule(): void {
     const wait = this.delayMs;
     this.delayMs = Math.min(this.delayMs * 2, this.o.maxDelayMs);
-    this.timer = unref(setTimeout(() => void this.restart(), wait));
+    this.timer = setTimeout(() => void this.restart(), wait);
+    unrefTimer(this.timer);
   }
 
   private async restart(): Promise<void> {
@@ -110,12 +112,4 @@ export class RestartingRunner implements SessionRunner {
     this.adopt(r);
     this.o.log?.(`edge: encoder worker started again (restart ${this.restarts}); the second stage decides again`);
   }
-}
-
-/** A timer that does not keep the process alive (Node: unref; Deno: Deno.unrefTimer). */
-function unref(t: ReturnType<typeof setTimeout>): ReturnType<typeof setTimeout> {
-  const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
-  if (typeof t === "number") deno?.unrefTimer?.(t);
-  else (t as { unref?: () => void }).unref?.();
-  return t;
 }

@@ -95,9 +95,9 @@ export async function startSidecarServer(opts: SidecarServerOptions): Promise<Ru
   // NOT_SERVING while the backend cannot generate (e.g. its one engine replica is being started again), so
   // that a readiness probe takes the pod out of rotation meanwhile; and from the start of shutdown on.
   let backendServing = true;
-  let down: Promise<void> | undefined;
+  let closing = false;
   const setHealth = () => {
-    const s = backendServing && !down ? "SERVING" : "NOT_SERVING";
+    const s = backendServing && !closing ? "SERVING" : "NOT_SERVING";
     health.setStatus("", s);
     health.setStatus(SIDECAR_SERVICE_NAME, s);
   };
@@ -111,10 +111,11 @@ export async function startSidecarServer(opts: SidecarServerOptions): Promise<Ru
   // streams finish, and only then is the server closed. Closing it sooner
   // sends HTTP/2 GOAWAY with streams still open, which some clients (grpc-js
   // under Deno's HTTP/2, i.e. the edge) answer by dropping those streams.
+  let down: Promise<void> | undefined;
   const shutdown = (graceMs = 10_000): Promise<void> => {
     down ??= (async () => {
-      health.setStatus("", "NOT_SERVING");
-      health.setStatus(SIDECAR_SERVICE_NAME, "NOT_SERVING");
+      closing = true;
+      setHealth();
       const deadline = Date.now() + graceMs;
       await calls.drained(graceMs);
       // Let the last streams' final frames reach their clients before GOAWAY.
