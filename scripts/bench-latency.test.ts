@@ -70,7 +70,7 @@ describe("bench:latency", () => {
     expect(rows.get("short prompt TTFT with the streams only ms")![0]).toMatch(/^[\d,.]+$/);
     for (const label of ["chunk 8/16", "chunk 8/16 gqa"]) {
       const goals = lines.filter((l) => l.startsWith(`  ${label}: `));
-      expect(goals).toHaveLength(4);
+      expect(goals).toHaveLength(5);
       for (const g of goals) expect(g).toMatch(/-> (met|MISSED)/);
     }
     expect(lines.some((l) => l.startsWith("  off"))).toBe(false);

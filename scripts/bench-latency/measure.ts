@@ -84,7 +84,10 @@ export interface MixedResult {
  * afterwards, since that wait is part of what an arriving request waits.
  */
 export async function sendAt(engine: Backend, id: string, prompt: string, maxTokens: number, at: number): Promise<Arrivals> {
-  await new Promise((r) => setTimeout(r, Math.max(0, at - performance.now())));
+  // Overdue (this thread was busy at `at`): sent in this turn of the event loop, as a request
+  // waiting in a socket would be read, not a timer's minimum millisecond later.
+  const wait = at - performance.now();
+  await new Promise((r) => (wait > 0 ? setTimeout(r, wait) : setImmediate(r)));
   // Timers run on a millisecond clock and may fire just before `at`: then the request went out then.
   const sentAt = Math.min(at, performance.now());
   return { ...(await timed(engine, id, prompt, maxTokens)), sentAt };

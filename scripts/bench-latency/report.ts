@@ -66,7 +66,6 @@ export interface ReportContext {
 }
 
 /** The longest short-prompt TTFT behind the long one: sent just after it or during its prefill (when any was). */
-const worstShort = (f: Summary) => (Number.isFinite(f.shortDuringMaxMs) ? Math.max(f.shortTtftMs, f.shortDuringMaxMs) : f.shortTtftMs);
 
 /** The goals of issue 18 for one chunked setting (medians over rounds); `off` is the plain-attention "off" column, today's behaviour. */
 function goals(s: Setting, f: Summary, off: Summary | undefined, ctx: ReportContext): string[] {
@@ -75,8 +74,8 @@ function goals(s: Setting, f: Summary, off: Summary | undefined, ctx: ReportCont
   const check = (ok: boolean) => (ok ? "met" : "MISSED");
   const lines = [
     `${s.label}: max gap <= 10x median and <= 400 ms: ${f.gaps.map((g) => `${num(g.max)} ms = ${ratio(g.max / g.median)}`).join(", ")} -> ${check(f.gaps.every((g) => g.max <= 10 * g.median && g.max <= 400))}`,
-    `${s.label}: short TTFT behind long <= 2x alone (idle): sent just after ${ratio(f.shortTtftMs / f.shortAloneMs)}, during its prefill at most ` +
-      `${ratio(f.shortDuringMaxMs / f.shortAloneMs)} -> ${check(worstShort(f) <= 2 * f.shortAloneMs)}`,
+    `${s.label}: short TTFT behind long <= 2x alone (idle), sent just after it (the issue's case): ${ratio(f.shortTtftMs / f.shortAloneMs)} -> ${check(f.shortTtftMs <= 2 * f.shortAloneMs)}`,
+    `${s.label}: the same, sent during its prefill (at most): ${Number.isFinite(f.shortDuringMaxMs) ? `${ratio(f.shortDuringMaxMs / f.shortAloneMs)} -> ${check(f.shortDuringMaxMs <= 2 * f.shortAloneMs)}` : "none sent (one step) -> met"}`,
     `${s.label}: prefill tok/s at ${maxLen} >= 80% of at ${minLen}: ${pct(f.prefill[maxLen]! / f.prefill[minLen]!)} -> ${check(f.prefill[maxLen]! >= 0.8 * f.prefill[minLen]!)}`,
   ];
   if (off) {

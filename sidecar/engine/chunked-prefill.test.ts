@@ -30,6 +30,36 @@ async function collect(engine: Engine, req: GenerateRequest, firsts: string[]): 
   return tokens;
 }
 
+/**
+ * Sends the short prompt from inside the engine's next call of a decoder method once armed (the
+ * decoder is the engine's own; wrapping its method is the one way to arrive at that moment
+ * deterministically). `tokens()` gives its tokens once it was sent.
+ */
+function sendShortFrom(engine: Engine, method: "step" | "prefillChunk", firsts: string[]) {
+  const decoder = (engine as unknown as { decoder: OnnxDecoder }).decoder;
+  const original = decoder[method].bind(decoder) as (...args: unknown[]) => unknown;
+  let armed = false;
+  let short: Promise<number[]> | undefined;
+  Object.assign(decoder, {
+    [method]: (...args: unknown[]) => {
+      if (armed && !short) short = collect(engine, request("short", "Tom", 8), firsts);
+      return original(...args);
+    },
+  });
+  return { arm: () => void (armed = true), tokens: () => short! };
+}
+
+/** A stream decoding (two tokens in, so not being prefilled); drain() reads it to its end. */
+async function decodingStream(engine: Engine) {
+  const stream = engine.generate(request("stream", "Lily", 60), new AbortController().signal)[Symbol.asyncIterator]();
+  for (let i = 0; i < 2; i++) await stream.next();
+  return {
+    drain: async () => {
+      for (let r = await stream.next(); !r.done; r = await stream.next());
+    },
+  };
+}
+
 describe("chunked prefill (stories260K)", () => {
   let model: string;
   const engines: Engine[] = [];
@@ -44,6 +74,19 @@ describe("chunked prefill (stories260K)", () => {
   afterAll(async () => {
     for (const e of engines) await e.close();
   });
+
+  /** An engine with the test's chunking, and the steps it ran (each also passed to `hook`). */
+  async function traced(hook?: (step: StepTrace) => void): Promise<{ engine: Engine; trace: StepTrace[] }> {
+    const trace: StepTrace[] = [];
+    const engine = await load({ prefillChunk: CHUNK, stepTokens: BUDGET, onStep: (s) => (trace.push(s), hook?.(s)) });
+    return { engine, trace };
+  }
+
+  /** Each request got exactly the tokens it gets alone, in an engine with chunking off. */
+  async function expectAsAlone(got: [GenerateRequest, number[]][]) {
+    const plain = await load({ prefillChunk: 0 });
+    for (const [req, tokens] of got) expect(tokens).toEqual(await collect(plain, req, []));
+  }
 
   /** A stream running, then a long prompt, then a short one; the steps they ran. */
   async function scenario(opts: EngineOptions) {
@@ -79,42 +122,82 @@ describe("chunked prefill (stories260K)", () => {
     expect(trace.findIndex((s) => s.chunks.some((c) => c.id === "short"))).toBeLessThanOrEqual(trace.indexOf(longSteps[1]!));
     expect(firsts).toEqual(["short", "long"]);
     // Each request got exactly the tokens it gets alone (with chunking off, in another engine).
-    const plain = await load({ prefillChunk: 0 });
-    const alone = async (req: GenerateRequest) => collect(plain, req, []);
-    expect(tokens.stream).toEqual(await alone(request("stream", "Lily", 120)));
-    expect(tokens.long).toEqual(await alone(request("long", STORY.repeat(12), 8)));
-    expect(tokens.short).toEqual(await alone(request("short", "Tom", 8)));
+    await expectAsAlone([
+      [request("stream", "Lily", 120), tokens.stream],
+      [request("long", STORY.repeat(12), 8), tokens.long],
+      [request("short", "Tom", 8), tokens.short],
+    ]);
     expect(engine.load().batchRows).toBe(0);
   });
 
   it("feeds a prompt that arrives while a chunk runs in that same step, before the step's decode run", async () => {
-    const trace: StepTrace[] = [];
-    const engine = await load({ prefillChunk: CHUNK, stepTokens: BUDGET, onStep: (s) => trace.push(s) });
-    // The short prompt is sent from inside the long prompt's first chunk run (the decoder is the
-    // engine's own; wrapping its method is the one way to arrive at that moment deterministically).
-    const decoder = (engine as unknown as { decoder: OnnxDecoder }).decoder;
-    const prefillChunk = decoder.prefillChunk.bind(decoder);
-    let armed = false;
-    let short: Promise<number[]> | undefined;
+    const { engine, trace } = await traced();
+    // The short prompt is sent from inside the long prompt's first chunk run.
     const firsts: string[] = [];
-    decoder.prefillChunk = (ids, past, extra) => {
-      if (armed && !short) short = collect(engine, request("short", "Tom", 8), firsts);
-      return prefillChunk(ids, past, extra);
-    };
-    const stream = engine.generate(request("stream", "Lily", 60), new AbortController().signal)[Symbol.asyncIterator]();
-    for (let i = 0; i < 2; i++) await stream.next(); // decoding, not being prefilled
-    armed = true;
+    const short = sendShortFrom(engine, "prefillChunk", firsts);
+    const stream = await decodingStream(engine);
+    short.arm();
     const long = await collect(engine, request("long", STORY.repeat(12), 8), firsts);
-    const shortTokens = await short!;
-    for (let r = await stream.next(); !r.done; r = await stream.next());
+    const shortTokens = await short.tokens();
+    await stream.drain();
     const first = trace.find((s) => s.chunks.some((c) => c.id === "long" && c.start === 0))!;
     expect(first.chunks.map((c) => [c.id, c.start])).toEqual([["long", 0], ["short", 0]]);
     expect(first.decodeRows).toBe(1);
     expect(first.decodeRows + first.chunks.reduce((n, c) => n + c.tokens, 0)).toBeLessThanOrEqual(BUDGET);
     expect(firsts).toEqual(["short", "long"]);
-    const plain = await load({ prefillChunk: 0 });
-    expect(shortTokens).toEqual(await collect(plain, request("short", "Tom", 8), []));
-    expect(long).toEqual(await collect(plain, request("long", STORY.repeat(12), 8), []));
+    await expectAsAlone([[request("short", "Tom", 8), shortTokens], [request("long", STORY.repeat(12), 8), long]]);
+  });
+
+  it("holds a long prompt out of the step that admitted it: a short one sent during that step's decode run goes first", async () => {
+    const { engine, trace } = await traced();
+    // The short prompt is sent from the first decode run after the long one was submitted: the run
+    // of the step that admitted it (or, if it came while that run was being set up, of the next one).
+    const firsts: string[] = [];
+    const short = sendShortFrom(engine, "step", firsts);
+    const stream = await decodingStream(engine);
+    const long = collect(engine, request("long", STORY.repeat(12), 8), firsts);
+    short.arm();
+    const longTokens = await long;
+    const shortTokens = await short.tokens();
+    await stream.drain();
+    // Every chunk in the order it ran: the short prompt's before the long one's first.
+    const order = trace.flatMap((s) => s.chunks.map((c) => `${c.id}@${c.start}`)).filter((c) => c !== "stream@0");
+    expect(order.indexOf("short@0")).toBeGreaterThanOrEqual(0);
+    expect(order.indexOf("short@0")).toBeLessThan(order.indexOf("long@0"));
+    expect(firsts).toEqual(["short", "long"]);
+    await expectAsAlone([[request("short", "Tom", 8), shortTokens], [request("long", STORY.repeat(12), 8), longTokens]]);
+  });
+
+  // Turns of the event loop after a step ended at which a medium prompt (one chunk: never held) and
+  // then a short one arrive. 0 / 2: the short one after the next step began (its admission ran a
+  // turn earlier) and before its first run. 2 / 3: the short one in the turn after the one that
+  // brought the medium prompt, which the scheduler takes as well, since that one brought a request.
+  it.each([
+    { medium: 0, short: 2, turns: "0 / 2" },
+    { medium: 2, short: 3, turns: "2 / 3" },
+  ])("plans prompts that arrive after a step began, before its first run, into that run, shortest first (turns $turns)", async (turns) => {
+    let onStep: ((s: StepTrace) => void) | undefined;
+    const { engine, trace } = await traced((s) => onStep?.(s));
+    const MEDIUM = "Lily went to the park.";
+    expect(engine.tokenizer.encode(MEDIUM).length).toBeLessThanOrEqual(CHUNK);
+    const firsts: string[] = [];
+    const stream = await decodingStream(engine);
+    const after = (n: number, f: () => void): void => (n === 0 ? f() : void setImmediate(() => after(n - 1, f)));
+    const sent = new Promise<[Promise<number[]>, Promise<number[]>]>((resolve) => {
+      onStep = () => {
+        onStep = undefined;
+        let medium: Promise<number[]>;
+        after(turns.medium, () => (medium = collect(engine, request("medium", MEDIUM, 8), firsts)));
+        after(turns.short, () => resolve([medium, collect(engine, request("short", "Tom", 8), firsts)]));
+      };
+    });
+    const [medium, short] = await sent;
+    const [mediumTokens, shortTokens] = [await medium, await short];
+    await stream.drain();
+    const step = trace.find((s) => s.chunks.some((c) => c.id === "medium"))!;
+    expect(step.chunks.map((c) => c.id)).toEqual(["short", "medium"]);
+    expect(firsts).toEqual(["short", "medium"]);
+    await expectAsAlone([[request("short", "Tom", 8), shortTokens], [request("medium", MEDIUM, 8), mediumTokens]]);
   });
 
   it("with chunking off, prefills the long prompt whole: the stream's next token waits for all of it", async () => {

@@ -42,6 +42,13 @@ export class PendingPrompt {
   done = 0;
   /** The row's cache so far (undefined before the first chunk). */
   cache: RowCache | undefined;
+  /**
+   * Not planned before the end of the step that admitted it (a prompt of more
+   * than one chunk; Scheduler.admit): requests that arrive during that step's
+   * decode run are then ordered with it, shortest first, rather than waiting
+   * for its first chunk.
+   */
+  held = false;
 
   constructor(
     readonly seq: Sequence,

@@ -10,7 +10,10 @@
  *      (prefill.ts); each chunk runs on its own (batch 1) against the row's
  *      cache so far. Chunks are planned one at a time, and requests that
  *      arrived while the last one ran are admitted first, so a short prompt
- *      sent during a long prompt's chunk goes next, not a whole step later. A prompt whose last chunk ran samples its first token;
+ *      sent during a long prompt's chunk goes next, not a whole step later.
+ *      A prompt of more than one chunk is held out of the step that admitted
+ *      it, so one sent just after it, during that step's decode run, is
+ *      planned with it, shortest first. A prompt whose last chunk ran samples its first token;
  *      a conditional request's condition is read from the hook in that last
  *      chunk and latched (Sequence.decideCondition): from then on the row is
  *      steered plainly, or not at all;
@@ -59,6 +62,9 @@ export interface SchedulerOptions {
    */
   cacheReserveMb?: number;
 }
+
+/** Most turns of the event loop the scheduler takes to admit arrivals before planning a run (admitArrivals). */
+const ADMIT_TURNS = 4;
 
 export class QueueFullError extends Error {
   constructor(readonly load: SchedulerLoad) {
@@ -206,13 +212,15 @@ export class Scheduler {
           trace.decodeRows = this.running.length;
           await this.decodeStep();
         }
+        // Prompts held at admission (admit()) are planned from the next step on.
+        for (const p of this.prefilling) p.held = false;
         for (const { seq, cache, next, buffers } of joining) {
           this.cache.add(cache);
           buffers?.release();
           this.running.push(seq);
           this.nextTokens.push(next);
         }
-        this.opts.onStep?.(trace);
+        if (trace.decodeRows > 0 || trace.chunks.length > 0) this.opts.onStep?.(trace);
       } catch (err) {
         // A model failure ends every request in flight with the error.
         const prefilling = this.prefilling.splice(0).map((p) => (p.buffers?.release(), p.seq));
@@ -249,8 +257,9 @@ export class Scheduler {
     this.nextTokens = this.nextTokens.filter((_, b) => !gone.has(b));
   }
 
-  /** Moves waiting sequences to the prefill while the batch has room. */
-  private admit(): void {
+  /** Moves waiting sequences to the prefill while the batch has room; returns how many it moved. */
+  private admit(): number {
+    let admitted = 0;
     const rope = this.decoder.manifest.graph.family?.rope;
     while (this.waiting.length > 0 && this.rowsInUse < this.opts.maxBatch) {
       const seq = this.waiting.shift()!;
@@ -262,17 +271,36 @@ export class Scheduler {
       const length = seq.request.promptIds.length;
       const buffers = new RowBuffers(this.pool, this.decoder.manifest.dims, length);
       const pending = new PendingPrompt(seq, mustPrefillWhole(rope, length), buffers);
-      if (this.decoder.fused) pending.cache = buffers.emptyRow();
+      // A prompt of more than one chunk waits for the end of this step (PendingPrompt.held).
+      pending.held = length > (this.opts.chunking ?? NO_CHUNKING).chunk;
       this.prefilling.push(pending);
+      admitted++;
+    }
+    return admitted;
+  }
+
+  /**
+   * Turns of the event loop before a plan, admitting what each brought: one,
+   * and more while a turn brings new requests (at most ADMIT_TURNS), since
+   * a request can arrive while this thread is busy with the ones before it
+   * (tokenizing a long prompt, say) and is read only in the next turn.
+   */
+  private async admitArrivals(): Promise<void> {
+    for (let turn = 0; turn < ADMIT_TURNS; turn++) {
+      await new Promise((r) => setImmediate(r));
+      if (this.admit() === 0) return;
     }
   }
 
   /**
    * This step's prompt chunks (prefill.ts), planned one at a time: with
-   * chunking on, requests that arrived while the last run held the thread are
-   * admitted before the next chunk is planned, so a short prompt sent while a
-   * long one's chunk runs is prefilled in this step, before its decode run,
-   * rather than after the whole step. Returns the prompts wholly prefilled, to
+   * chunking on, every plan follows turns of the event loop in which the
+   * requests that arrived (while the last run held the thread, or since) are
+   * admitted (admitArrivals), so a short prompt sent while a long one's chunk
+   * runs is prefilled in this step, before its decode run, rather than after
+   * the whole step; and one sent just before the step's next run is planned
+   * into it. Prompts held at admission (PendingPrompt.held) are not planned in
+   * the step that admitted them. Returns the prompts wholly prefilled, to
    * join the batch after the decode step.
    */
   private async prefillChunks(trace: StepTrace): Promise<Joining[]> {
@@ -282,12 +310,8 @@ export class Scheduler {
     let left = stepTokens - this.running.length;
     const fed = new Set<PendingPrompt>();
     for (;;) {
-      // The step began just after a yield (run()); after each chunk, let in what arrived while it ran.
-      if (admitMidStep && fed.size > 0) {
-        await new Promise((r) => setImmediate(r));
-        this.admit();
-      }
-      const next = planChunks(this.prefilling.filter((p) => !fed.has(p)), left, chunk, fed.size > 0)[0];
+      if (admitMidStep) await this.admitArrivals();
+      const next = planChunks(this.prefilling.filter((p) => !p.held && !fed.has(p)), left, chunk, fed.size > 0)[0];
       if (!next) return joining;
       fed.add(next.prompt);
       left -= next.tokens;
@@ -303,6 +327,9 @@ export class Scheduler {
     const ids = seq.request.promptIds.slice(start, start + tokens);
     // A conditional row is decided in the chunk holding its last prompt token.
     const cond = seq.undecided && tokens === p.remaining ? [seq.request.steering!.layer] : undefined;
+    // The row's memory is taken at its first chunk, not at admission, so a prompt held or waiting
+    // costs none (row-buffers.ts; fused attention: a row with room for the whole prompt).
+    if (this.decoder.fused) p.cache ??= p.buffers!.emptyRow();
     const presentInto = this.decoder.fused ? undefined : p.buffers?.presentInto(start + tokens);
     const steering = this.steeringInputs([seq], tokens, [start]);
     const out = await this.decoder.prefillChunk(ids, p.cache, { steering, cond, presentInto, logitsInto: this.logitsFor(tokens) });
