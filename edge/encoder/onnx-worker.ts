@@ -8,13 +8,14 @@
  *   in:  { type: "load", model: Uint8Array, threads }   once
  *        { type: "run", id, seqs: number[][] }
  *        { type: "crash" }   throws outside any run, as a dying worker would (tests)
+ *        { type: "hang" }    makes the next run loop forever, as a run that hangs would (tests)
  *   out: { type: "loaded" } | { type: "load-error", message }
  *        { type: "result", id, data: Float32Array (rows of EMBEDDING_DIM) } | { type: "error", id, message }
  */
 import type { InferenceSession } from "onnxruntime-node";
 import { createSession, runSession } from "./onnx-session.ts";
 
-export type WorkerRequest = { type: "load"; model: Uint8Array; threads: number } | { type: "run"; id: number; seqs: number[][] } | { type: "crash" };
+export type WorkerRequest = { type: "load"; model: Uint8Array; threads: number } | { type: "run"; id: number; seqs: number[][] } | { type: "crash" } | { type: "hang" };
 export type WorkerReply =
   | { type: "loaded" }
   | { type: "load-error"; message: string }
@@ -30,6 +31,7 @@ const scope = globalThis as unknown as WorkerScope;
 let session: InferenceSession | undefined;
 // Runs one at a time, in arrival order (the main side sends one at a time anyway).
 let queue: Promise<unknown> = Promise.resolve();
+let hangNextRun = false;
 
 scope.onmessage = (e) => {
   const m = e.data;
@@ -37,6 +39,10 @@ scope.onmessage = (e) => {
     setTimeout(() => {
       throw new Error("crash requested");
     });
+    return;
+  }
+  if (m.type === "hang") {
+    hangNextRun = true;
     return;
   }
   queue = queue.then(async () => {
@@ -51,6 +57,7 @@ scope.onmessage = (e) => {
     }
     try {
       if (!session) throw new Error("encoder worker: no session loaded");
+      while (hangNextRun); // a run that never ends (tests: the "hang" message)
       const data = await runSession(session, m.seqs);
       scope.postMessage({ type: "result", id: m.id, data }, [data.buffer as ArrayBuffer]);
     } catch (err) {

@@ -55,7 +55,7 @@ describe("OnnxSentenceEncoder", () => {
     await expect(OnnxSentenceEncoder.load({ expectSha256: { "model.json": "0".repeat(64) } })).rejects.toThrow(/model.json differs/);
   });
 
-  it("loads under Deno with read access to the encoder folder and ffi to onnxruntime-node only, on this thread and in a worker, matches tfjs, and starts a dead worker again", () => {
+  it("loads under Deno with read access to the encoder folder and ffi to onnxruntime-node only, on this thread and in a worker, matches tfjs, and starts a dead or hung worker again", () => {
     const deno = fileURLToPath(new URL("../../node_modules/.bin/deno", import.meta.url));
     const smoke = fileURLToPath(new URL("./onnx-deno-smoke.ts", import.meta.url));
     const ortDir = fileURLToPath(new URL("../../node_modules/onnxruntime-node/", import.meta.url));
@@ -67,7 +67,18 @@ describe("OnnxSentenceEncoder", () => {
     const [first, ...stack] = r.stderr.replace(/\x1b\[[0-9;]*m/g, "").trimEnd().split("\n");
     expect(first).toBe('error: Uncaught (in worker "") Error: crash requested');
     expect(stack.every((l) => /^\s/.test(l))).toBe(true);
-    const out = JSON.parse(r.stdout) as { runtime: string; threads: string[]; embeddings: number[][]; worker: number[][]; whileDown: string; restarted: number[]; upAgain: boolean; log: string[] };
+    const out = JSON.parse(r.stdout) as {
+      runtime: string;
+      threads: string[];
+      embeddings: number[][];
+      worker: number[][];
+      whileDown: string;
+      restarted: number[];
+      upAgain: boolean;
+      whileHung: string;
+      afterHang: number[];
+      log: string[];
+    };
     expect(out.runtime).toBe("deno");
     expect(out.threads).toEqual(["caller", "worker"]);
     for (const got of [out.embeddings, out.worker]) {
@@ -79,7 +90,16 @@ describe("OnnxSentenceEncoder", () => {
     expect(out.whileDown).toBe("down: encoder worker restarting");
     expect(out.upAgain).toBe(true);
     expect(maxAbsDiff(out.restarted, reference[0]!)).toBeLessThan(1e-4);
-    expect(out.log).toEqual([expect.stringMatching(/encoder worker died \(encoder worker failed: .*crash requested\); starting another in 1000 ms/), expect.stringMatching(/started again \(restart 1\)/)]);
+    // A worker whose run never answers is given up on after the smoke's 500 ms and replaced the same way (a
+    // second death within a minute of the last start: twice the delay).
+    expect(out.whileHung).toBe("encoder worker did not answer a run in 500 ms; left to itself (after at least HANG_MS)");
+    expect(maxAbsDiff(out.afterHang, reference[0]!)).toBeLessThan(1e-4);
+    expect(out.log).toEqual([
+      expect.stringMatching(/encoder worker died \(encoder worker failed: .*crash requested\); starting another in 1000 ms/),
+      expect.stringMatching(/started again \(restart 1\)/),
+      expect.stringMatching(/encoder worker died \(encoder worker did not answer a run in 500 ms; left to itself\); starting another in 2000 ms/),
+      expect.stringMatching(/started again \(restart 2\)/),
+    ]);
     expect(r.status).toBe(0);
   }, 120_000);
 });

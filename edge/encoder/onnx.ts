@@ -41,6 +41,8 @@ export interface OnnxEncoderOptions {
   worker?: boolean;
   /** Told when the worker dies and when another has started. */
   log?: (msg: string) => void;
+  /** With `worker`: a run unanswered this long ends the worker, which is started again (default WORKER_HANG_MS, 10 s). */
+  hangMs?: number;
 }
 
 /**
@@ -77,7 +79,7 @@ export class OnnxSentenceEncoder extends Encoder {
       const start = async () => {
         const bytes = first ?? graphOf(await readCheckedFiles(opts.dir, files.sha256));
         first = undefined;
-        return startWorkerRunner(bytes, threads);
+        return startWorkerRunner(bytes, threads, { hangMs: opts.hangMs });
       };
       return new OnnxSentenceEncoder(await RestartingRunner.create(start, { log: opts.log }), tokenizer, files.sha256, "worker");
     }

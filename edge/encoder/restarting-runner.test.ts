@@ -1,15 +1,18 @@
 /**
  * RestartingRunner: a dead runner is replaced after a delay that backs off
  * while starts fail or runners die young, and resets once one has run long
- * enough; calls made meanwhile fail at once; release stops everything.
+ * enough; calls made meanwhile fail at once; release stops everything; after
+ * maxHung hung runners none is started again.
  * (onnx.test.ts crashes a real worker under Deno.)
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { RestartingRunner, type MortalRunner } from "./restarting-runner.ts";
+import { HungError, RestartingRunner, type MortalRunner } from "./restarting-runner.ts";
 
 interface Fake extends MortalRunner {
   n: number;
   kill(msg?: string): void;
+  /** Dies as a worker whose run went unanswered does. */
+  hang(): void;
   released: boolean;
 }
 
@@ -20,6 +23,7 @@ function fake(n: number): Fake {
     released: false,
     died: new Promise<Error>((r) => (die = r)),
     kill: (msg = "boom") => die(new Error(msg)),
+    hang: () => die(new HungError("no answer")),
     run: (seqs) => Promise.resolve(seqs.map(() => Float32Array.of(n))),
     release: async () => void (f.released = true),
     up: true,
@@ -55,7 +59,7 @@ async function setup(failStarts = 0) {
     made.push(f);
     return f;
   };
-  const r = await RestartingRunner.create(start, { minDelayMs: 100, maxDelayMs: 1_000, stableMs: 5_000, log: (m) => log.push(m), now: () => clock });
+  const r = await RestartingRunner.create(start, { minDelayMs: 100, maxDelayMs: 1_000, stableMs: 5_000, maxHung: 2, log: (m) => log.push(m), now: () => clock });
   return { r, made, log };
 }
 
@@ -122,6 +126,26 @@ describe("RestartingRunner", () => {
     await wait(100);
     expect(r.runner).toBe(made[3]);
     expect(log.filter((l) => l.includes("died")).map((l) => l.match(/in (\d+) ms/)![1])).toEqual(["100", "200", "100"]);
+  });
+
+  it("replaces hung runners like dead ones until maxHung have hung, then starts none (crashes do not count)", async () => {
+    const { r, made, log } = await setup();
+    made[0]!.hang();
+    await settle();
+    await wait(100);
+    made[1]!.kill(); // a crash: not counted
+    await settle();
+    await wait(200);
+    expect(r.runner).toBe(made[2]);
+    made[2]!.hang(); // the second hung runner: maxHung (2)
+    await settle();
+    await wait(60_000);
+    expect(made).toHaveLength(3);
+    expect(r.runner).toBeUndefined();
+    expect(r.up).toBe(false);
+    expect(r.hung).toBe(2);
+    await expect(r.run([[1]])).rejects.toThrow("encoder worker not started again (2 hung)");
+    expect(log.at(-1)).toBe("edge: encoder worker died (no answer); 2 have hung, so none is started again: the first stage decides until the edge restarts");
   });
 
   it("starts nothing after release, and releases a runner that finished starting after it", async () => {

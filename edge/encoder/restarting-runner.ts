@@ -8,9 +8,20 @@
  * Restarts back off: the first after `minDelayMs`; a worker that dies again
  * within `stableMs` of starting, or fails to start, doubles the delay, up to
  * `maxDelayMs`. A worker that ran `stableMs` resets it.
+ *
+ * A worker that hangs (HungError: a run went unanswered, worker-runner.ts)
+ * cannot always be stopped: its thread may be left running, holding its
+ * memory and, if it spins, a core. So after `maxHung` of them no more are
+ * started, and the second stage stays off (logged; /readyz warns) until the
+ * edge restarts.
  */
 import { unrefTimer } from "../../proto/tls.ts";
 import type { SessionRunner } from "./onnx-session.ts";
+
+/** A runner's death by a run that never answered (the runner may be left running). */
+export class HungError extends Error {
+  override name = "HungError";
+}
 
 /** A runner that can die on its own (a worker), and says so once. */
 export interface MortalRunner extends SessionRunner {
@@ -22,12 +33,14 @@ export interface RestartOptions {
   minDelayMs?: number;
   maxDelayMs?: number;
   stableMs?: number;
+  /** Hung runners (HungError) after which none is started again. */
+  maxHung?: number;
   /** Told of every death, failed start and restart. */
   log?: (msg: string) => void;
   now?: () => number;
 }
 
-export const RESTART_DEFAULTS = { minDelayMs: 1_000, maxDelayMs: 60_000, stableMs: 60_000 } as const;
+export const RESTART_DEFAULTS = { minDelayMs: 1_000, maxDelayMs: 60_000, stableMs: 60_000, maxHung: 3 } as const;
 
 export class RestartingRunner implements SessionRunner {
   private current: MortalRunner | undefined;
@@ -37,6 +50,10 @@ export class RestartingRunner implements SessionRunner {
   private released = false;
   /** Restarts so far (tests, logs). */
   restarts = 0;
+  /** Runners that hung so far. */
+  hung = 0;
+  /** maxHung runners have hung: none is started again. */
+  private givenUp = false;
   private readonly o: Required<Omit<RestartOptions, "log">> & Pick<RestartOptions, "log">;
 
   private constructor(
@@ -64,7 +81,7 @@ export class RestartingRunner implements SessionRunner {
   }
 
   run(seqs: number[][]): Promise<Float32Array[]> {
-    if (!this.current) return Promise.reject(new Error(this.released ? "encoder released" : "encoder worker restarting"));
+    if (!this.current) return Promise.reject(new Error(this.released ? "encoder released" : this.givenUp ? `encoder worker not started again (${this.hung} hung)` : "encoder worker restarting"));
     return this.current.run(seqs);
   }
 
@@ -86,6 +103,11 @@ export class RestartingRunner implements SessionRunner {
     if (this.released || this.current !== r) return;
     this.current = undefined;
     void r.release().catch(() => undefined);
+    if (err instanceof HungError && ++this.hung >= this.o.maxHung) {
+      this.givenUp = true;
+      this.o.log?.(`edge: encoder worker died (${err.message}); ${this.hung} have hung, so none is started again: the first stage decides until the edge restarts`);
+      return;
+    }
     if (this.o.now() - this.startedAt >= this.o.stableMs) this.delayMs = this.o.minDelayMs;
     this.o.log?.(`edge: encoder worker died (${err.message}); starting another in ${this.delayMs} ms, the first stage decides meanwhile`);
     this.schedule();
