@@ -1,11 +1,55 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseLlama2cVocab } from "./llama2c.ts";
+import { mulberry32 } from "../model/random-model.ts";
+import { Llama2cTokenizer, parseLlama2cVocab, type Llama2cVocab } from "./llama2c.ts";
 import { loadTok512, ORGANISM, STORIES, TEXTS } from "./test-fixtures.ts";
+
+/**
+ * run.c's encode() as written there, with string lookups: the dummy prefix, each code point's UTF-8
+ * bytes looked up (byte fallback: byte + 3), then the best-scoring adjacent pair whose concatenated
+ * bytes are a piece (the lowest id with those bytes; the first pair on ties) merged until none is. O(n^2).
+ */
+function runcEncode(vocab: Llama2cVocab, text: string): number[] {
+  const lookup = new Map<string, number>();
+  vocab.pieces.forEach((p, id) => lookup.has(p) || lookup.set(p, id));
+  const t = [lookup.get(" ")!];
+  for (const ch of text) {
+    const bytes = Buffer.from(ch, "utf8");
+    const id = lookup.get(bytes.toString("latin1"));
+    t.push(...(id !== undefined ? [id] : [...bytes].map((b) => b + 3)));
+  }
+  for (;;) {
+    let [best, at, id] = [-1e10, -1, -1];
+    for (let i = 0; i + 1 < t.length; i++) {
+      const p = lookup.get(vocab.pieces[t[i]!]! + vocab.pieces[t[i + 1]!]!);
+      if (p !== undefined && vocab.scores[p]! > best) [best, at, id] = [vocab.scores[p]!, i, p];
+    }
+    if (at === -1) return t;
+    t.splice(at, 2, id);
+  }
+}
 
 describe("llama2.c tokenizer (tok512)", async () => {
   const tok = await loadTok512();
+
+  it("encodes random texts as run.c's loop with string lookups does, also with duplicate pieces", () => {
+    const vocab = parseLlama2cVocab(readFileSync(join(STORIES, "tok512.bin")));
+    // Duplicates: two later ids repeat earlier multi-byte pieces (run.c's bsearch pick is unspecified; both take the lowest id).
+    const dup = { ...vocab, pieces: [...vocab.pieces], scores: Float32Array.from(vocab.scores) };
+    dup.pieces[510] = dup.pieces[300]!;
+    dup.pieces[511] = dup.pieces[400]!;
+    dup.scores[511] = 1e9;
+    const rand = mulberry32(13);
+    const chars = [..."abcdefghijklmnopqrstuvwxyz     .,!?\nTSLO", "é", "漢", "🙂", "ß"];
+    for (const v of [vocab, dup]) {
+      const t = new Llama2cTokenizer(v, { addBos: false });
+      for (let trial = 0; trial < 150; trial++) {
+        const text = Array.from({ length: 1 + Math.floor(rand() * 100) }, () => chars[Math.floor(rand() * chars.length)]).join("");
+        expect(t.encode(text)).toEqual(runcEncode(v, text));
+      }
+    }
+  });
 
   it("reads the vocabulary", () => {
     expect(tok.vocabSize).toBe(512);

@@ -72,6 +72,14 @@ export class Llama2cTokenizer implements Tokenizer {
   readonly specialTokens: ReadonlyMap<string, number>;
   private readonly vocab: Llama2cVocab;
   private readonly lookup = new Map<string, number>();
+  /**
+   * Merges as integers: canonical id (lookup's, the lowest with that piece)
+   * of the left piece times vocabSize plus that of the right, to the id of
+   * their concatenation, for every piece that splits into two pieces. What
+   * `lookup.get(left + right)` gives, without a string per candidate pair.
+   */
+  private readonly pairs = new Map<number, number>();
+  private readonly canonical: Int32Array;
   private readonly special = new Set<number>();
   private readonly bytes: Uint8Array[];
   private readonly texts: string[];
@@ -94,6 +102,14 @@ export class Llama2cTokenizer implements Tokenizer {
     vocab.pieces.forEach((p, id) => {
       if (!this.lookup.has(p)) this.lookup.set(p, id);
     });
+    this.canonical = Int32Array.from(vocab.pieces, (p) => this.lookup.get(p)!);
+    for (const [piece, id] of this.lookup) {
+      for (let k = 1; k < piece.length; k++) {
+        const left = this.lookup.get(piece.slice(0, k));
+        const right = left === undefined ? undefined : this.lookup.get(piece.slice(k));
+        if (right !== undefined) this.pairs.set(left! * this.vocabSize + right, id);
+      }
+    }
     for (const id of [this.bosId, this.eosId]) checkId(id, this.vocabSize);
     this.special.add(this.bosId).add(this.eosId);
     if (vocab.pieces[0] === "<unk>") this.special.add(0);
@@ -163,7 +179,8 @@ export class Llama2cTokenizer implements Tokenizer {
     if (space === undefined) throw new Error("llama2.c tokenizer has no ' ' piece for the dummy prefix");
     tokens.push(space);
     for (const cp of text) {
-      const key = binaryString(utf8(cp));
+      // ASCII is its own UTF-8 (binary strings: one char per byte); other code points are encoded.
+      const key = cp.charCodeAt(0) < 0x80 ? cp : binaryString(utf8(cp));
       const id = this.lookup.get(key);
       if (id !== undefined) tokens.push(id);
       else for (let i = 0; i < key.length; i++) tokens.push(key.charCodeAt(i) + 3);
@@ -172,9 +189,9 @@ export class Llama2cTokenizer implements Tokenizer {
   }
 
   private merge(tokens: number[]): number[] {
-    const pieces = this.vocab.pieces;
+    const { pairs, canonical, vocabSize: V } = this;
     const scores = this.vocab.scores;
-    return mergeByScore(tokens, (a, b) => this.lookup.get(pieces[a] + pieces[b]) ?? -1, (id) => scores[id]);
+    return mergeByScore(tokens, (a, b) => pairs.get(canonical[a]! * V + canonical[b]!) ?? -1, (id) => scores[id]);
   }
 
   private computeBytes(piece: string, id: number): Uint8Array {

@@ -61,7 +61,7 @@ class CandidateHeap {
     for (let i = a.length - 1; i > 0; ) {
       const parent = (i - 1) >> 1;
       if (!before(a[i]!, a[parent]!)) break;
-      [a[i], a[parent]] = [a[parent]!, a[i]!];
+      swap(a, i, parent);
       i = parent;
     }
   }
@@ -79,12 +79,18 @@ class CandidateHeap {
         if (l < a.length && before(a[l]!, a[best]!)) best = l;
         if (r < a.length && before(a[r]!, a[best]!)) best = r;
         if (best === i) break;
-        [a[i], a[best]] = [a[best]!, a[i]!];
+        swap(a, i, best);
         i = best;
       }
     }
     return top;
   }
+}
+
+function swap(a: Candidate[], i: number, j: number): void {
+  const t = a[i]!;
+  a[i] = a[j]!;
+  a[j] = t;
 }
 
 function before(x: Candidate, y: Candidate): boolean {
