@@ -27,7 +27,7 @@
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { UsageError } from "./lib/cli.ts";
+import { runMain, UsageError } from "./lib/cli.ts";
 import { readManifest } from "../sidecar/model/manifest.ts";
 import { DEFAULT_MODEL_SOURCE, modelOrSource, resolveModelDir } from "../sidecar/model-source.ts";
 import { loadSae } from "../sidecar/sae/load.ts";
@@ -421,33 +421,18 @@ function commandLine(argv: string[]): string {
   return argv.join(" ") === DEFAULT_SHIP_ARGS.join(" ") ? `npm run find-features:default\n# which is: ${plain}` : plain;
 }
 
-export async function main(argv: string[], command = commandLine(argv)): Promise<number> {
-  let o;
-  try {
-    o = parseCli(argv);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`${e.message}\n\n${HELP}`);
-      return 2;
+export function main(argv: string[], command = commandLine(argv)): Promise<number> {
+  return runMain(() => parseCli(argv), HELP, async (o) => {
+    try {
+      if (o.conditionOnly) await fitProfileCondition(o, command);
+      else await findFeatures(o, command);
+      return 0;
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      process.stderr.write(`find-features: ${(e as Error).message}\n`);
+      return 1;
     }
-    throw e;
-  }
-  if (o === "help") {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  try {
-    if (o.conditionOnly) await fitProfileCondition(o, command);
-    else await findFeatures(o, command);
-    return 0;
-  } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`${e.message}\n`);
-      return 2;
-    }
-    process.stderr.write(`find-features: ${(e as Error).message}\n`);
-    return 1;
-  }
+  });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

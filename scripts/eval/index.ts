@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { UsageError } from "../lib/cli.ts";
+import { runMain, UsageError } from "../lib/cli.ts";
 import { DEFAULT_ARTIFACT_URL, loadRiskModel } from "../../edge/classifier/index.ts";
 import { Engine } from "../../sidecar/engine/engine.ts";
 import { GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
@@ -358,31 +358,11 @@ function fitDialogue(messages: ChatMessage[], count: (m: ChatMessage[]) => numbe
   return m;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let o;
-  try {
-    o = parseCli(argv);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`${e.message}\n\n${HELP}`);
-      return 2;
-    }
-    throw e;
-  }
-  if (o === "help") {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  try {
+export function main(argv: string[]): Promise<number> {
+  return runMain(() => parseCli(argv), HELP, async (o) => {
     await runEval(o, `npm run eval --${argv.length ? ` ${argv.join(" ")}` : ""}`);
     return 0;
-  } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`${e.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
+  });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

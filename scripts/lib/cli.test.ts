@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { intFlag, numFlag, parseCli, requireFlags, UsageError } from "./cli.ts";
+import { intFlag, numFlag, parseCli, requireFlags, runMain, UsageError } from "./cli.ts";
 
 const HELP = "Usage: test [options]\n";
 const options = { out: { type: "string" }, n: { type: "string", default: "3" }, help: { type: "boolean", short: "h" } } as const;
@@ -85,5 +85,34 @@ describe("intFlag / numFlag", () => {
     expect(msg(() => numFlag("holdout", "0.95", { min: 0, max: 0.9 }))).toBe('--holdout must be a number >= 0 and <= 0.9, got "0.95"');
     expect(msg(() => numFlag("x", "Infinity"))).toBe('--x must be a number, got "Infinity"');
     expect(msg(() => intFlag("n", "5", { max: 4 }))).toBe('--n must be an integer <= 4, got "5"');
+  });
+});
+
+describe("runMain", () => {
+  const parse = (argv: string[]) => () => {
+    if (argv.includes("-h")) return "help" as const;
+    if (argv.includes("--bad")) throw new UsageError("--bad is not a flag");
+    return { n: argv.length };
+  };
+
+  it("runs with the parsed options and gives run's code", async () => {
+    expect(await runMain(parse(["a", "b"]), HELP, async (o) => o.n + 40)).toBe(42);
+    expect(out.concat(err)).toEqual([]);
+  });
+
+  it("a usage error from parse: message, blank line and help on stderr, 2; --help: help on stdout, 0; run is not called", async () => {
+    const run = vi.fn(async () => 0);
+    expect(await runMain(parse(["--bad"]), HELP, run)).toBe(2);
+    expect(err).toEqual([`--bad is not a flag\n\n${HELP}`]);
+    expect(await runMain(parse(["-h"]), HELP, run)).toBe(0);
+    expect(out).toEqual([HELP]);
+    expect(run).not.toHaveBeenCalled();
+  });
+
+  it("a usage error from run: the message alone on stderr, 2; any other error is the caller's", async () => {
+    expect(await runMain(parse([]), HELP, async () => Promise.reject(new UsageError("--limit exceeds the suite")))).toBe(2);
+    expect(err).toEqual(["--limit exceeds the suite\n"]);
+    await expect(runMain(parse([]), HELP, async () => Promise.reject(new Error("disk full")))).rejects.toThrow("disk full");
+    await expect(runMain(() => { throw new Error("bug"); }, HELP, async () => 0)).rejects.toThrow("bug");
   });
 });

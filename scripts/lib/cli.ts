@@ -49,6 +49,34 @@ export function parseCli<const O extends Options, P extends boolean = false>(
   return parsed;
 }
 
+/**
+ * A script's main over its own `parse` (which throws UsageError, or gives
+ * "help" for --help): a usage error goes to stderr with the help (2), --help
+ * to stdout (0); then `run`, whose UsageError goes to stderr alone (2).
+ * Other errors are `run`'s to handle or the caller's.
+ */
+export async function runMain<O>(parse: () => O | "help", help: string, run: (options: O) => Promise<number>): Promise<number> {
+  let o: O | "help";
+  try {
+    o = parse();
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`${e.message}\n\n${help}`);
+    return 2;
+  }
+  if (o === "help") {
+    process.stdout.write(help);
+    return 0;
+  }
+  try {
+    return await run(o);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`${e.message}\n`);
+    return 2;
+  }
+}
+
 /** "--a", "--a and --b", "--a, --b and --c" */
 function flagList(names: readonly string[]): string {
   const flags = names.map((n) => `--${n}`);
