@@ -52,7 +52,7 @@ export interface SchedulerOptions {
   maxQueue: number;
   /** Prompt chunk and step token budget (prefill.ts); default NO_CHUNKING. */
   chunking?: ChunkingOptions;
-  /** Called after every step with what it ran (tests, benchmarks). */
+  /** Called after every step that ran something, with what it ran (tests, benchmarks). */
   onStep?: (step: StepTrace) => void;
   /** Where cache, prefill and logits buffers come from and go back to (buffer-pool.ts; default: a pool of its own). */
   pool?: BufferPool;
