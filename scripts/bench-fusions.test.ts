@@ -5,7 +5,7 @@
  * themselves), and bad flags exit 2.
  */
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
-import { readdirSync, rmSync } from "node:fs";
+import { readdirSync, rmSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { captureOutput } from "../test/support/capture.ts";
 import { tempDir } from "../test/support/tmp.ts";
@@ -44,5 +44,16 @@ describe("bench:fusions", () => {
     const ops = opCounts(readModelProto(join(cacheDir, fused, "model.onnx")));
     expect(ops["com.microsoft:SkipSimplifiedLayerNormalization"]).toBeGreaterThan(0);
     expect(ops.Add ?? 0).toBeLessThan(opCounts(readModelProto(join(cacheDir, fused.replace("-skip-fused", "-ort-extended"), "model.onnx"))).Add!);
+
+    // The variants are kept for later runs, and made again when the source graph was rebuilt.
+    const fusedFile = join(cacheDir, fused, "model.onnx");
+    const made = statSync(fusedFile).mtimeMs;
+    const run = ["--model", "tiny", "--rounds", "1", "--batch", "2", "--new-tokens", "2", "--prefill-tokens", "8", "--cache-dir", cacheDir];
+    expect(await main(run)).toBe(0);
+    expect(statSync(fusedFile).mtimeMs).toBe(made);
+    const source = join(cacheDir, fused.replace("-skip-fused", ""), "model.onnx");
+    utimesSync(source, new Date(), new Date(Date.now() + 60_000));
+    expect(await main(run)).toBe(0);
+    expect(statSync(fusedFile).mtimeMs).not.toBe(made);
   }, 120_000);
 });

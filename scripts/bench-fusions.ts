@@ -16,7 +16,7 @@
  * the rounds), and each graph against "optimized".
  */
 import * as ort from "onnxruntime-node";
-import { copyFileSync, existsSync, mkdirSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -26,7 +26,7 @@ import { readManifest } from "../sidecar/model/manifest.ts";
 import { DEFAULT_BLOCK_SIZE } from "../sidecar/model/quantize.ts";
 import { fuseSkipNorms } from "../sidecar/steering/fuse-skip-norm.ts";
 import { readModelProto, writeModelProto } from "../sidecar/steering/surgery.ts";
-import { DEFAULT_STORIES, MODELS, prepareModel, promptOf, table, type ModelName } from "./bench-engine.ts";
+import { DEFAULT_STORIES, median, MODELS, prepareModel, promptOf, table, type ModelName } from "./bench-engine.ts";
 import { decodeRate, prefillRate } from "./bench-latency/measure.ts";
 import { intFlag, parseCli, UsageError } from "./lib/cli.ts";
 
@@ -89,16 +89,24 @@ function parse(argv: string[]): Options | { exit: number } {
 
 const log = (msg: string) => process.stderr.write(`bench-fusions: ${msg}\n`);
 
+/** The file each variant folder records its source graph by: rebuilt when the graph was (size and mtime). */
+const SOURCE_STAMP = "source.txt";
+
 /**
- * The "optimized" and "skip-fused" model folders beside `dir` (made once): the
- * manifest and tokenizer copied, the graph rewritten. Returns [optimized, fused].
+ * The "optimized" and "skip-fused" model folders beside `dir` (made once per
+ * build of `dir`'s graph): the manifest and tokenizer copied, the graph
+ * rewritten. Returns [optimized, fused].
  */
 async function variants(dir: string): Promise<[string, string]> {
   const out = [`${dir}-ort-extended`, `${dir}-skip-fused`] as const;
-  if (out.every((d) => existsSync(join(d, "model.onnx")))) return [...out];
   const manifest = readManifest(dir);
+  const source = statSync(join(dir, manifest.graph.file));
+  const stamp = `${source.size} ${source.mtimeMs}`;
+  const current = (d: string) => existsSync(join(d, "model.onnx")) && existsSync(join(d, SOURCE_STAMP)) && readFileSync(join(d, SOURCE_STAMP), "utf8") === stamp;
+  if (out.every(current)) return [...out];
   if (manifest.graph.externalData) throw new UsageError(`${dir}: a graph with external data is not supported here`);
   for (const d of out) {
+    rmSync(d, { recursive: true, force: true });
     mkdirSync(d, { recursive: true });
     for (const f of ["manifest.json", ...manifest.tokenizer.files]) copyFileSync(join(dir, f), join(d, f));
   }
@@ -108,10 +116,9 @@ async function variants(dir: string): Promise<[string, string]> {
   const model = readModelProto(join(out[0], "model.onnx"));
   log(`fused ${fuseSkipNorms(model, "optimizer")} residual adds into SkipSimplifiedLayerNormalization -> ${out[1]}`);
   writeModelProto(model, join(out[1], "model.onnx"), out[0]);
+  for (const d of out) writeFileSync(join(d, SOURCE_STAMP), stamp);
   return [...out];
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function bench(o: Options): Promise<number> {
   const built = await prepareModel(o.model, "fp32", { stories: o.stories, cacheDir: o.cacheDir, blockSize: DEFAULT_BLOCK_SIZE, accuracyLevel: undefined, seed: 1, attention: o.attention });
