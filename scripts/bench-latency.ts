@@ -31,7 +31,7 @@ import { decodeRate, firstTokenMs, gaps, mixedLoad, prefillRate, StepLog, timed,
 import { gapStats, parseSetting, report, type Figures, type Setting } from "./bench-latency/report.ts";
 
 /** A column of the table: a scheduler setting on one attention build, in one engine or several (--replicas). */
-type Column = Setting & { attention: AttentionKind; replicas: number };
+type Column = Setting & { attention: AttentionKind; replicas: number; segmentLayers: number | "auto" };
 import { intFlag, parseCli, UsageError } from "./lib/cli.ts";
 import { weightsList } from "./lib/weights-flag.ts";
 
@@ -60,6 +60,10 @@ tokens/s at batch 1 and B; then the issue's goals for each chunked setting.
                         the sidecar runs by default) or N (the sidecar's --replicas N: N
                         engines in worker threads, the cores shared out); every setting runs
                         on each, columns labelled "... xN" (default 1)
+  --segments LIST       comma-separated: auto (the sidecar's default --segment-layers: on CPU,
+                        random-100m runs as 6 graphs of 2 blocks and the head), 0 (one graph)
+                        or N blocks per graph; every setting runs on each, columns labelled
+                        "... whole" (0) or "... segN" (default auto)
   --streams N           streams decoding while the long prompt arrives (default 2)
   --long-tokens N       the long prompt's length in tokens (default 2000)
   --prefill-lengths L   comma-separated prompt lengths for prefill tokens/s
@@ -96,6 +100,7 @@ function parse(argv: string[]): Options | { exit: number } {
     settings: { type: "string", default: `off,${DEFAULT_PREFILL_CHUNK}/${DEFAULT_STEP_TOKENS}` },
     attention: { type: "string", default: "plain,gqa" },
     replicas: { type: "string", default: "1" },
+    segments: { type: "string", default: "auto" },
     streams: { type: "string" },
     "long-tokens": { type: "string" },
     "prefill-lengths": { type: "string", default: "128,512,2000" },
@@ -123,8 +128,11 @@ function parse(argv: string[]): Options | { exit: number } {
   const unknown = attentions.find((a) => !(ATTENTION_KINDS as readonly string[]).includes(a));
   if (unknown !== undefined || attentions.length === 0) throw new UsageError(`--attention: each of ${ATTENTION_KINDS.join(", ")}, got "${v.attention}"`);
   const replicaCounts = [...new Set(v.replicas.split(",").map((s) => intFlag("replicas", s.trim(), { min: 1, max: 64 }) as number))];
-  const columns = replicaCounts.flatMap((replicas) => [...new Set(attentions as AttentionKind[])].flatMap((attention) =>
-    settings.map((s) => ({ ...s, attention, replicas, label: `${s.label}${attention === "plain" ? "" : ` ${attention}`}${replicas > 1 ? ` x${replicas}` : ""}` }))));
+  const segmentings = [...new Set(v.segments.split(",").map((s) => s.trim()).filter(Boolean).map((s): number | "auto" => (s === "auto" ? "auto" : (intFlag("segments", s, { min: 0 }) as number))))];
+  if (segmentings.length === 0) throw new UsageError("--segments is empty");
+  const segLabel = (n: number | "auto") => (n === "auto" ? "" : n === 0 ? " whole" : ` seg${n}`);
+  const columns = replicaCounts.flatMap((replicas) => segmentings.flatMap((segmentLayers) => [...new Set(attentions as AttentionKind[])].flatMap((attention) =>
+    settings.map((s) => ({ ...s, attention, replicas, segmentLayers, label: `${s.label}${attention === "plain" ? "" : ` ${attention}`}${segLabel(segmentLayers)}${replicas > 1 ? ` x${replicas}` : ""}` })))));
   const prefillLengths = v["prefill-lengths"].split(",").map((s) => intFlag("prefill-lengths", s.trim(), { min: 2 }) as number);
   return {
     model: v.model as ModelName,
@@ -161,7 +169,7 @@ async function bench(opts: Options): Promise<string> {
       log(`loading ${build.key} with ${s.label}`);
       const steps = new StepLog();
       logs.push(steps);
-      const engine = { maxBatch: Math.max(opts.batch, opts.streams + 2), prefillChunk: s.prefillChunk, stepTokens: s.stepTokens, intraOpThreads: opts.threads };
+      const engine = { maxBatch: Math.max(opts.batch, opts.streams + 2), prefillChunk: s.prefillChunk, stepTokens: s.stepTokens, intraOpThreads: opts.threads, segmentLayers: s.segmentLayers };
       engines.push(s.replicas > 1
         ? await ReplicaSet.load(build.dir, { replicas: s.replicas, engine, onStep: steps.record })
         : await Engine.load(build.dir, { ...engine, onStep: steps.record }));

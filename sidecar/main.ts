@@ -63,6 +63,11 @@ Options:
                      in chunks between decode steps (default ${DEFAULT_PREFILL_CHUNK}; 0 = whole prompts)
   --step-tokens N    token budget of one step: running rows plus prompt chunks
                      (default ${DEFAULT_STEP_TOKENS}; 0 = no limit)
+  --segment-layers N  run the model as graphs of N blocks each, then the head: a short prompt
+                     that arrives during a long prompt's chunk runs between two of them, and
+                     a chunk's LM head runs on its last position only. auto (default): on CPU,
+                     about 12M parameters per segment for models of 20M or more (random-100m:
+                     2 blocks), else 0 = one graph (README, Latency)
   --cache-reserve-mb N  KV-cache memory written at start, so the first long prompts do not
                      stall running streams on page faults: whole batch rows at the full context,
                      as many as fit (default ${DEFAULT_CACHE_RESERVE_MB}; 0 = none)
@@ -103,6 +108,7 @@ function parse() {
       "max-queue": { type: "string", default: "64" },
       "prefill-chunk": { type: "string", default: String(DEFAULT_PREFILL_CHUNK) },
       "step-tokens": { type: "string", default: String(DEFAULT_STEP_TOKENS) },
+      "segment-layers": { type: "string", default: "auto" },
       "cache-reserve-mb": { type: "string", default: String(DEFAULT_CACHE_RESERVE_MB) },
       "metrics-port": { type: "string" },
       "tls-cert": { type: "string" },
@@ -184,6 +190,7 @@ async function main(): Promise<void> {
       maxQueue: intFlag("max-queue", flags["max-queue"], 0, 1_000_000),
       prefillChunk: intFlag("prefill-chunk", flags["prefill-chunk"], 0, 1_000_000),
       stepTokens: intFlag("step-tokens", flags["step-tokens"], 0, 1_000_000),
+      segmentLayers: flags["segment-layers"] === "auto" ? "auto" : intFlag("segment-layers", flags["segment-layers"], 0, 100_000),
       cacheReserveMb: intFlag("cache-reserve-mb", flags["cache-reserve-mb"], 0, 1_048_576),
       profiles: flags.profile ?? [],
       profileDirs: profileDirs(flags["profile-dir"] ?? process.env.STEERGUARD_PROFILE_DIR),
@@ -223,7 +230,7 @@ async function main(): Promise<void> {
       backend = set;
     } else {
       const engine = await Engine.load(dir, engineOpts);
-      log(`serving ${engine.manifest.id} from ${dir} on ${engine.device}`);
+      log(`serving ${engine.manifest.id} from ${dir} on ${engine.device}, as ${engine.graphLayout}`);
       for (const { profile: p } of engine.profiles.values()) {
         const cond = p.condition ? `, condition on ${p.condition.features.length} features >= ${p.condition.threshold}` : "";
         log(`steering profile ${p.name}: layer ${p.layer}, ${p.features.length} features, positions ${p.positions}${cond} (${p.file})`);

@@ -46,7 +46,7 @@ describe("the sidecar's default build (--from, attention auto)", () => {
   });
 
   it("builds and serves NAME-gqa on CPU; --attention plain serves NAME", () => {
-    expect(fused.sc.output()).toContain(`serving organism260K from ${join(cacheDir, "organism260K-gqa")} on cpu`);
+    expect(fused.sc.output()).toContain(`serving organism260K from ${join(cacheDir, "organism260K-gqa")} on cpu, as one graph`);
     expect(plain.sc.output()).toContain(`serving organism260K from ${join(cacheDir, "organism260K")} on cpu`);
   });
 

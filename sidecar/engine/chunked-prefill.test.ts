@@ -76,9 +76,9 @@ describe("chunked prefill (stories260K)", () => {
   });
 
   /** An engine with the test's chunking, and the steps it ran (each also passed to `hook`). */
-  async function traced(hook?: (step: StepTrace) => void): Promise<{ engine: Engine; trace: StepTrace[] }> {
+  async function traced(hook?: (step: StepTrace) => void, opts: EngineOptions = {}): Promise<{ engine: Engine; trace: StepTrace[] }> {
     const trace: StepTrace[] = [];
-    const engine = await load({ prefillChunk: CHUNK, stepTokens: BUDGET, onStep: (s) => (trace.push(s), hook?.(s)) });
+    const engine = await load({ prefillChunk: CHUNK, stepTokens: BUDGET, ...opts, onStep: (s) => (trace.push(s), hook?.(s)) });
     return { engine, trace };
   }
 
@@ -144,6 +144,36 @@ describe("chunked prefill (stories260K)", () => {
     expect(first.chunks.map((c) => [c.id, c.start])).toEqual([["long", 0], ["short", 0]]);
     expect(first.decodeRows).toBe(1);
     expect(first.decodeRows + first.chunks.reduce((n, c) => n + c.tokens, 0)).toBeLessThanOrEqual(BUDGET);
+    expect(firsts).toEqual(["short", "long"]);
+    await expectAsAlone([[request("short", "Tom", 8), shortTokens], [request("long", STORY.repeat(12), 8), long]]);
+  });
+
+  it("with the graph in segments, runs a short prompt sent during a long prompt's chunk between two segments of that run", async () => {
+    const { engine, trace } = await traced(undefined, { segmentLayers: 2 });
+    const decoder = (engine as unknown as { decoder: OnnxDecoder }).decoder;
+    expect(decoder.segments).toBe(4); // blocks 0-1, 2-3, 4 and the head
+    const firsts: string[] = [];
+    let sendShort!: (p: Promise<number[]>) => void;
+    const short = new Promise<Promise<number[]>>((resolve) => (sendShort = resolve));
+    // The short prompt is sent from the first pause of the long prompt's second chunk, after its first segment.
+    const original = decoder.prefillChunk.bind(decoder);
+    let longChunks = 0;
+    let sent = false;
+    decoder.prefillChunk = (ids, past, extra = {}) => {
+      const between = extra.between;
+      if (ids.length === CHUNK && ++longChunks === 2 && between) {
+        extra = { ...extra, between: () => (sent || ((sent = true), sendShort(collect(engine, request("short", "Tom", 8), firsts))), between()) };
+      }
+      return original(ids, past, extra);
+    };
+    const stream = await decodingStream(engine);
+    const long = await collect(engine, request("long", STORY.repeat(12), 8), firsts);
+    const shortTokens = await (await short);
+    await stream.drain();
+    // It ran whole inside the long prompt's chunk, which is booked when its run ends.
+    const step = trace.find((s) => s.chunks.some((c) => c.id === "short"))!;
+    expect(step.chunks.map((c) => [c.id, c.start])).toEqual([["short", 0], ["long", CHUNK]]);
+    expect(step.decodeRows + step.chunks.reduce((n, c) => n + c.tokens, 0)).toBeLessThanOrEqual(BUDGET);
     expect(firsts).toEqual(["short", "long"]);
     await expectAsAlone([[request("short", "Tom", 8), shortTokens], [request("long", STORY.repeat(12), 8), long]]);
   });

@@ -1,11 +1,15 @@
 /**
- * One onnxruntime-node session over a built decoder (model.onnx): the only
- * file that talks to onnxruntime. Inputs and outputs use the Optimum /
- * transformers.js names (see sidecar/model/graph/names.ts).
+ * onnxruntime-node over a built decoder (model.onnx): one session, or one per
+ * segment of a few blocks (segmented.ts); with segmented.ts the only files that
+ * talk to onnxruntime. Inputs and outputs use the Optimum / transformers.js
+ * names (see sidecar/model/graph/names.ts).
  */
 import * as ort from "../onnxruntime.ts";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { Manifest } from "../model/manifest.ts";
+import { onnx } from "../model/graph/onnx-builder.ts";
+import { splitGraph } from "../model/graph/segments.ts";
 import {
   ATTENTION_MASK,
   INPUT_IDS,
@@ -15,6 +19,7 @@ import {
   pastValue,
   presentKey,
   presentValue,
+  residPost,
   newKey,
   newValue,
   SEQLENS_K,
@@ -24,6 +29,7 @@ import { layerStepInputs, type LayerStepInputs } from "../steering/inputs.ts";
 import * as SN from "../steering/names.ts";
 import type { RowCache } from "./kv-cache.ts";
 import { appendToRow, gqaLengths, rowWithRoom } from "./gqa-kv-cache.ts";
+import { SegmentedSession, type LogitsWanted } from "./segmented.ts";
 
 export type Device = "cpu" | "cuda";
 
@@ -42,6 +48,14 @@ export interface DecoderOptions {
    * work (`npm run bench:engine` prints both settings side by side).
    */
   intraOpSpinning?: boolean;
+  /**
+   * Blocks per segment graph (segmented.ts): the graph is run as sessions of
+   * this many blocks each, then the head, so a long prompt's chunk can let a
+   * newcomer through between two segments, and a chunk's LM head runs on its
+   * last position only. 0 (default): one session. "auto": autoSegmentLayers.
+   * Graphs without our residual-stream names run whole (with a warning).
+   */
+  segmentLayers?: number | "auto";
   /** Called with a warning (e.g. the CUDA fallback). Default: stderr. */
   warn?: (message: string) => void;
 }
@@ -89,10 +103,23 @@ export interface StepInput {
   acts?: number[];
   /** Hooked layers whose condition values (`steer.L.cond`, [B, S]) to return. */
   cond?: number[];
+  /**
+   * Which logits the caller reads (default "all"): "last" gives [B, 1, V],
+   * each row's last position; "none" may give none. A segmented graph then
+   * runs its LM head on those positions only (logitsRows says how many it
+   * writes into logitsInto).
+   */
+  logits?: LogitsWanted;
+  /**
+   * Awaited between two segments of a segmented graph (not called for a
+   * single session): the scheduler runs a newcomer's prompt there. It must
+   * not touch this step's buffers.
+   */
+  between?: () => Promise<void>;
 }
 
 export interface StepOutput {
-  /** [B, S, V] */
+  /** [B, S, V], or [B, 1, V] for `logits: "last"`, or possibly empty for "none". */
   logits: Float32Array;
   /**
    * Per layer, [B, nKv, P+S, headDim]. Fused attention: only this step's keys
@@ -129,7 +156,7 @@ export function steeringTensors(layer: number, t: LayerStepInputs, B: number, S:
 }
 
 /** What a prefill chunk may add to its ids and past (presentInto: plain attention only; fused rows grow in place). */
-export type ChunkExtras = Pick<StepInput, "steering" | "acts" | "cond" | "presentInto" | "logitsInto">;
+export type ChunkExtras = Pick<StepInput, "steering" | "acts" | "cond" | "presentInto" | "logitsInto" | "logits" | "between">;
 
 export class OnnxDecoder {
   /** Hooked layers with an SAE: their steering inputs are fed at every step. */
@@ -143,7 +170,7 @@ export class OnnxDecoder {
   private readonly kvOutputs: [string, string][];
 
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: ort.InferenceSession | SegmentedSession,
     readonly manifest: Manifest,
     /** The execution provider actually in use. */
     readonly device: Device,
@@ -169,8 +196,11 @@ export class OnnxDecoder {
     if (opts.interOpThreads) base.interOpNumThreads = opts.interOpThreads;
     if (!opts.intraOpSpinning) base.extra = { session: { intra_op: { allow_spinning: "0" } } };
     const file = model ?? join(modelDir, manifest.graph.file);
-    const create = (o: ort.InferenceSession.SessionOptions) =>
-      typeof file === "string" ? ort.InferenceSession.create(file, o) : ort.InferenceSession.create(file, o);
+    const layers = opts.segmentLayers === "auto" ? autoSegmentLayers(manifest, opts.device ?? "cpu") : (opts.segmentLayers ?? 0);
+    const segments = segmentCuts(manifest, layers);
+    const create = segments.length
+      ? async (o: ort.InferenceSession.SessionOptions) => openSegments(file, typeof file === "string" ? dirname(file) : modelDir, segments, o, warn)
+      : (o: ort.InferenceSession.SessionOptions) => (typeof file === "string" ? ort.InferenceSession.create(file, o) : ort.InferenceSession.create(file, o));
     if (opts.device === "cuda") {
       try {
         const session = await create({ ...base, executionProviders: ["cuda"] });
@@ -181,6 +211,22 @@ export class OnnxDecoder {
     }
     const session = await create({ ...base, executionProviders: ["cpu"] });
     return new OnnxDecoder(session, manifest, "cpu");
+  }
+
+  /** Segment graphs run per step, the head included (1: the graph runs whole). */
+  get segments(): number {
+    return this.session instanceof SegmentedSession ? this.session.length : 1;
+  }
+
+  /** Bytes of weights loaded twice because segments share them (tied embeddings); 0 for one graph. */
+  get sharedBytes(): number {
+    return this.session instanceof SegmentedSession ? this.session.sharedBytes : 0;
+  }
+
+  /** Positions of logits a step of `batch` rows and `seq` new tokens each writes, for `wanted` (StepInput.logits). */
+  logitsRows(batch: number, seq: number, wanted: LogitsWanted = "all"): number {
+    if (wanted === "all" || !(this.session instanceof SegmentedSession) || !this.session.headSliceable) return batch * seq;
+    return wanted === "none" ? 0 : batch;
   }
 
   async step(input: StepInput): Promise<StepOutput> {
@@ -207,7 +253,9 @@ export class OnnxDecoder {
     const names = extra.length ? [...this.fetches, ...extra] : this.fetches;
     const into = input.presentInto;
     const V = this.manifest.dims.vocabSize;
-    const logitsInto = input.logitsInto?.subarray(0, B * S * V);
+    const wanted = input.logits ?? "all";
+    const rows = this.logitsRows(B, S, wanted);
+    const logitsInto = rows > 0 ? input.logitsInto?.subarray(0, rows * V) : undefined;
     let fetches: string[] | Record<string, ort.Tensor | null> = names;
     if (into || logitsInto) {
       // Preallocated outputs: onnxruntime writes the cache and logits into our buffers.
@@ -217,17 +265,21 @@ export class OnnxDecoder {
         map[presentKey(l)] = new ort.Tensor("float32", into.keys[l]!, presentDims);
         map[presentValue(l)] = new ort.Tensor("float32", into.values[l]!, presentDims);
       }
-      if (logitsInto) map[LOGITS] = new ort.Tensor("float32", logitsInto, [B, S, V]);
+      if (logitsInto) map[LOGITS] = new ort.Tensor("float32", logitsInto, [B, rows / B, V]);
       fetches = map;
     }
-    const out = await this.session.run(feeds, fetches);
+    const out =
+      this.session instanceof SegmentedSession
+        ? await this.session.run(feeds, Array.isArray(fetches) ? Object.fromEntries(fetches.map((n) => [n, null])) : fetches, { logits: wanted, between: input.between })
+        : await this.session.run(feeds, fetches);
     const presentKeys: Float32Array[] = [];
     const presentValues: Float32Array[] = [];
     for (let l = 0; l < nLayers; l++) {
       presentKeys.push(into ? into.keys[l]! : (out[this.kvOutputs[l]![0]]!.data as Float32Array));
       presentValues.push(into ? into.values[l]! : (out[this.kvOutputs[l]![1]]!.data as Float32Array));
     }
-    const result: StepOutput = { logits: logitsInto ?? (out[LOGITS]!.data as Float32Array), presentKeys, presentValues };
+    const logits = rows === 0 ? new Float32Array(0) : (logitsInto ?? (out[LOGITS]!.data as Float32Array));
+    const result: StepOutput = { logits: wanted === "last" && rows === B * S ? lastRows(logits, B, S, V) : logits, presentKeys, presentValues };
     if (acts.length) result.acts = Object.fromEntries(acts.map((l) => [l, out[SN.steerActs(l)]!.data as Float32Array]));
     if (cond.length) result.cond = Object.fromEntries(cond.map((l) => [l, out[SN.steerCond(l)]!.data as Float32Array]));
     return result;
@@ -287,6 +339,75 @@ export class OnnxDecoder {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** [B, S, V] -> [B, 1, V]: each row's last position (a view when B is 1). */
+function lastRows(logits: Float32Array, B: number, S: number, V: number): Float32Array {
+  if (S === 1) return logits.subarray(0, B * V);
+  if (B === 1) return logits.subarray((S - 1) * V, S * V);
+  const out = new Float32Array(B * V);
+  for (let b = 0; b < B; b++) out.set(logits.subarray((b * S + S - 1) * V, (b * S + S) * V), b * V);
+  return out;
+}
+
+/** Weights of one block, in parameters (attention projections and the gated MLP). */
+function blockParams(m: Manifest): number {
+  const d = m.dims;
+  return d.dModel * d.headDim * 2 * (d.nHeads + d.nKvHeads) + 3 * d.dModel * d.hiddenDim;
+}
+
+/** Below this many block parameters the graph runs whole ("auto"): every run is short, and each more session costs. */
+export const SEGMENTS_MIN_PARAMS = 20e6;
+/** "auto" groups blocks into segments of about this many parameters. */
+export const SEGMENT_TARGET_PARAMS = 12e6;
+
+/**
+ * segmentLayers "auto": on CPU, for a model of at least SEGMENTS_MIN_PARAMS
+ * in its blocks, as many blocks per segment as make about
+ * SEGMENT_TARGET_PARAMS (random-100m: 2 of its 12, a 64-token chunk's
+ * segment then takes 10-14 ms here; a 7B model: 1). Each segment is one more
+ * onnxruntime run per step, about 0.2 ms here (README, Latency). On CUDA, and
+ * for small models, 0: one session.
+ */
+export function autoSegmentLayers(manifest: Manifest, device: Device): number {
+  const per = blockParams(manifest);
+  if (device !== "cpu" || per * manifest.dims.nLayers < SEGMENTS_MIN_PARAMS) return 0;
+  return Math.min(manifest.dims.nLayers, Math.max(1, Math.round(SEGMENT_TARGET_PARAMS / per)));
+}
+
+/**
+ * The residual tensors to cut the graph at for `layers` blocks per segment:
+ * after every `layers`-th block, and after the last one (the head's own
+ * segment). None when `layers` is 0.
+ */
+export function segmentCuts(manifest: Manifest, layers: number): string[] {
+  if (!(layers > 0)) return [];
+  const n = manifest.dims.nLayers;
+  const cuts: string[] = [];
+  for (let l = layers - 1; l < n - 1; l += layers) cuts.push(residPost(l));
+  cuts.push(residPost(n - 1));
+  return cuts;
+}
+
+/**
+ * The graph in `file` (a path or bytes) as segment sessions cut at `cuts`
+ * (segments.ts), external data read from `dataDir`; a graph that cannot be
+ * cut (not our residual names) is opened whole, with a warning.
+ */
+async function openSegments(file: string | Uint8Array, dataDir: string, cuts: string[], o: ort.InferenceSession.SessionOptions, warn: (m: string) => void): Promise<ort.InferenceSession | SegmentedSession> {
+  const model = onnx.ModelProto.decode(typeof file === "string" ? readFileSync(file) : file);
+  let split;
+  try {
+    split = splitGraph(model, cuts);
+  } catch (err) {
+    warn(`warning: the graph runs whole, not in segments: ${(err as Error).message}`);
+    return typeof file === "string" ? ort.InferenceSession.create(file, o) : ort.InferenceSession.create(file, o);
+  }
+  const extra = { ...(o.extra as Record<string, Record<string, unknown>> | undefined) };
+  extra.session = { ...extra.session, model_external_initializers_file_folder_path: dataDir };
+  const sessions: ort.InferenceSession[] = [];
+  for (const m of split.models) sessions.push(await ort.InferenceSession.create(onnx.ModelProto.encode(m).finish(), { ...o, extra }));
+  return new SegmentedSession(sessions, cuts, split.sharedBytes);
 }
 
 /** A fused-attention step's seqlens_k and total_sequence_length: each row's length is its first new position. */

@@ -110,7 +110,7 @@ export class Engine implements SidecarBackend {
     const prepared = prepareModel(modelDir, manifest, profiles.values(), opts.steeringCacheDir);
     const warn = opts.warn ?? ((m: string) => process.stderr.write(`${m}\n`));
     for (const l of prepared.outdated) warn(`warning: the SAE hook at layer ${l} predates conditional steering; attached again at load (rebuild the model, or npm run attach-sae, to skip this)`);
-    const decoder = await OnnxDecoder.load(modelDir, prepared.manifest, opts, prepared.attached.length ? prepared.model : undefined);
+    const decoder = await OnnxDecoder.load(modelDir, prepared.manifest, { ...opts, segmentLayers: opts.segmentLayers ?? "auto" }, prepared.attached.length ? prepared.model : undefined);
     const scheduler = new Scheduler(decoder, {
       maxBatch: opts.maxBatch ?? 8,
       maxQueue: opts.maxQueue ?? 64,
@@ -125,6 +125,14 @@ export class Engine implements SidecarBackend {
   /** The execution provider in use ("cpu" or "cuda"). */
   get device(): string {
     return this.decoder.device;
+  }
+
+  /** How the model runs, for the start-up log: one graph, or segments (decoder.ts segmentLayers) and what they cost in memory. */
+  get graphLayout(): string {
+    const n = this.decoder.segments;
+    if (n === 1) return "one graph";
+    const shared = this.decoder.sharedBytes >= 2 ** 20 ? `, tied embeddings held twice: +${Math.round(this.decoder.sharedBytes / 2 ** 20)} MB` : "";
+    return `${n - 1} block segments and the head${shared}`;
   }
 
   info(): InfoResponse {

@@ -6,52 +6,31 @@
  * whole and in chunks against a non-empty cache, rows of different lengths
  * decoding together, rows joining and leaving (first, middle, last), and the
  * steering hook (gate, strength and positions per row) on a gqa build. The
- * plain graph runs the same script as a control.
+ * plain graph runs the same script as a control. The same scripts run again
+ * on the graphs cut into segments of one block each (segmented.ts).
  */
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { tempDir } from "../../test/support/tmp.ts";
 import { buildLlamaGraph, type AttentionKind } from "../model/graph/llama-graph.ts";
 import * as N from "../model/graph/names.ts";
 import { maxAbsDiff } from "../model/graph/test-support.ts";
-import { writeModel } from "../model/graph/write-model.ts";
-import { MANIFEST_FORMAT, type Manifest } from "../model/manifest.ts";
 import { randomLlama } from "../model/random-model.ts";
 import { newKvCache, referenceForward, type KvCache as RefCache } from "../model/reference.ts";
 import type { LlamaConfig, LlamaWeights } from "../model/weights.ts";
 import type { Sae } from "../sae/types.ts";
-import { addHooksToBuilder } from "../steering/hook.ts";
 import { layerStepInputs, type RowSteering } from "../steering/inputs.ts";
 import { steeringHook } from "../steering/reference.ts";
 import { randomSae } from "../steering/test-support.ts";
 import { OnnxDecoder } from "./decoder.ts";
+import { writeTinyModel } from "./test-support.ts";
 import { GqaKvCache } from "./gqa-kv-cache.ts";
 import { BatchKvCache, batchCacheFor, type KvCache, type RowCache } from "./kv-cache.ts";
 
 const TOL = 1e-4;
 
-/** A model directory with only what OnnxDecoder reads: model.onnx and a manifest describing it. */
-async function tinyDecoder(w: LlamaWeights, attention: AttentionKind, hook?: { layer: number; sae: Sae }): Promise<OnnxDecoder> {
-  const c = w.config;
-  const g = buildLlamaGraph(w, { attention });
-  if (hook) addHooksToBuilder(g, [hook], N.residPost, c.dModel);
-  const dir = tempDir("sg-gqa-");
-  writeModel(g, join(dir, "model.onnx"));
-  const manifest: Manifest = {
-    format: MANIFEST_FORMAT, id: "tiny", builderVersion: 0, architecture: "llama",
-    source: { kind: "llama2c", path: "random", sha256: {}, modelType: null },
-    dims: {
-      vocabSize: c.vocabSize, dModel: c.dModel, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads,
-      headDim: c.headDim, hiddenDim: c.hiddenDim, contextLength: c.contextLength, ropeTheta: c.ropeTheta, rmsNormEps: c.rmsNormEps,
-    },
-    graph: {
-      file: "model.onnx", externalData: null, opset: 17, sourceRotary: c.rotary, tiedEmbeddings: c.tiedEmbeddings, qkvBias: c.qkvBias,
-      residualOutputs: false, precision: { weights: "fp32", blockSize: null }, attention,
-    },
-    tokenizer: { kind: "llama2c", files: [], bosId: 1, eosId: 2, eosIds: [2], addBos: true },
-    chatTemplate: null, specialTokens: [], residualTensors: [], hookedLayers: hook ? [hook.layer] : [],
-  };
-  return OnnxDecoder.load(dir, manifest, { intraOpThreads: 1 });
+/** A decoder over a tiny model directory (test-support.ts writeTinyModel). */
+async function tinyDecoder(w: LlamaWeights, attention: AttentionKind, hook?: { layer: number; sae: Sae }, segmentLayers = 0): Promise<OnnxDecoder> {
+  const { dir, manifest } = writeTinyModel(w, attention, hook);
+  return OnnxDecoder.load(dir, manifest, { intraOpThreads: 1, segmentLayers });
 }
 
 interface Row {
@@ -162,6 +141,29 @@ async function script(h: Harness): Promise<void> {
   await h.decode();
 }
 
+/** The steering script on a 3-block gqa build hooked at `layer`, its graph cut into segments of `segmentLayers` blocks (0: whole). */
+async function hookScript(layer: number, segmentLayers: number): Promise<void> {
+  const w = randomLlama({ headDim: 16, nLayers: 3 }, 340);
+  const sae = randomSae("jumprelu", w.config.dModel, 48, 41, { layer });
+  const decoder = await tinyDecoder(w, "gqa", { layer, sae }, segmentLayers);
+  expect(decoder.steerLayers).toEqual([layer]);
+  expect(decoder.segments).toBe(segmentLayers ? 4 : 1);
+  const h = new Harness(w, decoder, layer);
+  const features = [{ index: 3, mode: "add" as const, value: 6 }, { index: 7, mode: "clamp" as const, value: 2 }, { index: 11, mode: "scale" as const, value: 3 }];
+  await h.join(prompt(7, 6), [3, 4], { sae, features, strength: 1.5, positions: "generated" });
+  await h.join(prompt(4, 7), [4]);
+  await h.decode();
+  await h.join(prompt(9, 8), [5, 2, 2], { sae, features, strength: 0.6, positions: "all" });
+  for (let i = 0; i < 3; i++) await h.decode();
+  h.leave([0]);
+  for (let i = 0; i < 2; i++) await h.decode();
+  // Steering was really on: the steered rows' logits differ from the unsteered reference.
+  const plain = referenceForward(w, newKvCache(w), prompt(7, 6)).logits.at(-1)!;
+  const steered = referenceForward(w, newKvCache(w), prompt(7, 6), { onResidual: steeringHook(sae, { layer, positions: "generated", features, strength: 1.5 }, 7) }).logits.at(-1)!;
+  expect(maxAbsDiff(plain, steered)).toBeGreaterThan(0.01);
+  await decoder.release();
+}
+
 const half = 8; // head size 16 / 2
 const families: [string, Partial<LlamaConfig>][] = [
   ["llama, head size 16, 4 query / 2 kv heads", { headDim: 16 }],
@@ -198,24 +200,7 @@ describe("fused attention (gqa) in the engine vs the reference forward pass", ()
   });
 
   it("the steering hook stays exact on a gqa build: steered and plain rows, chunked, batched, joining and leaving", async () => {
-    const w = randomLlama({ headDim: 16, nLayers: 3 }, 340);
-    const sae = randomSae("jumprelu", w.config.dModel, 48, 41, { layer: 1 });
-    const decoder = await tinyDecoder(w, "gqa", { layer: 1, sae });
-    expect(decoder.steerLayers).toEqual([1]);
-    const h = new Harness(w, decoder, 1);
-    const features = [{ index: 3, mode: "add" as const, value: 6 }, { index: 7, mode: "clamp" as const, value: 2 }, { index: 11, mode: "scale" as const, value: 3 }];
-    await h.join(prompt(7, 6), [3, 4], { sae, features, strength: 1.5, positions: "generated" });
-    await h.join(prompt(4, 7), [4]);
-    await h.decode();
-    await h.join(prompt(9, 8), [5, 2, 2], { sae, features, strength: 0.6, positions: "all" });
-    for (let i = 0; i < 3; i++) await h.decode();
-    h.leave([0]);
-    for (let i = 0; i < 2; i++) await h.decode();
-    // Steering was really on: the steered rows' logits differ from the unsteered reference.
-    const plain = referenceForward(w, newKvCache(w), prompt(7, 6)).logits.at(-1)!;
-    const steered = referenceForward(w, newKvCache(w), prompt(7, 6), { onResidual: steeringHook(sae, { layer: 1, positions: "generated", features, strength: 1.5 }, 7) }).logits.at(-1)!;
-    expect(maxAbsDiff(plain, steered)).toBeGreaterThan(0.01);
-    await decoder.release();
+    await hookScript(1, 0);
   });
 
   it("refuses head sizes GroupQueryAttention does not take, with the reason", () => {
@@ -231,5 +216,30 @@ describe("fused attention (gqa) in the engine vs the reference forward pass", ()
     const outputs = g.outputs.map((o) => o.name);
     expect(outputs).toEqual([N.LOGITS, N.newKey(0), N.newValue(0), N.newKey(1), N.newValue(1)]);
     expect(g.nodes.filter((n) => n.opType === "GroupQueryAttention").map((n) => n.domain)).toEqual(["com.microsoft", "com.microsoft"]);
+  });
+});
+
+describe("the same graphs cut into segments of one block (segmented.ts) vs the reference forward pass", () => {
+  it.each(families)("%s (gqa, segmented): chunked prefill, a batch of different lengths, joins and leaves agree to 1e-4", async (_name, over) => {
+    const w = randomLlama(over, 300 + families.findIndex(([, o]) => o === over));
+    const decoder = await tinyDecoder(w, "gqa", undefined, 1);
+    expect(decoder.segments).toBe(w.config.nLayers + 1);
+    await script(new Harness(w, decoder));
+    await decoder.release();
+  });
+
+  it("the plain graph, segmented", async () => {
+    const w = randomLlama({ headDim: 16, slidingWindows: [4, null] }, 333);
+    const decoder = await tinyDecoder(w, "plain", undefined, 1);
+    expect(decoder.segments).toBe(3);
+    await script(new Harness(w, decoder));
+    await decoder.release();
+  });
+
+  it.each([
+    [1, "a middle block (its hook opens the next segment)"],
+    [2, "the last block (its hook is in the head's segment, which then runs on every position)"],
+  ])("the steering hook at layer %i, %s, stays exact when segmented", async (layer) => {
+    await hookScript(layer, 1);
   });
 });

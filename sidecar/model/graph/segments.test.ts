@@ -1,0 +1,95 @@
+/**
+ * Cutting a built decoder into segments (segments.ts): chained with
+ * onnxruntime, the segments give the whole graph's outputs bit for bit; no
+ * weight matmul is repeated; tied embeddings are counted as held twice; cuts
+ * that do not separate blocks are refused with the reason.
+ */
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "../../../test/support/tmp.ts";
+import { randomLlama } from "../random-model.ts";
+import type { LlamaConfig } from "../weights.ts";
+import { buildLlamaGraph, type BuildGraphOptions } from "./llama-graph.ts";
+import * as N from "./names.ts";
+import { onnx } from "./onnx-builder.ts";
+import { splitGraph } from "./segments.ts";
+import { writeModel } from "./write-model.ts";
+import { readFileSync } from "node:fs";
+
+function built(over: Partial<LlamaConfig>, opts: BuildGraphOptions = {}) {
+  const w = randomLlama(over, 7);
+  const file = join(tempDir("sg-segments-"), "model.onnx");
+  writeModel(buildLlamaGraph(w, opts), file, { externalData: "never" });
+  return { c: w.config, file, model: onnx.ModelProto.decode(readFileSync(file)) };
+}
+
+/** Plain-attention feeds: a prompt of `S` tokens on an empty cache. */
+function feeds(c: LlamaConfig, S: number): Record<string, ort.Tensor> {
+  const f: Record<string, ort.Tensor> = {
+    [N.INPUT_IDS]: new ort.Tensor("int64", BigInt64Array.from({ length: S }, (_, i) => BigInt((i * 7 + 3) % c.vocabSize)), [1, S]),
+    [N.POSITION_IDS]: new ort.Tensor("int64", BigInt64Array.from({ length: S }, (_, i) => BigInt(i)), [1, S]),
+    [N.ATTENTION_MASK]: new ort.Tensor("int64", new BigInt64Array(S).fill(1n), [1, S]),
+  };
+  for (let l = 0; l < c.nLayers; l++) {
+    f[N.pastKey(l)] = new ort.Tensor("float32", new Float32Array(0), [1, c.nKvHeads, 0, c.headDim]);
+    f[N.pastValue(l)] = new ort.Tensor("float32", new Float32Array(0), [1, c.nKvHeads, 0, c.headDim]);
+  }
+  return f;
+}
+
+const count = (models: { graph?: { node?: { opType?: string | null }[] | null } | null }[], op: string) =>
+  models.reduce((n, m) => n + (m.graph?.node ?? []).filter((x) => x.opType === op).length, 0);
+
+describe("splitGraph", () => {
+  it("segments chained give the whole graph's logits and cache exactly, with no weight matmul repeated", async () => {
+    const { c, file, model } = built({ nLayers: 3, tiedEmbeddings: true });
+    const cuts = [N.residPost(0), N.residPost(2)];
+    const { models, sharedBytes } = splitGraph(model, cuts);
+    expect(models).toHaveLength(3);
+    // Segment 1 takes the first cut; every block's cache comes from the segment holding the block.
+    const outNames = models.map((m) => m.graph!.output!.map((o) => o.name));
+    expect(outNames[0]).toEqual([N.presentKey(0), N.presentValue(0), N.residPost(0)]);
+    expect(outNames[1]).toEqual([N.presentKey(1), N.presentValue(1), N.presentKey(2), N.presentValue(2), N.residPost(2)]);
+    expect(outNames[2]).toEqual([N.LOGITS]);
+    expect(models[1]!.graph!.input!.map((i) => i.name)).toContain(N.residPost(0));
+    // Only the rotary tables and the mask are computed again; the tied table is held twice.
+    expect(count(models, "MatMul")).toBe(count([model], "MatMul"));
+    expect(count(models, "Softmax")).toBe(count([model], "Softmax"));
+    // (and the small constants each segment reads: axes, rotary frequencies)
+    expect(sharedBytes).toBeGreaterThanOrEqual(c.vocabSize * c.dModel * 4);
+    expect(sharedBytes).toBeLessThan(c.vocabSize * c.dModel * 4 + 4096);
+
+    const whole = await (await ort.InferenceSession.create(file)).run(feeds(c, 5));
+    const sessions = await Promise.all(models.map((m) => ort.InferenceSession.create(onnx.ModelProto.encode(m).finish())));
+    const got: Record<string, ort.Tensor> = {};
+    let carry: ort.Tensor | undefined;
+    for (const [s, session] of sessions.entries()) {
+      const f = feeds(c, 5);
+      if (s > 0) f[cuts[s - 1]!] = carry!;
+      const out = await session.run(Object.fromEntries(session.inputNames.map((n) => [n, f[n]!])));
+      Object.assign(got, out);
+      carry = out[cuts[s]!];
+    }
+    for (const name of [N.LOGITS, N.presentKey(0), N.presentValue(2)]) {
+      expect(got[name]!.dims).toEqual(whole[name]!.dims);
+      expect(Array.from(got[name]!.data as Float32Array)).toEqual(Array.from(whole[name]!.data as Float32Array));
+    }
+  });
+
+  it("keeps a cut that is also a graph output (residualOutputs) as its segment's output", () => {
+    const { model } = built({ nLayers: 2 }, { residualOutputs: true });
+    const { models, sharedBytes } = splitGraph(model, [N.residPost(0)]);
+    expect(models[0]!.graph!.output!.filter((o) => o.name === N.residPost(0))).toHaveLength(1);
+    expect(models[1]!.graph!.output!.map((o) => o.name)).toContain(N.residPost(1));
+    expect(sharedBytes).toBeLessThan(4096); // constants only: untied
+  });
+
+  it("refuses a tensor the graph does not compute, cuts out of order, and a cut inside a block", () => {
+    const { model } = built({ nLayers: 3 });
+    expect(() => splitGraph(model, ["/model/layers.9/resid_post"])).toThrow(/no node computes \/model\/layers.9\/resid_post/);
+    expect(() => splitGraph(model, [N.residPost(2), N.residPost(0)])).toThrow(/out of order/);
+    // The attention output of block 1: the residual add after it reads block 0's output past the cut.
+    expect(() => splitGraph(model, ["/model/layers.1/self_attn/o_proj/MatMul"])).toThrow(/does not separate the blocks/);
+  });
+});
