@@ -7,6 +7,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { rmSync } from "node:fs";
 import { captureOutput } from "../test/support/capture.ts";
 import { tempDir } from "../test/support/tmp.ts";
+import { prefillRepeats } from "./bench-latency/measure.ts";
 import { gapStats, parseSetting } from "./bench-latency/report.ts";
 import { main } from "./bench-latency.ts";
 
@@ -24,6 +25,7 @@ describe("bench:latency", () => {
     expect(await main(["--model", "gpt5"])).toBe(2);
     expect(await main(["--streams", "0"])).toBe(2);
     expect(await main(["--attention", "flash"])).toBe(2);
+    expect(await main(["--segments", "two"])).toBe(2);
     expect(await main(["--model", "tiny", "--long-tokens", "4000", "--cache-dir", cacheDir])).toBe(2);
     const text = err.join("");
     expect(text).toContain('CHUNK/STEP with 1 <= CHUNK <= STEP, got "64/32"');
@@ -38,6 +40,18 @@ describe("bench:latency", () => {
     const gaps = [...Array.from({ length: 99 }, () => 20), 500];
     expect(gapStats(gaps)).toEqual({ median: 20, p99: 20, max: 500 });
     expect(gapStats([...gaps, 400])).toEqual({ median: 20, p99: 400, max: 500 });
+    // Each prefill length is timed over about the longest one's tokens, an odd number of times (a median).
+    expect([128, 512, 2000].map((n) => prefillRepeats(n, 2000))).toEqual([15, 5, 1]);
+    expect(prefillRepeats(16, 120)).toBe(9);
+  });
+
+  it("runs every setting on each graph layout asked for: --segments 0 (one graph) and N blocks per segment", async () => {
+    const { out } = capture();
+    const argv = ["--model", "tiny", "--settings", "8/16", "--attention", "gqa", "--segments", "0,1", "--long-tokens", "120", "--prefill-lengths", "16,120", "--new-tokens", "4", "--batch", "2", "--cache-dir", cacheDir];
+    expect(await main(argv)).toBe(0);
+    const lines = out.join("").split("\n");
+    expect(lines.find((l) => l.startsWith("figure "))!.split(/\s{2,}/)).toEqual(["figure", "chunk 8/16 gqa whole", "chunk 8/16 gqa seg1"]);
+    expect(lines.filter((l) => l.startsWith("  chunk 8/16 gqa seg1: "))).toHaveLength(4); // (no "off" column to compare decode with)
   });
 
   it("prints one column per setting and attention build, a row per figure, and the goals of each chunked setting", async () => {

@@ -27,7 +27,7 @@ import type { WeightPrecision } from "../sidecar/model/quantize.ts";
 import { ATTENTION_KINDS, type AttentionKind } from "../sidecar/model/graph/llama-graph.ts";
 import { DEFAULT_BLOCK_SIZE } from "../sidecar/model/quantize.ts";
 import { DEFAULT_STORIES, MODELS, prepareModel, promptOf, type ModelName } from "./bench-engine.ts";
-import { decodeRate, firstTokenMs, gaps, mixedLoad, prefillRate, StepLog, timed, type Backend } from "./bench-latency/measure.ts";
+import { decodeRate, firstTokenMs, gaps, mixedLoad, prefillRate, prefillRepeats, StepLog, timed, type Backend } from "./bench-latency/measure.ts";
 import { gapStats, parseSetting, report, type Figures, type Setting } from "./bench-latency/report.ts";
 
 /** A column of the table: a scheduler setting on one attention build, in one engine or several (--replicas). */
@@ -213,7 +213,8 @@ async function bench(opts: Options): Promise<string> {
       });
       for (let k = 0; k < prefillPrompts.length; k++) {
         await each(`prefill of ${opts.prefillLengths[k]} tokens`, async (e, out) => {
-          out.prefill![opts.prefillLengths[k]!] = (await prefillRate(e, prefillPrompts[k]!)).tps;
+          const length = opts.prefillLengths[k]!;
+          out.prefill![length] = (await prefillRate(e, prefillPrompts[k]!, prefillRepeats(length, Math.max(...opts.prefillLengths)))).tps;
         });
       }
       await each("decode at batch 1", async (e, out) => {

@@ -178,6 +178,37 @@ describe("chunked prefill (stories260K)", () => {
     await expectAsAlone([[request("short", "Tom", 8), shortTokens], [request("long", STORY.repeat(12), 8), long]]);
   });
 
+  it("with the graph in segments, runs a short prompt sent during a decode run between two segments of that run", async () => {
+    const { engine, trace } = await traced(undefined, { segmentLayers: 2 });
+    const decoder = (engine as unknown as { decoder: OnnxDecoder }).decoder;
+    const firsts: string[] = [];
+    const stream = await decodingStream(engine);
+    let sendShort!: (p: Promise<number[]>) => void;
+    const short = new Promise<Promise<number[]>>((resolve) => (sendShort = resolve));
+    // Sent from the first pause of the next decode run; `during` is the index of that run's step.
+    const original = decoder.step.bind(decoder);
+    let during = -1;
+    decoder.step = (input) => {
+      if (during < 0) {
+        during = trace.length;
+        const send = () => sendShort(collect(engine, request("short", "Tom", 8), firsts));
+        const between = input.between;
+        let sent = false;
+        // (No pauses: sent before the run, so that the test fails on the step, not by timing out.)
+        if (between) input = { ...input, between: () => (sent || ((sent = true), send()), between()) };
+        else send();
+      }
+      return original(input);
+    };
+    const shortTokens = await (await short);
+    await stream.drain();
+    // Without the pause it would go in the next step's prefill.
+    expect(trace[during]!.decodeRows).toBe(1);
+    expect(trace[during]!.chunks.map((c) => c.id)).toEqual(["short"]);
+    expect(firsts).toEqual(["short"]);
+    await expectAsAlone([[request("short", "Tom", 8), shortTokens]]);
+  });
+
   it("holds a long prompt out of the step that admitted it: a short one sent during that step's decode run goes first", async () => {
     const { engine, trace } = await traced();
     // The short prompt is sent from the first decode run after the long one was submitted: the run

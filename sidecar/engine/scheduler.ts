@@ -13,7 +13,10 @@
  *      sent during a long prompt's chunk goes next, not a whole step later.
  *      A prompt of more than one chunk is held out of the step that admitted
  *      it, so one sent just after it, during that step's decode run, is
- *      planned with it, shortest first. A prompt whose last chunk ran samples its first token;
+ *      planned with it, shortest first. With the graph in segments
+ *      (decoder.ts segmentLayers) every run, the step's decode run too,
+ *      pauses between segments, and a short prompt that arrived meanwhile
+ *      runs whole there (letThrough). A prompt whose last chunk ran samples its first token;
  *      a conditional request's condition is read from the hook in that last
  *      chunk and latched (Sequence.decideCondition): from then on the row is
  *      steered plainly, or not at all;
@@ -207,11 +210,15 @@ export class Scheduler {
       try {
         this.admit();
         const trace: StepTrace = { decodeRows: 0, chunks: [] };
-        const joining = await this.prefillChunks(trace);
+        const plan: StepPlan = { trace, joining: [], fed: new Set(), left: (this.opts.chunking ?? NO_CHUNKING).stepTokens - this.running.length };
+        // A segmented graph (decoder.ts segmentLayers) pauses between segments: newcomers run there (letThrough).
+        const between = this.chunked && this.decoder.segments > 1 ? () => this.letThrough(plan) : undefined;
+        await this.prefillChunks(plan, between);
         if (this.running.length > 0) {
           trace.decodeRows = this.running.length;
-          await this.decodeStep();
+          await this.decodeStep(between);
         }
+        const joining = plan.joining;
         // Prompts held at admission (admit()) are planned from the next step on.
         for (const p of this.prefilling) p.held = false;
         for (const { seq, cache, next, buffers } of joining) {
@@ -300,30 +307,34 @@ export class Scheduler {
    * runs is prefilled in this step, before its decode run, rather than after
    * the whole step; and one sent just before the step's next run is planned
    * into it. Prompts held at admission (PendingPrompt.held) are not planned in
-   * the step that admitted them. Returns the prompts wholly prefilled, to
-   * join the batch after the decode step.
+   * the step that admitted them. The prompts wholly prefilled go to
+   * `plan.joining`, to join the batch after the decode step. `between`: see
+   * letThrough.
    */
-  private async prefillChunks(trace: StepTrace): Promise<Joining[]> {
-    const { chunk, stepTokens } = this.opts.chunking ?? NO_CHUNKING;
-    const admitMidStep = Number.isFinite(chunk);
-    const plan: StepPlan = { trace, joining: [], fed: new Set(), left: stepTokens - this.running.length };
-    // A segmented graph (decoder.ts segmentLayers) pauses between segments: newcomers run there (letThrough).
-    const between = admitMidStep && this.decoder.segments > 1 ? () => this.letThrough(plan) : undefined;
+  private async prefillChunks(plan: StepPlan, between?: () => Promise<void>): Promise<void> {
+    const { chunk } = this.opts.chunking ?? NO_CHUNKING;
     for (;;) {
-      if (admitMidStep) await this.admitArrivals();
+      if (this.chunked) await this.admitArrivals();
       const next = planChunks(this.prefilling.filter((p) => !p.held && !plan.fed.has(p)), plan.left, chunk, plan.fed.size > 0)[0];
-      if (!next) return plan.joining;
+      if (!next) return;
       await this.feed(plan, next.prompt, next.tokens, between);
     }
   }
 
+  /** Chunked prefill is on (prefill.ts): prompts are admitted, and let through, mid-step. */
+  private get chunked(): boolean {
+    return Number.isFinite((this.opts.chunking ?? NO_CHUNKING).chunk);
+  }
+
   /**
-   * Between two segments of a chunk's run: a prompt that arrived meanwhile,
-   * has not started and fits in one chunk and what is left of the step's
-   * budget runs whole now, instead of after the rest of the chunk (a 64-token
-   * chunk of a long prompt takes 35-80 ms on random-100m here, a 4-token
-   * prompt 15-20 ms). Only from the outermost run: a prompt let through does
-   * not let others through in turn.
+   * Between two segments of a run (a prompt's chunk, or the decode run): a
+   * prompt that arrived meanwhile, has not started and fits in one chunk and
+   * what is left of the step's budget runs whole now, instead of after the
+   * rest of the run (a 64-token chunk of a long prompt takes 35-80 ms on
+   * random-100m here, a decode run beside a 2,000-token row 25-50 ms, a
+   * 4-token prompt 15-20 ms). It joins the batch with the step's other
+   * prompts. Only from the outermost run: a prompt let through does not let
+   * others through in turn.
    */
   private async letThrough(plan: StepPlan): Promise<void> {
     await new Promise((r) => setImmediate(r));
@@ -394,8 +405,10 @@ export class Scheduler {
     return out;
   }
 
-  private async decodeStep(): Promise<void> {
+  private async decodeStep(between?: () => Promise<void>): Promise<void> {
     const B = this.running.length;
+    // First: a fused cache makes room for the new positions here (gqa-kv-cache.ts), which may move it.
+    const presentInto = this.cache.presentBuffers(1);
     const P = this.cache.pastLength;
     const out = await this.decoder.step({
       batch: B,
@@ -407,11 +420,12 @@ export class Scheduler {
       pastValues: this.cache.pastValues(),
       pastLength: P,
       steering: this.steeringInputs(this.running, 1, this.running.map((_, b) => this.cache.rowLength(b))),
-      presentInto: this.cache.presentBuffers(1),
+      presentInto,
       logitsInto: this.logitsFor(B),
+      between,
     });
     this.steps++;
-    this.cache.advance(out.presentKeys, out.presentValues, 1);
+    this.cache.advance(out.presentKeys, out.presentValues, 1, out.inPlace);
     const V = this.decoder.manifest.dims.vocabSize;
     const finished: number[] = [];
     this.running.forEach((seq, b) => {
