@@ -83,11 +83,7 @@ export interface StepInput {
   /**
    * Where to write `present.N.*` ([B, nKv, P+S, headDim] each), so a decode
    * loop can reuse two buffers instead of allocating the whole cache anew
-   * every step (see kv-cache.ts). Default: onnxruntime allocates. Fused
-   * attention: the past arrays themselves ([B, nKv, capacity, headDim], with
-   * room for the S new positions of every row), which the kernel then
-   * extends in place (a graph from before builder version 5 has no present
-   * output: ignored).
+   * every step (see kv-cache.ts). Default: onnxruntime allocates.
    */
   presentInto?: { keys: Float32Array[]; values: Float32Array[] };
   /**
@@ -132,12 +128,6 @@ export interface StepOutput {
    */
   presentKeys: Float32Array[];
   presentValues: Float32Array[];
-  /**
-   * Fused attention with `presentInto`: the kernel wrote this step's keys and
-   * values into those arrays, after each row's positions (presentKeys are
-   * those arrays); the cache only counts them (GqaKvCache.advance).
-   */
-  inPlace?: boolean;
   /** Per requested layer, [B, S, K] activations of the fed features. */
   acts?: Record<number, Float32Array>;
   /** Per requested layer, [B, S] condition values (empty when every gate was 0). */
@@ -175,8 +165,6 @@ export class OnnxDecoder {
   readonly condLayers: ReadonlySet<number>;
   /** Fused attention (manifest graph.attention "gqa"): lengths instead of a mask, new keys/values instead of present. */
   readonly fused: boolean;
-  /** Fused attention whose graph outputs the kernel's present: bound to the past arrays, the cache grows in place (StepInput.presentInto). */
-  readonly presentInPlace: boolean;
   private readonly fetches: string[];
   /** Per layer, the graph's key and value outputs. */
   private readonly kvOutputs: [string, string][];
@@ -192,7 +180,6 @@ export class OnnxDecoder {
     this.condLayers = new Set(this.steerLayers.filter((l) => inputs.has(SN.steerCondWeights(l))));
     const { nLayers } = manifest.dims;
     this.fused = manifest.graph.attention === "gqa";
-    this.presentInPlace = this.fused && session.outputNames.includes(presentKey(0));
     this.kvOutputs = Array.from({ length: nLayers }, (_, l) => (this.fused ? [newKey(l), newValue(l)] : [presentKey(l), presentValue(l)]));
     this.fetches = [LOGITS, ...this.kvOutputs.flat()];
   }
@@ -263,11 +250,8 @@ export class OnnxDecoder {
     const cond = input.cond ?? [];
     for (const l of cond) if (!this.condLayers.has(l)) throw new Error(`the hook at layer ${l} takes no condition (it predates conditional steering): attach its SAE again`);
     const extra = [...acts.map(SN.steerActs), ...cond.map(SN.steerCond)];
-    const inPlace = this.presentInPlace && input.presentInto !== undefined;
-    // Bound in place, the kernel's present holds the new keys: the graph's copies of them are not fetched.
-    const kv = inPlace ? [LOGITS] : this.fetches;
-    const names = extra.length ? [...kv, ...extra] : kv;
-    const into = this.fused && !inPlace ? undefined : input.presentInto;
+    const names = extra.length ? [...this.fetches, ...extra] : this.fetches;
+    const into = input.presentInto;
     const V = this.manifest.dims.vocabSize;
     const wanted = input.logits ?? "all";
     const rows = this.logitsRows(B, S, wanted);
@@ -275,7 +259,7 @@ export class OnnxDecoder {
     let fetches: string[] | Record<string, ort.Tensor | null> = names;
     if (into || logitsInto) {
       // Preallocated outputs: onnxruntime writes the cache and logits into our buffers.
-      const presentDims = [B, nKvHeads, inPlace ? P : P + S, headDim];
+      const presentDims = [B, nKvHeads, P + S, headDim];
       const map: Record<string, ort.Tensor | null> = Object.fromEntries(names.map((n) => [n, null]));
       for (let l = 0; into && l < nLayers; l++) {
         map[presentKey(l)] = new ort.Tensor("float32", into.keys[l]!, presentDims);
@@ -296,7 +280,6 @@ export class OnnxDecoder {
     }
     const logits = rows === 0 ? new Float32Array(0) : (logitsInto ?? (out[LOGITS]!.data as Float32Array));
     const result: StepOutput = { logits: wanted === "last" && rows === B * S ? lastRows(logits, B, S, V) : logits, presentKeys, presentValues };
-    if (inPlace) result.inPlace = true;
     if (acts.length) result.acts = Object.fromEntries(acts.map((l) => [l, out[SN.steerActs(l)]!.data as Float32Array]));
     if (cond.length) result.cond = Object.fromEntries(cond.map((l) => [l, out[SN.steerCond(l)]!.data as Float32Array]));
     return result;
@@ -333,7 +316,7 @@ export class OnnxDecoder {
     });
   }
 
-  /** prefillChunk for fused attention: the row's cache grows in place, by the chunk's new keys and values (written there by the kernel, or copied from the graph's new_key_values outputs). */
+  /** prefillChunk for fused attention: the row's cache grows in place, by the chunk's new keys and values. */
   private async prefillRow(ids: readonly number[], past: RowCache | undefined, { presentInto: _, ...extra }: ChunkExtras): Promise<StepOutput> {
     const { nLayers, nKvHeads: H, headDim: D } = this.manifest.dims;
     const n = ids.length;
@@ -348,9 +331,8 @@ export class OnnxDecoder {
       pastValues: row.values,
       pastLength: row.keys[0]!.length / (H * D),
       ...extra,
-      presentInto: { keys: row.keys, values: row.values },
     });
-    if (!out.inPlace) appendToRow(row, out.presentKeys, out.presentValues, n, H, D);
+    appendToRow(row, out.presentKeys, out.presentValues, n, H, D);
     return { ...out, presentKeys: row.keys, presentValues: row.values };
   }
 

@@ -20,9 +20,6 @@ import type { Sae } from "../sae/types.ts";
 import { layerStepInputs, type RowSteering } from "../steering/inputs.ts";
 import { steeringHook } from "../steering/reference.ts";
 import { randomSae } from "../steering/test-support.ts";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { encodeModelProto, readModelProto } from "../steering/surgery.ts";
 import { OnnxDecoder } from "./decoder.ts";
 import { writeTinyModel } from "./test-support.ts";
 import { GqaKvCache } from "./gqa-kv-cache.ts";
@@ -92,7 +89,6 @@ class Harness {
     const B = this.rows.length;
     const V = this.w.config.vocabSize;
     const lengths = this.rows.map((_, b) => this.cache.rowLength(b));
-    const presentInto = this.cache.presentBuffers(1); // before pastKeys(): it may make room
     const out = await this.decoder.step({
       batch: B,
       seq: 1,
@@ -102,10 +98,10 @@ class Harness {
       pastKeys: this.cache.pastKeys(),
       pastValues: this.cache.pastValues(),
       pastLength: this.cache.pastLength,
-      presentInto,
+      presentInto: this.cache.presentBuffers(1),
       steering: this.steering(this.rows, 1, lengths),
     });
-    this.cache.advance(out.presentKeys, out.presentValues, 1, out.inPlace);
+    this.cache.advance(out.presentKeys, out.presentValues, 1);
     this.rows.forEach((r, b) => {
       const want = referenceForward(this.w, r.ref, [r.next], { onResidual: r.steer?.onResidual }).logits[0]!;
       expect(maxAbsDiff(out.logits.subarray(b * V, (b + 1) * V), want), `step ${this.steps}, row ${b} (length ${lengths[b]})`).toBeLessThan(TOL);
@@ -188,23 +184,9 @@ describe("fused attention (gqa) in the engine vs the reference forward pass", ()
   it.each(families)("%s: chunked prefill, a batch of different lengths, joins and leaves agree to 1e-4", async (_name, over) => {
     const w = randomLlama(over, 300 + families.findIndex(([, o]) => o === over));
     const decoder = await tinyDecoder(w, "gqa");
-    expect(decoder.presentInPlace).toBe(true);
     const h = new Harness(w, decoder);
     expect(h.cache).toBeInstanceOf(GqaKvCache);
     await script(h);
-    await decoder.release();
-  });
-
-  it("a gqa graph from before builder version 5 (no present outputs) passes it too: the cache copies the new keys in", async () => {
-    const w = randomLlama({ headDim: 16 }, 301);
-    const { dir, manifest } = writeTinyModel(w, "gqa");
-    const file = join(dir, "model.onnx");
-    const model = readModelProto(file);
-    model.graph!.output = model.graph!.output!.filter((o) => !o.name!.startsWith("present."));
-    writeFileSync(file, encodeModelProto(model));
-    const decoder = await OnnxDecoder.load(dir, manifest, { intraOpThreads: 1 });
-    expect(decoder.presentInPlace).toBe(false);
-    await script(new Harness(w, decoder));
     await decoder.release();
   });
 
@@ -226,16 +208,13 @@ describe("fused attention (gqa) in the engine vs the reference forward pass", ()
     expect(() => buildLlamaGraph(w, { attention: "gqa" })).toThrow(/multiple of 8.*12.*plain attention/);
   });
 
-  it("a gqa graph takes lengths instead of a mask and returns the new keys and values, and the kernel's present", () => {
+  it("a gqa graph takes lengths instead of a mask and returns only the new keys and values", () => {
     const g = buildLlamaGraph(randomLlama({ headDim: 16 }, 1), { attention: "gqa" });
     const inputs = g.inputs.map((i) => i.name);
     expect(inputs).toEqual(expect.arrayContaining([N.INPUT_IDS, N.POSITION_IDS, N.SEQLENS_K, N.TOTAL_SEQUENCE_LENGTH, N.pastKey(0), N.pastValue(1)]));
     expect(inputs).not.toContain(N.ATTENTION_MASK);
     const outputs = g.outputs.map((o) => o.name);
-    expect(outputs).toEqual([N.LOGITS, N.newKey(0), N.newValue(0), N.presentKey(0), N.presentValue(0), N.newKey(1), N.newValue(1), N.presentKey(1), N.presentValue(1)]);
-    // The kernel's present is the graph output itself, so that binding it to the past arrays shares them.
-    const gqa = g.nodes.filter((n) => n.opType === "GroupQueryAttention");
-    expect(gqa.map((n) => n.output!.slice(1))).toEqual([[N.presentKey(0), N.presentValue(0)], [N.presentKey(1), N.presentValue(1)]]);
+    expect(outputs).toEqual([N.LOGITS, N.newKey(0), N.newValue(0), N.newKey(1), N.newValue(1)]);
     expect(g.nodes.filter((n) => n.opType === "GroupQueryAttention").map((n) => n.domain)).toEqual(["com.microsoft", "com.microsoft"]);
   });
 });

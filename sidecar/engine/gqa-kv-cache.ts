@@ -10,11 +10,9 @@
  * position p is always column p.
  *
  * The graph reads the cache where it is (onnxruntime-node does not copy
- * inputs) and, its present output bound to the same arrays (presentBuffers),
- * the kernel writes the step's keys and values after each row's last
- * position itself; a graph without that output (builder version < 5) returns
- * only the new keys and values, which advance() writes there. Either way a
- * step moves O(new tokens) here, however long the rows are. Rows move only when the membership changes (a
+ * inputs) and returns only the step's new keys and values, which advance()
+ * writes after each row's last position: a step moves O(new tokens) here,
+ * however long the rows are. Rows move only when the membership changes (a
  * row joins: its cache is copied in; rows leave: the ones after them move
  * up) or when a row outgrows the capacity (then every row is copied into
  * buffers GROWTH times larger). The capacity shrinks when the longest row
@@ -95,16 +93,9 @@ export class GqaKvCache implements KvCache {
     return new BigInt64Array(0);
   }
 
-  /**
-   * The past arrays themselves, with room for `newTokens` more positions in
-   * every row (relaid out first when the longest row would outgrow the
-   * capacity): the kernel writes the step's keys and values in place
-   * (decoder.ts presentInto). Take it before pastKeys() for the same step.
-   */
-  presentBuffers(newTokens = 1): { keys: Float32Array[]; values: Float32Array[] } {
-    const longest = Math.max(0, ...this.lengths);
-    if (longest + newTokens > this.capacity) this.relayout(this.rowsCapacity, capacityFor(longest + newTokens));
-    return { keys: this.pastKeys(), values: this.pastValues() };
+  /** The graph returns only the new keys and values: nothing to preallocate. */
+  presentBuffers(): undefined {
+    return undefined;
   }
 
   /** Adds a row at the end of the batch. */
@@ -146,16 +137,11 @@ export class GqaKvCache implements KvCache {
 
   /**
    * Writes a step's new keys and values (per layer [B, n, nKv * headDim], the
-   * graph's new_key_values outputs) after each row's positions; `inPlace`:
-   * the kernel already wrote them there (presentBuffers), only the lengths move.
+   * graph's new_key_values outputs) after each row's positions.
    */
-  advance(newKeys: Float32Array[], newValues: Float32Array[], newTokens = 1, inPlace = false): void {
+  advance(newKeys: Float32Array[], newValues: Float32Array[], newTokens = 1): void {
     const { nKvHeads: H, headDim: D, batch: B } = this;
     const n = newTokens;
-    if (inPlace) {
-      for (let b = 0; b < B; b++) this.lengths[b]! += n;
-      return;
-    }
     if (newKeys[0]!.length !== B * n * H * D) throw new Error(`new keys have ${newKeys[0]!.length} values, expected ${B * n * H * D}`);
     const longest = Math.max(0, ...this.lengths);
     if (longest + n > this.capacity) this.relayout(this.rowsCapacity, capacityFor(longest + n));

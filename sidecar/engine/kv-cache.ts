@@ -66,8 +66,7 @@ export interface KvCache {
   presentBuffers(newTokens?: number): { keys: Float32Array[]; values: Float32Array[] } | undefined;
   add(row: RowCache): void;
   remove(rows: Iterable<number>): void;
-  /** `inPlace`: the step wrote into presentBuffers' arrays, which are the past (fused attention; StepOutput.inPlace). */
-  advance(keys: Float32Array[], values: Float32Array[], newTokens?: number, inPlace?: boolean): void;
+  advance(keys: Float32Array[], values: Float32Array[], newTokens?: number): void;
   row(b: number): RowCache;
 }
 

@@ -407,8 +407,6 @@ export class Scheduler {
 
   private async decodeStep(between?: () => Promise<void>): Promise<void> {
     const B = this.running.length;
-    // First: a fused cache makes room for the new positions here (gqa-kv-cache.ts), which may move it.
-    const presentInto = this.cache.presentBuffers(1);
     const P = this.cache.pastLength;
     const out = await this.decoder.step({
       batch: B,
@@ -420,12 +418,12 @@ export class Scheduler {
       pastValues: this.cache.pastValues(),
       pastLength: P,
       steering: this.steeringInputs(this.running, 1, this.running.map((_, b) => this.cache.rowLength(b))),
-      presentInto,
+      presentInto: this.cache.presentBuffers(1),
       logitsInto: this.logitsFor(B),
       between,
     });
     this.steps++;
-    this.cache.advance(out.presentKeys, out.presentValues, 1, out.inPlace);
+    this.cache.advance(out.presentKeys, out.presentValues, 1);
     const V = this.decoder.manifest.dims.vocabSize;
     const finished: number[] = [];
     this.running.forEach((seq, b) => {

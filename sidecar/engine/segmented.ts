@@ -29,7 +29,6 @@ export interface SegmentedRunOptions {
 
 export class SegmentedSession {
   readonly inputNames: string[];
-  readonly outputNames: string[];
   /** True when the head reads only the residual stream, so it can run on a slice of the positions. */
   readonly headSliceable: boolean;
 
@@ -42,7 +41,6 @@ export class SegmentedSession {
   ) {
     if (sessions.length !== cuts.length + 1) throw new Error(`segmented session: ${sessions.length} sessions for ${cuts.length} cuts`);
     this.inputNames = [...new Set(sessions.flatMap((s, i) => s.inputNames.filter((n) => n !== cuts[i - 1])))];
-    this.outputNames = [...new Set(sessions.flatMap((s, i) => s.outputNames.filter((n) => n !== cuts[i])))];
     const head = sessions.at(-1)!;
     this.headSliceable = head.inputNames.length === 1 && head.outputNames.length === 1 && head.outputNames[0] === LOGITS;
   }

@@ -12,7 +12,7 @@ import { WEIGHT_PRECISIONS } from "./quantize.ts";
 export const MANIFEST_FILE = "manifest.json";
 export const MANIFEST_FORMAT = "steerguard-model/1";
 /** Bumped whenever the builder's output changes, so older builds are rebuilt. */
-export const BUILDER_VERSION = 5;
+export const BUILDER_VERSION = 4;
 
 const PositiveInt = v.pipe(v.number(), v.integer(), v.minValue(1));
 const TokenId = v.pipe(v.number(), v.integer(), v.minValue(0));

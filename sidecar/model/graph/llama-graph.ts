@@ -31,13 +31,9 @@
  *   logits as above
  *   new_key_values.N.key / .value   [B, S, nKvHeads*headDim]: this step's
  *       keys (rotated) and values only, which the engine writes into its cache
- *   present.N.key / .value  [B, nKvHeads, capacity, headDim]: GroupQueryAttention's
- *       present. Bound to the past arrays themselves (a preallocated output on
- *       the same memory), the kernel writes the new keys after each row's
- *       positions in place and copies nothing else; left unbound, it writes a
- *       buffer of its own, clearing all of it and copying the past in first
- *       (O(capacity) a step and layer). Never fetch it unbound: onnxruntime-node
- *       copies every output it returns.
+ * GroupQueryAttention writes its own present (past + new) into a buffer of its
+ * own; that is no graph output, because onnxruntime-node copies every output
+ * it returns, so a cache-sized output costs a copy of the cache per step.
  * Rotary stays in our own ops (do_rotary 0), so every rope type works; the
  * kernel checks the rest: head size a multiple of 8, several new tokens on a
  * non-empty cache only at batch 1 (the engine's prefill chunks are batch 1).
@@ -116,8 +112,6 @@ export function buildLlamaGraph(weights: LlamaWeights<Weight>, opts: BuildGraphO
     if (fused) {
       g.output(N.newKey(l), DataType.FLOAT, ["batch_size", "sequence_length", Hkv * hd]);
       g.output(N.newValue(l), DataType.FLOAT, ["batch_size", "sequence_length", Hkv * hd]);
-      g.output(N.presentKey(l), DataType.FLOAT, ["batch_size", Hkv, "past_capacity", hd]);
-      g.output(N.presentValue(l), DataType.FLOAT, ["batch_size", Hkv, "past_capacity", hd]);
     } else {
       g.output(N.presentKey(l), DataType.FLOAT, ["batch_size", Hkv, "total_sequence_length", hd]);
       g.output(N.presentValue(l), DataType.FLOAT, ["batch_size", Hkv, "total_sequence_length", hd]);
@@ -241,7 +235,7 @@ export function buildLlamaGraph(weights: LlamaWeights<Weight>, opts: BuildGraphO
     if (c.attnSoftcap) attrs.softcap = { float: c.attnSoftcap };
     if (W !== null) attrs.local_window_size = W;
     const inputs = [qr, kr, vn, N.pastKey(l), N.pastValue(l), N.SEQLENS_K, N.TOTAL_SEQUENCE_LENGTH];
-    const outputs = [`${a}/gqa/output`, N.presentKey(l), N.presentValue(l)];
+    const outputs = [`${a}/gqa/output`, `${a}/gqa/present_key`, `${a}/gqa/present_value`];
     return g.op("GroupQueryAttention", inputs, `${a}/gqa`, attrs, outputs, MS_DOMAIN);
   };
 
