@@ -61,7 +61,8 @@ tokens/s at batch 1 and B; then the issue's goals for each chunked setting.
                         engines in worker threads, the cores shared out); every setting runs
                         on each, columns labelled "... xN" (default 1)
   --segments LIST       comma-separated: auto (the sidecar's default --segment-layers: on CPU,
-                        random-100m runs as 6 graphs of 2 blocks and the head), 0 (one graph)
+                        random-100m's gqa build runs as 6 graphs of 2 blocks and the head, the
+                        plain build as one graph), 0 (one graph)
                         or N blocks per graph; every setting runs on each, columns labelled
                         "... whole" (0) or "... segN" (default auto)
   --streams N           streams decoding while the long prompt arrives (default 2)

@@ -65,9 +65,9 @@ Options:
                      (default ${DEFAULT_STEP_TOKENS}; 0 = no limit)
   --segment-layers N  run the model as graphs of N blocks each, then the head: a short prompt
                      that arrives during a long prompt's chunk runs between two of them, and
-                     a chunk's LM head runs on its last position only. auto (default): on CPU,
-                     about 12M parameters per segment for models of 20M or more (random-100m:
-                     2 blocks), else 0 = one graph (README, Latency)
+                     a chunk's LM head runs on its last position only. auto (default): with
+                     fused attention on CPU, about 12M parameters per segment for models of 20M
+                     or more (random-100m: 2 blocks), else 0 = one graph (README, Latency)
   --cache-reserve-mb N  KV-cache memory written at start, so the first long prompts do not
                      stall running streams on page faults: whole batch rows at the full context,
                      as many as fit (default ${DEFAULT_CACHE_RESERVE_MB}; 0 = none)

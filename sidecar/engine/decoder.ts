@@ -362,16 +362,18 @@ export const SEGMENTS_MIN_PARAMS = 20e6;
 export const SEGMENT_TARGET_PARAMS = 12e6;
 
 /**
- * segmentLayers "auto": on CPU, for a model of at least SEGMENTS_MIN_PARAMS
- * in its blocks, as many blocks per segment as make about
- * SEGMENT_TARGET_PARAMS (random-100m: 2 of its 12, a 64-token chunk's
- * segment then takes 10-14 ms here; a 7B model: 1). Each segment is one more
- * onnxruntime run per step, about 0.2 ms here (README, Latency). On CUDA, and
- * for small models, 0: one session.
+ * segmentLayers "auto": on CPU, for a fused-attention graph (the CPU build) of
+ * at least SEGMENTS_MIN_PARAMS in its blocks, as many blocks per segment as
+ * make about SEGMENT_TARGET_PARAMS (random-100m: 2 of its 12, a 64-token
+ * chunk's segment then takes 10-14 ms here; a 7B model: 1). Each segment is
+ * one more onnxruntime run per step, 0.1-0.2 ms here (README, Latency). On
+ * CUDA, for plain attention (measured: batch-8 decode 0.80x of the whole
+ * graph on random-100m, and newcomers still waiting 3.9x) and for small
+ * models, 0: one session.
  */
 export function autoSegmentLayers(manifest: Manifest, device: Device): number {
   const per = blockParams(manifest);
-  if (device !== "cpu" || per * manifest.dims.nLayers < SEGMENTS_MIN_PARAMS) return 0;
+  if (device !== "cpu" || manifest.graph?.attention !== "gqa" || per * manifest.dims.nLayers < SEGMENTS_MIN_PARAMS) return 0;
   return Math.min(manifest.dims.nLayers, Math.max(1, Math.round(SEGMENT_TARGET_PARAMS / per)));
 }
 

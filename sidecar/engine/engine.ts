@@ -40,6 +40,8 @@ export interface EngineOptions extends DecoderOptions {
   prefillChunk?: number;
   /** Tokens per step, decode rows plus prompt chunks (default DEFAULT_STEP_TOKENS; 0: no limit). */
   stepTokens?: number;
+  /** Blocks per segment graph (decoder.ts; here the default is "auto": segments for fused-attention models of 20M+ block parameters on CPU). */
+  segmentLayers?: DecoderOptions["segmentLayers"];
   /** MB of cache memory prefaulted at load (default DEFAULT_CACHE_RESERVE_MB; 0: none); see Scheduler's reserveCache. */
   cacheReserveMb?: number;
   /** The scheduler's buffer pool (buffer-pool.ts); default: its own. */

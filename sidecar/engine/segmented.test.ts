@@ -87,12 +87,13 @@ describe("segmented decoder", () => {
     await segmented.release();
   });
 
-  it('"auto": segments of about 12M block parameters on CPU for models of 20M or more, else one graph', () => {
-    const dims = (d: Partial<Manifest["dims"]>) => ({ dims: { nLayers: 12, dModel: 768, nHeads: 12, nKvHeads: 4, headDim: 64, hiddenDim: 2048, ...d } }) as Manifest;
+  it('"auto": segments of about 12M block parameters on CPU for fused-attention models of 20M or more, else one graph', () => {
+    const dims = (d: Partial<Manifest["dims"]>, attention = "gqa") => ({ dims: { nLayers: 12, dModel: 768, nHeads: 12, nKvHeads: 4, headDim: 64, hiddenDim: 2048, ...d }, graph: { attention } }) as Manifest;
     const random100m = dims({});
     expect(autoSegmentLayers(random100m, "cpu")).toBe(2);
     expect(segmentCuts(random100m, 2)).toHaveLength(6);
     expect(autoSegmentLayers(random100m, "cuda")).toBe(0);
+    expect(autoSegmentLayers(dims({}, "plain"), "cpu")).toBe(0);
     expect(autoSegmentLayers(dims({ nLayers: 32, dModel: 4096, nHeads: 32, nKvHeads: 8, headDim: 128, hiddenDim: 14336 }), "cpu")).toBe(1); // Llama 3 8B
     expect(autoSegmentLayers(dims({ nLayers: 5, dModel: 64, nHeads: 8, nKvHeads: 4, headDim: 8, hiddenDim: 172 }), "cpu")).toBe(0); // stories260K
     expect(segmentCuts(random100m, 0)).toEqual([]);
