@@ -132,6 +132,16 @@ function intFlag(name: string, raw: string, min: number, max: number): number {
   return n;
 }
 
+/** --segment-layers: "auto" or a whole number of blocks per segment (0: one graph). */
+function segmentLayersFlag(raw: string): number | "auto" {
+  if (raw === "auto") return "auto";
+  try {
+    return intFlag("segment-layers", raw, 0, 100_000);
+  } catch {
+    throw new Error(`--segment-layers must be auto or an integer from 0 to 100000, got "${raw}"`);
+  }
+}
+
 /** TLS files from the flags or the environment (empty values count as absent); undefined: plaintext. */
 function tlsOptions(flags: { "tls-cert"?: string; "tls-key"?: string; "tls-client-ca"?: string }): ServerTlsOptions | undefined {
   const pick = (flag: string | undefined, env: string) => flag || process.env[env] || undefined;
@@ -190,7 +200,7 @@ async function main(): Promise<void> {
       maxQueue: intFlag("max-queue", flags["max-queue"], 0, 1_000_000),
       prefillChunk: intFlag("prefill-chunk", flags["prefill-chunk"], 0, 1_000_000),
       stepTokens: intFlag("step-tokens", flags["step-tokens"], 0, 1_000_000),
-      segmentLayers: flags["segment-layers"] === "auto" ? "auto" : intFlag("segment-layers", flags["segment-layers"], 0, 100_000),
+      segmentLayers: segmentLayersFlag(flags["segment-layers"]),
       cacheReserveMb: intFlag("cache-reserve-mb", flags["cache-reserve-mb"], 0, 1_048_576),
       profiles: flags.profile ?? [],
       profileDirs: profileDirs(flags["profile-dir"] ?? process.env.STEERGUARD_PROFILE_DIR),

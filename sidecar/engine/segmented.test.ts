@@ -5,9 +5,12 @@
  * pause between segments; weights in external data; and the "auto" policy.
  * (The reference forward pass checks segmented graphs in gqa-attention.test.ts.)
  */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { randomLlama } from "../model/random-model.ts";
 import type { Manifest } from "../model/manifest.ts";
+import { encodeModelProto, readModelProto } from "../steering/surgery.ts";
 import { randomSae } from "../steering/test-support.ts";
 import { autoSegmentLayers, OnnxDecoder, segmentCuts, type StepInput } from "./decoder.ts";
 import { GqaKvCache } from "./gqa-kv-cache.ts";
@@ -85,6 +88,27 @@ describe("segmented decoder", () => {
     expect(Array.from(got.logits)).toEqual(Array.from(want.subarray(3 * V, 4 * V)));
     await whole.release();
     await segmented.release();
+  });
+
+  it("runs a graph without our residual names whole, with a warning that says why", async () => {
+    const { dir, manifest } = writeTinyModel(w, "gqa");
+    // As an export from elsewhere would name them: no /model/layers.L/resid_post.
+    const file = join(dir, "model.onnx");
+    const model = readModelProto(file);
+    const renamed = (n: string) => n.replace(/\/resid_post$/, "/Add_1_output_0");
+    for (const node of model.graph!.node!) {
+      node.input = node.input!.map(renamed);
+      node.output = node.output!.map(renamed);
+    }
+    writeFileSync(file, encodeModelProto(model));
+    const warnings: string[] = [];
+    const d = await OnnxDecoder.load(dir, manifest, { intraOpThreads: 1, segmentLayers: 2, warn: (m) => warnings.push(m) });
+    expect(d.segments).toBe(1);
+    expect(warnings).toEqual([expect.stringMatching(/runs whole, not in segments: segments: no node computes \/model\/layers\.1\/resid_post/)]);
+    const whole = await OnnxDecoder.load(writeTinyModel(w, "gqa").dir, manifest, { intraOpThreads: 1 });
+    expect(Array.from((await d.prefillChunk(ids(4, 9), undefined)).logits)).toEqual(Array.from((await whole.prefillChunk(ids(4, 9), undefined)).logits));
+    await d.release();
+    await whole.release();
   });
 
   it('"auto": segments of about 12M block parameters on CPU for fused-attention models of 20M or more, else one graph', () => {
