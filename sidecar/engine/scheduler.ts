@@ -95,8 +95,13 @@ export class Scheduler {
   private readonly service = new ServiceTimeMean();
   /** Memory kept for reuse (buffer-pool.ts): the batch cache's, prefilling rows', the logits'. */
   readonly pool: BufferPool;
-  /** The buffer every step writes its logits into (a step's logits are read before the next step). */
-  private logits: Float32Array = new Float32Array(0);
+  /**
+   * The buffers runs write their logits into (a run's logits are read before
+   * the next run): one for the step's own runs, one for a prompt let through
+   * while a run is paused (letThrough), so growing that one never hands the
+   * paused run's buffer back to the pool.
+   */
+  private readonly logits: { run: Float32Array; nested: Float32Array } = { run: new Float32Array(0), nested: new Float32Array(0) };
 
   constructor(
     private readonly decoder: OnnxDecoder,
@@ -344,20 +349,20 @@ export class Scheduler {
       const fresh = this.prefilling.filter((p) => !p.held && !plan.fed.has(p) && p.done === 0 && p.remaining <= chunk);
       const next = planChunks(fresh, plan.left, chunk, true)[0];
       if (!next || next.tokens < next.prompt.remaining) return;
-      await this.feed(plan, next.prompt, next.tokens);
+      await this.feed(plan, next.prompt, next.tokens, undefined, true);
     }
   }
 
-  /** Feeds one planned chunk and books it in the step's plan. */
-  private async feed(plan: StepPlan, p: PendingPrompt, tokens: number, between?: () => Promise<void>): Promise<void> {
+  /** Feeds one planned chunk and books it in the step's plan (`nested`: while another run is paused). */
+  private async feed(plan: StepPlan, p: PendingPrompt, tokens: number, between?: () => Promise<void>, nested = false): Promise<void> {
     plan.fed.add(p);
     plan.left -= tokens;
-    const joined = await this.runChunk(p, tokens, plan.trace, between);
+    const joined = await this.runChunk(p, tokens, plan.trace, between, nested);
     if (joined) plan.joining.push(joined);
   }
 
   /** Feeds `tokens` more of a prompt; when that was its last chunk, samples its first token and returns it to join the batch. */
-  private async runChunk(p: PendingPrompt, tokens: number, trace: StepTrace, between?: () => Promise<void>): Promise<Joining | undefined> {
+  private async runChunk(p: PendingPrompt, tokens: number, trace: StepTrace, between?: () => Promise<void>, nested = false): Promise<Joining | undefined> {
     const seq = p.seq;
     const start = p.done;
     const ids = seq.request.promptIds.slice(start, start + tokens);
@@ -371,9 +376,7 @@ export class Scheduler {
     const steering = this.steeringInputs([seq], tokens, [start]);
     // Only the last chunk's last position's logits are read (a segmented graph computes no others).
     const logits = last ? "last" : "none";
-    // A prompt let through mid-run writes into the same logits buffer: one row's worth, which a
-    // segmented graph's run already holds, so the buffer is not replaced under the paused run.
-    const logitsInto = this.logitsFor(this.decoder.logitsRows(1, tokens, logits));
+    const logitsInto = this.logitsFor(this.decoder.logitsRows(1, tokens, logits), nested ? "nested" : "run");
     const out = await this.decoder.prefillChunk(ids, p.cache, { steering, cond, presentInto, logitsInto, logits, between });
     if (cond) seq.decideCondition(out.cond![cond[0]!]![tokens - 1]!);
     this.steps++;
@@ -439,14 +442,14 @@ export class Scheduler {
     });
   }
 
-  /** The logits buffer with room for `positions` rows of the vocabulary (from the pool when it must grow). */
-  private logitsFor(positions: number): Float32Array {
+  /** A logits buffer with room for `positions` rows of the vocabulary (from the pool when it must grow). */
+  private logitsFor(positions: number, slot: keyof Scheduler["logits"] = "run"): Float32Array {
     const n = positions * this.decoder.manifest.dims.vocabSize;
-    if (!fits(this.logits, n)) {
-      this.pool.give(this.logits);
-      this.logits = this.pool.take(n);
+    if (!fits(this.logits[slot], n)) {
+      this.pool.give(this.logits[slot]);
+      this.logits[slot] = this.pool.take(n);
     }
-    return this.logits;
+    return this.logits[slot];
   }
 
   /** Records how long a finished (not cancelled) request held its row. */
