@@ -5,11 +5,8 @@
  * names (see sidecar/model/graph/names.ts).
  */
 import * as ort from "../onnxruntime.ts";
-import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Manifest } from "../model/manifest.ts";
-import { onnx } from "../model/graph/onnx-builder.ts";
-import { splitGraph } from "../model/graph/segments.ts";
 import {
   ATTENTION_MASK,
   INPUT_IDS,
@@ -19,7 +16,6 @@ import {
   pastValue,
   presentKey,
   presentValue,
-  residPost,
   newKey,
   newValue,
   SEQLENS_K,
@@ -29,7 +25,7 @@ import { layerStepInputs, type LayerStepInputs } from "../steering/inputs.ts";
 import * as SN from "../steering/names.ts";
 import type { RowCache } from "./kv-cache.ts";
 import { appendToRow, gqaLengths, rowWithRoom } from "./gqa-kv-cache.ts";
-import { SegmentedSession, type LogitsWanted } from "./segmented.ts";
+import { autoSegmentLayers, openSegments, segmentCuts, SegmentedSession, type LogitsWanted } from "./segmented.ts";
 
 export type Device = "cpu" | "cuda";
 
@@ -52,7 +48,7 @@ export interface DecoderOptions {
    * Blocks per segment graph (segmented.ts): the graph is run as sessions of
    * this many blocks each, then the head, so a long prompt's chunk can let a
    * newcomer through between two segments, and a chunk's LM head runs on its
-   * last position only. 0 (default): one session. "auto": autoSegmentLayers.
+   * last position only. 0 (default): one session. "auto": autoSegmentLayers (segmented.ts).
    * Graphs without our residual-stream names run whole (with a warning).
    */
   segmentLayers?: number | "auto";
@@ -348,68 +344,6 @@ function lastRows(logits: Float32Array, B: number, S: number, V: number): Float3
   const out = new Float32Array(B * V);
   for (let b = 0; b < B; b++) out.set(logits.subarray((b * S + S - 1) * V, (b * S + S) * V), b * V);
   return out;
-}
-
-/** Weights of one block, in parameters (attention projections and the gated MLP). */
-function blockParams(m: Manifest): number {
-  const d = m.dims;
-  return d.dModel * d.headDim * 2 * (d.nHeads + d.nKvHeads) + 3 * d.dModel * d.hiddenDim;
-}
-
-/** Below this many block parameters the graph runs whole ("auto"): every run is short, and each more session costs. */
-export const SEGMENTS_MIN_PARAMS = 20e6;
-/** "auto" groups blocks into segments of about this many parameters. */
-export const SEGMENT_TARGET_PARAMS = 12e6;
-
-/**
- * segmentLayers "auto": on CPU, for a fused-attention graph (the CPU build) of
- * at least SEGMENTS_MIN_PARAMS in its blocks, as many blocks per segment as
- * make about SEGMENT_TARGET_PARAMS (random-100m: 2 of its 12, a 64-token
- * chunk's segment then takes 10-14 ms here; a 7B model: 1). Each segment is
- * one more onnxruntime run per step, 0.1-0.2 ms here (README, Latency). On
- * CUDA, for plain attention (measured: batch-8 decode 0.80x of the whole
- * graph on random-100m, and newcomers still waiting 3.9x) and for small
- * models, 0: one session.
- */
-export function autoSegmentLayers(manifest: Manifest, device: Device): number {
-  const per = blockParams(manifest);
-  if (device !== "cpu" || manifest.graph?.attention !== "gqa" || per * manifest.dims.nLayers < SEGMENTS_MIN_PARAMS) return 0;
-  return Math.min(manifest.dims.nLayers, Math.max(1, Math.round(SEGMENT_TARGET_PARAMS / per)));
-}
-
-/**
- * The residual tensors to cut the graph at for `layers` blocks per segment:
- * after every `layers`-th block, and after the last one (the head's own
- * segment). None when `layers` is 0.
- */
-export function segmentCuts(manifest: Manifest, layers: number): string[] {
-  if (!(layers > 0)) return [];
-  const n = manifest.dims.nLayers;
-  const cuts: string[] = [];
-  for (let l = layers - 1; l < n - 1; l += layers) cuts.push(residPost(l));
-  cuts.push(residPost(n - 1));
-  return cuts;
-}
-
-/**
- * The graph in `file` (a path or bytes) as segment sessions cut at `cuts`
- * (segments.ts), external data read from `dataDir`; a graph that cannot be
- * cut (not our residual names) is opened whole, with a warning.
- */
-async function openSegments(file: string | Uint8Array, dataDir: string, cuts: string[], o: ort.InferenceSession.SessionOptions, warn: (m: string) => void): Promise<ort.InferenceSession | SegmentedSession> {
-  const model = onnx.ModelProto.decode(typeof file === "string" ? readFileSync(file) : file);
-  let split;
-  try {
-    split = splitGraph(model, cuts);
-  } catch (err) {
-    warn(`warning: the graph runs whole, not in segments: ${(err as Error).message}`);
-    return typeof file === "string" ? ort.InferenceSession.create(file, o) : ort.InferenceSession.create(file, o);
-  }
-  const extra = { ...(o.extra as Record<string, Record<string, unknown>> | undefined) };
-  extra.session = { ...extra.session, model_external_initializers_file_folder_path: dataDir };
-  const sessions: ort.InferenceSession[] = [];
-  for (const m of split.models) sessions.push(await ort.InferenceSession.create(onnx.ModelProto.encode(m).finish(), { ...o, extra }));
-  return new SegmentedSession(sessions, cuts, split.sharedBytes);
 }
 
 /** A fused-attention step's seqlens_k and total_sequence_length: each row's length is its first new position. */

@@ -12,7 +12,8 @@ import { randomLlama } from "../model/random-model.ts";
 import type { Manifest } from "../model/manifest.ts";
 import { encodeModelProto, readModelProto } from "../steering/surgery.ts";
 import { randomSae } from "../steering/test-support.ts";
-import { autoSegmentLayers, OnnxDecoder, segmentCuts, type StepInput } from "./decoder.ts";
+import { OnnxDecoder, type StepInput } from "./decoder.ts";
+import { autoSegmentLayers, segmentCuts } from "./segmented.ts";
 import { GqaKvCache } from "./gqa-kv-cache.ts";
 import { writeTinyModel } from "./test-support.ts";
 

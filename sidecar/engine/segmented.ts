@@ -14,9 +14,15 @@
  *   is a sixth of the chunk's time on random-100m.
  *
  * Results are those of the whole graph, bit for bit on CPU (segmented.test.ts).
+ * Also here: where to cut (segmentCuts), how many blocks per segment "auto"
+ * picks (autoSegmentLayers), and opening the segments (openSegments).
  */
 import * as ort from "../onnxruntime.ts";
-import { LOGITS } from "../model/graph/names.ts";
+import { readFileSync } from "node:fs";
+import type { Manifest } from "../model/manifest.ts";
+import { LOGITS, residPost } from "../model/graph/names.ts";
+import { onnx } from "../model/graph/onnx-builder.ts";
+import { splitGraph } from "../model/graph/segments.ts";
 
 /** Which positions' logits a run needs: all, each row's last, or none. */
 export type LogitsWanted = "all" | "last" | "none";
@@ -98,4 +104,66 @@ function lastPositions(t: ort.Tensor): ort.Tensor {
   const out = new Float32Array(B * D);
   for (let b = 0; b < B; b++) out.set(data.subarray((b * S + S - 1) * D, (b * S + S) * D), b * D);
   return new ort.Tensor("float32", out, [B, 1, D]);
+}
+
+/** Weights of one block, in parameters (attention projections and the gated MLP). */
+function blockParams(m: Manifest): number {
+  const d = m.dims;
+  return d.dModel * d.headDim * 2 * (d.nHeads + d.nKvHeads) + 3 * d.dModel * d.hiddenDim;
+}
+
+/** Below this many block parameters the graph runs whole ("auto"): every run is short, and each more session costs. */
+export const SEGMENTS_MIN_PARAMS = 20e6;
+/** "auto" groups blocks into segments of about this many parameters. */
+export const SEGMENT_TARGET_PARAMS = 12e6;
+
+/**
+ * DecoderOptions.segmentLayers "auto": on CPU, for a fused-attention graph (the CPU build) of
+ * at least SEGMENTS_MIN_PARAMS in its blocks, as many blocks per segment as
+ * make about SEGMENT_TARGET_PARAMS (random-100m: 2 of its 12, a 64-token
+ * chunk's segment then takes 10-14 ms here; a 7B model: 1). Each segment is
+ * one more onnxruntime run per step, 0.1-0.2 ms here (README, Latency). On
+ * CUDA, for plain attention (measured: batch-8 decode 0.80x of the whole
+ * graph on random-100m, and newcomers still waiting 3.9x) and for small
+ * models, 0: one session.
+ */
+export function autoSegmentLayers(manifest: Manifest, device: string): number {
+  const per = blockParams(manifest);
+  if (device !== "cpu" || manifest.graph?.attention !== "gqa" || per * manifest.dims.nLayers < SEGMENTS_MIN_PARAMS) return 0;
+  return Math.min(manifest.dims.nLayers, Math.max(1, Math.round(SEGMENT_TARGET_PARAMS / per)));
+}
+
+/**
+ * The residual tensors to cut the graph at for `layers` blocks per segment:
+ * after every `layers`-th block, and after the last one (the head's own
+ * segment). None when `layers` is 0.
+ */
+export function segmentCuts(manifest: Manifest, layers: number): string[] {
+  if (!(layers > 0)) return [];
+  const n = manifest.dims.nLayers;
+  const cuts: string[] = [];
+  for (let l = layers - 1; l < n - 1; l += layers) cuts.push(residPost(l));
+  cuts.push(residPost(n - 1));
+  return cuts;
+}
+
+/**
+ * The graph in `file` (a path or bytes) as segment sessions cut at `cuts`
+ * (segments.ts), external data read from `dataDir`; a graph that cannot be
+ * cut (not our residual names) is opened whole, with a warning.
+ */
+export async function openSegments(file: string | Uint8Array, dataDir: string, cuts: string[], o: ort.InferenceSession.SessionOptions, warn: (m: string) => void): Promise<ort.InferenceSession | SegmentedSession> {
+  const model = onnx.ModelProto.decode(typeof file === "string" ? readFileSync(file) : file);
+  let split;
+  try {
+    split = splitGraph(model, cuts);
+  } catch (err) {
+    warn(`warning: the graph runs whole, not in segments: ${(err as Error).message}`);
+    return typeof file === "string" ? ort.InferenceSession.create(file, o) : ort.InferenceSession.create(file, o);
+  }
+  const extra = { ...(o.extra as Record<string, Record<string, unknown>> | undefined) };
+  extra.session = { ...extra.session, model_external_initializers_file_folder_path: dataDir };
+  const sessions: ort.InferenceSession[] = [];
+  for (const m of split.models) sessions.push(await ort.InferenceSession.create(onnx.ModelProto.encode(m).finish(), { ...o, extra }));
+  return new SegmentedSession(sessions, cuts, split.sharedBytes);
 }
