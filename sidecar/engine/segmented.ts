@@ -35,6 +35,8 @@ export interface SegmentedRunOptions {
 
 export class SegmentedSession {
   readonly inputNames: string[];
+  /** Per segment, what it returns for later segments: its cut, and tensors segments.ts hands on (the rotary tables). */
+  private readonly handsOn: string[][];
   /** True when the head reads only the residual stream, so it can run on a slice of the positions. */
   readonly headSliceable: boolean;
 
@@ -46,7 +48,10 @@ export class SegmentedSession {
     readonly sharedBytes = 0,
   ) {
     if (sessions.length !== cuts.length + 1) throw new Error(`segmented session: ${sessions.length} sessions for ${cuts.length} cuts`);
-    this.inputNames = [...new Set(sessions.flatMap((s, i) => s.inputNames.filter((n) => n !== cuts[i - 1])))];
+    const laterInputs = (s: number) => new Set(sessions.slice(s + 1).flatMap((x) => x.inputNames));
+    this.handsOn = sessions.map((x, s) => x.outputNames.filter((n) => laterInputs(s).has(n)));
+    const handed = new Set(this.handsOn.flat());
+    this.inputNames = [...new Set(sessions.flatMap((x) => x.inputNames.filter((n) => !handed.has(n))))];
     const head = sessions.at(-1)!;
     this.headSliceable = head.inputNames.length === 1 && head.outputNames.length === 1 && head.outputNames[0] === LOGITS;
   }
@@ -64,29 +69,24 @@ export class SegmentedSession {
   async run(feeds: Record<string, ort.Tensor>, fetches: Record<string, ort.Tensor | null>, opts: SegmentedRunOptions = {}): Promise<Record<string, ort.Tensor>> {
     const out: Record<string, ort.Tensor> = {};
     const last = this.sessions.length - 1;
-    let hidden: ort.Tensor | undefined;
+    // What earlier segments handed on: the residual stream at each cut, and the like.
+    const handed: Record<string, ort.Tensor> = {};
     for (let s = 0; s <= last; s++) {
       const session = this.sessions[s]!;
       const wanted = session.outputNames.filter((n) => n in fetches);
-      if (s === last) {
-        if (!this.headSliceable) {
-          // The head holds a hook (its steering inputs are per position): it runs whole.
-        } else if (opts.logits === "none") {
-          break;
-        } else if (opts.logits === "last") {
-          hidden = lastPositions(hidden!);
-        }
+      if (s === last && this.headSliceable) {
+        // (A head that holds a hook takes per-position steering inputs: it runs whole.)
+        if (opts.logits === "none") break;
+        if (opts.logits === "last") handed[this.cuts[s - 1]!] = lastPositions(handed[this.cuts[s - 1]!]!);
       }
       const segFeeds: Record<string, ort.Tensor> = {};
-      for (const name of session.inputNames) segFeeds[name] = name === this.cuts[s - 1] ? hidden! : feeds[name]!;
+      for (const name of session.inputNames) segFeeds[name] = feeds[name] ?? handed[name]!;
       const segFetches: Record<string, ort.Tensor | null> = Object.fromEntries(wanted.map((n) => [n, fetches[n] ?? null]));
-      if (s < last) segFetches[this.cuts[s]!] = null;
+      for (const n of this.handsOn[s]!) segFetches[n] ??= null;
       const result = await session.run(segFeeds, segFetches);
       for (const n of wanted) out[n] = result[n]!;
-      if (s < last) {
-        hidden = result[this.cuts[s]!]!;
-        if (opts.between) await opts.between();
-      }
+      for (const n of this.handsOn[s]!) handed[n] = result[n]!;
+      if (s < last && opts.between) await opts.between();
     }
     return out;
   }

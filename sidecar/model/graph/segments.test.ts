@@ -1,8 +1,9 @@
 /**
  * Cutting a built decoder into segments (segments.ts): chained with
- * onnxruntime, the segments give the whole graph's outputs bit for bit; no
+ * onnxruntime, the segments give the whole graph's outputs bit for bit; the
+ * rotary tables and the mask are handed on, typed, not computed again; no
  * weight matmul is repeated; tied embeddings are counted as held twice; cuts
- * that do not separate blocks are refused with the reason.
+ * that would repeat real compute are refused with the reason.
  */
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
@@ -48,12 +49,19 @@ describe("splitGraph", () => {
     const { models, sharedBytes } = splitGraph(model, cuts);
     expect(models).toHaveLength(3);
     // Segment 1 takes the first cut; every block's cache comes from the segment holding the block.
-    const outNames = models.map((m) => m.graph!.output!.map((o) => o.name));
-    expect(outNames[0]).toEqual([N.presentKey(0), N.presentValue(0), N.residPost(0)]);
-    expect(outNames[1]).toEqual([N.presentKey(1), N.presentValue(1), N.presentKey(2), N.presentValue(2), N.residPost(2)]);
+    const outNames = models.map((m) => m.graph!.output!.map((o) => o.name!));
+    const inNames = models.map((m) => m.graph!.input!.map((i) => i.name!));
+    expect(outNames[0]!.slice(0, 3)).toEqual([N.presentKey(0), N.presentValue(0), N.residPost(0)]);
+    expect(outNames[1]!.slice(0, 5)).toEqual([N.presentKey(1), N.presentValue(1), N.presentKey(2), N.presentValue(2), N.residPost(2)]);
     expect(outNames[2]).toEqual([N.LOGITS]);
-    expect(models[1]!.graph!.input!.map((i) => i.name)).toContain(N.residPost(0));
-    // Only the rotary tables and the mask are computed again; the tied table is held twice.
+    expect(inNames[1]).toContain(N.residPost(0));
+    // The rotary tables and the mask, computed once, are handed on, with their types; none is computed again.
+    const handed = outNames[0]!.slice(3);
+    expect(handed).toEqual(expect.arrayContaining(["/rotary/cos", "/rotary/sin"]));
+    expect(inNames[1]).toEqual(expect.arrayContaining(handed));
+    for (const m of models.slice(1)) expect(m.graph!.node!.filter((n) => n.name!.startsWith("/rotary/") || n.name!.startsWith("/mask/"))).toEqual([]);
+    expect(models[1]!.graph!.input!.find((i) => i.name === "/rotary/cos")!.type!.tensorType!.elemType).toBe(onnx.TensorProto.DataType.FLOAT);
+    // No weight matmul in two segments; the tied table is held twice.
     expect(count(models, "MatMul")).toBe(count([model], "MatMul"));
     expect(count(models, "Softmax")).toBe(count([model], "Softmax"));
     // (and the small constants each segment reads: axes, rotary frequencies)
@@ -63,13 +71,9 @@ describe("splitGraph", () => {
     const whole = await (await ort.InferenceSession.create(file)).run(feeds(c, 5));
     const sessions = await Promise.all(models.map((m) => ort.InferenceSession.create(onnx.ModelProto.encode(m).finish())));
     const got: Record<string, ort.Tensor> = {};
-    let carry: ort.Tensor | undefined;
-    for (const [s, session] of sessions.entries()) {
-      const f = feeds(c, 5);
-      if (s > 0) f[cuts[s - 1]!] = carry!;
-      const out = await session.run(Object.fromEntries(session.inputNames.map((n) => [n, f[n]!])));
-      Object.assign(got, out);
-      carry = out[cuts[s]!];
+    for (const session of sessions) {
+      const f = { ...got, ...feeds(c, 5) };
+      Object.assign(got, await session.run(Object.fromEntries(session.inputNames.map((n) => [n, f[n]!]))));
     }
     for (const name of [N.LOGITS, N.presentKey(0), N.presentValue(2)]) {
       expect(got[name]!.dims).toEqual(whole[name]!.dims);
@@ -85,11 +89,31 @@ describe("splitGraph", () => {
     expect(sharedBytes).toBeLessThan(4096); // constants only: untied
   });
 
-  it("refuses a tensor the graph does not compute, cuts out of order, and a cut inside a block", () => {
+  it("refuses a tensor the graph does not compute, cuts out of order, and real compute it would repeat", () => {
     const { model } = built({ nLayers: 3 });
     expect(() => splitGraph(model, ["/model/layers.9/resid_post"])).toThrow(/no node computes \/model\/layers.9\/resid_post/);
     expect(() => splitGraph(model, [N.residPost(2), N.residPost(0)])).toThrow(/out of order/);
-    // The attention output of block 1: the residual add after it reads block 0's output past the cut.
-    expect(() => splitGraph(model, ["/model/layers.1/self_attn/o_proj/MatMul"])).toThrow(/does not separate the blocks/);
+    // int4 weights: block 1's v projection as the cut leaves the attention probabilities to be read
+    // past it, and their type (from com.microsoft MatMulNBits) is not inferred: the Softmax would be
+    // computed again.
+    const { model: q4 } = built({ nLayers: 3, dModel: 32 }, { weights: "int4", blockSize: 16 });
+    const vProj = q4.graph!.node!.find((n) => n.name!.startsWith("/model/layers.1/self_attn/v_proj"))!.output![0]!;
+    expect(() => splitGraph(q4, [vProj])).toThrow(/\/model\/layers\.1\/self_attn\/probs \(Softmax\) is read past the cut .* does not separate the blocks/);
+  });
+
+  it("hands on what a cut inside a block leaves behind (block 0's output, past block 1's attention): computed once", async () => {
+    const { c, file, model } = built({ nLayers: 2 });
+    const cut = "/model/layers.1/self_attn/o_proj/MatMul";
+    const { models } = splitGraph(model, [cut]);
+    expect(models[1]!.graph!.input!.map((i) => i.name)).toEqual(expect.arrayContaining([cut, N.residPost(0)]));
+    expect(count(models, "MatMul")).toBe(count([model], "MatMul"));
+    const whole = await (await ort.InferenceSession.create(file)).run(feeds(c, 4));
+    const got: Record<string, ort.Tensor> = {};
+    for (const m of models) {
+      const session = await ort.InferenceSession.create(onnx.ModelProto.encode(m).finish());
+      const f = { ...got, ...feeds(c, 4) };
+      Object.assign(got, await session.run(Object.fromEntries(session.inputNames.map((n) => [n, f[n]!]))));
+    }
+    expect(Array.from(got[N.LOGITS]!.data as Float32Array)).toEqual(Array.from(whole[N.LOGITS]!.data as Float32Array));
   });
 });

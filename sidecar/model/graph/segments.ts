@@ -8,14 +8,19 @@
  * a node belongs to follows from the data flow alone: the latest segment of
  * anything it reads, where reading cut s means segment s + 1. What a node
  * reads from an earlier segment other than through a cut (the rotary
- * cos/sin and the mask, computed from the graph's inputs) is computed again
- * in that segment: such nodes are cheap and then no tensor but the residual
- * crosses a cut. A node of real compute that would have to be repeated (it
+ * cos/sin and the mask, computed from the graph's inputs) crosses as one
+ * more output and input: the earlier segment returns it, the runner hands it
+ * on (segmented.ts), which costs less than computing it again (about half of
+ * a segment's overhead per run, measured on random-100m). That needs its
+ * element type, inferred here for the operators that keep or fix it
+ * (inferElemTypes); a tensor of unknown type is computed again in the later
+ * segment instead, which only cheap nodes may be: a node of real compute (it
  * reads a weight matrix, or it is an attention or a MatMul of activations)
- * means the cut does not separate the blocks, and the split is refused.
+ * whose output cannot be handed on means the cut does not separate the
+ * blocks, and the split is refused.
  *
  * Each segment keeps the graph's inputs it reads, the graph's outputs it
- * computes, and the initializers its nodes read. An initializer read on both
+ * computes, the tensors it hands on or takes, and the initializers its nodes read. An initializer read on both
  * sides of a cut (tied embeddings: the embedding table and the LM head) is in
  * both, so it is held twice once loaded (splitGraph reports the bytes).
  */
@@ -79,10 +84,13 @@ export function splitGraph(model: ModelProto, cuts: string[]): GraphSegments {
 
   const graphInputs = new Map((graph.input ?? []).map((v) => [v.name!, v]));
   const outputs = graph.output ?? [];
-  const useCount = new Map<string, number>();
-  const models: ModelProto[] = [];
-  for (let s = 0; s <= cuts.length; s++) {
-    // Nodes of this segment, and the earlier-segment nodes they need again (not across a cut).
+  const types = inferElemTypes(graph);
+  const segments = cuts.length + 1;
+  // Per segment: its nodes (owned, and earlier ones computed again), the tensors it takes from earlier segments, and those it hands on.
+  const members: Set<number>[] = [];
+  const takes: Set<string>[] = Array.from({ length: segments }, () => new Set());
+  const hands: Set<string>[] = Array.from({ length: segments }, () => new Set());
+  for (let s = 0; s < segments; s++) {
     const member = new Set<number>();
     const stack = nodes.flatMap((_, i) => (seg[i] === s ? [i] : []));
     for (const i of stack) member.add(i);
@@ -92,20 +100,37 @@ export function splitGraph(model: ModelProto, cuts: string[]): GraphSegments {
         if (!name || (s > 0 && name === cuts[s - 1])) continue;
         const j = producer.get(name);
         if (j === undefined || member.has(j)) continue;
-        if (!constant[j]) checkRepeatable(nodes[j]!, initializers, cuts[s - 1]!);
+        if (!constant[j]) {
+          // Handed on from the segment that computes it, when its type is known; else computed again here, if cheap.
+          if (types.has(name) && seg[j]! < s) {
+            takes[s]!.add(name);
+            hands[seg[j]!]!.add(name);
+            continue;
+          }
+          checkRepeatable(nodes[j]!, initializers, cuts[s - 1]!);
+        }
         member.add(j);
         stack.push(j);
       }
     }
+    members.push(member);
+  }
+
+  const useCount = new Map<string, number>();
+  const models: ModelProto[] = [];
+  for (let s = 0; s < segments; s++) {
+    const member = members[s]!;
     const order = [...member].sort((a, b) => a - b);
     const segNodes = order.map((i) => nodes[i]!);
     const segReads = new Set(order.flatMap((i) => reads[i]!));
     const inputs: IValueInfoProto[] = [...graphInputs.values()].filter((v) => segReads.has(v.name!));
     if (s > 0) inputs.push(residualInfo(cuts[s - 1]!));
+    for (const name of takes[s]!) inputs.push(typedInfo(name, types.get(name)!));
     // Graph outputs come from the segment that owns their node, not one that repeats it.
     const computed = new Set(order.filter((i) => seg[i] === s).flatMap((i) => nodes[i]!.output ?? []));
     const segOutputs: IValueInfoProto[] = outputs.filter((v) => computed.has(v.name!));
     if (s < cuts.length && !segOutputs.some((v) => v.name === cuts[s])) segOutputs.push(residualInfo(cuts[s]!));
+    for (const name of hands[s]!) if (!segOutputs.some((v) => v.name === name)) segOutputs.push(typedInfo(name, types.get(name)!));
     const inits = [...segReads].flatMap((name) => (initializers.has(name) ? [initializers.get(name)!] : []));
     for (const t of inits) useCount.set(t.name!, (useCount.get(t.name!) ?? 0) + 1);
     models.push(
@@ -144,6 +169,48 @@ function checkRepeatable(node: INodeProto, initializers: Map<string, TensorProto
   if (HEAVY.has(node.opType ?? "") || big) {
     throw new Error(`segments: ${node.name} (${node.opType}) is read past the cut ${cut} other than through it; the cut does not separate the blocks`);
   }
+}
+
+/** A tensor handed between segments: its element type, its shape left to onnxruntime. */
+function typedInfo(name: string, elemType: number): IValueInfoProto {
+  return { name, type: { tensorType: { elemType } } };
+}
+
+/** Operators whose output has their first input's element type. */
+const KEEPS_TYPE = new Set([
+  "Identity", "Unsqueeze", "Squeeze", "Reshape", "Flatten", "Transpose", "Concat", "Slice", "Expand", "Tile", "Gather",
+  "Add", "Sub", "Mul", "Div", "Neg", "Pow", "Sqrt", "Reciprocal", "Exp", "Log", "Abs", "Floor", "Ceil", "Max", "Min", "Mod",
+  "Cos", "Sin", "Tanh", "Erf", "Sigmoid", "Relu", "Clip", "Range", "Trilu", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "Softmax",
+]);
+const COMPARES = new Set(["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Xor", "IsNaN", "IsInf"]);
+
+/**
+ * Element types of the graph's tensors where they follow from its inputs,
+ * initializers and ops of the default domain: Cast's `to`, Shape's int64, a
+ * comparison's bool, Where's branches, a Constant's value, and the operators
+ * that keep their first input's type. Other tensors are left out.
+ */
+export function inferElemTypes(graph: NonNullable<ModelProto["graph"]>): Map<string, number> {
+  const T = onnx.TensorProto.DataType;
+  const types = new Map<string, number>();
+  for (const v of graph.input ?? []) if (v.type?.tensorType?.elemType) types.set(v.name!, v.type.tensorType.elemType);
+  for (const t of graph.initializer ?? []) if (t.dataType) types.set(t.name!, t.dataType);
+  for (const n of graph.node ?? []) {
+    if (n.domain && n.domain !== "ai.onnx") continue;
+    const attr = (name: string) => (n.attribute ?? []).find((a) => a.name === name);
+    const input = (k: number) => types.get(n.input?.[k] ?? "");
+    const op = n.opType ?? "";
+    let type: number | undefined;
+    if (op === "Cast") type = Number(attr("to")?.i ?? 0) || undefined;
+    else if (op === "Shape" || op === "Size") type = T.INT64;
+    else if (COMPARES.has(op)) type = T.BOOL;
+    else if (op === "Where") type = input(1);
+    else if (op === "Constant" || op === "ConstantOfShape") type = attr("value")?.t?.dataType ?? (op === "ConstantOfShape" ? T.FLOAT : undefined);
+    else if (KEEPS_TYPE.has(op)) type = input(0);
+    const out = n.output?.[0];
+    if (type && out) types.set(out, type);
+  }
+  return types;
 }
 
 function residualInfo(name: string): IValueInfoProto {
