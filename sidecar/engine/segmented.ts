@@ -123,9 +123,9 @@ export const SEGMENT_TARGET_PARAMS = 12e6;
  * make about SEGMENT_TARGET_PARAMS (random-100m: 2 of its 12, a 64-token
  * chunk's segment then takes 10-14 ms here; a 7B model: 1). Each segment is
  * one more onnxruntime run per step, 0.1-0.2 ms here (README, Latency). On
- * CUDA, for plain attention (measured: batch-8 decode 0.80x of the whole
- * graph on random-100m, and newcomers still waiting 3.9x) and for small
- * models, 0: one session.
+ * CUDA, for plain attention (measured on random-100m: batch-8 decode 0.80x
+ * and 0.97x of the whole graph, newcomers still waiting 3.9x and 5.9x) and
+ * for small models, 0: one session.
  */
 export function autoSegmentLayers(manifest: Manifest, device: string): number {
   const per = blockParams(manifest);
