@@ -2,7 +2,8 @@
  * A decoder run as segment sessions (segmented.ts, decoder.ts segmentLayers)
  * against the same graph run whole: equal logits and cache, bit for bit, for
  * prompt chunks and batched decode steps; `logits: "last"` and `"none"`; the
- * pause between segments; weights in external data; and the "auto" policy.
+ * pause between segments; weights in external data; the hook's activations
+ * and condition (the Probe path); and the "auto" policy.
  * (The reference forward pass checks segmented graphs in gqa-attention.test.ts.)
  */
 import { writeFileSync } from "node:fs";
@@ -11,6 +12,7 @@ import { describe, expect, it } from "vitest";
 import { randomLlama } from "../model/random-model.ts";
 import type { Manifest } from "../model/manifest.ts";
 import { encodeModelProto, readModelProto } from "../steering/surgery.ts";
+import { layerStepInputs } from "../steering/inputs.ts";
 import { randomSae } from "../steering/test-support.ts";
 import { OnnxDecoder, type StepInput } from "./decoder.ts";
 import { autoSegmentLayers, segmentCuts } from "./segmented.ts";
@@ -87,6 +89,27 @@ describe("segmented decoder", () => {
     const want = (await whole.prefillChunk(prompt, undefined)).logits;
     const got = await segmented.prefillChunk(prompt, undefined, { logits: "last" });
     expect(Array.from(got.logits)).toEqual(Array.from(want.subarray(3 * V, 4 * V)));
+    await whole.release();
+    await segmented.release();
+  });
+
+  it("returns the hook's activations and condition as the whole graph does (the Probe path), hook in a middle block", async () => {
+    const { whole, segmented } = await pair({ hookLayer: 1 });
+    const prompt = ids(6, 6);
+    const row = {
+      features: [{ index: 2, mode: "add" as const, value: 4 }],
+      strength: 1,
+      positions: "generated" as const,
+      promptLength: prompt.length,
+      condition: { features: [{ index: 5, weight: 1.5 }, { index: 9, weight: -0.5 }], threshold: 0.1 },
+    };
+    const extra = { steering: { 1: layerStepInputs([row], prompt.length, [0]) }, acts: [1], cond: [1] };
+    const [a, b] = [await whole.prefill(prompt, extra), await segmented.prefill(prompt, extra)];
+    expect(Array.from(b.acts![1]!)).toEqual(Array.from(a.acts![1]!));
+    expect(Array.from(b.cond![1]!)).toEqual(Array.from(a.cond![1]!));
+    expect(Array.from(b.logits)).toEqual(Array.from(a.logits));
+    expect(a.acts![1]!.some((x) => x !== 0)).toBe(true);
+    expect(a.cond![1]!.length).toBe(prompt.length);
     await whole.release();
     await segmented.release();
   });
