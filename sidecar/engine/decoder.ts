@@ -25,7 +25,7 @@ import { layerStepInputs, type LayerStepInputs } from "../steering/inputs.ts";
 import * as SN from "../steering/names.ts";
 import type { RowCache } from "./kv-cache.ts";
 import { appendToRow, gqaLengths, rowWithRoom } from "./gqa-kv-cache.ts";
-import { autoSegmentLayers, openSegments, segmentCuts, SegmentedSession, type LogitsWanted } from "./segmented.ts";
+import { autoSegmentLayers, openSegments, segmentCuts, SegmentedSession, splitModel, type LogitsWanted } from "./segmented.ts";
 
 export type Device = "cpu" | "cuda";
 
@@ -193,10 +193,11 @@ export class OnnxDecoder {
     if (!opts.intraOpSpinning) base.extra = { session: { intra_op: { allow_spinning: "0" } } };
     const file = model ?? join(modelDir, manifest.graph.file);
     const layers = opts.segmentLayers === "auto" ? autoSegmentLayers(manifest, opts.device ?? "cpu") : (opts.segmentLayers ?? 0);
-    const segments = segmentCuts(manifest, layers);
-    const create = segments.length
-      ? async (o: ort.InferenceSession.SessionOptions) => openSegments(file, typeof file === "string" ? dirname(file) : modelDir, segments, o, warn)
-      : (o: ort.InferenceSession.SessionOptions) => (typeof file === "string" ? ort.InferenceSession.create(file, o) : ort.InferenceSession.create(file, o));
+    // Cut once, whichever execution provider opens it (segmented.ts).
+    const split = splitModel(file, segmentCuts(manifest, layers), warn);
+    const dataDir = typeof file === "string" ? dirname(file) : modelDir;
+    const create = (o: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession | SegmentedSession> =>
+      split ? openSegments(split, dataDir, o) : typeof file === "string" ? ort.InferenceSession.create(file, o) : ort.InferenceSession.create(file, o);
     if (opts.device === "cuda") {
       try {
         const session = await create({ ...base, executionProviders: ["cuda"] });

@@ -15,7 +15,7 @@
  *
  * Results are those of the whole graph, bit for bit on CPU (segmented.test.ts).
  * Also here: where to cut (segmentCuts), how many blocks per segment "auto"
- * picks (autoSegmentLayers), and opening the segments (openSegments).
+ * picks (autoSegmentLayers), and cutting and opening them (splitModel, openSegments).
  */
 import * as ort from "../onnxruntime.ts";
 import { readFileSync } from "node:fs";
@@ -147,23 +147,39 @@ export function segmentCuts(manifest: Manifest, layers: number): string[] {
   return cuts;
 }
 
+/** A graph cut into segments, each encoded, ready to open (openSegments). */
+export interface SplitModel {
+  bytes: Uint8Array[];
+  cuts: string[];
+  sharedBytes: number;
+}
+
 /**
- * The graph in `file` (a path or bytes) as segment sessions cut at `cuts`
- * (segments.ts), external data read from `dataDir`; a graph that cannot be
- * cut (not our residual names) is opened whole, with a warning.
+ * The graph in `file` (a path or bytes) cut at `cuts` (segments.ts), each
+ * segment encoded; undefined when there are no cuts, or when the graph cannot
+ * be cut (not our residual names; then with a warning, and it runs whole).
  */
-export async function openSegments(file: string | Uint8Array, dataDir: string, cuts: string[], o: ort.InferenceSession.SessionOptions, warn: (m: string) => void): Promise<ort.InferenceSession | SegmentedSession> {
-  const model = onnx.ModelProto.decode(typeof file === "string" ? readFileSync(file) : file);
-  let split;
+export function splitModel(file: string | Uint8Array, cuts: string[], warn: (m: string) => void): SplitModel | undefined {
+  if (cuts.length === 0) return undefined;
   try {
-    split = splitGraph(model, cuts);
+    const split = splitGraph(onnx.ModelProto.decode(typeof file === "string" ? readFileSync(file) : file), cuts);
+    return { bytes: split.models.map((m) => onnx.ModelProto.encode(m).finish()), cuts, sharedBytes: split.sharedBytes };
   } catch (err) {
     warn(`warning: the graph runs whole, not in segments: ${(err as Error).message}`);
-    return typeof file === "string" ? ort.InferenceSession.create(file, o) : ort.InferenceSession.create(file, o);
+    return undefined;
   }
+}
+
+/** One session per segment of `split`, external data read from `dataDir`; the ones opened are released if one fails. */
+export async function openSegments(split: SplitModel, dataDir: string, o: ort.InferenceSession.SessionOptions): Promise<SegmentedSession> {
   const extra = { ...(o.extra as Record<string, Record<string, unknown>> | undefined) };
   extra.session = { ...extra.session, model_external_initializers_file_folder_path: dataDir };
   const sessions: ort.InferenceSession[] = [];
-  for (const m of split.models) sessions.push(await ort.InferenceSession.create(onnx.ModelProto.encode(m).finish(), { ...o, extra }));
-  return new SegmentedSession(sessions, cuts, split.sharedBytes);
+  try {
+    for (const bytes of split.bytes) sessions.push(await ort.InferenceSession.create(bytes, { ...o, extra }));
+  } catch (err) {
+    for (const session of sessions) await session.release();
+    throw err;
+  }
+  return new SegmentedSession(sessions, split.cuts, split.sharedBytes);
 }
