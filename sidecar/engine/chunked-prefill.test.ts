@@ -49,6 +49,22 @@ function sendShortFrom(engine: Engine, method: "step" | "prefillChunk", firsts: 
   return { arm: () => void (armed = true), tokens: () => short! };
 }
 
+/**
+ * The short prompt, sent at most once: from the first pause of a segmented run that `atPause` wraps
+ * (StepInput.between), or at once by `now()`. `tokens()` gives its tokens once it was sent.
+ */
+function shortAtPause(engine: Engine, firsts: string[]) {
+  let resolve!: (p: Promise<number[]>) => void;
+  const sent = new Promise<Promise<number[]>>((r) => (resolve = r));
+  let done = false;
+  const now = () => void (done || ((done = true), resolve(collect(engine, request("short", "Tom", 8), firsts))));
+  return {
+    now,
+    atPause: (between: () => Promise<void>) => () => (now(), between()),
+    tokens: async () => await (await sent),
+  };
+}
+
 /** A stream decoding (two tokens in, so not being prefilled); drain() reads it to its end. */
 async function decodingStream(engine: Engine) {
   const stream = engine.generate(request("stream", "Lily", 60), new AbortController().signal)[Symbol.asyncIterator]();
@@ -153,22 +169,17 @@ describe("chunked prefill (stories260K)", () => {
     const decoder = (engine as unknown as { decoder: OnnxDecoder }).decoder;
     expect(decoder.segments).toBe(4); // blocks 0-1, 2-3, 4 and the head
     const firsts: string[] = [];
-    let sendShort!: (p: Promise<number[]>) => void;
-    const short = new Promise<Promise<number[]>>((resolve) => (sendShort = resolve));
+    const short = shortAtPause(engine, firsts);
     // The short prompt is sent from the first pause of the long prompt's second chunk, after its first segment.
     const original = decoder.prefillChunk.bind(decoder);
     let longChunks = 0;
-    let sent = false;
     decoder.prefillChunk = (ids, past, extra = {}) => {
-      const between = extra.between;
-      if (ids.length === CHUNK && ++longChunks === 2 && between) {
-        extra = { ...extra, between: () => (sent || ((sent = true), sendShort(collect(engine, request("short", "Tom", 8), firsts))), between()) };
-      }
+      if (ids.length === CHUNK && ++longChunks === 2 && extra.between) extra = { ...extra, between: short.atPause(extra.between) };
       return original(ids, past, extra);
     };
     const stream = await decodingStream(engine);
     const long = await collect(engine, request("long", STORY.repeat(12), 8), firsts);
-    const shortTokens = await (await short);
+    const shortTokens = await short.tokens();
     await stream.drain();
     // It ran whole inside the long prompt's chunk, which is booked when its run ends.
     const step = trace.find((s) => s.chunks.some((c) => c.id === "short"))!;
@@ -183,24 +194,20 @@ describe("chunked prefill (stories260K)", () => {
     const decoder = (engine as unknown as { decoder: OnnxDecoder }).decoder;
     const firsts: string[] = [];
     const stream = await decodingStream(engine);
-    let sendShort!: (p: Promise<number[]>) => void;
-    const short = new Promise<Promise<number[]>>((resolve) => (sendShort = resolve));
+    const short = shortAtPause(engine, firsts);
     // Sent from the first pause of the next decode run; `during` is the index of that run's step.
     const original = decoder.step.bind(decoder);
     let during = -1;
     decoder.step = (input) => {
       if (during < 0) {
         during = trace.length;
-        const send = () => sendShort(collect(engine, request("short", "Tom", 8), firsts));
-        const between = input.between;
-        let sent = false;
         // (No pauses: sent before the run, so that the test fails on the step, not by timing out.)
-        if (between) input = { ...input, between: () => (sent || ((sent = true), send()), between()) };
-        else send();
+        if (input.between) input = { ...input, between: short.atPause(input.between) };
+        else short.now();
       }
       return original(input);
     };
-    const shortTokens = await (await short);
+    const shortTokens = await short.tokens();
     await stream.drain();
     // Without the pause it would go in the next step's prefill.
     expect(trace[during]!.decodeRows).toBe(1);

@@ -215,7 +215,7 @@ export class Scheduler {
       try {
         this.admit();
         const trace: StepTrace = { decodeRows: 0, chunks: [] };
-        const plan: StepPlan = { trace, joining: [], fed: new Set(), left: (this.opts.chunking ?? NO_CHUNKING).stepTokens - this.running.length };
+        const plan: StepPlan = { trace, joining: [], fed: new Set(), left: this.chunking.stepTokens - this.running.length };
         // A segmented graph (decoder.ts segmentLayers) pauses between segments: newcomers run there (letThrough).
         const between = this.chunked && this.decoder.segments > 1 ? () => this.letThrough(plan) : undefined;
         await this.prefillChunks(plan, between);
@@ -284,7 +284,7 @@ export class Scheduler {
       const buffers = new RowBuffers(this.pool, this.decoder.manifest.dims, length);
       const pending = new PendingPrompt(seq, mustPrefillWhole(rope, length), buffers);
       // A prompt of more than one chunk waits for the end of this step (PendingPrompt.held).
-      pending.held = length > (this.opts.chunking ?? NO_CHUNKING).chunk;
+      pending.held = length > this.chunking.chunk;
       this.prefilling.push(pending);
       admitted++;
     }
@@ -317,7 +317,7 @@ export class Scheduler {
    * letThrough.
    */
   private async prefillChunks(plan: StepPlan, between?: () => Promise<void>): Promise<void> {
-    const { chunk } = this.opts.chunking ?? NO_CHUNKING;
+    const { chunk } = this.chunking;
     for (;;) {
       if (this.chunked) await this.admitArrivals();
       const next = planChunks(this.prefilling.filter((p) => !p.held && !plan.fed.has(p)), plan.left, chunk, plan.fed.size > 0)[0];
@@ -328,7 +328,12 @@ export class Scheduler {
 
   /** Chunked prefill is on (prefill.ts): prompts are admitted, and let through, mid-step. */
   private get chunked(): boolean {
-    return Number.isFinite((this.opts.chunking ?? NO_CHUNKING).chunk);
+    return Number.isFinite(this.chunking.chunk);
+  }
+
+  /** The prompt chunk and step budget (prefill.ts; NO_CHUNKING when none was given). */
+  private get chunking(): ChunkingOptions {
+    return this.opts.chunking ?? NO_CHUNKING;
   }
 
   /**
@@ -344,7 +349,7 @@ export class Scheduler {
   private async letThrough(plan: StepPlan): Promise<void> {
     await new Promise((r) => setImmediate(r));
     this.admit();
-    const { chunk } = this.opts.chunking ?? NO_CHUNKING;
+    const { chunk } = this.chunking;
     for (;;) {
       const fresh = this.prefilling.filter((p) => !p.held && !plan.fed.has(p) && p.done === 0 && p.remaining <= chunk);
       const next = planChunks(fresh, plan.left, chunk, true)[0];
