@@ -6,7 +6,8 @@
  * the long prompt's and a short prompt's time to first token (the short one
  * sent 1 ms after the long one, during its prefill, with the streams alone,
  * and on an idle engine), prefill tokens/s by prompt
- * length, and decode tokens/s at batch 1 and B. Settings: "off" (whole
+ * length (and the operations/s they make, sidecar/model/flops.ts, with the
+ * ratio of rates the arithmetic allows), and decode tokens/s at batch 1 and B. Settings: "off" (whole
  * prompts, as before chunked prefill) and CHUNK/STEP (the sidecar's
  * --prefill-chunk / --step-tokens), each with every attention build asked for
  * (--attention: plain, and gqa, onnxruntime's fused GroupQueryAttention with
@@ -229,7 +230,10 @@ async function bench(opts: Options): Promise<string> {
     const ort = (JSON.parse(readFileSync(join(ROOT, "node_modules/onnxruntime-node/package.json"), "utf8")) as { version: string }).version;
     const env = `bench:latency: ${opts.model} (${opts.weights} weights; attention ${[...builds.keys()].join(", ")}), onnxruntime-node ${ort} ${e0.device.toUpperCase()}, ` +
       `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? "?"}), node ${process.version}, intra-op threads ${opts.threads || "default"}`;
-    return report(opts.settings, results, { env, streams: opts.streams, longTokens: opts.longTokens, prefillLengths: opts.prefillLengths, batch: opts.batch, rounds: opts.rounds });
+    return report(opts.settings, results, {
+      env, streams: opts.streams, longTokens: opts.longTokens, prefillLengths: opts.prefillLengths, batch: opts.batch, rounds: opts.rounds,
+      dims: model.manifest.dims, headRows: engines.map((e) => (e.segments > 1 ? "last" : "all")),
+    });
   } finally {
     for (const e of engines) await e.close();
   }

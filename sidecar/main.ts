@@ -232,7 +232,7 @@ async function main(): Promise<void> {
     if (replicas > 1) {
       const set = await ReplicaSet.load(dir, { replicas, engine: engineOpts, log: (line) => process.stderr.write(`${line}\n`) });
       const info = set.info();
-      log(`serving ${info.modelId} from ${dir} on ${set.device}: ${replicas} engine replicas, ${set.threads} intra-op thread${set.threads > 1 ? "s" : ""} each`);
+      log(`serving ${info.modelId} from ${dir} on ${set.device}: ${replicas} engine replicas, ${set.threads} intra-op thread${set.threads > 1 ? "s" : ""} each, as ${set.graphLayout}`);
       for (const p of info.profiles) {
         const cond = p.hasCondition ? `, condition >= ${p.conditionThreshold}` : "";
         log(`steering profile ${p.name}: layer ${p.layer}, ${p.numFeatures} features, positions ${p.positions}${cond}`);

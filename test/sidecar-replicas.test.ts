@@ -44,7 +44,7 @@ describe("sidecar --replicas 2", () => {
   });
 
   it("says so at start, and Info counts both replicas' rows", async () => {
-    expect(two.sc.output()).toMatch(/serving organism260K from .* on cpu: 2 engine replicas, \d+ intra-op threads? each/);
+    expect(two.sc.output()).toMatch(/serving organism260K from .* on cpu: 2 engine replicas, \d+ intra-op threads? each, as one graph/);
     const info = await unary(two.client.sidecar.info.bind(two.client.sidecar), {}, 5_000);
     expect(info.load?.maxBatch).toBe(4);
     expect(info.profiles.map((p) => p.name)).toEqual(["refusal"]);

@@ -3,6 +3,8 @@
  * figure, medians over rounds; then the issue's goals checked for each
  * chunked setting against the same run's figures.
  */
+import { prefillFlops, rateCeiling, type PrefillShape } from "../../sidecar/model/flops.ts";
+import type { LlamaDims } from "../../sidecar/model/weights.ts";
 import { median, table } from "../bench-engine.ts";
 
 /** A scheduler setting: "off" (whole prompts) or a prompt chunk and a step budget. */
@@ -63,20 +65,29 @@ export interface ReportContext {
   prefillLengths: number[];
   batch: number;
   rounds: number;
+  /** The model's shape, for the arithmetic of a prefill (sidecar/model/flops.ts). */
+  dims: LlamaDims;
+  /** Per setting: where its engine runs the output head (every position of a graph that holds it, or the last). */
+  headRows: PrefillShape["headRows"][];
 }
+
+/** How a setting's engine prefills: its chunk and where its head runs. */
+const shapeOf = (s: Setting, i: number, ctx: ReportContext): PrefillShape => ({ chunk: s.prefillChunk, headRows: ctx.headRows[i]! });
 
 /** The longest short-prompt TTFT behind the long one: sent just after it or during its prefill (when any was). */
 
 /** The goals of issue 18 for one chunked setting (medians over rounds); `off` is the plain-attention "off" column, today's behaviour. */
-function goals(s: Setting, f: Summary, off: Summary | undefined, ctx: ReportContext): string[] {
+function goals(s: Setting, f: Summary, off: Summary | undefined, ctx: ReportContext, shape: PrefillShape): string[] {
   const maxLen = Math.max(...ctx.prefillLengths);
   const minLen = Math.min(...ctx.prefillLengths);
+  const ceiling = rateCeiling(ctx.dims, minLen, maxLen, shape);
   const check = (ok: boolean) => (ok ? "met" : "MISSED");
   const lines = [
     `${s.label}: max gap <= 10x median and <= 400 ms: ${f.gaps.map((g) => `${num(g.max)} ms = ${ratio(g.max / g.median)}`).join(", ")} -> ${check(f.gaps.every((g) => g.max <= 10 * g.median && g.max <= 400))}`,
     `${s.label}: short TTFT behind long <= 2x alone (idle), sent just after it (the issue's case): ${ratio(f.shortTtftMs / f.shortAloneMs)} -> ${check(f.shortTtftMs <= 2 * f.shortAloneMs)}`,
     `${s.label}: the same, sent during its prefill (at most): ${Number.isFinite(f.shortDuringMaxMs) ? `${ratio(f.shortDuringMaxMs / f.shortAloneMs)} -> ${check(f.shortDuringMaxMs <= 2 * f.shortAloneMs)}` : "none sent (one step) -> met"}`,
-    `${s.label}: prefill tok/s at ${maxLen} >= 80% of at ${minLen}: ${pct(f.prefill[maxLen]! / f.prefill[minLen]!)} -> ${check(f.prefill[maxLen]! >= 0.8 * f.prefill[minLen]!)}`,
+    `${s.label}: prefill tok/s at ${maxLen} >= 80% of at ${minLen}: ${pct(f.prefill[maxLen]! / f.prefill[minLen]!)} -> ${check(f.prefill[maxLen]! >= 0.8 * f.prefill[minLen]!)} ` +
+      `(operations per token allow ${pct(ceiling)} at one speed; ${maxLen} ran at ${pct(f.prefill[maxLen]! / f.prefill[minLen]! / ceiling)} of ${minLen}'s operations/s)`,
   ];
   if (off) {
     lines.push(`${s.label}: decode b1 / b${ctx.batch} vs off (same run): ${ratio(f.decodeB1 / off.decodeB1)} / ${ratio(f.decodeBatch / off.decodeBatch)} -> ` +
@@ -134,6 +145,9 @@ export function report(settings: Setting[], results: Figures[][], ctx: ReportCon
   const maxLen = Math.max(...ctx.prefillLengths);
   const minLen = Math.min(...ctx.prefillLengths);
   rows.push(row(`prefill ${maxLen} / ${minLen}`, (f) => pct(f.prefill[maxLen]! / f.prefill[minLen]!)));
+  const gflops = (i: number, n: number) => (prefillFlops(ctx.dims, n, shapeOf(settings[i]!, i, ctx)).total / n) * sums[i]!.prefill[n]! / 1e9;
+  for (const n of ctx.prefillLengths) rows.push([`prefill GFLOP/s at ${n}`, ...sums.map((_, i) => num(gflops(i, n)))]);
+  rows.push([`prefill ${maxLen} / ${minLen}: ceiling at one speed`, ...settings.map((s, i) => pct(rateCeiling(ctx.dims, minLen, maxLen, shapeOf(s, i, ctx))))]);
   rows.push(row("decode b1 tok/s", (f) => num(f.decodeB1)));
   rows.push(row(`decode b${ctx.batch} tok/s`, (f) => num(f.decodeBatch)));
   let out = `${ctx.env}\n${ctx.streams} running stream${ctx.streams > 1 ? "s" : ""}, then a ${ctx.longTokens}-token prompt, a short one 1 ms after it and three during its prefill; ` +
@@ -141,7 +155,7 @@ export function report(settings: Setting[], results: Figures[][], ctx: ReportCon
   out += table(["figure", ...settings.map((s) => s.label)], rows, 1);
   out += "\ngoals (issue 18):\n";
   settings.forEach((s, i) => {
-    if (s.prefillChunk > 0) out += goals(s, sums[i]!, offIndex >= 0 ? sums[offIndex] : undefined, ctx).map((l) => `  ${l}\n`).join("");
+    if (s.prefillChunk > 0) out += goals(s, sums[i]!, offIndex >= 0 ? sums[offIndex] : undefined, ctx, shapeOf(s, i, ctx)).map((l) => `  ${l}\n`).join("");
   });
   return out;
 }

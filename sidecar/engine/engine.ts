@@ -129,6 +129,11 @@ export class Engine implements SidecarBackend {
     return this.decoder.device;
   }
 
+  /** Graphs a model run goes through: 1 (one graph), or block segments and the head (decoder.ts segmentLayers). */
+  get segments(): number {
+    return this.decoder.segments;
+  }
+
   /** How the model runs, for the start-up log: one graph, or segments (decoder.ts segmentLayers) and what they cost in memory. */
   get graphLayout(): string {
     const n = this.decoder.segments;

@@ -77,6 +77,21 @@ describe("ReplicaSet (two engines in worker threads)", () => {
     }
   }, 60_000);
 
+  it("runs each replica's model in segments when asked, with one whole-graph engine's tokens, and says so", async () => {
+    expect(set.segments).toBe(1);
+    expect(set.graphLayout).toBe("one graph");
+    const segmented = await ReplicaSet.load(dir, { replicas: 2, engine: { ...engineOpts, segmentLayers: 2 }, log: (line) => logs.push(line) });
+    const engine = await Engine.load(dir, engineOpts);
+    try {
+      expect(segmented.segments).toBe(Math.ceil(engine.info().numLayers / 2) + 1); // blocks two by two, then the head
+      expect(segmented.graphLayout).toBe(`${segmented.segments - 1} block segments and the head`);
+      const want = await Promise.all(CASES.map((r) => drain(engine, r).then(tokens)));
+      expect(await Promise.all(CASES.map((r) => drain(segmented, r).then(tokens)))).toEqual(want);
+    } finally {
+      await Promise.all([segmented.close(), engine.close()]);
+    }
+  }, 60_000);
+
   it("sends a short prompt sent just after a long one to the other replica; it answers first", async () => {
     traces.length = 0;
     const long = chat("long", "Once upon a time there was a little girl. ".repeat(30), 2); // over BUSY_PROMPT_CHARS

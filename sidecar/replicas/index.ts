@@ -144,18 +144,21 @@ interface Spawn {
   exited: (code: number) => void;
 }
 
+/** What a replica reports once its engine has loaded. */
+type Loaded = Pick<Extract<FromReplica, { type: "ready" }>, "info" | "device" | "segments" | "graphLayout">;
+
 /** Starts one replica's worker; `ready` settles once its engine has loaded, or failed to. */
-function spawn({ entry, sizer, init, onStep, log, exited }: Spawn): { replica: Replica; ready: Promise<{ info: InfoResponse; device: string }> } {
+function spawn({ entry, sizer, init, onStep, log, exited }: Spawn): { replica: Replica; ready: Promise<Loaded> } {
   const worker = new Worker(entry, { workerData: init, stderr: false });
   const r = new Replica(worker, sizer);
   const index = init.index;
   let loaded = false;
-  const ready = new Promise<{ info: InfoResponse; device: string }>((resolve, reject) => {
+  const ready = new Promise<Loaded>((resolve, reject) => {
     worker.on("message", (m: FromReplica) => {
       if (m.type === "ready") {
         r.stats = m.stats;
         loaded = true;
-        resolve({ info: m.info, device: m.device });
+        resolve({ info: m.info, device: m.device, segments: m.segments, graphLayout: m.graphLayout });
       } else if (m.type === "failed") reject(new Error(`replica ${index}: ${m.error}`));
       else if (m.type === "step") onStep?.(m.trace, index);
       else r.receive(m);
@@ -196,6 +199,9 @@ export class ReplicaSet implements SidecarBackend, MetricsSource {
     private readonly replicas: Replica[],
     private readonly first: InfoResponse,
     readonly device: string,
+    /** Graphs a model run goes through in each replica (Engine.segments), and the start-up log's words for it. */
+    readonly segments: number,
+    readonly graphLayout: string,
     /** Intra-op threads of each replica's session. */
     readonly threads: number,
     private readonly spawnAgain: (index: number) => ReturnType<typeof spawn>,
@@ -221,7 +227,8 @@ export class ReplicaSet implements SidecarBackend, MetricsSource {
     const started = Array.from({ length: opts.replicas }, (_, i) => start(i));
     try {
       const loaded = await Promise.all(started.map((s) => s.ready));
-      set = new ReplicaSet(started.map((s) => s.replica), loaded[0]!.info, loaded[0]!.device, threads, start, log);
+      const { info, device, segments, graphLayout } = loaded[0]!;
+      set = new ReplicaSet(started.map((s) => s.replica), info, device, segments, graphLayout, threads, start, log);
       return set;
     } catch (err) {
       // Those that loaded are closed as on shutdown (terminating a thread inside a model run or a

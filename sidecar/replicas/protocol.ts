@@ -51,7 +51,7 @@ export type ToReplica =
   | { type: "crash" };
 
 export type FromReplica =
-  | { type: "ready"; info: InfoResponse; device: string; stats: ReplicaStats }
+  | { type: "ready"; info: InfoResponse; device: string; segments: number; graphLayout: string; stats: ReplicaStats }
   | { type: "failed"; error: string }
   | { type: "chunk"; id: number; chunk: GenerateChunk }
   | { type: "end"; id: number; stats: ReplicaStats }

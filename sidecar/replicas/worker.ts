@@ -77,7 +77,7 @@ try {
       post({ type: "stats", stats: stats() });
     },
   });
-  post({ type: "ready", info: engine.info(), device: engine.device, stats: stats() });
+  post({ type: "ready", info: engine.info(), device: engine.device, segments: engine.segments, graphLayout: engine.graphLayout, stats: stats() });
 } catch (err) {
   post({ type: "failed", error: err instanceof Error ? err.message : String(err) });
   port.close();

@@ -21,7 +21,10 @@ import { argmax, newKvCache, referenceForward } from "../model/reference.ts";
 import type { LlamaWeights } from "../model/weights.ts";
 import type { Sae } from "../sae/types.ts";
 import { steeringHook, type ReferenceOutcome, type SteeringSpec } from "./reference.ts";
-import { conditionAt, writeStoriesProfiles } from "./test-support.ts";
+import { BufferPool } from "../engine/buffer-pool.ts";
+import type { OnnxDecoder } from "../engine/decoder.ts";
+import { saveSaeLens } from "../sae/load.ts";
+import { conditionAt, randomSae, writeStoriesProfiles } from "./test-support.ts";
 
 const TOL = 1e-4;
 const LOGPROBS = 5;
@@ -172,5 +175,60 @@ describe("steering under chunked prefill (stories260K)", () => {
         if (chunk === divisor) expect(pieces.at(-1)!.tokens).toBe(1);
       }
     }
+  });
+
+  it("a steered prompt let through a paused decode run, with the hook on the last block (the head on every position), gets the reference's tokens, and so does the paused row", async () => {
+    // Its logits take more rows than the paused run's buffer holds: growing that buffer must not hand the
+    // paused run's to the pool, where the newcomer's cache could take it and the paused run's head then write into it.
+    const lastDir = tempDir("sg-steer-chunked-last-");
+    const last = randomSae("jumprelu", 64, 128, 23, { layer: 4 });
+    const profile = { name: "last", sae: "sae-last", layer: 4, positions: "all", features: [{ index: 3, mode: "add", value: 10 }] } as const;
+    saveSaeLens(join(lastDir, "sae-last"), last);
+    writeFileSync(join(lastDir, "last.json"), JSON.stringify(profile));
+    const trace: StepTrace[] = [];
+    // The buffer the paused run's head will write into is never given back while that run is under way.
+    const pool = new BufferPool();
+    let inRun: Float32Array | undefined;
+    let givenInRun = 0;
+    const give = pool.give.bind(pool);
+    pool.give = (buf) => (buf === inRun && givenInRun++, give(buf));
+    const engine = await Engine.load(model, { maxBatch: 4, profileDirs: [lastDir], prefillChunk: 16, stepTokens: 24, segmentLayers: 2, pool, onStep: (t) => trace.push(t) });
+    engines.push(engine);
+    const decoder = (engine as unknown as { decoder: OnnxDecoder }).decoder;
+    expect(decoder.segments).toBe(4); // blocks 0-1, 2-3, 4 (hooked) and the head
+    const mid = engine.tokenizer.encode(MID).length;
+    expect(decoder.logitsRows(1, mid, "last")).toBe(mid);
+
+    const rows = [
+      { req: request("stream", "Lily", 20, { profile: "last", strength: 1 }), steer: { sae: last, spec: { ...profile, strength: 1 } } },
+      { req: request("newcomer", MID, 10, { profile: "last", strength: 2 }), steer: { sae: last, spec: { ...profile, strength: 2 } } },
+    ];
+    const expected = rows.map((r) => reference(w, engine.tokenizer.encode(r.req.input!.value as string), r.req.sampling!.maxTokens!, r.steer));
+    expect(expected[1]!.tokens).not.toEqual(reference(w, engine.tokenizer.encode(MID), 10).tokens);
+
+    // The newcomer is sent from the first pause of the stream's third decode run, and runs there.
+    let newcomer: ReturnType<typeof run> | undefined;
+    let during = -1;
+    let decodeRuns = 0;
+    const step = decoder.step.bind(decoder);
+    decoder.step = async (input) => {
+      const between = input.between;
+      if (++decodeRuns === 3 && between) {
+        during = trace.length;
+        input = { ...input, between: () => ((newcomer ??= run(engine, rows[1]!.req)), between()) };
+      }
+      inRun = input.logitsInto;
+      try {
+        return await step(input);
+      } finally {
+        inRun = undefined;
+      }
+    };
+    const stream = await run(engine, rows[0]!.req);
+    expect(newcomer).toBeDefined();
+    expect(trace[during]!.decodeRows).toBe(1);
+    expect(trace[during]!.chunks.map((c) => [c.id, c.tokens])).toEqual([["newcomer", mid]]);
+    expect(givenInRun).toBe(0);
+    expectReference([stream, await newcomer!], expected, ["stream", "newcomer"], 16);
   });
 });
