@@ -21,13 +21,14 @@ import { cpus, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Engine } from "../sidecar/engine/engine.ts";
-import { ATTENTION_KINDS, type AttentionKind } from "../sidecar/model/graph/llama-graph.ts";
+import { ATTENTION_KINDS } from "../sidecar/model/graph/llama-graph.ts";
 import { readManifest } from "../sidecar/model/manifest.ts";
 import { DEFAULT_BLOCK_SIZE } from "../sidecar/model/quantize.ts";
 import { fuseSkipNorms } from "../sidecar/steering/fuse-skip-norm.ts";
 import { readModelProto, writeModelProto } from "../sidecar/steering/surgery.ts";
-import { DEFAULT_STORIES, median, MODELS, prepareModel, promptOf, table, type ModelName } from "./bench-engine.ts";
+import { median, MODELS, prepareModel, promptOf, table } from "./bench-engine.ts";
 import { decodeRate, prefillRate } from "./bench-latency/measure.ts";
+import { MODEL_FLAGS, MODEL_FLAGS_HELP, modelFlags, type ModelFlagValues } from "./lib/bench-flags.ts";
 import { intFlag, parseCli, UsageError } from "./lib/cli.ts";
 
 const HELP = `Usage: npm run bench:fusions -- [options]
@@ -43,47 +44,31 @@ within every round; medians, and ratios to the ahead-optimized graph.
   --batch B             requests of the batched decode run (default 8)
   --new-tokens N        tokens per decode request (default 48)
   --prefill-tokens N    prompt length for prefill tokens/s (default 512)
-  --cache-dir DIR       where bench models are kept (default .cache/bench)
-  --stories DIR         the stories260K folder (its tokenizer pads random models')
-  -h, --help            show this help
-`;
+${MODEL_FLAGS_HELP}`;
 
-interface Options {
-  model: ModelName;
-  attention: AttentionKind;
+interface Options extends ModelFlagValues {
   rounds: number;
   batch: number;
   newTokens: number;
   prefillTokens: number;
-  cacheDir: string;
-  stories: string;
 }
 
 function parse(argv: string[]): Options | { exit: number } {
   const parsed = parseCli(argv, {
-    model: { type: "string", default: "random-100m" },
-    attention: { type: "string", default: "gqa" },
+    ...MODEL_FLAGS,
     rounds: { type: "string" },
     batch: { type: "string" },
     "new-tokens": { type: "string" },
     "prefill-tokens": { type: "string" },
-    "cache-dir": { type: "string", default: ".cache/bench" },
-    stories: { type: "string", default: DEFAULT_STORIES },
-    help: { type: "boolean", short: "h" },
   }, HELP, { prefix: "bench-fusions: " });
   if ("exit" in parsed) return parsed;
   const v = parsed.values;
-  if (!(MODELS as readonly string[]).includes(v.model)) throw new UsageError(`unknown model "${v.model}" (known: ${MODELS.join(", ")})`);
-  if (!(ATTENTION_KINDS as readonly string[]).includes(v.attention)) throw new UsageError(`--attention: one of ${ATTENTION_KINDS.join(", ")}, got "${v.attention}"`);
   return {
-    model: v.model as ModelName,
-    attention: v.attention as AttentionKind,
+    ...modelFlags(v),
     rounds: intFlag("rounds", v.rounds, { min: 1, default: 4 }),
     batch: intFlag("batch", v.batch, { min: 2, default: 8 }),
     newTokens: intFlag("new-tokens", v["new-tokens"], { min: 2, default: 48 }),
     prefillTokens: intFlag("prefill-tokens", v["prefill-tokens"], { min: 2, default: 512 }),
-    cacheDir: resolve(v["cache-dir"]),
-    stories: resolve(v.stories),
   };
 }
 

@@ -33,7 +33,8 @@ import { gapStats, parseSetting, report, type Figures, type Setting } from "./be
 
 /** A column of the table: a scheduler setting on one attention build, in one engine or several (--replicas). */
 type Column = Setting & { attention: AttentionKind; replicas: number; segmentLayers: number | "auto" };
-import { intFlag, parseCli, UsageError } from "./lib/cli.ts";
+import { segmentsFlag } from "./lib/bench-flags.ts";
+import { intFlag, parseCli, reportMain, UsageError } from "./lib/cli.ts";
 import { weightsList } from "./lib/weights-flag.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -130,8 +131,7 @@ function parse(argv: string[]): Options | { exit: number } {
   const unknown = attentions.find((a) => !(ATTENTION_KINDS as readonly string[]).includes(a));
   if (unknown !== undefined || attentions.length === 0) throw new UsageError(`--attention: each of ${ATTENTION_KINDS.join(", ")}, got "${v.attention}"`);
   const replicaCounts = [...new Set(v.replicas.split(",").map((s) => intFlag("replicas", s.trim(), { min: 1, max: 64 }) as number))];
-  const segmentings = [...new Set(v.segments.split(",").map((s) => s.trim()).filter(Boolean).map((s): number | "auto" => (s === "auto" ? "auto" : (intFlag("segments", s, { min: 0 }) as number))))];
-  if (segmentings.length === 0) throw new UsageError("--segments is empty");
+  const segmentings = segmentsFlag(v.segments);
   const segLabel = (n: number | "auto") => (n === "auto" ? "" : n === 0 ? " whole" : ` seg${n}`);
   const columns = replicaCounts.flatMap((replicas) => segmentings.flatMap((segmentLayers) => [...new Set(attentions as AttentionKind[])].flatMap((attention) =>
     settings.map((s) => ({ ...s, attention, replicas, segmentLayers, label: `${s.label}${attention === "plain" ? "" : ` ${attention}`}${segLabel(segmentLayers)}${replicas > 1 ? ` x${replicas}` : ""}` })))));
@@ -239,20 +239,8 @@ async function bench(opts: Options): Promise<string> {
   }
 }
 
-export async function main(argv: string[]): Promise<number> {
-  try {
-    const opts = parse(argv);
-    if ("exit" in opts) return opts.exit;
-    process.stdout.write(await bench(opts));
-    return 0;
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`bench-latency: ${err.message}\n\n${HELP}`);
-      return 2;
-    }
-    process.stderr.write(`bench-latency: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
-  }
+export function main(argv: string[]): Promise<number> {
+  return reportMain("bench-latency", HELP, () => parse(argv), bench);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { intFlag, numFlag, parseCli, requireFlags, runMain, UsageError } from "./cli.ts";
+import { intFlag, numFlag, parseCli, reportMain, requireFlags, runMain, UsageError } from "./cli.ts";
 
 const HELP = "Usage: test [options]\n";
 const options = { out: { type: "string" }, n: { type: "string", default: "3" }, help: { type: "boolean", short: "h" } } as const;
@@ -114,5 +114,19 @@ describe("runMain", () => {
     expect(err).toEqual(["--limit exceeds the suite\n"]);
     await expect(runMain(parse([]), HELP, async () => Promise.reject(new Error("disk full")))).rejects.toThrow("disk full");
     await expect(runMain(() => { throw new Error("bug"); }, HELP, async () => 0)).rejects.toThrow("bug");
+  });
+});
+
+describe("reportMain", () => {
+  it("writes the report to stdout, 0; parseCli's exit code as given; a usage error with the help, 2; any other error prefixed, 1", async () => {
+    expect(await reportMain("bench-x", HELP, () => ({ n: 1 }), async (o) => `report ${o.n}\n`)).toBe(0);
+    expect(out).toEqual(["report 1\n"]);
+    const report = vi.fn(async () => "");
+    expect(await reportMain("bench-x", HELP, () => ({ exit: 0 }), report)).toBe(0);
+    expect(await reportMain("bench-x", HELP, () => { throw new UsageError("--rounds must be >= 1"); }, report)).toBe(2);
+    expect(report).not.toHaveBeenCalled();
+    expect(await reportMain("bench-x", HELP, () => ({ n: 1 }), async () => Promise.reject(new UsageError("a 4000-token prompt does not fit")))).toBe(2);
+    expect(await reportMain("bench-x", HELP, () => ({ n: 1 }), async () => Promise.reject(new Error("disk full")))).toBe(1);
+    expect(err).toEqual([`bench-x: --rounds must be >= 1\n\n${HELP}`, `bench-x: a 4000-token prompt does not fit\n\n${HELP}`, "bench-x: disk full\n"]);
   });
 });

@@ -77,6 +77,28 @@ export async function runMain<O>(parse: () => O | "help", help: string, run: (op
   }
 }
 
+/**
+ * A report script's main (the benchmarks): `parse` gives parseCli's { exit }
+ * or the options, or throws UsageError (to stderr with the help: 2); then
+ * `report`'s text goes to stdout (0). Any other error goes to stderr as
+ * "<name>: <message>" (1).
+ */
+export async function reportMain<O>(name: string, help: string, parse: () => O | { exit: number }, report: (options: O) => Promise<string>): Promise<number> {
+  try {
+    const o = parse();
+    if (typeof o === "object" && o !== null && "exit" in o) return (o as { exit: number }).exit;
+    process.stdout.write(await report(o as O));
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${name}: ${err.message}\n\n${help}`);
+      return 2;
+    }
+    process.stderr.write(`${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
 /** "--a", "--a and --b", "--a, --b and --c" */
 function flagList(names: readonly string[]): string {
   const flags = names.map((n) => `--${n}`);

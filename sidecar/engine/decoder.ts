@@ -25,6 +25,7 @@ import { layerStepInputs, type LayerStepInputs } from "../steering/inputs.ts";
 import * as SN from "../steering/names.ts";
 import type { RowCache } from "./kv-cache.ts";
 import { appendToRow, gqaLengths, rowWithRoom } from "./gqa-kv-cache.ts";
+import { readLeavingWeights } from "../model/graph/file-refs.ts";
 import { autoSegmentLayers, openSegments, segmentCuts, SegmentedSession, splitModel, type LogitsWanted } from "./segmented.ts";
 
 export type Device = "cpu" | "cuda";
@@ -151,6 +152,13 @@ export function steeringTensors(layer: number, t: LayerStepInputs, B: number, S:
   };
 }
 
+/** `o` with onnxruntime told where a model opened from bytes finds its external data. */
+function withDataDir(o: ort.InferenceSession.SessionOptions, dir: string): ort.InferenceSession.SessionOptions {
+  const extra = { ...(o.extra as Record<string, Record<string, unknown>> | undefined) };
+  extra.session = { ...extra.session, model_external_initializers_file_folder_path: dir };
+  return { ...o, extra };
+}
+
 /** What a prefill chunk may add to its ids and past (presentInto: plain attention only; fused rows grow in place). */
 export type ChunkExtras = Pick<StepInput, "steering" | "acts" | "cond" | "presentInto" | "logitsInto" | "logits" | "between">;
 
@@ -182,7 +190,8 @@ export class OnnxDecoder {
 
   /**
    * Opens `modelDir`'s graph, or `model` instead when given (a file, or the
-   * bytes of a graph with SAEs attached at load; then `manifest` describes it).
+   * bytes of a graph with SAEs attached at load; then `manifest` describes it,
+   * and the bytes refer to the built file's folder for their weights).
    */
   static async load(modelDir: string, manifest: Manifest, opts: DecoderOptions = {}, model?: string | Uint8Array): Promise<OnnxDecoder> {
     const warn = opts.warn ?? ((m: string) => process.stderr.write(`${m}\n`));
@@ -193,11 +202,14 @@ export class OnnxDecoder {
     if (!opts.intraOpSpinning) base.extra = { session: { intra_op: { allow_spinning: "0" } } };
     const file = model ?? join(modelDir, manifest.graph.file);
     const layers = opts.segmentLayers === "auto" ? autoSegmentLayers(manifest, opts.device ?? "cpu") : (opts.segmentLayers ?? 0);
+    // Opened from bytes whose weights stay in the file (file-refs.ts), so the external-data folder is named.
+    const bytes = typeof file === "string" ? readLeavingWeights(file) : file;
+    // (bytes: a graph with SAEs attached, referring to the built file's folder: steering/registry.ts)
+    const dataDir = dirname(typeof file === "string" ? file : join(modelDir, manifest.graph.file));
     // Cut once, whichever execution provider opens it (segmented.ts).
-    const split = splitModel(file, segmentCuts(manifest, layers), warn);
-    const dataDir = typeof file === "string" ? dirname(file) : modelDir;
+    const split = splitModel(bytes, segmentCuts(manifest, layers), warn);
     const create = (o: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession | SegmentedSession> =>
-      split ? openSegments(split, dataDir, o) : typeof file === "string" ? ort.InferenceSession.create(file, o) : ort.InferenceSession.create(file, o);
+      split ? openSegments(split, withDataDir(o, dataDir)) : ort.InferenceSession.create(bytes, withDataDir(o, dataDir));
     if (opts.device === "cuda") {
       try {
         const session = await create({ ...base, executionProviders: ["cuda"] });
@@ -213,11 +225,6 @@ export class OnnxDecoder {
   /** Segment graphs run per step, the head included (1: the graph runs whole). */
   get segments(): number {
     return this.session instanceof SegmentedSession ? this.session.length : 1;
-  }
-
-  /** Bytes of weights loaded twice because segments share them (tied embeddings); 0 for one graph. */
-  get sharedBytes(): number {
-    return this.session instanceof SegmentedSession ? this.session.sharedBytes : 0;
   }
 
   /** Positions of logits a step of `batch` rows and `seq` new tokens each writes, for `wanted` (StepInput.logits). */

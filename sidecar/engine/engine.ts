@@ -54,8 +54,6 @@ export interface EngineOptions extends DecoderOptions {
   profiles?: string[];
   /** Folders scanned for *.json profiles; ones that do not fit the model are skipped with a warning. */
   profileDirs?: string[];
-  /** Where a model with external data is written when SAEs are attached at load (default: OS temp). */
-  steeringCacheDir?: string;
   /** System messages for a chat template without a system role (Gemma): "merge" (default) or "error"; see tokenizer/system-role.ts. */
   systemRole?: SystemRole;
 }
@@ -109,7 +107,7 @@ export class Engine implements SidecarBackend {
     const tokenizer = await loadModelTokenizer(modelDir, manifest);
     const profiles = loadProfiles({ files: opts.profiles, dirs: opts.profileDirs, warn: opts.warn }, manifest);
     // SAEs the built graph does not carry are attached now (graph surgery).
-    const prepared = prepareModel(modelDir, manifest, profiles.values(), opts.steeringCacheDir);
+    const prepared = prepareModel(modelDir, manifest, profiles.values());
     const warn = opts.warn ?? ((m: string) => process.stderr.write(`${m}\n`));
     for (const l of prepared.outdated) warn(`warning: the SAE hook at layer ${l} predates conditional steering; attached again at load (rebuild the model, or npm run attach-sae, to skip this)`);
     const decoder = await OnnxDecoder.load(modelDir, prepared.manifest, { ...opts, segmentLayers: opts.segmentLayers ?? "auto" }, prepared.attached.length ? prepared.model : undefined);
@@ -134,12 +132,10 @@ export class Engine implements SidecarBackend {
     return this.decoder.segments;
   }
 
-  /** How the model runs, for the start-up log: one graph, or segments (decoder.ts segmentLayers) and what they cost in memory. */
+  /** How the model runs, for the start-up log: one graph, or segments (decoder.ts segmentLayers). */
   get graphLayout(): string {
     const n = this.decoder.segments;
-    if (n === 1) return "one graph";
-    const shared = this.decoder.sharedBytes >= 2 ** 20 ? `, tied embeddings held twice: +${Math.round(this.decoder.sharedBytes / 2 ** 20)} MB` : "";
-    return `${n - 1} block segments and the head${shared}`;
+    return n === 1 ? "one graph" : `${n - 1} block segments and the head`;
   }
 
   info(): InfoResponse {

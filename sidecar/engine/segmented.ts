@@ -18,7 +18,6 @@
  * picks (autoSegmentLayers), and cutting and opening them (splitModel, openSegments).
  */
 import * as ort from "../onnxruntime.ts";
-import { readFileSync } from "node:fs";
 import type { Manifest } from "../model/manifest.ts";
 import { LOGITS, residPost } from "../model/graph/names.ts";
 import { onnx } from "../model/graph/onnx-builder.ts";
@@ -44,8 +43,6 @@ export class SegmentedSession {
     private readonly sessions: ort.InferenceSession[],
     /** cuts[s]: the residual tensor segment s hands to segment s + 1. */
     private readonly cuts: string[],
-    /** Bytes of weights more than one segment holds (tied embeddings; segments.ts). */
-    readonly sharedBytes = 0,
   ) {
     if (sessions.length !== cuts.length + 1) throw new Error(`segmented session: ${sessions.length} sessions for ${cuts.length} cuts`);
     const laterInputs = (s: number) => new Set(sessions.slice(s + 1).flatMap((x) => x.inputNames));
@@ -151,35 +148,32 @@ export function segmentCuts(manifest: Manifest, layers: number): string[] {
 export interface SplitModel {
   bytes: Uint8Array[];
   cuts: string[];
-  sharedBytes: number;
 }
 
 /**
- * The graph in `file` (a path or bytes) cut at `cuts` (segments.ts), each
- * segment encoded; undefined when there are no cuts, or when the graph cannot
- * be cut (not our residual names; then with a warning, and it runs whole).
+ * The graph `bytes` cut at `cuts` (segments.ts), each segment encoded;
+ * undefined when there are no cuts, or when the graph cannot be cut (not our
+ * residual names; then with a warning, and it runs whole).
  */
-export function splitModel(file: string | Uint8Array, cuts: string[], warn: (m: string) => void): SplitModel | undefined {
+export function splitModel(bytes: Uint8Array, cuts: string[], warn: (m: string) => void): SplitModel | undefined {
   if (cuts.length === 0) return undefined;
   try {
-    const split = splitGraph(onnx.ModelProto.decode(typeof file === "string" ? readFileSync(file) : file), cuts);
-    return { bytes: split.models.map((m) => onnx.ModelProto.encode(m).finish()), cuts, sharedBytes: split.sharedBytes };
+    const split = splitGraph(onnx.ModelProto.decode(bytes), cuts);
+    return { bytes: split.models.map((m) => onnx.ModelProto.encode(m).finish()), cuts };
   } catch (err) {
     warn(`warning: the graph runs whole, not in segments: ${(err as Error).message}`);
     return undefined;
   }
 }
 
-/** One session per segment of `split`, external data read from `dataDir`; the ones opened are released if one fails. */
-export async function openSegments(split: SplitModel, dataDir: string, o: ort.InferenceSession.SessionOptions): Promise<SegmentedSession> {
-  const extra = { ...(o.extra as Record<string, Record<string, unknown>> | undefined) };
-  extra.session = { ...extra.session, model_external_initializers_file_folder_path: dataDir };
+/** One session per segment of `split` (`o` names the external-data folder: withDataDir); the ones opened are released if one fails. */
+export async function openSegments(split: SplitModel, o: ort.InferenceSession.SessionOptions): Promise<SegmentedSession> {
   const sessions: ort.InferenceSession[] = [];
   try {
-    for (const bytes of split.bytes) sessions.push(await ort.InferenceSession.create(bytes, { ...o, extra }));
+    for (const bytes of split.bytes) sessions.push(await ort.InferenceSession.create(bytes, o));
   } catch (err) {
     for (const session of sessions) await session.release();
     throw err;
   }
-  return new SegmentedSession(sessions, split.cuts, split.sharedBytes);
+  return new SegmentedSession(sessions, split.cuts);
 }

@@ -1,7 +1,9 @@
 /**
  * A model whose baked hook predates conditional steering (its manifest's SAE
  * entry has no `hookFormat`) gets its SAE attached again at load, and then
- * serves conditional requests; a current one is used as built.
+ * serves conditional requests; a current one is used as built. An SAE
+ * attached at load leaves the model's weights in its files, inline or in
+ * external data.
  */
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -20,6 +22,7 @@ import { layerStepInputs } from "./inputs.ts";
 import { hookPrefix, steerCond, steerCondThreshold, steerCondWeights } from "./names.ts";
 import { writeStoriesProfiles } from "./test-support.ts";
 import { writeFileSync } from "node:fs";
+import { onnx } from "../model/graph/onnx-builder.ts";
 
 /**
  * Turns the hook at `layer` back into its form before conditional steering
@@ -95,5 +98,37 @@ describe("hooks from before conditional steering", () => {
     } finally {
       await engine.close();
     }
+  });
+});
+
+describe("SAEs attached at load", () => {
+  it("leave the weights in the model folder's files, inline or external data alike, and steer the same", async () => {
+    const dir = tempDir("sg-registry-refs-");
+    const { refusal } = writeStoriesProfiles(dir);
+    const logits: Float32Array[][] = [];
+    for (const externalData of ["never", "always"] as const) {
+      const out = join(dir, externalData);
+      await buildModel({ from: join(SHARED_MODELS, "stories260K"), out, externalData });
+      const manifest = readManifest(out);
+      expect(manifest.graph.externalData !== null).toBe(externalData === "always");
+      const prepared = prepareModel(out, manifest, loadProfiles({ files: [join(dir, "refusal.json")] }, manifest).values());
+      expect(prepared.attached).toEqual([2]);
+      // The bytes hold the hook and the SAE, not the model's weights.
+      const graph = onnx.ModelProto.decode(prepared.model as Uint8Array).graph!;
+      const inline = graph.initializer!.filter((t) => !t.name!.startsWith(hookPrefix(2))).reduce((n, t) => n + (t.rawData?.byteLength ?? 0), 0);
+      expect(inline).toBeLessThan(64 * 1024);
+      const decoder = await OnnxDecoder.load(out, prepared.manifest, {}, prepared.model);
+      try {
+        const ids = [1, 403, 407, 290];
+        const row = { features: refusal.features, strength: 1.5, positions: "all" as const, promptLength: ids.length };
+        const steered = await decoder.prefill(ids, { steering: { 2: layerStepInputs([row], ids.length, [0]) } });
+        const plain = await decoder.prefill(ids);
+        expect(steered.logits).not.toEqual(plain.logits);
+        logits.push([plain.logits, steered.logits]);
+      } finally {
+        await decoder.release();
+      }
+    }
+    expect(logits[1]).toEqual(logits[0]);
   });
 });

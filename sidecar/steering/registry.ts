@@ -5,21 +5,21 @@
  * every profile at a layer must use the same SAE folder. When the built
  * model already carries that SAE at that layer (manifest `saes`, same hash),
  * its graph is used as is; otherwise the SAE is attached at load by graph
- * surgery, in memory (or, for models with external data, in a cache folder
- * beside which the external data is linked). A baked SAE whose hook is of an
- * older format (before conditional steering) is attached again the same way.
+ * surgery, in memory: the weights stay in the model folder's files, which
+ * the graph with SAEs attached refers to (file-refs.ts). A baked SAE whose
+ * hook is of an older format (before conditional steering) is attached
+ * again the same way.
  */
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { threadId } from "node:worker_threads";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { referToFile } from "../model/graph/file-refs.ts";
+import { onnx } from "../model/graph/onnx-builder.ts";
 import type { Manifest } from "../model/manifest.ts";
 import { readSaeCfg } from "../sae/load.ts";
 import { attachToModel, loadSaeForModel, manifestHooks, type LoadedSae } from "./attach.ts";
 import { HOOK_FORMAT } from "./names.ts";
 import { checkProfileFits, loadProfile, type SteeringProfile } from "./profile.ts";
-import { encodeModelProto, externalDataFiles, readModelProto } from "./surgery.ts";
+import { encodeModelProto } from "./surgery.ts";
 
 export interface LoadedProfile {
   profile: SteeringProfile;
@@ -123,7 +123,7 @@ export function missingSaes(profiles: Iterable<LoadedProfile>, manifest: Manifes
 }
 
 export interface PreparedModel {
-  /** The model to open: the built file, a hooked copy in a cache folder, or bytes. */
+  /** The model to open: the built file, or the bytes of the graph with SAEs attached (its weights in modelDir's files: open it with modelDir as the external-data folder). */
   model: string | Uint8Array;
   manifest: Manifest;
   /** Layers attached at load. */
@@ -133,16 +133,17 @@ export interface PreparedModel {
 }
 
 /**
- * Attaches the missing SAEs to the model's graph. Small models stay in
- * memory; models with external data are written to `cacheDir` (default: the
- * OS temp folder) with their external data linked beside.
+ * Attaches the missing SAEs to the model's graph, in memory; the graph
+ * refers to the built file for its weights instead of holding them.
  */
-export function prepareModel(modelDir: string, manifest: Manifest, profiles: Iterable<LoadedProfile>, cacheDir?: string): PreparedModel {
+export function prepareModel(modelDir: string, manifest: Manifest, profiles: Iterable<LoadedProfile>): PreparedModel {
   const file = join(modelDir, manifest.graph.file);
   const missing = missingSaes(profiles, manifest);
   const outdated = missing.filter((m) => m.outdated).map((m) => m.layer);
   if (missing.length === 0) return { model: file, manifest, attached: [], outdated };
-  const model = readModelProto(file);
+  const built = readFileSync(file);
+  const model = onnx.ModelProto.decode(built);
+  referToFile(model, built, basename(file));
   let records = attachToModel(model, missing[0]!.layer, missing[0]!.sae, manifest.dims.dModel);
   for (const m of missing.slice(1)) records = attachToModel(model, m.layer, m.sae, manifest.dims.dModel);
   // Hooks the builder wrote are in the metadata; keep the manifest's view of any we did not touch.
@@ -154,25 +155,5 @@ export function prepareModel(modelDir: string, manifest: Manifest, profiles: Ite
     hookedLayers: [...new Set([...manifest.hookedLayers, ...hooks.hookedLayers])].sort((a, b) => a - b),
     saes: [...kept, ...(hooks.saes ?? []).filter((s) => touched.has(s.layer))].sort((a, b) => a.layer - b.layer),
   };
-  const bytes = encodeModelProto(model);
-  const external = externalDataFiles(model);
-  if (external.length === 0) return { model: bytes, manifest: next, attached: [...touched], outdated };
-  const key = createHash("sha256").update(resolve(file)).update(missing.map((m) => `${m.layer}:${m.sae.sha256}`).join(",")).digest("hex").slice(0, 16);
-  const dir = join(cacheDir ?? join(tmpdir(), "steerguard-hooked"), key);
-  mkdirSync(dir, { recursive: true });
-  for (const name of external) {
-    const link = join(dir, name);
-    try {
-      if (!existsSync(link)) symlinkSync(join(resolve(modelDir), name), link);
-    } catch (err) {
-      // Another engine (a replica, sidecar/replicas) made it first: the same link.
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
-  }
-  // Written beside and renamed in, so an engine loading the file meanwhile never reads half of it.
-  const out = join(dir, manifest.graph.file);
-  const tmp = `${out}.${process.pid}-${threadId}.tmp`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, out);
-  return { model: out, manifest: next, attached: [...touched], outdated };
+  return { model: encodeModelProto(model), manifest: next, attached: [...touched], outdated };
 }

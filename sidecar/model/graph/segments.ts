@@ -22,7 +22,7 @@
  * Each segment keeps the graph's inputs it reads, the graph's outputs it
  * computes, the tensors it hands on or takes, and the initializers its nodes read. An initializer read on both
  * sides of a cut (tied embeddings: the embedding table and the LM head) is in
- * both, so it is held twice once loaded (splitGraph reports the bytes).
+ * both; loaded, that cost no memory against one graph (README, Latency).
  */
 import { onnx, type INodeProto, type IValueInfoProto } from "./onnx-builder.ts";
 
@@ -34,8 +34,6 @@ export interface GraphSegments {
   models: ModelProto[];
   /** The cut tensors (residual stream after a block), float32 [batch, seq, dModel]. */
   cuts: string[];
-  /** Bytes of initializers that more than one segment holds (tied embeddings). */
-  sharedBytes: number;
 }
 
 /** Operators whose repetition in a later segment would repeat real compute. */
@@ -116,7 +114,6 @@ export function splitGraph(model: ModelProto, cuts: string[]): GraphSegments {
     members.push(member);
   }
 
-  const useCount = new Map<string, number>();
   const models: ModelProto[] = [];
   for (let s = 0; s < segments; s++) {
     const member = members[s]!;
@@ -132,7 +129,6 @@ export function splitGraph(model: ModelProto, cuts: string[]): GraphSegments {
     if (s < cuts.length && !segOutputs.some((v) => v.name === cuts[s])) segOutputs.push(residualInfo(cuts[s]!));
     for (const name of hands[s]!) if (!segOutputs.some((v) => v.name === name)) segOutputs.push(typedInfo(name, types.get(name)!));
     const inits = [...segReads].flatMap((name) => (initializers.has(name) ? [initializers.get(name)!] : []));
-    for (const t of inits) useCount.set(t.name!, (useCount.get(t.name!) ?? 0) + 1);
     models.push(
       onnx.ModelProto.create({
         irVersion: model.irVersion,
@@ -143,9 +139,7 @@ export function splitGraph(model: ModelProto, cuts: string[]): GraphSegments {
       }),
     );
   }
-  let sharedBytes = 0;
-  for (const [name, n] of useCount) if (n > 1) sharedBytes += (n - 1) * initializerByteLength(initializers.get(name)!);
-  return { models, cuts, sharedBytes };
+  return { models, cuts };
 }
 
 /** Tensors of the enclosing scope that a node's subgraphs read (recursively). */
