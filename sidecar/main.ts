@@ -18,7 +18,7 @@ import { startSidecarServer } from "./server/index.ts";
 import type { ServerTlsOptions } from "./server/tls.ts";
 import { serveMetrics, sidecarMetrics, type MetricsSource } from "./server/metrics.ts";
 import { NoModelBackend } from "./server/no-model.ts";
-import { ReplicaSet } from "./replicas/index.ts";
+import { DEFAULT_HANG_MS, ReplicaSet } from "./replicas/index.ts";
 
 /** Profiles shipped with the repo (scanned when it exists). */
 const DEFAULT_PROFILE_DIR = new URL("../steering", import.meta.url).pathname;
@@ -56,6 +56,9 @@ Options:
                      (sidecar/replicas/route.ts); --threads, --max-batch, --max-queue and
                      --cache-reserve-mb apply to each, and --threads 0 shares the cores out
                      (README, Latency: what it costs in memory and batch throughput)
+  --replica-hang-ms N  with --replicas: a replica that holds requests and sends nothing for N
+                     ms (a model run that does not end) is taken out, its requests failing
+                     with UNAVAILABLE; 0 never (default 60000)
   --max-batch N      most requests decoded together (default 8)
   --max-queue N      most requests waiting for a batch row (the admission limit); more get
                      RESOURCE_EXHAUSTED with a retry-after-ms trailer (default 64)
@@ -104,6 +107,7 @@ function parse() {
       threads: { type: "string", default: "0" },
       spin: { type: "boolean", default: false },
       replicas: { type: "string", default: "1" },
+      "replica-hang-ms": { type: "string", default: String(DEFAULT_HANG_MS) },
       "max-batch": { type: "string", default: "8" },
       "max-queue": { type: "string", default: "64" },
       "prefill-chunk": { type: "string", default: String(DEFAULT_PREFILL_CHUNK) },
@@ -174,6 +178,7 @@ async function main(): Promise<void> {
   let graceMs: number;
   let engineOpts: EngineOptions;
   let replicas: number;
+  let replicaHangMs: number;
   let metricsPort: number | undefined;
   let healthPort: number | undefined;
   let tls: ServerTlsOptions | undefined;
@@ -192,6 +197,7 @@ async function main(): Promise<void> {
     const systemRole = flags["system-role"];
     if (systemRole !== "merge" && systemRole !== "error") throw new Error(`--system-role must be merge or error, got "${systemRole}"`);
     replicas = intFlag("replicas", flags.replicas, 1, 64);
+    replicaHangMs = intFlag("replica-hang-ms", flags["replica-hang-ms"], 0, 86_400_000);
     engineOpts = {
       device: flags.device,
       intraOpThreads: intFlag("threads", flags.threads, 0, 1024),
@@ -230,7 +236,7 @@ async function main(): Promise<void> {
       log,
     });
     if (replicas > 1) {
-      const set = await ReplicaSet.load(dir, { replicas, engine: engineOpts, log: (line) => process.stderr.write(`${line}\n`) });
+      const set = await ReplicaSet.load(dir, { replicas, engine: engineOpts, hangMs: replicaHangMs, log: (line) => process.stderr.write(`${line}\n`) });
       const info = set.info();
       log(`serving ${info.modelId} from ${dir} on ${set.device}: ${replicas} engine replicas, ${set.threads} intra-op thread${set.threads > 1 ? "s" : ""} each, as ${set.graphLayout}`);
       for (const p of info.profiles) {

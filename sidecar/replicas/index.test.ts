@@ -3,7 +3,9 @@
  * tokens as one engine, steered and unsteered; a short prompt sent with a
  * long one runs on the other replica; errors keep their gRPC code; a
  * cancelled stream frees its row; a crashed replica fails only its own
- * streams and is started again; the load is the replicas' together.
+ * streams and is started again; one that holds requests and sends nothing
+ * for hangMs is taken out, then started afresh once it answers; the load is
+ * the replicas' together.
  */
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
@@ -170,6 +172,43 @@ describe("ReplicaSet (two engines in worker threads)", () => {
     await expect.poll(() => serving, { timeout: 30_000 }).toEqual([false, true]);
     expect(tokens(await drain(set, CASES[0]!)).length).toBeGreaterThan(0);
     await expect.poll(() => set.load().maxBatch, { timeout: 30_000 }).toBe(4);
+  }, 60_000);
+
+  it("takes out a replica that holds requests and sends nothing for hangMs: its streams fail, the other serves, and it is started afresh once it answers", async () => {
+    const hangLogs: string[] = [];
+    const watched = await ReplicaSet.load(dir, { replicas: 2, engine: engineOpts, hangMs: 400, log: (line) => hangLogs.push(line) });
+    const health: boolean[] = [];
+    watched.onServing((s) => health.push(s));
+    try {
+      const internals = watched as unknown as { replicas: { send(m: ToReplica): void; inFlight: number }[] };
+      let seen = 0;
+      const stream = (async () => {
+        for await (const _ of watched.generate(raw("stalled", "Once upon a time", 400), new AbortController().signal)) seen++;
+      })().then(() => undefined, (e: unknown) => e);
+      await expect.poll(() => seen, { timeout: 10_000 }).toBeGreaterThan(1);
+      const stalled = internals.replicas.findIndex((r) => r.inFlight > 0);
+      // Its thread blocks for 3 s: as far as the main thread can tell, a model run that does not end.
+      internals.replicas[stalled]!.send({ type: "stall", ms: 3_000 });
+      const t0 = performance.now();
+      const failed = await stream;
+      expect(performance.now() - t0).toBeLessThan(2_000);
+      expect(failed).toBeInstanceOf(SidecarError);
+      expect((failed as SidecarError).code).toBe(status.UNAVAILABLE);
+      expect((failed as SidecarError).message).toMatch(new RegExp(`replica ${stalled} sent nothing for [\\d.]+ s while it held requests`));
+      // The other replica serves meanwhile; the health stays SERVING with one left; the load is the other's.
+      expect(tokens(await drain(watched, CASES[0]!)).length).toBeGreaterThan(0);
+      expect(watched.load().maxBatch).toBe(2);
+      expect(watched.replicaCounts.live).toBe(1);
+      expect(health).toEqual([]);
+      // Once it answers again it is closed between runs and started afresh.
+      await expect.poll(() => watched.replicaCounts.live, { timeout: 15_000 }).toBe(2);
+      expect(hangLogs.join("\n")).toMatch(new RegExp(`replica ${stalled}, taken out for silence, answers again; closing it`));
+      expect(hangLogs.join("\n")).toMatch(new RegExp(`replica ${stalled} serving again`));
+      const again = await Promise.all(CASES.map((r) => drain(watched, r).then(tokens)));
+      expect(again.every((t) => t.length > 0)).toBe(true);
+    } finally {
+      await watched.close();
+    }
   }, 60_000);
 
   it("reports the replicas' load and model together", () => {

@@ -7,6 +7,14 @@
  * (route.ts picks which). Each replica holds its own copy of the weights and
  * its own batch: for a CPU host with cores to spare and a model small enough
  * to load twice (README, Latency). The main thread keeps gRPC and routing.
+ *
+ * A replica that crashes fails its own requests and is started again. One
+ * that holds requests and sends nothing for `hangMs` (a model run that does
+ * not end; onnxruntime-node cannot stop one, and ending the thread inside it
+ * would take the process down) is taken out: its requests fail with
+ * UNAVAILABLE, nothing more is sent to it, and the health turns NOT_SERVING
+ * when no replica is left. Should it speak again, it is closed between two
+ * of its runs and started afresh.
  */
 import { availableParallelism } from "node:os";
 import { existsSync } from "node:fs";
@@ -30,7 +38,12 @@ export interface ReplicaSetOptions {
   onStep?: (trace: StepTrace, replica: number) => void;
   /** Where replica warnings go (default stderr). */
   log?: (line: string) => void;
+  /** A replica holding requests that sends nothing for this long is taken out (default DEFAULT_HANG_MS; 0: never). */
+  hangMs?: number;
 }
+
+/** The default hangMs: far above any step of a chunked prefill, so only a run that does not end trips it. */
+export const DEFAULT_HANG_MS = 60_000;
 
 /** The worker's first module: boot.mjs beside this file (it loads worker.ts through tsx), or the bundle's (deploy/images: dist/replica-worker.mjs). */
 function workerEntry(): URL {
@@ -52,6 +65,10 @@ class Replica implements ReplicaWork {
   pendingPromptChars = 0;
   inFlight = 0;
   dead = false;
+  /** Taken out for sending nothing while it held requests (ReplicaSet's watchdog). */
+  hung = false;
+  /** When its worker last sent anything (performance.now()). */
+  lastHeard = performance.now();
   stats: ReplicaStats | undefined;
   readonly pending = new Map<number, Pending>();
 
@@ -142,19 +159,23 @@ interface Spawn {
   log: (line: string) => void;
   /** Told when the worker stops after it had loaded (a crash: the set starts it again). */
   exited: (code: number) => void;
+  /** Told of every message after the load (the set's watchdog). */
+  heard: () => void;
 }
 
 /** What a replica reports once its engine has loaded. */
 type Loaded = Pick<Extract<FromReplica, { type: "ready" }>, "info" | "device" | "segments" | "graphLayout">;
 
 /** Starts one replica's worker; `ready` settles once its engine has loaded, or failed to. */
-function spawn({ entry, sizer, init, onStep, log, exited }: Spawn): { replica: Replica; ready: Promise<Loaded> } {
+function spawn({ entry, sizer, init, onStep, log, exited, heard }: Spawn): { replica: Replica; ready: Promise<Loaded> } {
   const worker = new Worker(entry, { workerData: init, stderr: false });
   const r = new Replica(worker, sizer);
   const index = init.index;
   let loaded = false;
   const ready = new Promise<Loaded>((resolve, reject) => {
     worker.on("message", (m: FromReplica) => {
+      r.lastHeard = performance.now();
+      if (loaded) heard();
       if (m.type === "ready") {
         r.stats = m.stats;
         loaded = true;
@@ -194,6 +215,7 @@ export class ReplicaSet implements SidecarBackend, MetricsSource {
   private closing = false;
   private restarted = 0;
   private readonly restarts = new Set<NodeJS.Timeout>();
+  private watchdog: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly replicas: Replica[],
@@ -223,12 +245,14 @@ export class ReplicaSet implements SidecarBackend, MetricsSource {
         onStep: opts.onStep,
         log,
         exited: (code) => set?.restart(index, code),
+        heard: () => set?.heard(index),
       });
     const started = Array.from({ length: opts.replicas }, (_, i) => start(i));
     try {
       const loaded = await Promise.all(started.map((s) => s.ready));
       const { info, device, segments, graphLayout } = loaded[0]!;
       set = new ReplicaSet(started.map((s) => s.replica), info, device, segments, graphLayout, threads, start, log);
+      set.watch(opts.hangMs ?? DEFAULT_HANG_MS);
       return set;
     } catch (err) {
       // Those that loaded are closed as on shutdown (terminating a thread inside a model run or a
@@ -263,6 +287,41 @@ export class ReplicaSet implements SidecarBackend, MetricsSource {
       );
     }, RESTART_DELAY_MS);
     this.restarts.add(timer);
+  }
+
+  /** Checks, a few times per `hangMs`, for replicas that hold requests and have sent nothing for that long. */
+  private watch(hangMs: number): void {
+    if (!(hangMs > 0)) return;
+    this.watchdog = setInterval(() => {
+      const now = performance.now();
+      this.replicas.forEach((r, i) => {
+        if (!r.dead && r.inFlight > 0 && now - r.lastHeard > hangMs) this.takeOut(i, now - r.lastHeard);
+      });
+    }, Math.min(1_000, hangMs / 4));
+    this.watchdog.unref();
+  }
+
+  /** A replica that stopped answering: its requests fail, and nothing more goes to it. */
+  private takeOut(index: number, silentMs: number): void {
+    const r = this.replicas[index]!;
+    r.dead = true;
+    r.hung = true;
+    // Its thread may be inside a model run for good: it must not keep the process from exiting.
+    r.worker.unref();
+    const s = (silentMs / 1000).toFixed(1);
+    r.failAll(new SidecarError(status.UNAVAILABLE, `replica ${index} sent nothing for ${s} s while it held requests (a model run that does not end); it serves no more`));
+    this.log(`sidecar: replica ${index} sent nothing for ${s} s while it held requests; taken out (its requests failed)`);
+    this.notifyServing();
+  }
+
+  /** Any message from replica `index`: one taken out for silence is closed between two runs, then started again. */
+  private heard(index: number): void {
+    const r = this.replicas[index]!;
+    if (!r.hung || this.closing) return;
+    r.hung = false;
+    r.worker.ref();
+    this.log(`sidecar: replica ${index}, taken out for silence, answers again; closing it to start it afresh`);
+    r.send({ type: "close" });
   }
 
   get size(): number {
@@ -364,6 +423,7 @@ export class ReplicaSet implements SidecarBackend, MetricsSource {
   /** Stops every replica: in-flight requests are cancelled, then each engine is closed and its thread ends. */
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.watchdog);
     for (const t of this.restarts) clearTimeout(t);
     this.restarts.clear();
     await Promise.all(this.replicas.map(closeReplica));

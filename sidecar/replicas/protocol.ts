@@ -48,7 +48,9 @@ export type ToReplica =
   | { type: "probe"; id: number; request: ProbeRequest }
   | { type: "close" }
   /** Tests: the worker throws an uncaught error between model runs, as a bug in it would. */
-  | { type: "crash" };
+  | { type: "crash" }
+  /** Tests: the worker's thread blocks for `ms`, posting nothing, as a model run that does not end would. */
+  | { type: "stall"; ms: number };
 
 export type FromReplica =
   | { type: "ready"; info: InfoResponse; device: string; segments: number; graphLayout: string; stats: ReplicaStats }

@@ -60,6 +60,9 @@ port.on("message", (m: ToReplica) => {
         throw new Error("crash requested");
       });
       break;
+    case "stall":
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, m.ms);
+      break;
     case "close":
       for (const ctl of running.values()) ctl.abort();
       // The main thread waits for this thread's exit.
