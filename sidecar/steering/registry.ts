@@ -10,10 +10,9 @@
  * hook is of an older format (before conditional steering) is attached
  * again the same way.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { basename, join, resolve } from "node:path";
-import { referToFile } from "../model/graph/file-refs.ts";
-import { onnx } from "../model/graph/onnx-builder.ts";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { readReferringToFile } from "../model/graph/file-refs.ts";
 import type { Manifest } from "../model/manifest.ts";
 import { readSaeCfg } from "../sae/load.ts";
 import { attachToModel, loadSaeForModel, manifestHooks, type LoadedSae } from "./attach.ts";
@@ -123,7 +122,7 @@ export function missingSaes(profiles: Iterable<LoadedProfile>, manifest: Manifes
 }
 
 export interface PreparedModel {
-  /** The model to open: the built file, or the bytes of the graph with SAEs attached (its weights in modelDir's files: open it with modelDir as the external-data folder). */
+  /** The model to open: the built file, or the bytes of the graph with SAEs attached (its weights in the built file's folder: open it with that folder as the external-data folder). */
   model: string | Uint8Array;
   manifest: Manifest;
   /** Layers attached at load. */
@@ -141,9 +140,7 @@ export function prepareModel(modelDir: string, manifest: Manifest, profiles: Ite
   const missing = missingSaes(profiles, manifest);
   const outdated = missing.filter((m) => m.outdated).map((m) => m.layer);
   if (missing.length === 0) return { model: file, manifest, attached: [], outdated };
-  const built = readFileSync(file);
-  const model = onnx.ModelProto.decode(built);
-  referToFile(model, built, basename(file));
+  const model = readReferringToFile(file);
   let records = attachToModel(model, missing[0]!.layer, missing[0]!.sae, manifest.dims.dModel);
   for (const m of missing.slice(1)) records = attachToModel(model, m.layer, m.sae, manifest.dims.dModel);
   // Hooks the builder wrote are in the metadata; keep the manifest's view of any we did not touch.
