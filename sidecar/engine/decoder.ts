@@ -25,7 +25,7 @@ import { layerStepInputs, type LayerStepInputs } from "../steering/inputs.ts";
 import * as SN from "../steering/names.ts";
 import type { RowCache } from "./kv-cache.ts";
 import { appendToRow, gqaLengths, rowWithRoom } from "./gqa-kv-cache.ts";
-import { readLeavingWeights } from "../model/graph/file-refs.ts";
+import { fileStamp, readLeavingWeights } from "../model/graph/file-refs.ts";
 import { autoSegmentLayers, openSegments, segmentCuts, SegmentedSession, splitModel, type LogitsWanted } from "./segmented.ts";
 
 export type Device = "cpu" | "cuda";
@@ -152,6 +152,9 @@ export function steeringTensors(layer: number, t: LayerStepInputs, B: number, S:
   };
 }
 
+/** The model file was replaced while a decoder was reading weights from it. */
+export class ModelChangedError extends Error {}
+
 /** `o` with onnxruntime told where a model opened from bytes finds its external data. */
 function withDataDir(o: ort.InferenceSession.SessionOptions, dir: string): ort.InferenceSession.SessionOptions {
   const extra = { ...(o.extra as Record<string, Record<string, unknown>> | undefined) };
@@ -201,20 +204,28 @@ export class OnnxDecoder {
     if (opts.interOpThreads) base.interOpNumThreads = opts.interOpThreads;
     if (!opts.intraOpSpinning) base.extra = { session: { intra_op: { allow_spinning: "0" } } };
     const file = model ?? join(modelDir, manifest.graph.file);
+    // The file the weights are read from, by onnxruntime too: it must not change meanwhile.
+    const built = typeof file === "string" ? file : join(modelDir, manifest.graph.file);
+    const stamp = fileStamp(built);
     const layers = opts.segmentLayers === "auto" ? autoSegmentLayers(manifest, opts.device ?? "cpu") : (opts.segmentLayers ?? 0);
     // Opened from bytes whose weights stay in the file (file-refs.ts), so the external-data folder is named.
     const bytes = typeof file === "string" ? readLeavingWeights(file) : file;
     // (bytes: a graph with SAEs attached, referring to the built file's folder: steering/registry.ts)
-    const dataDir = dirname(typeof file === "string" ? file : join(modelDir, manifest.graph.file));
+    const dataDir = dirname(built);
     // Cut once, whichever execution provider opens it (segmented.ts).
     const split = splitModel(bytes, segmentCuts(manifest, layers), warn);
-    const create = (o: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession | SegmentedSession> =>
-      split ? openSegments(split, withDataDir(o, dataDir)) : ort.InferenceSession.create(bytes, withDataDir(o, dataDir));
+    const create = async (o: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession | SegmentedSession> => {
+      const session = await (split ? openSegments(split, withDataDir(o, dataDir)) : ort.InferenceSession.create(bytes, withDataDir(o, dataDir)));
+      if (fileStamp(built) === stamp) return session;
+      await session.release();
+      throw new ModelChangedError(`${built} changed while it was being loaded (its weights are read from it); load it again`);
+    };
     if (opts.device === "cuda") {
       try {
         const session = await create({ ...base, executionProviders: ["cuda"] });
         return new OnnxDecoder(session, manifest, "cuda");
       } catch (err) {
+        if (err instanceof ModelChangedError) throw err;
         warn(`warning: CUDA execution provider unavailable (${(err as Error).message.split("\n")[0]}); falling back to CPU`);
       }
     }

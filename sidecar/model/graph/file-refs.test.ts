@@ -1,7 +1,8 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, utimesSync } from "node:fs";
 import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
+import { ModelChangedError, OnnxDecoder } from "../../engine/decoder.ts";
 import { writeTinyModel } from "../../engine/test-support.ts";
 import { randomLlama } from "../random-model.ts";
 import { MIN_REF_BYTES, readLeavingWeights, referToFile } from "./file-refs.ts";
@@ -61,5 +62,17 @@ describe("weights referred to in their own file", () => {
 
   it("without that folder, onnxruntime cannot find the weights (the folder is what makes it read them)", async () => {
     await expect(ort.InferenceSession.create(readLeavingWeights(path))).rejects.toThrow();
+  });
+
+  it("the engine refuses a model whose file changed between its read and onnxruntime's, instead of mixing two files' weights", async () => {
+    const model = writeTinyModel(w, "plain");
+    const file = join(model.dir, "model.onnx");
+    const loading = OnnxDecoder.load(model.dir, model.manifest); // has read the file when it returns
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(file, later, later); // as a rebuild renaming a new file in would
+    await expect(loading).rejects.toThrow(ModelChangedError);
+    await expect(loading).rejects.toThrow(/model\.onnx changed while it was being loaded/);
+    const again = await OnnxDecoder.load(model.dir, model.manifest);
+    await again.release();
   });
 });

@@ -17,7 +17,7 @@
  * so a tensor's offset in the file is its view's offset in the buffer.
  * Anything that is not such a view (a copy, float_data) stays inline.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import { onnx } from "./onnx-builder.ts";
 
@@ -67,4 +67,14 @@ export function readReferringToFile(path: string): ModelProto {
  */
 export function readLeavingWeights(path: string): Uint8Array {
   return onnx.ModelProto.encode(readReferringToFile(path)).finish();
+}
+
+/**
+ * What identifies a file's contents cheaply (inode, size, modification time):
+ * a model opened with references into its file must not see the file
+ * replaced between reading it and onnxruntime reading the tensors.
+ */
+export function fileStamp(path: string): string {
+  const s = statSync(path);
+  return `${s.ino}:${s.size}:${s.mtimeMs}`;
 }
