@@ -180,7 +180,15 @@ describe("ReplicaSet (two engines in worker threads)", () => {
     const health: boolean[] = [];
     watched.onServing((s) => health.push(s));
     try {
-      const internals = watched as unknown as { replicas: { send(m: ToReplica): void; inFlight: number }[] };
+      const internals = watched as unknown as { replicas: { send(m: ToReplica): void; inFlight: number }[]; checkSilence(now: number): void };
+      // Idle for longer than hangMs, then given work: its silence counts from the work, so a check at once takes nothing out.
+      await new Promise((r) => setTimeout(r, 600));
+      const idle = watched.generate(CASES[0]!, new AbortController().signal)[Symbol.asyncIterator]();
+      const firstChunk = idle.next();
+      internals.checkSilence(performance.now());
+      expect((await firstChunk).done).toBe(false);
+      for (let r = await idle.next(); !r.done; r = await idle.next());
+      expect(watched.replicaCounts.live).toBe(2);
       let seen = 0;
       const stream = (async () => {
         for await (const _ of watched.generate(raw("stalled", "Once upon a time", 400), new AbortController().signal)) seen++;

@@ -289,16 +289,21 @@ export class ReplicaSet implements SidecarBackend, MetricsSource {
     this.restarts.add(timer);
   }
 
+  private hangMs = 0;
+
   /** Checks, a few times per `hangMs`, for replicas that hold requests and have sent nothing for that long. */
   private watch(hangMs: number): void {
     if (!(hangMs > 0)) return;
-    this.watchdog = setInterval(() => {
-      const now = performance.now();
-      this.replicas.forEach((r, i) => {
-        if (!r.dead && r.inFlight > 0 && now - r.lastHeard > hangMs) this.takeOut(i, now - r.lastHeard);
-      });
-    }, Math.min(1_000, hangMs / 4));
+    this.hangMs = hangMs;
+    this.watchdog = setInterval(() => this.checkSilence(performance.now()), Math.min(1_000, hangMs / 4));
     this.watchdog.unref();
+  }
+
+  /** Takes out each live replica that holds requests and has sent nothing for hangMs (as of `now`). */
+  private checkSilence(now: number): void {
+    this.replicas.forEach((r, i) => {
+      if (!r.dead && r.inFlight > 0 && now - r.lastHeard > this.hangMs) this.takeOut(i, now - r.lastHeard);
+    });
   }
 
   /** A replica that stopped answering: its requests fail, and nothing more goes to it. */
@@ -351,6 +356,8 @@ export class ReplicaSet implements SidecarBackend, MetricsSource {
 
   /** Sends a request to a replica and registers what will answer it. */
   private dispatch(r: Replica, p: Pending, m: ToReplica & { id: number }): void {
+    // An idle replica's silence counts from when it gets work, not from its last answer.
+    if (r.inFlight === 0) r.lastHeard = performance.now();
     r.pending.set(m.id, p);
     r.inFlight++;
     r.pendingPromptChars += p.chars;
