@@ -58,7 +58,8 @@ Options:
                      (README, Latency: what it costs in memory and batch throughput)
   --replica-hang-ms N  with --replicas: a replica that holds requests and sends nothing for N
                      ms (a model run that does not end) is taken out, its requests failing
-                     with UNAVAILABLE; 0 never (default 60000)
+                     with UNAVAILABLE; 0 never (default 60000; raise it where one step can
+                     take that long, e.g. --prefill-chunk 0 with long prompts on a large model)
   --max-batch N      most requests decoded together (default 8)
   --max-queue N      most requests waiting for a batch row (the admission limit); more get
                      RESOURCE_EXHAUSTED with a retry-after-ms trailer (default 64)
