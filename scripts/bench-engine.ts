@@ -49,6 +49,7 @@ import { buildModel, isBuildCurrent, MODEL_FILE } from "../sidecar/model/build.t
 import { buildLlamaGraph, type AttentionKind } from "../sidecar/model/graph/llama-graph.ts";
 import { OPSET, writeModel } from "../sidecar/model/graph/write-model.ts";
 import { BUILDER_VERSION, MANIFEST_FORMAT, readManifest, writeManifest, type Manifest } from "../sidecar/model/manifest.ts";
+import { linearWeightsPerLayer } from "../sidecar/model/flops.ts";
 import { randomLlama } from "../sidecar/model/random-model.ts";
 import { DEFAULT_BLOCK_SIZE, isBlockSize, QUANT_BITS, type WeightPrecision } from "../sidecar/model/quantize.ts";
 import { UsageError } from "./lib/cli.ts";
@@ -222,9 +223,7 @@ export interface BenchModel {
 }
 
 function paramCount(d: Manifest["dims"], tied: boolean): number {
-  const q = d.nHeads * d.headDim;
-  const kv = d.nKvHeads * d.headDim;
-  const layer = d.dModel * q * 2 + d.dModel * kv * 2 + 3 * d.dModel * d.hiddenDim + 2 * d.dModel;
+  const layer = linearWeightsPerLayer(d) + 2 * d.dModel; // and its two norm gains
   return d.vocabSize * d.dModel * (tied ? 1 : 2) + d.nLayers * layer + d.dModel;
 }
 

@@ -18,6 +18,7 @@
  * picks (autoSegmentLayers), and cutting and opening them (splitModel, openSegments).
  */
 import * as ort from "../onnxruntime.ts";
+import { linearWeightsPerLayer } from "../model/flops.ts";
 import type { Manifest } from "../model/manifest.ts";
 import { LOGITS, residPost } from "../model/graph/names.ts";
 import { onnx } from "../model/graph/onnx-builder.ts";
@@ -103,12 +104,6 @@ function lastPositions(t: ort.Tensor): ort.Tensor {
   return new ort.Tensor("float32", out, [B, 1, D]);
 }
 
-/** Weights of one block, in parameters (attention projections and the gated MLP). */
-function blockParams(m: Manifest): number {
-  const d = m.dims;
-  return d.dModel * d.headDim * 2 * (d.nHeads + d.nKvHeads) + 3 * d.dModel * d.hiddenDim;
-}
-
 /** Below this many block parameters the graph runs whole ("auto"): every run is short, and each more session costs. */
 export const SEGMENTS_MIN_PARAMS = 20e6;
 /** "auto" groups blocks into segments of about this many parameters. */
@@ -125,7 +120,7 @@ export const SEGMENT_TARGET_PARAMS = 12e6;
  * for small models, 0: one session.
  */
 export function autoSegmentLayers(manifest: Manifest, device: string): number {
-  const per = blockParams(manifest);
+  const per = linearWeightsPerLayer(manifest.dims);
   if (device !== "cpu" || manifest.graph?.attention !== "gqa" || per * manifest.dims.nLayers < SEGMENTS_MIN_PARAMS) return 0;
   return Math.min(manifest.dims.nLayers, Math.max(1, Math.round(SEGMENT_TARGET_PARAMS / per)));
 }
