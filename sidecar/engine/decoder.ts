@@ -25,7 +25,8 @@ import { layerStepInputs, type LayerStepInputs } from "../steering/inputs.ts";
 import * as SN from "../steering/names.ts";
 import type { RowCache } from "./kv-cache.ts";
 import { appendToRow, gqaLengths, rowWithRoom } from "./gqa-kv-cache.ts";
-import { fileStamp, readLeavingWeights } from "../model/graph/file-refs.ts";
+import { fileStamp, readReferringToFile } from "../model/graph/file-refs.ts";
+import { onnx } from "../model/graph/onnx-builder.ts";
 import { autoSegmentLayers, openSegments, segmentCuts, SegmentedSession, splitModel, type LogitsWanted } from "./segmented.ts";
 
 export type Device = "cpu" | "cuda";
@@ -208,14 +209,15 @@ export class OnnxDecoder {
     const built = typeof file === "string" ? file : join(modelDir, manifest.graph.file);
     const stamp = fileStamp(built);
     const layers = opts.segmentLayers === "auto" ? autoSegmentLayers(manifest, opts.device ?? "cpu") : (opts.segmentLayers ?? 0);
-    // Opened from bytes whose weights stay in the file (file-refs.ts), so the external-data folder is named.
-    const bytes = typeof file === "string" ? readLeavingWeights(file) : file;
+    // Opened from a graph whose weights stay in the file (file-refs.ts), so the external-data folder is named.
     // (bytes: a graph with SAEs attached, referring to the built file's folder: steering/registry.ts)
+    const graph = typeof file === "string" ? readReferringToFile(file) : file;
     const dataDir = dirname(built);
     // Cut once, whichever execution provider opens it (segmented.ts).
-    const split = splitModel(bytes, segmentCuts(manifest, layers), warn);
+    const split = splitModel(graph, segmentCuts(manifest, layers), warn);
+    const whole = split ? undefined : graph instanceof Uint8Array ? graph : onnx.ModelProto.encode(graph).finish();
     const create = async (o: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession | SegmentedSession> => {
-      const session = await (split ? openSegments(split, withDataDir(o, dataDir)) : ort.InferenceSession.create(bytes, withDataDir(o, dataDir)));
+      const session = await (split ? openSegments(split, withDataDir(o, dataDir)) : ort.InferenceSession.create(whole!, withDataDir(o, dataDir)));
       if (fileStamp(built) === stamp) return session;
       await session.release();
       throw new ModelChangedError(`${built} changed while it was being loaded (its weights are read from it); load it again`);

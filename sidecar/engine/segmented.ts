@@ -146,14 +146,14 @@ export interface SplitModel {
 }
 
 /**
- * The graph `bytes` cut at `cuts` (segments.ts), each segment encoded;
- * undefined when there are no cuts, or when the graph cannot be cut (not our
- * residual names; then with a warning, and it runs whole).
+ * The graph (decoded, or its bytes) cut at `cuts` (segments.ts), each segment
+ * encoded; undefined when there are no cuts, or when the graph cannot be cut
+ * (not our residual names; then with a warning, and it runs whole).
  */
-export function splitModel(bytes: Uint8Array, cuts: string[], warn: (m: string) => void): SplitModel | undefined {
+export function splitModel(graph: Uint8Array | InstanceType<typeof onnx.ModelProto>, cuts: string[], warn: (m: string) => void): SplitModel | undefined {
   if (cuts.length === 0) return undefined;
   try {
-    const split = splitGraph(onnx.ModelProto.decode(bytes), cuts);
+    const split = splitGraph(graph instanceof Uint8Array ? onnx.ModelProto.decode(graph) : graph, cuts);
     return { bytes: split.models.map((m) => onnx.ModelProto.encode(m).finish()), cuts };
   } catch (err) {
     warn(`warning: the graph runs whole, not in segments: ${(err as Error).message}`);

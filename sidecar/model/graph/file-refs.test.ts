@@ -5,11 +5,14 @@ import { describe, expect, it } from "vitest";
 import { ModelChangedError, OnnxDecoder } from "../../engine/decoder.ts";
 import { writeTinyModel } from "../../engine/test-support.ts";
 import { randomLlama } from "../random-model.ts";
-import { MIN_REF_BYTES, readLeavingWeights, referToFile } from "./file-refs.ts";
+import { MIN_REF_BYTES, readReferringToFile, referToFile } from "./file-refs.ts";
 import { onnx } from "./onnx-builder.ts";
 import { emptyPast, runStep } from "./test-support.ts";
 
 const w = randomLlama({ dModel: 64, hiddenDim: 96, vocabSize: 300 }, 5);
+
+/** The model at `path` encoded with its weights referred to in the file, as the decoder opens it. */
+const leavingWeights = (path: string) => onnx.ModelProto.encode(readReferringToFile(path)).finish();
 
 describe("weights referred to in their own file", () => {
   const { dir } = writeTinyModel(w, "plain");
@@ -44,7 +47,7 @@ describe("weights referred to in their own file", () => {
   });
 
   it("opened from those bytes with the file's folder, gives the logits and cache of the file opened by path, bit for bit", async () => {
-    const bytes = readLeavingWeights(path);
+    const bytes = leavingWeights(path);
     expect(bytes.byteLength).toBeLessThan(readFileSync(path).byteLength / 10);
     const byPath = await ort.InferenceSession.create(path);
     const byRefs = await ort.InferenceSession.create(bytes, { extra: { session: { model_external_initializers_file_folder_path: dirname(path) } } });
@@ -61,7 +64,7 @@ describe("weights referred to in their own file", () => {
   });
 
   it("without that folder, onnxruntime cannot find the weights (the folder is what makes it read them)", async () => {
-    await expect(ort.InferenceSession.create(readLeavingWeights(path))).rejects.toThrow();
+    await expect(ort.InferenceSession.create(leavingWeights(path))).rejects.toThrow();
   });
 
   it("the engine refuses a model whose file changed between its read and onnxruntime's, instead of mixing two files' weights", async () => {

@@ -52,21 +52,16 @@ export function referToFile(model: ModelProto, file: Uint8Array, location: strin
   return referred;
 }
 
-/** The model at `path`, decoded, its inline weights referred to in the file itself (referToFile). */
+/**
+ * The model at `path`, decoded, its inline weights referred to in the file
+ * itself (referToFile): open it with the file's folder as onnxruntime's
+ * external-data folder.
+ */
 export function readReferringToFile(path: string): ModelProto {
   const bytes = readFileSync(path);
   const model = onnx.ModelProto.decode(bytes);
   referToFile(model, bytes, basename(path));
   return model;
-}
-
-/**
- * The model at `path`, encoded with its inline weights referred to in the
- * file itself: open it with the file's folder as onnxruntime's external-data
- * folder.
- */
-export function readLeavingWeights(path: string): Uint8Array {
-  return onnx.ModelProto.encode(readReferringToFile(path)).finish();
 }
 
 /**
