@@ -27,7 +27,7 @@ import type { RowCache } from "./kv-cache.ts";
 import { appendToRow, gqaLengths, rowWithRoom } from "./gqa-kv-cache.ts";
 import { fileStamp, readReferringToFile } from "../model/graph/file-refs.ts";
 import { onnx } from "../model/graph/onnx-builder.ts";
-import { autoSegmentLayers, openSegments, segmentCuts, SegmentedSession, splitModel, type LogitsWanted } from "./segmented.ts";
+import { autoSegmentLayers, lastRows, openSegments, segmentCuts, SegmentedSession, splitModel, type LogitsWanted } from "./segmented.ts";
 
 export type Device = "cpu" | "cuda";
 
@@ -356,15 +356,6 @@ export class OnnxDecoder {
   async release(): Promise<void> {
     await this.session.release();
   }
-}
-
-/** [B, S, V] -> [B, 1, V]: each row's last position (a view when B is 1). */
-function lastRows(logits: Float32Array, B: number, S: number, V: number): Float32Array {
-  if (S === 1) return logits.subarray(0, B * V);
-  if (B === 1) return logits.subarray((S - 1) * V, S * V);
-  const out = new Float32Array(B * V);
-  for (let b = 0; b < B; b++) out.set(logits.subarray((b * S + S - 1) * V, (b * S + S) * V), b * V);
-  return out;
 }
 
 /** A fused-attention step's seqlens_k and total_sequence_length: each row's length is its first new position. */

@@ -94,14 +94,19 @@ export class SegmentedSession {
   }
 }
 
-/** [B, S, D] -> [B, 1, D]: each row's last position. */
-function lastPositions(t: ort.Tensor): ort.Tensor {
-  const [B, S, D] = t.dims as [number, number, number];
-  if (S === 1) return t;
-  const data = t.data as Float32Array;
+/** [B, S, D] -> [B, 1, D]: each row's last position (a view when B or S is 1). */
+export function lastRows(data: Float32Array, B: number, S: number, D: number): Float32Array {
+  if (S === 1) return data.subarray(0, B * D);
+  if (B === 1) return data.subarray((S - 1) * D, S * D);
   const out = new Float32Array(B * D);
   for (let b = 0; b < B; b++) out.set(data.subarray((b * S + S - 1) * D, (b * S + S) * D), b * D);
-  return new ort.Tensor("float32", out, [B, 1, D]);
+  return out;
+}
+
+/** The residual stream's tensor at each row's last position only. */
+function lastPositions(t: ort.Tensor): ort.Tensor {
+  const [B, S, D] = t.dims as [number, number, number];
+  return S === 1 ? t : new ort.Tensor("float32", lastRows(t.data as Float32Array, B, S, D), [B, 1, D]);
 }
 
 /** Below this many block parameters the graph runs whole ("auto"): every run is short, and each more session costs. */
