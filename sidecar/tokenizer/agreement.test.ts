@@ -2,18 +2,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { mulberry32 } from "../model/random-model.ts";
 import { TextStreamDecoder } from "./stream.ts";
 import { loadStoriesHf, loadTok512, STORIES_HF } from "./test-fixtures.ts";
-
-/** mulberry32: a small seeded PRNG, so failures reproduce. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ATOMS = [
   ..."abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?'\"-:;()\n\t ",
@@ -27,7 +18,7 @@ describe("llama2.c and Hugging Face tokenizers agree", async () => {
   const hf = await loadStoriesHf();
 
   it("on 3,000 seeded random strings: same ids, same decode, round trip, stream = decode", () => {
-    const next = rng(12345);
+    const next = mulberry32(12345);
     for (let n = 0; n < 3000; n++) {
       const len = Math.floor(next() * 24);
       let text = "";

@@ -19,6 +19,7 @@ import { byteFallbackValue, checkId, decodeIds, EMPTY_BYTES, utf8 } from "./byte
 import { pieceDecoder, type DecoderJson, type PieceDecoder } from "./hf-pieces.ts";
 import { tokenizerJsonShrink } from "./prompt-bound.ts";
 import { splitSpecial } from "./special-split.ts";
+import { encodeWordByWord } from "./word-split.ts";
 import type { EncodeOptions, EncodePart, Tokenizer } from "./types.ts";
 
 interface AddedTokenJson {
@@ -62,6 +63,8 @@ export interface HfOptions {
    * in the vocabulary, count as special: no bytes, never produced by encode.
    */
   vocabSize?: number;
+  /** Encode sentencepiece-style text word by word where that gives the same tokens (word-split.ts; default true). */
+  wordByWord?: boolean;
 }
 
 export class HfTokenizer implements Tokenizer {
@@ -90,6 +93,8 @@ export class HfTokenizer implements Tokenizer {
    * lost (then there is no cheap check).
    */
   readonly textShrink: number | null;
+  /** Whether the BPE model encodes word by word (word-split.ts). */
+  readonly wordByWord: boolean;
   private longest: number | undefined;
 
   constructor(json: TokenizerJson, config: TokenizerConfigJson, options: HfOptions = {}) {
@@ -111,6 +116,9 @@ export class HfTokenizer implements Tokenizer {
     this.first = new HfLibTokenizer(plain, config);
     const restPre = withoutFirstPrepend(json.pre_tokenizer);
     this.rest = restPre === json.pre_tokenizer ? this.first : new HfLibTokenizer({ ...plain, pre_tokenizer: restPre }, config);
+    const wordByWord = options.wordByWord ?? true;
+    this.wordByWord = wordByWord && encodeWordByWord(this.first);
+    if (wordByWord && this.rest !== this.first) encodeWordByWord(this.rest);
 
     for (const [piece, id] of vocabEntries(json)) this.pieces[id] = piece;
     for (const t of added) this.pieces[t.id] = t.content;
