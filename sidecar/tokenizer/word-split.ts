@@ -6,13 +6,13 @@
  * turns spaces into "▁" and the whole text reaches the BPE model as one
  * piece. @huggingface/tokenizers then merges the whole text in one priority
  * queue, never hitting its per-word cache (it caches pieces under 256
- * characters). That cost 2-6 µs a character here, on the thread that runs
- * every stream: 75 ms for a 35,000-character prompt, against 13 ms word by
- * word (`npm run bench:tokenizer`).
+ * characters). On Llama 2's own file that cost 194 ms for a 35,000-character
+ * prompt here, on the thread that runs every stream, against 8.7 ms word by
+ * word (`npm run bench:tokenizer`, README "Latency").
  *
- * What. The model's `encode` gets each piece cut before every "▁" that
- * follows another character ("▁Once▁upon" -> "▁Once", "▁upon"; a run of "▁"
- * stays with the word after it).
+ * What. The model's `encode` gets each piece longer than LONG_PIECE cut
+ * before every "▁" that follows another character ("▁Once▁upon" -> "▁Once",
+ * "▁upon"; a run of "▁" stays with the word after it).
  *
  * Why the tokens are the same. BPE merges the pair of adjacent tokens with
  * the lowest rank (leftmost first on a tie) until no pair has a rank. At a
@@ -30,6 +30,13 @@ import { BPE, type Tokenizer as HfLibTokenizer } from "@huggingface/tokenizers";
 /** The sentencepiece word-start marker the normalizer writes for a space. */
 export const WORD_START = "\u2581";
 const WORD_START_CODE = 0x2581;
+
+/**
+ * Pieces up to this many characters are encoded whole, as the library's cache
+ * bound (max_length_to_cache) does: on Gemma 2's file, whose added tokens cut
+ * the text at line breaks, cutting short lines again cost more than it saved.
+ */
+export const LONG_PIECE = 256;
 
 /** Cuts a piece before every "▁" that follows another character. */
 export function splitAtWordStarts(piece: string): string[] {
@@ -66,6 +73,7 @@ export function encodeWordByWord(tokenizer: HfLibTokenizer): boolean {
   const model = tokenizer.model;
   if (!applies(model)) return false;
   const whole = model.encode.bind(model);
-  model.encode = (pieces: string[]) => whole(pieces.flatMap(splitAtWordStarts));
+  const long = (p: string) => p.length > LONG_PIECE;
+  model.encode = (pieces: string[]) => whole(pieces.some(long) ? pieces.flatMap((p) => (long(p) ? splitAtWordStarts(p) : [p])) : pieces);
   return true;
 }
