@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { DEFAULT_CACHE_RESERVE_MB, Engine, type EngineOptions } from "./engine/engine.ts";
+import { DEFAULT_TOKENIZER_THREAD_CHARS } from "./engine/tokenizer-thread.ts";
 import { DEFAULT_PREFILL_CHUNK, DEFAULT_STEP_TOKENS } from "./engine/prefill.ts";
 import { ATTENTION_CHOICES, DEFAULT_MODEL_SOURCE, resolveModelDir, type AttentionChoice } from "./model-source.ts";
 import { isWeightPrecision, WEIGHT_PRECISIONS, type WeightPrecision } from "./model/quantize.ts";
@@ -85,6 +86,9 @@ Options:
                      cannot speak TLS (Kubernetes grpc probes); 0 picks a free port (env SIDECAR_HEALTH_PORT)
   --metrics-port P   serve Prometheus metrics (queue depth, admission limit, ...) at
                      http://HOST:P/metrics; 0 picks a free port (env SIDECAR_METRICS_PORT; default off)
+  --tokenizer-thread-chars N  prompts of at least N characters are tokenized on a thread of
+                     their own, so running streams do not wait for them (default
+                     ${DEFAULT_TOKENIZER_THREAD_CHARS}; 0 = all on the engine's thread)
   --system-role R    system messages for a chat template without a system role (Gemma): merge
                      (into the next user message; default) or error (INVALID_ARGUMENT)
   --grace-ms MS      how long in-flight streams may run on after SIGTERM (default 10000)
@@ -121,6 +125,7 @@ function parse() {
       "tls-client-ca": { type: "string" },
       "health-port": { type: "string" },
       "system-role": { type: "string", default: "merge" },
+      "tokenizer-thread-chars": { type: "string", default: String(DEFAULT_TOKENIZER_THREAD_CHARS) },
       "grace-ms": { type: "string", default: "10000" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -212,6 +217,7 @@ async function main(): Promise<void> {
       profiles: flags.profile ?? [],
       profileDirs: profileDirs(flags["profile-dir"] ?? process.env.STEERGUARD_PROFILE_DIR),
       systemRole,
+      tokenizerThreadChars: intFlag("tokenizer-thread-chars", flags["tokenizer-thread-chars"], 0, 1_000_000_000),
     };
   } catch (err) {
     process.stderr.write(`sidecar: ${(err as Error).message}\n\n${HELP}`);

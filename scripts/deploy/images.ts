@@ -10,9 +10,11 @@
  *          DENO_DIR pre-filled at build time; entrypoint = `deno run` with the
  *          permissions of edge/permissions.ts for the chart's fixed paths.
  * sidecar: /usr/bin/node + /app/dist/sidecar.mjs (sidecar/main.ts bundled by
- *          esbuild, and dist/replica-worker.mjs for --replicas; onnxruntime-node, grpc-js and grpc-health-check stay
- *          packages: native code, .proto files read from disk), the built
- *          default model (organism260K) and the shipped steering profiles.
+ *          esbuild, dist/replica-worker.mjs for --replicas and
+ *          dist/tokenizer-worker.mjs for long prompts; onnxruntime-node,
+ *          grpc-js and grpc-health-check stay packages: native code, .proto
+ *          files read from disk), the built default model (organism260K) and
+ *          the shipped steering profiles.
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -168,8 +170,13 @@ async function stageSidecar(dir: string, log: (m: string) => void): Promise<void
   copyInto(root, process.execPath, "/usr/bin/node", 0o755);
   copyLibraries(root, [process.execPath, ...ortNatives()]);
   await build({
-    // The replicas' worker (sidecar --replicas N) is a second entry: sidecar/replicas/index.ts looks for it beside the bundle.
-    entryPoints: { sidecar: join(REPO, "sidecar/main.ts"), "replica-worker": join(REPO, "sidecar/replicas/worker.ts") },
+    // The workers are entries of their own, which their starters look for beside the bundle: the replicas'
+    // (sidecar --replicas N; sidecar/replicas/index.ts) and the tokenizer thread's (sidecar/engine/tokenizer-thread.ts).
+    entryPoints: {
+      sidecar: join(REPO, "sidecar/main.ts"),
+      "replica-worker": join(REPO, "sidecar/replicas/worker.ts"),
+      "tokenizer-worker": join(REPO, "sidecar/engine/tokenizer-worker.ts"),
+    },
     outdir: join(root, "app/dist"),
     outExtension: { ".js": ".mjs" },
     bundle: true,

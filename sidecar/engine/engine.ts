@@ -17,7 +17,7 @@ import {
 import { resolveSamplingParams, type SamplingParams } from "../generation/index.ts";
 import { readManifest, type Manifest } from "../model/manifest.ts";
 import { SidecarError, type SidecarBackend } from "../server/backend.ts";
-import { encodeChat, type SystemRole } from "../tokenizer/chat.ts";
+import type { SystemRole } from "../tokenizer/chat.ts";
 import { loadModelTokenizer } from "../tokenizer/load.ts";
 import { PromptBound } from "../tokenizer/prompt-bound.ts";
 import { RETRY_AFTER_MS } from "../../proto/metadata.ts";
@@ -30,6 +30,8 @@ import type { SteeringProfile } from "../steering/profile.ts";
 import { loadProfiles, prepareModel, type LoadedProfile } from "../steering/registry.ts";
 import { Sequence, type SequenceSteering } from "./sequence.ts";
 import { DEFAULT_PREFILL_CHUNK, DEFAULT_STEP_TOKENS, type ChunkingOptions } from "./prefill.ts";
+import { promptIds, type PromptEncoding, type PromptInput } from "./prompt-ids.ts";
+import { DEFAULT_TOKENIZER_THREAD_CHARS, ThreadGoneError, TokenizerThread } from "./tokenizer-thread.ts";
 
 export interface EngineOptions extends DecoderOptions {
   /** Most rows decoded together (default 8). */
@@ -56,6 +58,8 @@ export interface EngineOptions extends DecoderOptions {
   profileDirs?: string[];
   /** System messages for a chat template without a system role (Gemma): "merge" (default) or "error"; see tokenizer/system-role.ts. */
   systemRole?: SystemRole;
+  /** Prompts of at least this many characters are tokenized on a thread of their own (default DEFAULT_TOKENIZER_THREAD_CHARS; 0: none); see tokenizer-thread.ts. */
+  tokenizerThreadChars?: number;
 }
 
 /**
@@ -86,8 +90,8 @@ export function chunkingOf(opts: Pick<EngineOptions, "prefillChunk" | "stepToken
 }
 
 export class Engine implements SidecarBackend {
-  /** Rejects, before tokenizing, a prompt too long to fit the context (tokenizer/prompt-bound.ts). */
-  private readonly bound: PromptBound;
+  /** What a prompt's tokenizing needs (prompt-ids.ts). */
+  private readonly encoding: PromptEncoding;
 
   private constructor(
     readonly manifest: Manifest,
@@ -97,8 +101,11 @@ export class Engine implements SidecarBackend {
     private readonly opts: EngineOptions,
     /** Steering profiles by name. */
     readonly profiles: ReadonlyMap<string, LoadedProfile> = new Map(),
+    /** Where long prompts are tokenized (tokenizer-thread.ts). */
+    readonly tokenizerThread?: TokenizerThread,
   ) {
-    this.bound = new PromptBound(tokenizer, manifest.dims.contextLength);
+    const bound = new PromptBound(tokenizer, manifest.dims.contextLength);
+    this.encoding = { tokenizer, chatTemplate: manifest.chatTemplate, bound, systemRole: opts.systemRole, modelId: manifest.id };
   }
 
   static async load(modelDir: string, opts: EngineOptions = {}): Promise<Engine> {
@@ -119,7 +126,12 @@ export class Engine implements SidecarBackend {
       cacheReserveMb: opts.cacheReserveMb ?? DEFAULT_CACHE_RESERVE_MB,
       pool: opts.pool,
     });
-    return new Engine(prepared.manifest, tokenizer, decoder, scheduler, opts, profiles);
+    const m = prepared.manifest;
+    const threadChars = opts.tokenizerThreadChars ?? DEFAULT_TOKENIZER_THREAD_CHARS;
+    const thread = threadChars > 0
+      ? new TokenizerThread({ modelDir, manifest: { id: m.id, tokenizer: m.tokenizer, dims: m.dims, chatTemplate: m.chatTemplate }, systemRole: opts.systemRole }, { minChars: threadChars, log: warn })
+      : undefined;
+    return new Engine(m, tokenizer, decoder, scheduler, opts, profiles, thread);
   }
 
   /** The execution provider in use ("cpu" or "cuda"). */
@@ -188,34 +200,28 @@ export class Engine implements SidecarBackend {
     return this.scheduler.load().refusedTotal;
   }
 
-  /** Prompt token ids for a request's input (chat template or raw text). */
-  promptIds(input: GenerateRequest["input"]): number[] {
-    if (input?.$case === "conversation") {
-      const messages = input.value.messages.map((m) => ({ role: m.role, content: m.content }));
-      if (messages.length === 0) throw invalid("conversation has no messages");
-      if (!this.manifest.chatTemplate) throw invalid(`model ${this.manifest.id} has no chat template; send a raw prompt instead`);
-      const checkText = (text: string) => this.bound.check(text);
-      try {
-        return encodeChat(this.tokenizer, this.manifest.chatTemplate, messages, { addGenerationPrompt: true, systemRole: this.opts.systemRole, checkText });
-      } catch (err) {
-        throw invalid((err as Error).message);
-      }
+  /** Prompt token ids for a request's input (chat template or raw text), on this thread. */
+  promptIds(input: PromptInput): number[] {
+    return promptIds(this.encoding, input);
+  }
+
+  /** A long prompt's ids from the tokenizer thread, or undefined: tokenize it here (tokenizer-thread.ts). */
+  private async idsOffThread(input: PromptInput): Promise<number[] | undefined> {
+    const offThread = this.tokenizerThread?.encode(input);
+    try {
+      return offThread && (await offThread);
+    } catch (err) {
+      if (err instanceof ThreadGoneError) return undefined;
+      throw err;
     }
-    if (input?.$case === "prompt") {
-      try {
-        this.bound.check(input.value);
-      } catch (err) {
-        throw invalid((err as Error).message);
-      }
-      return this.tokenizer.encode(input.value);
-    }
-    throw invalid("request has neither a conversation nor a prompt");
   }
 
   async *generate(request: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateChunk> {
     // Shed before tokenizing: a refusal under load costs next to nothing.
     if (this.scheduler.saturated) throw overloaded(this.scheduler.refuse());
-    const seq = this.sequenceFor(request, signal);
+    // Only a long prompt waits here (for the tokenizer thread); others are queued at once, in order.
+    const ids = this.tokenizerThread?.takes(request.input) ? await this.idsOffThread(request.input) : undefined;
+    const seq = this.sequenceFor(request, signal, ids);
     try {
       this.scheduler.submit(seq);
     } catch (err) {
@@ -225,10 +231,10 @@ export class Engine implements SidecarBackend {
     yield* seq.output;
   }
 
-  /** Validates a request and makes its Sequence (not yet scheduled). */
-  sequenceFor(request: GenerateRequest, signal: AbortSignal): Sequence {
+  /** Validates a request and makes its Sequence (not yet scheduled); `ids`: its prompt already tokenized. */
+  sequenceFor(request: GenerateRequest, signal: AbortSignal, ids?: number[]): Sequence {
     const steering = request.steering?.profile ? this.steeringFor(request.steering) : undefined;
-    const promptIds = this.promptIds(request.input);
+    const promptIds = ids ?? this.promptIds(request.input);
     if (promptIds.length === 0) throw invalid("prompt is empty (and the tokenizer adds no BOS)");
     const context = this.manifest.dims.contextLength;
     if (promptIds.length >= context) {
@@ -297,7 +303,7 @@ export class Engine implements SidecarBackend {
   async probe(request: ProbeRequest, signal?: AbortSignal): Promise<ProbeResponse> {
     if (!request.profile) throw invalid("probe needs a steering profile name");
     const { profile } = this.profile(request.profile);
-    const ids = this.promptIds(request.input);
+    const ids = (await this.idsOffThread(request.input)) ?? this.promptIds(request.input);
     if (ids.length === 0) throw invalid("prompt is empty (and the tokenizer adds no BOS)");
     const context = this.manifest.dims.contextLength;
     if (ids.length > context) throw invalid(`prompt is ${ids.length} tokens; the model's context is ${context}`);
@@ -331,6 +337,7 @@ export class Engine implements SidecarBackend {
   }
 
   async close(): Promise<void> {
+    await this.tokenizerThread?.close();
     await this.scheduler.stop();
     await this.decoder.release();
   }

@@ -11,7 +11,6 @@
  * does not tokenize: a prompt's tokens are estimated from its characters at
  * the rate finished requests showed (PromptSizer).
  */
-import type { GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
 
 export interface ReplicaWork {
   /** Prompt tokens (estimated) of this replica's requests that have had no output yet. */
@@ -53,11 +52,7 @@ export function pickReplica(replicas: readonly ReplicaWork[]): number {
 }
 
 /** The size of a request's prompt for routing: its characters, raw or over the conversation's messages. */
-export function promptChars(input: GenerateRequest["input"]): number {
-  if (input?.$case === "prompt") return input.value.length;
-  if (input?.$case === "conversation") return input.value.messages.reduce((n, m) => n + m.content.length, 0);
-  return 0;
-}
+export { promptChars } from "../engine/prompt-ids.ts";
 
 /**
  * A prompt's tokens from its characters, at the characters per token of the
