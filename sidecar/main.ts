@@ -87,8 +87,10 @@ Options:
   --metrics-port P   serve Prometheus metrics (queue depth, admission limit, ...) at
                      http://HOST:P/metrics; 0 picks a free port (env SIDECAR_METRICS_PORT; default off)
   --tokenizer-thread-chars N  prompts of at least N characters are tokenized on a thread of
-                     their own, so running streams do not wait for them (default
-                     ${DEFAULT_TOKENIZER_THREAD_CHARS}; 0 = all on the engine's thread)
+                     their own, so running streams do not wait for them; the thread holds a
+                     second copy of the tokenizer (80-340 MB for Llama 2 to Gemma 2), started
+                     by the first such prompt (default ${DEFAULT_TOKENIZER_THREAD_CHARS}; 0 = all on the
+                     engine's thread; README, Latency)
   --system-role R    system messages for a chat template without a system role (Gemma): merge
                      (into the next user message; default) or error (INVALID_ARGUMENT)
   --grace-ms MS      how long in-flight streams may run on after SIGTERM (default 10000)

@@ -5,8 +5,9 @@
  * for a 128k-context model would otherwise hold every running stream for
  * 125-500 ms.
  *
- * - Prompts under `minChars` characters are encoded where they arrive: the
- *   round trip to the thread costs more than they do.
+ * - Prompts under `minChars` characters are encoded where they arrive: they
+ *   cost less than a second copy of the tokenizer (the default), or than the
+ *   round trip to the thread (about 0.6 ms).
  * - The thread starts with the first long prompt, which is encoded where it
  *   arrives meanwhile; its tokenizer is a second copy of the engine's.
  * - If the thread dies, the prompts it held are encoded where they arrived
@@ -22,8 +23,13 @@ import { SidecarError } from "../server/backend.ts";
 import type { SystemRole } from "../tokenizer/chat.ts";
 import { promptChars, type PromptInput } from "./prompt-ids.ts";
 
-/** Prompts of at least this many characters go to the thread (about 1-4 ms of tokenizing). */
-export const DEFAULT_TOKENIZER_THREAD_CHARS = 4_000;
+/**
+ * Prompts of at least this many characters go to the thread: about 8k tokens,
+ * 10-25 ms of tokenizing here. The thread's copy of the tokenizer costs memory
+ * (bundled, resident: Llama 2's +78 MB, Llama 3's +199 MB, Gemma 2's +337 MB),
+ * so only a deployment that gets prompts this long pays it.
+ */
+export const DEFAULT_TOKENIZER_THREAD_CHARS = 32_000;
 
 /** What the thread loads. */
 export interface TokenizerInit {
