@@ -11,7 +11,7 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import type { PromptInput } from "../sidecar/engine/prompt-ids.ts";
+import type { PromptText } from "../sidecar/engine/prompt-ids.ts";
 import { TokenizerThread, type TokenizerInit } from "../sidecar/engine/tokenizer-thread.ts";
 import type { LlamaDims } from "../sidecar/model/weights.ts";
 import { HfTokenizer } from "../sidecar/tokenizer/hf.ts";
@@ -91,11 +91,11 @@ async function bench(o: Options): Promise<string> {
     table(["chars", "engine's thread: ids ms", "stall ms", "tokenizer thread: ids ms", "stall ms"], threaded, 1);
 }
 
-/** The init a tokenizer thread needs for a bare tokenizer folder: no chat template, no context limit. */
+/** The init a tokenizer thread needs for a bare tokenizer folder. */
 function threadInit(dir: string, tok: HfTokenizer): TokenizerInit {
   const tokenizer = { kind: "hf" as const, files: ["tokenizer.json"], bosId: tok.bosId, eosId: tok.eosId, eosIds: [tok.eosId], addBos: tok.addBos };
   const dims = { vocabSize: tok.vocabSize, contextLength: Number.MAX_SAFE_INTEGER } as LlamaDims;
-  return { modelDir: dir, manifest: { id: "bench-tokenizer", tokenizer, dims, chatTemplate: null } };
+  return { modelDir: dir, manifest: { tokenizer, dims } };
 }
 
 interface Stalls {
@@ -129,7 +129,7 @@ async function threadRows(o: Options, tok: HfTokenizer, prose: string): Promise<
     await thread.started();
     const rows: string[][] = [];
     for (const n of o.lengths) {
-      const input: PromptInput = { $case: "prompt", value: prose.slice(0, n) };
+      const input: PromptText = { parts: [prose.slice(0, n)] }; // a raw prompt, as prompt-ids.ts hands it over
       const here: Stalls[] = [];
       const there: Stalls[] = [];
       await thread.encode(input); // warm-up

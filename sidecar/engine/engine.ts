@@ -30,7 +30,7 @@ import type { SteeringProfile } from "../steering/profile.ts";
 import { loadProfiles, prepareModel, type LoadedProfile } from "../steering/registry.ts";
 import { Sequence, type SequenceSteering } from "./sequence.ts";
 import { DEFAULT_PREFILL_CHUNK, DEFAULT_STEP_TOKENS, type ChunkingOptions } from "./prefill.ts";
-import { promptIds, type PromptEncoding, type PromptInput } from "./prompt-ids.ts";
+import { encodePrompt, promptIds, promptText, type PromptEncoding, type PromptInput, type PromptText } from "./prompt-ids.ts";
 import { DEFAULT_TOKENIZER_THREAD_CHARS, ThreadGoneError, TokenizerThread } from "./tokenizer-thread.ts";
 
 export interface EngineOptions extends DecoderOptions {
@@ -129,7 +129,7 @@ export class Engine implements SidecarBackend {
     const m = prepared.manifest;
     const threadChars = opts.tokenizerThreadChars ?? DEFAULT_TOKENIZER_THREAD_CHARS;
     const thread = threadChars > 0
-      ? new TokenizerThread({ modelDir, manifest: { id: m.id, tokenizer: m.tokenizer, dims: m.dims, chatTemplate: m.chatTemplate }, systemRole: opts.systemRole }, { minChars: threadChars, log: warn })
+      ? new TokenizerThread({ modelDir, manifest: { tokenizer: m.tokenizer, dims: m.dims } }, { minChars: threadChars, log: warn })
       : undefined;
     return new Engine(m, tokenizer, decoder, scheduler, opts, profiles, thread);
   }
@@ -205,9 +205,14 @@ export class Engine implements SidecarBackend {
     return promptIds(this.encoding, input);
   }
 
-  /** A long prompt's ids from the tokenizer thread, or undefined: tokenize it here (tokenizer-thread.ts). */
-  private async idsOffThread(input: PromptInput): Promise<number[] | undefined> {
-    const offThread = this.tokenizerThread?.encode(input);
+  /** A checked prompt's ids: a long one's from the tokenizer thread (tokenizer-thread.ts), others tokenized here. */
+  private async idsFor(text: PromptText): Promise<number[]> {
+    return (await this.idsOffThread(text)) ?? encodePrompt(this.tokenizer, text);
+  }
+
+  /** A long prompt's ids from the tokenizer thread, or undefined: tokenize it here. */
+  private async idsOffThread(text: PromptText): Promise<number[] | undefined> {
+    const offThread = this.tokenizerThread?.encode(text);
     try {
       return offThread && (await offThread);
     } catch (err) {
@@ -219,8 +224,10 @@ export class Engine implements SidecarBackend {
   async *generate(request: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateChunk> {
     // Shed before tokenizing: a refusal under load costs next to nothing.
     if (this.scheduler.saturated) throw overloaded(this.scheduler.refuse());
-    // Only a long prompt waits here (for the tokenizer thread); others are queued at once, in order.
-    const ids = this.tokenizerThread?.takes(request.input) ? await this.idsOffThread(request.input) : undefined;
+    // Refusals (too long, no chat template) come at once, from this thread; only a long prompt
+    // waits here (for the tokenizer thread), others are queued at once, in order.
+    const text = promptText(this.encoding, request.input);
+    const ids = this.tokenizerThread?.takes(text) ? await this.idsFor(text) : encodePrompt(this.tokenizer, text);
     const seq = this.sequenceFor(request, signal, ids);
     try {
       this.scheduler.submit(seq);
@@ -303,7 +310,7 @@ export class Engine implements SidecarBackend {
   async probe(request: ProbeRequest, signal?: AbortSignal): Promise<ProbeResponse> {
     if (!request.profile) throw invalid("probe needs a steering profile name");
     const { profile } = this.profile(request.profile);
-    const ids = (await this.idsOffThread(request.input)) ?? this.promptIds(request.input);
+    const ids = await this.idsFor(promptText(this.encoding, request.input));
     if (ids.length === 0) throw invalid("prompt is empty (and the tokenizer adds no BOS)");
     const context = this.manifest.dims.contextLength;
     if (ids.length > context) throw invalid(`prompt is ${ids.length} tokens; the model's context is ${context}`);

@@ -1,8 +1,9 @@
 /**
- * The tokenizer thread against the engine's own thread: the same ids and the
- * same errors for raw prompts and conversations, on a Hugging Face tokenizer
- * (stories260K-hf) and a llama2.c one (organism260K); and generation through
- * an engine that tokenizes on the thread, through a thread that died.
+ * The tokenizer thread against the tokenizer on the caller's thread: the same
+ * ids for raw prompts and conversations, on a Hugging Face tokenizer
+ * (stories260K-hf) and a llama2.c one (organism260K); refusals before the
+ * thread; and generation through an engine that tokenizes on the thread,
+ * through a thread that died.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,21 +12,24 @@ import { GenerateRequest } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import { builtModel } from "../../test/support/models.ts";
 import { readManifest } from "../model/manifest.ts";
 import { SidecarError } from "../server/backend.ts";
+import { encodeChat } from "../tokenizer/chat.ts";
 import { loadModelTokenizer } from "../tokenizer/load.ts";
 import { PromptBound } from "../tokenizer/prompt-bound.ts";
 import { Engine } from "./engine.ts";
-import { promptChars, promptIds, type PromptEncoding, type PromptInput } from "./prompt-ids.ts";
+import { promptText, type PromptEncoding, type PromptInput, type PromptText } from "./prompt-ids.ts";
 import { ThreadGoneError, TokenizerThread } from "./tokenizer-thread.ts";
 
 const STORY = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. ";
 
 const prompt = (value: string): PromptInput => ({ $case: "prompt", value });
+/** A raw prompt as prompt-ids.ts hands it to the thread. */
+const raw = (value: string): PromptText => ({ parts: [value] });
 const chat = (...contents: string[]): PromptInput => ({
   $case: "conversation",
   value: { messages: contents.map((content, i) => ({ role: i % 2 ? "assistant" : "user", content })) },
 });
 
-/** The inputs compared: short and long, raw and chat, and ones each side must refuse. */
+/** The inputs compared: short and long, raw and chat, and ones refused before any tokenizing. */
 const INPUTS: PromptInput[] = [
   prompt("Once upon a time"),
   prompt(STORY.repeat(3)),
@@ -37,23 +41,6 @@ const INPUTS: PromptInput[] = [
   { $case: "conversation", value: { messages: [{ role: "user", content: STORY.repeat(400) }] } },
   undefined,
 ];
-
-/** The ids, or the refusal's gRPC code and message. */
-function outcome(f: () => number[]): number[] | { code: number; message: string } {
-  try {
-    return f();
-  } catch (err) {
-    return { code: (err as SidecarError).code, message: (err as Error).message };
-  }
-}
-
-async function outcomeAsync(p: Promise<number[]>): Promise<number[] | { code: number; message: string }> {
-  try {
-    return await p;
-  } catch (err) {
-    return { code: (err as SidecarError).code, message: (err as Error).message };
-  }
-}
 
 describe.each(["stories260K-hf", "organism260K"] as const)("the tokenizer thread on %s", (name) => {
   let dir: string;
@@ -68,21 +55,30 @@ describe.each(["stories260K-hf", "organism260K"] as const)("the tokenizer thread
   }, 120_000);
   afterAll(() => thread.close());
 
-  it("gives the ids and errors the engine's thread gives", async () => {
-    expect(encoding.chatTemplate).toBeTruthy();
+  it("gives the ids the tokenizer gives on the caller's thread; refusals never reach it", async () => {
+    const template = encoding.chatTemplate!;
+    expect(template).toBeTruthy();
+    const { tokenizer } = encoding;
     await thread.started();
+    let refused = 0;
     for (const input of INPUTS) {
-      const here = outcome(() => promptIds(encoding, input));
-      const there = thread.encode(input);
       const what = String(JSON.stringify(input)).slice(0, 80);
-      if (promptChars(input) === 0) {
-        expect(there, what).toBeUndefined(); // no characters: under any minChars, the caller refuses it
+      let text: PromptText;
+      try {
+        text = promptText(encoding, input);
+      } catch (err) {
+        expect((err as SidecarError).code, what).toBe(3); // INVALID_ARGUMENT, from the caller's thread
+        refused++;
         continue;
       }
-      expect(there, what).toBeDefined();
-      expect(await outcomeAsync(there!), what).toEqual(here);
+      // The reference: the tokenizer's own entry points, not the parts promptText made.
+      const here = input?.$case === "prompt"
+        ? tokenizer.encode(input.value)
+        : encodeChat(tokenizer, template, input!.value.messages, { addGenerationPrompt: true });
+      expect(await thread.encode(text), what).toEqual(here);
     }
-    expect(thread.offloaded).toBeGreaterThan(5);
+    expect(refused).toBe(4);
+    expect(thread.offloaded).toBe(INPUTS.length - refused);
   });
 });
 
@@ -95,21 +91,34 @@ describe("TokenizerThread's lifecycle", () => {
   it("leaves short prompts to the caller, and the first long one while it starts", async () => {
     const thread = new TokenizerThread({ modelDir: dir, manifest: readManifest(dir) }, { minChars: 100 });
     try {
-      expect(thread.encode(prompt("short"))).toBeUndefined();
-      expect(thread.encode(prompt(STORY))).toBeUndefined(); // starts the thread
+      expect(thread.encode(raw("short"))).toBeUndefined();
+      expect(thread.running).toBe(false);
+      expect(thread.encode(raw(STORY))).toBeUndefined(); // starts the thread
+      expect(thread.running).toBe(true);
       await thread.started();
-      expect(await thread.encode(prompt(STORY))).toEqual(expect.arrayContaining([1]));
+      expect(await thread.encode(raw(STORY))).toEqual(expect.arrayContaining([1]));
       expect(thread.offloaded).toBe(1);
     } finally {
       await thread.close();
     }
-    expect(thread.encode(prompt(STORY))).toBeUndefined(); // closed: never again
+    expect(thread.encode(raw(STORY))).toBeUndefined(); // closed: never again
+  });
+
+  it("fails a prompt it cannot encode with ThreadGoneError (the caller encodes it, and gets its own error), and goes on", async () => {
+    const thread = new TokenizerThread({ modelDir: dir, manifest: readManifest(dir) }, { minChars: 1 });
+    try {
+      await thread.started();
+      await expect(thread.encode({ parts: [STORY, 1_000_000] })!).rejects.toThrow(/tokenizer thread failed on a prompt: .*1000000/);
+      expect((await thread.encode(raw(STORY)))!.length).toBeGreaterThan(10);
+    } finally {
+      await thread.close();
+    }
   });
 
   it("fails the prompts it holds when it closes, with ThreadGoneError", async () => {
     const thread = new TokenizerThread({ modelDir: dir, manifest: readManifest(dir) }, { minChars: 1 });
     await thread.started();
-    const held = expect(thread.encode(prompt(STORY))!).rejects.toBeInstanceOf(ThreadGoneError);
+    const held = expect(thread.encode(raw(STORY))!).rejects.toBeInstanceOf(ThreadGoneError);
     await thread.close();
     await held;
   });
@@ -120,10 +129,10 @@ describe("TokenizerThread's lifecycle", () => {
     try {
       await thread.started();
       thread.crash();
-      await expect.poll(() => thread.encode(prompt("x")), { timeout: 10_000 }).toBeUndefined();
+      await expect.poll(() => thread.encode(raw("x")), { timeout: 10_000 }).toBeUndefined();
       expect(logged.join("\n")).toMatch(/tokenizer thread (failed|stopped)/);
       await thread.started();
-      expect((await thread.encode(prompt(STORY)))!.length).toBeGreaterThan(10);
+      expect((await thread.encode(raw(STORY)))!.length).toBeGreaterThan(10);
     } finally {
       await thread.close();
     }
@@ -135,7 +144,7 @@ describe("TokenizerThread's lifecycle", () => {
     const thread = new TokenizerThread({ modelDir: dir, manifest }, { minChars: 1, log: (l) => logged.push(l) });
     await expect(thread.started()).rejects.toThrow("did not start");
     expect(logged.join("\n")).toContain("could not load");
-    expect(thread.encode(prompt(STORY))).toBeUndefined(); // not again within the restart delay
+    expect(thread.encode(raw(STORY))).toBeUndefined(); // not again within the restart delay
     await thread.close();
   });
 });
@@ -161,6 +170,15 @@ describe("an engine that tokenizes long prompts on the thread", () => {
     return out;
   }
 
+  it("refuses a too-long prompt at once, without starting the thread", async () => {
+    const thread = onThread.tokenizerThread!;
+    for (const input of [prompt(STORY.repeat(400)), chat(STORY.repeat(400))]) {
+      await expect(tokens(onThread, input)).rejects.toMatchObject({ code: 3, message: expect.stringContaining("prompt is too long") });
+    }
+    expect(thread.running).toBe(false);
+    expect(thread.offloaded).toBe(0);
+  });
+
   it("generates what the engine gives with no thread, and uses the thread", async () => {
     expect(here.tokenizerThread).toBeUndefined();
     await onThread.tokenizerThread!.started();
@@ -168,8 +186,6 @@ describe("an engine that tokenizes long prompts on the thread", () => {
       expect(await tokens(onThread, input)).toEqual(await tokens(here, input));
     }
     expect(onThread.tokenizerThread!.offloaded).toBe(2);
-    // A refusal comes back as the engine's own INVALID_ARGUMENT.
-    await expect(tokens(onThread, prompt(STORY.repeat(400)))).rejects.toMatchObject({ code: 3, message: expect.stringContaining("prompt is too long") });
   });
 
   it("tokenizes on its own thread a prompt the thread held when it went, and those after", async () => {

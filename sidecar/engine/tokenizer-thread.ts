@@ -13,15 +13,15 @@
  * - If the thread dies, the prompts it held are encoded where they arrived
  *   (ThreadGoneError tells the caller to), and it is started again with a
  *   long prompt at least `restartDelayMs` later.
- * Errors are the engine's own (prompt-ids.ts runs on both sides).
+ * The thread only runs the BPE (prompt-ids.ts encodePrompt): a prompt is
+ * checked, and refused, on the engine's thread before it gets here, so a
+ * flood of oversized prompts never starts the thread.
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Manifest } from "../model/manifest.ts";
-import { SidecarError } from "../server/backend.ts";
-import type { SystemRole } from "../tokenizer/chat.ts";
-import { promptChars, type PromptInput } from "./prompt-ids.ts";
+import { textChars, type PromptText } from "./prompt-ids.ts";
 
 /**
  * Prompts of at least this many characters go to the thread: about 8k tokens,
@@ -31,21 +31,20 @@ import { promptChars, type PromptInput } from "./prompt-ids.ts";
  */
 export const DEFAULT_TOKENIZER_THREAD_CHARS = 32_000;
 
-/** What the thread loads. */
+/** What the thread loads: the model's tokenizer. */
 export interface TokenizerInit {
   modelDir: string;
-  manifest: Pick<Manifest, "id" | "tokenizer" | "dims" | "chatTemplate">;
-  systemRole?: SystemRole;
+  manifest: Pick<Manifest, "tokenizer" | "dims">;
 }
 
-export type ToTokenizer = { type: "encode"; id: number; input: PromptInput } | { type: "crash" };
+export type ToTokenizer = { type: "encode"; id: number; text: PromptText } | { type: "crash" };
 export type FromTokenizer =
   | { type: "ready" }
   | { type: "failed"; message: string }
   | { type: "ids"; id: number; ids: number[] }
-  | { type: "error"; id: number; code: number; message: string };
+  | { type: "error"; id: number; message: string };
 
-/** The thread died with this prompt: encode it where it arrived. */
+/** The thread died with this prompt, or failed on it: encode it where it arrived. */
 export class ThreadGoneError extends Error {
   override name = "ThreadGoneError";
 }
@@ -85,13 +84,18 @@ export class TokenizerThread {
   ) {}
 
   /** Whether a prompt is long enough for the thread (whether or not it is up). */
-  takes(input: PromptInput): boolean {
-    return this.o.minChars > 0 && promptChars(input) >= this.o.minChars;
+  takes(text: PromptText): boolean {
+    return this.o.minChars > 0 && textChars(text) >= this.o.minChars;
+  }
+
+  /** Whether the thread is running or starting (tests). */
+  get running(): boolean {
+    return this.worker !== undefined;
   }
 
   /** The prompt's ids from the thread, or undefined: encode it where it arrived (short, or the thread not up). */
-  encode(input: PromptInput): Promise<number[]> | undefined {
-    if (!this.takes(input)) return undefined;
+  encode(text: PromptText): Promise<number[]> | undefined {
+    if (!this.takes(text)) return undefined;
     if (!this.ready) {
       this.start();
       return undefined;
@@ -100,7 +104,7 @@ export class TokenizerThread {
     this.offloaded++;
     return new Promise<number[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.send({ type: "encode", id, input });
+      this.send({ type: "encode", id, text });
     });
   }
 
@@ -149,7 +153,7 @@ export class TokenizerThread {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
       if (m.type === "ids") p?.resolve(m.ids);
-      else p?.reject(new SidecarError(m.code, m.message));
+      else p?.reject(new ThreadGoneError(`the tokenizer thread failed on a prompt: ${m.message}`));
     }
   }
 

@@ -32,7 +32,7 @@ import { Template } from "@huggingface/jinja";
 import { renderTemplate } from "./jinja-env.ts";
 import { splitSpecial, type Span } from "./special-split.ts";
 import { applySystemRole, systemRoleRejection, type SystemRole } from "./system-role.ts";
-import type { Tokenizer } from "./types.ts";
+import type { EncodePart, Tokenizer } from "./types.ts";
 
 export type { SystemRole } from "./system-role.ts";
 
@@ -124,6 +124,23 @@ export function encodeChat(
   messages: readonly ChatMessage[],
   options: ChatOptions = {},
 ): number[] {
+  const { parts, addBos } = chatParts(tok, template, messages, options);
+  return tok.encodeParts(parts, { addBos });
+}
+
+/** A conversation rendered and split at the template's special tokens: what encodeChat hands Tokenizer.encodeParts. */
+export interface ChatParts {
+  parts: EncodePart[];
+  addBos: boolean;
+}
+
+/** encodeChat up to the tokenizing (rendering, checkText, splitting): the cheap part, for a caller that tokenizes elsewhere. */
+export function chatParts(
+  tok: Tokenizer,
+  template: string,
+  messages: readonly ChatMessage[],
+  options: ChatOptions = {},
+): ChatParts {
   const opts: ChatOptions = {
     ...withNow(options),
     bosToken: options.bosToken ?? tokenString(tok, tok.bosId),
@@ -134,7 +151,7 @@ export function encodeChat(
   options.checkText?.(text);
   const spans = contentSpans(template, rendered, opts, text);
   const parts = splitSpecial(text, tok.specialTokens, spans);
-  return tok.encodeParts(parts, { addBos: tok.addBos && !parts.includes(tok.bosId) });
+  return { parts, addBos: tok.addBos && !parts.includes(tok.bosId) };
 }
 
 function tokenString(tok: Tokenizer, id: number): string {
