@@ -11,9 +11,11 @@
  * us (npm's `sh -c` dies on SIGTERM without passing it on), stops both (edge
  * first, then the sidecar; SIGKILL after 15 s) and exits 0. A sidecar that
  * exits after it got ready is restarted on the same port with backoff while
- * the edge keeps answering (not ready; risky prompts refused). If the edge
- * exits, or either cannot start, or the sidecar keeps failing, both stop and
- * this exits 1 saying why.
+ * the edge keeps answering (not ready; risky prompts refused). An edge that
+ * exits after it got ready (a crash: Deno's HTTP/2 client can abort the
+ * process, see README "Known upstream faults") is restarted on its port the
+ * same way. If either cannot start, or keeps failing, both stop and this
+ * exits 1 saying why.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -48,8 +50,9 @@ Environment:
 Ctrl-C, SIGTERM or SIGHUP stops both processes. A sidecar that crashes is
 restarted (after 0.5 s, doubling up to 10 s; it gives up after 6 restarts in a
 row that did not stay up 30 s) while the edge keeps answering: /readyz reports
-not ready and risky prompts are refused. If the edge exits, or either cannot
-start, both stop and npm start exits 1.
+not ready and risky prompts are refused. An edge that crashes is restarted on
+its port the same way (connections are refused until it is back). If either
+cannot start, or gives up, both stop and npm start exits 1.
 `;
 
 function keysConfigured(): boolean {
@@ -155,11 +158,13 @@ async function main() {
   let edge: Proc | null = null;
   let address: string | null = null;
   let restart: NodeJS.Timeout | undefined;
+  let edgeRestart: NodeJS.Timeout | undefined;
   let stopping = false;
   const stop = async (why: string, code: number, signal: NodeJS.Signals = "SIGTERM") => {
     if (stopping) return;
     stopping = true;
     clearTimeout(restart);
+    clearTimeout(edgeRestart);
     (code ? process.stderr : process.stdout).write(`start: ${why}, stopping\n`);
     // Edge first (it drains requests), then the sidecar (its --grace-ms is 10 s by default).
     for (const p of [edge, sidecar]) if (p) await terminate(p, signal, 15_000);
@@ -207,16 +212,30 @@ async function main() {
     );
   }
 
-  const port = env.PORT ?? "8787";
-  const edgeEnv = { ...env, STEERGUARD_SIDECARS: address, NO_COLOR: "1" };
-  const edgeProc = (edge = launch("edge", DENO, edgeDenoArgs([], { env: edgeEnv, cwd: ROOT }), edgeEnv, /edge listening on (http:\/\/\S+)\n/));
-  const url = await readyValue(edgeProc);
-  void edgeProc.exited.then(({ code, signal }) => {
-    const how = exitText(code, signal);
-    if (url) return void stop(`the edge exited (${how})`, 1);
-    const hint = IN_USE.test(edgeProc.tail()) ? `: port ${port} is already in use; set PORT to another (0 picks a free one)` : "";
-    void stop(`the edge could not start on ${env.HOST ?? "127.0.0.1"}:${port} (${how})${hint}`, 1);
-  });
+  // An edge that exits once it has served is restarted on the port it had, with backoff.
+  const edgeBackoff = new RestartBackoff();
+  let edgePort = env.PORT ?? "8787";
+  const runEdge = (first: boolean) => {
+    const edgeEnv = { ...env, PORT: edgePort, STEERGUARD_SIDECARS: address!, NO_COLOR: "1" };
+    const p = launch("edge", DENO, edgeDenoArgs([], { env: edgeEnv, cwd: ROOT }), edgeEnv, /edge listening on (http:\/\/\S+)\n/);
+    let upSince: number | null = null;
+    void p.ready.then((m) => ((upSince = Date.now()), (edgePort = new URL(m[1]!).port)), () => {});
+    void p.exited.then(({ code, signal }) => {
+      if (stopping) return;
+      const how = exitText(code, signal);
+      if (first && upSince === null) {
+        const hint = IN_USE.test(p.tail()) ? `: port ${edgePort} is already in use; set PORT to another (0 picks a free one)` : "";
+        return void stop(`the edge could not start on ${env.HOST ?? "127.0.0.1"}:${edgePort} (${how})${hint}`, 1);
+      }
+      const delay = edgeBackoff.next(upSince === null ? 0 : Date.now() - upSince);
+      const { maxRestarts, stableAfterMs } = edgeBackoff.policy;
+      if (delay === null) return void stop(`the edge exited (${how}) after ${maxRestarts} restarts in a row, none up ${stableAfterMs / 1000} s; giving up`, 1);
+      process.stderr.write(`start: the edge exited (${how}); restarting it on port ${edgePort} in ${delay / 1000} s (connections are refused until it is back)\n`);
+      edgeRestart = setTimeout(() => (edge = runEdge(false)), delay);
+    });
+    return p;
+  };
+  const url = await readyValue((edge = runEdge(true)));
   if (!url) return;
 
   const lines = [

@@ -2,7 +2,8 @@
  * `npm start` (scripts/start.ts): sidecar + Deno edge together, a development
  * key with a curl line when none is configured, a clean stop on SIGTERM /
  * SIGHUP (and when npm itself gets SIGTERM or SIGKILL), a crashed sidecar restarted
- * while the edge keeps answering, and a clean exit when either cannot start.
+ * while the edge keeps answering, a crashed edge restarted on its port, and a
+ * clean exit when either cannot start.
  */
 import { spawn } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
@@ -155,6 +156,30 @@ describe("npm start", () => {
       started.child.kill("SIGTERM");
       expect((await started.exited).code).toBe(0);
       await allGone([restarted, edge]);
+    } finally {
+      started.child.kill("SIGKILL");
+    }
+  });
+
+  it("restarts an edge killed with SIGKILL on the port it had, the sidecar untouched", async () => {
+    const model = await builtModel("organism260K");
+    const started = await startProcess(process.execPath, [...START, "--model", model], READY, { env: env(), timeoutMs: 45_000 });
+    try {
+      const url = urlOf(started);
+      const { sidecar, edge } = childPids(started.output());
+      process.kill(edge, "SIGKILL");
+      await allGone([edge]);
+      await until("the edge to answer again", 20_000, async () => ((await fetch(`${url}/readyz`).then((r) => r.status, () => 0)) === 200 ? true : undefined));
+      expect((await chat(url, "Tell me a story")).status).toBe(200);
+      const out = started.output();
+      expect(out).toMatch(new RegExp(`start: the edge exited \\(signal SIGKILL\\); restarting it on port ${new URL(url).port} in 0\\.5 s`));
+      const restarted = childPids(out).edge;
+      expect(restarted).not.toBe(edge);
+      expect(alive(sidecar)).toBe(true);
+
+      started.child.kill("SIGTERM");
+      expect((await started.exited).code).toBe(0);
+      await allGone([restarted, sidecar]);
     } finally {
       started.child.kill("SIGKILL");
     }

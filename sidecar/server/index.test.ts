@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
+import * as http2 from "node:http2";
 import { afterEach, describe, expect, it } from "vitest";
 import { collectGenerate, connectSidecar, unary, type SidecarClients } from "../../proto/client.ts";
 import { HealthCheckResponse_ServingStatus } from "../../proto/gen/health/v1/health.ts";
@@ -128,6 +129,21 @@ describe("sidecar gRPC server", () => {
     expect(res.error).toBeUndefined();
     expect(res.chunks).toHaveLength(10);
     expect(backend.finished).toBe(true);
+  });
+
+  it("closes a drained connection as TCP, with no HTTP/2 GOAWAY (which can abort the Deno edge: listener.ts)", async () => {
+    const c = await start(new FakeBackend(2, 5));
+    expect((await collect(c, "hello")).chunks).toHaveLength(2); // the gRPC client's connection has served a call
+    const raw = http2.connect(`http://${server!.address}`);
+    const goaways: number[] = [];
+    raw.on("goaway", (code) => goaways.push(code));
+    raw.on("error", () => {});
+    await new Promise((r) => raw.once("remoteSettings", r));
+    const closed = new Promise((r) => raw.once("close", r));
+    await server!.shutdown(1_000);
+    await closed;
+    expect(goaways).toEqual([]);
+    expect((await collect(c, "after")).error?.code).toBe(grpc.status.UNAVAILABLE);
   });
 
   it("cancels streams still running when the grace period ends", async () => {

@@ -23,7 +23,8 @@ import {
 } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import { QUEUE_DEPTH, QUEUE_LIMIT } from "../../proto/metadata.ts";
 import { SidecarError, type SidecarBackend } from "./backend.ts";
-import { listenTls, type ServerTlsOptions, type TlsListener } from "./tls.ts";
+import { listenPlain, type Listener } from "./listener.ts";
+import { listenTls, type ServerTlsOptions } from "./tls.ts";
 
 /** The name Health reports the Sidecar service under ("" is the whole server). */
 export const SIDECAR_SERVICE_NAME = "steerguard.v1.Sidecar";
@@ -71,14 +72,10 @@ export async function startSidecarServer(opts: SidecarServerOptions): Promise<Ru
   server.addService(SidecarService, sidecarHandlers(backend, calls));
 
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  let tlsListener: TlsListener | null = null;
-  let port: number;
-  if (opts.tls) {
-    tlsListener = await listenTls(server, host, opts.port, opts.tls, log);
-    port = tlsListener.port;
-  } else {
-    port = await bindInsecure(server, host, opts.port);
-  }
+  const listener: Listener = opts.tls
+    ? await listenTls(server, host, opts.port, opts.tls, log)
+    : await listenPlain(server, grpc.ServerCredentials.createInsecure(), host, opts.port);
+  const port = listener.port;
   let healthServer: grpc.Server | null = null;
   let healthPort: number | undefined;
   if (opts.healthPort !== undefined) {
@@ -87,7 +84,8 @@ export async function startSidecarServer(opts: SidecarServerOptions): Promise<Ru
     try {
       healthPort = await bindInsecure(healthServer, host, opts.healthPort);
     } catch (err) {
-      tlsListener?.close();
+      listener.close();
+      listener.dropConnections();
       server.forceShutdown();
       throw new Error(`--health-port ${opts.healthPort}: ${(err as Error).message}`);
     }
@@ -108,9 +106,9 @@ export async function startSidecarServer(opts: SidecarServerOptions): Promise<Ru
   setHealth();
 
   // Shutdown drains first: new calls are refused (UNAVAILABLE) while running
-  // streams finish, and only then is the server closed. Closing it sooner
-  // sends HTTP/2 GOAWAY with streams still open, which some clients (grpc-js
-  // under Deno's HTTP/2, i.e. the edge) answer by dropping those streams.
+  // streams finish, and only then are the connections closed. Closing them
+  // sooner ends streams still open. They are closed as TCP connections, not
+  // with an HTTP/2 GOAWAY, which can abort the edge's Deno process (listener.ts).
   let down: Promise<void> | undefined;
   const shutdown = (graceMs = 10_000): Promise<void> => {
     down ??= (async () => {
@@ -118,9 +116,10 @@ export async function startSidecarServer(opts: SidecarServerOptions): Promise<Ru
       setHealth();
       const deadline = Date.now() + graceMs;
       await calls.drained(graceMs);
-      // Let the last streams' final frames reach their clients before GOAWAY.
+      // Let the last streams' final frames reach their clients before the connections close.
       await new Promise((r) => setTimeout(r, Math.max(0, Math.min(CLOSE_LINGER_MS, deadline - Date.now()))));
-      tlsListener?.close();
+      listener.close();
+      listener.dropConnections();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => (server.forceShutdown(), resolve()), Math.max(0, deadline - Date.now()));
         server.tryShutdown(() => {

@@ -6,8 +6,7 @@
  * a renewed certificate is swapped in only once it loads and matches its key
  * (a half-written renewal keeps the old one instead of refusing everyone).
  * Each connection that passes is handed to the gRPC server through its
- * connection injector (grpc-js's public Server.createConnectionInjector) as
- * an already-decrypted stream; one that fails is closed before a byte of
+ * connection injector (listener.ts) as an already-decrypted stream; one that fails is closed before a byte of
  * HTTP/2 reaches gRPC, and logged with the peer's address and the reason.
  *
  * With a client CA (--tls-client-ca) the client must present a certificate
@@ -24,6 +23,7 @@
 import * as grpc from "@grpc/grpc-js";
 import * as tls from "node:tls";
 import { TlsWatcher, type TlsMaterial } from "../../proto/tls.ts";
+import { InjectedSockets, type Listener } from "./listener.ts";
 
 export interface ServerTlsOptions {
   /** The sidecar's certificate chain (PEM). */
@@ -36,11 +36,8 @@ export interface ServerTlsOptions {
   reloadMs?: number;
 }
 
-export interface TlsListener {
-  port: number;
-  /** Stops accepting connections and re-reading files (open connections are the gRPC server's to close). */
-  close(): void;
-}
+/** close() also stops re-reading the files. */
+export type TlsListener = Listener;
 
 /** A slow or silent client's handshake is given up after this long. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -123,7 +120,7 @@ export async function listenTls(server: grpc.Server, host: string, port: number,
     throw new Error(`TLS: ${watcher.error}`);
   }
 
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const sockets = new InjectedSockets(server, grpc.ServerCredentials.createInsecure());
   const srv = tls.createServer({
     ...contextOptions(first),
     requestCert: mutual,
@@ -142,7 +139,7 @@ export async function listenTls(server: grpc.Server, host: string, port: number,
       return;
     }
     if (mutual) log(`sidecar: TLS connection from ${peer}, client CN=${socket.getPeerCertificate().subject?.CN ?? "?"}`);
-    injector.injectConnection(socket);
+    sockets.inject(socket);
   });
   // Ask each TCP socket its address now: Node caches it for failedPeerOf.
   srv.on("connection", (raw: Peer) => void raw.remoteAddress);
@@ -162,5 +159,6 @@ export async function listenTls(server: grpc.Server, host: string, port: number,
       watcher.stop();
       srv.close();
     },
+    dropConnections: () => sockets.dropAll(),
   };
 }
