@@ -7,7 +7,8 @@
  * legacy completions), with the conditional route taken and failing closed
  * while the sidecar is down, every answer in its endpoint's wire format, and
  * every request's decision event found in the events file;
- * then that the run stopped every process and left nothing in TMPDIR, and
+ * then that the run stopped every process and left nothing in TMPDIR; that a
+ * case in which the edge died fails, though npm start restarts the edge; and
  * that a Ctrl-C (SIGINT) to the CLI does the same. No timing assertions: the
  * figures are the suite's to report, not this test's.
  */
@@ -50,6 +51,24 @@ describe("npm run chaos", () => {
     expect(table).toMatch(/\| kill9-mid-stream +\| #4 +\| responses +\| \d+ /);
     expect(result.leftovers).toEqual({ pids: [], runDir: null });
     expect(existsSync(result.runDir)).toBe(false);
+  }, 90_000);
+
+  it("fails a case in which the edge died, though npm start restarts it", async () => {
+    const lines: string[] = [];
+    let edge: number | undefined;
+    let killed: number | undefined;
+    const log = (l: string) => {
+      lines.push(l);
+      // The case starts right after this line: the edge dies as it begins.
+      if (/^ {2}up in /.test(l) && edge !== undefined) process.kill((killed = edge), "SIGKILL");
+    };
+    const echo = (l: string) => void (edge ??= Number(/start: edge pid (\d+)/.exec(l)?.[1]) || undefined);
+    const result = await runChaos({ cases: ["client-disconnect"], quick: true, log, echo });
+    const row = result.rows[0]!;
+    expect(killed, lines.join("\n")).toBeDefined();
+    expect(row.pass).toBe(false);
+    expect(row.goals.find((g) => g.name === "the edge did not crash"), lines.join("\n")).toMatchObject({ ok: false, detail: expect.stringMatching(new RegExp(`^edge pids ${killed}( -> \\d+)?`)) });
+    expect(result.leftovers).toEqual({ pids: [], runDir: null });
   }, 90_000);
 
   it("Ctrl-C (SIGINT) stops the service, removes the run directory and exits 130", async () => {

@@ -15,6 +15,7 @@ import { Client } from "./client.ts";
 import { TIMING, type Timing } from "./config.ts";
 import { CASES } from "./cases/index.ts";
 import { Mix } from "./mix.ts";
+import { alive } from "./procs.ts";
 import { Router } from "./routes.ts";
 import { Stack } from "./stack.ts";
 import { chaosUpstream } from "./upstream.ts";
@@ -77,6 +78,14 @@ function brokenRow(c: ChaosCase, why: string, hung: boolean, ms: number, interru
     durationMs: ms,
     pass: false,
   };
+}
+
+/** Marks a row whose case saw the edge die: npm start's restart would hide it from the requests sent after. */
+function edgeCrashed(row: CaseRow, pids: number[], gone: boolean): void {
+  const detail = `edge pids ${pids.join(" -> ")}${gone ? ` (pid ${pids.at(-1)} gone)` : " (restarted by npm start)"}`;
+  row.goals.push({ name: "the edge did not crash", ok: false, detail });
+  row.failures++;
+  row.pass = false;
 }
 
 export async function runChaos(opts: RunOptions = {}): Promise<RunResult> {
@@ -145,6 +154,7 @@ export async function runChaos(opts: RunOptions = {}): Promise<RunResult> {
         signal: ctl.signal,
       };
       const tc = Date.now();
+      const edgesBefore = stack.edgePids().length;
       const limit = caseLimitMs(c, quick);
       let timer: NodeJS.Timeout | undefined;
       const overtime = new Promise<"overtime">((resolve) => (timer = setTimeout(() => resolve("overtime"), limit)));
@@ -165,6 +175,10 @@ export async function runChaos(opts: RunOptions = {}): Promise<RunResult> {
       }
       // An interrupted case measured nothing: its requests were cut by us.
       if (outer.aborted) got = [brokenRow(c, "interrupted", false, Date.now() - tc, true)];
+      // npm start restarts a crashed edge; no case means to crash it, so a restart (or an edge gone) fails the case.
+      const edges = stack.edgePids();
+      const gone = stack.running() && !c.stopsStack && !outer.aborted && !alive(edges.at(-1)!);
+      if (edges.length > edgesBefore || gone) for (const row of got) edgeCrashed(row, edges.slice(Math.max(0, edgesBefore - 1)), gone);
       if (c.stopsStack && stack.running()) await stack.stop();
       for (const row of got) {
         rows.push(row);

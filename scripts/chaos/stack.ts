@@ -138,6 +138,11 @@ export class Stack {
     return this.pids("edge").at(-1);
   }
 
+  /** Every edge pid start.ts reported, oldest first: more than one means the edge died and was restarted. */
+  edgePids(): number[] {
+    return this.pids("edge");
+  }
+
   /** Signals the current sidecar's process group (SIGKILL, SIGTERM, SIGSTOP, SIGCONT). */
   signalSidecar(signal: NodeJS.Signals): number {
     const pid = this.sidecarPid();
