@@ -13,9 +13,9 @@
  * exits after it got ready is restarted on the same port with backoff while
  * the edge keeps answering (not ready; risky prompts refused). An edge that
  * exits after it got ready (a crash: Deno's HTTP/2 client can abort the
- * process, see README "Known upstream faults") is restarted on its port the
- * same way. If either cannot start, or keeps failing, both stop and this
- * exits 1 saying why.
+ * process, see README, Reliability, "Known upstream fault") is restarted on
+ * its port the same way. If either cannot start, or keeps failing, both stop
+ * and this exits 1 saying why.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -157,14 +157,12 @@ async function main() {
   let sidecar: Proc | null = null;
   let edge: Proc | null = null;
   let address: string | null = null;
-  let restart: NodeJS.Timeout | undefined;
-  let edgeRestart: NodeJS.Timeout | undefined;
+  const restarts = new Set<NodeJS.Timeout>();
   let stopping = false;
   const stop = async (why: string, code: number, signal: NodeJS.Signals = "SIGTERM") => {
     if (stopping) return;
     stopping = true;
-    clearTimeout(restart);
-    clearTimeout(edgeRestart);
+    for (const t of restarts) clearTimeout(t);
     (code ? process.stderr : process.stdout).write(`start: ${why}, stopping\n`);
     // Edge first (it drains requests), then the sidecar (its --grace-ms is 10 s by default).
     for (const p of [edge, sidecar]) if (p) await terminate(p, signal, 15_000);
@@ -172,6 +170,19 @@ async function main() {
   };
   for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, () => void stop(s, 0, s === "SIGHUP" ? "SIGTERM" : s));
   watchLauncher(() => void stop("the process that started us is gone", 0));
+
+  /**
+   * After a child that had been up (since `upSince`) exited: `again` runs after the backoff's
+   * delay, or everything stops once the backoff gives up. `where` and `meanwhile` go in the line.
+   */
+  const restartLater = (backoff: RestartBackoff, upSince: number | null, why: string, where: string, meanwhile: string, again: () => void) => {
+    const delay = backoff.next(upSince === null ? 0 : Date.now() - upSince);
+    const { maxRestarts, stableAfterMs } = backoff.policy;
+    if (delay === null) return void stop(`${why} after ${maxRestarts} restarts in a row, none up ${stableAfterMs / 1000} s; giving up`, 1);
+    process.stderr.write(`start: ${why}; restarting it${where} in ${delay / 1000} s (${meanwhile})\n`);
+    const t = setTimeout(() => (restarts.delete(t), again()), delay);
+    restarts.add(t);
+  };
 
   // A sidecar that exits once it has served is restarted on the same port,
   // with backoff; meanwhile the edge stays up (not ready, risky prompts refused).
@@ -183,11 +194,9 @@ async function main() {
     void p.exited.then(({ code, signal }) => {
       if (stopping || address === null) return; // a first start that failed is reported below
       const why = `the sidecar exited (${exitText(code, signal)})${IN_USE.test(p.tail()) ? ": its port is already in use" : ""}`;
-      const delay = backoff.next(upSince === null ? 0 : Date.now() - upSince);
-      const { maxRestarts, stableAfterMs } = backoff.policy;
-      if (delay === null) return void stop(`${why} after ${maxRestarts} restarts in a row, none up ${stableAfterMs / 1000} s; giving up`, 1);
-      process.stderr.write(`start: ${why}; restarting it in ${delay / 1000} s (the edge stays up meanwhile; risky prompts fail closed)\n`);
-      restart = setTimeout(() => (sidecar = runSidecar(["--port", address!.slice(address!.lastIndexOf(":") + 1)])), delay);
+      restartLater(backoff, upSince, why, "", "the edge stays up meanwhile; risky prompts fail closed", () => {
+        sidecar = runSidecar(["--port", address!.slice(address!.lastIndexOf(":") + 1)]);
+      });
     });
     return p;
   };
@@ -227,11 +236,9 @@ async function main() {
         const hint = IN_USE.test(p.tail()) ? `: port ${edgePort} is already in use; set PORT to another (0 picks a free one)` : "";
         return void stop(`the edge could not start on ${env.HOST ?? "127.0.0.1"}:${edgePort} (${how})${hint}`, 1);
       }
-      const delay = edgeBackoff.next(upSince === null ? 0 : Date.now() - upSince);
-      const { maxRestarts, stableAfterMs } = edgeBackoff.policy;
-      if (delay === null) return void stop(`the edge exited (${how}) after ${maxRestarts} restarts in a row, none up ${stableAfterMs / 1000} s; giving up`, 1);
-      process.stderr.write(`start: the edge exited (${how}); restarting it on port ${edgePort} in ${delay / 1000} s (connections are refused until it is back)\n`);
-      edgeRestart = setTimeout(() => (edge = runEdge(false)), delay);
+      restartLater(edgeBackoff, upSince, `the edge exited (${how})`, ` on port ${edgePort}`, "connections are refused until it is back", () => {
+        edge = runEdge(false);
+      });
     });
     return p;
   };

@@ -43,11 +43,6 @@ export class InjectedSockets {
     this.injector.injectConnection(socket);
   }
 
-  /** Sockets still open (tests). */
-  get size(): number {
-    return this.open.size;
-  }
-
   dropAll(): void {
     for (const s of this.open) s.destroy();
     this.open.clear();

@@ -36,8 +36,6 @@ export interface ServerTlsOptions {
   reloadMs?: number;
 }
 
-/** close() also stops re-reading the files. */
-export type TlsListener = Listener;
 
 /** A slow or silent client's handshake is given up after this long. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -95,9 +93,9 @@ const failedPeerOf = (s: tls.TLSSocket) => peerOf(s.remoteAddress ? s : ((s as u
  * Loads the files (a problem stops the start with the reason), listens on
  * `host:port` and serves `server` over TLS. `log` gets one line per refused
  * connection, per accepted mutual-TLS connection, and per certificate
- * (re)load or problem.
+ * (re)load or problem. The listener's close() also stops re-reading the files.
  */
-export async function listenTls(server: grpc.Server, host: string, port: number, opts: ServerTlsOptions, log: (line: string) => void): Promise<TlsListener> {
+export async function listenTls(server: grpc.Server, host: string, port: number, opts: ServerTlsOptions, log: (line: string) => void): Promise<Listener> {
   const mutual = opts.clientCa !== undefined;
   let tlsServer: tls.Server | null = null;
   const watcher = new TlsWatcher(
