@@ -28,7 +28,7 @@ describe("bench:latency", () => {
     expect(await main(["--segments", "two"])).toBe(2);
     expect(await main(["--model", "tiny", "--long-tokens", "4000", "--cache-dir", cacheDir])).toBe(2);
     const text = err.join("");
-    expect(text).toContain('CHUNK/STEP with 1 <= CHUNK <= STEP, got "64/32"');
+    expect(text).toContain('CHUNK/STEP or CHUNK/STEP/YIELD with 1 <= CHUNK <= STEP, got "64/32"');
     expect(text).toContain('unknown model "gpt5"');
     expect(text).toContain('--attention: each of plain, gqa, got "flash"');
     expect(text).toContain("does not fit tiny's context of 256");
@@ -37,6 +37,8 @@ describe("bench:latency", () => {
   it("parses settings and summarizes gaps", () => {
     expect(parseSetting("off")).toEqual({ label: "off", prefillChunk: 0, stepTokens: 0 });
     expect(parseSetting("64/128")).toEqual({ label: "chunk 64/128", prefillChunk: 64, stepTokens: 128 });
+    expect(parseSetting("64/128/0")).toEqual({ label: "chunk 64/128 yield 0", prefillChunk: 64, stepTokens: 128, prefillYield: 0 });
+    expect(() => parseSetting("64/128/x")).toThrow(/CHUNK\/STEP\/YIELD/);
     const gaps = [...Array.from({ length: 99 }, () => 20), 500];
     expect(gapStats(gaps)).toEqual({ median: 20, p99: 20, max: 500 });
     expect(gapStats([...gaps, 400])).toEqual({ median: 20, p99: 400, max: 500 });

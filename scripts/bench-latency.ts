@@ -51,7 +51,8 @@ tokens/s at batch 1 and B; then the issue's goals for each chunked setting.
   --model NAME          bench:engine's models: ${MODELS.join(", ")} (default random-100m)
   --weights P           weight precision: fp32, fp16, int8, int4 (default fp32)
   --settings LIST       comma-separated: off, or CHUNK/STEP (--prefill-chunk /
-                        --step-tokens), e.g. off,32/64,64/128,128/256
+                        --step-tokens), e.g. off,32/64,64/128,128/256, or
+                        CHUNK/STEP/YIELD (and --prefill-yield), e.g. 64/128/0,64/128/3
                         (default off,${DEFAULT_PREFILL_CHUNK}/${DEFAULT_STEP_TOKENS}: whole prompts, and the sidecar's default)
   --attention LIST      comma-separated builds of the model: plain (attention in plain
                         ONNX ops), gqa (build-model --attention gqa: fused
@@ -69,6 +70,8 @@ tokens/s at batch 1 and B; then the issue's goals for each chunked setting.
                         "... whole" (0) or "... segN" (default auto)
   --streams N           streams decoding while the long prompt arrives (default 2)
   --long-tokens N       the long prompt's length in tokens (default 2000)
+  --short-tokens N      the short prompts' length in tokens (default 4; a chat
+                        prompt with its template is more like 100-300)
   --prefill-lengths L   comma-separated prompt lengths for prefill tokens/s
                         (default 128,512,2000)
   --batch B             concurrent requests of the batched decode run (default 8)
@@ -87,6 +90,7 @@ interface Options {
   settings: Column[];
   streams: number;
   longTokens: number;
+  shortTokens: number;
   prefillLengths: number[];
   batch: number;
   newTokens: number;
@@ -106,6 +110,7 @@ function parse(argv: string[]): Options | { exit: number } {
     segments: { type: "string", default: "auto" },
     streams: { type: "string" },
     "long-tokens": { type: "string" },
+    "short-tokens": { type: "string" },
     "prefill-lengths": { type: "string", default: "128,512,2000" },
     batch: { type: "string" },
     "new-tokens": { type: "string" },
@@ -142,6 +147,7 @@ function parse(argv: string[]): Options | { exit: number } {
     settings: columns,
     streams: intFlag("streams", v.streams, { min: 1, default: 2 }),
     longTokens: intFlag("long-tokens", v["long-tokens"], { min: 2, default: 2000 }),
+    shortTokens: intFlag("short-tokens", v["short-tokens"], { min: 1, default: 4 }),
     prefillLengths,
     batch: intFlag("batch", v.batch, { min: 2, default: 8 }),
     newTokens: intFlag("new-tokens", v["new-tokens"], { min: 2, default: 32 }),
@@ -161,7 +167,7 @@ async function bench(opts: Options): Promise<string> {
   }
   const model = builds.values().next().value!;
   const context = model.manifest.dims.contextLength;
-  const tooLong = [opts.longTokens, ...opts.prefillLengths].find((n) => n >= context);
+  const tooLong = [opts.longTokens, opts.shortTokens, ...opts.prefillLengths].find((n) => n >= context);
   if (tooLong) throw new UsageError(`a ${tooLong}-token prompt does not fit ${opts.model}'s context of ${context}`);
   const engines: (Engine | ReplicaSet)[] = [];
   const logs: StepLog[] = [];
@@ -171,7 +177,7 @@ async function bench(opts: Options): Promise<string> {
       log(`loading ${build.key} with ${s.label}`);
       const steps = new StepLog();
       logs.push(steps);
-      const engine = { maxBatch: Math.max(opts.batch, opts.streams + 2), prefillChunk: s.prefillChunk, stepTokens: s.stepTokens, intraOpThreads: opts.threads, segmentLayers: s.segmentLayers };
+      const engine = { maxBatch: Math.max(opts.batch, opts.streams + 2), prefillChunk: s.prefillChunk, stepTokens: s.stepTokens, prefillYield: s.prefillYield, intraOpThreads: opts.threads, segmentLayers: s.segmentLayers };
       engines.push(s.replicas > 1
         ? await ReplicaSet.load(build.dir, { replicas: s.replicas, engine, onStep: steps.record })
         : await Engine.load(build.dir, { ...engine, onStep: steps.record }));
@@ -180,7 +186,7 @@ async function bench(opts: Options): Promise<string> {
     const prompts = {
       stream: promptOf(e0, 8, 0).text,
       long: promptOf(e0, opts.longTokens, 3).text,
-      short: promptOf(e0, 4, 7).text,
+      short: promptOf(e0, opts.shortTokens, 7).text,
     };
     const mixed = { ...prompts, longTokens: e0.tokenizer.encode(prompts.long).length };
     const prefillPrompts = opts.prefillLengths.map((n, i) => promptOf(e0, n, 11 + i).text);
@@ -231,7 +237,7 @@ async function bench(opts: Options): Promise<string> {
     const env = `bench:latency: ${opts.model} (${opts.weights} weights; attention ${[...builds.keys()].join(", ")}), onnxruntime-node ${ort} ${e0.device.toUpperCase()}, ` +
       `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? "?"}), node ${process.version}, intra-op threads ${opts.threads || "default"}`;
     return report(opts.settings, results, {
-      env, streams: opts.streams, longTokens: opts.longTokens, prefillLengths: opts.prefillLengths, batch: opts.batch, rounds: opts.rounds,
+      env, streams: opts.streams, longTokens: opts.longTokens, shortTokens: opts.shortTokens, prefillLengths: opts.prefillLengths, batch: opts.batch, rounds: opts.rounds,
       dims: model.manifest.dims, headRows: engines.map((e) => (e.segments > 1 ? "last" : "all")),
     });
   } finally {

@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { DEFAULT_CACHE_RESERVE_MB, Engine, type EngineOptions } from "./engine/engine.ts";
 import { DEFAULT_TOKENIZER_THREAD_CHARS } from "./engine/tokenizer-thread.ts";
-import { DEFAULT_PREFILL_CHUNK, DEFAULT_STEP_TOKENS } from "./engine/prefill.ts";
+import { DEFAULT_PREFILL_CHUNK, DEFAULT_PREFILL_YIELD, DEFAULT_STEP_TOKENS } from "./engine/prefill.ts";
 import { ATTENTION_CHOICES, DEFAULT_MODEL_SOURCE, resolveModelDir, type AttentionChoice } from "./model-source.ts";
 import { isWeightPrecision, WEIGHT_PRECISIONS, type WeightPrecision } from "./model/quantize.ts";
 import type { SidecarBackend } from "./server/backend.ts";
@@ -68,6 +68,9 @@ Options:
                      in chunks between decode steps (default ${DEFAULT_PREFILL_CHUNK}; 0 = whole prompts)
   --step-tokens N    token budget of one step: running rows plus prompt chunks
                      (default ${DEFAULT_STEP_TOKENS}; 0 = no limit)
+  --prefill-yield N  steps in a row a prompt gives way to a shorter prompt whose chunk did
+                     not finish it, so a chat prompt of a few chunks is not slowed by a long
+                     prompt's chunks (default ${DEFAULT_PREFILL_YIELD}; 0 = prompts share every step)
   --segment-layers N  run the model as graphs of N blocks each, then the head: a short prompt
                      that arrives during a long prompt's chunk runs between two of them, and
                      a chunk's LM head runs on its last position only. auto (default): with
@@ -119,6 +122,7 @@ function parse() {
       "max-queue": { type: "string", default: "64" },
       "prefill-chunk": { type: "string", default: String(DEFAULT_PREFILL_CHUNK) },
       "step-tokens": { type: "string", default: String(DEFAULT_STEP_TOKENS) },
+      "prefill-yield": { type: "string", default: String(DEFAULT_PREFILL_YIELD) },
       "segment-layers": { type: "string", default: "auto" },
       "cache-reserve-mb": { type: "string", default: String(DEFAULT_CACHE_RESERVE_MB) },
       "metrics-port": { type: "string" },
@@ -214,6 +218,7 @@ async function main(): Promise<void> {
       maxQueue: intFlag("max-queue", flags["max-queue"], 0, 1_000_000),
       prefillChunk: intFlag("prefill-chunk", flags["prefill-chunk"], 0, 1_000_000),
       stepTokens: intFlag("step-tokens", flags["step-tokens"], 0, 1_000_000),
+      prefillYield: intFlag("prefill-yield", flags["prefill-yield"], 0, 1_000_000),
       segmentLayers: segmentLayersFlag(flags["segment-layers"]),
       cacheReserveMb: intFlag("cache-reserve-mb", flags["cache-reserve-mb"], 0, 1_048_576),
       profiles: flags.profile ?? [],

@@ -7,20 +7,24 @@ import { prefillFlops, rateCeiling, type PrefillShape } from "../../sidecar/mode
 import type { LlamaDims } from "../../sidecar/model/weights.ts";
 import { median, table } from "../bench-engine.ts";
 
-/** A scheduler setting: "off" (whole prompts) or a prompt chunk and a step budget. */
+/** A scheduler setting: "off" (whole prompts) or a prompt chunk and a step budget, and perhaps how many steps a prompt gives way. */
 export interface Setting {
   label: string;
   prefillChunk: number;
   stepTokens: number;
+  /** --prefill-yield (undefined: the sidecar's default). */
+  prefillYield?: number;
 }
 
-/** Parses "off" or "CHUNK/STEP" (e.g. "64/128"). */
+/** Parses "off", "CHUNK/STEP" (e.g. "64/128") or "CHUNK/STEP/YIELD" (e.g. "64/128/0"). */
 export function parseSetting(raw: string): Setting {
   const s = raw.trim();
   if (s === "off") return { label: "off", prefillChunk: 0, stepTokens: 0 };
-  const m = /^(\d+)\/(\d+)$/.exec(s);
-  if (!m || Number(m[1]) < 1 || Number(m[2]) < Number(m[1])) throw new Error(`a setting is "off" or CHUNK/STEP with 1 <= CHUNK <= STEP, got "${raw}"`);
-  return { label: `chunk ${m[1]}/${m[2]}`, prefillChunk: Number(m[1]), stepTokens: Number(m[2]) };
+  const m = /^(\d+)\/(\d+)(?:\/(\d+))?$/.exec(s);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < Number(m[1])) throw new Error(`a setting is "off", CHUNK/STEP or CHUNK/STEP/YIELD with 1 <= CHUNK <= STEP, got "${raw}"`);
+  const setting: Setting = { label: `chunk ${m[1]}/${m[2]}`, prefillChunk: Number(m[1]), stepTokens: Number(m[2]) };
+  if (m[3] === undefined) return setting;
+  return { ...setting, label: `${setting.label} yield ${m[3]}`, prefillYield: Number(m[3]) };
 }
 
 /** Median, 99th percentile (nearest rank) and max of a stream's gaps. */
@@ -62,6 +66,8 @@ export interface ReportContext {
   env: string;
   streams: number;
   longTokens: number;
+  /** The short prompts' length in tokens (4 unless --short-tokens). */
+  shortTokens: number;
   prefillLengths: number[];
   batch: number;
   rounds: number;
@@ -150,8 +156,8 @@ export function report(settings: Setting[], results: Figures[][], ctx: ReportCon
   rows.push([`prefill ${maxLen} / ${minLen}: ceiling at one speed`, ...settings.map((s, i) => pct(rateCeiling(ctx.dims, minLen, maxLen, shapeOf(s, i, ctx))))]);
   rows.push(row("decode b1 tok/s", (f) => num(f.decodeB1)));
   rows.push(row(`decode b${ctx.batch} tok/s`, (f) => num(f.decodeBatch)));
-  let out = `${ctx.env}\n${ctx.streams} running stream${ctx.streams > 1 ? "s" : ""}, then a ${ctx.longTokens}-token prompt, a short one 1 ms after it and three during its prefill; ` +
-    `medians of ${ctx.rounds} round${ctx.rounds > 1 ? "s" : ""}, settings interleaved in each round (CHUNK/STEP = --prefill-chunk / --step-tokens)\n\n`;
+  let out = `${ctx.env}\n${ctx.streams} running stream${ctx.streams > 1 ? "s" : ""}, then a ${ctx.longTokens}-token prompt, a ${ctx.shortTokens}-token one 1 ms after it and three during its prefill; ` +
+    `medians of ${ctx.rounds} round${ctx.rounds > 1 ? "s" : ""}, settings interleaved in each round (CHUNK/STEP = --prefill-chunk / --step-tokens; yield Y = --prefill-yield)\n\n`;
   out += table(["figure", ...settings.map((s) => s.label)], rows, 1);
   out += "\ngoals (issue 18):\n";
   settings.forEach((s, i) => {

@@ -3,15 +3,16 @@
  * the step structure (never on wall time): while a long prompt is admitted a
  * running stream gets a token every step, each step keeps to its token
  * budget, a short prompt sent after the long one gets its first token first,
- * and every request gets the tokens it gets alone. With chunking off the
- * long prompt goes in one step.
+ * a prompt of a few chunks runs its chunks without the long one's beside them
+ * (bar one step in --prefill-yield + 1), and every request gets the tokens it
+ * gets alone. With chunking off the long prompt goes in one step.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GenerateRequest, type GenerateChunk } from "../../proto/gen/steerguard/v1/sidecar.ts";
 import { builtModel } from "../../test/support/models.ts";
 import { Engine, type EngineOptions } from "./engine.ts";
 import type { OnnxDecoder } from "./decoder.ts";
-import type { StepTrace } from "./prefill.ts";
+import { DEFAULT_PREFILL_YIELD, type StepTrace } from "./prefill.ts";
 
 const request = (id: string, prompt: string, maxTokens: number) =>
   GenerateRequest.fromPartial({ requestId: id, input: { $case: "prompt", value: prompt }, sampling: { temperature: 0, maxTokens } });
@@ -146,6 +147,33 @@ describe("chunked prefill (stories260K)", () => {
     expect(engine.load().batchRows).toBe(0);
   });
 
+  it.each([DEFAULT_PREFILL_YIELD, 1, 0])("runs a prompt of a few chunks sent with a long one in steps of its own; the long one goes first every yield + 1 steps (yield %i)", async (yieldSteps) => {
+    const { engine, trace } = await traced(undefined, { prefillYield: yieldSteps });
+    const stream = await decodingStream(engine);
+    const firsts: string[] = [];
+    // Both arrive together: the mid-sized prompt (several chunks) is planned first, shortest remaining first.
+    const long = collect(engine, request("long", STORY.repeat(12), 8), firsts);
+    const mid = collect(engine, request("mid", STORY.repeat(5), 8), firsts);
+    const [longTokens, midTokens] = await Promise.all([long, mid]);
+    await stream.drain();
+    expect(engine.tokenizer.encode(STORY.repeat(5)).length).toBeGreaterThan((DEFAULT_PREFILL_YIELD + 3) * CHUNK);
+    // The steps that fed the mid prompt's chunks before its last. Each kept the budget (the stream's
+    // token, then chunks). The long prompt waited while the mid one was unfinished, yieldSteps steps
+    // in a row, and then went first; with yield 0 the two shared every step, shortest first.
+    const midSteps = trace.filter((s) => s.chunks.some((c) => c.id === "mid"));
+    const before = midSteps.slice(0, -1);
+    expect(before.length).toBeGreaterThan(DEFAULT_PREFILL_YIELD + 1);
+    const rest = BUDGET - 1 - CHUNK;
+    before.forEach((s, i) => {
+      expect(s.decodeRows).toBe(1);
+      const due = yieldSteps > 0 && (i + 1) % (yieldSteps + 1) === 0;
+      const want = yieldSteps === 0 ? [["mid", CHUNK], ["long", rest]] : due ? [["long", CHUNK], ["mid", rest]] : [["mid", CHUNK]];
+      expect(s.chunks.map((c) => [c.id, c.tokens]), `step ${i}`).toEqual(want);
+    });
+    expect(firsts).toEqual(["mid", "long"]);
+    await expectAsAlone([[request("long", STORY.repeat(12), 8), longTokens], [request("mid", STORY.repeat(5), 8), midTokens]]);
+  });
+
   it("feeds a prompt that arrives while a chunk runs in that same step, before the step's decode run", async () => {
     const { engine, trace } = await traced();
     // The short prompt is sent from inside the long prompt's first chunk run.
@@ -276,8 +304,9 @@ describe("chunked prefill (stories260K)", () => {
     expect(longSteps[0]!.decodeRows).toBe(1);
   });
 
-  it("rejects a negative chunk or budget", async () => {
+  it("rejects a negative chunk, budget or yield", async () => {
     await expect(Engine.load(model, { prefillChunk: -1 })).rejects.toThrow(/prefillChunk must be a whole number >= 0/);
     await expect(Engine.load(model, { stepTokens: 1.5 })).rejects.toThrow(/stepTokens must be a whole number >= 0/);
+    await expect(Engine.load(model, { prefillYield: -1 })).rejects.toThrow(/prefillYield must be a whole number >= 0/);
   });
 });

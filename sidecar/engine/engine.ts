@@ -29,7 +29,7 @@ import { conditionOutcome, layerStepInputs, type RowCondition } from "../steerin
 import type { SteeringProfile } from "../steering/profile.ts";
 import { loadProfiles, prepareModel, type LoadedProfile } from "../steering/registry.ts";
 import { Sequence, type SequenceSteering } from "./sequence.ts";
-import { DEFAULT_PREFILL_CHUNK, DEFAULT_STEP_TOKENS, type ChunkingOptions } from "./prefill.ts";
+import { DEFAULT_PREFILL_CHUNK, DEFAULT_PREFILL_YIELD, DEFAULT_STEP_TOKENS, type ChunkingOptions } from "./prefill.ts";
 import { encodePrompt, promptIds, promptText, type PromptEncoding, type PromptInput, type PromptText } from "./prompt-ids.ts";
 import { DEFAULT_TOKENIZER_THREAD_CHARS, ThreadGoneError, TokenizerThread } from "./tokenizer-thread.ts";
 
@@ -42,6 +42,8 @@ export interface EngineOptions extends DecoderOptions {
   prefillChunk?: number;
   /** Tokens per step, decode rows plus prompt chunks (default DEFAULT_STEP_TOKENS; 0: no limit). */
   stepTokens?: number;
+  /** Steps in a row a prompt gives way to a shorter prompt's unfinished chunk (default DEFAULT_PREFILL_YIELD; 0: prompts share every step). See prefill.ts. */
+  prefillYield?: number;
   /** Blocks per segment graph (decoder.ts; here the default is "auto": segments for fused-attention models of 20M+ block parameters on CPU). */
   segmentLayers?: DecoderOptions["segmentLayers"];
   /** MB of cache memory prefaulted at load (default DEFAULT_CACHE_RESERVE_MB; 0: none); see Scheduler's reserveCache. */
@@ -80,13 +82,15 @@ export function overloaded(err: QueueFullError): SidecarError {
 }
 
 /** The scheduler's chunking from the engine options (0 turns a limit off). */
-export function chunkingOf(opts: Pick<EngineOptions, "prefillChunk" | "stepTokens">): ChunkingOptions {
+export function chunkingOf(opts: Pick<EngineOptions, "prefillChunk" | "stepTokens" | "prefillYield">): ChunkingOptions {
   const limit = (n: number | undefined, fallback: number, name: string) => {
     const v = n ?? fallback;
     if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${name} must be a whole number >= 0 (0: no limit), got ${v}`);
     return v === 0 ? Infinity : v;
   };
-  return { chunk: limit(opts.prefillChunk, DEFAULT_PREFILL_CHUNK, "prefillChunk"), stepTokens: limit(opts.stepTokens, DEFAULT_STEP_TOKENS, "stepTokens") };
+  const yieldSteps = opts.prefillYield ?? DEFAULT_PREFILL_YIELD;
+  if (!Number.isSafeInteger(yieldSteps) || yieldSteps < 0) throw new Error(`prefillYield must be a whole number >= 0 (0: prompts share every step), got ${yieldSteps}`);
+  return { chunk: limit(opts.prefillChunk, DEFAULT_PREFILL_CHUNK, "prefillChunk"), stepTokens: limit(opts.stepTokens, DEFAULT_STEP_TOKENS, "stepTokens"), yieldSteps };
 }
 
 export class Engine implements SidecarBackend {

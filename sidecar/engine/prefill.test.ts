@@ -1,19 +1,20 @@
 /**
  * The chunk plan of a step: the budget is shared shortest-remaining first,
  * no prompt gets more than a chunk, a prompt that must go whole goes whole,
- * and prefill always progresses.
+ * prefill always progresses, and a prompt with more left than one a chunk
+ * left unfinished waits, for at most `yieldSteps` steps in a row.
  */
 import { describe, expect, it } from "vitest";
 import type { Sequence } from "./sequence.ts";
-import { mustPrefillWhole, PendingPrompt, planChunks } from "./prefill.ts";
+import { capAfter, countPassedOver, DEFAULT_PREFILL_YIELD, mustPrefillWhole, PendingPrompt, planChunks } from "./prefill.ts";
 
 const prompt = (id: string, length: number, done = 0, whole = false) => {
   const p = new PendingPrompt({ request: { id, promptIds: new Array<number>(length).fill(1) } } as unknown as Sequence, whole);
   p.done = done;
   return p;
 };
-const plan = (prompts: PendingPrompt[], budget: number, chunk: number, opened = false) =>
-  planChunks(prompts, budget, chunk, opened).map((c) => [c.prompt.seq.request.id, c.tokens]);
+const plan = (prompts: PendingPrompt[], budget: number, chunk: number, opened = false, cap = Infinity, yieldSteps?: number) =>
+  planChunks(prompts, budget, chunk, opened, cap, yieldSteps).map((c) => [c.prompt.seq.request.id, c.tokens]);
 
 describe("planChunks", () => {
   it("serves the shortest remaining prompt first, each at most a chunk, within the budget", () => {
@@ -26,6 +27,75 @@ describe("planChunks", () => {
     expect(plan([prompt("a", 500, 480), prompt("b", 30), prompt("c", 30)], 1000, 64)).toEqual([["a", 20], ["b", 30], ["c", 30]]);
     // Only what fits: the budget runs out before the last prompt.
     expect(plan([prompt("a", 50), prompt("b", 60), prompt("c", 70)], 100, 64)).toEqual([["a", 50], ["b", 50]]);
+  });
+
+  it("gives a prompt with more left nothing once a chunk left a shorter one unfinished", () => {
+    // A chat-sized prompt of a few chunks runs its chunk alone, not beside a long prompt's.
+    expect(plan([prompt("long", 2000), prompt("mid", 200)], 126, 64)).toEqual([["mid", 64]]);
+    // The same for equal lengths: the first to arrive goes on, the other waits.
+    expect(plan([prompt("a", 200), prompt("b", 200)], 126, 64)).toEqual([["a", 64]]);
+    // A prompt the step finishes leaves no such limit behind it.
+    expect(plan([prompt("long", 2000), prompt("short", 40)], 126, 64)).toEqual([["short", 40], ["long", 64]]);
+    // Within one step planned a chunk at a time: what earlier chunks left (`cap`) keeps longer ones out, not shorter ones.
+    expect(plan([prompt("long", 2000), prompt("tiny", 4), prompt("mid", 300)], 58, 64, true, 136)).toEqual([["tiny", 4]]);
+    expect(plan([prompt("long", 2000), prompt("mid", 100)], 58, 64, true, 136)).toEqual([["mid", 58]]);
+  });
+
+  it("serves a prompt kept out `yieldSteps` steps in a row first in the next, the longest kept out first", () => {
+    const long = prompt("long", 2000);
+    long.passedOver = DEFAULT_PREFILL_YIELD - 1;
+    expect(plan([long, prompt("mid", 200)], 126, 64)).toEqual([["mid", 64]]);
+    long.passedOver = DEFAULT_PREFILL_YIELD;
+    expect(plan([long, prompt("mid", 200)], 126, 64)).toEqual([["long", 64], ["mid", 62]]);
+    expect(plan([long, prompt("mid", 200)], 60, 64, true, 150)).toEqual([["long", 60]]);
+    const other = prompt("other", 1000);
+    other.passedOver = DEFAULT_PREFILL_YIELD + 2;
+    expect(plan([long, other, prompt("mid", 200)], 126, 64)).toEqual([["other", 64], ["long", 62]]);
+    // Yield 0: nobody is kept out, nobody jumps the queue; prompts share steps shortest first.
+    expect(plan([long, other, prompt("mid", 200)], 126, 64, false, Infinity, 0)).toEqual([["mid", 64], ["other", 62]]);
+    expect(plan([prompt("long", 2000), prompt("mid", 200)], 126, 64, false, Infinity, 0)).toEqual([["mid", 64], ["long", 62]]);
+  });
+
+  it("counts the steps a prompt was kept out, and what the step's chunks left (capAfter)", () => {
+    const [a, b, c, d] = [prompt("a", 200, 64), prompt("b", 2000), prompt("c", 500), prompt("d", 30, 30)];
+    c.held = true;
+    b.passedOver = 2;
+    countPassedOver([a, b, c], new Set([a]));
+    expect([a.passedOver, b.passedOver, c.passedOver]).toEqual([0, 3, 0]);
+    // A step that fed nothing passes nobody over.
+    countPassedOver([a, b, c], new Set());
+    expect([a.passedOver, b.passedOver, c.passedOver]).toEqual([0, 3, 0]);
+    expect(capAfter([a, d])).toBe(136);
+    expect(capAfter([d])).toBe(Infinity);
+  });
+
+  it("cannot starve a long prompt: under a new 200-token prompt every step (more than the budget serves) it still gets chunks", () => {
+    const long = prompt("long", 2000);
+    let waiting = [long];
+    const longSteps: number[] = [];
+    for (let step = 0; step < 40; step++) {
+      waiting.push(prompt(`mid${step}`, 200));
+      const chunks = planChunks(waiting, 126, 64);
+      for (const c of chunks) c.prompt.done += c.tokens;
+      if (chunks.some((c) => c.prompt === long)) longSteps.push(step);
+      countPassedOver(waiting, new Set(chunks.map((c) => c.prompt)));
+      waiting = waiting.filter((p) => p.remaining > 0);
+    }
+    // Its first after yieldSteps steps kept out; then, as the waiting prompts it competes with age too
+    // (the longest kept out goes first), at most twice that far apart.
+    const gaps = longSteps.slice(1).map((s, i) => s - longSteps[i]!);
+    expect(longSteps[0]).toBe(DEFAULT_PREFILL_YIELD);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(2 * (DEFAULT_PREFILL_YIELD + 1));
+    expect(longSteps.length).toBeGreaterThanOrEqual(40 / (2 * (DEFAULT_PREFILL_YIELD + 1)));
+    // Without the limit (a prompt never counted as kept out) it would get nothing in these 40 steps.
+    const starved = prompt("long", 2000);
+    let w2 = [starved];
+    for (let step = 0; step < 40; step++) {
+      w2.push(prompt(`mid${step}`, 200));
+      for (const c of planChunks(w2, 126, 64)) c.prompt.done += c.tokens;
+      w2 = w2.filter((p) => p.remaining > 0);
+    }
+    expect(starved.done).toBe(0);
   });
 
   it("always feeds something, even when the decode rows took the whole budget", () => {

@@ -8,7 +8,10 @@
  * running rows' decode tokens (one each) and the prompt chunks of that step.
  * The prompts being prefilled get the rest of the budget shortest-remaining
  * first, each at most `chunk` tokens, so a short prompt finishes in the next
- * step and a long one goes on a chunk per step. A prompt whose rotary
+ * step and a long one goes on a chunk per step. Once a prompt got a chunk
+ * that does not finish it, a prompt with more left gives way for the rest
+ * of the step (at most `yieldSteps` steps in a row), so a chat-sized prompt
+ * of a few chunks is not slowed by a long one's chunks in each of its steps. A prompt whose rotary
  * frequencies depend on its length (dynamic / LongRoPE past their original
  * context, ../model/rope.ts) is prefilled whole, as chunk boundaries would
  * change its frequencies.
@@ -26,6 +29,8 @@ export interface ChunkingOptions {
   chunk: number;
   /** Tokens per step: running rows (one each) plus prompt chunks (Infinity: no limit). */
   stepTokens: number;
+  /** Steps in a row a prompt gives way to a shorter prompt's unfinished chunk (planChunks; 0: prompts share every step). */
+  yieldSteps: number;
 }
 
 /** The engine's default chunk (`--prefill-chunk`): chosen with `npm run bench:latency` (README, Latency). */
@@ -33,8 +38,18 @@ export const DEFAULT_PREFILL_CHUNK = 64;
 /** The engine's default step budget (`--step-tokens`). */
 export const DEFAULT_STEP_TOKENS = 128;
 
+/**
+ * The engine's default `yieldSteps` (`--prefill-yield`): steps in a row a
+ * prompt may be kept out by shorter prompts (planChunks' `cap`); in the next
+ * it is served first, so a flood of shorter prompts slows a long one but
+ * cannot stop it. With 4, a prompt of up to five chunks (320 tokens at the
+ * default chunk) runs every chunk before its last without a longer one beside
+ * it, and its last first.
+ */
+export const DEFAULT_PREFILL_YIELD = 4;
+
 /** Whole prompts in one step each, as before chunking (the "off" setting). */
-export const NO_CHUNKING: ChunkingOptions = { chunk: Infinity, stepTokens: Infinity };
+export const NO_CHUNKING: ChunkingOptions = { chunk: Infinity, stepTokens: Infinity, yieldSteps: 0 };
 
 /** A prompt on its way into the model. */
 export class PendingPrompt {
@@ -49,6 +64,8 @@ export class PendingPrompt {
    * for its first chunk.
    */
   held = false;
+  /** Steps in a row that fed other prompts but not this one (planChunks' `yieldSteps`). */
+  passedOver = 0;
 
   constructor(
     readonly seq: Sequence,
@@ -81,25 +98,49 @@ export interface PlannedChunk {
  * `chunk` tokens (chunk Infinity, chunking off: in arrival order). A whole prompt goes only when it fits what is left, or when
  * it is the first one served this step.
  *
+ * Shortest remaining first holds across steps too: after a chunk that leaves
+ * its prompt unfinished, prompts with more left than that prompt get nothing
+ * this step. So a step behind a 200-token prompt runs its chunk, not its chunk
+ * and a long prompt's, and that prompt's first token comes about as soon as
+ * alone. A prompt kept out `yieldSteps` steps in a row is served first (the
+ * longest kept out first), so none waits for ever (0: none is kept out,
+ * prompts share every step).
+ *
  * `opened`: the step has already fed a chunk (the scheduler plans one chunk
  * at a time, so that a prompt arriving while a chunk runs is planned into the
  * same step); then nothing is owed to progress, and `budget` is what is left.
+ * `cap`: what the step's earlier unfinished chunks left their prompts (capAfter).
  */
-export function planChunks(prompts: readonly PendingPrompt[], budget: number, chunk: number, opened = false): PlannedChunk[] {
-  const order = prompts.map((p, i) => ({ p, i }));
+export function planChunks(prompts: readonly PendingPrompt[], budget: number, chunk: number, opened = false, cap = Infinity, yieldSteps = DEFAULT_PREFILL_YIELD): PlannedChunk[] {
+  const order = prompts.map((p, i) => ({ p, i, due: yieldSteps > 0 && p.passedOver >= yieldSteps ? p.passedOver : 0 }));
   // Chunking off: whole prompts in arrival order, as before chunked prefill.
-  if (Number.isFinite(chunk)) order.sort((a, b) => a.p.remaining - b.p.remaining || a.i - b.i);
+  if (Number.isFinite(chunk)) order.sort((a, b) => b.due - a.due || a.p.remaining - b.p.remaining || a.i - b.i);
   let left = opened ? budget : Math.max(1, budget);
   const plan: PlannedChunk[] = [];
   for (const { p } of order) {
     if (left <= 0) break;
+    if (p.remaining > cap && p.passedOver < yieldSteps) continue;
     const want = p.whole ? p.remaining : Math.min(p.remaining, chunk);
     if (p.whole && want > left && (opened || plan.length > 0)) continue;
     const tokens = p.whole ? want : Math.min(want, left);
     plan.push({ prompt: p, tokens });
     left -= tokens;
+    if (tokens < p.remaining) cap = Math.min(cap, p.remaining - tokens);
   }
   return plan;
+}
+
+/** planChunks' `cap` for the rest of a step that fed `fed`: the least any of them still has to go (Infinity when all finished). */
+export function capAfter(fed: Iterable<PendingPrompt>): number {
+  let cap = Infinity;
+  for (const p of fed) if (p.remaining > 0) cap = Math.min(cap, p.remaining);
+  return cap;
+}
+
+/** After a step: a prompt fed in it starts counting again; one kept out while others were fed counts one more. */
+export function countPassedOver(prompts: readonly PendingPrompt[], fed: ReadonlySet<PendingPrompt>): void {
+  if (fed.size === 0) return;
+  for (const p of prompts) p.passedOver = fed.has(p) ? 0 : p.held ? p.passedOver : p.passedOver + 1;
 }
 
 /** What one scheduler step did (for tests and benchmarks: the step structure, not its timing). */

@@ -6,8 +6,9 @@
  *   2. admit waiting requests while the batch has room (a prompt being
  *      prefilled holds a row);
  *   3. prefill: the step's token budget, less one token per running row, goes
- *      to the prompts being prefilled, a chunk each, shortest first
- *      (prefill.ts); each chunk runs on its own (batch 1) against the row's
+ *      to the prompts being prefilled, a chunk each, shortest first, and none
+ *      to one with more left than a prompt whose chunk did not finish it
+ *      (for a few steps; prefill.ts); each chunk runs on its own (batch 1) against the row's
  *      cache so far. Chunks are planned one at a time, and requests that
  *      arrived while the last one ran are admitted first, so a short prompt
  *      sent during a long prompt's chunk goes next, not a whole step later.
@@ -42,7 +43,7 @@ import type { OnnxDecoder } from "./decoder.ts";
 import { batchCacheFor, type KvCache, type RowCache } from "./kv-cache.ts";
 import { RowBuffers } from "./row-buffers.ts";
 import { retryAfterMs, ServiceTimeMean, type SchedulerLoad } from "./load.ts";
-import { mustPrefillWhole, NO_CHUNKING, PendingPrompt, planChunks, type ChunkingOptions, type StepTrace } from "./prefill.ts";
+import { capAfter, countPassedOver, mustPrefillWhole, NO_CHUNKING, PendingPrompt, planChunks, type ChunkingOptions, type StepTrace } from "./prefill.ts";
 import type { Sequence } from "./sequence.ts";
 
 export interface SchedulerOptions {
@@ -224,6 +225,7 @@ export class Scheduler {
           await this.decodeStep(between);
         }
         const joining = plan.joining;
+        countPassedOver(this.prefilling, plan.fed);
         // Prompts held at admission (admit()) are planned from the next step on.
         for (const p of this.prefilling) p.held = false;
         for (const { seq, cache, next, buffers } of joining) {
@@ -320,7 +322,8 @@ export class Scheduler {
     const { chunk } = this.chunking;
     for (;;) {
       if (this.chunked) await this.admitArrivals();
-      const next = planChunks(this.prefilling.filter((p) => !p.held && !plan.fed.has(p)), plan.left, chunk, plan.fed.size > 0)[0];
+      const candidates = this.prefilling.filter((p) => !p.held && !plan.fed.has(p));
+      const next = planChunks(candidates, plan.left, chunk, plan.fed.size > 0, capAfter(plan.fed), this.chunking.yieldSteps)[0];
       if (!next) return;
       await this.feed(plan, next.prompt, next.tokens, between);
     }
