@@ -42,9 +42,9 @@ export const DEFAULT_STEP_TOKENS = 128;
  * The engine's default `yieldSteps` (`--prefill-yield`): steps in a row a
  * prompt may be kept out by shorter prompts (planChunks' `cap`); in the next
  * it is served first, so a flood of shorter prompts slows a long one but
- * cannot stop it. With 4, a prompt of up to five chunks (320 tokens at the
- * default chunk) runs every chunk before its last without a longer one beside
- * it, and its last first.
+ * cannot stop it. With 4, a prompt of up to four chunks (256 tokens at the
+ * default chunk) runs each of its chunks before a longer prompt's, and a
+ * longer prompt gets a chunk in at least every fifth step.
  */
 export const DEFAULT_PREFILL_YIELD = 4;
 
