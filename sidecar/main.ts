@@ -9,9 +9,9 @@
  */
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
-import { DEFAULT_CACHE_RESERVE_MB, Engine, type EngineOptions } from "./engine/engine.ts";
+import { chunkingOf, DEFAULT_CACHE_RESERVE_MB, Engine, type EngineOptions } from "./engine/engine.ts";
 import { DEFAULT_TOKENIZER_THREAD_CHARS } from "./engine/tokenizer-thread.ts";
-import { DEFAULT_PREFILL_CHUNK, DEFAULT_PREFILL_YIELD, DEFAULT_STEP_TOKENS } from "./engine/prefill.ts";
+import { DEFAULT_PREFILL_CHUNK, DEFAULT_PREFILL_YIELD, DEFAULT_STEP_TOKENS, describeChunking } from "./engine/prefill.ts";
 import { ATTENTION_CHOICES, DEFAULT_MODEL_SOURCE, resolveModelDir, type AttentionChoice } from "./model-source.ts";
 import { isWeightPrecision, WEIGHT_PRECISIONS, type WeightPrecision } from "./model/quantize.ts";
 import type { SidecarBackend } from "./server/backend.ts";
@@ -253,6 +253,7 @@ async function main(): Promise<void> {
       const set = await ReplicaSet.load(dir, { replicas, engine: engineOpts, hangMs: replicaHangMs, log: (line) => process.stderr.write(`${line}\n`) });
       const info = set.info();
       log(`serving ${info.modelId} from ${dir} on ${set.device}: ${replicas} engine replicas, ${set.threads} intra-op thread${set.threads > 1 ? "s" : ""} each, as ${set.graphLayout}`);
+      log(`scheduler, each replica: ${describeChunking(chunkingOf(engineOpts))}`);
       for (const p of info.profiles) {
         const cond = p.hasCondition ? `, condition >= ${p.conditionThreshold}` : "";
         log(`steering profile ${p.name}: layer ${p.layer}, ${p.numFeatures} features, positions ${p.positions}${cond}`);
@@ -261,6 +262,7 @@ async function main(): Promise<void> {
     } else {
       const engine = await Engine.load(dir, engineOpts);
       log(`serving ${engine.manifest.id} from ${dir} on ${engine.device}, as ${engine.graphLayout}`);
+      log(`scheduler: ${describeChunking(chunkingOf(engineOpts))}`);
       for (const { profile: p } of engine.profiles.values()) {
         const cond = p.condition ? `, condition on ${p.condition.features.length} features >= ${p.condition.threshold}` : "";
         log(`steering profile ${p.name}: layer ${p.layer}, ${p.features.length} features, positions ${p.positions}${cond} (${p.file})`);

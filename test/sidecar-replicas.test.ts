@@ -45,6 +45,7 @@ describe("sidecar --replicas 2", () => {
 
   it("says so at start, and Info counts both replicas' rows", async () => {
     expect(two.sc.output()).toMatch(/serving organism260K from .* on cpu: 2 engine replicas, \d+ intra-op threads? each, as one graph/);
+    expect(two.sc.output()).toContain("scheduler, each replica: prompts in chunks of");
     const info = await unary(two.client.sidecar.info.bind(two.client.sidecar), {}, 5_000);
     expect(info.load?.maxBatch).toBe(4);
     expect(info.profiles.map((p) => p.name)).toEqual(["refusal"]);

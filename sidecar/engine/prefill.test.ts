@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { Sequence } from "./sequence.ts";
-import { capAfter, countPassedOver, DEFAULT_PREFILL_YIELD, mustPrefillWhole, PendingPrompt, planChunks } from "./prefill.ts";
+import { capAfter, countPassedOver, DEFAULT_PREFILL_YIELD, describeChunking, mustPrefillWhole, NO_CHUNKING, PendingPrompt, planChunks } from "./prefill.ts";
 
 const prompt = (id: string, length: number, done = 0, whole = false) => {
   const p = new PendingPrompt({ request: { id, promptIds: new Array<number>(length).fill(1) } } as unknown as Sequence, whole);
@@ -120,6 +120,15 @@ describe("planChunks", () => {
     // A whole-only prompt that does not fit what is left waits for the next step.
     expect(plan([prompt("w", 300, 0, true), prompt("s", 5)], 64, 16, true)).toEqual([["s", 5]]);
     expect(plan([prompt("w", 300, 0, true)], 64, 16, true)).toEqual([]);
+  });
+});
+
+describe("describeChunking", () => {
+  it("says what the scheduler does, for the start-up line", () => {
+    expect(describeChunking({ chunk: 64, stepTokens: 128, yieldSteps: 4 })).toBe("prompts in chunks of 64 tokens, 128 tokens a step, a prompt gives way to shorter ones at most 4 steps in a row");
+    expect(describeChunking({ chunk: 64, stepTokens: 128, yieldSteps: 1 })).toBe("prompts in chunks of 64 tokens, 128 tokens a step, a prompt gives way to shorter ones at most 1 step in a row");
+    expect(describeChunking({ chunk: 64, stepTokens: Infinity, yieldSteps: 0 })).toBe("prompts in chunks of 64 tokens, no step budget, prompts share every step");
+    expect(describeChunking(NO_CHUNKING)).toBe("whole prompts, no step budget (chunking off)");
   });
 });
 

@@ -51,6 +51,15 @@ export const DEFAULT_PREFILL_YIELD = 4;
 /** Whole prompts in one step each, as before chunking (the "off" setting). */
 export const NO_CHUNKING: ChunkingOptions = { chunk: Infinity, stepTokens: Infinity, yieldSteps: 0 };
 
+/** The chunking in words, for the sidecar's start-up line. */
+export function describeChunking(c: ChunkingOptions): string {
+  if (!Number.isFinite(c.chunk) && !Number.isFinite(c.stepTokens)) return "whole prompts, no step budget (chunking off)";
+  const chunk = Number.isFinite(c.chunk) ? `prompts in chunks of ${c.chunk} tokens` : "whole prompts";
+  const step = Number.isFinite(c.stepTokens) ? `${c.stepTokens} tokens a step` : "no step budget";
+  const give = !Number.isFinite(c.chunk) ? "" : c.yieldSteps > 0 ? `, a prompt gives way to shorter ones at most ${c.yieldSteps} step${c.yieldSteps > 1 ? "s" : ""} in a row` : ", prompts share every step";
+  return `${chunk}, ${step}${give}`;
+}
+
 /** A prompt on its way into the model. */
 export class PendingPrompt {
   /** Prompt tokens already in `cache`. */
