@@ -249,11 +249,12 @@ async function main(): Promise<void> {
       device: flags.device as "cpu" | "cuda",
       log,
     });
+    const scheduler = describeChunking(chunkingOf(engineOpts));
     if (replicas > 1) {
       const set = await ReplicaSet.load(dir, { replicas, engine: engineOpts, hangMs: replicaHangMs, log: (line) => process.stderr.write(`${line}\n`) });
       const info = set.info();
       log(`serving ${info.modelId} from ${dir} on ${set.device}: ${replicas} engine replicas, ${set.threads} intra-op thread${set.threads > 1 ? "s" : ""} each, as ${set.graphLayout}`);
-      log(`scheduler, each replica: ${describeChunking(chunkingOf(engineOpts))}`);
+      log(`scheduler, each replica: ${scheduler}`);
       for (const p of info.profiles) {
         const cond = p.hasCondition ? `, condition >= ${p.conditionThreshold}` : "";
         log(`steering profile ${p.name}: layer ${p.layer}, ${p.numFeatures} features, positions ${p.positions}${cond}`);
@@ -262,7 +263,7 @@ async function main(): Promise<void> {
     } else {
       const engine = await Engine.load(dir, engineOpts);
       log(`serving ${engine.manifest.id} from ${dir} on ${engine.device}, as ${engine.graphLayout}`);
-      log(`scheduler: ${describeChunking(chunkingOf(engineOpts))}`);
+      log(`scheduler: ${scheduler}`);
       for (const { profile: p } of engine.profiles.values()) {
         const cond = p.condition ? `, condition on ${p.condition.features.length} features >= ${p.condition.threshold}` : "";
         log(`steering profile ${p.name}: layer ${p.layer}, ${p.features.length} features, positions ${p.positions}${cond} (${p.file})`);

@@ -16,6 +16,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { OnnxSentenceEncoder } from "../../edge/encoder/onnx.ts";
 import { ProbeHead } from "../../edge/risk/probe-head.ts";
+import { parseProbeArtifact } from "../../edge/risk/second-stage.ts";
 import { intFlag, parseCli, reportMain } from "../lib/cli.ts";
 import { parseCsvObjects } from "./csv.ts";
 import { EmbeddingCache } from "./embedding-cache.ts";
@@ -116,13 +117,13 @@ async function report(o: Options): Promise<string> {
   const rows = all.filter((_, i) => i % step === 0).slice(0, o.limit);
   const texts = rows.map((r) => r.prompt!);
   const y = rows.map((r) => (r.label === "unsafe" ? 1 : 0) as 0 | 1);
-  const shipped = new ProbeHead((JSON.parse(readFileSync(o.probe, "utf8")) as { probe: ConstructorParameters<typeof ProbeHead>[0] }).probe);
+  const shipped = parseProbeArtifact(readFileSync(o.probe, "utf8"));
   const encoder = await OnnxSentenceEncoder.load();
   const embs = await new EmbeddingCache(encoder, undefined).embedAll(texts, { label: "embed XSTest" });
   const lines = [
     `XSTest: ${y.filter((v) => v === 1).length} unsafe, ${y.filter((v) => v === 0).length} safe prompts; ${o.folds} folds; ${o.seeds} seed${o.seeds > 1 ? "s" : ""}`,
     `${"probe".padEnd(44)} AUROC   safe flagged at ${RECALL * 100}% unsafe recall`,
-    row("shipped probe (trained without XSTest)", separation(embs.map((e) => shipped.logit(e)), y)),
+    row("shipped probe (trained without XSTest)", separation(embs.map((e) => shipped.probeLogit(e)), y)),
   ];
   for (const [name, opts] of [["linear, in-domain", LINEAR_PROBE], [`${DEFAULT_PROBE.hidden} units, in-domain`, DEFAULT_PROBE]] as const) {
     const runs = Array.from({ length: o.seeds }, (_, s) => separation(outOfFold(embs, y, o.folds, s + 1, opts), y));

@@ -83,14 +83,17 @@ export function overloaded(err: QueueFullError): SidecarError {
 
 /** The scheduler's chunking from the engine options (0 turns a limit off). */
 export function chunkingOf(opts: Pick<EngineOptions, "prefillChunk" | "stepTokens" | "prefillYield">): ChunkingOptions {
-  const limit = (n: number | undefined, fallback: number, name: string) => {
+  const whole = (n: number | undefined, fallback: number, name: string, zero: string) => {
     const v = n ?? fallback;
-    if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${name} must be a whole number >= 0 (0: no limit), got ${v}`);
-    return v === 0 ? Infinity : v;
+    if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${name} must be a whole number >= 0 (0: ${zero}), got ${v}`);
+    return v;
   };
-  const yieldSteps = opts.prefillYield ?? DEFAULT_PREFILL_YIELD;
-  if (!Number.isSafeInteger(yieldSteps) || yieldSteps < 0) throw new Error(`prefillYield must be a whole number >= 0 (0: prompts share every step), got ${yieldSteps}`);
-  return { chunk: limit(opts.prefillChunk, DEFAULT_PREFILL_CHUNK, "prefillChunk"), stepTokens: limit(opts.stepTokens, DEFAULT_STEP_TOKENS, "stepTokens"), yieldSteps };
+  const limit = (n: number | undefined, fallback: number, name: string) => whole(n, fallback, name, "no limit") || Infinity;
+  return {
+    chunk: limit(opts.prefillChunk, DEFAULT_PREFILL_CHUNK, "prefillChunk"),
+    stepTokens: limit(opts.stepTokens, DEFAULT_STEP_TOKENS, "stepTokens"),
+    yieldSteps: whole(opts.prefillYield, DEFAULT_PREFILL_YIELD, "prefillYield", "prompts share every step"),
+  };
 }
 
 export class Engine implements SidecarBackend {

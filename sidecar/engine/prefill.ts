@@ -121,14 +121,16 @@ export interface PlannedChunk {
  * `cap`: what the step's earlier unfinished chunks left their prompts (capAfter).
  */
 export function planChunks(prompts: readonly PendingPrompt[], budget: number, chunk: number, opened = false, cap = Infinity, yieldSteps = DEFAULT_PREFILL_YIELD): PlannedChunk[] {
-  const order = prompts.map((p, i) => ({ p, i, due: yieldSteps > 0 && p.passedOver >= yieldSteps ? p.passedOver : 0 }));
+  // Kept out long enough: exempt from `cap`, and (yieldSteps > 0) served first, longest kept out first.
+  const due = (p: PendingPrompt) => p.passedOver >= yieldSteps;
+  const order = prompts.map((p, i) => ({ p, i, first: yieldSteps > 0 && due(p) ? p.passedOver : 0 }));
   // Chunking off: whole prompts in arrival order, as before chunked prefill.
-  if (Number.isFinite(chunk)) order.sort((a, b) => b.due - a.due || a.p.remaining - b.p.remaining || a.i - b.i);
+  if (Number.isFinite(chunk)) order.sort((a, b) => b.first - a.first || a.p.remaining - b.p.remaining || a.i - b.i);
   let left = opened ? budget : Math.max(1, budget);
   const plan: PlannedChunk[] = [];
   for (const { p } of order) {
     if (left <= 0) break;
-    if (p.remaining > cap && p.passedOver < yieldSteps) continue;
+    if (p.remaining > cap && !due(p)) continue;
     const want = p.whole ? p.remaining : Math.min(p.remaining, chunk);
     if (p.whole && want > left && (opened || plan.length > 0)) continue;
     const tokens = p.whole ? want : Math.min(want, left);
