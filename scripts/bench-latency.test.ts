@@ -8,7 +8,8 @@ import { rmSync } from "node:fs";
 import { captureOutput } from "../test/support/capture.ts";
 import { tempDir } from "../test/support/tmp.ts";
 import { prefillRepeats } from "./bench-latency/measure.ts";
-import { gapStats, parseSetting } from "./bench-latency/report.ts";
+import { DEFAULT_IDLE_CHUNK } from "../sidecar/engine/prefill.ts";
+import { aloneChunk, gapStats, parseSetting } from "./bench-latency/report.ts";
 import { main } from "./bench-latency.ts";
 
 describe("bench:latency", () => {
@@ -23,12 +24,12 @@ describe("bench:latency", () => {
     expect(out.join("")).toContain("Usage: npm run bench:latency");
     expect(await main(["--settings", "64/32"])).toBe(2);
     expect(await main(["--model", "gpt5"])).toBe(2);
-    expect(await main(["--streams", "0"])).toBe(2);
+    expect(await main(["--streams", "1.5"])).toBe(2);
     expect(await main(["--attention", "flash"])).toBe(2);
     expect(await main(["--segments", "two"])).toBe(2);
     expect(await main(["--model", "tiny", "--long-tokens", "4000", "--cache-dir", cacheDir])).toBe(2);
     const text = err.join("");
-    expect(text).toContain('CHUNK/STEP or CHUNK/STEP/YIELD with 1 <= CHUNK <= STEP, got "64/32"');
+    expect(text).toContain('CHUNK/STEP, CHUNK/STEP/YIELD or CHUNK/STEP/YIELD/IDLE with 1 <= CHUNK <= STEP, got "64/32"');
     expect(text).toContain('unknown model "gpt5"');
     expect(text).toContain('--attention: each of plain, gqa, got "flash"');
     expect(text).toContain("does not fit tiny's context of 256");
@@ -38,7 +39,10 @@ describe("bench:latency", () => {
     expect(parseSetting("off")).toEqual({ label: "off", prefillChunk: 0, stepTokens: 0 });
     expect(parseSetting("64/128")).toEqual({ label: "chunk 64/128", prefillChunk: 64, stepTokens: 128 });
     expect(parseSetting("64/128/0")).toEqual({ label: "chunk 64/128 yield 0", prefillChunk: 64, stepTokens: 128, prefillYield: 0 });
+    expect(parseSetting("64/128/4/64")).toEqual({ label: "chunk 64/128 yield 4 idle 64", prefillChunk: 64, stepTokens: 128, prefillYield: 4, idleChunk: 64 });
     expect(() => parseSetting("64/128/x")).toThrow(/CHUNK\/STEP\/YIELD/);
+    // Prefill rates are timed alone: in chunks of the idle chunk, never less than the chunk (0: whole).
+    expect([parseSetting("64/128"), parseSetting("64/128/4/64"), parseSetting("64/128/4/16"), parseSetting("64/128/4/0"), parseSetting("off")].map(aloneChunk)).toEqual([DEFAULT_IDLE_CHUNK, 64, 64, 0, 0]);
     const gaps = [...Array.from({ length: 99 }, () => 20), 500];
     expect(gapStats(gaps)).toEqual({ median: 20, p99: 20, max: 500 });
     expect(gapStats([...gaps, 400])).toEqual({ median: 20, p99: 400, max: 500 });
@@ -58,11 +62,11 @@ describe("bench:latency", () => {
 
   it("prints one column per setting and attention build, a row per figure, and the goals of each chunked setting", async () => {
     const { out } = capture();
-    const argv = ["--model", "tiny", "--settings", "off,8/16", "--attention", "plain,gqa", "--long-tokens", "120", "--prefill-lengths", "16,120", "--new-tokens", "4", "--batch", "2", "--cache-dir", cacheDir];
+    const argv = ["--model", "tiny", "--settings", "off,8/16,8/16/4/8", "--attention", "plain,gqa", "--long-tokens", "120", "--prefill-lengths", "16,120", "--new-tokens", "4", "--batch", "2", "--cache-dir", cacheDir];
     expect(await main(argv)).toBe(0);
     const lines = out.join("").split("\n");
     const header = lines.findIndex((l) => l.startsWith("figure "));
-    expect(lines[header]!.split(/\s{2,}/)).toEqual(["figure", "off", "chunk 8/16", "off gqa", "chunk 8/16 gqa"]);
+    expect(lines[header]!.split(/\s{2,}/)).toEqual(["figure", "off", "chunk 8/16", "chunk 8/16 yield 4 idle 8", "off gqa", "chunk 8/16 gqa", "chunk 8/16 yield 4 idle 8 gqa"]);
     const rows = new Map(lines.slice(header + 2, lines.indexOf("", header)).map((l) => {
       const cells = l.split(/\s{2,}/);
       return [cells[0]!, cells.slice(1)];
@@ -75,7 +79,7 @@ describe("bench:latency", () => {
       "prefill tok/s at 16", "prefill tok/s at 120", "prefill 120 / 16",
       "prefill GFLOP/s at 16", "prefill GFLOP/s at 120", "prefill 120 / 16: ceiling at one speed", "decode b1 tok/s", "decode b2 tok/s",
     ]);
-    for (const cells of rows.values()) expect(cells).toHaveLength(4);
+    for (const cells of rows.values()) expect(cells).toHaveLength(6);
     expect(rows.get("stream 1 gap median / p99 / max ms")![1]).toMatch(/^[\d.]+ \/ [\d.]+ \/ [\d.]+$/);
     expect(rows.get("prefill tok/s at 120")![0]).toMatch(/^[\d,.]+$/);
     // The step the long row joined in and the next two, in every column.
@@ -85,15 +89,18 @@ describe("bench:latency", () => {
     expect(during[1]).toMatch(/^[\d,.]+ \/ [\d,.]+$/);
     expect(during[0]).toBe("- / -");
     expect(rows.get("short prompt TTFT with the streams only ms")![0]).toMatch(/^[\d,.]+$/);
-    for (const label of ["chunk 8/16", "chunk 8/16 gqa"]) {
+    for (const label of ["chunk 8/16", "chunk 8/16 gqa", "chunk 8/16 yield 4 idle 8 gqa"]) {
       const goals = lines.filter((l) => l.startsWith(`  ${label}: `));
       expect(goals).toHaveLength(5);
       for (const g of goals) expect(g).toMatch(/-> (met|MISSED)/);
     }
     expect(lines.some((l) => l.startsWith("  off"))).toBe(false);
     // A whole prompt in one run scores the masked half of its square too: its ceiling is lower than chunks'.
+    // Prefill rates are timed alone, so in idle chunks: 8/16 prefills these prompts whole (the default idle
+    // chunk, 256, holds them), 8/16/4/8 in chunks of 8.
     const ceiling = rows.get("prefill 120 / 16: ceiling at one speed")!.map((c) => Number(c.replace("%", "")));
-    expect(ceiling[0]).toBeLessThan(ceiling[1]!);
-    expect(ceiling[0]).toBe(ceiling[2]);
+    expect(ceiling[0]).toBe(ceiling[1]);
+    expect(ceiling[0]).toBeLessThan(ceiling[2]!);
+    expect(ceiling[0]).toBe(ceiling[3]);
   });
 });

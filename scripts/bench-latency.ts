@@ -52,7 +52,9 @@ tokens/s at batch 1 and B; then the issue's goals for each chunked setting.
   --weights P           weight precision: fp32, fp16, int8, int4 (default fp32)
   --settings LIST       comma-separated: off, or CHUNK/STEP (--prefill-chunk /
                         --step-tokens), e.g. off,32/64,64/128,128/256, or
-                        CHUNK/STEP/YIELD (and --prefill-yield), e.g. 64/128/0,64/128/3
+                        CHUNK/STEP/YIELD (and --prefill-yield), e.g. 64/128/0,64/128/3,
+                        or CHUNK/STEP/YIELD/IDLE (and --idle-chunk), e.g. 64/128/4/64
+                        (prefill rates are timed alone, so in chunks of IDLE)
                         (default off,${DEFAULT_PREFILL_CHUNK}/${DEFAULT_STEP_TOKENS}: whole prompts, and the sidecar's default)
   --attention LIST      comma-separated builds of the model: plain (attention in plain
                         ONNX ops), gqa (build-model --attention gqa: fused
@@ -68,7 +70,8 @@ tokens/s at batch 1 and B; then the issue's goals for each chunked setting.
                         plain build as one graph), 0 (one graph)
                         or N blocks per graph; every setting runs on each, columns labelled
                         "... whole" (0) or "... segN" (default auto)
-  --streams N           streams decoding while the long prompt arrives (default 2)
+  --streams N           streams decoding while the long prompt arrives (default 2; 0: the
+                        long prompt arrives at an idle engine, so --idle-chunk applies)
   --long-tokens N       the long prompt's length in tokens (default 2000)
   --short-tokens N      the short prompts' length in tokens (default 4; a chat
                         prompt with its template is more like 100-300)
@@ -145,7 +148,7 @@ function parse(argv: string[]): Options | { exit: number } {
     model: v.model as ModelName,
     weights: weights[0] as WeightPrecision,
     settings: columns,
-    streams: intFlag("streams", v.streams, { min: 1, default: 2 }),
+    streams: intFlag("streams", v.streams, { min: 0, default: 2 }),
     longTokens: intFlag("long-tokens", v["long-tokens"], { min: 2, default: 2000 }),
     shortTokens: intFlag("short-tokens", v["short-tokens"], { min: 1, default: 4 }),
     prefillLengths,
@@ -177,7 +180,7 @@ async function bench(opts: Options): Promise<string> {
       log(`loading ${build.key} with ${s.label}`);
       const steps = new StepLog();
       logs.push(steps);
-      const engine = { maxBatch: Math.max(opts.batch, opts.streams + 2), prefillChunk: s.prefillChunk, stepTokens: s.stepTokens, prefillYield: s.prefillYield, intraOpThreads: opts.threads, segmentLayers: s.segmentLayers };
+      const engine = { maxBatch: Math.max(opts.batch, opts.streams + 2), prefillChunk: s.prefillChunk, stepTokens: s.stepTokens, prefillYield: s.prefillYield, idleChunk: s.idleChunk, intraOpThreads: opts.threads, segmentLayers: s.segmentLayers };
       engines.push(s.replicas > 1
         ? await ReplicaSet.load(build.dir, { replicas: s.replicas, engine, onStep: steps.record })
         : await Engine.load(build.dir, { ...engine, onStep: steps.record }));

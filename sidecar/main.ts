@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { chunkingOf, DEFAULT_CACHE_RESERVE_MB, Engine, type EngineOptions } from "./engine/engine.ts";
 import { DEFAULT_TOKENIZER_THREAD_CHARS } from "./engine/tokenizer-thread.ts";
-import { DEFAULT_PREFILL_CHUNK, DEFAULT_PREFILL_YIELD, DEFAULT_STEP_TOKENS, describeChunking } from "./engine/prefill.ts";
+import { DEFAULT_IDLE_CHUNK, DEFAULT_PREFILL_CHUNK, DEFAULT_PREFILL_YIELD, DEFAULT_STEP_TOKENS, describeChunking } from "./engine/prefill.ts";
 import { ATTENTION_CHOICES, DEFAULT_MODEL_SOURCE, resolveModelDir, type AttentionChoice } from "./model-source.ts";
 import { isWeightPrecision, WEIGHT_PRECISIONS, type WeightPrecision } from "./model/quantize.ts";
 import type { SidecarBackend } from "./server/backend.ts";
@@ -71,6 +71,11 @@ Options:
   --prefill-yield N  steps in a row a prompt gives way to a shorter prompt whose chunk did
                      not finish it, so a chat prompt of a few chunks is not slowed by a long
                      prompt's chunks (default ${DEFAULT_PREFILL_YIELD}; 0 = prompts share every step)
+  --idle-chunk N     most prompt tokens per step when the prompt is the only work (no stream
+                     running, no other prompt): chunks exist to share steps, and small ones
+                     cost a lone long prompt a fifth of its rate here (default
+                     ${DEFAULT_IDLE_CHUNK}; never less than --prefill-chunk, so that value turns it off;
+                     0 = whole prompts)
   --segment-layers N  run the model as graphs of N blocks each, then the head: a short prompt
                      that arrives during a long prompt's chunk runs between two of them, and
                      a chunk's LM head runs on its last position only. auto (default): with
@@ -123,6 +128,7 @@ function parse() {
       "prefill-chunk": { type: "string", default: String(DEFAULT_PREFILL_CHUNK) },
       "step-tokens": { type: "string", default: String(DEFAULT_STEP_TOKENS) },
       "prefill-yield": { type: "string", default: String(DEFAULT_PREFILL_YIELD) },
+      "idle-chunk": { type: "string", default: String(DEFAULT_IDLE_CHUNK) },
       "segment-layers": { type: "string", default: "auto" },
       "cache-reserve-mb": { type: "string", default: String(DEFAULT_CACHE_RESERVE_MB) },
       "metrics-port": { type: "string" },
@@ -219,6 +225,7 @@ async function main(): Promise<void> {
       prefillChunk: intFlag("prefill-chunk", flags["prefill-chunk"], 0, 1_000_000),
       stepTokens: intFlag("step-tokens", flags["step-tokens"], 0, 1_000_000),
       prefillYield: intFlag("prefill-yield", flags["prefill-yield"], 0, 1_000_000),
+      idleChunk: intFlag("idle-chunk", flags["idle-chunk"], 0, 1_000_000),
       segmentLayers: segmentLayersFlag(flags["segment-layers"]),
       cacheReserveMb: intFlag("cache-reserve-mb", flags["cache-reserve-mb"], 0, 1_048_576),
       profiles: flags.profile ?? [],

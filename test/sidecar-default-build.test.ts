@@ -48,7 +48,7 @@ describe("the sidecar's default build (--from, attention auto)", () => {
   it("builds and serves NAME-gqa on CPU; --attention plain serves NAME", () => {
     expect(fused.sc.output()).toContain(`serving organism260K from ${join(cacheDir, "organism260K-gqa")} on cpu, as one graph`);
     // The scheduler's defaults, named on the line after.
-    expect(fused.sc.output()).toContain("scheduler: prompts in chunks of 64 tokens, 128 tokens a step, a prompt gives way to shorter ones at most 4 steps in a row");
+    expect(fused.sc.output()).toContain("scheduler: prompts in chunks of 64 tokens, 256 when it is the only work, 128 tokens a step, a prompt gives way to shorter ones at most 4 steps in a row");
     expect(plain.sc.output()).toContain(`serving organism260K from ${join(cacheDir, "organism260K")} on cpu`);
   });
 

@@ -50,5 +50,6 @@ describe("sidecar process", () => {
     await expect(startSidecar(["--segment-layers", "two"])).rejects.toThrow(/exited \(code 2.*--segment-layers must be auto or an integer from 0/s);
     await expect(startSidecar(["--replica-hang-ms", "soon"])).rejects.toThrow(/exited \(code 2.*--replica-hang-ms must be an integer from 0 to 86400000, got "soon"/s);
     await expect(startSidecar(["--prefill-yield", "1.5"])).rejects.toThrow(/exited \(code 2.*--prefill-yield must be an integer from 0 to 1000000, got "1.5"/s);
+    await expect(startSidecar(["--idle-chunk", "many"])).rejects.toThrow(/exited \(code 2.*--idle-chunk must be an integer from 0 to 1000000, got "many"/s);
   });
 });

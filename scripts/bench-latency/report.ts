@@ -6,25 +6,36 @@
 import { prefillFlops, rateCeiling, type PrefillShape } from "../../sidecar/model/flops.ts";
 import type { LlamaDims } from "../../sidecar/model/weights.ts";
 import { median, table } from "../bench-engine.ts";
+import { DEFAULT_IDLE_CHUNK } from "../../sidecar/engine/prefill.ts";
 
-/** A scheduler setting: "off" (whole prompts) or a prompt chunk and a step budget, and perhaps how many steps a prompt gives way. */
+/** A scheduler setting: "off" (whole prompts) or a prompt chunk and a step budget, and perhaps how many steps a prompt gives way and its chunk alone. */
 export interface Setting {
   label: string;
   prefillChunk: number;
   stepTokens: number;
   /** --prefill-yield (undefined: the sidecar's default). */
   prefillYield?: number;
+  /** --idle-chunk (undefined: the sidecar's default). */
+  idleChunk?: number;
 }
 
-/** Parses "off", "CHUNK/STEP" (e.g. "64/128") or "CHUNK/STEP/YIELD" (e.g. "64/128/0"). */
+/** Parses "off", "CHUNK/STEP" (e.g. "64/128"), "CHUNK/STEP/YIELD" (e.g. "64/128/0") or "CHUNK/STEP/YIELD/IDLE" (e.g. "64/128/4/64"). */
 export function parseSetting(raw: string): Setting {
   const s = raw.trim();
   if (s === "off") return { label: "off", prefillChunk: 0, stepTokens: 0 };
-  const m = /^(\d+)\/(\d+)(?:\/(\d+))?$/.exec(s);
-  if (!m || Number(m[1]) < 1 || Number(m[2]) < Number(m[1])) throw new Error(`a setting is "off", CHUNK/STEP or CHUNK/STEP/YIELD with 1 <= CHUNK <= STEP, got "${raw}"`);
-  const setting: Setting = { label: `chunk ${m[1]}/${m[2]}`, prefillChunk: Number(m[1]), stepTokens: Number(m[2]) };
-  if (m[3] === undefined) return setting;
-  return { ...setting, label: `${setting.label} yield ${m[3]}`, prefillYield: Number(m[3]) };
+  const m = /^(\d+)\/(\d+)(?:\/(\d+)(?:\/(\d+))?)?$/.exec(s);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < Number(m[1])) throw new Error(`a setting is "off", CHUNK/STEP, CHUNK/STEP/YIELD or CHUNK/STEP/YIELD/IDLE with 1 <= CHUNK <= STEP, got "${raw}"`);
+  let setting: Setting = { label: `chunk ${m[1]}/${m[2]}`, prefillChunk: Number(m[1]), stepTokens: Number(m[2]) };
+  if (m[3] !== undefined) setting = { ...setting, label: `${setting.label} yield ${m[3]}`, prefillYield: Number(m[3]) };
+  if (m[4] !== undefined) setting = { ...setting, label: `${setting.label} idle ${m[4]}`, idleChunk: Number(m[4]) };
+  return setting;
+}
+
+/** The tokens per run of a prompt prefilled alone, as the prefill rates are timed (0: whole; prefill.ts idleGrowth). */
+export function aloneChunk(s: Setting): number {
+  if (s.prefillChunk === 0) return 0;
+  const idle = s.idleChunk ?? DEFAULT_IDLE_CHUNK;
+  return idle === 0 ? 0 : Math.max(idle, s.prefillChunk);
 }
 
 /** Median, 99th percentile (nearest rank) and max of a stream's gaps. */
@@ -78,7 +89,7 @@ export interface ReportContext {
 }
 
 /** How a setting's engine prefills: its chunk and where its head runs. */
-const shapeOf = (s: Setting, i: number, ctx: ReportContext): PrefillShape => ({ chunk: s.prefillChunk, headRows: ctx.headRows[i]! });
+const shapeOf = (s: Setting, i: number, ctx: ReportContext): PrefillShape => ({ chunk: aloneChunk(s), headRows: ctx.headRows[i]! });
 
 /** The longest short-prompt TTFT behind the long one: sent just after it or during its prefill (when any was). */
 
@@ -89,7 +100,9 @@ function goals(s: Setting, f: Summary, off: Summary | undefined, ctx: ReportCont
   const ceiling = rateCeiling(ctx.dims, minLen, maxLen, shape);
   const check = (ok: boolean) => (ok ? "met" : "MISSED");
   const lines = [
-    `${s.label}: max gap <= 10x median and <= 400 ms: ${f.gaps.map((g) => `${num(g.max)} ms = ${ratio(g.max / g.median)}`).join(", ")} -> ${check(f.gaps.every((g) => g.max <= 10 * g.median && g.max <= 400))}`,
+    f.gaps.length === 0
+      ? `${s.label}: max gap <= 10x median and <= 400 ms: no stream running (--streams 0), not measured`
+      : `${s.label}: max gap <= 10x median and <= 400 ms: ${f.gaps.map((g) => `${num(g.max)} ms = ${ratio(g.max / g.median)}`).join(", ")} -> ${check(f.gaps.every((g) => g.max <= 10 * g.median && g.max <= 400))}`,
     `${s.label}: short TTFT behind long <= 2x alone (idle), sent just after it (the issue's case): ${ratio(f.shortTtftMs / f.shortAloneMs)} -> ${check(f.shortTtftMs <= 2 * f.shortAloneMs)}`,
     `${s.label}: the same, sent during its prefill (at most): ${Number.isFinite(f.shortDuringMaxMs) ? `${ratio(f.shortDuringMaxMs / f.shortAloneMs)} -> ${check(f.shortDuringMaxMs <= 2 * f.shortAloneMs)}` : "none sent (one step) -> met"}`,
     `${s.label}: prefill tok/s at ${maxLen} >= 80% of at ${minLen}: ${pct(f.prefill[maxLen]! / f.prefill[minLen]!)} -> ${check(f.prefill[maxLen]! >= 0.8 * f.prefill[minLen]!)} ` +
@@ -156,8 +169,8 @@ export function report(settings: Setting[], results: Figures[][], ctx: ReportCon
   rows.push([`prefill ${maxLen} / ${minLen}: ceiling at one speed`, ...settings.map((s, i) => pct(rateCeiling(ctx.dims, minLen, maxLen, shapeOf(s, i, ctx))))]);
   rows.push(row("decode b1 tok/s", (f) => num(f.decodeB1)));
   rows.push(row(`decode b${ctx.batch} tok/s`, (f) => num(f.decodeBatch)));
-  let out = `${ctx.env}\n${ctx.streams} running stream${ctx.streams > 1 ? "s" : ""}, then a ${ctx.longTokens}-token prompt, a ${ctx.shortTokens}-token one 1 ms after it and three during its prefill; ` +
-    `medians of ${ctx.rounds} round${ctx.rounds > 1 ? "s" : ""}, settings interleaved in each round (CHUNK/STEP = --prefill-chunk / --step-tokens; yield Y = --prefill-yield)\n\n`;
+  let out = `${ctx.env}\n${ctx.streams === 0 ? "no stream running" : `${ctx.streams} running stream${ctx.streams > 1 ? "s" : ""}`}, then a ${ctx.longTokens}-token prompt, a ${ctx.shortTokens}-token one 1 ms after it and three during its prefill; ` +
+    `medians of ${ctx.rounds} round${ctx.rounds > 1 ? "s" : ""}, settings interleaved in each round (CHUNK/STEP = --prefill-chunk / --step-tokens; yield Y = --prefill-yield; idle I = --idle-chunk, a prompt's chunk when it is the only work, as in the prefill rates)\n\n`;
   out += table(["figure", ...settings.map((s) => s.label)], rows, 1);
   out += "\ngoals (issue 18):\n";
   settings.forEach((s, i) => {

@@ -4,7 +4,8 @@
  * running stream gets a token every step, each step keeps to its token
  * budget, a short prompt sent after the long one gets its first token first,
  * a prompt of a few chunks runs its chunks without the long one's beside them
- * (bar one step in --prefill-yield + 1), and every request gets the tokens it
+ * (bar one step in --prefill-yield + 1), a prompt that is the only work
+ * takes bigger chunks (--idle-chunk), and every request gets the tokens it
  * gets alone. With chunking off the long prompt goes in one step.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -244,6 +245,40 @@ describe("chunked prefill (stories260K)", () => {
     await expectAsAlone([[request("short", "Tom", 8), shortTokens]]);
   });
 
+  it("gives a prompt that is the only work chunks of idleChunk, a newcomer runs between their segments, and chunks shrink while it decodes", async () => {
+    const IDLE = 48;
+    const { engine, trace } = await traced(undefined, { segmentLayers: 2, idleChunk: IDLE });
+    const decoder = (engine as unknown as { decoder: OnnxDecoder }).decoder;
+    const firsts: string[] = [];
+    const short = shortAtPause(engine, firsts);
+    // The short prompt is sent from the first pause of the long prompt's second chunk.
+    const original = decoder.prefillChunk.bind(decoder);
+    let longChunks = 0;
+    decoder.prefillChunk = (ids, past, extra = {}) => {
+      if (ids.length > 4 && ++longChunks === 2 && extra.between) extra = { ...extra, between: short.atPause(extra.between) };
+      return original(ids, past, extra);
+    };
+    const long = await collect(engine, request("long", STORY.repeat(12), 8), firsts);
+    const shortTokens = await short.tokens();
+    const promptLength = engine.tokenizer.encode(STORY.repeat(12)).length;
+    expect(promptLength).toBeGreaterThan(4 * IDLE);
+    const pieces = trace.flatMap((s) => s.chunks.filter((c) => c.id === "long").map((c) => ({ ...c, decodeRows: s.decodeRows })));
+    expect(pieces.reduce((n, c) => n + c.tokens, 0)).toBe(promptLength);
+    // Alone: chunks of IDLE. The short prompt ran whole inside the second, between two of its segments.
+    expect(pieces.slice(0, 2).map((c) => c.tokens)).toEqual([IDLE, IDLE]);
+    const step = trace.find((s) => s.chunks.some((c) => c.id === "short"))!;
+    expect(step.chunks.map((c) => [c.id, c.start])).toEqual([["short", 0], ["long", IDLE]]);
+    // While the short one decodes, the long one's chunks are CHUNK again, within the budget; alone again, IDLE.
+    const shared = pieces.filter((c) => c.decodeRows > 0);
+    expect(shared.length).toBeGreaterThan(0);
+    for (const c of shared) expect(c.tokens).toBeLessThanOrEqual(Math.min(CHUNK, BUDGET - c.decodeRows));
+    const after = pieces.slice(pieces.indexOf(shared.at(-1)!) + 1);
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.slice(0, -1).every((c) => c.tokens === IDLE)).toBe(true);
+    expect(firsts).toEqual(["short", "long"]);
+    await expectAsAlone([[request("short", "Tom", 8), shortTokens], [request("long", STORY.repeat(12), 8), long]]);
+  });
+
   it("holds a long prompt out of the step that admitted it: a short one sent during that step's decode run goes first", async () => {
     const { engine, trace } = await traced();
     // The short prompt is sent from the first decode run after the long one was submitted: the run
@@ -304,9 +339,10 @@ describe("chunked prefill (stories260K)", () => {
     expect(longSteps[0]!.decodeRows).toBe(1);
   });
 
-  it("rejects a negative chunk, budget or yield", async () => {
+  it("rejects a negative chunk, budget, yield or idle chunk", async () => {
     await expect(Engine.load(model, { prefillChunk: -1 })).rejects.toThrow(/prefillChunk must be a whole number >= 0/);
     await expect(Engine.load(model, { stepTokens: 1.5 })).rejects.toThrow(/stepTokens must be a whole number >= 0/);
     await expect(Engine.load(model, { prefillYield: -1 })).rejects.toThrow(/prefillYield must be a whole number >= 0/);
+    await expect(Engine.load(model, { idleChunk: -2 })).rejects.toThrow(/idleChunk must be a whole number >= 0/);
   });
 });

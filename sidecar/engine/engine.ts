@@ -29,7 +29,7 @@ import { conditionOutcome, layerStepInputs, type RowCondition } from "../steerin
 import type { SteeringProfile } from "../steering/profile.ts";
 import { loadProfiles, prepareModel, type LoadedProfile } from "../steering/registry.ts";
 import { Sequence, type SequenceSteering } from "./sequence.ts";
-import { DEFAULT_PREFILL_CHUNK, DEFAULT_PREFILL_YIELD, DEFAULT_STEP_TOKENS, type ChunkingOptions } from "./prefill.ts";
+import { DEFAULT_IDLE_CHUNK, DEFAULT_PREFILL_CHUNK, DEFAULT_PREFILL_YIELD, DEFAULT_STEP_TOKENS, type ChunkingOptions } from "./prefill.ts";
 import { encodePrompt, promptIds, promptText, type PromptEncoding, type PromptInput, type PromptText } from "./prompt-ids.ts";
 import { DEFAULT_TOKENIZER_THREAD_CHARS, ThreadGoneError, TokenizerThread } from "./tokenizer-thread.ts";
 
@@ -44,6 +44,8 @@ export interface EngineOptions extends DecoderOptions {
   stepTokens?: number;
   /** Steps in a row a prompt gives way to a shorter prompt's unfinished chunk (default DEFAULT_PREFILL_YIELD; 0: prompts share every step). See prefill.ts. */
   prefillYield?: number;
+  /** Most prompt tokens per step when the prompt is the engine's only work (default DEFAULT_IDLE_CHUNK; never less than prefillChunk; 0: whole). See prefill.ts. */
+  idleChunk?: number;
   /** Blocks per segment graph (decoder.ts; here the default is "auto": segments for fused-attention models of 20M+ block parameters on CPU). */
   segmentLayers?: DecoderOptions["segmentLayers"];
   /** MB of cache memory prefaulted at load (default DEFAULT_CACHE_RESERVE_MB; 0: none); see Scheduler's reserveCache. */
@@ -82,7 +84,7 @@ export function overloaded(err: QueueFullError): SidecarError {
 }
 
 /** The scheduler's chunking from the engine options (0 turns a limit off). */
-export function chunkingOf(opts: Pick<EngineOptions, "prefillChunk" | "stepTokens" | "prefillYield">): ChunkingOptions {
+export function chunkingOf(opts: Pick<EngineOptions, "prefillChunk" | "stepTokens" | "prefillYield" | "idleChunk">): ChunkingOptions {
   const whole = (n: number | undefined, fallback: number, name: string, zero: string) => {
     const v = n ?? fallback;
     if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${name} must be a whole number >= 0 (0: ${zero}), got ${v}`);
@@ -93,6 +95,7 @@ export function chunkingOf(opts: Pick<EngineOptions, "prefillChunk" | "stepToken
     chunk: limit(opts.prefillChunk, DEFAULT_PREFILL_CHUNK, "prefillChunk"),
     stepTokens: limit(opts.stepTokens, DEFAULT_STEP_TOKENS, "stepTokens"),
     yieldSteps: whole(opts.prefillYield, DEFAULT_PREFILL_YIELD, "prefillYield", "prompts share every step"),
+    idleChunk: whole(opts.idleChunk, DEFAULT_IDLE_CHUNK, "idleChunk", "whole prompts") || Infinity,
   };
 }
 

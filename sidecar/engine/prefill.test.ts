@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { Sequence } from "./sequence.ts";
-import { capAfter, countPassedOver, DEFAULT_PREFILL_YIELD, describeChunking, mustPrefillWhole, NO_CHUNKING, PendingPrompt, planChunks } from "./prefill.ts";
+import { capAfter, countPassedOver, DEFAULT_PREFILL_YIELD, describeChunking, idleGrowth, mustPrefillWhole, NO_CHUNKING, PendingPrompt, planChunks } from "./prefill.ts";
 
 const prompt = (id: string, length: number, done = 0, whole = false) => {
   const p = new PendingPrompt({ request: { id, promptIds: new Array<number>(length).fill(1) } } as unknown as Sequence, whole);
@@ -123,11 +123,24 @@ describe("planChunks", () => {
   });
 });
 
+describe("idleGrowth", () => {
+  it("grows a lone prompt's chunk to idleChunk, never below the chunk, and only when chunking is on", () => {
+    const c = { chunk: 64, stepTokens: 128, yieldSteps: 4, idleChunk: 256 };
+    expect(idleGrowth(c, true)).toBe(192);
+    expect(idleGrowth(c, false)).toBe(0);
+    expect(idleGrowth({ ...c, idleChunk: 16 }, true)).toBe(0);
+    expect(idleGrowth({ ...c, idleChunk: Infinity }, true)).toBe(Infinity);
+    expect(idleGrowth(NO_CHUNKING, true)).toBe(0);
+  });
+});
+
 describe("describeChunking", () => {
   it("says what the scheduler does, for the start-up line", () => {
-    expect(describeChunking({ chunk: 64, stepTokens: 128, yieldSteps: 4 })).toBe("prompts in chunks of 64 tokens, 128 tokens a step, a prompt gives way to shorter ones at most 4 steps in a row");
-    expect(describeChunking({ chunk: 64, stepTokens: 128, yieldSteps: 1 })).toBe("prompts in chunks of 64 tokens, 128 tokens a step, a prompt gives way to shorter ones at most 1 step in a row");
-    expect(describeChunking({ chunk: 64, stepTokens: Infinity, yieldSteps: 0 })).toBe("prompts in chunks of 64 tokens, no step budget, prompts share every step");
+    expect(describeChunking({ chunk: 64, stepTokens: 128, yieldSteps: 4, idleChunk: 64 })).toBe("prompts in chunks of 64 tokens, 128 tokens a step, a prompt gives way to shorter ones at most 4 steps in a row");
+    expect(describeChunking({ chunk: 64, stepTokens: 128, yieldSteps: 1, idleChunk: 256 })).toBe("prompts in chunks of 64 tokens, 256 when it is the only work, 128 tokens a step, a prompt gives way to shorter ones at most 1 step in a row");
+    expect(describeChunking({ chunk: 64, stepTokens: Infinity, yieldSteps: 0, idleChunk: Infinity })).toBe("prompts in chunks of 64 tokens, whole when it is the only work, no step budget, prompts share every step");
+    // An idle chunk below the chunk is the chunk.
+    expect(describeChunking({ chunk: 64, stepTokens: 128, yieldSteps: 4, idleChunk: 16 })).toBe(describeChunking({ chunk: 64, stepTokens: 128, yieldSteps: 4, idleChunk: 64 }));
     expect(describeChunking(NO_CHUNKING)).toBe("whole prompts, no step budget (chunking off)");
   });
 });

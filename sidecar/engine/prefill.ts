@@ -11,7 +11,8 @@
  * step and a long one goes on a chunk per step. Once a prompt got a chunk
  * that does not finish it, a prompt with more left gives way for the rest
  * of the step (at most `yieldSteps` steps in a row), so a chat-sized prompt
- * of a few chunks is not slowed by a long one's chunks in each of its steps. A prompt whose rotary
+ * of a few chunks is not slowed by a long one's chunks in each of its steps.
+ * A prompt that is the only work takes chunks of `idleChunk`. A prompt whose rotary
  * frequencies depend on its length (dynamic / LongRoPE past their original
  * context, ../model/rope.ts) is prefilled whole, as chunk boundaries would
  * change its frequencies.
@@ -31,6 +32,8 @@ export interface ChunkingOptions {
   stepTokens: number;
   /** Steps in a row a prompt gives way to a shorter prompt's unfinished chunk (planChunks; 0: prompts share every step). */
   yieldSteps: number;
+  /** Most tokens of a prompt per step when it is the only work (idleGrowth; never less than `chunk`, Infinity: whole). */
+  idleChunk: number;
 }
 
 /** The engine's default chunk (`--prefill-chunk`): chosen with `npm run bench:latency` (README, Latency). */
@@ -48,8 +51,29 @@ export const DEFAULT_STEP_TOKENS = 128;
  */
 export const DEFAULT_PREFILL_YIELD = 4;
 
+/**
+ * The engine's default `idleChunk` (`--idle-chunk`). Chunks exist to share
+ * steps; a prompt with nothing to share them with (no running rows, no other
+ * prompt admitted or waiting) pays for small ones: in 64-token chunks a lone
+ * 2,000-token prompt of random-100m ran at about four fifths of its rate in
+ * 256-token ones here, a 128-token one at nine tenths of its rate in one
+ * (README, Latency, "A prompt alone"). The price: a request arriving
+ * meanwhile waits for one segment of the bigger run (Scheduler.letThrough),
+ * or the run's end for a prompt of several chunks.
+ */
+export const DEFAULT_IDLE_CHUNK = 256;
+
 /** Whole prompts in one step each, as before chunking (the "off" setting). */
-export const NO_CHUNKING: ChunkingOptions = { chunk: Infinity, stepTokens: Infinity, yieldSteps: 0 };
+export const NO_CHUNKING: ChunkingOptions = { chunk: Infinity, stepTokens: Infinity, yieldSteps: 0, idleChunk: Infinity };
+
+/**
+ * How much more than `chunk` a prompt takes in a step where it is the only
+ * work (DEFAULT_IDLE_CHUNK); the step's budget grows by as much, so that a
+ * newcomer let through meanwhile finds what it found before.
+ */
+export function idleGrowth(c: ChunkingOptions, alone: boolean): number {
+  return alone && Number.isFinite(c.chunk) ? Math.max(c.idleChunk, c.chunk) - c.chunk : 0;
+}
 
 /** The chunking in words, for the sidecar's start-up line. */
 export function describeChunking(c: ChunkingOptions): string {
@@ -57,7 +81,9 @@ export function describeChunking(c: ChunkingOptions): string {
   const chunk = Number.isFinite(c.chunk) ? `prompts in chunks of ${c.chunk} tokens` : "whole prompts";
   const step = Number.isFinite(c.stepTokens) ? `${c.stepTokens} tokens a step` : "no step budget";
   const give = !Number.isFinite(c.chunk) ? "" : c.yieldSteps > 0 ? `, a prompt gives way to shorter ones at most ${c.yieldSteps} step${c.yieldSteps > 1 ? "s" : ""} in a row` : ", prompts share every step";
-  return `${chunk}, ${step}${give}`;
+  const grown = idleGrowth(c, true);
+  const idle = grown === 0 ? "" : Number.isFinite(grown) ? `, ${c.chunk + grown} when it is the only work` : ", whole when it is the only work";
+  return `${chunk}${idle}, ${step}${give}`;
 }
 
 /** A prompt on its way into the model. */

@@ -8,7 +8,8 @@
  *   3. prefill: the step's token budget, less one token per running row, goes
  *      to the prompts being prefilled, a chunk each, shortest first, and none
  *      to one with more left than a prompt whose chunk did not finish it
- *      (for a few steps; prefill.ts); each chunk runs on its own (batch 1) against the row's
+ *      (for a few steps; prefill.ts), and bigger chunks to a prompt that is
+ *      the only work; each chunk runs on its own (batch 1) against the row's
  *      cache so far. Chunks are planned one at a time, and requests that
  *      arrived while the last one ran are admitted first, so a short prompt
  *      sent during a long prompt's chunk goes next, not a whole step later.
@@ -43,7 +44,7 @@ import type { OnnxDecoder } from "./decoder.ts";
 import { batchCacheFor, type KvCache, type RowCache } from "./kv-cache.ts";
 import { RowBuffers } from "./row-buffers.ts";
 import { retryAfterMs, ServiceTimeMean, type SchedulerLoad } from "./load.ts";
-import { capAfter, countPassedOver, mustPrefillWhole, NO_CHUNKING, PendingPrompt, planChunks, type ChunkingOptions, type StepTrace } from "./prefill.ts";
+import { capAfter, countPassedOver, idleGrowth, mustPrefillWhole, NO_CHUNKING, PendingPrompt, planChunks, type ChunkingOptions, type StepTrace } from "./prefill.ts";
 import type { Sequence } from "./sequence.ts";
 
 export interface SchedulerOptions {
@@ -323,8 +324,12 @@ export class Scheduler {
     for (;;) {
       if (this.chunked) await this.admitArrivals();
       const candidates = this.prefilling.filter((p) => !p.held && !plan.fed.has(p));
-      const next = planChunks(candidates, plan.left, chunk, plan.fed.size > 0, capAfter(plan.fed), this.chunking.yieldSteps)[0];
+      // A prompt that is the only work takes bigger chunks, the budget growing by as much (prefill.ts idleGrowth).
+      const alone = plan.fed.size === 0 && this.running.length === 0 && this.waiting.length === 0 && this.prefilling.length === 1;
+      const grow = idleGrowth(this.chunking, alone);
+      const next = planChunks(candidates, plan.left + grow, chunk + grow, plan.fed.size > 0, capAfter(plan.fed), this.chunking.yieldSteps)[0];
       if (!next) return;
+      plan.left += grow;
       await this.feed(plan, next.prompt, next.tokens, between);
     }
   }

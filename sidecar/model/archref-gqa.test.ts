@@ -74,6 +74,6 @@ describe.each(fixtures)("$name with fused attention (gqa) matches transformers",
     const steps = want[0]!.length;
     for (const [i, p] of prompts.entries()) expect((await schedulerGreedy(decoder, modelDir, manifest, [p], steps))[0], `prompt ${i} alone`).toEqual(want[i]);
     expect(await schedulerGreedy(decoder, modelDir, manifest, prompts, steps), "all prompts in one batch").toEqual(want);
-    expect(await schedulerGreedy(decoder, modelDir, manifest, prompts, steps, { chunk: 3, stepTokens: 3 + prompts.length, yieldSteps: DEFAULT_PREFILL_YIELD }), "batched, prompts in chunks of 3").toEqual(want);
+    expect(await schedulerGreedy(decoder, modelDir, manifest, prompts, steps, { chunk: 3, stepTokens: 3 + prompts.length, yieldSteps: DEFAULT_PREFILL_YIELD, idleChunk: 3 }), "batched, prompts in chunks of 3").toEqual(want);
   });
 });

@@ -10,7 +10,7 @@ import type { StepTrace } from "../engine/prefill.ts";
 import type { PoolMemory } from "../server/metrics.ts";
 
 /** The engine options a replica takes: those that are plain data (no callbacks, no pool). */
-const REPLICA_OPTION_KEYS = ["device", "intraOpThreads", "intraOpSpinning", "maxBatch", "maxQueue", "prefillChunk", "stepTokens", "prefillYield", "segmentLayers", "cacheReserveMb", "defaultMaxTokens", "profiles", "profileDirs", "systemRole", "tokenizerThreadChars"] as const;
+const REPLICA_OPTION_KEYS = ["device", "intraOpThreads", "intraOpSpinning", "maxBatch", "maxQueue", "prefillChunk", "stepTokens", "prefillYield", "idleChunk", "segmentLayers", "cacheReserveMb", "defaultMaxTokens", "profiles", "profileDirs", "systemRole", "tokenizerThreadChars"] as const;
 export type ReplicaEngineOptions = Pick<EngineOptions, (typeof REPLICA_OPTION_KEYS)[number]>;
 
 /** What a replica loads: the model folder and its engine options. */
