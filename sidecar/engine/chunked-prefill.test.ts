@@ -52,14 +52,14 @@ function sendShortFrom(engine: Engine, method: "step" | "prefillChunk", firsts: 
 }
 
 /**
- * The short prompt, sent at most once: from the first pause of a segmented run that `atPause` wraps
+ * The short prompt (or `req`), sent at most once: from the first pause of a segmented run that `atPause` wraps
  * (StepInput.between), or at once by `now()`. `tokens()` gives its tokens once it was sent.
  */
-function shortAtPause(engine: Engine, firsts: string[]) {
+function shortAtPause(engine: Engine, firsts: string[], req = request("short", "Tom", 8)) {
   let resolve!: (p: Promise<number[]>) => void;
   const sent = new Promise<Promise<number[]>>((r) => (resolve = r));
   let done = false;
-  const now = () => void (done || ((done = true), resolve(collect(engine, request("short", "Tom", 8), firsts))));
+  const now = () => void (done || ((done = true), resolve(collect(engine, req, firsts))));
   return {
     now,
     atPause: (between: () => Promise<void>) => () => (now(), between()),
@@ -277,6 +277,32 @@ describe("chunked prefill (stories260K)", () => {
     expect(after.slice(0, -1).every((c) => c.tokens === IDLE)).toBe(true);
     expect(firsts).toEqual(["short", "long"]);
     await expectAsAlone([[request("short", "Tom", 8), shortTokens], [request("long", STORY.repeat(12), 8), long]]);
+  });
+
+  it("with no stream running, runs a newcomer of several chunks that fits in an idle chunk whole between two segments", async () => {
+    const IDLE = 48;
+    const MID = "Lily went to the park with her mom. She saw a big red ball and ran to get it.";
+    const { engine, trace } = await traced(undefined, { segmentLayers: 2, idleChunk: IDLE });
+    const midLength = engine.tokenizer.encode(MID).length;
+    expect(midLength).toBeGreaterThan(CHUNK);
+    expect(midLength).toBeLessThanOrEqual(IDLE);
+    const decoder = (engine as unknown as { decoder: OnnxDecoder }).decoder;
+    const firsts: string[] = [];
+    const mid = shortAtPause(engine, firsts, request("mid", MID, 8));
+    const original = decoder.prefillChunk.bind(decoder);
+    let longChunks = 0;
+    decoder.prefillChunk = (ids, past, extra = {}) => {
+      if (ids.length === IDLE && ++longChunks === 2 && extra.between) extra = { ...extra, between: mid.atPause(extra.between) };
+      return original(ids, past, extra);
+    };
+    const long = await collect(engine, request("long", STORY.repeat(12), 8), firsts);
+    const midTokens = await mid.tokens();
+    // Its whole prompt in one run, inside the long prompt's second idle chunk (over the step's budget: no stream waited).
+    const step = trace.find((s) => s.chunks.some((c) => c.id === "mid"))!;
+    expect(step.chunks.map((c) => [c.id, c.start, c.tokens])).toEqual([["mid", 0, midLength], ["long", IDLE, IDLE]]);
+    expect(step.decodeRows).toBe(0);
+    expect(firsts).toEqual(["mid", "long"]);
+    await expectAsAlone([[request("mid", MID, 8), midTokens], [request("long", STORY.repeat(12), 8), long]]);
   });
 
   it("holds a long prompt out of the step that admitted it: a short one sent during that step's decode run goes first", async () => {

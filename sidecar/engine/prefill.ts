@@ -58,8 +58,8 @@ export const DEFAULT_PREFILL_YIELD = 4;
  * 2,000-token prompt of random-100m ran at about four fifths of its rate in
  * 256-token ones here, a 128-token one at nine tenths of its rate in one
  * (README, Latency, "A prompt alone"). The price: a request arriving
- * meanwhile waits for one segment of the bigger run (Scheduler.letThrough),
- * or the run's end for a prompt of several chunks.
+ * meanwhile waits for one segment of the bigger run, then runs whole if it
+ * fits in an idle chunk (Scheduler.letThrough).
  */
 export const DEFAULT_IDLE_CHUNK = 256;
 

@@ -347,8 +347,8 @@ export class Scheduler {
   /**
    * Between two segments of a run (a prompt's chunk, or the decode run): a
    * prompt that arrived meanwhile, has not started and fits in one chunk and
-   * what is left of the step's budget runs whole now, instead of after the
-   * rest of the run (a 64-token chunk of a long prompt takes 35-80 ms on
+   * what is left of the step's budget (with no stream running: in one idle
+   * chunk, prefill.ts) runs whole now, instead of after the rest of the run (a 64-token chunk of a long prompt takes 35-80 ms on
    * random-100m here, a decode run beside a 2,000-token row 25-50 ms, a
    * 4-token prompt 15-20 ms). It joins the batch with the step's other
    * prompts. Only from the outermost run: a prompt let through does not let
@@ -357,10 +357,13 @@ export class Scheduler {
   private async letThrough(plan: StepPlan): Promise<void> {
     await new Promise((r) => setImmediate(r));
     this.admit();
-    const { chunk } = this.chunking;
+    // No stream runs (the paused run is a prompt's, most often a lone one's idle chunk): no cadence to
+    // keep, so a newcomer of up to an idle chunk runs whole, whatever the budget (held is for decode runs).
+    const idle = this.running.length === 0;
+    const most = this.chunking.chunk + (idle ? idleGrowth(this.chunking, true) : 0);
     for (;;) {
-      const fresh = this.prefilling.filter((p) => !p.held && !plan.fed.has(p) && p.done === 0 && p.remaining <= chunk);
-      const next = planChunks(fresh, plan.left, chunk, true)[0];
+      const fresh = this.prefilling.filter((p) => (idle || !p.held) && !plan.fed.has(p) && p.done === 0 && p.remaining <= most);
+      const next = planChunks(fresh, idle ? Infinity : plan.left, most, true)[0];
       if (!next || next.tokens < next.prompt.remaining) return;
       await this.feed(plan, next.prompt, next.tokens, undefined, true);
     }
