@@ -55,9 +55,9 @@ export const DEFAULT_PREFILL_YIELD = 4;
  * The engine's default `idleChunk` (`--idle-chunk`). Chunks exist to share
  * steps; a prompt with nothing to share them with (no running rows, no other
  * prompt admitted or waiting) pays for small ones: in 64-token chunks a lone
- * 2,000-token prompt of random-100m ran at about four fifths of its rate in
- * 256-token ones here, a 128-token one at nine tenths of its rate in one
- * (README, Latency, "A prompt alone"). The price: a request arriving
+ * 2,000-token prompt of random-100m ran at 77-87% of its rate in 256-token
+ * ones here, a 128-token one at 72-90% of its rate in one (five paired runs;
+ * README, Latency, "A prompt alone"). The price: a request arriving
  * meanwhile waits for one segment of the bigger run, then runs whole if it
  * fits in an idle chunk (Scheduler.letThrough).
  */

@@ -325,13 +325,17 @@ export class Scheduler {
       if (this.chunked) await this.admitArrivals();
       const candidates = this.prefilling.filter((p) => !p.held && !plan.fed.has(p));
       // A prompt that is the only work takes bigger chunks, the budget growing by as much (prefill.ts idleGrowth).
-      const alone = plan.fed.size === 0 && this.running.length === 0 && this.waiting.length === 0 && this.prefilling.length === 1;
-      const grow = idleGrowth(this.chunking, alone);
+      const grow = idleGrowth(this.chunking, plan.fed.size === 0 && this.lonePrompt);
       const next = planChunks(candidates, plan.left + grow, chunk + grow, plan.fed.size > 0, capAfter(plan.fed), this.chunking.yieldSteps)[0];
       if (!next) return;
       plan.left += grow;
       await this.feed(plan, next.prompt, next.tokens, between);
     }
+  }
+
+  /** One admitted prompt is all the work: no running row, no other prompt admitted or waiting. */
+  private get lonePrompt(): boolean {
+    return this.running.length === 0 && this.waiting.length === 0 && this.prefilling.length === 1;
   }
 
   /** Chunked prefill is on (prefill.ts): prompts are admitted, and let through, mid-step. */
@@ -348,9 +352,9 @@ export class Scheduler {
    * Between two segments of a run (a prompt's chunk, or the decode run): a
    * prompt that arrived meanwhile, has not started and fits in one chunk and
    * what is left of the step's budget (with no stream running: in one idle
-   * chunk, prefill.ts) runs whole now, instead of after the rest of the run (a 64-token chunk of a long prompt takes 35-80 ms on
-   * random-100m here, a decode run beside a 2,000-token row 25-50 ms, a
-   * 4-token prompt 15-20 ms). It joins the batch with the step's other
+   * chunk, prefill.ts) runs whole now, instead of after the rest of the run
+   * (a 64-token chunk of a long prompt takes 35-80 ms on random-100m here, a
+   * decode run beside a 2,000-token row 25-50 ms, a 4-token prompt 15-20 ms). It joins the batch with the step's other
    * prompts. Only from the outermost run: a prompt let through does not let
    * others through in turn.
    */
