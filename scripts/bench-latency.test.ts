@@ -7,7 +7,8 @@ import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { rmSync } from "node:fs";
 import { captureOutput } from "../test/support/capture.ts";
 import { tempDir } from "../test/support/tmp.ts";
-import { prefillRepeats } from "./bench-latency/measure.ts";
+import { PREFILL_PASSES, prefillRates, prefillRepeats, type Backend } from "./bench-latency/measure.ts";
+import { GenerateChunk, type GenerateRequest } from "../proto/gen/steerguard/v1/sidecar.ts";
 import { DEFAULT_IDLE_CHUNK } from "../sidecar/engine/prefill.ts";
 import { aloneChunk, gapStats, parseSetting } from "./bench-latency/report.ts";
 import { main } from "./bench-latency.ts";
@@ -49,6 +50,30 @@ describe("bench:latency", () => {
     // Each prefill length is timed over about the longest one's tokens, an odd number of times (a median).
     expect([128, 512, 2000].map((n) => prefillRepeats(n, 2000))).toEqual([15, 5, 1]);
     expect(prefillRepeats(16, 120)).toBe(9);
+  });
+
+  it("times the prefill lengths in alternating passes and takes each length's median over all its runs", async () => {
+    // A fake engine whose speed drifts: every run is slower than the one before. Prompts are named by length.
+    const order: number[] = [];
+    let clock = 0;
+    const engine: Backend = {
+      async *generate(req: GenerateRequest) {
+        const tokens = Number(req.input?.$case === "prompt" ? req.input.value : NaN);
+        order.push(tokens);
+        clock++;
+        yield GenerateChunk.fromPartial({ tokenIds: [1], finish: { usage: { promptTokens: tokens, timeToFirstTokenMs: tokens * (1 + clock / 100) } } });
+      },
+    } as Backend;
+    const rates = await prefillRates(engine, ["128", "512", "2000"], [128, 512, 2000]);
+    const block = (n: number, k: number) => Array.from({ length: k }, () => n);
+    // Three passes of 15 / 5 / 1 runs, the middle one longest first.
+    expect(PREFILL_PASSES).toBe(3);
+    expect(order).toEqual([...block(128, 15), ...block(512, 5), 2000, 2000, ...block(512, 5), ...block(128, 15), ...block(128, 15), ...block(512, 5), 2000]);
+    // The 2,000-token runs came at clock 21, 22 and 63 (median 22); the 128-token runs at 1-15, 28-42 and 43-57.
+    expect(rates[2000]).toBeCloseTo(1000 / (1 + 22 / 100), 6);
+    const at = (n: number) => order.flatMap((t, i) => (t === n ? [(n * 1000) / (n * (1 + (i + 1) / 100))] : [])).sort((a, b) => a - b);
+    expect(rates[128]).toBeCloseTo(at(128)[22]!, 6);
+    expect(rates[512]).toBeCloseTo(at(512)[7]!, 6);
   });
 
   it("runs every setting on each graph layout asked for: --segments 0 (one graph) and N blocks per segment", async () => {

@@ -28,7 +28,7 @@ import type { WeightPrecision } from "../sidecar/model/quantize.ts";
 import { ATTENTION_KINDS, type AttentionKind } from "../sidecar/model/graph/llama-graph.ts";
 import { DEFAULT_BLOCK_SIZE } from "../sidecar/model/quantize.ts";
 import { DEFAULT_STORIES, MODELS, prepareModel, promptOf, type ModelName } from "./bench-engine.ts";
-import { decodeRate, firstTokenMs, gaps, mixedLoad, prefillRate, prefillRepeats, StepLog, timed, type Backend } from "./bench-latency/measure.ts";
+import { decodeRate, firstTokenMs, gaps, mixedLoad, prefillRates, StepLog, timed, type Backend } from "./bench-latency/measure.ts";
 import { gapStats, parseSetting, report, type Figures, type Setting } from "./bench-latency/report.ts";
 
 /** A column of the table: a scheduler setting on one attention build, in one engine or several (--replicas). */
@@ -75,8 +75,8 @@ tokens/s at batch 1 and B; then the issue's goals for each chunked setting.
   --long-tokens N       the long prompt's length in tokens (default 2000)
   --short-tokens N      the short prompts' length in tokens (default 4; a chat
                         prompt with its template is more like 100-300)
-  --prefill-lengths L   comma-separated prompt lengths for prefill tokens/s
-                        (default 128,512,2000)
+  --prefill-lengths L   comma-separated prompt lengths for prefill tokens/s, each timed
+                        alone in three passes over all of them (default 128,512,2000)
   --batch B             concurrent requests of the batched decode run (default 8)
   --new-tokens N        tokens per decode-rate request (default 32)
   --rounds N            rounds; medians are shown (default 1)
@@ -222,12 +222,9 @@ async function bench(opts: Options): Promise<string> {
         for (let k = 0; k < 3; k++) times.push(firstTokenMs(await timed(e, "short", prompts.short, 2)));
         out.shortAloneMs = times.sort((a, b) => a - b)[1];
       });
-      for (let k = 0; k < prefillPrompts.length; k++) {
-        await each(`prefill of ${opts.prefillLengths[k]} tokens`, async (e, out) => {
-          const length = opts.prefillLengths[k]!;
-          out.prefill![length] = (await prefillRate(e, prefillPrompts[k]!, prefillRepeats(length, Math.max(...opts.prefillLengths)))).tps;
-        });
-      }
+      await each(`prefill of ${opts.prefillLengths.join(", ")} tokens`, async (e, out) => {
+        out.prefill = await prefillRates(e, prefillPrompts, opts.prefillLengths);
+      });
       await each("decode at batch 1", async (e, out) => {
         out.decodeB1 = await decodeRate(e, decodePrompts.slice(0, 1), opts.newTokens);
       });

@@ -138,8 +138,8 @@ export async function mixedLoad(engine: Backend, prompts: MixedPrompts, streams:
   return { streams: arrivals, long, shortWithStreams, short, during: duringDone };
 }
 
-/** Prefill tokens/s of one prompt alone: its prompt tokens over the engine's time to first token. */
-export async function prefillRate(engine: Backend, prompt: string, repeats = 1): Promise<{ tokens: number; tps: number }> {
+/** Prefill tokens/s of one prompt alone: its prompt tokens over the engine's time to first token (the median of `repeats` runs, and each run's). */
+export async function prefillRate(engine: Backend, prompt: string, repeats = 1): Promise<{ tokens: number; tps: number; runs: number[] }> {
   const rates: number[] = [];
   let tokens = 0;
   for (let i = 0; i < repeats; i++) {
@@ -147,7 +147,30 @@ export async function prefillRate(engine: Backend, prompt: string, repeats = 1):
     tokens = a.promptTokens;
     rates.push((a.promptTokens * 1000) / a.ttftMs);
   }
-  return { tokens, tps: median(rates) };
+  return { tokens, tps: median(rates), runs: rates };
+}
+
+/** Passes over the prompt lengths in one round of prefillRates. */
+export const PREFILL_PASSES = 3;
+
+/**
+ * Prefill tokens/s at each length (`prompts[k]` has `lengths[k]` tokens):
+ * PREFILL_PASSES passes, each timing every length in turn (prefillRepeats
+ * runs; every other pass longest first), and each length's median over all
+ * its runs. The lengths are timed at the same moments of a machine whose
+ * speed drifts by seconds: one 2,000-token run against fifteen 128-token
+ * runs timed a few seconds apart moved the 2,000 / 128 ratio by up to
+ * thirty points from round to round here.
+ */
+export async function prefillRates(engine: Backend, prompts: string[], lengths: number[]): Promise<Record<number, number>> {
+  const longest = Math.max(...lengths);
+  const runs = lengths.map((): number[] => []);
+  for (let pass = 0; pass < PREFILL_PASSES; pass++) {
+    const order = lengths.map((_, k) => k);
+    if (pass % 2 === 1) order.reverse();
+    for (const k of order) runs[k]!.push(...(await prefillRate(engine, prompts[k]!, prefillRepeats(lengths[k]!, longest))).runs);
+  }
+  return Object.fromEntries(lengths.map((n, k) => [n, median(runs[k]!)]));
 }
 
 /**
