@@ -3,11 +3,8 @@
  * direction, and labels that ignore the embeddings), and its CLI on the real
  * encoder and XSTest (a few prompts).
  */
-import { spawnSync } from "node:child_process";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { tempDir } from "../../test/support/tmp.ts";
+import { runScript } from "../../test/support/process.ts";
 import { LINEAR_PROBE } from "./encoder-probe.ts";
 import { outOfFold, separation } from "./ceiling-encoder.ts";
 import { mulberry32 } from "./train-lib.ts";
@@ -44,10 +41,7 @@ describe("outOfFold", () => {
 });
 
 describe("ceiling:encoder CLI (real process)", () => {
-  const REPO = fileURLToPath(new URL("../..", import.meta.url));
-  const tsx = join(REPO, "node_modules/.bin/tsx");
-  const env = { ...process.env, TMPDIR: tempDir("sg-tsx-cli-") };
-  const run = (...args: string[]) => spawnSync(tsx, [join(REPO, "scripts/classifier/ceiling-encoder.ts"), ...args], { encoding: "utf8", cwd: REPO, timeout: 120_000, env });
+  const run = (...args: string[]) => runScript("scripts/classifier/ceiling-encoder.ts", args, 120_000);
 
   it("prints its help, and rejects bad flags with exit 2", () => {
     const help = run("--help");

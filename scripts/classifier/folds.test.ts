@@ -1,11 +1,8 @@
-import { spawnSync } from "node:child_process";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { dedupeKey, type TextItem, type TrainingData } from "./data.ts";
 import { buildDataset } from "./dataset.ts";
 import { foldOf, foldSplit, INJECTED_PREFIX } from "./folds.ts";
-import { tempDir } from "../../test/support/tmp.ts";
+import { runScript } from "../../test/support/process.ts";
 
 const item = (text: string, label: 0 | 1, source: string): TextItem => ({ text, label, source });
 
@@ -84,11 +81,7 @@ describe("foldSplit", () => {
 });
 
 describe("ceiling:classifier CLI (real process)", () => {
-  const REPO = fileURLToPath(new URL("../..", import.meta.url));
-  const tsx = join(REPO, "node_modules/.bin/tsx");
-  // The tsx CLI keeps an IPC directory in TMPDIR (tsx-UID/): give it one that is removed.
-  const env = { ...process.env, TMPDIR: tempDir("sg-tsx-cli-") };
-  const run = (...args: string[]) => spawnSync(tsx, [join(REPO, "scripts/classifier/ceiling.ts"), ...args], { encoding: "utf8", cwd: REPO, timeout: 60_000, env });
+  const run = (...args: string[]) => runScript("scripts/classifier/ceiling.ts", args, 60_000);
 
   it("prints its help, and rejects bad flags with exit 2 before any training", () => {
     const help = run("--help");

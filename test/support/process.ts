@@ -2,10 +2,22 @@
  * Helpers for cross-process tests: start a real process, wait for the line
  * that says it is ready, and stop it.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from "node:child_process";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { tempDir } from "./tmp.ts";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/**
+ * Runs a repo script (`script`, relative to the repo root) through the tsx CLI
+ * to its end, from the repo root. The tsx CLI keeps an IPC directory in
+ * TMPDIR (tsx-UID/): each run gets one that is removed after the test file.
+ */
+export function runScript(script: string, args: readonly string[], timeoutMs?: number): SpawnSyncReturns<string> {
+  const env = { ...process.env, TMPDIR: tempDir("sg-tsx-cli-") };
+  return spawnSync(join(REPO_ROOT, "node_modules/.bin/tsx"), [join(REPO_ROOT, script), ...args], { encoding: "utf8", cwd: REPO_ROOT, timeout: timeoutMs, env });
+}
 
 export interface Started {
   child: ChildProcess;
