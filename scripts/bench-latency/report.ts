@@ -6,7 +6,8 @@
 import { prefillFlops, rateCeiling, type PrefillShape } from "../../sidecar/model/flops.ts";
 import type { LlamaDims } from "../../sidecar/model/weights.ts";
 import { median, table } from "../bench-engine.ts";
-import { DEFAULT_IDLE_CHUNK } from "../../sidecar/engine/prefill.ts";
+import { chunkingOf } from "../../sidecar/engine/engine.ts";
+import { idleGrowth } from "../../sidecar/engine/prefill.ts";
 
 /** A scheduler setting: "off" (whole prompts) or a prompt chunk and a step budget, and perhaps how many steps a prompt gives way and its chunk alone. */
 export interface Setting {
@@ -31,11 +32,11 @@ export function parseSetting(raw: string): Setting {
   return setting;
 }
 
-/** The tokens per run of a prompt prefilled alone, as the prefill rates are timed (0: whole; prefill.ts idleGrowth). */
+/** The tokens per run of a prompt prefilled alone, as the prefill rates are timed (0: whole): the engine's own rule (prefill.ts idleGrowth). */
 export function aloneChunk(s: Setting): number {
-  if (s.prefillChunk === 0) return 0;
-  const idle = s.idleChunk ?? DEFAULT_IDLE_CHUNK;
-  return idle === 0 ? 0 : Math.max(idle, s.prefillChunk);
+  const c = chunkingOf(s);
+  const n = c.chunk + idleGrowth(c, true);
+  return Number.isFinite(n) ? n : 0;
 }
 
 /** Median, 99th percentile (nearest rank) and max of a stream's gaps. */

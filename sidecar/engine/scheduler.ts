@@ -354,9 +354,9 @@ export class Scheduler {
    * what is left of the step's budget (with no stream running: in one idle
    * chunk, prefill.ts) runs whole now, instead of after the rest of the run
    * (a 64-token chunk of a long prompt takes 35-80 ms on random-100m here, a
-   * decode run beside a 2,000-token row 25-50 ms, a 4-token prompt 15-20 ms). It joins the batch with the step's other
-   * prompts. Only from the outermost run: a prompt let through does not let
-   * others through in turn.
+   * decode run beside a 2,000-token row 25-50 ms, a 4-token prompt 15-20 ms).
+   * It joins the batch with the step's other prompts. Only from the outermost
+   * run: a prompt let through does not let others through in turn.
    */
   private async letThrough(plan: StepPlan): Promise<void> {
     await new Promise((r) => setImmediate(r));
@@ -364,7 +364,7 @@ export class Scheduler {
     // No stream runs (the paused run is a prompt's, most often a lone one's idle chunk): no cadence to
     // keep, so a newcomer of up to an idle chunk runs whole, whatever the budget (held is for decode runs).
     const idle = this.running.length === 0;
-    const most = this.chunking.chunk + (idle ? idleGrowth(this.chunking, true) : 0);
+    const most = this.chunking.chunk + idleGrowth(this.chunking, idle);
     for (;;) {
       const fresh = this.prefilling.filter((p) => (idle || !p.held) && !plan.fed.has(p) && p.done === 0 && p.remaining <= most);
       const next = planChunks(fresh, idle ? Infinity : plan.left, most, true)[0];

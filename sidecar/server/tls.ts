@@ -36,7 +36,6 @@ export interface ServerTlsOptions {
   reloadMs?: number;
 }
 
-
 /** A slow or silent client's handshake is given up after this long. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
