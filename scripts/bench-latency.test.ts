@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { rmSync } from "node:fs";
 import { captureOutput } from "../test/support/capture.ts";
 import { tempDir } from "../test/support/tmp.ts";
-import { PREFILL_PASSES, prefillRates, prefillRepeats, type Backend } from "./bench-latency/measure.ts";
+import { DEFAULT_PREFILL_PASSES, prefillRates, prefillRepeats, type Backend } from "./bench-latency/measure.ts";
 import { GenerateChunk, type GenerateRequest } from "../proto/gen/steerguard/v1/sidecar.ts";
 import { DEFAULT_IDLE_CHUNK } from "../sidecar/engine/prefill.ts";
 import { aloneChunk, gapStats, parseSetting } from "./bench-latency/report.ts";
@@ -28,6 +28,7 @@ describe("bench:latency", () => {
     expect(await main(["--streams", "1.5"])).toBe(2);
     expect(await main(["--attention", "flash"])).toBe(2);
     expect(await main(["--segments", "two"])).toBe(2);
+    expect(await main(["--prefill-passes", "0"])).toBe(2);
     expect(await main(["--model", "tiny", "--long-tokens", "4000", "--cache-dir", cacheDir])).toBe(2);
     const text = err.join("");
     expect(text).toContain('CHUNK/STEP, CHUNK/STEP/YIELD or CHUNK/STEP/YIELD/IDLE with 1 <= CHUNK <= STEP, got "64/32"');
@@ -64,25 +65,34 @@ describe("bench:latency", () => {
         yield GenerateChunk.fromPartial({ tokenIds: [1], finish: { usage: { promptTokens: tokens, timeToFirstTokenMs: tokens * (1 + clock / 100) } } });
       },
     } as Backend;
-    const rates = await prefillRates(engine, ["128", "512", "2000"], [128, 512, 2000]);
+    const { rates, byPass } = await prefillRates(engine, ["128", "512", "2000"], [128, 512, 2000], 3);
     const block = (n: number, k: number) => Array.from({ length: k }, () => n);
     // Three passes of 15 / 5 / 1 runs, the middle one longest first.
-    expect(PREFILL_PASSES).toBe(3);
     expect(order).toEqual([...block(128, 15), ...block(512, 5), 2000, 2000, ...block(512, 5), ...block(128, 15), ...block(128, 15), ...block(512, 5), 2000]);
     // The 2,000-token runs came at clock 21, 22 and 63 (median 22); the 128-token runs at 1-15, 28-42 and 43-57.
     expect(rates[2000]).toBeCloseTo(1000 / (1 + 22 / 100), 6);
     const at = (n: number) => order.flatMap((t, i) => (t === n ? [(n * 1000) / (n * (1 + (i + 1) / 100))] : [])).sort((a, b) => a - b);
     expect(rates[128]).toBeCloseTo(at(128)[22]!, 6);
     expect(rates[512]).toBeCloseTo(at(512)[7]!, 6);
+    // Each pass's own medians: the 2,000-token run of each, the middle 128-token run of each (clock 8, 35, 50).
+    expect(byPass.map((p) => p[2000])).toEqual([21, 22, 63].map((c) => 1000 / (1 + c / 100)));
+    expect(byPass.map((p) => p[128])).toEqual([8, 35, 50].map((c) => 1000 / (1 + c / 100)));
+    // By default, five passes: the 2,000-token prompt runs once in each.
+    order.length = 0;
+    await prefillRates(engine, ["128", "2000"], [128, 2000]);
+    expect(DEFAULT_PREFILL_PASSES).toBe(5);
+    expect(order.filter((n) => n === 2000)).toHaveLength(5);
+    expect(order.filter((n) => n === 128)).toHaveLength(5 * 15);
   });
 
   it("runs every setting on each graph layout asked for: --segments 0 (one graph) and N blocks per segment", async () => {
     const { out } = capture();
-    const argv = ["--model", "tiny", "--settings", "8/16", "--attention", "gqa", "--segments", "0,1", "--long-tokens", "120", "--prefill-lengths", "16,120", "--new-tokens", "4", "--batch", "2", "--cache-dir", cacheDir];
+    const argv = ["--model", "tiny", "--settings", "8/16", "--attention", "gqa", "--segments", "0,1", "--long-tokens", "120", "--prefill-lengths", "16,120", "--prefill-passes", "1", "--new-tokens", "4", "--batch", "2", "--cache-dir", cacheDir];
     expect(await main(argv)).toBe(0);
     const lines = out.join("").split("\n");
     expect(lines.find((l) => l.startsWith("figure "))!.split(/\s{2,}/)).toEqual(["figure", "chunk 8/16 gqa whole", "chunk 8/16 gqa seg1"]);
     expect(lines.filter((l) => l.startsWith("  chunk 8/16 gqa seg1: "))).toHaveLength(4); // (no "off" column to compare decode with)
+    expect(out.join("")).toContain("prefill rates over 1 pass a round");
   });
 
   it("prints one column per setting and attention build, a row per figure, and the goals of each chunked setting", async () => {
@@ -90,6 +100,7 @@ describe("bench:latency", () => {
     const argv = ["--model", "tiny", "--settings", "off,8/16,8/16/4/8", "--attention", "plain,gqa", "--long-tokens", "120", "--prefill-lengths", "16,120", "--new-tokens", "4", "--batch", "2", "--cache-dir", cacheDir];
     expect(await main(argv)).toBe(0);
     const lines = out.join("").split("\n");
+    expect(out.join("")).toContain(`prefill rates over ${DEFAULT_PREFILL_PASSES} passes a round`);
     const header = lines.findIndex((l) => l.startsWith("figure "));
     expect(lines[header]!.split(/\s{2,}/)).toEqual(["figure", "off", "chunk 8/16", "chunk 8/16 yield 4 idle 8", "off gqa", "chunk 8/16 gqa", "chunk 8/16 yield 4 idle 8 gqa"]);
     const rows = new Map(lines.slice(header + 2, lines.indexOf("", header)).map((l) => {
@@ -101,12 +112,16 @@ describe("bench:latency", () => {
       "long prompt (120 tok) TTFT ms", "steps as the long row joins ms", "page faults in those steps", "short prompt TTFT sent just after it ms",
       "short TTFT sent during its prefill, median / max ms", "short prompt TTFT with the streams only ms", "short prompt TTFT alone (idle) ms", "short just after / alone",
       "short during, max / alone",
-      "prefill tok/s at 16", "prefill tok/s at 120", "prefill 120 / 16",
+      "prefill tok/s at 16", "prefill tok/s at 120", "prefill 120 / 16", "prefill 120 / 16, lowest-highest of one pass",
       "prefill GFLOP/s at 16", "prefill GFLOP/s at 120", "prefill 120 / 16: ceiling at one speed", "decode b1 tok/s", "decode b2 tok/s",
     ]);
     for (const cells of rows.values()) expect(cells).toHaveLength(6);
     expect(rows.get("stream 1 gap median / p99 / max ms")![1]).toMatch(/^[\d.]+ \/ [\d.]+ \/ [\d.]+$/);
     expect(rows.get("prefill tok/s at 120")![0]).toMatch(/^[\d,.]+$/);
+    for (const cell of rows.get("prefill 120 / 16, lowest-highest of one pass")!) {
+      const [lo, hi] = cell.split("-").map((x) => Number(x.replace("%", "")));
+      expect(lo).toBeLessThanOrEqual(hi!);
+    }
     // The step the long row joined in and the next two, in every column.
     for (const cell of rows.get("steps as the long row joins ms")!) expect(cell).toMatch(/^[\d,.]+ \/ [\d,.]+ \/ [\d,.]+$/);
     // Short prompts went in during the chunked long prefill (15 chunks of 8), none in the whole-prompt one.

@@ -28,8 +28,8 @@ import type { WeightPrecision } from "../sidecar/model/quantize.ts";
 import { ATTENTION_KINDS, type AttentionKind } from "../sidecar/model/graph/llama-graph.ts";
 import { DEFAULT_BLOCK_SIZE } from "../sidecar/model/quantize.ts";
 import { DEFAULT_STORIES, MODELS, prepareModel, promptOf, type ModelName } from "./bench-engine.ts";
-import { decodeRate, firstTokenMs, gaps, mixedLoad, prefillRates, StepLog, timed, type Backend } from "./bench-latency/measure.ts";
-import { gapStats, parseSetting, report, type Figures, type Setting } from "./bench-latency/report.ts";
+import { decodeRate, DEFAULT_PREFILL_PASSES, firstTokenMs, gaps, mixedLoad, prefillRates, StepLog, timed, type Backend } from "./bench-latency/measure.ts";
+import { gapStats, parseSetting, report, type Figures, type ReportContext, type Setting } from "./bench-latency/report.ts";
 
 /** A column of the table: a scheduler setting on one attention build, in one engine or several (--replicas). */
 type Column = Setting & { attention: AttentionKind; replicas: number; segmentLayers: number | "auto" };
@@ -76,7 +76,9 @@ tokens/s at batch 1 and B; then the issue's goals for each chunked setting.
   --short-tokens N      the short prompts' length in tokens (default 4; a chat
                         prompt with its template is more like 100-300)
   --prefill-lengths L   comma-separated prompt lengths for prefill tokens/s, each timed
-                        alone in three passes over all of them (default 128,512,2000)
+                        alone in passes over all of them (default 128,512,2000)
+  --prefill-passes N    passes a round over the prefill lengths, each length's rate the
+                        median of all its runs (default ${DEFAULT_PREFILL_PASSES})
   --batch B             concurrent requests of the batched decode run (default 8)
   --new-tokens N        tokens per decode-rate request (default 32)
   --rounds N            rounds; medians are shown (default 1)
@@ -86,18 +88,13 @@ tokens/s at batch 1 and B; then the issue's goals for each chunked setting.
   -h, --help            show this help
 `;
 
-interface Options {
+/** The command line; the fields the report prints come under their names there. */
+interface Options extends Pick<ReportContext, "streams" | "longTokens" | "shortTokens" | "prefillLengths" | "prefillPasses" | "batch" | "rounds"> {
   model: ModelName;
   weights: WeightPrecision;
   /** One column per setting and attention build. */
   settings: Column[];
-  streams: number;
-  longTokens: number;
-  shortTokens: number;
-  prefillLengths: number[];
-  batch: number;
   newTokens: number;
-  rounds: number;
   threads: number;
   cacheDir: string;
   stories: string;
@@ -115,6 +112,7 @@ function parse(argv: string[]): Options | { exit: number } {
     "long-tokens": { type: "string" },
     "short-tokens": { type: "string" },
     "prefill-lengths": { type: "string", default: "128,512,2000" },
+    "prefill-passes": { type: "string" },
     batch: { type: "string" },
     "new-tokens": { type: "string" },
     rounds: { type: "string" },
@@ -152,6 +150,7 @@ function parse(argv: string[]): Options | { exit: number } {
     longTokens: intFlag("long-tokens", v["long-tokens"], { min: 2, default: 2000 }),
     shortTokens: intFlag("short-tokens", v["short-tokens"], { min: 1, default: 4 }),
     prefillLengths,
+    prefillPasses: intFlag("prefill-passes", v["prefill-passes"], { min: 1, max: 99, default: DEFAULT_PREFILL_PASSES }),
     batch: intFlag("batch", v.batch, { min: 2, default: 8 }),
     newTokens: intFlag("new-tokens", v["new-tokens"], { min: 2, default: 32 }),
     rounds: intFlag("rounds", v.rounds, { min: 1, default: 1 }),
@@ -223,7 +222,7 @@ async function bench(opts: Options): Promise<string> {
         out.shortAloneMs = times.sort((a, b) => a - b)[1];
       });
       await each(`prefill of ${opts.prefillLengths.join(", ")} tokens`, async (e, out) => {
-        out.prefill = await prefillRates(e, prefillPrompts, opts.prefillLengths);
+        ({ rates: out.prefill, byPass: out.prefillByPass } = await prefillRates(e, prefillPrompts, opts.prefillLengths, opts.prefillPasses));
       });
       await each("decode at batch 1", async (e, out) => {
         out.decodeB1 = await decodeRate(e, decodePrompts.slice(0, 1), opts.newTokens);
@@ -237,7 +236,7 @@ async function bench(opts: Options): Promise<string> {
     const env = `bench:latency: ${opts.model} (${opts.weights} weights; attention ${[...builds.keys()].join(", ")}), onnxruntime-node ${ort} ${e0.device.toUpperCase()}, ` +
       `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? "?"}), node ${process.version}, intra-op threads ${opts.threads || "default"}`;
     return report(opts.settings, results, {
-      env, streams: opts.streams, longTokens: opts.longTokens, shortTokens: opts.shortTokens, prefillLengths: opts.prefillLengths, batch: opts.batch, rounds: opts.rounds,
+      env, streams: opts.streams, longTokens: opts.longTokens, shortTokens: opts.shortTokens, prefillLengths: opts.prefillLengths, prefillPasses: opts.prefillPasses, batch: opts.batch, rounds: opts.rounds,
       dims: model.manifest.dims, headRows: engines.map((e) => (e.segments > 1 ? "last" : "all")),
     });
   } finally {

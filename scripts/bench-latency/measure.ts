@@ -150,27 +150,46 @@ export async function prefillRate(engine: Backend, prompt: string, repeats = 1):
   return { tokens, tps: median(rates), runs: rates };
 }
 
-/** Passes over the prompt lengths in one round of prefillRates. */
-export const PREFILL_PASSES = 3;
+/**
+ * Passes over the prompt lengths in one round of prefillRates (--prefill-passes).
+ * Five: over 24 passes of the gqa build here, the 2,000 / 128 ratio of one pass
+ * ranged from 74% to 96% (median 85%); taken over three consecutive passes it
+ * fell below 80% in one window of 22, over five in none of 20 (lowest 81.5%).
+ */
+export const DEFAULT_PREFILL_PASSES = 5;
 
 /**
  * Prefill tokens/s at each length (`prompts[k]` has `lengths[k]` tokens):
- * PREFILL_PASSES passes, each timing every length in turn (prefillRepeats
+ * `passes` passes, each timing every length in turn (prefillRepeats
  * runs; every other pass longest first), and each length's median over all
- * its runs. The lengths are timed at the same moments of a machine whose
- * speed drifts by seconds: one 2,000-token run against fifteen 128-token
- * runs timed a few seconds apart moved the 2,000 / 128 ratio by up to
- * thirty points from round to round here.
+ * its runs (`rates`); `byPass` has each pass's own medians, to show how far
+ * the machine moved them. The lengths are timed at the same moments of a
+ * machine whose speed drifts by seconds: one 2,000-token run against fifteen
+ * 128-token runs timed a few seconds apart moved the 2,000 / 128 ratio by up
+ * to thirty points from round to round here.
  */
-export async function prefillRates(engine: Backend, prompts: string[], lengths: number[]): Promise<Record<number, number>> {
+export async function prefillRates(engine: Backend, prompts: string[], lengths: number[], passes = DEFAULT_PREFILL_PASSES): Promise<PrefillRates> {
   const longest = Math.max(...lengths);
   const runs = lengths.map((): number[] => []);
-  for (let pass = 0; pass < PREFILL_PASSES; pass++) {
+  const byPass: Record<number, number>[] = [];
+  for (let pass = 0; pass < passes; pass++) {
     const order = lengths.map((_, k) => k);
     if (pass % 2 === 1) order.reverse();
-    for (const k of order) runs[k]!.push(...(await prefillRate(engine, prompts[k]!, prefillRepeats(lengths[k]!, longest))).runs);
+    const these: Record<number, number> = {};
+    for (const k of order) {
+      const r = (await prefillRate(engine, prompts[k]!, prefillRepeats(lengths[k]!, longest))).runs;
+      runs[k]!.push(...r);
+      these[lengths[k]!] = median(r);
+    }
+    byPass.push(these);
   }
-  return Object.fromEntries(lengths.map((n, k) => [n, median(runs[k]!)]));
+  return { rates: Object.fromEntries(lengths.map((n, k) => [n, median(runs[k]!)])), byPass };
+}
+
+/** Prefill tokens/s by prompt length, over all passes and in each. */
+export interface PrefillRates {
+  rates: Record<number, number>;
+  byPass: Record<number, number>[];
 }
 
 /**

@@ -61,6 +61,8 @@ export interface Figures {
   shortAloneMs: number;
   /** Prefill tokens/s by prompt length. */
   prefill: Record<number, number>;
+  /** The same in each pass over the lengths (measure.ts prefillRates). */
+  prefillByPass: Record<number, number>[];
   decodeB1: number;
   decodeBatch: number;
   /** Wall time of the step in which the long row joined the batch and of the next two, ms. */
@@ -81,6 +83,8 @@ export interface ReportContext {
   /** The short prompts' length in tokens (4 unless --short-tokens). */
   shortTokens: number;
   prefillLengths: number[];
+  /** Passes a round over the prefill lengths (measure.ts prefillRates). */
+  prefillPasses: number;
   batch: number;
   rounds: number;
   /** The model's shape, for the arithmetic of a prefill (sidecar/model/flops.ts). */
@@ -116,6 +120,12 @@ function goals(s: Setting, f: Summary, off: Summary | undefined, ctx: ReportCont
   return lines;
 }
 
+/** The lowest and the highest ratio of two lengths' rates within one pass, over every pass of every round. */
+function passRange(byPass: Record<number, number>[], top: number, bottom: number): string {
+  const r = byPass.map((p) => p[top]! / p[bottom]!).filter(Number.isFinite);
+  return r.length === 0 ? "-" : `${pct(Math.min(...r))}-${pct(Math.max(...r))}`;
+}
+
 /** A setting's figures over rounds: each a median; the short prompts sent during the long prefill as the median and the max of each round's. */
 type Summary = Omit<Figures, "shortDuringMs"> & { shortDuringMedianMs: number; shortDuringMaxMs: number };
 
@@ -136,6 +146,7 @@ export function summarize(rounds: Figures[]): Summary {
     shortDuringMaxMs: med(at((f) => Math.max(...f.shortDuringMs))),
     shortAloneMs: med(at((f) => f.shortAloneMs)),
     prefill: Object.fromEntries(lengths.map((n) => [n, med(at((f) => f.prefill[n]!))])),
+    prefillByPass: rounds.flatMap((f) => f.prefillByPass),
     decodeB1: med(at((f) => f.decodeB1)),
     decodeBatch: med(at((f) => f.decodeBatch)),
     joinStepsMs: rounds[0]!.joinStepsMs.map((_, k) => med(at((f) => f.joinStepsMs[k] ?? NaN))),
@@ -165,13 +176,14 @@ export function report(settings: Setting[], results: Figures[][], ctx: ReportCon
   const maxLen = Math.max(...ctx.prefillLengths);
   const minLen = Math.min(...ctx.prefillLengths);
   rows.push(row(`prefill ${maxLen} / ${minLen}`, (f) => pct(f.prefill[maxLen]! / f.prefill[minLen]!)));
+  rows.push(row(`prefill ${maxLen} / ${minLen}, lowest-highest of one pass`, (f) => passRange(f.prefillByPass, maxLen, minLen)));
   const gflops = (i: number, n: number) => (prefillFlops(ctx.dims, n, shapeOf(settings[i]!, i, ctx)).total / n) * sums[i]!.prefill[n]! / 1e9;
   for (const n of ctx.prefillLengths) rows.push([`prefill GFLOP/s at ${n}`, ...sums.map((_, i) => num(gflops(i, n)))]);
   rows.push([`prefill ${maxLen} / ${minLen}: ceiling at one speed`, ...settings.map((s, i) => pct(rateCeiling(ctx.dims, minLen, maxLen, shapeOf(s, i, ctx))))]);
   rows.push(row("decode b1 tok/s", (f) => num(f.decodeB1)));
   rows.push(row(`decode b${ctx.batch} tok/s`, (f) => num(f.decodeBatch)));
   let out = `${ctx.env}\n${ctx.streams === 0 ? "no stream running" : `${ctx.streams} running stream${ctx.streams > 1 ? "s" : ""}`}, then a ${ctx.longTokens}-token prompt, a ${ctx.shortTokens}-token one 1 ms after it and three during its prefill; ` +
-    `medians of ${ctx.rounds} round${ctx.rounds > 1 ? "s" : ""}, settings interleaved in each round (CHUNK/STEP = --prefill-chunk / --step-tokens; yield Y = --prefill-yield; idle I = --idle-chunk, a prompt's chunk when it is the only work, as in the prefill rates)\n\n`;
+    `medians of ${ctx.rounds} round${ctx.rounds > 1 ? "s" : ""}, settings interleaved in each round, prefill rates over ${ctx.prefillPasses} pass${ctx.prefillPasses > 1 ? "es" : ""} a round (CHUNK/STEP = --prefill-chunk / --step-tokens; yield Y = --prefill-yield; idle I = --idle-chunk, a prompt's chunk when it is the only work, as in the prefill rates)\n\n`;
   out += table(["figure", ...settings.map((s) => s.label)], rows, 1);
   out += "\ngoals (issue 18):\n";
   settings.forEach((s, i) => {
