@@ -83,7 +83,9 @@ Options:
                      or more (random-100m: 2 blocks), else 0 = one graph (README, Latency)
   --cache-reserve-mb N  KV-cache memory written at start, so the first long prompts do not
                      stall running streams on page faults: whole batch rows at the full context,
-                     as many as fit (default ${DEFAULT_CACHE_RESERVE_MB}; 0 = none)
+                     as many as fit (fused attention: the batch caches and the prompt cache a long
+                     row takes, each that fits, and one warm-up step at the largest batch)
+                     (default ${DEFAULT_CACHE_RESERVE_MB}; 0 = none)
   --tls-cert FILE    serve TLS with this certificate chain (PEM; env SIDECAR_TLS_CERT); needs --tls-key.
                      Re-read when it changes (renewal without restart)
   --tls-key FILE     its private key (PEM; env SIDECAR_TLS_KEY)

@@ -26,6 +26,7 @@ import * as SN from "../steering/names.ts";
 import type { RowCache } from "./kv-cache.ts";
 import { appendToRow, gqaLengths, rowWithRoom } from "./gqa-kv-cache.ts";
 import { fileStamp, readReferringToFile } from "../model/graph/file-refs.ts";
+import { mallocTuned } from "./malloc-env.ts";
 import { onnx } from "../model/graph/onnx-builder.ts";
 import { autoSegmentLayers, lastRows, openSegments, segmentCuts, SegmentedSession, splitModel, type LogitsWanted } from "./segmented.ts";
 
@@ -54,6 +55,23 @@ export interface DecoderOptions {
    * Graphs without our residual-stream names run whole (with a warning).
    */
   segmentLayers?: number | "auto";
+  /**
+   * onnxruntime's CPU memory arena (its sessions' enableCpuMemArena).
+   * Default: off for fused attention in a process that runs with the
+   * sidecar's malloc settings (malloc-env.ts mallocTuned), else on. The
+   * arena grows by regions it maps afresh and touches part by part, so the
+   * first steps at every larger shape paid page faults even after a warm-up
+   * step at the largest (Scheduler.warmUp): 14,000 in the first decode step
+   * after a 2,000-token row joined random-100m's batch, 600-900 in each of
+   * its prefill chunks. With the arena off, malloc's heap (kept by those
+   * settings) serves them once it has grown. Plain attention keeps it: a
+   * whole long prompt's attention scores (192 MB at 2,000 tokens) are
+   * beyond what malloc keeps, and without the arena they were mapped afresh
+   * every run (1.8 million faults, against 300,000, for one 2,000-token
+   * prompt beside two streams). Without those settings glibc maps and
+   * unmaps large blocks on every step, and the arena is the better choice.
+   */
+  cpuArena?: boolean;
   /** Called with a warning (e.g. the CUDA fallback). Default: stderr. */
   warn?: (message: string) => void;
 }
@@ -199,7 +217,7 @@ export class OnnxDecoder {
    */
   static async load(modelDir: string, manifest: Manifest, opts: DecoderOptions = {}, model?: string | Uint8Array): Promise<OnnxDecoder> {
     const warn = opts.warn ?? ((m: string) => process.stderr.write(`${m}\n`));
-    const base: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: "all" };
+    const base: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: "all", enableCpuMemArena: opts.cpuArena ?? !(manifest.graph.attention === "gqa" && mallocTuned(process.env)) };
     // onnxruntime-node rejects an explicit undefined: set only what was given.
     if (opts.intraOpThreads) base.intraOpNumThreads = opts.intraOpThreads;
     if (opts.interOpThreads) base.interOpNumThreads = opts.interOpThreads;

@@ -68,7 +68,8 @@ export interface EngineOptions extends DecoderOptions {
 
 /**
  * Cache memory prefaulted at load: enough for random-100m's whole batch cache
- * (8 rows at 2,048 positions) and one full-context prompt; a model whose one
+ * (8 rows at 2,048 positions) and one full-context prompt (906 MB; fused
+ * attention: 719 MB, gqa-kv-cache.ts reserveGqaCache); a model whose one
  * row does not fit reserves nothing (README, Latency).
  */
 export const DEFAULT_CACHE_RESERVE_MB = 1024;
@@ -136,6 +137,8 @@ export class Engine implements SidecarBackend {
       cacheReserveMb: opts.cacheReserveMb ?? DEFAULT_CACHE_RESERVE_MB,
       pool: opts.pool,
     });
+    // Not fatal: the first long rows would only find onnxruntime's memory unmapped.
+    await scheduler.warmUp().catch((err: Error) => warn(`warning: the warm-up step failed (${err.message}); serving without it`));
     const m = prepared.manifest;
     const threadChars = opts.tokenizerThreadChars ?? DEFAULT_TOKENIZER_THREAD_CHARS;
     const thread = threadChars > 0

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { appendToRow, capacityFor, GqaKvCache, gqaLengths, rowWithRoom } from "./gqa-kv-cache.ts";
+import { BufferPool } from "./buffer-pool.ts";
+import { appendToRow, capacityFor, GqaKvCache, gqaLengths, reserveGqaCache, rowWithRoom } from "./gqa-kv-cache.ts";
 import type { RowCache } from "./kv-cache.ts";
+import { RowBuffers } from "./row-buffers.ts";
 
 const L = 2;
 const H = 2;
@@ -151,5 +153,59 @@ describe("prefill rows", () => {
   it("gqaLengths: each row's length after the step minus 1, and the longest", () => {
     expect(gqaLengths([5, 0, 9], 1)).toEqual({ seqlensK: Int32Array.from([5, 0, 9]), total: 10 });
     expect(gqaLengths([7], 4)).toEqual({ seqlensK: Int32Array.from([10]), total: 11 });
+  });
+});
+
+describe("reserveGqaCache (--cache-reserve-mb with fused attention)", () => {
+  const context = 256;
+  const dims = { nLayers: L, nKvHeads: H, headDim: D, contextLength: context };
+  /** Buffers taken afresh (not from what the pool keeps) while `run` runs. */
+  const fresh = (pool: BufferPool, run: () => void) => {
+    const before = pool.allocations;
+    run();
+    return pool.allocations - before;
+  };
+
+  it.each([1, 2, 3, 5, 7])("a long row joining %i short ones, and its prefill before that, take only reserved buffers", (short) => {
+    const pool = new BufferPool();
+    const reserved = reserveGqaCache(pool, dims, 8, Infinity);
+    expect(reserved).toBeGreaterThan(0);
+    expect(pool.bytes).toBe(reserved);
+    const c = new GqaKvCache(L, H, D, pool);
+    for (let i = 0; i < short; i++) c.add(tagged(i + 1, 3));
+    for (let i = 0; i < 5; i++) advance(c, Array.from({ length: short }, (_, b) => b + 1));
+    // The long prompt's cache while it is prefilled (row-buffers.ts), as the scheduler takes it.
+    for (const length of [context - 1, context / 4]) {
+      let row: RowCache | undefined;
+      const buffers = new RowBuffers(pool, dims, length);
+      expect(fresh(pool, () => (row = buffers.emptyRow()))).toBe(0);
+      expect(row!.keys[0]!.length).toBe(H * length * D);
+      // It joins the batch: every row is copied into larger buffers, from the reserve.
+      expect(fresh(pool, () => c.add(tagged(99, length)))).toBe(0);
+      expect(c.row(short)).toEqual(tagged(99, length));
+      expect(c.row(0)).toEqual(tagged(1, 3 + 5));
+      c.remove([short]);
+      buffers.release();
+    }
+  });
+
+  it("without a reserve the same join takes fresh buffers; a budget reserves whole sizes, largest first, that fit", () => {
+    const pool = new BufferPool();
+    const c = new GqaKvCache(L, H, D, pool);
+    c.add(tagged(1, 3));
+    c.add(tagged(2, 3));
+    expect(fresh(pool, () => c.add(tagged(3, context - 1)))).toBe(2 * L);
+    const all = reserveGqaCache(new BufferPool(), dims, 8, Infinity);
+    const most = 8 * capacityFor(context + 1);
+    // Keys and values of every layer: batch caches of the most row-positions, a quarter and a sixteenth of it; one full-context prompt.
+    expect(all).toBe(2 * L * H * D * 4 * (most + most / 4 + most / 16 + context));
+    const bytes = (positions: number) => 2 * L * H * D * 4 * positions;
+    // Largest first, each size if it fits in what is left.
+    expect(reserveGqaCache(new BufferPool(), dims, 8, all - 1)).toBe(all - bytes(context));
+    expect(reserveGqaCache(new BufferPool(), dims, 8, bytes(most) - 1)).toBe(bytes(most / 4 + most / 16 + context));
+    expect(reserveGqaCache(new BufferPool(), dims, 8, bytes(context))).toBe(bytes(most / 16));
+    expect(reserveGqaCache(new BufferPool(), dims, 8, bytes(most / 16) - 1)).toBe(0);
+    // Three rows at most round up to four.
+    expect(reserveGqaCache(new BufferPool(), dims, 3, Infinity)).toBe(2 * L * H * D * 4 * (4 * capacityFor(context + 1) * (1 + 1 / 4 + 1 / 16) + context));
   });
 });

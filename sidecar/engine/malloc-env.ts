@@ -17,3 +17,12 @@ export function withMallocTunables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const own = env.GLIBC_TUNABLES;
   return { ...env, GLIBC_TUNABLES: own ? `${MALLOC_TUNABLES}:${own}` : MALLOC_TUNABLES };
 }
+
+/**
+ * Whether `env` (this process's, read by glibc at its start) carries
+ * MALLOC_TUNABLES. The decoder then turns onnxruntime's CPU arena off for
+ * fused-attention graphs (decoder.ts DecoderOptions.cpuArena).
+ */
+export function mallocTuned(env: NodeJS.ProcessEnv): boolean {
+  return (env.GLIBC_TUNABLES ?? "").includes(MALLOC_TUNABLES);
+}

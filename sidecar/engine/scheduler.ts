@@ -42,6 +42,7 @@ import { layerStepInputs, type LayerStepInputs, type RowSteering } from "../stee
 import { BufferPool, fits } from "./buffer-pool.ts";
 import type { OnnxDecoder } from "./decoder.ts";
 import { batchCacheFor, type KvCache, type RowCache } from "./kv-cache.ts";
+import { capacityFor, largestBatchRows, reserveGqaCache } from "./gqa-kv-cache.ts";
 import { RowBuffers } from "./row-buffers.ts";
 import { retryAfterMs, ServiceTimeMean, type SchedulerLoad } from "./load.ts";
 import { capAfter, countPassedOver, idleGrowth, mustPrefillWhole, NO_CHUNKING, PendingPrompt, planChunks, type ChunkingOptions, type StepTrace } from "./prefill.ts";
@@ -122,13 +123,14 @@ export class Scheduler {
    * (kv-cache.ts: the cache and its spare, keys and values, of every layer,
    * maxBatch rows at the full context, or as many rows as fit) and, when
    * that is whole, of one prompt of the full context being prefilled
-   * (row-buffers.ts). The pool serves them when a long row joins. Plain
-   * attention only: the fused cache's capacities follow their own growth
-   * rule (gqa-kv-cache.ts) and reuse what the pool keeps once used.
+   * (row-buffers.ts). The pool serves them when a long row joins. Fused
+   * attention: its cache takes buffers by its own growth rule
+   * (gqa-kv-cache.ts reserveGqaCache).
    */
   private reserveCache(budget: number): number {
-    if (this.decoder.fused) return 0;
-    const { nLayers, nKvHeads: H, headDim: D, contextLength } = this.decoder.manifest.dims;
+    const dims = this.decoder.manifest.dims;
+    if (this.decoder.fused) return reserveGqaCache(this.pool, dims, this.opts.maxBatch, budget);
+    const { nLayers, nKvHeads: H, headDim: D, contextLength } = dims;
     const row = H * contextLength * D;
     const perRow = 4 * nLayers * row * 4;
     const rows = Math.min(this.opts.maxBatch, Math.floor(budget / perRow));
@@ -136,6 +138,42 @@ export class Scheduler {
     let bytes = this.pool.prefault(4 * nLayers, rows * row);
     if (rows === this.opts.maxBatch && budget - bytes >= perRow) bytes += this.pool.prefault(4 * nLayers, row);
     return bytes;
+  }
+
+  /**
+   * Once before the first request (Engine.load), with fused attention and a
+   * reserve that holds the largest batch cache: one decode step of maxBatch
+   * rows at the full context, its results dropped. GroupQueryAttention copies
+   * the past into a present of its own ([B, nKv, capacity, headDim] per layer,
+   * from onnxruntime's arena) every step, so the first step after a long row
+   * joined grew the arena: 24,000 page faults, the streams stalled for 310-330
+   * ms (bench:latency's first round, random-100m). The arena keeps what it
+   * grew, so that step now finds it mapped.
+   */
+  async warmUp(): Promise<void> {
+    const { nLayers, nKvHeads: H, headDim: D, contextLength } = this.decoder.manifest.dims;
+    const B = this.opts.maxBatch;
+    const P = capacityFor(contextLength + 1);
+    const batchBytes = 2 * nLayers * largestBatchRows(B) * H * P * D * 4;
+    if (!this.decoder.fused || (this.opts.cacheReserveMb ?? 0) * 2 ** 20 < batchBytes) return;
+    // Keys and values are only read: one buffer serves every layer (its contents do not matter).
+    const n = B * H * P * D;
+    const past = this.pool.take(n).subarray(0, n);
+    const last = BigInt(contextLength - 1);
+    try {
+      await this.decoder.step({
+        batch: B,
+        seq: 1,
+        inputIds: new BigInt64Array(B),
+        positionIds: new BigInt64Array(B).fill(last),
+        attentionMask: new BigInt64Array(0),
+        pastKeys: Array.from({ length: nLayers }, () => past),
+        pastValues: Array.from({ length: nLayers }, () => past),
+        pastLength: P,
+      });
+    } finally {
+      this.pool.give(past);
+    }
   }
 
   /** Rows in the running batch. */

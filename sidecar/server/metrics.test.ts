@@ -1,7 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { GenerateRequest, SidecarLoad } from "../../proto/gen/steerguard/v1/sidecar.ts";
-import { builtModel } from "../../test/support/models.ts";
-import { Engine } from "../engine/engine.ts";
+import { join } from "node:path";
+import { builtModel, SHARED_MODELS } from "../../test/support/models.ts";
+import { tempDir } from "../../test/support/tmp.ts";
+import { BufferPool } from "../engine/buffer-pool.ts";
+import { DEFAULT_CACHE_RESERVE_MB, Engine } from "../engine/engine.ts";
+import { reserveGqaCache } from "../engine/gqa-kv-cache.ts";
+import { buildModel } from "../model/build.ts";
 import { serveMetrics, sidecarMetrics, type MetricsSource } from "./metrics.ts";
 
 const line = (text: string, name: string) => text.split("\n").find((l) => l.startsWith(`${name} `));
@@ -62,6 +67,22 @@ describe("sidecar metrics", () => {
       const allocated = Number(line(text, "steerguard_sidecar_buffer_allocated_bytes_total")!.split(" ")[1]);
       expect(allocated).toBeGreaterThan(reserved);
       expect(Number(line(text, "steerguard_sidecar_buffer_pool_bytes")!.split(" ")[1])).toBeGreaterThan(0);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it("reserves a fused-attention engine's cache at start as well (gqa-kv-cache.ts reserveGqaCache)", async () => {
+    const model = tempDir("sg-metrics-gqa-");
+    await buildModel({ from: join(SHARED_MODELS, "stories260K"), out: model, id: "stories260K", attention: "gqa" });
+    const engine = await Engine.load(model, { maxBatch: 4 });
+    try {
+      expect(engine.manifest.graph.attention).toBe("gqa");
+      const reserved = reserveGqaCache(new BufferPool(), engine.manifest.dims, 4, DEFAULT_CACHE_RESERVE_MB * 2 ** 20);
+      expect(reserved).toBeGreaterThan(0);
+      const text = await sidecarMetrics(engine).metrics();
+      expect(line(text, "steerguard_sidecar_cache_reserved_bytes")).toBe(`steerguard_sidecar_cache_reserved_bytes ${reserved}`);
+      expect(line(text, "steerguard_sidecar_buffer_pool_bytes")).toBe(`steerguard_sidecar_buffer_pool_bytes ${reserved}`);
     } finally {
       await engine.close();
     }
