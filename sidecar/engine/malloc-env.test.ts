@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../../test/support/process.ts";
-import { MALLOC_TUNABLES, withMallocTunables } from "./malloc-env.ts";
+import { MALLOC_TUNABLES, mallocTuned, withMallocTunables } from "./malloc-env.ts";
 
 /**
  * Minor page faults of each of 12 rounds of allocating, writing and freeing
@@ -56,6 +56,14 @@ describe("malloc settings", () => {
   it("keep an operator's own GLIBC_TUNABLES, after ours", () => {
     expect(withMallocTunables({}).GLIBC_TUNABLES).toBe(MALLOC_TUNABLES);
     expect(withMallocTunables({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2" }).GLIBC_TUNABLES).toBe(`${MALLOC_TUNABLES}:glibc.malloc.arena_max=2`);
+  });
+
+  it("are recognised in a process's environment, an operator's own after them too (decoder.ts: the arena then goes off for fused graphs)", () => {
+    expect(mallocTuned(withMallocTunables({}))).toBe(true);
+    expect(mallocTuned(withMallocTunables({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2" }))).toBe(true);
+    expect(mallocTuned({})).toBe(false);
+    expect(mallocTuned({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2" })).toBe(false);
+    expect(mallocTuned({ GLIBC_TUNABLES: "glibc.malloc.mmap_threshold=33554432" })).toBe(false);
   });
 
   it("are set wherever the sidecar starts: npm run sidecar, bench:latency, the container image", () => {

@@ -145,10 +145,13 @@ export class Scheduler {
    * reserve that holds the largest batch cache: one decode step of maxBatch
    * rows at the full context, its results dropped. GroupQueryAttention copies
    * the past into a present of its own ([B, nKv, capacity, headDim] per layer,
-   * from onnxruntime's arena) every step, so the first step after a long row
-   * joined grew the arena: 24,000 page faults, the streams stalled for 310-330
-   * ms (bench:latency's first round, random-100m). The arena keeps what it
-   * grew, so that step now finds it mapped.
+   * onnxruntime's memory) every step, so the first step after a long row
+   * joined made that memory: 24,000 page faults, the streams stalled for
+   * 310-330 ms (bench:latency's first round, random-100m). Under the
+   * sidecar's malloc settings that memory comes from malloc's heap, which
+   * keeps it, and that step finds it mapped (none of those faults). With
+   * onnxruntime's arena instead (decoder.ts cpuArena) 14,400 remained: the
+   * arena keeps its regions but touches them part by part.
    */
   async warmUp(): Promise<void> {
     const { nLayers, nKvHeads: H, headDim: D, contextLength } = this.decoder.manifest.dims;
