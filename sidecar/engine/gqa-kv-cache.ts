@@ -52,6 +52,21 @@ export function largestBatchRows(maxBatch: number): number {
   return 2 ** Math.ceil(Math.log2(maxBatch));
 }
 
+/** The most row-positions a batch cache of up to `maxBatch` rows asks for: that many rows, each of capacityFor(the full context). */
+function largestBatchPositions(maxBatch: number, contextLength: number): number {
+  return largestBatchRows(maxBatch) * capacityFor(contextLength + 1);
+}
+
+/** Bytes of keys and values of every layer over `positions` row-positions. */
+function kvBytes(dims: CacheDims, positions: number): number {
+  return 2 * dims.nLayers * dims.nKvHeads * positions * dims.headDim * 4;
+}
+
+/** Whether reserveGqaCache, given `budget` bytes, reserves the largest batch cache (its first size). */
+export function reservesLargestBatch(dims: CacheDims & { contextLength: number }, maxBatch: number, budget: number): boolean {
+  return kvBytes(dims, largestBatchPositions(maxBatch, dims.contextLength)) <= budget;
+}
+
 /**
  * Prefaults (buffer-pool.ts), within `budget` bytes, what the first long rows
  * take from the pool, so that they find it mapped (--cache-reserve-mb): keys
@@ -66,12 +81,11 @@ export function largestBatchRows(maxBatch: number): number {
  */
 export function reserveGqaCache(pool: BufferPool, dims: CacheDims & { contextLength: number }, maxBatch: number, budget: number): number {
   const { nLayers, nKvHeads: H, headDim: D, contextLength } = dims;
-  const most = largestBatchRows(maxBatch) * capacityFor(contextLength + 1);
+  const most = largestBatchPositions(maxBatch, contextLength);
   const positions = [most, most / MAX_SLACK, most / MAX_SLACK ** 2, contextLength].map(Math.ceil);
   let bytes = 0;
   for (const n of positions) {
-    const cost = 2 * nLayers * H * n * D * 4;
-    if (bytes + cost <= budget) bytes += pool.prefault(2 * nLayers, H * n * D);
+    if (bytes + kvBytes(dims, n) <= budget) bytes += pool.prefault(2 * nLayers, H * n * D);
   }
   return bytes;
 }

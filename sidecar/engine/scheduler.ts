@@ -42,7 +42,7 @@ import { layerStepInputs, type LayerStepInputs, type RowSteering } from "../stee
 import { BufferPool, fits } from "./buffer-pool.ts";
 import type { OnnxDecoder } from "./decoder.ts";
 import { batchCacheFor, type KvCache, type RowCache } from "./kv-cache.ts";
-import { capacityFor, largestBatchRows, reserveGqaCache } from "./gqa-kv-cache.ts";
+import { capacityFor, reserveGqaCache, reservesLargestBatch } from "./gqa-kv-cache.ts";
 import { RowBuffers } from "./row-buffers.ts";
 import { retryAfterMs, ServiceTimeMean, type SchedulerLoad } from "./load.ts";
 import { capAfter, countPassedOver, idleGrowth, mustPrefillWhole, NO_CHUNKING, PendingPrompt, planChunks, type ChunkingOptions, type StepTrace } from "./prefill.ts";
@@ -112,7 +112,12 @@ export class Scheduler {
   ) {
     this.pool = opts.pool ?? new BufferPool();
     this.cache = batchCacheFor(decoder.manifest, this.pool);
-    if (opts.cacheReserveMb) this.reserved = this.reserveCache(opts.cacheReserveMb * 2 ** 20);
+    if (opts.cacheReserveMb) this.reserved = this.reserveCache(this.reserveBudget);
+  }
+
+  /** The reserve's budget in bytes (cacheReserveMb). */
+  private get reserveBudget(): number {
+    return (this.opts.cacheReserveMb ?? 0) * 2 ** 20;
   }
 
   /** Bytes prefaulted at start (reserveCache). */
@@ -154,11 +159,11 @@ export class Scheduler {
    * arena keeps its regions but touches them part by part.
    */
   async warmUp(): Promise<void> {
-    const { nLayers, nKvHeads: H, headDim: D, contextLength } = this.decoder.manifest.dims;
+    const dims = this.decoder.manifest.dims;
+    const { nLayers, nKvHeads: H, headDim: D, contextLength } = dims;
     const B = this.opts.maxBatch;
+    if (!this.decoder.fused || !reservesLargestBatch(dims, B, this.reserveBudget)) return;
     const P = capacityFor(contextLength + 1);
-    const batchBytes = 2 * nLayers * largestBatchRows(B) * H * P * D * 4;
-    if (!this.decoder.fused || (this.opts.cacheReserveMb ?? 0) * 2 ** 20 < batchBytes) return;
     // Keys and values are only read: one buffer serves every layer (its contents do not matter).
     const n = B * H * P * D;
     const past = this.pool.take(n).subarray(0, n);
