@@ -177,9 +177,9 @@ export async function prefillRates(engine: Backend, prompts: string[], lengths: 
     if (pass % 2 === 1) order.reverse();
     const these: Record<number, number> = {};
     for (const k of order) {
-      const r = (await prefillRate(engine, prompts[k]!, prefillRepeats(lengths[k]!, longest))).runs;
-      runs[k]!.push(...r);
-      these[lengths[k]!] = median(r);
+      const one = await prefillRate(engine, prompts[k]!, prefillRepeats(lengths[k]!, longest));
+      runs[k]!.push(...one.runs);
+      these[lengths[k]!] = one.tps;
     }
     byPass.push(these);
   }
