@@ -4,6 +4,7 @@
  * encoder and XSTest (a few prompts).
  */
 import { describe, expect, it } from "vitest";
+import { expectUsageErrors } from "../../test/support/cli.ts";
 import { runScript } from "../../test/support/process.ts";
 import { LINEAR_PROBE } from "./encoder-probe.ts";
 import { outOfFold, separation } from "./ceiling-encoder.ts";
@@ -44,20 +45,11 @@ describe("ceiling:encoder CLI (real process)", () => {
   const run = (...args: string[]) => runScript("scripts/classifier/ceiling-encoder.ts", args, 120_000);
 
   it("prints its help, and rejects bad flags with exit 2", () => {
-    const help = run("--help");
-    expect(help.status).toBe(0);
-    expect(help.stdout).toMatch(/--folds K/);
-    for (const [args, message] of [
+    expectUsageErrors(run, /--folds K/, /Usage: npm run ceiling:encoder/, [
       [["--folds", "1"], /--folds must be an integer >= 2/],
       [["--seeds", "0"], /--seeds must be an integer >= 1/],
       [["--nope"], /Unknown option '--nope'/],
-    ] as const) {
-      const r = run(...args);
-      expect(r.status).toBe(2);
-      expect(r.stderr).toMatch(message);
-      expect(r.stderr).toMatch(/Usage: npm run ceiling:encoder/);
-      expect(r.stdout).toBe("");
-    }
+    ]);
   });
 
   it("embeds XSTest prompts with the edge's encoder and prints the shipped probe's row and one per fitted probe and seed", () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { dedupeKey, type TextItem, type TrainingData } from "./data.ts";
 import { buildDataset } from "./dataset.ts";
 import { foldOf, foldSplit, INJECTED_PREFIX } from "./folds.ts";
+import { expectUsageErrors } from "../../test/support/cli.ts";
 import { runScript } from "../../test/support/process.ts";
 
 const item = (text: string, label: 0 | 1, source: string): TextItem => ({ text, label, source });
@@ -84,20 +85,11 @@ describe("ceiling:classifier CLI (real process)", () => {
   const run = (...args: string[]) => runScript("scripts/classifier/ceiling.ts", args, 60_000);
 
   it("prints its help, and rejects bad flags with exit 2 before any training", () => {
-    const help = run("--help");
-    expect(help.status).toBe(0);
-    expect(help.stdout).toMatch(/--folds K/);
-    for (const [args, message] of [
+    expectUsageErrors(run, /--folds K/, /Usage: npm run ceiling:classifier/, [
       [["--folds", "1"], /--folds must be an integer >= 2/],
       [["--share", "1.5"], /--share must be a number/],
       [["--weight", "x"], /--weight must be a number/],
       [["--nope"], /Unknown option '--nope'/],
-    ] as const) {
-      const r = run(...args);
-      expect(r.status).toBe(2);
-      expect(r.stderr).toMatch(message);
-      expect(r.stderr).toMatch(/Usage: npm run ceiling:classifier/);
-      expect(r.stdout).toBe("");
-    }
+    ]);
   });
 });
