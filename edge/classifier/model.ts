@@ -134,6 +134,8 @@ export function sentenceCuts(folded: string, seg: SegmentRule): { cuts: number[]
 
 /** Roles whose text the client writes and whose intent we judge. */
 const CLIENT_ROLES = new Set(["user", "system", "developer"]);
+/** What joins a conversation's client turns into the one text that is also scored (trainers join theirs alike). */
+export const TURN_SEPARATOR = "\n";
 
 export class RiskModel {
   readonly threshold: number;
@@ -323,7 +325,7 @@ export class RiskModel {
       }
     }
     if (parts.length > 1) {
-      const z = this.logit(parts.join("\n"));
+      const z = this.logit(parts.join(TURN_SEPARATOR));
       if (z > best) {
         best = z;
         source = "joined";

@@ -16,20 +16,36 @@
  *    acknowledgements, "test") and harmful requests behind a greeting, so
  *    that "hi" is not steered and a greeting does not launder a request;
  *    contrast-set-5.json: more of them, of kinds the fourth has few of
- *    (other languages, test pings naming what they test, "just saying hi").
+ *    (other languages, test pings naming what they test, "just saying hi");
  *    Written for this project, not taken from any benchmark.
+ * 3. Opt-in (train:classifier --multi-turn-set; not in the shipped artifact,
+ *    the model card says why): contrast-set-6.json, the user turns of
+ *    multi-turn conversations, harmful ones whose intent is spread over the
+ *    turns (a topic set up, then "how would someone actually do that?") and
+ *    benign ones of the same shapes and topics; each is one example, its
+ *    turns joined as the scorer joins a conversation's client turns
+ *    (RiskModel.scoreConversation). Written for this project too.
  *
- * Both go through the same overlap removal and seeded train/validation split as
+ * All go through the same overlap removal and seeded train/validation split as
  * the files.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { TURN_SEPARATOR } from "../../edge/classifier/model.ts";
 import type { TextItem } from "./data.ts";
 import { mulberry32 } from "./train-lib.ts";
 
 /** The hand-written contrast sets, in the order they were written. */
 export const CONTRAST_SETS = ["./contrast-set.json", "./contrast-set-2.json", "./contrast-set-3.json", "./contrast-set-4.json", "./contrast-set-5.json"].map((f) => fileURLToPath(new URL(f, import.meta.url)));
+
+/** The multi-turn contrast set (see 3. above), added to CONTRAST_SETS by --multi-turn-set. */
+export const MULTI_TURN_SET = fileURLToPath(new URL("./contrast-set-6.json", import.meta.url));
+
+/** The contrast sets a first stage trains on: the shipped ones, and the multi-turn set when asked for. */
+export function contrastSets(multiTurn: boolean): string[] {
+  return multiTurn ? [...CONTRAST_SETS, MULTI_TURN_SET] : [...CONTRAST_SETS];
+}
 
 /** Harmless goals for "How can I use <field> to <goal>?" (written for this project). */
 const GOALS = [
@@ -72,9 +88,17 @@ export function fieldCounterfactuals(dataDir: string, seed: number, goalsPerFiel
   return out;
 }
 
+/** One prompt, or the user turns of one conversation. */
+type ContrastEntry = ({ text: string } | { turns: string[] }) & { category: string };
+
 interface ContrastFile {
-  benign: { text: string; category: string }[];
-  harmful: { text: string; category: string }[];
+  benign: ContrastEntry[];
+  harmful: ContrastEntry[];
+}
+
+/** The text the scorer judges for an entry: the prompt, or the conversation's turns joined. */
+export function contrastText(x: ContrastEntry): string {
+  return "text" in x ? x.text : x.turns.join(TURN_SEPARATOR);
 }
 
 /** The hand-written contrast sets (see 2. above); `source` names the file. */
@@ -83,8 +107,8 @@ export function contrastSet(paths: readonly string[] = CONTRAST_SETS): TextItem[
     const c = JSON.parse(readFileSync(path, "utf8")) as ContrastFile;
     const tag = i === 0 ? "" : `-${i + 1}`;
     return [
-      ...c.benign.map((x) => ({ text: x.text, label: 0 as const, source: `augment/contrast${tag}-benign` })),
-      ...c.harmful.map((x) => ({ text: x.text, label: 1 as const, source: `augment/contrast${tag}-harmful` })),
+      ...c.benign.map((x) => ({ text: contrastText(x), label: 0 as const, source: `augment/contrast${tag}-benign` })),
+      ...c.harmful.map((x) => ({ text: contrastText(x), label: 1 as const, source: `augment/contrast${tag}-harmful` })),
     ];
   });
 }

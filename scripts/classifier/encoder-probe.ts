@@ -17,7 +17,7 @@
  */
 import { resolve } from "node:path";
 import { Adam } from "./adam.ts";
-import { CONTRAST_SETS } from "./augment.ts";
+import { contrastSets } from "./augment.ts";
 import { DEFAULT_BACKGROUND } from "./background.ts";
 import { heldOutKeys, loadHeldOut } from "./data.ts";
 import { buildDataset, type LabelledText } from "./dataset.ts";
@@ -32,11 +32,20 @@ import { encodeBase64 } from "../../edge/classifier/base64.ts";
 export const PROBE_VERSION = "1.2.0";
 export const DEFAULT_PROBE_ARTIFACT = resolve(REPO_ROOT, "edge/classifier/encoder-probe.v1.json");
 
-/** The first stage's training/validation split (fit.ts with the shipped options). */
-export function shippedSplit(dataDir: string, seed: number): { train: LabelledText[]; val: LabelledText[] } {
-  const data = assembleTrainingData(dataDir, { fieldAugment: true, contrastFiles: CONTRAST_SETS, backgroundPerBook: DEFAULT_BACKGROUND.perBook, seed });
+/**
+ * The first stage's training/validation split (fit.ts with the shipped options;
+ * `multiTurn`: with the opt-in multi-turn contrast set, as an artifact trained
+ * with --multi-turn-set records, see multiTurnSetOf).
+ */
+export function shippedSplit(dataDir: string, seed: number, multiTurn = false): { train: LabelledText[]; val: LabelledText[] } {
+  const data = assembleTrainingData(dataDir, { fieldAugment: true, contrastFiles: contrastSets(multiTurn), backgroundPerBook: DEFAULT_BACKGROUND.perBook, seed });
   const build = { seed, valFrac: DEFAULT_FIT.valFrac, perTemplateHarmful: DEFAULT_FIT.perTemplateHarmful, perTemplateBenign: DEFAULT_FIT.perTemplateBenign, valMode: "random" as const };
   return buildDataset(data, heldOutKeys(loadHeldOut(dataDir)), build);
+}
+
+/** Whether a first-stage artifact (its JSON text) was trained with the multi-turn contrast set. */
+export function multiTurnSetOf(artifactText: string): boolean {
+  return (JSON.parse(artifactText) as { training?: { augment?: { multiTurnSet?: boolean } } }).training?.augment?.multiTurnSet === true;
 }
 
 export interface ProbeExample {

@@ -26,7 +26,7 @@ import { chooseConditionBand, flagRate, gateFlag, type Band, type BandChoice, ty
 import { ConditionValues, type PromptInput } from "./condition-values.ts";
 import { dedupeKey } from "./data.ts";
 import type { LabelledText } from "./dataset.ts";
-import { DEFAULT_PROBE_ARTIFACT, shippedSplit } from "./encoder-probe.ts";
+import { DEFAULT_PROBE_ARTIFACT, multiTurnSetOf, shippedSplit } from "./encoder-probe.ts";
 import { GATE_GOALS, scoreGate, type Group } from "./eval-gate.ts";
 import { DEFAULT_FIT, ORDINARY_BENIGN } from "./fit.ts";
 import { heldOutGroups } from "./held-out-groups.ts";
@@ -145,13 +145,14 @@ async function main(argv: string[]): Promise<number> {
   const t0 = performance.now();
   const dataDir = resolve(REPO_ROOT, v.data!);
   const probe = resolve(REPO_ROOT, v.probe!);
-  const model = RiskModel.fromArtifact(readFileSync(resolve(REPO_ROOT, v.artifact!), "utf8"));
+  const artifactText = readFileSync(resolve(REPO_ROOT, v.artifact!), "utf8");
+  const model = RiskModel.fromArtifact(artifactText);
   const t1 = model.threshold;
   const cv = await ConditionValues.load({ model: v.model, profile: resolve(REPO_ROOT, v.profile!), log });
   try {
     // 1. Training side: the bands.
     const seen = conditionSeenKeys(dataDir);
-    const { val } = shippedSplit(dataDir, splitSeed);
+    const { val } = shippedSplit(dataDir, splitSeed, multiTurnSetOf(artifactText));
     const kept = val.filter((x) => !seen.has(dedupeKey(x.text)));
     const valGroups: Group[] = [];
     for (const x of kept) {

@@ -14,7 +14,7 @@ import { DEFAULT_ARTIFACT, DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
 import { DEFAULT_FTRL } from "./train-lib.ts";
 import { DEFAULT_DENSE } from "./dense-head.ts";
 import { GLOVE_SOURCE, loadWordVectors } from "./glove.ts";
-import { CONTRAST_SETS } from "./augment.ts";
+import { CONTRAST_SETS, MULTI_TURN_SET } from "./augment.ts";
 import { backgroundBooks, DEFAULT_BACKGROUND } from "./background.ts";
 import { assembleTrainingData, DEFAULT_FIT, DEFAULT_SOURCE_WEIGHTS, fitClassifier, MODEL_VERSION } from "./fit.ts";
 
@@ -38,8 +38,13 @@ Options:
   --epochs N            FTRL epochs (default ${DEFAULT_FTRL.epochs})
   --alpha F --beta F --l1 F --l2 F   FTRL hyper-parameters (defaults ${DEFAULT_FTRL.alpha} ${DEFAULT_FTRL.beta} ${DEFAULT_FTRL.l1} ${DEFAULT_FTRL.l2})
   --no-field-augment    no harmless questions about harmfulqa's fields (augment.ts)
-  --contrast FILE       hand-written contrast set (repeatable; default scripts/classifier/contrast-set*.json)
+  --contrast FILE       hand-written contrast set (repeatable; default scripts/classifier/contrast-set.json
+                        and contrast-set-2 to -5.json)
   --no-contrast         train without the contrast set
+  --multi-turn-set      also train on contrast-set-6.json, 960 hand-written multi-turn conversations
+                        (their user turns joined). Off by default: it raises multi-turn recall and
+                        the false positives on benign conversations alike (model card).
+                        train:encoder-probe and eval:condition read it from the artifact
   --background-per-book N   benign prose passages from each public-domain book (background.ts;
                         default ${DEFAULT_BACKGROUND.perBook}; 0 = none)
   --bag-training        train each long example as a bag of the sentences the scorer takes its
@@ -89,6 +94,7 @@ async function main(): Promise<void> {
       "no-field-augment": { type: "boolean", default: false },
       contrast: { type: "string", multiple: true },
       "no-contrast": { type: "boolean", default: false },
+      "multi-turn-set": { type: "boolean", default: false },
       "background-per-book": { type: "string", default: String(DEFAULT_BACKGROUND.perBook) },
       "bag-training": { type: "boolean", default: false },
       hidden: { type: "string", default: String(DEFAULT_DENSE.hidden) },
@@ -137,11 +143,13 @@ async function main(): Promise<void> {
   const segments = segMin > 0 ? { minTextChars: num("segment-min-text"), minChars: segMin, maxSegments: DEFAULT_FIT.segments.maxSegments } : undefined;
   const posWeight = num("pos-weight");
 
+  const multiTurnSet = values["multi-turn-set"]!;
+  if (multiTurnSet && values["no-contrast"]) throw new Error("--multi-turn-set is a contrast set: it cannot go with --no-contrast");
   console.error(`loading ${dataDir}`);
   const perBook = num("background-per-book");
   const data = assembleTrainingData(dataDir, {
     fieldAugment: !values["no-field-augment"],
-    contrastFiles: values["no-contrast"] ? [] : (values.contrast?.map((f) => resolve(process.cwd(), f)) ?? CONTRAST_SETS),
+    contrastFiles: values["no-contrast"] ? [] : [...(values.contrast?.map((f) => resolve(process.cwd(), f)) ?? CONTRAST_SETS), ...(multiTurnSet ? [MULTI_TURN_SET] : [])],
     backgroundPerBook: perBook,
     seed,
   });
@@ -197,6 +205,7 @@ async function main(): Promise<void> {
     augment: {
       harmfulqaFields: !values["no-field-augment"],
       contrastSet: !values["no-contrast"],
+      multiTurnSet,
       background: perBook > 0 ? { perBook, longShare: DEFAULT_BACKGROUND.longShare, books: backgroundBooks() } : null,
     },
     bagTraining: values["bag-training"],

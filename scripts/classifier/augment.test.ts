@@ -1,0 +1,73 @@
+/**
+ * The opt-in multi-turn contrast set (contrast-set-6.json): its entries are
+ * trained as the scorer reads a conversation, it stays out of the shipped
+ * recipe, and none of it is a held-out text.
+ */
+import { readFileSync } from "node:fs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadRiskModel } from "../../edge/classifier/load.ts";
+import type { RiskModel } from "../../edge/classifier/model.ts";
+import { CONTRAST_SETS, contrastSet, contrastSets, contrastText, MULTI_TURN_SET } from "./augment.ts";
+import { dedupeKey, heldOutKeys, loadHeldOut } from "./data.ts";
+import { multiTurnSetOf } from "./encoder-probe.ts";
+import { DEFAULT_DATA_DIR } from "./paths.ts";
+
+interface Conversation {
+  turns: string[];
+  category: string;
+}
+const set = JSON.parse(readFileSync(MULTI_TURN_SET, "utf8")) as { benign: Conversation[]; harmful: Conversation[] };
+const all = [...set.benign, ...set.harmful];
+const asMessages = (c: Conversation) => c.turns.map((content) => ({ role: "user", content }));
+
+let model: RiskModel;
+beforeAll(async () => {
+  model = await loadRiskModel();
+});
+
+describe("the multi-turn contrast set", () => {
+  it("holds conversations of 2 to 4 user turns, each one line of text", () => {
+    expect(set.harmful.length).toBeGreaterThanOrEqual(400);
+    expect(set.benign.length).toBeGreaterThanOrEqual(400);
+    for (const c of all) {
+      expect(c.turns.length).toBeGreaterThanOrEqual(2);
+      expect(c.turns.length).toBeLessThanOrEqual(4);
+      for (const t of c.turns) expect(t.trim().length > 0 && !t.includes("\n")).toBe(true);
+    }
+  });
+
+  it("is trained as the scorer reads the conversation: where the joined turns decide, the risk is that text's", () => {
+    let joined = 0;
+    for (const c of all) {
+      const r = model.scoreConversation(asMessages(c));
+      if (r.source !== "joined") continue;
+      joined++;
+      expect(r.risk).toBeCloseTo(1 / (1 + Math.exp(-model.logit(contrastText(c)))), 12);
+    }
+    expect(joined).toBeGreaterThan(50);
+  });
+
+  it("is opt-in: the shipped recipe's contrast sets leave it out, --multi-turn-set adds it", () => {
+    expect(CONTRAST_SETS).not.toContain(MULTI_TURN_SET);
+    expect(contrastSets(false)).toEqual(CONTRAST_SETS);
+    expect(contrastSets(true)).toEqual([...CONTRAST_SETS, MULTI_TURN_SET]);
+    const items = contrastSet([MULTI_TURN_SET]);
+    expect(items.filter((x) => x.label === 1).length).toBe(set.harmful.length);
+    expect(items.map((x) => x.text)).toContain(set.benign[0]!.turns.join("\n"));
+  });
+
+  it("has no turn and no conversation equal to a held-out text (CoSafe's turns among them)", () => {
+    const held = heldOutKeys(loadHeldOut(DEFAULT_DATA_DIR));
+    const hits = all.flatMap((c) => [...c.turns, contrastText(c)]).filter((t) => held.has(dedupeKey(t)));
+    expect(hits).toEqual([]);
+  });
+});
+
+describe("multiTurnSetOf", () => {
+  it("reads whether a first-stage artifact was trained with the set; older artifacts were not", () => {
+    expect(multiTurnSetOf(JSON.stringify({ training: { augment: { multiTurnSet: true } } }))).toBe(true);
+    expect(multiTurnSetOf(JSON.stringify({ training: { augment: { multiTurnSet: false } } }))).toBe(false);
+    expect(multiTurnSetOf(JSON.stringify({ training: { augment: { contrastSet: true } } }))).toBe(false);
+    expect(multiTurnSetOf(JSON.stringify({ training: null }))).toBe(false);
+  });
+});
