@@ -42,7 +42,12 @@ export interface Gate {
   readonly name: string;
   /** sha256 (or other stable id) of what the gate decides with. */
   readonly hash: string;
-  decide(messages: ChatMessage[]): GateDecision | Promise<GateDecision>;
+  /**
+   * `messages`: the request as the client sent it, which the classifier stages
+   * read; `prefilled`: what the model prefills when that is less (a request cut
+   * to fit the offline model's context), which the in-model condition reads.
+   */
+  decide(messages: ChatMessage[], prefilled?: ChatMessage[]): GateDecision | Promise<GateDecision>;
   close?(): Promise<void>;
 }
 
@@ -125,9 +130,9 @@ export async function edgeConditionGate(d: GateDeps): Promise<Gate> {
   return {
     name: "edge+condition",
     hash: sha256(d.classifierHash, cond.hash, JSON.stringify(band)),
-    decide: async (messages) => {
+    decide: async (messages, prefilled = messages) => {
       const r = d.classifier.classify(messages);
-      return { ...(await routeBanded({ ...r, stage: "edge" }, band, () => value(messages))), risk: r.risk };
+      return { ...(await routeBanded({ ...r, stage: "edge" }, band, () => value(prefilled))), risk: r.risk };
     },
     close: () => cond.release(),
   };
@@ -142,9 +147,9 @@ export async function allStagesGate(d: GateDeps): Promise<Gate> {
   return {
     name: "all",
     hash: sha256(d.classifierHash, hash, cond.hash, JSON.stringify(band)),
-    decide: async (messages) => {
+    decide: async (messages, prefilled = messages) => {
       const r = await scorer.assess(messages);
-      return { ...(await routeBanded({ risk: r.risk, risky: r.risky, stage: asStage(r.stage) }, band, () => value(messages))), risk: r.risk };
+      return { ...(await routeBanded({ risk: r.risk, risky: r.risky, stage: asStage(r.stage) }, band, () => value(prefilled))), risk: r.risk };
     },
     close: () => cond.release(),
   };

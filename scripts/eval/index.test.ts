@@ -115,6 +115,8 @@ describe("npm run eval (smoke, --limit 3)", () => {
     // every gate variant is built now
     for (const g of ["edge+encoder", "edge+condition", "all"]) expect(parseCli(["--gates", g])).toMatchObject({ gates: [g] });
     expect(parseCli(["--gates", "all", "--condition-band", "0.02,0.5"])).toMatchObject({ conditionBand: { lo: 0.02, hi: 0.5 } });
+    expect(parseCli([])).toMatchObject({ gateInput: "sent" });
+    expect(parseCli(["--gate-input", "cut"])).toMatchObject({ gateInput: "cut" });
     const err = process.stderr.write;
     const out = process.stdout.write;
     process.stderr.write = (() => true) as typeof process.stderr.write;
@@ -128,6 +130,7 @@ describe("npm run eval (smoke, --limit 3)", () => {
       expect(await main(["--strengths", "a,b"])).toBe(2);
       expect(await main(["--suites", "crescendo"])).toBe(2);
       expect(await main(["--gates", "nope"])).toBe(2);
+      expect(await main(["--gate-input", "whole"])).toBe(2);
       expect(await main(["--condition-band", "0.6,0.1", "--gates", "edge+condition"])).toBe(2);
       expect(await main(["--condition-band", "0.1,0.6"])).toBe(2); // no condition gate asked for
       // a condition gate needs a profile with a condition

@@ -31,7 +31,7 @@ import { LoglikScorer } from "./loglik.ts";
 import { ChatClient } from "./openai.ts";
 import { renderSvg } from "./plot.ts";
 import { renderMarkdown, summarise, type Report } from "./report.ts";
-import { ARMS, armConfigs, configKey, Runner, type Arm, type ItemResult } from "./runner.ts";
+import { ARMS, armConfigs, configKey, GATE_INPUTS, Runner, type Arm, type GateInput, type ItemResult } from "./runner.ts";
 import { pick } from "./suites/common.ts";
 import { SUITE_NAMES, SUITES } from "./suites/index.ts";
 import type { ChatMessage, Item, SuiteContext, SuiteDef } from "./suites/types.ts";
@@ -66,6 +66,10 @@ report.json, tradeoff.svg and a resumable cache under --out.
   --condition-band LO,HI  band [LO, HI) of the gate's risk in which the condition decides (edge+condition:
                        first-stage risk, default ${DEFAULT_CONDITION_BANDS["edge+condition"].lo},${DEFAULT_CONDITION_BANDS["edge+condition"].hi}; all: two-stage risk,
                        default ${DEFAULT_CONDITION_BANDS.all.lo},${DEFAULT_CONDITION_BANDS.all.hi}); the profile must have a "condition"
+  --gate-input WHAT    what the selective arm's gate reads of a request cut to fit the model's context:
+                       sent (default), the whole request as the client sent it, as the edge would; cut, the
+                       cut prompt the model prefills (the eval's figures before 2026-12-07). The in-model
+                       condition always reads what the model prefills
   --suites LIST        suites to run (default all): ${SUITE_NAMES.join(", ")}
   --limit N            items per suite, a seeded subset (default: all)
   --shots N            few-shot examples for *-fewshot suites, as many as fit (default 5)
@@ -92,6 +96,8 @@ export interface EvalOptions {
   gates: string[];
   /** The condition variants' band; undefined: each variant's default. */
   conditionBand?: Band;
+  /** What the gate reads of a cut request (runner.ts GateInput). */
+  gateInput: GateInput;
   suites: string[];
   limit?: number;
   shots: number;
@@ -127,7 +133,7 @@ export function parseCli(argv: string[]): EvalOptions | "help" {
         limit: { type: "string" }, shots: { type: "string" }, out: { type: "string" }, seed: { type: "string" }, data: { type: "string" },
         "max-tokens": { type: "string" }, "gsm8k-max-tokens": { type: "string" }, batch: { type: "string" },
         "judge-url": { type: "string" }, "judge-model": { type: "string" }, "attacker-url": { type: "string" }, "attacker-model": { type: "string" },
-        "attacker-turns": { type: "string" }, "no-cache": { type: "boolean" }, "condition-band": { type: "string" }, help: { type: "boolean", short: "h" },
+        "attacker-turns": { type: "string" }, "no-cache": { type: "boolean" }, "condition-band": { type: "string" }, "gate-input": { type: "string" }, help: { type: "boolean", short: "h" },
       },
       strict: true,
       allowPositionals: false,
@@ -161,6 +167,8 @@ export function parseCli(argv: string[]): EvalOptions | "help" {
     }
     if (!gates.some((g) => GATE_VARIANTS.find((x) => x.name === g)?.band)) throw new UsageError("--condition-band is for the gates edge+condition and all");
   }
+  const gateInput = (values["gate-input"] ?? "sent") as GateInput;
+  if (!GATE_INPUTS.includes(gateInput)) throw new UsageError(`--gate-input: "${values["gate-input"]}" is not one of ${GATE_INPUTS.join(", ")}`);
   const suites = values.suites === undefined ? [...SUITE_NAMES] : list(values.suites);
   for (const s of suites) if (!SUITE_NAMES.includes(s) && s !== "crescendo") throw new UsageError(`--suites: unknown suite "${s}" (known: ${SUITE_NAMES.join(", ")}, crescendo)`);
   if (suites.length === 0) throw new UsageError("--suites is empty");
@@ -173,6 +181,7 @@ export function parseCli(argv: string[]): EvalOptions | "help" {
     arms: arms as Arm[],
     gates,
     conditionBand,
+    gateInput,
     suites,
     limit: values.limit === undefined ? undefined : int("limit", values.limit, 0, 1),
     shots: int("shots", values.shots, 5, 0),
@@ -239,7 +248,7 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
     const condition = profile.condition;
     const saeHash = manifest.saes?.find((s) => s.layer === profile.layer)?.sha256;
     const config = {
-      suites: o.suites, arms: o.arms, gates: o.gates, strengths: o.strengths,
+      suites: o.suites, arms: o.arms, gates: o.gates, gateInput: o.gateInput, strengths: o.strengths,
       conditionBands: Object.fromEntries(GATE_VARIANTS.filter((v) => v.band && o.gates.includes(v.name)).map((v) => [v.name, v.band!({ conditionBand: o.conditionBand })])), limit: o.limit ?? null, shots: o.shots, seed: o.seed,
       refusalMaxTokens: o.maxTokens, gsm8kMaxTokens: o.gsm8kMaxTokens, judge: judge.name,
       attacker: o.attackerUrl ? { model: o.attackerModel, turns: o.attackerTurns } : null,
@@ -253,7 +262,7 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
     if (o.noCache) (await import("node:fs")).rmSync(cacheDir, { recursive: true, force: true });
     const total = suites.reduce((a, s) => a + items.get(s.name)!.length, 0) * configs.length;
     const progress = new Progress({ total, label: "eval" });
-    const runner = new Runner({ engine, scorer, gates, judge, profileName: profile.name, cacheDir, seed: o.seed, progress });
+    const runner = new Runner({ engine, scorer, gates, judge, profileName: profile.name, cacheDir, seed: o.seed, progress, gateInput: o.gateInput });
     t = performance.now();
     for (const gate of new Set(configs.flatMap((c) => (c.arm === "selective" ? [c.gate ?? DEFAULT_GATE] : [])))) {
       for (const s of suites) await runner.decideAll(gate, items.get(s.name)!);
@@ -310,6 +319,9 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
     notes.push(
       "Strength s multiplies the profile's values (clamp c -> s*c; s = 0 clamps the feature to 0, i.e. ablates it). The never arm has no strength.",
       "Selective: the gate (default: the shipped prompt-risk classifier at its shipped threshold) routes each prompt (the whole conversation for multi-turn); a routed item's result is the always arm's at that strength, an unrouted one the never arm's.",
+      o.gateInput === "sent"
+        ? "A request cut to fit the model's context (the suite table's \"cut to fit\" column: jailbreak templates from the left, dialogues by their earliest turns) is cut for the model only: the gate's classifier stages read the request as the client sent it, as an edge in front of a longer-context model would (--gate-input cut: the cut prompt); an in-model condition reads what the model prefills."
+        : "--gate-input cut: the gate reads a request cut to fit the model's context as the model prefills it, not as the client sent it (the eval's figures before 2026-12-07).",
       ...(o.gates.some((g) => GATE_VARIANTS.find((v) => v.name === g)?.band)
         ? [
             "Condition gates (edge+condition, all): a prompt whose gate risk falls in the band is a conditional request. The sidecar steers it exactly as the steered request when the profile's condition holds on the unsteered residual at the last prompt token, and generates the unsteered text otherwise, so its result here is the always arm's or the never arm's by the condition's value. The value is computed in this process from the same token ids the engine prefills (the model's residual-output build, the profile's SAE). That forward pass is the in-band latency the gate rows report; in the sidecar it rides the request's own prefill.",

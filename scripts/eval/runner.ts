@@ -91,6 +91,21 @@ export interface RunnerDeps {
   cacheDir: string;
   seed: number;
   progress?: Progress;
+  /**
+   * What the selective arm's gate reads of a request cut to fit the model's
+   * context: "sent" (default), the request as the client sent it (GenItem.sent),
+   * as an edge in front of a longer-context model would; "cut", the cut prompt
+   * the model prefills (how the eval gated before 2026-12-07).
+   */
+  gateInput?: GateInput;
+}
+
+export type GateInput = "sent" | "cut";
+export const GATE_INPUTS: readonly GateInput[] = ["sent", "cut"];
+
+/** The request the gate reads, when it is not the prompt the model prefills. */
+function gateReads(item: Item, input: GateInput): ChatMessage[] | undefined {
+  return input === "sent" && item.kind === "gen" && item.sent ? item.sent : undefined;
 }
 
 /** A short hash of what an item asks, so a cache line is only reused for the same question. */
@@ -122,7 +137,8 @@ export class Runner {
       // One decision at a time, so each is timed alone (not while other prompts' decisions wait in the queue).
       const next = this.decideChain.then(async () => {
         const t = performance.now();
-        const r = await gate.decide(item.messages);
+        const sent = gateReads(item, this.d.gateInput ?? "sent");
+        const r = await (sent ? gate.decide(sent, item.messages) : gate.decide(item.messages));
         return { ...r, ms: performance.now() - t };
       });
       this.decideChain = next.catch(() => undefined);
@@ -130,6 +146,12 @@ export class Runner {
       this.decisions.set(key, p);
     }
     return p;
+  }
+
+  /** "" when the gate reads the prompt the model prefills, else a short hash of the request it reads. */
+  private gateReadsTag(item: Item): string {
+    const sent = gateReads(item, this.d.gateInput ?? "sent");
+    return sent ? `.${createHash("sha256").update(JSON.stringify(sent)).digest("hex").slice(0, 8)}` : "";
   }
 
   /**
@@ -232,8 +254,8 @@ export class Runner {
     }
     return Promise.all(
       items.map(async (item): Promise<ItemResult> => {
-        // A selective line also depends on the gate's artefacts.
-        const h = cfg.arm === "selective" ? `${itemHash(item)}.${(this.d.gates.get(cfg.gate ?? DEFAULT_GATE)?.hash ?? "").slice(0, 8)}` : itemHash(item);
+        // A selective line also depends on the gate's artefacts, and on what the gate read.
+        const h = cfg.arm === "selective" ? `${itemHash(item)}.${(this.d.gates.get(cfg.gate ?? DEFAULT_GATE)?.hash ?? "").slice(0, 8)}${this.gateReadsTag(item)}` : itemHash(item);
         const hit = cached.get(item.id);
         if (hit && hit.h === h) {
           if (cfg.arm !== "selective") this.seed(item, cfg.arm === "always" ? cfg.strength! : undefined, hit);

@@ -3,7 +3,7 @@
  * conversation ending in a coreference attack; the model answers the last user
  * turn. The dialogue's assistant turns are kept as given. Dialogues longer than
  * the context lose their earliest turns (whole user/assistant pairs) and are
- * counted.
+ * counted; the gate still reads the whole dialogue (GenItem.sent).
  */
 import { listDir, pick, readText } from "./common.ts";
 import type { ChatMessage, GenItem, SuiteDef } from "./types.ts";
@@ -44,7 +44,7 @@ export const cosafe: SuiteDef = {
         m = [{ role: "user", content: last.slice(k) }];
         truncated = true;
       }
-      return { kind: "gen", id: `cosafe/${id}`, messages: m, truncated };
+      return { kind: "gen", id: `cosafe/${id}`, messages: m, truncated, ...(truncated && { sent: messages }) };
     });
   },
 };

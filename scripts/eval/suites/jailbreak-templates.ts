@@ -42,8 +42,8 @@ export const jailbreakTemplates: SuiteDef = {
     const paired = templates.map(({ t, i }) => ({ t, i, r: requests[Math.floor(rand() * requests.length)]! }));
     const max = ctx.maxPromptTokens(MAX_TOKENS);
     return pick(ctx, "jailbreak-templates", paired).map(({ t, i, r }): GenItem => {
-      const { messages, cut } = cutLeft(ctx, t, (tt) => user(wrapInTemplate(tt, r)), max);
-      return { kind: "gen", id: `jailbreak-templates/${i}`, messages, truncated: cut > 0 };
+      const { messages, cut, whole } = cutLeft(ctx, t, (tt) => user(wrapInTemplate(tt, r)), max);
+      return { kind: "gen", id: `jailbreak-templates/${i}`, messages, truncated: cut > 0, ...(cut > 0 && { sent: whole }) };
     });
   },
 };

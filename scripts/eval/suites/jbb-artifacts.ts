@@ -35,8 +35,8 @@ export const jbbArtifacts: SuiteDef = {
     }
     const max = ctx.maxPromptTokens(MAX_TOKENS);
     return pick(ctx, "jbb-artifacts", all).map(({ id, prompt }): GenItem => {
-      const { messages, cut } = cutLeft(ctx, prompt, user, max);
-      return { kind: "gen", id: `jbb-artifacts/${id}`, messages, truncated: cut > 0 };
+      const { messages, cut, whole } = cutLeft(ctx, prompt, user, max);
+      return { kind: "gen", id: `jbb-artifacts/${id}`, messages, truncated: cut > 0, ...(cut > 0 && { sent: whole }) };
     });
   },
 };

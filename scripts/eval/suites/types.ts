@@ -20,6 +20,12 @@ export interface GenItem {
   gold?: string;
   /** The prompt was cut to fit the context (jailbreak templates: from the left; dialogues: earliest turns). */
   truncated?: boolean;
+  /**
+   * With `truncated`: the request as the client sent it, before the cut. The
+   * selective arm's gate reads this (an edge reads the whole request; only the
+   * offline model's short context makes the cut), the model the cut `messages`.
+   */
+  sent?: ChatMessage[];
   /** On-topic suites: the response is on-topic when it names one of these (see on-topic.ts). */
   keywords?: string[];
 }
