@@ -134,7 +134,11 @@ export function sentenceCuts(folded: string, seg: SegmentRule): { cuts: number[]
 
 /** Roles whose text the client writes and whose intent we judge. */
 const CLIENT_ROLES = new Set(["user", "system", "developer"]);
-/** What joins a conversation's client turns into the one text that is also scored (trainers join theirs alike). */
+/**
+ * What joins a conversation's client turns into the one text that is also
+ * scored. The trainers join a written conversation's turns with it, and
+ * edge/risk's decidingText joins them alike for the second stage.
+ */
 export const TURN_SEPARATOR = "\n";
 
 export class RiskModel {

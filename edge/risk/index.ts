@@ -203,5 +203,6 @@ export function decidingText(messages: readonly RiskMessage[], source: string, t
   if (source.startsWith("turn:")) return textOf(messages[Number(source.slice(5))] ?? { role: "user" });
   const client = messages.filter((m) => m.role === "user" || m.role === "system" || m.role === "developer");
   if (source === "last") return textOf([...client].reverse().find((m) => m.role === "user" && textOf(m)) ?? { role: "user" });
+  // As RiskModel.scoreConversation joins them (its TURN_SEPARATOR; not imported: this module loads the classifier lazily).
   return client.map(textOf).filter(Boolean).join("\n");
 }

@@ -91,6 +91,18 @@ export function fieldCounterfactuals(dataDir: string, seed: number, goalsPerFiel
 /** One prompt, or the user turns of one conversation. */
 type ContrastEntry = ({ text: string } | { turns: string[] }) & { category: string };
 
+/** The source of the multi-turn set's examples (its own, so that validation reports and template pools tell it apart). */
+export const MULTI_TURN_SOURCE = "augment/multiturn";
+
+/** What train:classifier records of these additions in the artifact (`training.augment`); multiTurnSetOf reads it. */
+export interface AugmentRecord {
+  harmfulqaFields: boolean;
+  contrastSet: boolean;
+  /** trained with the multi-turn contrast set (--multi-turn-set); absent in artifacts before it existed */
+  multiTurnSet?: boolean;
+  background: unknown;
+}
+
 interface ContrastFile {
   benign: ContrastEntry[];
   harmful: ContrastEntry[];
@@ -101,14 +113,26 @@ export function contrastText(x: ContrastEntry): string {
   return "text" in x ? x.text : x.turns.join(TURN_SEPARATOR);
 }
 
-/** The hand-written contrast sets (see 2. above); `source` names the file. */
+/** Throws unless every entry of a contrast file is a prompt or a list of turns, all strings. */
+function checkContrastFile(c: ContrastFile, path: string): void {
+  for (const side of ["benign", "harmful"] as const) {
+    if (!Array.isArray(c[side])) throw new Error(`${path}: "${side}" is not a list`);
+    c[side].forEach((x, i) => {
+      const ok = "text" in x ? typeof x.text === "string" : "turns" in x && Array.isArray(x.turns) && x.turns.length > 0 && x.turns.every((t) => typeof t === "string");
+      if (!ok) throw new Error(`${path}: ${side}[${i}] has neither a "text" string nor a "turns" list of strings`);
+    });
+  }
+}
+
+/** The hand-written contrast sets (see 2. above); `source` names the file (by its place in the list; the multi-turn set by its own). */
 export function contrastSet(paths: readonly string[] = CONTRAST_SETS): TextItem[] {
   return paths.flatMap((path, i) => {
     const c = JSON.parse(readFileSync(path, "utf8")) as ContrastFile;
-    const tag = i === 0 ? "" : `-${i + 1}`;
+    checkContrastFile(c, path);
+    const source = path === MULTI_TURN_SET ? MULTI_TURN_SOURCE : `augment/contrast${i === 0 ? "" : `-${i + 1}`}`;
     return [
-      ...c.benign.map((x) => ({ text: contrastText(x), label: 0 as const, source: `augment/contrast${tag}-benign` })),
-      ...c.harmful.map((x) => ({ text: contrastText(x), label: 1 as const, source: `augment/contrast${tag}-harmful` })),
+      ...c.benign.map((x) => ({ text: contrastText(x), label: 0 as const, source: `${source}-benign` })),
+      ...c.harmful.map((x) => ({ text: contrastText(x), label: 1 as const, source: `${source}-harmful` })),
     ];
   });
 }

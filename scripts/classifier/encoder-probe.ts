@@ -17,7 +17,7 @@
  */
 import { resolve } from "node:path";
 import { Adam } from "./adam.ts";
-import { contrastSets } from "./augment.ts";
+import { contrastSets, type AugmentRecord } from "./augment.ts";
 import { DEFAULT_BACKGROUND } from "./background.ts";
 import { heldOutKeys, loadHeldOut } from "./data.ts";
 import { buildDataset, type LabelledText } from "./dataset.ts";
@@ -45,7 +45,7 @@ export function shippedSplit(dataDir: string, seed: number, multiTurn = false): 
 
 /** Whether a first-stage artifact (its JSON text) was trained with the multi-turn contrast set. */
 export function multiTurnSetOf(artifactText: string): boolean {
-  return (JSON.parse(artifactText) as { training?: { augment?: { multiTurnSet?: boolean } } }).training?.augment?.multiTurnSet === true;
+  return (JSON.parse(artifactText) as { training?: { augment?: Partial<AugmentRecord> } | null }).training?.augment?.multiTurnSet === true;
 }
 
 export interface ProbeExample {

@@ -14,7 +14,7 @@ import { DEFAULT_ARTIFACT, DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
 import { DEFAULT_FTRL } from "./train-lib.ts";
 import { DEFAULT_DENSE } from "./dense-head.ts";
 import { GLOVE_SOURCE, loadWordVectors } from "./glove.ts";
-import { CONTRAST_SETS, MULTI_TURN_SET } from "./augment.ts";
+import { contrastSets, type AugmentRecord } from "./augment.ts";
 import { backgroundBooks, DEFAULT_BACKGROUND } from "./background.ts";
 import { assembleTrainingData, DEFAULT_FIT, DEFAULT_SOURCE_WEIGHTS, fitClassifier, MODEL_VERSION } from "./fit.ts";
 
@@ -144,12 +144,13 @@ async function main(): Promise<void> {
   const posWeight = num("pos-weight");
 
   const multiTurnSet = values["multi-turn-set"]!;
-  if (multiTurnSet && values["no-contrast"]) throw new Error("--multi-turn-set is a contrast set: it cannot go with --no-contrast");
+  // The probe trainer rebuilds the split from the shipped sets and this one flag (multiTurnSetOf), so a custom list cannot go with it.
+  if (multiTurnSet && (values["no-contrast"] || values.contrast)) throw new Error("--multi-turn-set adds to the shipped contrast sets: it cannot go with --contrast or --no-contrast");
   console.error(`loading ${dataDir}`);
   const perBook = num("background-per-book");
   const data = assembleTrainingData(dataDir, {
     fieldAugment: !values["no-field-augment"],
-    contrastFiles: values["no-contrast"] ? [] : [...(values.contrast?.map((f) => resolve(process.cwd(), f)) ?? CONTRAST_SETS), ...(multiTurnSet ? [MULTI_TURN_SET] : [])],
+    contrastFiles: values["no-contrast"] ? [] : (values.contrast?.map((f) => resolve(process.cwd(), f)) ?? contrastSets(multiTurnSet)),
     backgroundPerBook: perBook,
     seed,
   });
@@ -207,7 +208,7 @@ async function main(): Promise<void> {
       contrastSet: !values["no-contrast"],
       multiTurnSet,
       background: perBook > 0 ? { perBook, longShare: DEFAULT_BACKGROUND.longShare, books: backgroundBooks() } : null,
-    },
+    } satisfies AugmentRecord,
     bagTraining: values["bag-training"],
     posWeight,
     sourceBalance,

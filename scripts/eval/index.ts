@@ -290,12 +290,14 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
           goals.map(async (goal, i) => {
             let steered = false;
             const respond = async (messages: ChatMessage[]) => {
-              const risky = c.arm === "selective" && (await gates.get(c.gate ?? DEFAULT_GATE)!.decide(messages)).steer;
+              const fitted = fitDialogue(messages, promptTokens, context - o.maxTokens);
+              // As the runner does: the gate reads the dialogue as sent (or as fitted, --gate-input cut), the condition what is prefilled.
+              const risky = c.arm === "selective" && (await gates.get(c.gate ?? DEFAULT_GATE)!.decide(o.gateInput === "cut" ? fitted : messages, fitted)).steer;
               const strength = c.arm === "always" || risky ? c.strength! : undefined;
               steered ||= strength !== undefined;
               const req = GenerateRequest.fromPartial({
                 requestId: `crescendo-${i}`,
-                input: { $case: "conversation", value: { messages: fitDialogue(messages, promptTokens, context - o.maxTokens) } },
+                input: { $case: "conversation", value: { messages: fitted } },
                 sampling: { temperature: 0, maxTokens: o.maxTokens },
                 steering: strength === undefined ? undefined : { profile: profile.name, strength },
               });
@@ -318,7 +320,7 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
     if (judge instanceof LlmJudge && judge.fallbacks) notes.push(`LLM judge gave no YES/NO ${judge.fallbacks} times; the keyword judge decided those.`);
     notes.push(
       "Strength s multiplies the profile's values (clamp c -> s*c; s = 0 clamps the feature to 0, i.e. ablates it). The never arm has no strength.",
-      "Selective: the gate (default: the shipped prompt-risk classifier at its shipped threshold) routes each prompt (the whole conversation for multi-turn); a routed item's result is the always arm's at that strength, an unrouted one the never arm's.",
+      "Selective: the gate (default: the edge's own, the prompt-risk classifier and its sentence-encoder second stage, at their shipped thresholds) routes each prompt (the whole conversation for multi-turn); a routed item's result is the always arm's at that strength, an unrouted one the never arm's.",
       o.gateInput === "sent"
         ? "A request cut to fit the model's context (the suite table's \"cut to fit\" column: jailbreak templates from the left, dialogues by their earliest turns) is cut for the model only: the gate's classifier stages read the request as the client sent it, as an edge in front of a longer-context model would (--gate-input cut: the cut prompt); an in-model condition reads what the model prefills."
         : "--gate-input cut: the gate reads a request cut to fit the model's context as the model prefills it, not as the client sent it (the eval's figures before 2026-12-07).",

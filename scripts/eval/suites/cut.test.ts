@@ -26,12 +26,16 @@ describe("suites that cut requests to fit the context", () => {
   for (const suite of [jailbreakTemplates, jbbArtifacts, cosafe]) {
     it(`${suite.name}: a cut item carries the request as sent, and the model's prompt is its end`, () => {
       const items = suite.load(ctx) as GenItem[];
+      // The same items loaded with room for everything: nothing cut, and each is what the cut one says was sent.
+      const uncut = new Map((suite.load({ ...ctx, maxPromptTokens: () => 1e9 }) as GenItem[]).map((x) => [x.id, x]));
       const cut = items.filter((x) => x.truncated);
       expect(cut.length).toBeGreaterThan(5);
       expect(items.length - cut.length).toBeGreaterThan(0);
       for (const x of items.filter((y) => !y.truncated)) expect(x.sent).toBeUndefined();
       for (const x of cut) {
         const sent = x.sent!;
+        expect(uncut.get(x.id)!.truncated).toBe(false);
+        expect(sent).toEqual(uncut.get(x.id)!.messages);
         expect(ctx.promptTokens(sent)).toBeGreaterThan(ctx.maxPromptTokens(suite.maxTokens ?? 0));
         expect(ctx.promptTokens(x.messages)).toBeLessThanOrEqual(ctx.maxPromptTokens(suite.maxTokens ?? 0));
         // What the model reads is the end of what was sent: the last turn's end, after whole earlier turns.
