@@ -31,7 +31,7 @@ import { LoglikScorer } from "./loglik.ts";
 import { ChatClient } from "./openai.ts";
 import { renderSvg } from "./plot.ts";
 import { renderMarkdown, summarise, type Report } from "./report.ts";
-import { ARMS, armConfigs, configKey, GATE_INPUTS, Runner, type Arm, type GateInput, type ItemResult } from "./runner.ts";
+import { ARMS, armConfigs, configKey, GATE_INPUTS, gateArgs, Runner, type Arm, type GateInput, type ItemResult } from "./runner.ts";
 import { pick } from "./suites/common.ts";
 import { SUITE_NAMES, SUITES } from "./suites/index.ts";
 import type { ChatMessage, Item, SuiteContext, SuiteDef } from "./suites/types.ts";
@@ -291,8 +291,7 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
             let steered = false;
             const respond = async (messages: ChatMessage[]) => {
               const fitted = fitDialogue(messages, promptTokens, context - o.maxTokens);
-              // As the runner does: the gate reads the dialogue as sent (or as fitted, --gate-input cut), the condition what is prefilled.
-              const risky = c.arm === "selective" && (await gates.get(c.gate ?? DEFAULT_GATE)!.decide(o.gateInput === "cut" ? fitted : messages, fitted)).steer;
+              const risky = c.arm === "selective" && (await gates.get(c.gate ?? DEFAULT_GATE)!.decide(...gateArgs(fitted, messages, o.gateInput))).steer;
               const strength = c.arm === "always" || risky ? c.strength! : undefined;
               steered ||= strength !== undefined;
               const req = GenerateRequest.fromPartial({

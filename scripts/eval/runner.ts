@@ -103,9 +103,13 @@ export interface RunnerDeps {
 export type GateInput = "sent" | "cut";
 export const GATE_INPUTS: readonly GateInput[] = ["sent", "cut"];
 
-/** The request the gate reads, when it is not the prompt the model prefills. */
-function gateReads(item: Item, input: GateInput): ChatMessage[] | undefined {
-  return input === "sent" && item.kind === "gen" && item.sent ? item.sent : undefined;
+/**
+ * Gate.decide's arguments for a request the model reads as `prefilled`, cut
+ * from `sent` when that is longer: the sent request and the prefilled prompt
+ * ("sent"), or the prefilled prompt alone ("cut", or nothing was cut).
+ */
+export function gateArgs(prefilled: ChatMessage[], sent: ChatMessage[] | undefined, input: GateInput): [ChatMessage[], ChatMessage[]?] {
+  return input === "sent" && sent && sent !== prefilled ? [sent, prefilled] : [prefilled];
 }
 
 /** A short hash of what an item asks, so a cache line is only reused for the same question. */
@@ -137,8 +141,7 @@ export class Runner {
       // One decision at a time, so each is timed alone (not while other prompts' decisions wait in the queue).
       const next = this.decideChain.then(async () => {
         const t = performance.now();
-        const sent = gateReads(item, this.d.gateInput ?? "sent");
-        const r = await (sent ? gate.decide(sent, item.messages) : gate.decide(item.messages));
+        const r = await gate.decide(...this.gateArgs(item));
         return { ...r, ms: performance.now() - t };
       });
       this.decideChain = next.catch(() => undefined);
@@ -148,10 +151,15 @@ export class Runner {
     return p;
   }
 
+  /** What the gate is given for an item (gateArgs). */
+  private gateArgs(item: Item): [ChatMessage[], ChatMessage[]?] {
+    return gateArgs(item.messages, item.kind === "gen" ? item.sent : undefined, this.d.gateInput ?? "sent");
+  }
+
   /** "" when the gate reads the prompt the model prefills, else a short hash of the request it reads. */
   private gateReadsTag(item: Item): string {
-    const sent = gateReads(item, this.d.gateInput ?? "sent");
-    return sent ? `.${createHash("sha256").update(JSON.stringify(sent)).digest("hex").slice(0, 8)}` : "";
+    const [reads, prefilled] = this.gateArgs(item);
+    return prefilled ? `.${createHash("sha256").update(JSON.stringify(reads)).digest("hex").slice(0, 8)}` : "";
   }
 
   /**

@@ -181,6 +181,9 @@ function withDataDir(o: ort.InferenceSession.SessionOptions, dir: string): ort.I
   return { ...o, extra };
 }
 
+/** Whether a model's graph runs fused attention (GroupQueryAttention; gqa-kv-cache.ts's cache layout). */
+const isFused = (manifest: Manifest): boolean => manifest.graph.attention === "gqa";
+
 /** What a prefill chunk may add to its ids and past (presentInto: plain attention only; fused rows grow in place). */
 export type ChunkExtras = Pick<StepInput, "steering" | "acts" | "cond" | "presentInto" | "logitsInto" | "logits" | "between">;
 
@@ -205,7 +208,7 @@ export class OnnxDecoder {
     this.steerLayers = manifest.hookedLayers.filter((l) => inputs.has(SN.steerFeatures(l)));
     this.condLayers = new Set(this.steerLayers.filter((l) => inputs.has(SN.steerCondWeights(l))));
     const { nLayers } = manifest.dims;
-    this.fused = manifest.graph.attention === "gqa";
+    this.fused = isFused(manifest);
     this.kvOutputs = Array.from({ length: nLayers }, (_, l) => (this.fused ? [newKey(l), newValue(l)] : [presentKey(l), presentValue(l)]));
     this.fetches = [LOGITS, ...this.kvOutputs.flat()];
   }
@@ -217,7 +220,7 @@ export class OnnxDecoder {
    */
   static async load(modelDir: string, manifest: Manifest, opts: DecoderOptions = {}, model?: string | Uint8Array): Promise<OnnxDecoder> {
     const warn = opts.warn ?? ((m: string) => process.stderr.write(`${m}\n`));
-    const base: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: "all", enableCpuMemArena: opts.cpuArena ?? !(manifest.graph.attention === "gqa" && mallocTuned(process.env)) };
+    const base: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: "all", enableCpuMemArena: opts.cpuArena ?? !(isFused(manifest) && mallocTuned(process.env)) };
     // onnxruntime-node rejects an explicit undefined: set only what was given.
     if (opts.intraOpThreads) base.intraOpNumThreads = opts.intraOpThreads;
     if (opts.interOpThreads) base.interOpNumThreads = opts.interOpThreads;
