@@ -61,7 +61,7 @@ export async function buildEdge(config: Config, env: Env, log: (line: string) =>
   const limiter = new RateLimiter(config.rate_limit);
   const band = config.classifier.condition_band;
   const banded = band ? `, condition band [${band.low}, ${band.high})` : "";
-  log(`edge: classifier ${scorer.source} (threshold ${config.classifier.threshold ?? scorer.threshold}${banded}); sidecars ${config.sidecars.join(", ")} (${config.sidecar.tls ? "mutual TLS" : "plaintext"}); ${keys.size} API key(s)${config.auth.disabled ? ", AUTH DISABLED" : ""}`);
+  log(`edge: classifier ${scorer.source} (threshold ${config.classifier.threshold ?? scorer.threshold}${banded}); sidecars ${config.sidecars.join(", ")} (${config.sidecar.tls ? "mutual TLS" : "plaintext"}); ${keys.size} API key(s)${config.auth.disabled ? ", AUTH DISABLED" : ""}${trustNote(config)}`);
   return {
     config,
     deps: { keys, limiter, scorer, sidecar, events, metrics, inflight: new InflightRequests() },
@@ -70,4 +70,12 @@ export async function buildEdge(config: Config, env: Env, log: (line: string) =>
       await events.close();
     },
   };
+}
+
+/** The startup log's word on system prompts the gate does not score (edge/risk/trusted.ts); "" when none. */
+function trustNote(config: Config): string {
+  const hashes = config.classifier.trusted_system_prompts.length;
+  const keys = config.auth.keys.filter((k) => k.trust_system_prompt).map((k) => k.id);
+  const parts = [hashes > 0 ? `${hashes} trusted system prompt(s)` : "", keys.length > 0 ? `system prompts of key(s) ${keys.join(", ")} not scored` : ""].filter(Boolean);
+  return parts.length > 0 ? `; ${parts.join("; ")}` : "";
 }

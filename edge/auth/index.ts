@@ -15,6 +15,8 @@ export interface ApiKey {
   /** Models this key may use; null = all. */
   models: string[] | null;
   rateLimit?: RateLimitConfig;
+  /** Its requests' system and developer messages are not scored (config auth.keys[].trust_system_prompt; edge/risk/trusted.ts). */
+  trustSystemPrompt?: boolean;
 }
 
 export function sha256Hex(s: string): string {
@@ -29,7 +31,7 @@ export class KeyStore {
     this.disabled = config.auth.disabled;
     for (const k of config.auth.keys) {
       const models = !k.models || k.models.includes("*") ? null : k.models;
-      this.byHash.set(k.sha256.toLowerCase(), { id: k.id, models, rateLimit: k.rate_limit });
+      this.byHash.set(k.sha256.toLowerCase(), { id: k.id, models, rateLimit: k.rate_limit, ...(k.trust_system_prompt ? { trustSystemPrompt: true } : {}) });
     }
     const raw = (envKeys ?? "").split(",").map((s) => s.trim()).filter(Boolean);
     raw.forEach((key, i) => this.byHash.set(sha256Hex(key), { id: `env-${i + 1}`, models: null }));

@@ -35,6 +35,13 @@ describe("config", () => {
     }
   });
 
+  it("takes trusted system prompts as hex SHA-256s (none by default) and names a bad one", () => {
+    expect(parseConfig({}).classifier.trusted_system_prompts).toEqual([]);
+    const h = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    expect(parseConfig({ classifier: { trusted_system_prompts: [h] } }).classifier.trusted_system_prompts).toEqual([h]);
+    expect(() => parseConfig({ classifier: { trusted_system_prompts: [h, "You are a helpful assistant."] } })).toThrow(/classifier\.trusted_system_prompts\.1.*64 hex digits/);
+  });
+
   it("rejects bad JSON and duplicate arm names", () => {
     expect(() => parseConfigText("{", "x.json")).toThrow(/x.json: not valid JSON/);
     expect(() => parseConfig({ experiments: [{ name: "e", arms: [{ name: "a", policy: "never" }, { name: "a", policy: "always" }] }] })).toThrow(/unique/);

@@ -103,14 +103,22 @@ const SidecarTlsSchema = v.object({
   server_name: v.optional(v.pipe(v.string(), v.minLength(1))),
 });
 
+/** Hex SHA-256 of a string (`printf %s "$TEXT" | sha256sum`). */
+const Sha256Hex = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/i, "sha256 must be 64 hex digits"));
+
 const KeySchema = v.object({
   /** Appears in events and metrics instead of the key. */
   id: v.pipe(v.string(), v.minLength(1)),
   /** Hex SHA-256 of the key (`printf %s "$KEY" | sha256sum`). */
-  sha256: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/i, "sha256 must be 64 hex digits")),
+  sha256: Sha256Hex,
   /** Models this key may use; absent or ["*"] = all. */
   models: v.optional(v.array(v.string())),
   rate_limit: v.optional(RateLimitSchema),
+  /**
+   * The gate leaves this key's system and developer messages out of the scoring (edge/risk/trusted.ts):
+   * for a backend that writes its own system prompts. Never for a key an attacker may hold.
+   */
+  trust_system_prompt: v.optional(v.boolean(), false),
 });
 
 export const ConfigSchema = v.object({
@@ -162,6 +170,11 @@ export const ConfigSchema = v.object({
        * Absent: off, no conditional route.
        */
       condition_band: v.optional(BandSchema),
+      /**
+       * Hex SHA-256s of the operator's own system prompts (exact text): a system or developer
+       * message whose text hashes to one is not scored (edge/risk/trusted.ts). [] = every one is.
+       */
+      trusted_system_prompts: v.optional(v.array(Sha256Hex), []),
     }),
     {},
   ),

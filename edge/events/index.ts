@@ -64,6 +64,12 @@ export interface DecisionEvent {
    * otherwise (and in events from before it existed).
    */
   condition_fallback?: string;
+  /**
+   * System and developer messages the gate did not score because the operator
+   * trusts them (config classifier.trusted_system_prompts, or the key's
+   * trust_system_prompt; edge/risk/trusted.ts). Absent when none was.
+   */
+  trusted_system?: number;
   prompt?: unknown;
   completion?: string;
 }

@@ -45,6 +45,8 @@ export interface Routing {
   /** Which gate stage decided the risk: "classifier" (first stage) or "encoder" (second stage, in its band). */
   stage: RiskAssessment["stage"];
   classifyMs: number;
+  /** System and developer messages left out of the scoring as trusted (edge/risk/trusted.ts). */
+  trustedSystem: number;
 }
 
 export interface ExchangeInit {
@@ -177,7 +179,7 @@ export class Exchange {
   }
 }
 
-function newEvent(req: PipelineRequest, { decision, risk, stage, classifyMs }: Routing, init: ExchangeInit & { keyId: string }): DecisionEvent {
+function newEvent(req: PipelineRequest, { decision, risk, stage, classifyMs, trustedSystem }: Routing, init: ExchangeInit & { keyId: string }): DecisionEvent {
   return {
     ts: new Date(Date.now() - (performance.now() - init.t0)).toISOString(),
     request_id: init.requestId,
@@ -205,6 +207,7 @@ function newEvent(req: PipelineRequest, { decision, risk, stage, classifyMs }: R
     fallback: null,
     steering_applied: null,
     condition: null,
+    ...(trustedSystem > 0 ? { trusted_system: trustedSystem } : {}),
   };
 }
 

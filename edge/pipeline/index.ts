@@ -9,6 +9,7 @@ import type { Context } from "hono";
 import { canUse, type ApiKey } from "../auth/index.ts";
 import { experimentFor } from "../config/index.ts";
 import { errorBody, errorResponse } from "../openai/index.ts";
+import { scoredMessages, trustedHashes, type SystemTrust } from "../risk/trusted.ts";
 import { assignArm, decide, defaultArm } from "../routing/index.ts";
 import { Exchange, type PipelineDeps, type Routing } from "./exchange.ts";
 import { refusal } from "./failure.ts";
@@ -23,6 +24,7 @@ export type EdgeEnv = { Variables: { key: ApiKey; body: unknown; requestId: stri
 
 export function pipelineHandler<Body>(deps: PipelineDeps, adapter: Adapter<Body>) {
   const defaultThreshold = deps.config.classifier.threshold ?? deps.scorer.threshold;
+  const hashes = trustedHashes(deps.config.classifier.trusted_system_prompts);
   return async (c: Context<EdgeEnv>): Promise<Response> => {
     // From the request's arrival (the first middleware), so body reading counts.
     const t0 = c.get("startedAt") ?? performance.now();
@@ -32,7 +34,7 @@ export function pipelineHandler<Body>(deps: PipelineDeps, adapter: Adapter<Body>
     const refused = modelAccess(deps, key, request.model);
     if (refused) return refused;
     c.set("decided", true);
-    const routing = await route(deps, request, key, defaultThreshold);
+    const routing = await route(deps, request, key, defaultThreshold, { hashes, role: key.trustSystemPrompt === true });
     const ex = new Exchange(deps, request, format, routing, { requestId, endpoint: adapter.endpoint, keyId: key.id, t0, clientSignal: c.req.raw.signal });
     try {
       return await execute(ex);
@@ -54,10 +56,11 @@ function modelAccess(deps: PipelineDeps, key: ApiKey, model: string): Response |
   return null;
 }
 
-/** One routing decision per request: risk over the request's turns, the arm, the route. */
-async function route(deps: PipelineDeps, req: PipelineRequest, key: ApiKey, defaultThreshold: number): Promise<Routing> {
+/** One routing decision per request: risk over the request's turns (less the trusted system prompts), the arm, the route. */
+async function route(deps: PipelineDeps, req: PipelineRequest, key: ApiKey, defaultThreshold: number, trust: SystemTrust): Promise<Routing> {
   const tc = performance.now();
-  const { risk, stage, skipped } = await deps.scorer.assess(req.risk);
+  const scored = scoredMessages(req.risk, trust);
+  const { risk, stage, skipped } = await deps.scorer.assess(scored.messages);
   if (skipped) deps.metrics.secondStageSkipped.inc({ reason: skipped });
   const classifyMs = performance.now() - tc;
   const experiment = experimentFor(deps.config, req.model);
@@ -65,7 +68,7 @@ async function route(deps: PipelineDeps, req: PipelineRequest, key: ApiKey, defa
   const decision = decide(deps.config, experiment?.name ?? "default", arm, risk, defaultThreshold);
   // The conditional route is "maybe steered": for the failure policy it is risky, as steered is.
   const risky = risk >= (decision.band?.low ?? decision.threshold ?? defaultThreshold);
-  return { risk, decision, risky, stage, classifyMs };
+  return { risk, decision, risky, stage, classifyMs, trustedSystem: scored.trusted };
 }
 
 function execute(ex: Exchange): Response | Promise<Response> {

@@ -38,7 +38,8 @@ function firstStageOnly(scorer: Pick<RiskScorer, "score" | "threshold">, message
   return Promise.resolve({ risk, risky: risk >= scorer.threshold, stage: "classifier" });
 }
 
-function text(m: RiskMessage): string {
+/** A message's text: its string content, or its text parts joined by "\n". */
+export function contentText(m: RiskMessage): string {
   const c = m.content;
   if (typeof c === "string") return c;
   if (!Array.isArray(c)) return "";
@@ -59,7 +60,7 @@ export class KeywordRiskScorer implements RiskScorer {
     let hits = 0;
     for (const m of messages) {
       if (m.role === "assistant" || m.role === "tool") continue;
-      hits += text(m).match(KeywordRiskScorer.WORDS)?.length ?? 0;
+      hits += contentText(m).match(KeywordRiskScorer.WORDS)?.length ?? 0;
     }
     return hits === 0 ? 0.05 : Math.min(0.99, 0.6 + 0.1 * hits);
   }
@@ -199,7 +200,7 @@ async function loadSecondStage(
  * (RiskModel.scoreConversation's `source`): that message, or every
  * client-written message joined. The second stage reads the same text.
  */
-export function decidingText(messages: readonly RiskMessage[], source: string, textOf: (m: RiskMessage) => string = text): string {
+export function decidingText(messages: readonly RiskMessage[], source: string, textOf: (m: RiskMessage) => string = contentText): string {
   if (source.startsWith("turn:")) return textOf(messages[Number(source.slice(5))] ?? { role: "user" });
   const client = messages.filter((m) => m.role === "user" || m.role === "system" || m.role === "developer");
   if (source === "last") return textOf([...client].reverse().find((m) => m.role === "user" && textOf(m)) ?? { role: "user" });

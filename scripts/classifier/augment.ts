@@ -25,12 +25,18 @@
  *    benign ones of the same shapes and topics; each is one example, its
  *    turns joined as the scorer joins a conversation's client turns
  *    (RiskModel.scoreConversation). Written for this project too.
+ * 4. Opt-in (train:classifier --system-prompt-set; not shipped either, the
+ *    model card says why): contrast-set-7.json, operator system prompts:
+ *    benign ones that name the harms they refuse (safety policies, moderation
+ *    tasks, security, medical and legal personas) and harmful ones in the
+ *    same words (personas without a policy, harmful jobs, a harmful order
+ *    inside a persona, a policy turned around). Written for this project too.
  *
  * All go through the same overlap removal and seeded train/validation split as
  * the files.
  */
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TURN_SEPARATOR } from "../../edge/classifier/model.ts";
 import type { TextItem } from "./data.ts";
@@ -42,9 +48,20 @@ export const CONTRAST_SETS = ["./contrast-set.json", "./contrast-set-2.json", ".
 /** The multi-turn contrast set (see 3. above), added to CONTRAST_SETS by --multi-turn-set. */
 export const MULTI_TURN_SET = fileURLToPath(new URL("./contrast-set-6.json", import.meta.url));
 
-/** The contrast sets a first stage trains on: the shipped ones, and the multi-turn set when asked for. */
-export function contrastSets(multiTurn: boolean): string[] {
-  return multiTurn ? [...CONTRAST_SETS, MULTI_TURN_SET] : [...CONTRAST_SETS];
+/** The operator system prompts (see 4. above), added by --system-prompt-set; not requests, so never wrapped in a template as one. */
+export const SYSTEM_PROMPT_SET = fileURLToPath(new URL("./contrast-set-7.json", import.meta.url));
+
+/** The opt-in contrast sets a first stage may be trained with beside the shipped ones (the artifact records them). */
+export interface OptInSets {
+  multiTurn: boolean;
+  systemPrompts: boolean;
+}
+
+export const NO_OPT_IN: OptInSets = { multiTurn: false, systemPrompts: false };
+
+/** The contrast sets a first stage trains on: the shipped ones, and the opt-in ones asked for. */
+export function contrastSets(o: OptInSets = NO_OPT_IN): string[] {
+  return [...CONTRAST_SETS, ...(o.multiTurn ? [MULTI_TURN_SET] : []), ...(o.systemPrompts ? [SYSTEM_PROMPT_SET] : [])];
 }
 
 /** Harmless goals for "How can I use <field> to <goal>?" (written for this project). */
@@ -94,12 +111,14 @@ type ContrastEntry = ({ text: string } | { turns: string[] }) & { category: stri
 /** The source of the multi-turn set's examples (its own, so that validation reports and template pools tell it apart). */
 export const MULTI_TURN_SOURCE = "augment/multiturn";
 
-/** What train:classifier records of these additions in the artifact (`training.augment`); multiTurnSetOf reads it. */
+/** What train:classifier records of these additions in the artifact (`training.augment`); optInSetsOf reads it. */
 export interface AugmentRecord {
   harmfulqaFields: boolean;
   contrastSet: boolean;
   /** trained with the multi-turn contrast set (--multi-turn-set); absent in artifacts before it existed */
   multiTurnSet?: boolean;
+  /** trained with the system-prompt contrast set (--system-prompt-set); absent in artifacts before it existed */
+  systemPromptSet?: boolean;
   background: unknown;
 }
 
@@ -124,12 +143,19 @@ function checkContrastFile(c: ContrastFile, path: string): void {
   }
 }
 
-/** The hand-written contrast sets (see 2. above); `source` names the file (by its place in the list; the multi-turn set by its own). */
+/** The source tag of a contrast file: augment/contrast for contrast-set.json, augment/contrast-N for contrast-set-N.json, else its name. */
+export function contrastSource(path: string): string {
+  const name = basename(path, ".json");
+  const n = /^contrast-set(?:-(\d+))?$/.exec(name);
+  return n ? `augment/contrast${n[1] ? `-${n[1]}` : ""}` : `augment/${name}`;
+}
+
+/** The hand-written contrast sets (see 2. above); `source` names the file (the multi-turn set has its own). */
 export function contrastSet(paths: readonly string[] = CONTRAST_SETS): TextItem[] {
-  return paths.flatMap((path, i) => {
+  return paths.flatMap((path) => {
     const c = JSON.parse(readFileSync(path, "utf8")) as ContrastFile;
     checkContrastFile(c, path);
-    const source = path === MULTI_TURN_SET ? MULTI_TURN_SOURCE : `augment/contrast${i === 0 ? "" : `-${i + 1}`}`;
+    const source = path === MULTI_TURN_SET ? MULTI_TURN_SOURCE : contrastSource(path);
     return [
       ...c.benign.map((x) => ({ text: contrastText(x), label: 0 as const, source: `${source}-benign` })),
       ...c.harmful.map((x) => ({ text: contrastText(x), label: 1 as const, source: `${source}-harmful` })),

@@ -10,7 +10,7 @@
  *   A wrapped example takes the request's label: the classifier must read the
  *   request inside the template, not flag every template.
  */
-import { MULTI_TURN_SOURCE } from "./augment.ts";
+import { contrastSource, MULTI_TURN_SOURCE, SYSTEM_PROMPT_SET } from "./augment.ts";
 import { dedupeKey, wrapInTemplate, type TextItem, type Template, type TrainingData } from "./data.ts";
 import { hashString, mulberry32 } from "./train-lib.ts";
 
@@ -131,8 +131,10 @@ export function buildDataset(data: TrainingData, heldOut: Set<string>, opts: Bui
   const wrap = (ts: Template[], hs: TextItem[], bs: TextItem[], side: "train" | "val", seed: number): LabelledText[] => {
     const rng = mulberry32(seed);
     const out: LabelledText[] = [];
-    // Requests for wrapping: short enough to be a request, not a document, and one message (not a conversation's turns).
-    const request = (x: TextItem) => x.text.length <= 400 && !x.source.startsWith(MULTI_TURN_SOURCE);
+    // Requests for wrapping: short enough to be a request, not a document, one message (not a conversation's
+    // turns), and a request (not an operator's system prompt).
+    const systemPrompts = contrastSource(SYSTEM_PROMPT_SET);
+    const request = (x: TextItem) => x.text.length <= 400 && !x.source.startsWith(MULTI_TURN_SOURCE) && !x.source.startsWith(`${systemPrompts}-`);
     const hPool = hs.filter((x) => request(x) && x.source !== "advbench/strings");
     const bPool = bs.filter(request);
     for (const t of ts) {

@@ -17,7 +17,7 @@
  */
 import { resolve } from "node:path";
 import { Adam } from "./adam.ts";
-import { contrastSets, type AugmentRecord } from "./augment.ts";
+import { contrastSets, NO_OPT_IN, type AugmentRecord, type OptInSets } from "./augment.ts";
 import { DEFAULT_BACKGROUND } from "./background.ts";
 import { heldOutKeys, loadHeldOut } from "./data.ts";
 import { buildDataset, type LabelledText } from "./dataset.ts";
@@ -34,18 +34,18 @@ export const DEFAULT_PROBE_ARTIFACT = resolve(REPO_ROOT, "edge/classifier/encode
 
 /**
  * The first stage's training/validation split (fit.ts with the shipped options;
- * `multiTurn`: with the opt-in multi-turn contrast set, as an artifact trained
- * with --multi-turn-set records, see multiTurnSetOf).
+ * `sets`: with the opt-in contrast sets an artifact records, see optInSetsOf).
  */
-export function shippedSplit(dataDir: string, seed: number, multiTurn = false): { train: LabelledText[]; val: LabelledText[] } {
-  const data = assembleTrainingData(dataDir, { fieldAugment: true, contrastFiles: contrastSets(multiTurn), backgroundPerBook: DEFAULT_BACKGROUND.perBook, seed });
+export function shippedSplit(dataDir: string, seed: number, sets: OptInSets = NO_OPT_IN): { train: LabelledText[]; val: LabelledText[] } {
+  const data = assembleTrainingData(dataDir, { fieldAugment: true, contrastFiles: contrastSets(sets), backgroundPerBook: DEFAULT_BACKGROUND.perBook, seed });
   const build = { seed, valFrac: DEFAULT_FIT.valFrac, perTemplateHarmful: DEFAULT_FIT.perTemplateHarmful, perTemplateBenign: DEFAULT_FIT.perTemplateBenign, valMode: "random" as const };
   return buildDataset(data, heldOutKeys(loadHeldOut(dataDir)), build);
 }
 
-/** Whether a first-stage artifact (its JSON text) was trained with the multi-turn contrast set. */
-export function multiTurnSetOf(artifactText: string): boolean {
-  return (JSON.parse(artifactText) as { training?: { augment?: Partial<AugmentRecord> } | null }).training?.augment?.multiTurnSet === true;
+/** The opt-in contrast sets a first-stage artifact (its JSON text) was trained with. */
+export function optInSetsOf(artifactText: string): OptInSets {
+  const a = (JSON.parse(artifactText) as { training?: { augment?: Partial<AugmentRecord> } | null }).training?.augment;
+  return { multiTurn: a?.multiTurnSet === true, systemPrompts: a?.systemPromptSet === true };
 }
 
 export interface ProbeExample {

@@ -26,7 +26,7 @@ import { chooseConditionBand, flagRate, gateFlag, type Band, type BandChoice, ty
 import { ConditionValues, type PromptInput } from "./condition-values.ts";
 import { dedupeKey } from "./data.ts";
 import type { LabelledText } from "./dataset.ts";
-import { DEFAULT_PROBE_ARTIFACT, multiTurnSetOf, shippedSplit } from "./encoder-probe.ts";
+import { DEFAULT_PROBE_ARTIFACT, optInSetsOf, shippedSplit } from "./encoder-probe.ts";
 import { GATE_GOALS, scoreGate, type Group } from "./eval-gate.ts";
 import { DEFAULT_FIT, ORDINARY_BENIGN } from "./fit.ts";
 import { heldOutGroups } from "./held-out-groups.ts";
@@ -152,7 +152,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     // 1. Training side: the bands.
     const seen = conditionSeenKeys(dataDir);
-    const { val } = shippedSplit(dataDir, splitSeed, multiTurnSetOf(artifactText));
+    const { val } = shippedSplit(dataDir, splitSeed, optInSetsOf(artifactText));
     const kept = val.filter((x) => !seen.has(dedupeKey(x.text)));
     const valGroups: Group[] = [];
     for (const x of kept) {

@@ -98,3 +98,16 @@ export async function greetingsSteered(scorer: RiskScorer): Promise<string[]> {
   return out;
 }
 
+/**
+ * Operator system prompts through the gate, each sent before the user turn
+ * "hi" (so the system prompt alone can make the request risky): the benign
+ * ones the gate steers and the harmful ones it lets through.
+ */
+export async function systemPromptErrors(scorer: RiskScorer, benign: readonly string[], harmful: readonly string[]) {
+  const risky = async (system: string) => (await scorer.assess([{ role: "system", content: system }, { role: "user", content: "hi" }])).risky;
+  const steered: string[] = [];
+  const missed: string[] = [];
+  for (const t of benign) if (await risky(t)) steered.push(t);
+  for (const t of harmful) if (!(await risky(t))) missed.push(t);
+  return { steered, missed, fpr: steered.length / benign.length, recall: 1 - missed.length / harmful.length };
+}

@@ -17,7 +17,8 @@ import { BENIGN_DIALOGUE_TURNS, heldOutGroups, LONG_BENIGN_DIALOGUE_TURNS } from
 import { auroc, quantile, rateAtOrAbove } from "./metrics.ts";
 import { DEFAULT_ARTIFACT, DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
 import { DEFAULT_PROBE_ARTIFACT } from "./encoder-probe.ts";
-import { encoderLatency, GATE_GOALS, gateLatency, greetingsSteered, scoreGate, type Group } from "./eval-gate.ts";
+import { encoderLatency, GATE_GOALS, gateLatency, greetingsSteered, scoreGate, systemPromptErrors, type Group } from "./eval-gate.ts";
+import { SYSTEM_PROMPT_CASES, SYSTEM_PROMPT_HARMFUL_CASES } from "../../edge/classifier/system-prompt-cases.ts";
 import { DEFAULT_ENCODER_THREADS, OnnxSentenceEncoder } from "../../edge/encoder/onnx.ts";
 import { loadRiskScorer } from "../../edge/risk/index.ts";
 
@@ -280,6 +281,7 @@ async function evalWholeGate(
   const firstScorer = await loadRiskScorer({ artifact: artifactPath, warn });
   const gateScorer = await loadRiskScorer({ artifact: artifactPath, secondStage: { probe: probePath }, warn });
   const greetingsGate = await greetingsSteered(gateScorer);
+  const system = { first: await systemPromptErrors(firstScorer, SYSTEM_PROMPT_CASES, SYSTEM_PROMPT_HARMFUL_CASES), gate: await systemPromptErrors(gateScorer, SYSTEM_PROMPT_CASES, SYSTEM_PROMPT_HARMFUL_CASES) };
   const one = rows(first, (await greetingsSteered(firstScorer)).length);
   const two = rows(G, greetingsGate.length);
   const singles = [...texts.direct, ...texts.benign, ...texts.xstest, ...texts.jbbBenign, ...texts.gsm8k, ...texts.capability, ...texts.wrapped, ...texts.attacks].filter((t): t is string => typeof t === "string");
@@ -308,6 +310,8 @@ async function evalWholeGate(
     row(`FPR benign ${BENIGN_DIALOGUE_TURNS}-turn conversations`, "fprConversations"),
     row(`FPR benign ${LONG_BENIGN_DIALOGUE_TURNS}-turn conversations`, "fprLongConversations"),
     row("greetings steered (conversational-cases)", "greetings", `${g.greetings} of ${CONVERSATIONAL_CASES.length}`, two.greetings <= g.greetings),
+    `${"system prompts steered (user: \"hi\")".padEnd(40)} ${f(system.first.fpr).padStart(8)}  ${f(system.gate.fpr).padStart(8)}   no goal: ${SYSTEM_PROMPT_CASES.length} benign operator prompts (system-prompt-cases.ts); 0 with classifier.trusted_system_prompts`,
+    `${"harmful system prompts caught".padEnd(40)} ${f(system.first.recall).padStart(8)}  ${f(system.gate.recall).padStart(8)}   (n=${SYSTEM_PROMPT_HARMFUL_CASES.length})`,
     `share of held-out prompts and dialogues reaching stage 2: ${f(run.stage2Share)}`,
     `gate latency, assess() as the edge calls it, ${latency.n} held-out prompts (seeded sample):`,
     `  stage 1 alone   p50 ${latency.first.p50.toFixed(3)} ms  p99 ${latency.first.p99.toFixed(3)} ms  max ${latency.first.max.toFixed(1)} ms`,
@@ -316,7 +320,8 @@ async function evalWholeGate(
     `second stage load (probe + encoder read, hashed, built)  ${latency.loadMs.toFixed(0)} ms`,
     `greetings the gate steers: ${JSON.stringify(greetingsGate)}`,
   ];
-  return { lines, metrics: { band: run.stage2.band, stage1: one, gate: two, stage2Share: run.stage2Share, latency, encoder: enc, greetingsSteered: greetingsGate } };
+  const systemPrompts = { stage1: { fpr: system.first.fpr, recall: system.first.recall }, gate: { fpr: system.gate.fpr, recall: system.gate.recall }, gateMissed: system.gate.missed };
+  return { lines, metrics: { band: run.stage2.band, stage1: one, gate: two, stage2Share: run.stage2Share, latency, encoder: enc, greetingsSteered: greetingsGate, systemPrompts } };
 }
 
 main().catch((e: unknown) => {

@@ -20,7 +20,7 @@ import type { LabelledText } from "./dataset.ts";
 import { EmbeddingCache } from "./embedding-cache.ts";
 import { ORDINARY_BENIGN } from "./fit.ts";
 import { auroc, rateAtOrAbove } from "./metrics.ts";
-import { chooseBand, chooseThreshold, thresholdForRecall, classSourceWeights, DEFAULT_GATE_FPR, DEFAULT_PROBE, DEFAULT_PROBE_ARTIFACT, fitProbe, gateFlags, LINEAR_PROBE, multiTurnSetOf, PROBE_VERSION, shippedSplit, standardisation, type GateExample } from "./encoder-probe.ts";
+import { chooseBand, chooseThreshold, thresholdForRecall, classSourceWeights, DEFAULT_GATE_FPR, DEFAULT_PROBE, DEFAULT_PROBE_ARTIFACT, fitProbe, gateFlags, LINEAR_PROBE, optInSetsOf, PROBE_VERSION, shippedSplit, standardisation, type GateExample } from "./encoder-probe.ts";
 import { DEFAULT_ARTIFACT, DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
 
 const DEFAULT_BAND_MISS = 0.01;
@@ -94,7 +94,7 @@ async function main(): Promise<number> {
   const dataDir = resolve(REPO_ROOT, v.data!);
   const firstText = readFileSync(resolve(REPO_ROOT, v.artifact!), "utf8");
   const first = RiskModel.fromArtifact(firstText);
-  const { train, val } = shippedSplit(dataDir, seed, multiTurnSetOf(firstText));
+  const { train, val } = shippedSplit(dataDir, seed, optInSetsOf(firstText));
   console.error(`first stage ${first.version} (threshold ${first.threshold.toFixed(4)}); train ${train.length}, validation ${val.length}`);
 
   const encoder = await OnnxSentenceEncoder.load();

@@ -14,7 +14,7 @@ import { DEFAULT_ARTIFACT, DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
 import { DEFAULT_FTRL } from "./train-lib.ts";
 import { DEFAULT_DENSE } from "./dense-head.ts";
 import { GLOVE_SOURCE, loadWordVectors } from "./glove.ts";
-import { contrastSets, type AugmentRecord } from "./augment.ts";
+import { contrastSets, type AugmentRecord, type OptInSets } from "./augment.ts";
 import { backgroundBooks, DEFAULT_BACKGROUND } from "./background.ts";
 import { assembleTrainingData, DEFAULT_FIT, DEFAULT_SOURCE_WEIGHTS, fitClassifier, MODEL_VERSION } from "./fit.ts";
 
@@ -45,6 +45,12 @@ Options:
                         (their user turns joined). Off by default: it raises multi-turn recall and
                         the false positives on benign conversations alike (model card).
                         train:encoder-probe and eval:condition read it from the artifact
+  --system-prompt-set   also train on contrast-set-7.json, 750 hand-written operator system prompts
+                        (benign ones naming the harms they refuse, harmful ones in the same words).
+                        Off by default: it steers fewer benign system prompts but still most, for
+                        lower direct and attack recall (model card, "System prompts"); the edge's
+                        trusted system prompts are the fix (edge/config/README.md). Read from the
+                        artifact as --multi-turn-set is
   --background-per-book N   benign prose passages from each public-domain book (background.ts;
                         default ${DEFAULT_BACKGROUND.perBook}; 0 = none)
   --bag-training        train each long example as a bag of the sentences the scorer takes its
@@ -95,6 +101,7 @@ async function main(): Promise<void> {
       contrast: { type: "string", multiple: true },
       "no-contrast": { type: "boolean", default: false },
       "multi-turn-set": { type: "boolean", default: false },
+      "system-prompt-set": { type: "boolean", default: false },
       "background-per-book": { type: "string", default: String(DEFAULT_BACKGROUND.perBook) },
       "bag-training": { type: "boolean", default: false },
       hidden: { type: "string", default: String(DEFAULT_DENSE.hidden) },
@@ -143,14 +150,16 @@ async function main(): Promise<void> {
   const segments = segMin > 0 ? { minTextChars: num("segment-min-text"), minChars: segMin, maxSegments: DEFAULT_FIT.segments.maxSegments } : undefined;
   const posWeight = num("pos-weight");
 
-  const multiTurnSet = values["multi-turn-set"]!;
-  // The probe trainer rebuilds the split from the shipped sets and this one flag (multiTurnSetOf), so a custom list cannot go with it.
-  if (multiTurnSet && (values["no-contrast"] || values.contrast)) throw new Error("--multi-turn-set adds to the shipped contrast sets: it cannot go with --contrast or --no-contrast");
+  const optIn: OptInSets = { multiTurn: values["multi-turn-set"]!, systemPrompts: values["system-prompt-set"]! };
+  // The probe trainer rebuilds the split from the shipped sets and these flags (optInSetsOf), so a custom list cannot go with them.
+  for (const [flag, on] of [["--multi-turn-set", optIn.multiTurn], ["--system-prompt-set", optIn.systemPrompts]] as const) {
+    if (on && (values["no-contrast"] || values.contrast)) throw new Error(`${flag} adds to the shipped contrast sets: it cannot go with --contrast or --no-contrast`);
+  }
   console.error(`loading ${dataDir}`);
   const perBook = num("background-per-book");
   const data = assembleTrainingData(dataDir, {
     fieldAugment: !values["no-field-augment"],
-    contrastFiles: values["no-contrast"] ? [] : (values.contrast?.map((f) => resolve(process.cwd(), f)) ?? contrastSets(multiTurnSet)),
+    contrastFiles: values["no-contrast"] ? [] : (values.contrast?.map((f) => resolve(process.cwd(), f)) ?? contrastSets(optIn)),
     backgroundPerBook: perBook,
     seed,
   });
@@ -206,7 +215,8 @@ async function main(): Promise<void> {
     augment: {
       harmfulqaFields: !values["no-field-augment"],
       contrastSet: !values["no-contrast"],
-      multiTurnSet,
+      multiTurnSet: optIn.multiTurn,
+      systemPromptSet: optIn.systemPrompts,
       background: perBook > 0 ? { perBook, longShare: DEFAULT_BACKGROUND.longShare, books: backgroundBooks() } : null,
     } satisfies AugmentRecord,
     bagTraining: values["bag-training"],
