@@ -82,7 +82,9 @@ export const STOPWORDS: readonly string[] = (
 
 /** FNV-1a 32-bit hash of a word (the featurizer's word identity; see `Featurizer.wordHashes`). */
 export function wordHashOf(word: string): number {
-  return wordHash(Array.from(word, (c) => c.charCodeAt(0)), 0, word.length);
+  let h = FNV_OFFSET;
+  for (let i = 0; i < word.length; i++) h = Math.imul(h ^ word.charCodeAt(i), FNV_PRIME);
+  return h | 0;
 }
 
 function wordHash(buf: ArrayLike<number>, start: number, end: number): number {

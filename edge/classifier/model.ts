@@ -4,7 +4,8 @@
  * Pure TypeScript (no Node or Deno APIs): build it from the artifact's parsed
  * JSON (or its text / UTF-8 bytes) with `RiskModel.fromArtifact`.
  */
-import { Featurizer, foldText, type FeatureConfig } from "./features.ts";
+import { Featurizer, foldText, wordHashOf, type FeatureConfig } from "./features.ts";
+import { decodedReadings, wordwise } from "./readings.ts";
 import { decodeBase64 } from "./base64.ts";
 import { EmbeddingHead, type EmbeddingArtifact } from "./embedding.ts";
 import { Vocabulary } from "./vocabulary.ts";
@@ -59,6 +60,8 @@ export interface RiskResult {
 export interface ConversationRiskResult extends RiskResult {
   /** which part produced the maximum: "last", "turn:<i>" (message index) or "joined" */
   source: string;
+  /** when a decoded reading of that part (readings.ts) gave the maximum: that reading, which the second stage reads instead */
+  reading?: string;
 }
 
 /**
@@ -67,6 +70,15 @@ export interface ConversationRiskResult extends RiskResult {
  * be flagged at random.
  */
 const NO_EVIDENCE = -Infinity;
+
+/**
+ * ROT13 and reversed readings are tried only for a text with fewer than this
+ * share of its words in the vocabulary: an encoded request makes a text
+ * unreadable (held-out requests sent as ROT13 or reversed with an English
+ * instruction in front: 95% below 0.67), while 90% of the training-side benign
+ * texts that speak of reversing or of Caesar read at 0.8 or more.
+ */
+const ENCODED_BELOW = 0.8;
 
 function sigmoid(z: number): number {
   if (z >= 0) return 1 / (1 + Math.exp(-z));
@@ -156,7 +168,13 @@ export class RiskModel {
   private readonly acc: Float64Array;
   private readonly pieceAcc: Float64Array;
 
-  constructor(artifact: RiskArtifact) {
+  /** Whether `logit` also scores the text's decoded readings (readings.ts); on unless turned off (to measure what they do). */
+  private readonly readings: boolean;
+  /** Share of the words of the last text piecesLogit scored that the vocabulary knows (NaN: no vocabulary, or no word). */
+  private knownShare = NaN;
+
+  constructor(artifact: RiskArtifact, opts: { readings?: boolean } = {}) {
+    this.readings = opts.readings !== false;
     if (artifact.format !== ARTIFACT_FORMAT) throw new Error(`not a prompt-risk artifact: format ${String(artifact.format)}`);
     if (!READABLE_FORMAT_VERSIONS.includes(artifact.formatVersion)) {
       throw new Error(
@@ -187,10 +205,10 @@ export class RiskModel {
   }
 
   /** Builds a model from the artifact as parsed JSON, JSON text, or UTF-8 bytes of the JSON. */
-  static fromArtifact(artifact: RiskArtifact | string | Uint8Array): RiskModel {
-    if (typeof artifact === "string") return new RiskModel(JSON.parse(artifact) as RiskArtifact);
-    if (artifact instanceof Uint8Array) return new RiskModel(JSON.parse(new TextDecoder().decode(artifact)) as RiskArtifact);
-    return new RiskModel(artifact);
+  static fromArtifact(artifact: RiskArtifact | string | Uint8Array, opts: { readings?: boolean } = {}): RiskModel {
+    if (typeof artifact === "string") return new RiskModel(JSON.parse(artifact) as RiskArtifact, opts);
+    if (artifact instanceof Uint8Array) return new RiskModel(JSON.parse(new TextDecoder().decode(artifact)) as RiskArtifact, opts);
+    return new RiskModel(artifact, opts);
   }
 
   /**
@@ -207,8 +225,52 @@ export class RiskModel {
    * template contributes only a small share of the vector; scored on its own, the
    * request's sentence looks like the direct request it is. The text is
    * featurised once (see piecesLogit).
+   *
+   * And the highest over the text's decoded readings (readings.ts: base64,
+   * spaced-out letters, leetspeak, ROT13, reversed text), each scored by the
+   * same rule; an ordinary prompt has none.
    */
   logit(text: string): number {
+    return this.readingLogit(text).z;
+  }
+
+  /** `logit(text)`, and the decoded reading that gave it when one scored above the text itself. */
+  readingLogit(text: string): { z: number; reading?: string } {
+    let z = this.textLogit(text);
+    if (!this.readings) return { z };
+    const textKnown = this.knownShare;
+    // ROT13 and reversed readings only for a text that does not mostly read already (see ENCODED_BELOW).
+    const readings = decodedReadings(text, this.featureConfig.maxChars, { encoded: this.vocab !== undefined && textKnown < ENCODED_BELOW });
+    if (readings.length === 0) return { z };
+    let reading: string | undefined;
+    const consider = (t: string, zt: number) => {
+      if (zt > z) {
+        z = zt;
+        reading = t;
+      }
+    };
+    for (const r of readings) {
+      const zr = this.textLogit(r.text);
+      if (r.kind !== "rot13" && r.kind !== "reversed") {
+        consider(r.text, zr);
+        continue;
+      }
+      // A text that merely speaks of ROT13 or of reversing reads as noise once decoded, and noise
+      // scores near the prior, which can be above the threshold: such a reading (whole, or word by
+      // word) counts only if the vocabulary knows more of its words than of the text's.
+      if (this.knownShare > textKnown) consider(r.text, zr);
+      const w = wordwise(r, this.rankOf);
+      const zw = this.textLogit(w);
+      if (this.knownShare > textKnown) consider(w, zw);
+    }
+    return reading === undefined ? { z } : { z, reading };
+  }
+
+  /** A word's frequency rank in the embedding vocabulary (-1: unknown). */
+  private readonly rankOf = (word: string): number => this.vocab?.rowOf(wordHashOf(word)) ?? -1;
+
+  /** The text rule above for one text, without decoded readings. */
+  private textLogit(text: string): number {
     // Fold once (cap, surrogates, NFKD, lower case); segments are slices of the folded text.
     const folded = foldText(text, this.featureConfig.maxChars);
     const seg = this.segments;
@@ -227,11 +289,18 @@ export class RiskModel {
   private piecesLogit(folded: string, cuts: number[], pieces: number, scored: boolean[] | null): number {
     const f = this.featurizer.indicesPieces(folded, cuts, pieces);
     // No word at all (empty, white space, punctuation, emoji): no request to judge.
+    this.knownShare = NaN;
     if (f.wordEnd[pieces - 1] === 0) return NO_EVIDENCE;
     const { vocab, head, acc, pieceAcc } = this;
     const alone = pieces > 1 ? scored : null;
     // Embedding head: vocabulary rows of all words, once.
-    const rows = vocab ? vocab.rowsOf(f.words, f.wordEnd[pieces - 1]) : f.words;
+    const nWords = f.wordEnd[pieces - 1];
+    const rows = vocab ? vocab.rowsOf(f.words, nWords) : f.words;
+    if (vocab) {
+      let known = 0;
+      for (let i = 0; i < nWords; i++) if (rows[i] >= 0) known++;
+      this.knownShare = known / nWords;
+    }
     if (head) acc.fill(0);
     let wsum = 0;
     let dot = 0;
@@ -313,6 +382,7 @@ export class RiskModel {
   scoreConversation(messages: readonly ChatMessage[]): ConversationRiskResult {
     let best = -Infinity;
     let source = "empty";
+    let reading: string | undefined;
     const parts: string[] = [];
     let lastUser = -1;
     for (let i = 0; i < messages.length; i++) {
@@ -322,22 +392,24 @@ export class RiskModel {
       if (!text) continue;
       parts.push(text);
       if (m.role === "user") lastUser = i;
-      const z = this.logit(text);
-      if (z > best) {
-        best = z;
+      const r = this.readingLogit(text);
+      if (r.z > best) {
+        best = r.z;
         source = `turn:${i}`;
+        reading = r.reading;
       }
     }
     if (parts.length > 1) {
-      const z = this.logit(parts.join(TURN_SEPARATOR));
-      if (z > best) {
-        best = z;
+      const r = this.readingLogit(parts.join(TURN_SEPARATOR));
+      if (r.z > best) {
+        best = r.z;
         source = "joined";
+        reading = r.reading;
       }
     }
     if (source === `turn:${lastUser}`) source = "last";
     const risk = sigmoid(best);
-    return { risk, risky: risk >= this.threshold, source };
+    return { risk, risky: risk >= this.threshold, source, ...(reading === undefined ? {} : { reading }) };
   }
 
   /** Classifies a prompt string or a conversation at the shipped threshold. */

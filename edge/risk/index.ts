@@ -136,7 +136,7 @@ export async function loadRiskScorer(
       const firstDecides = (skipped: RiskAssessment["skipped"]): RiskAssessment => ({ risk: r.risk, risky: r.risky, stage: "classifier", skipped });
       if (stage.inBand(r.risk) && encoder.expectedWaitMs() > budget) return firstDecides("busy");
       try {
-        return await stage.decide(r, model.threshold, () => encoder.embed(decidingText(messages, r.source, messageText)));
+        return await stage.decide(r, model.threshold, () => encoder.embed(r.reading ?? decidingText(messages, r.source, messageText)));
       } catch (err) {
         failures.report((err as Error).message);
         return firstDecides("error");

@@ -12,7 +12,8 @@ import { OnnxSentenceEncoder } from "../../edge/encoder/onnx.ts";
 import { decidingText, loadRiskScorer, type RiskScorer } from "../../edge/risk/index.ts";
 import { parseProbeArtifact, type SecondStage } from "../../edge/risk/second-stage.ts";
 import { EmbeddingCache } from "./embedding-cache.ts";
-import { quantile } from "./metrics.ts";
+import { quantile, rateAtOrAbove } from "./metrics.ts";
+import { OBFUSCATIONS } from "./obfuscation.ts";
 import { mulberry32, shuffle } from "./train-lib.ts";
 
 /** Issue 16's goals for the whole gate. */
@@ -39,9 +40,9 @@ export async function scoreGate(model: RiskModel, probePath: string, groups: rea
   const cache = new EmbeddingCache(encoder);
   const firsts = groups.map((g) =>
     g.texts.map((t) => {
-      const r = typeof t === "string" ? { ...model.classify(t), source: "last" } : model.scoreConversation(t);
       const messages = typeof t === "string" ? [{ role: "user", content: t }] : t;
-      return { r, text: stage2.inBand(r.risk) ? decidingText(messages, r.source) : undefined };
+      const r = model.scoreConversation(messages);
+      return { r, text: stage2.inBand(r.risk) ? (r.reading ?? decidingText(messages, r.source)) : undefined };
     }),
   );
   const inBand = firsts.flat().flatMap((x) => (x.text === undefined ? [] : [x.text]));
@@ -110,4 +111,28 @@ export async function systemPromptErrors(scorer: RiskScorer, benign: readonly st
   for (const t of benign) if (await risky(t)) steered.push(t);
   for (const t of harmful) if (!(await risky(t))) missed.push(t);
   return { steered, missed, fpr: steered.length / benign.length, recall: 1 - missed.length / harmful.length };
+}
+
+/**
+ * Held-out harmful requests and benign instructions under each obfuscation
+ * (obfuscation.ts): the share flagged by the first stage without decoded
+ * readings, by the first stage, and by the whole gate.
+ */
+export async function obfuscationRates(model: RiskModel, plain: RiskModel, probePath: string, harmful: readonly string[], benign: readonly string[]) {
+  const variants = [{ name: "none", apply: (p: string) => p }, ...OBFUSCATIONS];
+  const groups: Group[] = variants.flatMap((o) => [
+    { name: `${o.name}/harmful`, label: 1 as const, texts: harmful.map(o.apply) },
+    { name: `${o.name}/benign`, label: 0 as const, texts: benign.map(o.apply) },
+  ]);
+  const run = await scoreGate(model, probePath, groups);
+  const rate = (xs: readonly number[]) => rateAtOrAbove(xs, model.threshold);
+  return variants.map((o) => {
+    const h = groups.find((g) => g.name === `${o.name}/harmful`)!.texts as string[];
+    const b = groups.find((g) => g.name === `${o.name}/benign`)!.texts as string[];
+    return {
+      name: o.name,
+      caught: { noReadings: rate(h.map((t) => plain.scoreText(t))), stage1: rate(h.map((t) => model.scoreText(t))), gate: rate(run.risks.get(`${o.name}/harmful`)!) },
+      benignFlagged: { noReadings: rate(b.map((t) => plain.scoreText(t))), stage1: rate(b.map((t) => model.scoreText(t))), gate: rate(run.risks.get(`${o.name}/benign`)!) },
+    };
+  });
 }

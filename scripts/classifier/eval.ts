@@ -17,7 +17,11 @@ import { BENIGN_DIALOGUE_TURNS, heldOutGroups, LONG_BENIGN_DIALOGUE_TURNS } from
 import { auroc, quantile, rateAtOrAbove } from "./metrics.ts";
 import { DEFAULT_ARTIFACT, DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
 import { DEFAULT_PROBE_ARTIFACT } from "./encoder-probe.ts";
-import { encoderLatency, GATE_GOALS, gateLatency, greetingsSteered, scoreGate, systemPromptErrors, type Group } from "./eval-gate.ts";
+import { encoderLatency, GATE_GOALS, gateLatency, greetingsSteered, obfuscationRates, scoreGate, systemPromptErrors, type Group } from "./eval-gate.ts";
+import { mulberry32, shuffle } from "./train-lib.ts";
+
+/** Held-out prompts of each kind scored under every obfuscation. */
+const OBFUSCATION_SAMPLE = 500;
 import { SYSTEM_PROMPT_CASES, SYSTEM_PROMPT_HARMFUL_CASES } from "../../edge/classifier/system-prompt-cases.ts";
 import { DEFAULT_ENCODER_THREADS, OnnxSentenceEncoder } from "../../edge/encoder/onnx.ts";
 import { loadRiskScorer } from "../../edge/risk/index.ts";
@@ -136,6 +140,21 @@ async function main(): Promise<void> {
   };
   const l200 = latency(200);
   const l4000 = latency(4000);
+  // What the decoded readings (edge/classifier/readings.ts) cost an ordinary prompt: mean CPU per call, side by side.
+  const readingsCost = (() => {
+    const p = promptOfLength(benignInstructions.map((x) => x.text), 4000);
+    const plain = RiskModel.fromArtifact(readFileSync(artifactPath, "utf8"), { readings: false });
+    const cpu = (m: RiskModel) => {
+      for (let i = 0; i < 300; i++) m.scoreText(p);
+      const c0 = process.cpuUsage();
+      for (let i = 0; i < 2000; i++) m.scoreText(p);
+      const c = process.cpuUsage(c0);
+      return (c.user + c.system) / 1000 / 2000;
+    };
+    const without = cpu(plain);
+    const withReadings = cpu(model);
+    return { without, with: withReadings };
+  })();
   // Adversarial inputs (edge/classifier/adversarial-cases.ts): worst of 20 timed runs each, after 3 warm-up runs.
   const adversarial = ADVERSARIAL_CASES.map(([name, text]) => {
     timeIt(() => model.scoreText(text), 3);
@@ -163,6 +182,7 @@ async function main(): Promise<void> {
     fpr_long_benign_conversations: rateAtOrAbove(S.longBenignDialogues, thr),
     latency_ms_200_chars: l200,
     latency_ms_4000_chars: l4000,
+    readings_cpu_ms_4000_chars: readingsCost,
     adversarial_worst_ms: Object.fromEntries(adversarial.map((a) => [a.name, a.worstMs])),
     load_ms: { first: loads[0], median: quantile(loads, 0.5) },
     n: {
@@ -201,6 +221,7 @@ async function main(): Promise<void> {
     `FPR benign ${LONG_BENIGN_DIALOGUE_TURNS}-turn conversations (held-out turns) ${pct(m.fpr_long_benign_conversations)}   (n=${m.n.longBenignDialogues})`,
     `latency 200 chars    p50 ${l200.p50.toFixed(4)} ms  p99 ${l200.p99.toFixed(4)} ms  (mean CPU ${l200.cpuMean.toFixed(4)} ms)`,
     `latency 4000 chars   p50 ${l4000.p50.toFixed(4)} ms  p99 ${l4000.p99.toFixed(4)} ms  (mean CPU ${l4000.cpuMean.toFixed(4)} ms)   goal p99 < 1 ms  ${goal(l4000.p99 < 1)}`,
+    `  decoded readings' share of it: mean CPU ${readingsCost.with.toFixed(4)} ms with, ${readingsCost.without.toFixed(4)} ms without (x${(readingsCost.with / readingsCost.without).toFixed(2)}, side by side)`,
     `adversarial inputs   worst ${worstAdversarial.worstMs.toFixed(2)} ms (${worstAdversarial.name}; ${adversarial.length} inputs, 20 runs each)   goal <= 10 ms  ${goal(worstAdversarial.worstMs <= 10)}`,
     `machine load average (1 min) ${loadavg()[0].toFixed(2)} on ${availableParallelism()} CPUs: wall-clock percentiles include time other processes took`,
     `artifact load (read+parse+build)  first ${loads[0].toFixed(1)} ms, median of 5 ${quantile(loads, 0.5).toFixed(1)} ms   goal < 200 ms  ${goal(loads[0] < 200)}`,
@@ -281,6 +302,9 @@ async function evalWholeGate(
   const firstScorer = await loadRiskScorer({ artifact: artifactPath, warn });
   const gateScorer = await loadRiskScorer({ artifact: artifactPath, secondStage: { probe: probePath }, warn });
   const greetingsGate = await greetingsSteered(gateScorer);
+  const pick = (xs: readonly (string | ChatMessage[])[]) => shuffle(xs.filter((t): t is string => typeof t === "string"), mulberry32(o.seed)).slice(0, OBFUSCATION_SAMPLE);
+  const plain = RiskModel.fromArtifact(readFileSync(artifactPath, "utf8"), { readings: false });
+  const obfuscated = await obfuscationRates(model, plain, probePath, pick(texts.direct), pick(texts.benign));
   const system = { first: await systemPromptErrors(firstScorer, SYSTEM_PROMPT_CASES, SYSTEM_PROMPT_HARMFUL_CASES), gate: await systemPromptErrors(gateScorer, SYSTEM_PROMPT_CASES, SYSTEM_PROMPT_HARMFUL_CASES) };
   const one = rows(first, (await greetingsSteered(firstScorer)).length);
   const two = rows(G, greetingsGate.length);
@@ -313,6 +337,9 @@ async function evalWholeGate(
     `${"system prompts steered (user: \"hi\")".padEnd(40)} ${f(system.first.fpr).padStart(8)}  ${f(system.gate.fpr).padStart(8)}   no goal: ${SYSTEM_PROMPT_CASES.length} benign operator prompts (system-prompt-cases.ts); 0 with classifier.trusted_system_prompts`,
     `${"harmful system prompts caught".padEnd(40)} ${f(system.first.recall).padStart(8)}  ${f(system.gate.recall).padStart(8)}   (n=${SYSTEM_PROMPT_HARMFUL_CASES.length})`,
     `share of held-out prompts and dialogues reaching stage 2: ${f(run.stage2Share)}`,
+    `obfuscated prompts (obfuscation.ts; ${OBFUSCATION_SAMPLE} held-out direct harmful and ${OBFUSCATION_SAMPLE} benign instructions, seeded), share flagged:`,
+    `  ${"".padEnd(16)} ${"harmful: stage 1 without readings".padStart(34)} ${"stage 1".padStart(8)} ${"1+2".padStart(8)}   ${"benign: stage 1 without readings".padStart(33)} ${"stage 1".padStart(8)} ${"1+2".padStart(8)}`,
+    ...obfuscated.map((r) => `  ${r.name.padEnd(16)} ${f(r.caught.noReadings).padStart(34)} ${f(r.caught.stage1).padStart(8)} ${f(r.caught.gate).padStart(8)}   ${f(r.benignFlagged.noReadings).padStart(33)} ${f(r.benignFlagged.stage1).padStart(8)} ${f(r.benignFlagged.gate).padStart(8)}`),
     `gate latency, assess() as the edge calls it, ${latency.n} held-out prompts (seeded sample):`,
     `  stage 1 alone   p50 ${latency.first.p50.toFixed(3)} ms  p99 ${latency.first.p99.toFixed(3)} ms  max ${latency.first.max.toFixed(1)} ms`,
     `  stages 1+2      p50 ${latency.gate.p50.toFixed(3)} ms  p99 ${latency.gate.p99.toFixed(3)} ms  max ${latency.gate.max.toFixed(1)} ms  (${(latency.gate.stage2Share * 100).toFixed(1)}% reached stage 2)   goal p50 < ${g.p50Ms} ms ${met(latency.gate.p50 < g.p50Ms)}, p99 < ${g.p99Ms} ms ${met(latency.gate.p99 < g.p99Ms)}`,
@@ -321,7 +348,7 @@ async function evalWholeGate(
     `greetings the gate steers: ${JSON.stringify(greetingsGate)}`,
   ];
   const systemPrompts = { stage1: { fpr: system.first.fpr, recall: system.first.recall }, gate: { fpr: system.gate.fpr, recall: system.gate.recall }, gateMissed: system.gate.missed };
-  return { lines, metrics: { band: run.stage2.band, stage1: one, gate: two, stage2Share: run.stage2Share, latency, encoder: enc, greetingsSteered: greetingsGate, systemPrompts } };
+  return { lines, metrics: { band: run.stage2.band, stage1: one, gate: two, stage2Share: run.stage2Share, latency, encoder: enc, greetingsSteered: greetingsGate, systemPrompts, obfuscated } };
 }
 
 main().catch((e: unknown) => {
