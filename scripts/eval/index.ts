@@ -11,7 +11,7 @@
  * judge).
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -224,7 +224,7 @@ export async function runEval(o: EvalOptions, command: string): Promise<Report> 
   const engine = await Engine.load(modelDir, { profiles: [o.profile], profileDirs: [], maxBatch: o.batch, maxQueue: 1 << 20, intraOpThreads: 1, defaultMaxTokens: o.maxTokens });
   const scorer = await LoglikScorer.load(modelDir, { profile: o.profile });
   const classifier = await loadRiskModel();
-  const classifierHash = sha256(readFileSync(DEFAULT_ARTIFACT_URL));
+  const classifierHash = gateHash();
   const promptIds = (messages: ChatMessage[]) => engine.promptIds({ $case: "conversation", value: { messages } });
   const gates = await buildGates(o.gates, { classifier, classifierHash, modelDir, profile: o.profile, promptIds, conditionBand: o.conditionBand, log });
   timings.load = (performance.now() - t0) / 1000;
@@ -383,4 +383,19 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
     process.exit(1);
   });
+}
+
+/**
+ * The gate as the eval runs it: the classifier artifact and the scorer's code
+ * (edge/classifier and edge/risk, tests aside), so that cached gate decisions
+ * are not reused once either changes (the decoded readings changed decisions
+ * with the artifact unchanged).
+ */
+function gateHash(): string {
+  const h = createHash("sha256").update(readFileSync(DEFAULT_ARTIFACT_URL));
+  for (const dir of ["../../edge/classifier/", "../../edge/risk/"]) {
+    const url = new URL(dir, import.meta.url);
+    for (const f of readdirSync(url).filter((n) => n.endsWith(".ts") && !n.endsWith(".test.ts")).sort()) h.update(f).update(readFileSync(new URL(f, url)));
+  }
+  return h.digest("hex");
 }

@@ -292,7 +292,7 @@ export function renderMarkdown(rep: Report): string {
   L.push(
     `- Model: \`${rep.model.dir}\` (${rep.model.id}, context ${rep.model.contextLength}); sha256 ${rep.hashes.model.slice(0, 16)}…`,
     `- Profile: \`${rep.profile.file}\` (layer ${rep.profile.layer}, ${rep.profile.positions} positions, features ${JSON.stringify(rep.profile.features)}${rep.profile.condition ? `; condition: steer when ${conditionFormula(rep.profile.condition as Condition)}` : ""}); sha256 ${rep.hashes.profile.slice(0, 16)}…${rep.hashes.sae ? `; SAE sha256 ${rep.hashes.sae.slice(0, 16)}…` : ""}`,
-    `- Classifier (selective arm) sha256 ${rep.hashes.classifier.slice(0, 16)}…; config sha256 ${rep.hashes.config.slice(0, 16)}…; seed ${rep.seed}; judge: ${rep.judge}`,
+    `- Classifier (selective arm: artifact and scorer code) sha256 ${rep.hashes.classifier.slice(0, 16)}…; config sha256 ${rep.hashes.config.slice(0, 16)}…; seed ${rep.seed}; judge: ${rep.judge}`,
     `- Greedy generation; refusal suites ${rep.config.refusalMaxTokens} new tokens, GSM8K ${rep.config.gsm8kMaxTokens}. Cells: rate % [95% Wilson interval] (n).`,
     "",
   );
