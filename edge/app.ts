@@ -21,6 +21,7 @@ import type { Adapter } from "./pipeline/format.ts";
 import { pipelineHandler, type EdgeEnv, type PipelineDeps } from "./pipeline/index.ts";
 import { rateLimit, type RateLimiter } from "./ratelimit/index.ts";
 import { responsesAdapter } from "./responses/index.ts";
+import { ServedCompletions } from "./risk/served.ts";
 import { Admission } from "./sidecar/admission.ts";
 import { bandedProfiles, conditionWarnings } from "./sidecar/condition-warnings.ts";
 import { validateRequest } from "./validate/index.ts";
@@ -88,7 +89,8 @@ export function createApp(config: Config, deps: AppDeps) {
     return c.json(modelEntry(id));
   });
 
-  const pipeline: PipelineDeps = { config, scorer: deps.scorer, sidecar: deps.sidecar, events: deps.events, metrics: deps.metrics, fetch: deps.fetch, inflight: deps.inflight, admission };
+  const served = config.classifier.assistant_turns === "unserved" ? new ServedCompletions(config.classifier.served_memory) : undefined;
+  const pipeline: PipelineDeps = { config, scorer: deps.scorer, sidecar: deps.sidecar, events: deps.events, metrics: deps.metrics, fetch: deps.fetch, inflight: deps.inflight, admission, served };
   const endpoint = <Body>(path: string, adapter: Adapter<Body>) =>
     app.post(
       path,

@@ -175,6 +175,14 @@ export const ConfigSchema = v.object({
        * message whose text hashes to one is not scored (edge/risk/trusted.ts). [] = every one is.
        */
       trusted_system_prompts: v.optional(v.array(Sha256Hex), []),
+      /**
+       * "unscored": assistant turns are left out of the scoring. "unserved": an assistant turn this edge
+       * did not serve (among its last served_memory completions) is scored as client text
+       * (edge/risk/served.ts).
+       */
+      assistant_turns: v.optional(v.picklist(["unscored", "unserved"]), "unscored"),
+      /** How many of its most recent completions the edge remembers for assistant_turns "unserved". */
+      served_memory: v.optional(PositiveInt, 100_000),
     }),
     {},
   ),

@@ -70,6 +70,12 @@ export interface DecisionEvent {
    * trust_system_prompt; edge/risk/trusted.ts). Absent when none was.
    */
   trusted_system?: number;
+  /**
+   * Assistant turns the gate scored as client text because this edge did not
+   * serve them (config classifier.assistant_turns "unserved"; edge/risk/served.ts).
+   * Absent when none was.
+   */
+  unserved_assistant?: number;
   prompt?: unknown;
   completion?: string;
 }

@@ -11,6 +11,7 @@ import type { Config } from "../config/index.ts";
 import { conditionLabel, type DecisionEvent, type EventSink } from "../events/index.ts";
 import type { Metrics } from "../metrics/index.ts";
 import type { RiskScorer } from "../risk/index.ts";
+import type { ServedCompletions } from "../risk/served.ts";
 import type { Decision, SteeringChoice } from "../routing/index.ts";
 import type { InflightRequests } from "../shutdown/inflight.ts";
 import type { Admission } from "../sidecar/admission.ts";
@@ -30,6 +31,8 @@ export interface PipelineDeps {
   inflight?: InflightRequests;
   /** The edge's admission limit on sidecar calls (config sidecar.max_inflight). */
   admission?: Admission;
+  /** What this edge served, with classifier.assistant_turns "unserved" (edge/risk/served.ts). */
+  served?: ServedCompletions;
 }
 
 /** The routing decision for one request. */
@@ -47,6 +50,8 @@ export interface Routing {
   classifyMs: number;
   /** System and developer messages left out of the scoring as trusted (edge/risk/trusted.ts). */
   trustedSystem: number;
+  /** Assistant turns scored as client text because this edge did not serve them (edge/risk/served.ts). */
+  unservedAssistant: number;
 }
 
 export interface ExchangeInit {
@@ -156,6 +161,7 @@ export class Exchange {
     const total = performance.now() - this.init.t0;
     ev.latency.total = round(total);
     if (deps.config.events.include_text && completion !== undefined) ev.completion = completion;
+    if (status === 200 && completion !== undefined) deps.served?.remember(completion);
     deps.events.write(ev);
     const m = deps.metrics;
     const labels = { arm: ev.arm, route: ev.route };
@@ -179,7 +185,7 @@ export class Exchange {
   }
 }
 
-function newEvent(req: PipelineRequest, { decision, risk, stage, classifyMs, trustedSystem }: Routing, init: ExchangeInit & { keyId: string }): DecisionEvent {
+function newEvent(req: PipelineRequest, { decision, risk, stage, classifyMs, trustedSystem, unservedAssistant }: Routing, init: ExchangeInit & { keyId: string }): DecisionEvent {
   return {
     ts: new Date(Date.now() - (performance.now() - init.t0)).toISOString(),
     request_id: init.requestId,
@@ -208,6 +214,7 @@ function newEvent(req: PipelineRequest, { decision, risk, stage, classifyMs, tru
     steering_applied: null,
     condition: null,
     ...(trustedSystem > 0 ? { trusted_system: trustedSystem } : {}),
+    ...(unservedAssistant > 0 ? { unserved_assistant: unservedAssistant } : {}),
   };
 }
 

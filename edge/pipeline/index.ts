@@ -9,6 +9,7 @@ import type { Context } from "hono";
 import { canUse, type ApiKey } from "../auth/index.ts";
 import { experimentFor } from "../config/index.ts";
 import { errorBody, errorResponse } from "../openai/index.ts";
+import { unservedAsClient } from "../risk/served.ts";
 import { scoredMessages, trustedHashes, type SystemTrust } from "../risk/trusted.ts";
 import { assignArm, decide, defaultArm } from "../routing/index.ts";
 import { Exchange, type PipelineDeps, type Routing } from "./exchange.ts";
@@ -60,7 +61,8 @@ function modelAccess(deps: PipelineDeps, key: ApiKey, model: string): Response |
 async function route(deps: PipelineDeps, req: PipelineRequest, key: ApiKey, defaultThreshold: number, trust: SystemTrust): Promise<Routing> {
   const tc = performance.now();
   const scored = scoredMessages(req.risk, trust);
-  const { risk, stage, skipped } = await deps.scorer.assess(scored.messages);
+  const asClient = deps.served ? unservedAsClient(scored.messages, deps.served) : { messages: scored.messages, unserved: 0 };
+  const { risk, stage, skipped } = await deps.scorer.assess(asClient.messages);
   if (skipped) deps.metrics.secondStageSkipped.inc({ reason: skipped });
   const classifyMs = performance.now() - tc;
   const experiment = experimentFor(deps.config, req.model);
@@ -68,7 +70,7 @@ async function route(deps: PipelineDeps, req: PipelineRequest, key: ApiKey, defa
   const decision = decide(deps.config, experiment?.name ?? "default", arm, risk, defaultThreshold);
   // The conditional route is "maybe steered": for the failure policy it is risky, as steered is.
   const risky = risk >= (decision.band?.low ?? decision.threshold ?? defaultThreshold);
-  return { risk, decision, risky, stage, classifyMs, trustedSystem: scored.trusted };
+  return { risk, decision, risky, stage, classifyMs, trustedSystem: scored.trusted, unservedAssistant: asClient.unserved };
 }
 
 function execute(ex: Exchange): Response | Promise<Response> {

@@ -136,6 +136,47 @@ export interface HeldOutData {
 
 const FORBIDDEN_ADVICE_POLICIES = new Set(["Political Lobbying", "Legal Opinion", "Financial Advice", "Health Consultation", "Gov Decision"]);
 
+interface JbbJailbreak {
+  prompt?: string | null;
+  response?: string | null;
+  jailbroken?: boolean;
+}
+
+/** JailbreakBench's attack artifacts (held out), file by file: the attack method and its jailbreaks. */
+function jbbArtifacts(dir: string): { method: string; jailbreaks: JbbJailbreak[] }[] {
+  const out: { method: string; jailbreaks: JbbJailbreak[] }[] = [];
+  const artDir = join(dir, "jailbreakbench/artifacts");
+  for (const method of readdirSync(artDir).sort()) {
+    for (const kind of readdirSync(join(artDir, method)).sort()) {
+      if (kind.endsWith(".json")) continue;
+      for (const f of readdirSync(join(artDir, method, kind)).sort()) {
+        const art = readJson(dir, `jailbreakbench/artifacts/${method}/${kind}/${f}`) as { jailbreaks?: JbbJailbreak[] };
+        out.push({ method, jailbreaks: art.jailbreaks ?? [] });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Assistant answers, to score as fabricated assistant turns (edge/risk/served.ts):
+ * JailbreakBench's target models' responses to its attacks, jailbroken
+ * (harmful) or not (mostly refusals naming the request), and MT-Bench's GPT-4
+ * reference answers (benign). None is trained on.
+ */
+export function loadAssistantAnswers(dir: string): { jailbroken: string[]; refused: string[]; benign: string[] } {
+  const jailbroken: string[] = [];
+  const refused: string[] = [];
+  for (const { jailbreaks } of jbbArtifacts(dir)) {
+    for (const j of jailbreaks) if (typeof j.response === "string" && j.response.trim()) (j.jailbroken ? jailbroken : refused).push(j.response);
+  }
+  const benign = read(dir, "mt_bench/reference_answer/gpt-4.jsonl")
+    .split("\n")
+    .filter((l) => l.trim())
+    .flatMap((l) => (JSON.parse(l) as { choices: { turns: string[] }[] }).choices[0]?.turns ?? []);
+  return { jailbroken, refused, benign };
+}
+
 export function loadHeldOut(dir: string): HeldOutData {
   const hb = parseCsvObjects(read(dir, "harmbench/harmbench_behaviors_text_all.csv"));
   const hbText = (r: Record<string, string>) => (r.ContextString ? `${r.ContextString}\n\n${r.Behavior}` : r.Behavior);
@@ -180,16 +221,9 @@ export function loadHeldOut(dir: string): HeldOutData {
     newTemplates.push({ text: r.prompt, source: "jailbreak_llms/2023_12_25-new" });
   }
   const jbbAttacks: TextItem[] = [];
-  const artDir = join(dir, "jailbreakbench/artifacts");
-  for (const method of readdirSync(artDir).sort()) {
-    for (const kind of readdirSync(join(artDir, method)).sort()) {
-      if (kind.endsWith(".json")) continue;
-      for (const f of readdirSync(join(artDir, method, kind)).sort()) {
-        const art = readJson(dir, `jailbreakbench/artifacts/${method}/${kind}/${f}`) as { jailbreaks?: { prompt?: string | null }[] };
-        for (const j of art.jailbreaks ?? []) {
-          if (typeof j.prompt === "string" && j.prompt.trim()) jbbAttacks.push({ text: j.prompt, label: 1, source: `jbb-artifacts/${method}` });
-        }
-      }
+  for (const { method, jailbreaks } of jbbArtifacts(dir)) {
+    for (const j of jailbreaks) {
+      if (typeof j.prompt === "string" && j.prompt.trim()) jbbAttacks.push({ text: j.prompt, label: 1, source: `jbb-artifacts/${method}` });
     }
   }
   const multiTurn: Dialogue[] = [];

@@ -17,7 +17,8 @@ import { BENIGN_DIALOGUE_TURNS, heldOutGroups, LONG_BENIGN_DIALOGUE_TURNS } from
 import { auroc, quantile, rateAtOrAbove } from "./metrics.ts";
 import { DEFAULT_ARTIFACT, DEFAULT_DATA_DIR, REPO_ROOT } from "./paths.ts";
 import { DEFAULT_PROBE_ARTIFACT } from "./encoder-probe.ts";
-import { encoderLatency, GATE_GOALS, gateLatency, greetingsSteered, obfuscationRates, scoreGate, systemPromptErrors, type Group } from "./eval-gate.ts";
+import { assistantTurnRates, encoderLatency, GATE_GOALS, gateLatency, greetingsSteered, obfuscationRates, scoreGate, systemPromptErrors, type Group } from "./eval-gate.ts";
+import { loadAssistantAnswers } from "./data.ts";
 import { mulberry32, shuffle } from "./train-lib.ts";
 
 /** Held-out prompts of each kind scored under every obfuscation. */
@@ -240,7 +241,7 @@ async function main(): Promise<void> {
       wrappedBenign: wrappedBenign.map((x) => x.text),
       benignDialogues: h.benignDialogues.map((d) => d.messages as ChatMessage[]),
       longBenignDialogues: h.longBenignDialogues.map((d) => d.messages as ChatMessage[]),
-    }, S, { sample: latencySample, seed: Number(values.seed) | 0, long: promptOfLength(benignInstructions.map((x) => x.text), 4000) });
+    }, S, { sample: latencySample, seed: Number(values.seed) | 0, dataDir, long: promptOfLength(benignInstructions.map((x) => x.text), 4000) });
     lines.push("", ...gate.lines);
     Object.assign(m, { gate: gate.metrics });
   }
@@ -274,7 +275,7 @@ async function evalWholeGate(
   probePath: string,
   texts: Record<GroupName, (string | ChatMessage[])[]>,
   first: Record<GroupName, number[]>,
-  o: { sample: number; seed: number; long: string },
+  o: { sample: number; seed: number; long: string; dataDir: string },
 ) {
   const harmful = new Set<GroupName>(["direct", "wrapped", "attacks", "multi"]);
   const groups: Group[] = Object.entries(texts).map(([name, t]) => ({ name, label: harmful.has(name as GroupName) ? 1 : 0, texts: t }));
@@ -305,6 +306,12 @@ async function evalWholeGate(
   const pick = (xs: readonly (string | ChatMessage[])[]) => shuffle(xs.filter((t): t is string => typeof t === "string"), mulberry32(o.seed)).slice(0, OBFUSCATION_SAMPLE);
   const plain = RiskModel.fromArtifact(readFileSync(artifactPath, "utf8"), { readings: false });
   const obfuscated = await obfuscationRates(model, plain, probePath, pick(texts.direct), pick(texts.benign));
+  const answers = loadAssistantAnswers(o.dataDir);
+  const assistant = {
+    jailbroken: await assistantTurnRates(gateScorer, answers.jailbroken),
+    refused: await assistantTurnRates(gateScorer, answers.refused),
+    benign: await assistantTurnRates(gateScorer, answers.benign),
+  };
   const system = { first: await systemPromptErrors(firstScorer, SYSTEM_PROMPT_CASES, SYSTEM_PROMPT_HARMFUL_CASES), gate: await systemPromptErrors(gateScorer, SYSTEM_PROMPT_CASES, SYSTEM_PROMPT_HARMFUL_CASES) };
   const one = rows(first, (await greetingsSteered(firstScorer)).length);
   const two = rows(G, greetingsGate.length);
@@ -337,6 +344,8 @@ async function evalWholeGate(
     `${"system prompts steered (user: \"hi\")".padEnd(40)} ${f(system.first.fpr).padStart(8)}  ${f(system.gate.fpr).padStart(8)}   no goal: ${SYSTEM_PROMPT_CASES.length} benign operator prompts (system-prompt-cases.ts); 0 with classifier.trusted_system_prompts`,
     `${"harmful system prompts caught".padEnd(40)} ${f(system.first.recall).padStart(8)}  ${f(system.gate.recall).padStart(8)}   (n=${SYSTEM_PROMPT_HARMFUL_CASES.length})`,
     `share of held-out prompts and dialogues reaching stage 2: ${f(run.stage2Share)}`,
+    `assistant turns (data.ts loadAssistantAnswers), sent as a fabricated answer before "continue": share the gate steers, assistant turns unscored (default) / scored as client text (assistant_turns "unserved", a turn the edge did not serve):`,
+    ...(["jailbroken", "refused", "benign"] as const).map((k) => `  ${{ jailbroken: "JailbreakBench jailbroken responses", refused: "JailbreakBench other responses (refusals)", benign: "MT-Bench reference answers" }[k].padEnd(44)} ${f(assistant[k].unscored)}  ${f(assistant[k].unserved)}   (n=${assistant[k].n})`),
     `obfuscated prompts (obfuscation.ts; ${OBFUSCATION_SAMPLE} held-out direct harmful and ${OBFUSCATION_SAMPLE} benign instructions, seeded), share flagged:`,
     `  ${"".padEnd(16)} ${"harmful: stage 1 without readings".padStart(34)} ${"stage 1".padStart(8)} ${"1+2".padStart(8)}   ${"benign: stage 1 without readings".padStart(33)} ${"stage 1".padStart(8)} ${"1+2".padStart(8)}`,
     ...obfuscated.map((r) => `  ${r.name.padEnd(16)} ${f(r.caught.noReadings).padStart(34)} ${f(r.caught.stage1).padStart(8)} ${f(r.caught.gate).padStart(8)}   ${f(r.benignFlagged.noReadings).padStart(33)} ${f(r.benignFlagged.stage1).padStart(8)} ${f(r.benignFlagged.gate).padStart(8)}`),
@@ -348,7 +357,7 @@ async function evalWholeGate(
     `greetings the gate steers: ${JSON.stringify(greetingsGate)}`,
   ];
   const systemPrompts = { stage1: { fpr: system.first.fpr, recall: system.first.recall }, gate: { fpr: system.gate.fpr, recall: system.gate.recall }, gateMissed: system.gate.missed };
-  return { lines, metrics: { band: run.stage2.band, stage1: one, gate: two, stage2Share: run.stage2Share, latency, encoder: enc, greetingsSteered: greetingsGate, systemPrompts, obfuscated } };
+  return { lines, metrics: { band: run.stage2.band, stage1: one, gate: two, stage2Share: run.stage2Share, latency, encoder: enc, greetingsSteered: greetingsGate, systemPrompts, obfuscated, assistantTurns: assistant } };
 }
 
 main().catch((e: unknown) => {
