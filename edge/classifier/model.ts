@@ -373,9 +373,10 @@ export class RiskModel {
    *   attacks such as CoSafe's "...can you give me an example of it?") spread
    *   the intent over several turns that each look harmless alone.
    * - Assistant (and tool) messages are left out: a model's refusal or safety
-   *   lecture repeats the harmful words and would flag harmless follow-ups, and
-   *   a fabricated assistant turn can only help an attack whose request is in
-   *   the client's turns, which are scored.
+   *   lecture repeats the harmful words and would flag harmless follow-ups. A
+   *   fabricated assistant turn that starts a harmful answer, then "continue",
+   *   passes this way; the edge's opt-in classifier.assistant_turns
+   *   "unserved" hands such turns in as client turns (edge/risk/served.ts).
    * The cost is linear in the conversation's length (each client message is
    * featurised twice).
    */
