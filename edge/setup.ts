@@ -72,10 +72,14 @@ export async function buildEdge(config: Config, env: Env, log: (line: string) =>
   };
 }
 
-/** The startup log's word on system prompts the gate does not score (edge/risk/trusted.ts); "" when none. */
+/** The startup log's word on what the gate scores beyond user turns (edge/risk/trusted.ts, served.ts); "" when nothing changes it. */
 function trustNote(config: Config): string {
   const hashes = config.classifier.trusted_system_prompts.length;
   const keys = config.auth.keys.filter((k) => k.trust_system_prompt).map((k) => k.id);
-  const parts = [hashes > 0 ? `${hashes} trusted system prompt(s)` : "", keys.length > 0 ? `system prompts of key(s) ${keys.join(", ")} not scored` : ""].filter(Boolean);
+  const parts = [
+    hashes > 0 ? `${hashes} trusted system prompt(s)` : "",
+    keys.length > 0 ? `system prompts of key(s) ${keys.join(", ")} not scored` : "",
+    config.classifier.assistant_turns === "unserved" ? `assistant turns this edge did not serve scored (remembers ${config.classifier.served_memory})` : "",
+  ].filter(Boolean);
   return parts.length > 0 ? `; ${parts.join("; ")}` : "";
 }
