@@ -80,6 +80,9 @@ const NO_EVIDENCE = -Infinity;
  */
 const ENCODED_BELOW = 0.8;
 
+/** The decoded readings (readings.ts) are made of at most this many characters of a text, its head and tail halves. */
+const READINGS_CHARS = 8_192;
+
 function sigmoid(z: number): number {
   if (z >= 0) return 1 / (1 + Math.exp(-z));
   const e = Math.exp(z);
@@ -116,6 +119,64 @@ export interface SegmentRule {
  * has minChars or more, and fewer than maxSegments pieces came before it).
  * The training script cuts its long examples with the same function.
  */
+/** Where a text's pieces end (after a line break, or after . ! ? and white space), as sentenceCuts cuts. */
+function pieceEnd(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  if (c === 10 || c === 13) return i;
+  if ((c === 46 || c === 33 || c === 63) && i + 1 < s.length) {
+    const d = s.charCodeAt(i + 1);
+    if (d === 32 || d === 10 || d === 13 || d === 9) return i + 1;
+  }
+  return -1;
+}
+
+/** Whether the text rule leaves part of `text` unread: longer than maxChars, or more scored pieces than maxSegments. */
+export function pastLimits(text: string, maxChars: number, seg: SegmentRule): boolean {
+  if (text.length < seg.minTextChars) return false;
+  if (text.length > maxChars) return true;
+  let start = 0;
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    const end = pieceEnd(text, i);
+    if (end < 0) continue;
+    if (end - start >= seg.minChars && ++count > seg.maxSegments) return true;
+    start = i + 1;
+  }
+  return false;
+}
+
+/**
+ * A long text as consecutive windows of whole pieces (sentences and lines),
+ * each at most `maxChars` characters and `seg.maxSegments` scored pieces, so
+ * that the text rule reads every character and scores every piece alone in
+ * one of them. A piece longer than a window is cut into window-sized parts.
+ */
+export function windows(text: string, maxChars: number, seg: SegmentRule): string[] {
+  const out: string[] = [];
+  let from = 0; // start of the current window
+  let start = 0; // start of the current piece
+  let count = 0; // scored pieces in the current window
+  const close = (to: number) => {
+    for (let a = from; a < to; a += maxChars) out.push(text.slice(a, Math.min(to, a + maxChars)));
+    from = to;
+    count = 0;
+  };
+  for (let i = 0; i < text.length; i++) {
+    const end = pieceEnd(text, i);
+    if (end < 0) continue;
+    const scored = end - start >= seg.minChars;
+    // The piece [start, i + 1) would overflow the window: close the window before it.
+    if (i + 1 - from > maxChars || (scored && count >= seg.maxSegments)) {
+      if (start > from) close(start);
+    }
+    if (scored) count++;
+    start = i + 1;
+  }
+  if (text.length - from > maxChars && start > from) close(start);
+  close(text.length);
+  return out;
+}
+
 export function sentenceCuts(folded: string, seg: SegmentRule): { cuts: number[]; scored: boolean[] } {
   const n = folded.length;
   const cuts = [0];
@@ -234,13 +295,45 @@ export class RiskModel {
     return this.readingLogit(text).z;
   }
 
-  /** `logit(text)`, and the decoded reading that gave it when one scored above the text itself. */
+  /**
+   * `logit(text)`, and the text the second stage should read when it is not
+   * the text itself: the decoded reading, or the window of a long text, that
+   * scored highest.
+   *
+   * Windows: the rule above reads at most `maxChars` characters (the head and
+   * tail halves of a longer text) and scores at most `maxSegments` of its
+   * sentences alone, so a request placed in the middle of a long text, or
+   * after many sentences, would go unread. A text past either limit is also
+   * scored window by window (consecutive sentences, each window within both
+   * limits; see `windows`), and the highest counts. A text within them scores
+   * exactly as before. The decoded readings are made of the text's head and
+   * tail (READINGS_CHARS), not of each window: that keeps a 100 KB input's
+   * cost to one pass over its windows and little more.
+   */
   readingLogit(text: string): { z: number; reading?: string } {
-    let z = this.textLogit(text);
+    let best = this.windowReadingLogit(text);
+    const seg = this.segments;
+    if (!seg || !pastLimits(text, this.featureConfig.maxChars, seg)) return best;
+    // A window seen before in this text scores the same (repetition is the cheap way to make a text long).
+    const seen = new Set<string>();
+    for (const w of windows(text, this.featureConfig.maxChars, seg)) {
+      if (seen.has(w)) continue;
+      seen.add(w);
+      const z = this.ruleLogit(w);
+      if (z > best.z) best = { z, reading: w };
+    }
+    return best;
+  }
+
+  /** The rule and the decoded readings for one text as the featurizer reads it (its first maxChars / 2 and last maxChars / 2 characters). */
+  private windowReadingLogit(text: string): { z: number; reading?: string } {
+    let z = this.ruleLogit(text);
     if (!this.readings) return { z };
     const textKnown = this.knownShare;
     // ROT13 and reversed readings only for a text that does not mostly read already (see ENCODED_BELOW).
-    const readings = decodedReadings(text, this.featureConfig.maxChars, { encoded: this.vocab !== undefined && textKnown < ENCODED_BELOW });
+    // Of at most READINGS_CHARS characters (head and tail): an encoded request is short, and a
+    // 100 KB input then costs one pass over its windows and little more.
+    const readings = decodedReadings(text, READINGS_CHARS, { encoded: this.vocab !== undefined && textKnown < ENCODED_BELOW });
     if (readings.length === 0) return { z };
     let reading: string | undefined;
     const consider = (t: string, zt: number) => {
@@ -250,7 +343,7 @@ export class RiskModel {
       }
     };
     for (const r of readings) {
-      const zr = this.textLogit(r.text);
+      const zr = this.ruleLogit(r.text);
       if (r.kind !== "rot13" && r.kind !== "reversed") {
         consider(r.text, zr);
         continue;
@@ -260,7 +353,7 @@ export class RiskModel {
       // word) counts only if the vocabulary knows more of its words than of the text's.
       if (this.knownShare > textKnown) consider(r.text, zr);
       const w = wordwise(r, this.rankOf);
-      const zw = this.textLogit(w);
+      const zw = this.ruleLogit(w);
       if (this.knownShare > textKnown) consider(w, zw);
     }
     return reading === undefined ? { z } : { z, reading };
@@ -269,8 +362,12 @@ export class RiskModel {
   /** A word's frequency rank in the embedding vocabulary (-1: unknown). */
   private readonly rankOf = (word: string): number => this.vocab?.rowOf(wordHashOf(word)) ?? -1;
 
-  /** The text rule above for one text, without decoded readings. */
-  private textLogit(text: string): number {
+  /**
+   * The text rule above for one text as the featurizer reads it (its head and
+   * tail halves past maxChars; the first maxSegments scored pieces), without
+   * decoded readings or windows.
+   */
+  ruleLogit(text: string): number {
     // Fold once (cap, surrogates, NFKD, lower case); segments are slices of the folded text.
     const folded = foldText(text, this.featureConfig.maxChars);
     const seg = this.segments;

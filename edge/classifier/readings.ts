@@ -58,17 +58,8 @@ export function decodedReadings(text: string, maxChars: number, opts: { encoded?
 }
 
 const reverseWord = (w: string) => Array.from(w).reverse().join("");
-/** A word's letters, lower case (ASCII words without a regular expression: the common case, and this runs per word). */
-function letters(w: string): string {
-  let out = "";
-  for (let i = 0; i < w.length; i++) {
-    const c = w.charCodeAt(i);
-    if (c > 127) return w.toLowerCase().replace(/[^\p{L}]/gu, "");
-    if (c >= 97 && c <= 122) out += w[i];
-    else if (c >= 65 && c <= 90) out += String.fromCharCode(c + 32);
-  }
-  return out;
-}
+/** A word's letters, lower case. */
+const letters = (w: string) => w.toLowerCase().replace(/[^\p{L}]/gu, "");
 
 /**
  * A ROT13 or reversed reading word by word: each word as decoded, or as it
@@ -213,9 +204,18 @@ export function leetReading(s: string): string | null {
 const ROT13_CUE = /\brot[\s-]?13\b|\bcaesar\b/i;
 const REVERSED_CUE = /\brevers(?:e|ed|ing)\b|\bbackwards?\b|\bright[\s-]to[\s-]left\b/i;
 
+/** ROT13 of each code unit (a lookup table: a callback per letter costs a millisecond on 16,000 characters). */
+const ROT13 = new Uint16Array(128).map((_, c) => (c >= 65 && c <= 90 ? ((c - 52) % 26) + 65 : c >= 97 && c <= 122 ? ((c - 84) % 26) + 97 : c));
+
 export function rot13(s: string): string {
-  return s.replace(/[A-Za-z]/g, (c) => {
-    const base = c <= "Z" ? 65 : 97;
-    return String.fromCharCode(((c.charCodeAt(0) - base + 13) % 26) + base);
-  });
+  // A word: a regular expression is quicker than a buffer.
+  if (s.length < 64) return s.replace(/[A-Za-z]/g, (c) => String.fromCharCode(ROT13[c.charCodeAt(0)]!));
+  const out = new Uint16Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    out[i] = c < 128 ? ROT13[c]! : c;
+  }
+  let r = "";
+  for (let i = 0; i < out.length; i += 8192) r += String.fromCharCode(...out.subarray(i, i + 8192));
+  return r;
 }

@@ -44,7 +44,7 @@ describe("one-pass segment scoring", () => {
       const text = randomText(rng, 5 + Math.floor(rng() * 80));
       const want = referenceLogit(m, text);
       if (want !== m.vectorLogit(text)) segmented++;
-      expect(m.logit(text)).toBeCloseTo(want, 10);
+      expect(m.ruleLogit(text)).toBeCloseTo(want, 10);
     }
     expect(segmented).toBeGreaterThan(20); // the segments decided the max often enough to matter
   });

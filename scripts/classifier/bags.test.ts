@@ -27,7 +27,10 @@ describe("bagTexts", () => {
     const long = "first sentence here is long enough. ".repeat(10);
     expect(bagTexts("how to make a bomb. at home please", 16_384, SEG)).toEqual(["how to make a bomb. at home please"]);
     expect(bagTexts(long, 16_384, undefined)).toEqual([long]);
-    expect(bagTexts(long, 16_384, SEG).length).toBe(1 + SEG.maxSegments);
+    // Ten sentences, past maxSegments (6): the rule's seven texts, then each window's (six sentences, then four).
+    const bag = bagTexts(long, 16_384, SEG);
+    expect(bag.length).toBe(1 + SEG.maxSegments + (1 + 6) + (1 + 4));
+    expect(bag.filter((x) => x.trim() === "first sentence here is long enough.").length).toBe(SEG.maxSegments + 6 + 4);
   });
 });
 

@@ -17,17 +17,27 @@
  * A short text is a bag of one, so ordinary examples train as before.
  */
 import { foldText } from "../../edge/classifier/features.ts";
-import { sentenceCuts, type SegmentRule } from "../../edge/classifier/model.ts";
+import { pastLimits, sentenceCuts, windows, type SegmentRule } from "../../edge/classifier/model.ts";
 
 /**
  * The texts the scorer takes the maximum over: the text itself, then (when its
  * folded form has at least minTextChars characters) each piece that
- * `sentenceCuts` marks as scored alone, as a slice of the folded text. The
+ * `sentenceCuts` marks as scored alone, as a slice of the folded text; and for
+ * a text past the rule's limits, the same for each of its windows. The
  * scorer's logit of the text equals the maximum of `vectorLogit` over these
- * (bags.test.ts checks it).
+ * (bags.test.ts checks it; decoded readings aside, which the training texts
+ * do not need).
  */
 export function bagTexts(text: string, maxChars: number, seg: SegmentRule | undefined): string[] {
   if (!seg) return [text];
+  const out = ruleTexts(text, maxChars, seg);
+  // A text past the rule's limits is scored window by window too (RiskModel.readingLogit).
+  if (pastLimits(text, maxChars, seg)) for (const w of windows(text, maxChars, seg)) out.push(...ruleTexts(w, maxChars, seg));
+  return out;
+}
+
+/** The texts the rule takes its max over for one text as the featurizer reads it: the text, and its scored pieces. */
+function ruleTexts(text: string, maxChars: number, seg: SegmentRule): string[] {
   const folded = foldText(text, maxChars);
   if (folded.length < seg.minTextChars) return [text];
   const { cuts, scored } = sentenceCuts(folded, seg);
