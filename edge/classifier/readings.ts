@@ -8,11 +8,13 @@
  * the request it is.
  *
  * Each reading is made only when its trace is in the text, so an ordinary
- * prompt has none and costs nothing more. A text that merely speaks of
- * reversing or of Caesar, or has a word like "mp3", gets a reading that is
- * noise; noise scores near the model's prior, which can be above the
- * threshold, so the scorer takes a reading other than base64 only when its
- * vocabulary knows more of its words than of the text's (RiskModel.readingLogit).
+ * prompt has none and costs one pass over its characters. A text that merely
+ * speaks of reversing or of Caesar gets a ROT13 or reversed reading that is
+ * noise, and noise scores near the model's prior, which can be above the
+ * threshold: the scorer asks for those two only for a text that reads poorly,
+ * and takes one only when its vocabulary knows more of its words than of the
+ * text's (RiskModel.readingLogit). The other traces are specific enough to
+ * take as they come.
  * - base64: a run of 16+ base64 characters that decodes to UTF-8 text (the
  *   run replaced by its text; twice, for base64 inside base64);
  * - spaced: 5+ single letters in a row, each followed by 1-3 spaces or one
@@ -21,7 +23,8 @@
  *   then every word mixing letters and those characters is read as letters;
  * - rot13: the text names ROT13 or a Caesar cipher;
  * - reversed: the text speaks of reversed or backwards text.
- * Pure TypeScript, bounded work: the text is cut as the featurizer cuts it.
+ * Pure TypeScript, bounded work: the text is cut to `maxChars` (head and
+ * tail halves) first.
  */
 import { decodeBase64 } from "./base64.ts";
 
