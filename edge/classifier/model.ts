@@ -80,8 +80,15 @@ const NO_EVIDENCE = -Infinity;
  */
 const ENCODED_BELOW = 0.8;
 
-/** The decoded readings (readings.ts) are made of at most this many characters of a text, its head and tail halves. */
+/** The decoded readings (readings.ts) are made of at most this many characters of a text: its first and last 4,096. */
 const READINGS_CHARS = 8_192;
+
+/**
+ * foldText's cap when a whole text is folded to find its windows: above any
+ * message the edge admits by default (100,000 characters), and a bound on
+ * what NFKD expansion can make of one (a ligature unfolds to 18 letters).
+ */
+const FOLD_ALL = 1 << 17;
 
 function sigmoid(z: number): number {
   if (z >= 0) return 1 / (1 + Math.exp(-z));
@@ -142,7 +149,8 @@ export function pastLimits(text: string, maxChars: number, seg: SegmentRule): bo
     if (end - start >= seg.minChars && ++count > seg.maxSegments) return true;
     start = i + 1;
   }
-  return false;
+  // The last piece, with no break after it, counts as sentenceCuts counts it.
+  return start > 0 && text.length - start >= seg.minChars && count + 1 > seg.maxSegments;
 }
 
 /**
@@ -150,6 +158,8 @@ export function pastLimits(text: string, maxChars: number, seg: SegmentRule): bo
  * each at most `maxChars` characters and `seg.maxSegments` scored pieces, so
  * that the text rule reads every character and scores every piece alone in
  * one of them. A piece longer than a window is cut into window-sized parts.
+ * A last window shorter than `seg.minTextChars` (which the rule would score
+ * only whole) reaches back into the one before it to that length.
  */
 export function windows(text: string, maxChars: number, seg: SegmentRule): string[] {
   const out: string[] = [];
@@ -172,8 +182,13 @@ export function windows(text: string, maxChars: number, seg: SegmentRule): strin
     if (scored) count++;
     start = i + 1;
   }
-  if (text.length - from > maxChars && start > from) close(start);
+  // The last piece, with no break after it, counts as sentenceCuts counts it.
+  const lastScored = start > 0 && text.length - start >= seg.minChars;
+  if (start > from && (text.length - from > maxChars || (lastScored && count >= seg.maxSegments))) close(start);
   close(text.length);
+  const last = out.length - 1;
+  const reach = Math.min(seg.minTextChars, maxChars);
+  if (last > 0 && out[last]!.length < reach) out[last] = text.slice(Math.max(0, text.length - reach));
   return out;
 }
 
@@ -233,6 +248,8 @@ export class RiskModel {
   private readonly readings: boolean;
   /** Share of the words of the last text piecesLogit scored that the vocabulary knows (NaN: no vocabulary, or no word). */
   private knownShare = NaN;
+  /** The piece of the last text piecesLogit scored whose own logit was its result (undefined: the whole text). */
+  private lastBestPiece: string | undefined;
 
   constructor(artifact: RiskArtifact, opts: { readings?: boolean } = {}) {
     this.readings = opts.readings !== false;
@@ -304,23 +321,29 @@ export class RiskModel {
    * tail halves of a longer text) and scores at most `maxSegments` of its
    * sentences alone, so a request placed in the middle of a long text, or
    * after many sentences, would go unread. A text past either limit is also
-   * scored window by window (consecutive sentences, each window within both
-   * limits; see `windows`), and the highest counts. A text within them scores
-   * exactly as before. The decoded readings are made of the text's head and
-   * tail (READINGS_CHARS), not of each window: that keeps a 100 KB input's
-   * cost to one pass over its windows and little more.
+   * scored window by window (consecutive sentences of the folded text, each
+   * window within both limits; see `windows`), and the highest counts; the
+   * second stage then reads the sentence that decided (its encoder reads 128
+   * tokens, and a window's would not hold the request). A text within them
+   * scores exactly as before. The decoded readings are made of the text's
+   * head and tail (READINGS_CHARS), not of each window: that keeps a 100 KB
+   * input's cost to one pass over its windows and little more.
    */
   readingLogit(text: string): { z: number; reading?: string } {
     let best = this.windowReadingLogit(text);
     const seg = this.segments;
-    if (!seg || !pastLimits(text, this.featureConfig.maxChars, seg)) return best;
+    if (!seg || text.length < seg.minTextChars) return best;
+    // Limits and windows on the text as the featurizer reads it (NFKD can turn a no-break space
+    // into a space, a full-width stop into a stop, a ligature into three letters).
+    const folded = foldText(text, FOLD_ALL);
+    if (!pastLimits(folded, this.featureConfig.maxChars, seg)) return best;
     // A window seen before in this text scores the same (repetition is the cheap way to make a text long).
     const seen = new Set<string>();
-    for (const w of windows(text, this.featureConfig.maxChars, seg)) {
+    for (const w of windows(folded, this.featureConfig.maxChars, seg)) {
       if (seen.has(w)) continue;
       seen.add(w);
-      const z = this.ruleLogit(w);
-      if (z > best.z) best = { z, reading: w };
+      const z = this.foldedRuleLogit(w);
+      if (z > best.z) best = { z, reading: this.lastBestPiece ?? w };
     }
     return best;
   }
@@ -369,7 +392,11 @@ export class RiskModel {
    */
   ruleLogit(text: string): number {
     // Fold once (cap, surrogates, NFKD, lower case); segments are slices of the folded text.
-    const folded = foldText(text, this.featureConfig.maxChars);
+    return this.foldedRuleLogit(foldText(text, this.featureConfig.maxChars));
+  }
+
+  /** `ruleLogit` of a text already folded and within maxChars (a window of a folded text). */
+  private foldedRuleLogit(folded: string): number {
     const seg = this.segments;
     const n = folded.length;
     if (!seg || n < seg.minTextChars) return this.piecesLogit(folded, [0, n], 1, null);
@@ -387,6 +414,7 @@ export class RiskModel {
     const f = this.featurizer.indicesPieces(folded, cuts, pieces);
     // No word at all (empty, white space, punctuation, emoji): no request to judge.
     this.knownShare = NaN;
+    this.lastBestPiece = undefined;
     if (f.wordEnd[pieces - 1] === 0) return NO_EVIDENCE;
     const { vocab, head, acc, pieceAcc } = this;
     const alone = pieces > 1 ? scored : null;
@@ -402,6 +430,7 @@ export class RiskModel {
     let wsum = 0;
     let dot = 0;
     let best = -Infinity;
+    let bestPiece = -1;
     let from = 0;
     let wordFrom = 0;
     for (let p = 0; p < pieces; p++) {
@@ -419,7 +448,10 @@ export class RiskModel {
       if (alone !== null && alone[p]) {
         let zp = this.bias + this.sparseTerm(d, to - from);
         if (head) zp += head.finish(pieceAcc, ws);
-        if (zp > best) best = zp;
+        if (zp > best) {
+          best = zp;
+          bestPiece = p;
+        }
       }
       from = to;
       wordFrom = wordTo;
@@ -427,6 +459,7 @@ export class RiskModel {
     dot += this.dot(f.cross, 0, f.cross.length);
     let z = this.bias + this.sparseTerm(dot, from + f.cross.length);
     if (head) z += head.finish(acc, wsum);
+    if (best > z) this.lastBestPiece = folded.slice(cuts[bestPiece], cuts[bestPiece + 1]);
     return z > best ? z : best;
   }
 
@@ -498,7 +531,9 @@ export class RiskModel {
       }
     }
     if (parts.length > 1) {
-      const r = this.readingLogit(parts.join(TURN_SEPARATOR));
+      // Each message is read whole above; the joined text as the rule reads it (head and tail), so that
+      // a conversation's cost grows with its messages, not with their square.
+      const r = this.windowReadingLogit(parts.join(TURN_SEPARATOR));
       if (r.z > best) {
         best = r.z;
         source = "joined";

@@ -19,8 +19,9 @@
  *   run replaced by its text; twice, for base64 inside base64);
  * - spaced: 5+ single letters in a row, each followed by 1-3 spaces or one
  *   of . - _ * ("b o m b", "b.o.m.b"), joined into words;
- * - leet: 2+ words with a digit or @ $ between letters ("b0mb", "m4k3"),
- *   then every word mixing letters and those characters is read as letters;
+ * - leet: 2+ words with one of 0 1 3 4 5 7 8 @ $ between letters ("b0mb",
+ *   "m4k3"), then every word mixing letters and those characters is read as
+ *   letters;
  * - rot13: the text names ROT13 or a Caesar cipher;
  * - reversed: the text speaks of reversed or backwards text.
  * Pure TypeScript, bounded work: the text is cut to `maxChars` (head and

@@ -9,6 +9,7 @@ import { loadHeldOut } from "../../scripts/classifier/data.ts";
 import { DEFAULT_DATA_DIR } from "../../scripts/classifier/paths.ts";
 import { DEFAULT_ARTIFACT_URL } from "./load.ts";
 import { pastLimits, RiskModel, windows, type SegmentRule } from "./model.ts";
+import { loadRiskScorer } from "../risk/index.ts";
 
 const SEG: SegmentRule = { minTextChars: 600, minChars: 20, maxSegments: 4 };
 
@@ -16,7 +17,11 @@ describe("windows", () => {
   it("cover the text in order, each within maxChars and maxSegments scored pieces", () => {
     const text = "A short one.\n" + "This sentence is long enough to count. ".repeat(13) + "x".repeat(250) + " tail without a stop";
     const ws = windows(text, 200, SEG);
-    expect(ws.join("")).toBe(text);
+    // In order and without gaps; the last window may reach back into the one before it.
+    const body = ws.slice(0, -1).join("");
+    expect(text.startsWith(body)).toBe(true);
+    expect(text.endsWith(ws.at(-1)!)).toBe(true);
+    expect(body.length + ws.at(-1)!.length).toBeGreaterThanOrEqual(text.length);
     for (const w of ws) {
       expect(w.length).toBeLessThanOrEqual(200);
       expect(w.match(/This sentence/g)?.length ?? 0).toBeLessThanOrEqual(SEG.maxSegments);
@@ -29,6 +34,16 @@ describe("windows", () => {
     expect(pastLimits("This sentence is long enough to count. ".repeat(5), 16_384, SEG)).toBe(false); // under minTextChars
     expect(pastLimits("This sentence is long enough to count. ".repeat(20), 16_384, SEG)).toBe(true);
     expect(pastLimits("a".repeat(700), 600, SEG)).toBe(true);
+    // The last piece counts though no break follows it, as sentenceCuts counts it.
+    const four = "This sentence is long enough to count. ".repeat(4) + "and one more long enough to count at the end";
+    expect(pastLimits(four.padStart(700, " "), 16_384, SEG)).toBe(true);
+  });
+
+  it("a last window too short for the sentence rule reaches back to minTextChars", () => {
+    const text = "This sentence is long enough to count. ".repeat(40) + "Then a short tail.";
+    const ws = windows(text, 16_384, SEG);
+    expect(ws.at(-1)!.length).toBe(SEG.minTextChars);
+    expect(text.endsWith(ws.at(-1)!)).toBe(true);
   });
 });
 
@@ -59,10 +74,32 @@ describe("the shipped scorer on long texts", () => {
     }
   });
 
-  it("hands the second stage the window that decided, not the whole text", () => {
-    const t = harmful.find((x) => model.classify(x).risky)!;
+  it("hands the second stage the sentence that decided, not the whole text or window", () => {
+    const t = harmful.find((x) => model.classify(x).risky && !x.includes("\n") && x.length < 300)!;
     const r = model.readingLogit(`${pad}${t}\n${pad}`);
-    expect(r.reading).toContain(t);
-    expect(r.reading!.length).toBeLessThanOrEqual(16_384);
+    expect(r.reading!.trim()).toBe(t.toLowerCase().trim());
+  });
+
+  it("finds the limits in the text as the featurizer reads it: no-break spaces and full-width stops part sentences", () => {
+    const t = harmful.find((x) => model.classify(x).risky && x.length < 200)!;
+    const sentences = pad.split("\n").filter((l) => l.length > 30 && !/[.!?]/.test(l)).slice(0, 120);
+    expect(sentences.length).toBe(120);
+    for (const sep of [".\u00a0", "\uff0e "]) {
+      const text = sentences.join(sep) + sep + t;
+      expect(model.classify(sentences.join(sep)).risky).toBe(false);
+      expect(model.classify(text).risky, JSON.stringify(sep)).toBe(true);
+    }
+  });
+
+  it("the whole gate (second stage on) catches 95% or more of the requests it catches alone in the middle of a long text", async () => {
+    const gate = await loadRiskScorer({ secondStage: true, warn: () => {} });
+    const alone = [];
+    for (const t of harmful) if ((await gate.assess([{ role: "user", content: t }])).risky) alone.push(t);
+    expect(alone.length).toBeGreaterThan(40);
+    const missed = [];
+    for (const t of alone) if (!(await gate.assess([{ role: "user", content: `${pad}${t}\n${pad}` }])).risky) missed.push(t);
+    // The second stage reads the sentence that decided: a request of several sentences loses the others
+    // (one of 55 here; before it read the window's first and last 64 tokens and missed 56 of 139).
+    expect(missed.length / alone.length, JSON.stringify(missed)).toBeLessThanOrEqual(0.05);
   });
 });

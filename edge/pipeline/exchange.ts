@@ -161,7 +161,7 @@ export class Exchange {
     const total = performance.now() - this.init.t0;
     ev.latency.total = round(total);
     if (deps.config.events.include_text && completion !== undefined) ev.completion = completion;
-    if (status === 200 && completion !== undefined) deps.served?.remember(completion);
+    if (status === 200 && completion !== undefined) deps.served?.remember(this.init.keyId, completion);
     deps.events.write(ev);
     const m = deps.metrics;
     const labels = { arm: ev.arm, route: ev.route };

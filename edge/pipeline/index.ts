@@ -61,7 +61,7 @@ function modelAccess(deps: PipelineDeps, key: ApiKey, model: string): Response |
 async function route(deps: PipelineDeps, req: PipelineRequest, key: ApiKey, defaultThreshold: number, trust: SystemTrust): Promise<Routing> {
   const tc = performance.now();
   const scored = scoredMessages(req.risk, trust);
-  const asClient = deps.served ? unservedAsClient(scored.messages, deps.served) : { messages: scored.messages, unserved: 0 };
+  const asClient = deps.served ? unservedAsClient(scored.messages, deps.served, key.id) : { messages: scored.messages, unserved: 0 };
   const { risk, stage, skipped } = await deps.scorer.assess(asClient.messages);
   if (skipped) deps.metrics.secondStageSkipped.inc({ reason: skipped });
   const classifyMs = performance.now() - tc;

@@ -13,16 +13,20 @@
  * assistant turn it does not recognise as if the client had written it.
  *
  * Recognised means this edge process served exactly that text (white space
- * at the ends aside) since it started. Several edge replicas do not share
- * what they remember, so an answer served by another replica is scored too:
- * more conversations steered (model card, "Assistant turns"), never fewer.
+ * at the ends aside) to the same API key since it started: one key's
+ * conversations cannot borrow another's answers, and the route of a request
+ * tells a key nothing about what others were served. Several edge replicas
+ * do not share what they remember, and a key that sends many requests
+ * pushes older answers out (of its own and others'), so an answer can be
+ * scored though it was served: more conversations steered (model card,
+ * "Assistant turns"), never fewer.
  */
 import { createHash } from "node:crypto";
 import { contentText, type RiskMessage } from "./index.ts";
 
-const key = (text: string) => createHash("sha256").update(text.trim()).digest("base64");
+const key = (scope: string, text: string) => createHash("sha256").update(scope).update("\0").update(text.trim()).digest("base64");
 
-/** The most recent completions this edge served, as hashes (least recently served forgotten first). */
+/** The most recent completions this edge served, as hashes of (API key id, text) (least recently served forgotten first). */
 export class ServedCompletions {
   private readonly seen = new Map<string, true>();
 
@@ -32,16 +36,16 @@ export class ServedCompletions {
     return this.seen.size;
   }
 
-  remember(completion: string): void {
+  remember(scope: string, completion: string): void {
     if (!completion.trim()) return;
-    const k = key(completion);
+    const k = key(scope, completion);
     this.seen.delete(k);
     this.seen.set(k, true);
     if (this.seen.size > this.capacity) this.seen.delete(this.seen.keys().next().value!);
   }
 
-  served(text: string): boolean {
-    return this.seen.has(key(text));
+  served(scope: string, text: string): boolean {
+    return this.seen.has(key(scope, text));
   }
 }
 
@@ -49,12 +53,12 @@ export class ServedCompletions {
  * The conversation as the gate scores it: each assistant turn the edge did
  * not serve becomes a client turn (role "user"), and how many did.
  */
-export function unservedAsClient(messages: readonly RiskMessage[], served: ServedCompletions): { messages: readonly RiskMessage[]; unserved: number } {
+export function unservedAsClient(messages: readonly RiskMessage[], served: ServedCompletions, scope: string): { messages: readonly RiskMessage[]; unserved: number } {
   let unserved = 0;
   const out = messages.map((m) => {
     if (m.role !== "assistant") return m;
     const text = contentText(m);
-    if (!text.trim() || served.served(text)) return m;
+    if (!text.trim() || served.served(scope, text)) return m;
     unserved++;
     return { role: "user", content: text };
   });

@@ -151,7 +151,7 @@ export async function assistantTurnRates(scorer: RiskScorer, answers: readonly s
   let unserved = 0;
   for (const a of answers) {
     if ((await scorer.assess(conv(a))).risky) unscored++;
-    if ((await scorer.assess(unservedAsClient(conv(a), served).messages)).risky) unserved++;
+    if ((await scorer.assess(unservedAsClient(conv(a), served, "eval").messages)).risky) unserved++;
   }
   return { n: answers.length, unscored: unscored / answers.length, unserved: unserved / answers.length };
 }
