@@ -15,8 +15,9 @@
  * and takes one only when its vocabulary knows more of its words than of the
  * text's (RiskModel.readingLogit). The other traces are specific enough to
  * take as they come.
- * - base64: a run of 16+ base64 characters that decodes to UTF-8 text (the
- *   run replaced by its text; twice, for base64 inside base64);
+ * - base64: a run of 16+ base64 characters, or three or more groups of 4+
+ *   parted by white space, that decodes to UTF-8 text (the run replaced by
+ *   its text; twice, for base64 inside base64);
  * - spaced: 5+ single letters in a row, each followed by 1-3 spaces or one
  *   of . - _ * ("b o m b", "b.o.m.b"), joined into words;
  * - leet: 2+ words with one of 0 1 3 4 5 7 8 @ $ between letters ("b0mb",
@@ -102,6 +103,8 @@ function cues(s: string): { base64: boolean; spaced: boolean; leet: boolean } {
   let leetWords = 0;
   let run = 0; // base64 characters in a row
   let runHasDigit = false;
+  let runInnerUpper = false; // an upper-case letter after a lower-case letter or digit in the run
+  let groups = 0; // runs of 4+ that look like base64 (a digit, + / or an inner capital), parted by white space
   let singles = 0; // one-letter words in a row, with only separators between them
   let wordLen = 0; // letters since the last non-letter
   let pendingLeet = false; // leet characters right after a letter, waiting for a letter
@@ -110,12 +113,21 @@ function cues(s: string): { base64: boolean; spaced: boolean; leet: boolean } {
     const letter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c > 127;
     const digit = c >= 48 && c <= 57;
     if (letter || digit || c === 43 || c === 47 || c === 95 || c === 45) {
+      if (c >= 65 && c <= 90 && run > 0) {
+        const p = s.charCodeAt(i - 1);
+        if ((p >= 97 && p <= 122) || (p >= 48 && p <= 57)) runInnerUpper = true;
+      }
       run++;
       if (digit || c === 43 || c === 47) runHasDigit = true;
       if (run >= 16 && runHasDigit) base64 = true;
     } else {
+      if (run >= 4 && (runHasDigit || runInnerUpper)) {
+        if (++groups >= 3) base64 = true;
+      } else if (c !== 32 && c !== 10 && c !== 13 && c !== 9) groups = 0;
+      else if (run > 0) groups = 0;
       run = 0;
       runHasDigit = false;
+      runInnerUpper = false;
     }
     if (letter) {
       if (pendingLeet) leetWords++;
@@ -136,6 +148,8 @@ function cues(s: string): { base64: boolean; spaced: boolean; leet: boolean } {
 }
 
 const BASE64_RUN = /[A-Za-z0-9+/_-]{16,}={0,2}/g;
+/** Three or more groups of 4+ base64 characters parted by white space, the last possibly shorter and padded. */
+const BASE64_GROUPS = /(?<![A-Za-z0-9+/])(?:[A-Za-z0-9+/]{4,}\s+){2,}[A-Za-z0-9+/]{2,}={0,2}(?![A-Za-z0-9+/])/g;
 const MAX_BASE64_RUNS = 16;
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
 /** Decoded text worth reading: mostly letters, digits, white space and punctuation, with a word in it. */
@@ -145,13 +159,16 @@ const TEXTLIKE = /^[\p{L}\p{N}\p{P}\p{Zs}\p{S}\n\r\t]*$/u;
 export function base64Reading(s: string): { text: string; decoded: string[] } | null {
   let runs = 0;
   const decoded: string[] = [];
-  const read = s.replace(BASE64_RUN, (run) => {
-    if (++runs > MAX_BASE64_RUNS) return run;
+  const decode = (span: string, run: string) => {
+    if (++runs > MAX_BASE64_RUNS) return span;
     const text = base64Text(run);
-    if (text === null) return run;
+    if (text === null) return span;
     decoded.push(text);
     return ` ${text} `;
-  });
+  };
+  let read = s.replace(BASE64_RUN, (run) => decode(run, run));
+  // Base64 broken into groups by spaces or line breaks (as mail and some encoders write it).
+  if (/[0-9+/]/.test(read)) read = read.replace(BASE64_GROUPS, (span) => (/[0-9+/]/.test(span) ? decode(span, span.replace(/\s+/g, "")) : span));
   return decoded.length > 0 ? { text: read, decoded } : null;
 }
 
