@@ -150,7 +150,8 @@ function isLetter(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 128 && c !== SPACE && classOf(c) === 1 && !(c >= 0xd800 && c <= 0xdfff));
 }
 
-function capHeadTail(s: string, maxChars: number): string {
+/** `s` if it has at most `maxChars` units, else its first and last `maxChars / 2` joined by a space. */
+export function capHeadTail(s: string, maxChars: number): string {
   if (s.length <= maxChars) return s;
   const half = maxChars >> 1;
   return s.slice(0, half) + " " + s.slice(s.length - half);

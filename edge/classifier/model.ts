@@ -119,14 +119,7 @@ export interface SegmentRule {
   maxSegments: number;
 }
 
-/**
- * The pieces of a folded text: cut after each line break and after . ! ?
- * followed by white space. Piece p is folded.slice(cuts[p], cuts[p + 1]);
- * scored[p] says whether it is scored on its own (its text, without the break,
- * has minChars or more, and fewer than maxSegments pieces came before it).
- * The training script cuts its long examples with the same function.
- */
-/** Where a text's pieces end (after a line break, or after . ! ? and white space), as sentenceCuts cuts. */
+/** Where a piece ending at `i` ends (a line break at i; . ! ? at i followed by white space: i + 1), else -1: the cut rule of sentenceCuts, pastLimits and windows. */
 function pieceEnd(s: string, i: number): number {
   const c = s.charCodeAt(i);
   if (c === 10 || c === 13) return i;
@@ -192,6 +185,13 @@ export function windows(text: string, maxChars: number, seg: SegmentRule): strin
   return out;
 }
 
+/**
+ * The pieces of a folded text: cut after each line break and after . ! ?
+ * followed by white space. Piece p is folded.slice(cuts[p], cuts[p + 1]);
+ * scored[p] says whether it is scored on its own (its text, without the break,
+ * has minChars or more, and fewer than maxSegments pieces came before it).
+ * The training script cuts its long examples with the same function.
+ */
 export function sentenceCuts(folded: string, seg: SegmentRule): { cuts: number[]; scored: boolean[] } {
   const n = folded.length;
   const cuts = [0];
@@ -199,13 +199,7 @@ export function sentenceCuts(folded: string, seg: SegmentRule): { cuts: number[]
   let start = 0;
   let count = 0;
   for (let i = 0; i < n; i++) {
-    const c = folded.charCodeAt(i);
-    let end = -1;
-    if (c === 10 || c === 13) end = i;
-    else if ((c === 46 || c === 33 || c === 63) && i + 1 < n) {
-      const d = folded.charCodeAt(i + 1);
-      if (d === 32 || d === 10 || d === 13 || d === 9) end = i + 1;
-    }
+    const end = pieceEnd(folded, i);
     if (end < 0) continue;
     const ok = end - start >= seg.minChars && count < seg.maxSegments;
     if (ok) count++;

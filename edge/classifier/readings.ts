@@ -29,6 +29,7 @@
  * tail halves) first.
  */
 import { decodeBase64 } from "./base64.ts";
+import { capHeadTail } from "./features.ts";
 
 export interface Reading {
   kind: "base64" | "spaced" | "leet" | "rot13" | "reversed";
@@ -42,7 +43,7 @@ export interface Reading {
  * could hide one); `wordwise` gives their word-by-word form.
  */
 export function decodedReadings(text: string, maxChars: number, opts: { encoded?: boolean } = {}): Reading[] {
-  const s = text.length <= maxChars ? text : text.slice(0, maxChars >> 1) + " " + text.slice(text.length - (maxChars >> 1));
+  const s = capHeadTail(text, maxChars);
   const out: Reading[] = [];
   const cue = cues(s);
   const b1 = cue.base64 ? base64Reading(s) : null;
@@ -94,8 +95,10 @@ export function wordwise(r: Reading, rank: (word: string) => number): string {
 /**
  * One pass over the text's code units for the traces the readings need (a
  * superset: the readings below decide): a run of 16+ base64 characters with a
- * digit or + / in it, five single letters in a row, a leet character between
- * letters twice. Most prompts have none, and this is all they pay.
+ * digit or + / in it, or three runs of 4+ parted by white space each with a
+ * digit, + / or an inner capital; five single letters in a row; a leet
+ * character between letters twice. Most prompts have none, and this is all
+ * they pay.
  */
 function cues(s: string): { base64: boolean; spaced: boolean; leet: boolean } {
   let base64 = false;

@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../auth/index.ts";
-import { promptSha256 } from "../risk/trusted.ts";
 import { setup } from "./testing.ts";
 
 const POLICY = "Refuse anything about a bomb.";
@@ -22,7 +21,7 @@ describe("trusted system prompts", () => {
   });
 
   it("leaves a listed prompt out (classifier.trusted_system_prompts) and says so in the event; a user turn still counts", async () => {
-    const { post, events } = setup({ classifier: { threshold: 0.5, trusted_system_prompts: [promptSha256(POLICY)] } });
+    const { post, events } = setup({ classifier: { threshold: 0.5, trusted_system_prompts: [sha256Hex(POLICY)] } });
     const ok = await post(conv(POLICY, "hi"));
     expect(ok.headers.get("x-steerguard-route")).toBe("unsteered");
     await ok.json();

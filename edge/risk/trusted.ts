@@ -13,7 +13,8 @@
  * operator settings leave system and developer messages out of the scoring;
  * every user turn is scored as before:
  *
- * - `classifier.trusted_system_prompts`: hex SHA-256s of exact texts. One
+ * - `classifier.trusted_system_prompts`: hex SHA-256s of exact texts (of a
+ *   message's `contentText`, hashed as API keys are: `sha256Hex`). One
  *   changed character and the message is scored again, so a caller that can
  *   write the system prompt gains nothing it could not get by sending the
  *   operator's own prompt.
@@ -23,13 +24,8 @@
  *   matches). A key whose holder can be an attacker must not have it: a
  *   harmful request would then go unscored in the system role.
  */
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../auth/index.ts";
 import { contentText, type RiskMessage } from "./index.ts";
-
-/** Hex SHA-256 of a message's text as the gate reads it (`printf %s "$PROMPT" | sha256sum` for a string content). */
-export function promptSha256(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
-}
 
 /** The set of trusted prompt hashes from the config (lower case). */
 export function trustedHashes(sha256s: readonly string[]): ReadonlySet<string> {
@@ -46,6 +42,6 @@ export interface SystemTrust {
 /** The messages the gate scores, and how many system or developer messages were left out as trusted. */
 export function scoredMessages(messages: readonly RiskMessage[], trust: SystemTrust): { messages: readonly RiskMessage[]; trusted: number } {
   if (!trust.role && trust.hashes.size === 0) return { messages, trusted: 0 };
-  const kept = messages.filter((m) => !((m.role === "system" || m.role === "developer") && (trust.role || trust.hashes.has(promptSha256(contentText(m))))));
+  const kept = messages.filter((m) => !((m.role === "system" || m.role === "developer") && (trust.role || trust.hashes.has(sha256Hex(contentText(m))))));
   return { messages: kept, trusted: messages.length - kept.length };
 }
