@@ -48,7 +48,7 @@ export const CONTRAST_SETS = ["./contrast-set.json", "./contrast-set-2.json", ".
 /** The multi-turn contrast set (see 3. above), added to CONTRAST_SETS by --multi-turn-set. */
 export const MULTI_TURN_SET = fileURLToPath(new URL("./contrast-set-6.json", import.meta.url));
 
-/** The operator system prompts (see 4. above), added by --system-prompt-set; not requests, so never wrapped in a template as one. */
+/** The operator system prompts (see 4. above), added by --system-prompt-set. */
 export const SYSTEM_PROMPT_SET = fileURLToPath(new URL("./contrast-set-7.json", import.meta.url));
 
 /** The opt-in contrast sets a first stage may be trained with beside the shipped ones (the artifact records them). */
@@ -149,6 +149,13 @@ export function contrastSource(path: string): string {
   const n = /^contrast-set(?:-(\d+))?$/.exec(name);
   return n ? `augment/contrast${n[1] ? `-${n[1]}` : ""}` : `augment/${name}`;
 }
+
+/**
+ * Sources whose examples are not one request (a conversation's turns, an
+ * operator's system prompt), so never wrapped in a jailbreak template as one;
+ * their examples' sources are these plus "-benign" or "-harmful".
+ */
+export const NOT_A_REQUEST_SOURCES: readonly string[] = [MULTI_TURN_SOURCE, contrastSource(SYSTEM_PROMPT_SET)];
 
 /** The hand-written contrast sets (see 2. above); `source` names the file (the multi-turn set has its own). */
 export function contrastSet(paths: readonly string[] = CONTRAST_SETS): TextItem[] {

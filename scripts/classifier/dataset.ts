@@ -10,7 +10,7 @@
  *   A wrapped example takes the request's label: the classifier must read the
  *   request inside the template, not flag every template.
  */
-import { contrastSource, MULTI_TURN_SOURCE, SYSTEM_PROMPT_SET } from "./augment.ts";
+import { NOT_A_REQUEST_SOURCES } from "./augment.ts";
 import { dedupeKey, wrapInTemplate, type TextItem, type Template, type TrainingData } from "./data.ts";
 import { hashString, mulberry32 } from "./train-lib.ts";
 
@@ -133,8 +133,7 @@ export function buildDataset(data: TrainingData, heldOut: Set<string>, opts: Bui
     const out: LabelledText[] = [];
     // Requests for wrapping: short enough to be a request, not a document, one message (not a conversation's
     // turns), and a request (not an operator's system prompt).
-    const systemPrompts = contrastSource(SYSTEM_PROMPT_SET);
-    const request = (x: TextItem) => x.text.length <= 400 && !x.source.startsWith(MULTI_TURN_SOURCE) && !x.source.startsWith(`${systemPrompts}-`);
+    const request = (x: TextItem) => x.text.length <= 400 && !NOT_A_REQUEST_SOURCES.some((s) => x.source.startsWith(`${s}-`));
     const hPool = hs.filter((x) => request(x) && x.source !== "advbench/strings");
     const bPool = bs.filter(request);
     for (const t of ts) {

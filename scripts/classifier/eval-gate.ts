@@ -120,22 +120,18 @@ export async function systemPromptErrors(scorer: RiskScorer, benign: readonly st
  * readings, by the first stage, and by the whole gate.
  */
 export async function obfuscationRates(model: RiskModel, plain: RiskModel, probePath: string, harmful: readonly string[], benign: readonly string[]) {
-  const variants = [{ name: "none", apply: (p: string) => p }, ...OBFUSCATIONS];
-  const groups: Group[] = variants.flatMap((o) => [
-    { name: `${o.name}/harmful`, label: 1 as const, texts: harmful.map(o.apply) },
-    { name: `${o.name}/benign`, label: 0 as const, texts: benign.map(o.apply) },
+  const sent = [{ name: "none", apply: (p: string) => p }, ...OBFUSCATIONS].map((o) => ({ name: o.name, harmful: harmful.map(o.apply), benign: benign.map(o.apply) }));
+  const groups: Group[] = sent.flatMap((o) => [
+    { name: `${o.name}/harmful`, label: 1 as const, texts: o.harmful },
+    { name: `${o.name}/benign`, label: 0 as const, texts: o.benign },
   ]);
   const run = await scoreGate(model, probePath, groups);
-  const rate = (xs: readonly number[]) => rateAtOrAbove(xs, model.threshold);
-  return variants.map((o) => {
-    const h = groups.find((g) => g.name === `${o.name}/harmful`)!.texts as string[];
-    const b = groups.find((g) => g.name === `${o.name}/benign`)!.texts as string[];
-    return {
-      name: o.name,
-      caught: { noReadings: rate(h.map((t) => plain.scoreText(t))), stage1: rate(h.map((t) => model.scoreText(t))), gate: rate(run.risks.get(`${o.name}/harmful`)!) },
-      benignFlagged: { noReadings: rate(b.map((t) => plain.scoreText(t))), stage1: rate(b.map((t) => model.scoreText(t))), gate: rate(run.risks.get(`${o.name}/benign`)!) },
-    };
+  const rates = (texts: readonly string[], group: string) => ({
+    noReadings: rateAtOrAbove(texts.map((t) => plain.scoreText(t)), model.threshold),
+    stage1: rateAtOrAbove(texts.map((t) => model.scoreText(t)), model.threshold),
+    gate: rateAtOrAbove(run.risks.get(group)!, model.threshold),
   });
+  return sent.map((o) => ({ name: o.name, caught: rates(o.harmful, `${o.name}/harmful`), benignFlagged: rates(o.benign, `${o.name}/benign`) }));
 }
 
 /**

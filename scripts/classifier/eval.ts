@@ -20,12 +20,12 @@ import { DEFAULT_PROBE_ARTIFACT } from "./encoder-probe.ts";
 import { assistantTurnRates, encoderLatency, GATE_GOALS, gateLatency, greetingsSteered, obfuscationRates, scoreGate, systemPromptErrors, type Group } from "./eval-gate.ts";
 import { loadAssistantAnswers } from "./data.ts";
 import { mulberry32, shuffle } from "./train-lib.ts";
-
-/** Held-out prompts of each kind scored under every obfuscation. */
-const OBFUSCATION_SAMPLE = 500;
 import { SYSTEM_PROMPT_CASES, SYSTEM_PROMPT_HARMFUL_CASES } from "../../edge/classifier/system-prompt-cases.ts";
 import { DEFAULT_ENCODER_THREADS, OnnxSentenceEncoder } from "../../edge/encoder/onnx.ts";
 import { loadRiskScorer } from "../../edge/risk/index.ts";
+
+/** Held-out prompts of each kind scored under every obfuscation. */
+const OBFUSCATION_SAMPLE = 500;
 
 const HELP = `Usage: npm run eval:classifier -- [options]
 
@@ -128,29 +128,29 @@ async function main(): Promise<void> {
   bar.finish();
 
   const allBenign = [...S.benign, ...S.xstest, ...S.jbbBenign, ...S.gsm8k, ...S.capability];
+  // Mean CPU time per call over a batch of 2,000: less sensitive than wall time to other
+  // processes on a shared machine (wall-clock percentiles include preemption).
+  const cpuMean = (f: () => unknown) => {
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < 2000; i++) f();
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1000 / 2000;
+  };
   const latency = (n: number) => {
     const p = promptOfLength(benignInstructions.map((x) => x.text), n);
     timeIt(() => model.scoreText(p), 300); // warm-up
     const t = timeIt(() => model.scoreText(p), 3000);
-    // Mean CPU time per call over a batch: less sensitive than wall time to other
-    // processes on a shared machine (wall-clock percentiles include preemption).
-    const c0 = process.cpuUsage();
-    for (let i = 0; i < 2000; i++) model.scoreText(p);
-    const c = process.cpuUsage(c0);
-    return { p50: quantile(t, 0.5), p99: quantile(t, 0.99), cpuMean: (c.user + c.system) / 1000 / 2000 };
+    return { p50: quantile(t, 0.5), p99: quantile(t, 0.99), cpuMean: cpuMean(() => model.scoreText(p)) };
   };
   const l200 = latency(200);
   const l4000 = latency(4000);
   // What the decoded readings (edge/classifier/readings.ts) cost an ordinary prompt: mean CPU per call, side by side.
+  const plain = RiskModel.fromArtifact(readFileSync(artifactPath, "utf8"), { readings: false });
   const readingsCost = (() => {
     const p = promptOfLength(benignInstructions.map((x) => x.text), 4000);
-    const plain = RiskModel.fromArtifact(readFileSync(artifactPath, "utf8"), { readings: false });
     const cpu = (m: RiskModel) => {
-      for (let i = 0; i < 300; i++) m.scoreText(p);
-      const c0 = process.cpuUsage();
-      for (let i = 0; i < 2000; i++) m.scoreText(p);
-      const c = process.cpuUsage(c0);
-      return (c.user + c.system) / 1000 / 2000;
+      timeIt(() => m.scoreText(p), 300); // warm-up
+      return cpuMean(() => m.scoreText(p));
     };
     const without = cpu(plain);
     const withReadings = cpu(model);
@@ -241,7 +241,7 @@ async function main(): Promise<void> {
       wrappedBenign: wrappedBenign.map((x) => x.text),
       benignDialogues: h.benignDialogues.map((d) => d.messages as ChatMessage[]),
       longBenignDialogues: h.longBenignDialogues.map((d) => d.messages as ChatMessage[]),
-    }, S, { sample: latencySample, seed: Number(values.seed) | 0, dataDir, long: promptOfLength(benignInstructions.map((x) => x.text), 4000) });
+    }, S, { sample: latencySample, seed: Number(values.seed) | 0, dataDir, plain, long: promptOfLength(benignInstructions.map((x) => x.text), 4000) });
     lines.push("", ...gate.lines);
     Object.assign(m, { gate: gate.metrics });
   }
@@ -275,7 +275,7 @@ async function evalWholeGate(
   probePath: string,
   texts: Record<GroupName, (string | ChatMessage[])[]>,
   first: Record<GroupName, number[]>,
-  o: { sample: number; seed: number; long: string; dataDir: string },
+  o: { sample: number; seed: number; long: string; dataDir: string; plain: RiskModel },
 ) {
   const harmful = new Set<GroupName>(["direct", "wrapped", "attacks", "multi"]);
   const groups: Group[] = Object.entries(texts).map(([name, t]) => ({ name, label: harmful.has(name as GroupName) ? 1 : 0, texts: t }));
@@ -304,8 +304,7 @@ async function evalWholeGate(
   const gateScorer = await loadRiskScorer({ artifact: artifactPath, secondStage: { probe: probePath }, warn });
   const greetingsGate = await greetingsSteered(gateScorer);
   const pick = (xs: readonly (string | ChatMessage[])[]) => shuffle(xs.filter((t): t is string => typeof t === "string"), mulberry32(o.seed)).slice(0, OBFUSCATION_SAMPLE);
-  const plain = RiskModel.fromArtifact(readFileSync(artifactPath, "utf8"), { readings: false });
-  const obfuscated = await obfuscationRates(model, plain, probePath, pick(texts.direct), pick(texts.benign));
+  const obfuscated = await obfuscationRates(model, o.plain, probePath, pick(texts.direct), pick(texts.benign));
   const answers = loadAssistantAnswers(o.dataDir);
   const assistant = {
     jailbroken: await assistantTurnRates(gateScorer, answers.jailbroken),
