@@ -44,4 +44,19 @@ describe("assistant turns", () => {
     await again.json();
     expect(events.events[2]!.unserved_assistant).toBeUndefined();
   });
+
+  it("with \"unserved\", a completion an upstream streamed through this edge counts as served", async () => {
+    const sse = ['{"choices":[{"index":0,"delta":{"content":"Once upon a time a bomb"},"finish_reason":null}]}', '{"choices":[{"index":0,"delta":{"content":" squad saved the town."},"finish_reason":"stop"}]}', '{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":8}}', "[DONE]"];
+    const fakeFetch = (async () => new Response(sse.map((d) => `data: ${d}\n\n`).join(""), { headers: { "content-type": "text/event-stream" } })) as unknown as typeof fetch;
+    const { post, events } = setup({ classifier: { threshold: 0.5, assistant_turns: "unserved" }, upstream: { base_url: "http://upstream.test/v1", use: "unsteered" } }, { risk: clientRisk, fetch: fakeFetch });
+    const first = await post({ model: "organism260K", stream: true, messages: [{ role: "user", content: "Tell me a story." }] });
+    await first.text();
+    expect(events.events[0]).toMatchObject({ backend: "upstream", finish_reason: "stop", prompt_tokens: 9, completion_tokens: 8 });
+    const again = await post({ ...conv("Once upon a time a bomb squad saved the town."), stream: true });
+    expect(again.headers.get("x-steerguard-route")).toBe("unsteered");
+    await again.text();
+    const fabricated = await post(conv(FABRICATED));
+    expect(fabricated.headers.get("x-steerguard-route")).toBe("steered");
+    await fabricated.text();
+  });
 });

@@ -2,11 +2,13 @@
  * The upstream executor: an OpenAI-compatible server answers, over chat
  * completions. Only the chat wire format has an upstream body (a request
  * whose `upstream` is null never comes here); its answer, streamed or not,
- * goes to the client as the upstream sent it, with finish reason and usage
- * read on the way for the event.
+ * goes to the client as the upstream sent it, with finish reason, usage and
+ * the completion's text read on the way for the event (and, with
+ * classifier.assistant_turns "unserved", the memory of what was served).
  */
 import { errorBody } from "../openai/index.ts";
 import { respond, round, SSE_HEADERS, type Exchange } from "./exchange.ts";
+import { UpstreamSseReader } from "./upstream-sse.ts";
 
 /** Whether this request may go to the upstream: one is configured and its wire format has an upstream body. */
 export function hasUpstream(ex: Exchange): boolean {
@@ -54,26 +56,21 @@ async function relayJson(ex: Exchange, res: Response, type: string, tb: number):
   return respond(text, res.status, ex.headers, { "content-type": type });
 }
 
-/** Streams through, reading finish_reason and usage on the way. */
+/** Streams through unchanged, reading finish reason, usage and the completion on the way (upstream-sse.ts). */
 function relaySse(ex: Exchange, status: number, tb: number): TransformStream<Uint8Array, Uint8Array> {
-  const dec = new TextDecoder();
-  let tail = "";
+  const reader = new UpstreamSseReader();
   const { ev } = ex;
   return new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, ctrl) {
       ctrl.enqueue(chunk);
-      tail = (tail + dec.decode(chunk, { stream: true })).slice(-4096);
-      const f = /"finish_reason":"(\w+)"/.exec(tail);
-      if (f) ev.finish_reason = f[1];
-      const u = /"prompt_tokens":(\d+),"completion_tokens":(\d+)/.exec(tail);
-      if (u) {
-        ev.prompt_tokens = Number(u[1]);
-        ev.completion_tokens = Number(u[2]);
-      }
+      reader.feed(chunk);
     },
     flush() {
+      ev.finish_reason = reader.finishReason;
+      ev.prompt_tokens = reader.promptTokens;
+      ev.completion_tokens = reader.completionTokens;
       ev.latency.backend = round(performance.now() - tb);
-      ex.record(status);
+      ex.record(status, reader.completion());
     },
   });
 }
