@@ -146,6 +146,7 @@ function cues(s: string): { base64: boolean; spaced: boolean; leet: boolean } {
     if (c !== 32 && c !== 46 && c !== 45 && c !== 95 && c !== 42) singles = 0;
     wordLen = 0;
   }
+  if (run >= 4 && (runHasDigit || runInnerUpper) && groups + 1 >= 3) base64 = true; // the last group ends the text
   if (wordLen === 1 && singles + 1 >= 5) spaced = true;
   return { base64, spaced, leet: leetWords >= 2 };
 }
