@@ -117,6 +117,11 @@ addGlyphs("αβεηικνορτυχϲϳω", "abeniknoptuxcjw");
 // Latin look-alikes outside ASCII that NFKD leaves alone
 addGlyphs("ıȷɑɡɩʟꞵ", "ijagilb");
 
+/** The Latin letter a lower-case code unit (after NFKD) looks like, or 0 (the table above; the encoder's visible.ts reads it too). */
+export function latinLookalike(c: number): number {
+  return c < 128 ? 0 : HOMOGLYPHS[c]!;
+}
+
 /** Leetspeak reading of a code unit (0 = none); only ASCII is mapped. */
 const LEET_TABLE = new Uint8Array(128);
 for (const [from, to] of ["0o", "1i", "3e", "4a", "5s", "7t", "@a", "$s"]) LEET_TABLE[from.charCodeAt(0)] = to.charCodeAt(0);

@@ -26,7 +26,7 @@ import { Encoder, readCheckedFiles } from "./base.ts";
 export { ENCODER_PACKAGE, ENCODER_PACKAGE_VERSION, DEFAULT_ENCODER_DIR, WASM_DIR } from "./files.ts";
 export { SentencePieceTokenizer } from "./tokenizer.ts";
 
-export { EMBEDDING_DIM, HEAD_CHARS, MAX_TOKENS } from "./pieces.ts";
+export { EMBEDDING_DIM, HEAD_CHARS, MAX_TOKENS, READING_RULE } from "./pieces.ts";
 
 export type EncoderBackend = "wasm" | "cpu";
 

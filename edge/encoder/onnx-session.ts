@@ -5,8 +5,7 @@
  * row out.
  */
 import * as ort from "onnxruntime-node";
-import { INPUT_IDS, INPUT_LENGTHS, OUTPUT_EMBEDDINGS } from "./onnx/io.ts";
-import { EMBEDDING_DIM } from "./pieces.ts";
+import { EMBEDDING_DIM, INPUT_IDS, INPUT_LENGTHS, OUTPUT_EMBEDDINGS } from "./onnx/io.ts";
 
 /** What runs batches of piece ids: a session on this thread, or one in a worker. */
 export interface SessionRunner {

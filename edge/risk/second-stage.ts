@@ -50,7 +50,6 @@ export const SECOND_STAGE_READ = [
   "edge/encoder/onnx-worker.ts",
   "edge/encoder/onnx-session.ts",
   "edge/encoder/onnx/io.ts",
-  "edge/encoder/pieces.ts",
   "node_modules/onnxruntime-node",
   "node_modules/onnxruntime-common",
 ] as const;
@@ -73,7 +72,8 @@ export interface ProbeArtifact {
   format: typeof PROBE_FORMAT;
   formatVersion: number;
   version: string;
-  encoder: { package: string; version: string; sha256: Record<string, string>; maxTokens: number; headChars: number };
+  /** readingRule: the encoder's reading rule it was fitted with (edge/encoder/pieces.ts READING_RULE; absent: 1, the raw text) */
+  encoder: { package: string; version: string; sha256: Record<string, string>; maxTokens: number; headChars: number; readingRule?: number };
   /** the first-stage artifact the probe was fitted with */
   firstStage: { modelVersion: string; threshold: number };
   probe: ProbeWeights;

@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { EMBEDDING_DIM, HEAD_CHARS, MAX_TOKENS, type SentenceEncoder } from "../../edge/encoder/index.ts";
+import { EMBEDDING_DIM, HEAD_CHARS, MAX_TOKENS, READING_RULE, type SentenceEncoder } from "../../edge/encoder/index.ts";
 
 /** What the cache needs of an encoder. */
 export type Embedder = Pick<SentenceEncoder, "sha256" | "embedBatch">;
@@ -23,9 +23,9 @@ const RECORD = KEY_BYTES + 4 * EMBEDDING_DIM;
 
 const textKey = (text: string) => createHash("sha256").update(text).digest().subarray(0, KEY_BYTES).toString("hex");
 
-/** The cache file's name part for an encoder: its files and its caps. */
+/** The cache file's name part for an encoder: its files, its caps and its reading rule. */
 export function encoderKey(sha256: Readonly<Record<string, string>>): string {
-  return createHash("sha256").update(JSON.stringify({ sha256, HEAD_CHARS, MAX_TOKENS })).digest("hex").slice(0, 16);
+  return createHash("sha256").update(JSON.stringify({ sha256, HEAD_CHARS, MAX_TOKENS, READING_RULE })).digest("hex").slice(0, 16);
 }
 
 export class EmbeddingCache {

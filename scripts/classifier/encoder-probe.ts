@@ -29,7 +29,7 @@ import { inBand, type Standardisation } from "../../edge/risk/second-stage.ts";
 import type { ProbeWeights } from "../../edge/risk/probe-head.ts";
 import { encodeBase64 } from "../../edge/classifier/base64.ts";
 
-export const PROBE_VERSION = "1.2.0";
+export const PROBE_VERSION = "1.3.0";
 export const DEFAULT_PROBE_ARTIFACT = resolve(REPO_ROOT, "edge/classifier/encoder-probe.v1.json");
 
 /**

@@ -14,7 +14,7 @@ import { parseProbeArtifact, type SecondStage } from "../../edge/risk/second-sta
 import { ServedCompletions, unservedAsClient } from "../../edge/risk/served.ts";
 import { EmbeddingCache } from "./embedding-cache.ts";
 import { quantile, rateAtOrAbove } from "./metrics.ts";
-import { OBFUSCATIONS } from "./obfuscation.ts";
+import { DISGUISES, OBFUSCATIONS } from "./obfuscation.ts";
 import { mulberry32, shuffle } from "./train-lib.ts";
 
 /** Issue 16's goals for the whole gate. */
@@ -116,11 +116,11 @@ export async function systemPromptErrors(scorer: RiskScorer, benign: readonly st
 
 /**
  * Held-out harmful requests and benign instructions under each obfuscation
- * (obfuscation.ts): the share flagged by the first stage without decoded
+ * and disguise (obfuscation.ts): the share flagged by the first stage without decoded
  * readings, by the first stage, and by the whole gate.
  */
 export async function obfuscationRates(model: RiskModel, plain: RiskModel, probePath: string, harmful: readonly string[], benign: readonly string[]) {
-  const sent = [{ name: "none", apply: (p: string) => p }, ...OBFUSCATIONS].map((o) => ({ name: o.name, harmful: harmful.map(o.apply), benign: benign.map(o.apply) }));
+  const sent = [{ name: "none", apply: (p: string) => p }, ...OBFUSCATIONS, ...DISGUISES].map((o) => ({ name: o.name, harmful: harmful.map(o.apply), benign: benign.map(o.apply) }));
   const groups: Group[] = sent.flatMap((o) => [
     { name: `${o.name}/harmful`, label: 1 as const, texts: o.harmful },
     { name: `${o.name}/benign`, label: 0 as const, texts: o.benign },

@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { RiskModel } from "../../edge/classifier/model.ts";
-import { ENCODER_PACKAGE, ENCODER_PACKAGE_VERSION, HEAD_CHARS, MAX_TOKENS } from "../../edge/encoder/index.ts";
+import { ENCODER_PACKAGE, ENCODER_PACKAGE_VERSION, HEAD_CHARS, MAX_TOKENS, READING_RULE } from "../../edge/encoder/index.ts";
 import { OnnxSentenceEncoder } from "../../edge/encoder/onnx.ts";
 import { ProbeHead, type ProbeWeights } from "../../edge/risk/probe-head.ts";
 import { combinedScore, inBand, PROBE_FORMAT, PROBE_FORMAT_VERSION, type ProbeArtifact } from "../../edge/risk/second-stage.ts";
@@ -154,7 +154,7 @@ async function main(): Promise<number> {
     format: PROBE_FORMAT,
     formatVersion: PROBE_FORMAT_VERSION,
     version: PROBE_VERSION,
-    encoder: { package: ENCODER_PACKAGE, version: ENCODER_PACKAGE_VERSION, sha256: { ...encoder.sha256 }, maxTokens: MAX_TOKENS, headChars: HEAD_CHARS },
+    encoder: { package: ENCODER_PACKAGE, version: ENCODER_PACKAGE_VERSION, sha256: { ...encoder.sha256 }, maxTokens: MAX_TOKENS, headChars: HEAD_CHARS, readingRule: READING_RULE },
     firstStage: { modelVersion: first.version, threshold: first.threshold },
     probe,
     standardise: { firstStage: stdFirst, probe: stdProbe },

@@ -27,13 +27,14 @@ export interface Band {
  * and on the risk after the encoder stage (all). For classifier 2.5.0 the
  * rule picked the first stage's threshold (0.2823) as the lower edge of
  * edge+condition's band: there the condition can only withhold steering the
- * first stage would have given. With encoder probe 1.2.0 it picked
- * [0.25, 0.4) for all (with probe 1.1.0: [0.2823, 0.4)). (2.4.0's were
- * [0.15, 0.4) and [0.1897, 0.4); refit them with the classifier or the probe.)
+ * first stage would have given. With encoder probe 1.3.0 it picked
+ * [0.2823, 0.4) for all too (probe 1.2.0: [0.25, 0.4); 1.1.0: [0.2823, 0.4)).
+ * (2.4.0's were [0.15, 0.4) and [0.1897, 0.4); refit them with the classifier
+ * or the probe.)
  */
 export const DEFAULT_CONDITION_BANDS: Readonly<Record<"edge+condition" | "all", Band>> = {
   "edge+condition": { lo: 0.2823, hi: 0.4 },
-  all: { lo: 0.25, hi: 0.4 },
+  all: { lo: 0.2823, hi: 0.4 },
 };
 
 /** Which stage decided a prompt. */

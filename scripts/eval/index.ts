@@ -387,13 +387,14 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
 
 /**
  * The gate as the eval runs it: the classifier artifact and the scorer's code
- * (edge/classifier and edge/risk, tests aside), so that cached gate decisions
- * are not reused once either changes (the decoded readings changed decisions
- * with the artifact unchanged).
+ * (edge/classifier, edge/risk and the encoder's edge/encoder, tests aside), so
+ * that cached gate decisions are not reused once either changes (the decoded
+ * readings changed decisions with the artifact unchanged; the encoder's
+ * reading rule, with the encoder's files unchanged).
  */
 function gateHash(): string {
   const h = createHash("sha256").update(readFileSync(DEFAULT_ARTIFACT_URL));
-  for (const dir of ["../../edge/classifier/", "../../edge/risk/"]) {
+  for (const dir of ["../../edge/classifier/", "../../edge/risk/", "../../edge/encoder/"]) {
     const url = new URL(dir, import.meta.url);
     for (const f of readdirSync(url).filter((n) => n.endsWith(".ts") && !n.endsWith(".test.ts")).sort()) h.update(f).update(readFileSync(new URL(f, url)));
   }
