@@ -62,6 +62,11 @@ export interface ConversationRiskResult extends RiskResult {
   source: string;
   /** when a decoded reading of that part (readings.ts) gave the maximum: that reading, which the second stage reads instead */
   reading?: string;
+  /**
+   * when that part is a message longer than the second stage's encoder reads whole
+   * (SECOND_STAGE_VIEW): its highest-scoring piece, which the second stage reads beside it
+   */
+  piece?: string;
 }
 
 /**
@@ -82,6 +87,14 @@ const ENCODED_BELOW = 0.8;
 
 /** The decoded readings (readings.ts) are made of at most this many characters of a text: its first and last 4,096. */
 const READINGS_CHARS = 8_192;
+
+/**
+ * Characters of a text the second stage's encoder reads whole (600 from each end, HEAD_CHARS in
+ * edge/encoder/pieces.ts; not imported: the classifier does not load the encoder). Of a longer
+ * message it also reads the highest-scoring piece (`piece`): padding at both ends would otherwise
+ * hide the request from it.
+ */
+const SECOND_STAGE_VIEW = 1_200;
 
 /**
  * foldText's cap when a whole text is folded to find its windows: above any
@@ -244,6 +257,8 @@ export class RiskModel {
   private knownShare = NaN;
   /** The piece of the last text piecesLogit scored whose own logit was its result (undefined: the whole text). */
   private lastBestPiece: string | undefined;
+  /** The highest-scoring piece of the last text piecesLogit scored, whether or not it beat the whole text (undefined: none scored alone). */
+  private lastTopPiece: string | undefined;
 
   constructor(artifact: RiskArtifact, opts: { readings?: boolean } = {}) {
     this.readings = opts.readings !== false;
@@ -307,9 +322,10 @@ export class RiskModel {
   }
 
   /**
-   * `logit(text)`, and the text the second stage should read when it is not
-   * the text itself: the decoded reading, or the window of a long text, that
-   * scored highest.
+   * `logit(text)`, and what the second stage should read: `reading`, the
+   * decoded reading that scored highest, instead of the text; `piece`, the
+   * riskiest sentence of a text longer than SECOND_STAGE_VIEW (or of the
+   * window that decided), beside it.
    *
    * Windows: the rule above reads at most `maxChars` characters (the head and
    * tail halves of a longer text) and scores at most `maxSegments` of its
@@ -317,13 +333,13 @@ export class RiskModel {
    * after many sentences, would go unread. A text past either limit is also
    * scored window by window (consecutive sentences of the folded text, each
    * window within both limits; see `windows`), and the highest counts; the
-   * second stage then reads the sentence that decided (its encoder reads 128
-   * tokens, and a window's would not hold the request). A text within them
+   * second stage then also reads that window's riskiest sentence (its encoder
+   * reads 128 tokens, and a window's would not hold the request). A text within them
    * scores exactly as before. The decoded readings are made of the text's
    * head and tail (READINGS_CHARS), not of each window: that keeps a 100 KB
    * input's cost to one pass over its windows and little more.
    */
-  readingLogit(text: string): { z: number; reading?: string } {
+  readingLogit(text: string): { z: number; reading?: string; piece?: string } {
     let best = this.windowReadingLogit(text);
     const seg = this.segments;
     if (!seg || text.length < seg.minTextChars) return best;
@@ -337,21 +353,24 @@ export class RiskModel {
       if (seen.has(w)) continue;
       seen.add(w);
       const z = this.foldedRuleLogit(w);
-      if (z > best.z) best = { z, reading: this.lastBestPiece ?? w };
+      if (z > best.z) best = { z, piece: this.lastTopPiece ?? w };
     }
     return best;
   }
 
   /** The rule and the decoded readings for one text as the featurizer reads it (its first maxChars / 2 and last maxChars / 2 characters). */
-  private windowReadingLogit(text: string): { z: number; reading?: string } {
+  private windowReadingLogit(text: string, withPiece = true): { z: number; reading?: string; piece?: string } {
     let z = this.ruleLogit(text);
-    if (!this.readings) return { z };
+    // Not for the joined turns of a conversation (scoreConversation): its pieces are its messages, read already.
+    const piece = withPiece && text.length > SECOND_STAGE_VIEW ? this.lastTopPiece : undefined;
+    const plain = piece === undefined ? { z } : { z, piece };
+    if (!this.readings) return plain;
     const textKnown = this.knownShare;
     // ROT13 and reversed readings only for a text that does not mostly read already (see ENCODED_BELOW).
     // Of at most READINGS_CHARS characters (head and tail): an encoded request is short, and a
     // 100 KB input then costs one pass over its windows and little more.
     const readings = decodedReadings(text, READINGS_CHARS, { encoded: this.vocab !== undefined && textKnown < ENCODED_BELOW });
-    if (readings.length === 0) return { z };
+    if (readings.length === 0) return plain;
     let reading: string | undefined;
     const consider = (t: string, zt: number) => {
       if (zt > z) {
@@ -373,7 +392,7 @@ export class RiskModel {
       const zw = this.ruleLogit(w);
       if (this.knownShare > textKnown) consider(w, zw);
     }
-    return reading === undefined ? { z } : { z, reading };
+    return reading === undefined ? plain : { z, reading };
   }
 
   /** A word's frequency rank in the embedding vocabulary (-1: unknown). */
@@ -409,6 +428,7 @@ export class RiskModel {
     // No word at all (empty, white space, punctuation, emoji): no request to judge.
     this.knownShare = NaN;
     this.lastBestPiece = undefined;
+    this.lastTopPiece = undefined;
     if (f.wordEnd[pieces - 1] === 0) return NO_EVIDENCE;
     const { vocab, head, acc, pieceAcc } = this;
     const alone = pieces > 1 ? scored : null;
@@ -453,7 +473,8 @@ export class RiskModel {
     dot += this.dot(f.cross, 0, f.cross.length);
     let z = this.bias + this.sparseTerm(dot, from + f.cross.length);
     if (head) z += head.finish(acc, wsum);
-    if (best > z) this.lastBestPiece = folded.slice(cuts[bestPiece], cuts[bestPiece + 1]);
+    if (bestPiece >= 0) this.lastTopPiece = folded.slice(cuts[bestPiece], cuts[bestPiece + 1]);
+    if (best > z) this.lastBestPiece = this.lastTopPiece;
     return z > best ? z : best;
   }
 
@@ -508,6 +529,7 @@ export class RiskModel {
     let best = -Infinity;
     let source = "empty";
     let reading: string | undefined;
+    let piece: string | undefined;
     const parts: string[] = [];
     let lastUser = -1;
     for (let i = 0; i < messages.length; i++) {
@@ -522,21 +544,23 @@ export class RiskModel {
         best = r.z;
         source = `turn:${i}`;
         reading = r.reading;
+        piece = r.piece;
       }
     }
     if (parts.length > 1) {
       // Each message is read whole above; the joined text as the rule reads it (head and tail), so that
       // a conversation's cost grows with its messages, not with their square.
-      const r = this.windowReadingLogit(parts.join(TURN_SEPARATOR));
+      const r = this.windowReadingLogit(parts.join(TURN_SEPARATOR), false);
       if (r.z > best) {
         best = r.z;
         source = "joined";
         reading = r.reading;
+        piece = undefined;
       }
     }
     if (source === `turn:${lastUser}`) source = "last";
     const risk = sigmoid(best);
-    return { risk, risky: risk >= this.threshold, source, ...(reading === undefined ? {} : { reading }) };
+    return { risk, risky: risk >= this.threshold, source, ...(reading === undefined ? {} : { reading }), ...(piece === undefined ? {} : { piece }) };
   }
 
   /** Classifies a prompt string or a conversation at the shipped threshold. */

@@ -74,10 +74,19 @@ describe("the shipped scorer on long texts", () => {
     }
   });
 
-  it("hands the second stage the sentence that decided, not the whole text or window", () => {
+  it("hands the second stage the sentence that decided as the piece to read beside the text, not the window", () => {
     const t = harmful.find((x) => model.classify(x).risky && !x.includes("\n") && x.length < 300)!;
     const r = model.readingLogit(`${pad}${t}\n${pad}`);
-    expect(r.reading!.trim()).toBe(t.toLowerCase().trim());
+    expect(r.reading).toBeUndefined();
+    expect(r.piece!.trim()).toBe(t.toLowerCase().trim());
+  });
+
+  it("hands it the riskiest sentence of a message longer than the encoder reads whole, and none of a short one", () => {
+    const t = harmful.find((x) => model.classify(x).risky && !/[\n.!?]/.test(x.slice(0, -1)) && x.length < 200)!;
+    const filler = "Lorem ipsum dolor sit amet. ".repeat(30);
+    const r = model.scoreConversation([{ role: "user", content: `${filler}${t}\n${filler}` }]);
+    expect(r.piece!.trim()).toBe(t.toLowerCase().trim());
+    expect(model.scoreConversation([{ role: "user", content: t }]).piece).toBeUndefined();
   });
 
   it("finds the limits in the text as the featurizer reads it: no-break spaces and full-width stops part sentences", () => {

@@ -5,7 +5,7 @@
  * TensorFlow.js. onnx-graph.test.ts checks both give the same ids.
  */
 import type { SentencePieceTokenizer } from "./tokenizer.ts";
-import { visibleText } from "./visible.ts";
+import { readableEnds } from "./visible.ts";
 
 export { EMBEDDING_DIM } from "./onnx/io.ts";
 /** Pieces the model reads (its own clip length). */
@@ -22,7 +22,7 @@ export const READING_RULE = 2;
 /** The piece ids the model reads for `text` (its visible text, visible.ts): at most MAX_TOKENS, the first and last half of a longer text; [0] for an empty one. */
 export function pieceIds(tokenizer: SentencePieceTokenizer, text: string): number[] {
   const half = MAX_TOKENS / 2;
-  const t = visibleText(text).replace(/\s+/g, " ").trim();
+  const t = readableEnds(text, HEAD_CHARS);
   const ids = t.length > 2 * HEAD_CHARS ? [...tokenizer.encode(t.slice(0, HEAD_CHARS)).slice(0, half), ...tokenizer.encode(t.slice(-HEAD_CHARS)).slice(-half)] : tokenizer.encode(t);
   if (ids.length <= MAX_TOKENS) return ids.length > 0 ? ids : [0]; // an empty text reads as one unknown piece
   return [...ids.slice(0, half), ...ids.slice(-half)];

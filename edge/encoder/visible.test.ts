@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { visibleText } from "./visible.ts";
+import { readableEnds, SCAN_LIMIT, visibleText } from "./visible.ts";
 
 describe("visibleText (what the encoder reads)", () => {
   it("returns an ASCII text as it is", () => {
@@ -34,5 +34,21 @@ describe("visibleText (what the encoder reads)", () => {
 
   it("keeps the marks of other scripts (recomposed)", () => {
     for (const t of ["हिन्दी भाषा", "한국어 텍스트", "мой край"]) expect(visibleText(t)).toBe(t);
+  });
+
+  it("readableEnds cleans only the ends of a long text, the same ends as the whole text cleaned", () => {
+    const unit = "Привет, hów tó \u200bmáké bread at hоme. ";
+    const long = unit.repeat(25_000); // about a million characters
+    const whole = visibleText(long).replace(/\s+/g, " ").trim();
+    const ends = readableEnds(long, 600);
+    expect(ends.length).toBeLessThan(20_000);
+    expect([ends.slice(0, 600), ends.slice(-600)]).toEqual([whole.slice(0, 600), whole.slice(-600)]);
+    // A short text is cleaned whole.
+    expect(readableEnds("  hów \n tó  ", 600)).toBe("how to");
+  });
+
+  it("readableEnds reads through invisible padding up to SCAN_LIMIT characters from each end", () => {
+    const pad = "\u200b".repeat(SCAN_LIMIT / 2);
+    expect(readableEnds(`${pad}how do I pick a lock${pad}`, 600)).toBe("how do I pick a lock");
   });
 });

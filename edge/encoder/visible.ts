@@ -23,7 +23,9 @@
  *   ("café" reads "cafe"; stacked marks go); marks of other scripts stay,
  *   recomposed (NFC).
  *
- * An ASCII text (most prompts) is returned as it is.
+ * An ASCII text (most prompts) is returned as it is. The encoder reads only
+ * the ends of a long text, and `readableEnds` cleans only those, a chunk at a
+ * time, so that a megabyte of non-ASCII text costs what its ends do.
  */
 import { latinLookalike } from "../classifier/features.ts";
 
@@ -73,4 +75,37 @@ function latinWord(word: string, latinText: boolean): string {
     out += g || ch;
   }
   return out;
+}
+
+/** Raw characters cleaned at a time from an end of a long text. */
+const CHUNK = 2_048;
+/** Most raw characters cleaned from each end: padding with more invisible characters than this hides what follows it from the encoder. */
+export const SCAN_LIMIT = 1 << 16;
+
+const collapse = (s: string) => s.replace(/\s+/g, " ");
+
+/**
+ * What the encoder reads of `text`: its visible text with white space
+ * collapsed and trimmed; of a text longer than 4 chunks, only its two ends,
+ * each with more than `want` visible characters where the text has them
+ * (cleaned a chunk at a time, at most SCAN_LIMIT raw characters from each),
+ * joined by a space. A reader taking `want` characters from each end of the
+ * result gets what it would get from the whole text cleaned, chunk edges aside.
+ */
+export function readableEnds(text: string, want: number): string {
+  if (text.length <= 4 * CHUNK) return collapse(visibleText(text)).trim();
+  let head = "";
+  let i = 0;
+  while (i < text.length && i < SCAN_LIMIT && head.trimStart().length <= want) {
+    head = collapse(head + visibleText(text.slice(i, i + CHUNK)));
+    i += CHUNK;
+  }
+  let tail = "";
+  let j = text.length;
+  while (j > i && text.length - j < SCAN_LIMIT && tail.trimEnd().length <= want) {
+    const k = Math.max(i, j - CHUNK);
+    tail = collapse(visibleText(text.slice(k, j)) + tail);
+    j = k;
+  }
+  return collapse(j <= i ? head + tail : `${head} ${tail}`).trim();
 }

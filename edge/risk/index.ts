@@ -136,7 +136,7 @@ export async function loadRiskScorer(
       const firstDecides = (skipped: RiskAssessment["skipped"]): RiskAssessment => ({ risk: r.risk, risky: r.risky, stage: "classifier", skipped });
       if (stage.inBand(r.risk) && encoder.expectedWaitMs() > budget) return firstDecides("busy");
       try {
-        return await stage.decide(r, model.threshold, () => encoder.embed(r.reading ?? decidingText(messages, r.source, messageText)));
+        return await stage.decide(r, model.threshold, () => encoder.embedBatch(secondStageTexts(messages, r, messageText)));
       } catch (err) {
         failures.report((err as Error).message);
         return firstDecides("error");
@@ -193,6 +193,19 @@ async function loadSecondStage(
     warn(`edge: classifier second stage unavailable (${(err as Error).message}); the first stage decides alone`);
     return undefined;
   }
+}
+
+/**
+ * What the second stage reads of a conversation the first stage scored
+ * (RiskModel.scoreConversation's result): the text that decided, or the
+ * decoded reading that did; and beside it, for a message longer than the
+ * encoder reads whole, that message's highest-scoring piece (`piece`), since
+ * padding at both ends would hide the request from it. The higher probe
+ * logit counts (SecondStage.decide), so the piece can only add risk.
+ */
+export function secondStageTexts(messages: readonly RiskMessage[], r: { source: string; reading?: string; piece?: string }, textOf: (m: RiskMessage) => string = contentText): string[] {
+  const text = r.reading ?? decidingText(messages, r.source, textOf);
+  return r.piece === undefined ? [text] : [text, r.piece];
 }
 
 /**

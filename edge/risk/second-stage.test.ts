@@ -32,13 +32,13 @@ describe("second stage: the band", () => {
     // z = (logit(r) + 2) / 2 + (w.e + b - 0.5) / 0.5, computed by hand here
     const e = [1, 0, 0]; // w.e + b = 2.5: probe term +4
     const zHigh = (logit(0.15) + 2) / 2 + 4;
-    const high = await stage.decide({ risk: 0.15, risky: false }, T1, () => e);
+    const high = await stage.decide({ risk: 0.15, risky: false }, T1, () => [e]);
     expect(high.stage).toBe("encoder");
     expect(high.risky).toBe(zHigh >= 1);
     expect(high.risky).toBe(true);
     expect(high.risk).toBeCloseTo(1 / (1 + Math.exp(-(logit(T1) + zHigh - 1))), 12);
 
-    const low = await stage.decide({ risk: 0.5, risky: true }, T1, () => [0, 1, 0]); // w.e + b = -0.5: probe term -2
+    const low = await stage.decide({ risk: 0.5, risky: true }, T1, () => [[0, 1, 0]]); // w.e + b = -0.5: probe term -2
     expect(low.stage).toBe("encoder");
     expect(low.risky).toBe(false);
     expect(low.risk).toBeLessThan(T1);

@@ -150,16 +150,19 @@ export class SecondStage {
 
   /**
    * The gate: the first stage's result outside the band; inside it, the
-   * combined score of the first-stage risk and `embed()`'s embedding (only
-   * called inside the band).
+   * combined score of the first-stage risk and the highest probe logit of
+   * `embed()`'s embeddings (one per text read, edge/risk secondStageTexts;
+   * only called inside the band).
    */
   async decide(
     first: { risk: number; risky: boolean },
     firstThreshold: number,
-    embed: () => Promise<ArrayLike<number>> | ArrayLike<number>,
+    embed: () => Promise<readonly ArrayLike<number>[]> | readonly ArrayLike<number>[],
   ): Promise<RiskAssessment> {
     if (!this.inBand(first.risk)) return { risk: first.risk, risky: first.risky, stage: "classifier" };
-    const z = this.combined(first.risk, this.probeLogit(await embed()));
+    const embeddings = await embed();
+    if (embeddings.length === 0) throw new Error("second stage: no embedding to read");
+    const z = this.combined(first.risk, Math.max(...embeddings.map((e) => this.probeLogit(e))));
     return { risk: this.risk(z, firstThreshold), risky: z >= this.threshold, stage: "encoder" };
   }
 }

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { RiskModel, type ChatMessage } from "../../edge/classifier/model.ts";
 import { CONVERSATIONAL_CASES } from "../../edge/classifier/conversational-cases.ts";
 import { OnnxSentenceEncoder } from "../../edge/encoder/onnx.ts";
-import { decidingText, loadRiskScorer, type RiskScorer } from "../../edge/risk/index.ts";
+import { loadRiskScorer, secondStageTexts, type RiskScorer } from "../../edge/risk/index.ts";
 import { parseProbeArtifact, type SecondStage } from "../../edge/risk/second-stage.ts";
 import { ServedCompletions, unservedAsClient } from "../../edge/risk/served.ts";
 import { EmbeddingCache } from "./embedding-cache.ts";
@@ -43,19 +43,19 @@ export async function scoreGate(model: RiskModel, probePath: string, groups: rea
     g.texts.map((t) => {
       const messages = typeof t === "string" ? [{ role: "user", content: t }] : t;
       const r = model.scoreConversation(messages);
-      return { r, text: stage2.inBand(r.risk) ? (r.reading ?? decidingText(messages, r.source)) : undefined };
+      return { r, texts: stage2.inBand(r.risk) ? secondStageTexts(messages, r) : undefined };
     }),
   );
-  const inBand = firsts.flat().flatMap((x) => (x.text === undefined ? [] : [x.text]));
+  const inBand = firsts.flat().flatMap((x) => x.texts ?? []);
   const vecs = await cache.embedAll(inBand, { label: "embed in-band held-out" });
   const byText = new Map(inBand.map((t, i) => [t, vecs[i]!]));
   const risks = new Map<string, number[]>();
   for (let g = 0; g < groups.length; g++) {
     const out: number[] = [];
-    for (const x of firsts[g]!) out.push((await stage2.decide(x.r, model.threshold, () => byText.get(x.text!)!)).risk);
+    for (const x of firsts[g]!) out.push((await stage2.decide(x.r, model.threshold, () => x.texts!.map((t) => byText.get(t)!))).risk);
     risks.set(groups[g]!.name, out);
   }
-  return { risks, stage2Share: inBand.length / firsts.flat().length, stage2 };
+  return { risks, stage2Share: firsts.flat().filter((x) => x.texts !== undefined).length / firsts.flat().length, stage2 };
 }
 
 /** Edge latency of the gate (ms): assess() on a seeded sample of prompts, first stage alone vs with the second. */

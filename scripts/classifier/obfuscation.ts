@@ -16,6 +16,8 @@ const LEET: Record<string, string> = { a: "4", e: "3", i: "1", o: "0", s: "5", t
 const ACCENTED: Record<string, string> = { a: "\u00e1", e: "\u00e9", i: "\u00ed", o: "\u00f3", u: "\u00fa" };
 const CYRILLIC: Record<string, string> = { a: "\u0430", c: "\u0441", e: "\u0435", o: "\u043e", p: "\u0440", x: "\u0445", y: "\u0443" };
 
+const FILLER = "Lorem ipsum dolor sit amet. ".repeat(60);
+
 const rot13 = (s: string) => s.replace(/[a-z]/gi, (c) => String.fromCharCode(((c.toLowerCase().charCodeAt(0) - 97 + 13) % 26) + (c === c.toLowerCase() ? 97 : 65)));
 
 /** Each obfuscation: its name and how it turns a prompt into what is sent. */
@@ -30,10 +32,13 @@ export const OBFUSCATIONS: readonly { name: string; apply: (prompt: string) => s
 /**
  * Disguises a reader barely notices, which the model reads through: not
  * decoded by a reading, but folded away before either stage reads the text
- * (classifier/features.ts, encoder/visible.ts).
+ * (classifier/features.ts, encoder/visible.ts), or, for filler, read past
+ * (the second stage also reads a long message's riskiest piece).
  */
 export const DISGUISES: readonly { name: string; apply: (prompt: string) => string }[] = [
   { name: "accented vowels", apply: (p) => p.replace(/[aeiou]/g, (c) => ACCENTED[c]!) },
   { name: "zero-width spaces", apply: (p) => p.replace(/([a-z])(?=[a-z])/gi, "$1\u200b") },
   { name: "Cyrillic look-alikes", apply: (p) => p.replace(/[aceopxy]/g, (c) => CYRILLIC[c]!) },
+  // Filler a reader skips: about 1,700 characters at each end, past what the encoder reads of a long text.
+  { name: "filler around", apply: (p) => `${FILLER}${p} ${FILLER}` },
 ];
