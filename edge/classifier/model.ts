@@ -255,8 +255,6 @@ export class RiskModel {
   private readonly readings: boolean;
   /** Share of the words of the last text piecesLogit scored that the vocabulary knows (NaN: no vocabulary, or no word). */
   private knownShare = NaN;
-  /** The piece of the last text piecesLogit scored whose own logit was its result (undefined: the whole text). */
-  private lastBestPiece: string | undefined;
   /** The highest-scoring piece of the last text piecesLogit scored, whether or not it beat the whole text (undefined: none scored alone). */
   private lastTopPiece: string | undefined;
 
@@ -427,7 +425,6 @@ export class RiskModel {
     const f = this.featurizer.indicesPieces(folded, cuts, pieces);
     // No word at all (empty, white space, punctuation, emoji): no request to judge.
     this.knownShare = NaN;
-    this.lastBestPiece = undefined;
     this.lastTopPiece = undefined;
     if (f.wordEnd[pieces - 1] === 0) return NO_EVIDENCE;
     const { vocab, head, acc, pieceAcc } = this;
@@ -474,7 +471,6 @@ export class RiskModel {
     let z = this.bias + this.sparseTerm(dot, from + f.cross.length);
     if (head) z += head.finish(acc, wsum);
     if (bestPiece >= 0) this.lastTopPiece = folded.slice(cuts[bestPiece], cuts[bestPiece + 1]);
-    if (best > z) this.lastBestPiece = this.lastTopPiece;
     return z > best ? z : best;
   }
 
