@@ -90,11 +90,11 @@ const READINGS_CHARS = 8_192;
 
 /**
  * Characters of a text the second stage's encoder reads whole (600 from each end, HEAD_CHARS in
- * edge/encoder/pieces.ts; not imported: the classifier does not load the encoder). Of a longer
- * message it also reads the highest-scoring piece (`piece`): padding at both ends would otherwise
- * hide the request from it.
+ * edge/encoder/pieces.ts; not imported, so that the classifier does not depend on the encoder's
+ * folder: edge/risk/index.test.ts checks the two agree). Of a longer message it also reads the
+ * highest-scoring piece (`piece`): padding at both ends would otherwise hide the request from it.
  */
-const SECOND_STAGE_VIEW = 1_200;
+export const SECOND_STAGE_VIEW = 1_200;
 
 /**
  * foldText's cap when a whole text is folded to find its windows: above any

@@ -111,6 +111,8 @@ function cues(s: string): { base64: boolean; spaced: boolean; leet: boolean } {
   let singles = 0; // one-letter words in a row, with only separators between them
   let wordLen = 0; // letters since the last non-letter
   let pendingLeet = false; // leet characters right after a letter, waiting for a letter
+  /** Whether the run so far looks like a base64 group. */
+  const group = () => run >= 4 && (runHasDigit || runInnerUpper);
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     const letter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c > 127;
@@ -124,7 +126,7 @@ function cues(s: string): { base64: boolean; spaced: boolean; leet: boolean } {
       if (digit || c === 43 || c === 47) runHasDigit = true;
       if (run >= 16 && runHasDigit) base64 = true;
     } else {
-      if (run >= 4 && (runHasDigit || runInnerUpper)) {
+      if (group()) {
         if (++groups >= 3) base64 = true;
       } else if (c !== 32 && c !== 10 && c !== 13 && c !== 9) groups = 0;
       else if (run > 0) groups = 0;
@@ -146,7 +148,7 @@ function cues(s: string): { base64: boolean; spaced: boolean; leet: boolean } {
     if (c !== 32 && c !== 46 && c !== 45 && c !== 95 && c !== 42) singles = 0;
     wordLen = 0;
   }
-  if (run >= 4 && (runHasDigit || runInnerUpper) && groups + 1 >= 3) base64 = true; // the last group ends the text
+  if (group() && groups + 1 >= 3) base64 = true; // the last group ends the text
   if (wordLen === 1 && singles + 1 >= 5) spaced = true;
   return { base64, spaced, leet: leetWords >= 2 };
 }

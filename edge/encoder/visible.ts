@@ -36,6 +36,8 @@ const WORD = /[\p{L}\p{M}]+/gu;
 const LATIN = /[A-Za-z]/;
 const LETTERS = /\p{L}/gu;
 const LATIN_LETTERS = /[A-Za-z]/g;
+const MARK = /\p{M}/u;
+const LETTER = /\p{L}/u;
 /** Marks right after a Latin letter (and the marks before them), or after anything that is not a letter. */
 const STRAY_MARKS = /(?<=[A-Za-z]\p{M}*|(?:^|[^\p{L}\p{M}]))\p{M}+/gu;
 
@@ -66,12 +68,12 @@ function latinWord(word: string, latinText: boolean): string {
   if (ASCII_ONLY.test(word) || !(latinText || LATIN.test(word))) return word;
   let out = "";
   for (const ch of word) {
-    if (/\p{M}/u.test(ch) || (ch < "\x80")) {
+    if (ch < "\x80" || MARK.test(ch)) {
       out += ch;
       continue;
     }
     const g = lookalike(ch);
-    if (!g && /\p{L}/u.test(ch)) return word; // a letter of another script that imitates none: a word of that script
+    if (!g && LETTER.test(ch)) return word; // a letter of another script that imitates none: a word of that script
     out += g || ch;
   }
   return out;

@@ -3,8 +3,9 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../../test/support/tmp.ts";
 import { loadRiskModel } from "../classifier/index.ts";
-import { SentenceEncoder } from "../encoder/index.ts";
-import { decidingText, FailureLog, KeywordRiskScorer, loadRiskScorer, type RiskScorer } from "./index.ts";
+import { SECOND_STAGE_VIEW } from "../classifier/model.ts";
+import { HEAD_CHARS, SentenceEncoder } from "../encoder/index.ts";
+import { decidingText, FailureLog, KeywordRiskScorer, loadRiskScorer, secondStageTexts, type RiskScorer } from "./index.ts";
 import type { ProbeArtifact } from "./second-stage.ts";
 
 /** The probe's logit, computed here from the artifact's numbers (not through probe-head.ts). */
@@ -154,5 +155,16 @@ describe("risk scorer: second-stage failures in the log", () => {
     t = 200_000;
     log.report("other");
     expect(lines[2]).toBe("edge: second stage failed (other); the first stage decided");
+  });
+});
+
+describe("secondStageTexts", () => {
+  it("reads the deciding text, and beside it the piece the classifier hands over for a message longer than the encoder reads whole", () => {
+    // The classifier's view (SECOND_STAGE_VIEW) must be the encoder's: HEAD_CHARS from each end.
+    expect(SECOND_STAGE_VIEW).toBe(2 * HEAD_CHARS);
+    const messages = [{ role: "user", content: "a long message" }];
+    expect(secondStageTexts(messages, { source: "last" })).toEqual(["a long message"]);
+    expect(secondStageTexts(messages, { source: "last", piece: "message" })).toEqual(["a long message", "message"]);
+    expect(secondStageTexts(messages, { source: "last", reading: "decoded" })).toEqual(["decoded"]);
   });
 });

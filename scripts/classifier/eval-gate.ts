@@ -46,7 +46,8 @@ export async function scoreGate(model: RiskModel, probePath: string, groups: rea
       return { r, texts: stage2.inBand(r.risk) ? secondStageTexts(messages, r) : undefined };
     }),
   );
-  const inBand = firsts.flat().flatMap((x) => x.texts ?? []);
+  const all = firsts.flat();
+  const inBand = all.flatMap((x) => x.texts ?? []);
   const vecs = await cache.embedAll(inBand, { label: "embed in-band held-out" });
   const byText = new Map(inBand.map((t, i) => [t, vecs[i]!]));
   const risks = new Map<string, number[]>();
@@ -55,7 +56,7 @@ export async function scoreGate(model: RiskModel, probePath: string, groups: rea
     for (const x of firsts[g]!) out.push((await stage2.decide(x.r, model.threshold, () => x.texts!.map((t) => byText.get(t)!))).risk);
     risks.set(groups[g]!.name, out);
   }
-  return { risks, stage2Share: firsts.flat().filter((x) => x.texts !== undefined).length / firsts.flat().length, stage2 };
+  return { risks, stage2Share: all.filter((x) => x.texts !== undefined).length / all.length, stage2 };
 }
 
 /** Edge latency of the gate (ms): assess() on a seeded sample of prompts, first stage alone vs with the second. */
