@@ -57,10 +57,39 @@ export interface RiskResult {
   risky: boolean;
 }
 
+/** One text the first stage scored in a conversation: a client message, or the client turns joined. */
+export interface ScoredPart {
+  /** "turn:<i>" (message index) or "joined" */
+  source: string;
+  risk: number;
+  /** as in ConversationRiskResult, for this text */
+  reading?: string;
+  piece?: string;
+  /**
+   * for a message with a `piece`: its next riskiest sentences that the first stage flags alone (at
+   * most PIECES_HANDED - 1), each with its own first-stage risk, which the second stage decides on
+   * its own: a harmless sentence that outscores the request cannot then be the only one of the
+   * middle that the encoder reads
+   */
+  pieces?: { text: string; risk: number }[];
+  /**
+   * the highest first-stage risk of the sentences of such a message past those handed over, which
+   * keeps the first stage's decision: a crowd of harmless sentences that outscore the request
+   * cannot push a sentence the first stage flags out of the gate
+   */
+  unread?: number;
+}
+
 export interface ConversationRiskResult extends RiskResult {
   /** which part produced the maximum: "last", "turn:<i>" (message index) or "joined" */
   source: string;
-  /** when a decoded reading of that part (readings.ts) gave the maximum: that reading, which the second stage reads instead */
+  /**
+   * every text scored: each client message with text, in order, then (for more than one) the
+   * joined turns. The risk is the highest of theirs; the second stage decides each one in its
+   * band on its own (edge/risk), so that no text can take another's place in its read.
+   */
+  parts: ScoredPart[];
+  /** when a decoded reading of that part (readings.ts) gave the maximum: that reading, which the second stage reads beside the text */
   reading?: string;
   /**
    * when that part is a message longer than the second stage's encoder reads whole
@@ -97,6 +126,52 @@ const READINGS_CHARS = 8_192;
 export const SECOND_STAGE_VIEW = 1_200;
 
 /**
+ * The riskiest sentences a long message hands the second stage: its `piece`, and the next ones
+ * that the first stage flags alone (ScoredPart.pieces). Each one handed costs an encoder read:
+ * three took the gate's p99 over 2,000 held-out prompts from 10-14 to 15-17 ms here.
+ */
+export const PIECES_HANDED = 2;
+
+/** Pieces kept per text scored: those handed over, and the next, whose risk is `unread`. */
+const TOP_KEPT = PIECES_HANDED + 1;
+
+/** A sentence of a text (as the featurizer folds it) and its first-stage logit alone. */
+interface TopPiece {
+  text: string;
+  z: number;
+}
+
+/**
+ * What a scored text hands the second stage: `piece`, the sentence read beside the text (the
+ * deciding window's riskiest, for a text read window by window); `more`, the next riskiest
+ * sentences of the whole text that score at least `minZ` alone (the first stage flags them), each
+ * to be decided on its own; and `unread`, the logit of the riskiest sentence past those, which
+ * keeps the first stage's decision.
+ */
+function handed(r: { z: number; reading?: string; piece?: string; tops: TopPiece[] }, minZ: number): { z: number; reading?: string; piece?: string; more?: TopPiece[]; unread?: number } {
+  const rest = r.tops.filter((p) => p.text !== r.piece);
+  const more = rest.slice(0, PIECES_HANDED - 1).filter((p) => p.z >= minZ);
+  const unread = rest[more.length]?.z;
+  return {
+    z: r.z,
+    ...(r.reading === undefined ? {} : { reading: r.reading }),
+    ...(r.piece === undefined ? {} : { piece: r.piece }),
+    ...(more.length ? { more } : {}),
+    ...(unread === undefined ? {} : { unread }),
+  };
+}
+
+/** Piece `i` of a text cut at `cuts`, without the white space around it. */
+const pieceText = (text: string, cuts: readonly number[], i: number) => text.slice(cuts[i], cuts[i + 1]).trim();
+
+/** Keeps the `n` highest-scoring pieces offered, distinct texts only, highest first. */
+function keepTop(top: TopPiece[], offered: readonly TopPiece[], n: number): TopPiece[] {
+  const all = [...top, ...offered].sort((a, b) => b.z - a.z);
+  const seen = new Set<string>();
+  return all.filter((p) => !seen.has(p.text) && seen.add(p.text)).slice(0, n);
+}
+
+/**
  * foldText's cap when a whole text is folded to find its windows: above any
  * message the edge admits by default (100,000 characters), and a bound on
  * what NFKD expansion can make of one (a ligature unfolds to 18 letters).
@@ -107,6 +182,17 @@ function sigmoid(z: number): number {
   if (z >= 0) return 1 / (1 + Math.exp(-z));
   const e = Math.exp(z);
   return e / (1 + e);
+}
+
+function part(source: string, r: { z: number; reading?: string; piece?: string; more?: TopPiece[]; unread?: number }): ScoredPart {
+  return {
+    source,
+    risk: sigmoid(r.z),
+    ...(r.reading === undefined ? {} : { reading: r.reading }),
+    ...(r.piece === undefined ? {} : { piece: r.piece }),
+    ...(r.more?.length ? { pieces: r.more.map((p) => ({ text: p.text, risk: sigmoid(p.z) })) } : {}),
+    ...(r.unread === undefined ? {} : { unread: sigmoid(r.unread) }),
+  };
 }
 
 /** Text of a message's content (string or OpenAI content parts; non-text parts are ignored). */
@@ -238,6 +324,8 @@ export const TURN_SEPARATOR = "\n";
 
 export class RiskModel {
   readonly threshold: number;
+  /** The logit at `threshold`: a sentence past a long message's piece is handed over only if it scores this alone. */
+  private readonly flagZ: number;
   readonly version: string;
   readonly featureConfig: FeatureConfig;
   private readonly bias: number;
@@ -255,8 +343,8 @@ export class RiskModel {
   private readonly readings: boolean;
   /** Share of the words of the last text piecesLogit scored that the vocabulary knows (NaN: no vocabulary, or no word). */
   private knownShare = NaN;
-  /** The highest-scoring piece of the last text piecesLogit scored, whether or not it beat the whole text (undefined: none scored alone). */
-  private lastTopPiece: string | undefined;
+  /** The highest-scoring pieces of the last text piecesLogit scored (at most TOP_KEPT, highest first), whether or not they beat the whole text. */
+  private lastTopPieces: TopPiece[] = [];
 
   constructor(artifact: RiskArtifact, opts: { readings?: boolean } = {}) {
     this.readings = opts.readings !== false;
@@ -286,6 +374,7 @@ export class RiskModel {
     this.acc = new Float64Array(this.head?.hidden ?? 0);
     this.pieceAcc = new Float64Array(this.head?.hidden ?? 0);
     this.threshold = artifact.threshold;
+    this.flagZ = Math.log(this.threshold / (1 - this.threshold));
     this.version = artifact.modelVersion;
   }
 
@@ -320,10 +409,12 @@ export class RiskModel {
   }
 
   /**
-   * `logit(text)`, and what the second stage should read: `reading`, the
-   * decoded reading that scored highest, instead of the text; `piece`, the
+   * `logit(text)`, and what the second stage should read beside the text:
+   * `reading`, the decoded reading that scored highest; `piece`, the
    * riskiest sentence of a text longer than SECOND_STAGE_VIEW (or of the
-   * window that decided), beside it.
+   * window that decided); and of such a text, to be decided on their own,
+   * `more`, its next riskiest sentences, and `unread`, the logit of the
+   * riskiest sentence past those (see `handed`).
    *
    * Windows: the rule above reads at most `maxChars` characters (the head and
    * tail halves of a longer text) and scores at most `maxSegments` of its
@@ -337,31 +428,39 @@ export class RiskModel {
    * head and tail (READINGS_CHARS), not of each window: that keeps a 100 KB
    * input's cost to one pass over its windows and little more.
    */
-  readingLogit(text: string): { z: number; reading?: string; piece?: string } {
-    let best = this.windowReadingLogit(text);
+  readingLogit(text: string): { z: number; reading?: string; piece?: string; more?: TopPiece[]; unread?: number } {
+    const head = this.windowReadingLogit(text);
     const seg = this.segments;
-    if (!seg || text.length < seg.minTextChars) return best;
+    if (!seg || text.length < seg.minTextChars) return handed(head, this.flagZ);
     // Limits and windows on the text as the featurizer reads it (NFKD can turn a no-break space
     // into a space, a full-width stop into a stop, a ligature into three letters).
     const folded = foldText(text, FOLD_ALL);
-    if (!pastLimits(folded, this.featureConfig.maxChars, seg)) return best;
+    if (!pastLimits(folded, this.featureConfig.maxChars, seg)) return handed(head, this.flagZ);
+    let best: { z: number; reading?: string; piece?: string } = head;
+    // The riskiest sentences over every window, so that one window's cannot hide another's.
+    let tops = head.tops;
     // A window seen before in this text scores the same (repetition is the cheap way to make a text long).
     const seen = new Set<string>();
     for (const w of windows(folded, this.featureConfig.maxChars, seg)) {
       if (seen.has(w)) continue;
       seen.add(w);
       const z = this.foldedRuleLogit(w);
-      if (z > best.z) best = { z, piece: this.lastTopPiece ?? w };
+      tops = keepTop(tops, this.lastTopPieces, TOP_KEPT);
+      if (z > best.z) best = { z, piece: this.lastTopPieces[0]?.text ?? w };
     }
-    return best;
+    return handed({ ...best, tops }, this.flagZ);
   }
 
-  /** The rule and the decoded readings for one text as the featurizer reads it (its first maxChars / 2 and last maxChars / 2 characters). */
-  private windowReadingLogit(text: string, withPiece = true): { z: number; reading?: string; piece?: string } {
+  /**
+   * The rule and the decoded readings for one text as the featurizer reads it (its first
+   * maxChars / 2 and last maxChars / 2 characters); with `withPiece`, for a text longer than
+   * the encoder reads whole, its riskiest sentences (`tops`).
+   */
+  private windowReadingLogit(text: string, withPiece = true): { z: number; reading?: string; piece?: string; tops: TopPiece[] } {
     let z = this.ruleLogit(text);
     // Not for the joined turns of a conversation (scoreConversation): its pieces are its messages, read already.
-    const piece = withPiece && text.length > SECOND_STAGE_VIEW ? this.lastTopPiece : undefined;
-    const plain = piece === undefined ? { z } : { z, piece };
+    const tops = withPiece && text.length > SECOND_STAGE_VIEW ? this.lastTopPieces : [];
+    const plain = tops.length === 0 ? { z, tops } : { z, piece: tops[0]!.text, tops };
     if (!this.readings) return plain;
     const textKnown = this.knownShare;
     // ROT13 and reversed readings only for a text that does not mostly read already (see ENCODED_BELOW).
@@ -390,7 +489,7 @@ export class RiskModel {
       const zw = this.ruleLogit(w);
       if (this.knownShare > textKnown) consider(w, zw);
     }
-    return reading === undefined ? plain : { z, reading };
+    return reading === undefined ? plain : { ...plain, z, reading };
   }
 
   /** A word's frequency rank in the embedding vocabulary (-1: unknown). */
@@ -425,7 +524,7 @@ export class RiskModel {
     const f = this.featurizer.indicesPieces(folded, cuts, pieces);
     // No word at all (empty, white space, punctuation, emoji): no request to judge.
     this.knownShare = NaN;
-    this.lastTopPiece = undefined;
+    this.lastTopPieces = [];
     if (f.wordEnd[pieces - 1] === 0) return NO_EVIDENCE;
     const { vocab, head, acc, pieceAcc } = this;
     const alone = pieces > 1 ? scored : null;
@@ -441,7 +540,8 @@ export class RiskModel {
     let wsum = 0;
     let dot = 0;
     let best = -Infinity;
-    let bestPiece = -1;
+    // the TOP_KEPT highest-scoring pieces (index, logit), highest first
+    const top: { p: number; z: number }[] = [];
     let from = 0;
     let wordFrom = 0;
     for (let p = 0; p < pieces; p++) {
@@ -459,9 +559,13 @@ export class RiskModel {
       if (alone !== null && alone[p]) {
         let zp = this.bias + this.sparseTerm(d, to - from);
         if (head) zp += head.finish(pieceAcc, ws);
-        if (zp > best) {
-          best = zp;
-          bestPiece = p;
+        if (zp > best) best = zp;
+        // (a repeated sentence scores the same: it is kept once, so that copies cannot crowd out the others)
+        if ((top.length < TOP_KEPT || zp > top[top.length - 1]!.z) && !top.some((t) => t.z === zp && pieceText(folded, cuts, t.p) === pieceText(folded, cuts, p))) {
+          let k = top.length < TOP_KEPT ? top.length : TOP_KEPT - 1;
+          while (k > 0 && top[k - 1]!.z < zp) k--;
+          top.splice(k, 0, { p, z: zp });
+          top.length = Math.min(top.length, TOP_KEPT);
         }
       }
       from = to;
@@ -470,7 +574,7 @@ export class RiskModel {
     dot += this.dot(f.cross, 0, f.cross.length);
     let z = this.bias + this.sparseTerm(dot, from + f.cross.length);
     if (head) z += head.finish(acc, wsum);
-    if (bestPiece >= 0) this.lastTopPiece = folded.slice(cuts[bestPiece], cuts[bestPiece + 1]);
+    this.lastTopPieces = top.map(({ p, z: zp }) => ({ text: pieceText(folded, cuts, p), z: zp }));
     return z > best ? z : best;
   }
 
@@ -527,6 +631,7 @@ export class RiskModel {
     let reading: string | undefined;
     let piece: string | undefined;
     const parts: string[] = [];
+    const scored: ScoredPart[] = [];
     let lastUser = -1;
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i];
@@ -536,6 +641,7 @@ export class RiskModel {
       parts.push(text);
       if (m.role === "user") lastUser = i;
       const r = this.readingLogit(text);
+      scored.push(part(`turn:${i}`, r));
       if (r.z > best) {
         best = r.z;
         source = `turn:${i}`;
@@ -547,6 +653,7 @@ export class RiskModel {
       // Each message is read whole above; the joined text as the rule reads it (head and tail), so that
       // a conversation's cost grows with its messages, not with their square.
       const r = this.windowReadingLogit(parts.join(TURN_SEPARATOR), false);
+      scored.push(part("joined", { z: r.z, reading: r.reading }));
       if (r.z > best) {
         best = r.z;
         source = "joined";
@@ -556,7 +663,7 @@ export class RiskModel {
     }
     if (source === `turn:${lastUser}`) source = "last";
     const risk = sigmoid(best);
-    return { risk, risky: risk >= this.threshold, source, ...(reading === undefined ? {} : { reading }), ...(piece === undefined ? {} : { piece }) };
+    return { risk, risky: risk >= this.threshold, source, ...(reading === undefined ? {} : { reading }), ...(piece === undefined ? {} : { piece }), parts: scored };
   }
 
   /** Classifies a prompt string or a conversation at the shipped threshold. */

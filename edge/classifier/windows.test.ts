@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { loadHeldOut } from "../../scripts/classifier/data.ts";
 import { DEFAULT_DATA_DIR } from "../../scripts/classifier/paths.ts";
 import { DEFAULT_ARTIFACT_URL } from "./load.ts";
-import { pastLimits, RiskModel, windows, type SegmentRule } from "./model.ts";
+import { pastLimits, PIECES_HANDED, RiskModel, windows, type SegmentRule } from "./model.ts";
 import { loadRiskScorer } from "../risk/index.ts";
 
 const SEG: SegmentRule = { minTextChars: 600, minChars: 20, maxSegments: 4 };
@@ -87,6 +87,24 @@ describe("the shipped scorer on long texts", () => {
     const r = model.scoreConversation([{ role: "user", content: `${filler}${t}\n${filler}` }]);
     expect(r.piece!.trim()).toBe(t.toLowerCase().trim());
     expect(model.scoreConversation([{ role: "user", content: t }]).piece).toBeUndefined();
+  });
+
+  it("hands over its next riskiest sentences too, each once and with its own risk, and the risk of the first one past them", () => {
+    const requests = harmful.filter((x) => model.classify(x).risky && !/[\n.!?]/.test(x.slice(0, -1)) && x.length < 200).slice(0, PIECES_HANDED + 2);
+    expect(requests).toHaveLength(PIECES_HANDED + 2);
+    const filler = "Lorem ipsum dolor sit amet. ".repeat(30);
+    const alone = (t: string) => model.scoreConversation([{ role: "user", content: t }]).risk;
+    // each request twice: a copy must not take another sentence's place
+    const p = model.scoreConversation([{ role: "user", content: `${filler}${[...requests, ...requests].join("\n")}\n${filler}` }]).parts[0]!;
+    const handed = [p.piece!, ...p.pieces!.map((q) => q.text)].map((t) => t.trim());
+    expect(handed).toHaveLength(PIECES_HANDED);
+    expect(new Set(handed).size).toBe(PIECES_HANDED);
+    const byRisk = requests.map((t) => ({ t: t.toLowerCase().trim(), r: alone(t.toLowerCase()) })).sort((a, b) => b.r - a.r);
+    expect(handed).toEqual(byRisk.slice(0, PIECES_HANDED).map((x) => x.t));
+    for (const q of p.pieces!) expect(q.risk).toBeCloseTo(alone(q.text.trim()), 6);
+    expect(p.unread).toBeCloseTo(byRisk[PIECES_HANDED]!.r, 6);
+    // a message the encoder reads whole hands over nothing
+    expect(model.scoreConversation([{ role: "user", content: requests.join("\n") }]).parts[0]!.pieces).toBeUndefined();
   });
 
   it("finds the limits in the text as the featurizer reads it: no-break spaces and full-width stops part sentences", () => {

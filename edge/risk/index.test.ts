@@ -97,6 +97,23 @@ describe("risk scorer: the second stage", () => {
     expect(scorer.score([{ role: "user", content: PROMPTS[2]! }])).toBe(model.scoreConversation([{ role: "user", content: PROMPTS[2]! }]).risk);
   }, 60_000);
 
+  it("decides a conversation as the gate decides each of its messages and their joined text sent alone", async () => {
+    const alone = async (text: string) => scorer.assess([{ role: "user", content: text }]);
+    const stages = new Set<string>();
+    for (let i = 0; i < PROMPTS.length; i++) {
+      for (let j = 0; j < PROMPTS.length; j++) {
+        if (i === j) continue;
+        const [a, b] = [PROMPTS[i]!, PROMPTS[j]!];
+        const got = await scorer.assess([{ role: "user", content: a }, { role: "assistant", content: "Sure." }, { role: "user", content: b }]);
+        const each = [await alone(a), await alone(b), await alone(`${a}\n${b}`)];
+        stages.add(got.stage);
+        expect(got.risky, `${a} / ${b}`).toBe(each.some((x) => x.risky));
+        expect(got.risk, `${a} / ${b}`).toBeCloseTo(Math.max(...each.map((x) => x.risk)), 6); // (texts embedded in one batch: float32 rounding)
+      }
+    }
+    expect([...stages].sort()).toEqual(["classifier", "encoder"]);
+  }, 60_000);
+
   it("warns and runs the first stage alone when the probe was fitted on other encoder files", async () => {
     const art = JSON.parse(readFileSync(new URL("../classifier/encoder-probe.v1.json", import.meta.url), "utf8")) as ProbeArtifact;
     const path = join(tempDir("sg-probe-"), "probe.json");
@@ -159,12 +176,14 @@ describe("risk scorer: second-stage failures in the log", () => {
 });
 
 describe("secondStageTexts", () => {
-  it("reads the deciding text, and beside it the piece the classifier hands over for a message longer than the encoder reads whole", () => {
+  it("reads the deciding text, and beside it the decoded reading that scored and the piece the classifier hands over for a message longer than the encoder reads whole", () => {
     // The classifier's view (SECOND_STAGE_VIEW) must be the encoder's: HEAD_CHARS from each end.
     expect(SECOND_STAGE_VIEW).toBe(2 * HEAD_CHARS);
     const messages = [{ role: "user", content: "a long message" }];
     expect(secondStageTexts(messages, { source: "last" })).toEqual(["a long message"]);
     expect(secondStageTexts(messages, { source: "last", piece: "message" })).toEqual(["a long message", "message"]);
-    expect(secondStageTexts(messages, { source: "last", reading: "decoded" })).toEqual(["decoded"]);
+    // a decoded reading is read beside the text, never instead of it
+    expect(secondStageTexts(messages, { source: "last", reading: "decoded" })).toEqual(["a long message", "decoded"]);
+    expect(secondStageTexts(messages, { source: "last", reading: "decoded", piece: "message" })).toEqual(["a long message", "decoded", "message"]);
   });
 });

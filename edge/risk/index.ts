@@ -8,8 +8,9 @@
  * Two stages: `score()` is the first stage alone (sync, microseconds);
  * `assess()` is the whole gate: with the second stage loaded
  * (`secondStage: true`, second-stage.ts), a first-stage risk inside the
- * uncertain band is decided by the sentence-encoder probe, and the result
- * names the stage that decided.
+ * uncertain band is decided by the sentence-encoder probe, each text the
+ * first stage scored on its own (secondStageReads), and the result names the
+ * stage that decided.
  */
 import type { RiskAssessment, SecondStage } from "./second-stage.ts";
 
@@ -136,7 +137,8 @@ export async function loadRiskScorer(
       const firstDecides = (skipped: RiskAssessment["skipped"]): RiskAssessment => ({ risk: r.risk, risky: r.risky, stage: "classifier", skipped });
       if (stage.inBand(r.risk) && encoder.expectedWaitMs() > budget) return firstDecides("busy");
       try {
-        return await stage.decide(r, model.threshold, () => encoder.embedBatch(secondStageTexts(messages, r, messageText)));
+        const reads = secondStageReads(messages, r, messageText);
+        return await stage.decide({ ...r, parts: reads }, model.threshold, (read) => embedParts(encoder, read.map((i) => reads[i]!.texts)));
       } catch (err) {
         failures.report((err as Error).message);
         return firstDecides("error");
@@ -196,16 +198,53 @@ async function loadSecondStage(
 }
 
 /**
- * What the second stage reads of a conversation the first stage scored
- * (RiskModel.scoreConversation's result): the text that decided, or the
- * decoded reading that did; and beside it, for a message longer than the
- * encoder reads whole, that message's highest-scoring piece (`piece`), since
- * padding at both ends would hide the request from it. The higher probe
- * logit counts (SecondStage.decide), so the piece can only add risk.
+ * What the second stage reads of a text the first stage scored (one of
+ * RiskModel.scoreConversation's parts, or its result: the text that decided):
+ * that message or the joined turns; beside it the decoded reading that
+ * scored higher, if one did (`reading`: base64, ROT13, ...); and for a
+ * message longer than the encoder reads whole, that message's highest-scoring
+ * piece (`piece`), since padding at both ends would hide the request from it.
+ * The highest probe logit counts (SecondStage.decide), so each text beside
+ * the first can only add risk: a reading that decodes to something harmless
+ * (a decoy in base64 after a plain request) cannot take the request's place.
  */
 export function secondStageTexts(messages: readonly RiskMessage[], r: { source: string; reading?: string; piece?: string }, textOf: (m: RiskMessage) => string = contentText): string[] {
-  const text = r.reading ?? decidingText(messages, r.source, textOf);
-  return r.piece === undefined ? [text] : [text, r.piece];
+  const texts = [decidingText(messages, r.source, textOf)];
+  if (r.reading !== undefined) texts.push(r.reading);
+  if (r.piece !== undefined) texts.push(r.piece);
+  return texts;
+}
+
+/**
+ * Everything the second stage may read of a conversation the first stage
+ * scored, each with the first-stage risk it is decided by
+ * (SecondStage.decide): every text scored (each message and the joined turns,
+ * `parts`, read by secondStageTexts), and a long message's next riskiest
+ * sentences (`pieces`), each alone with its own risk; and, with no text, the
+ * highest risk of that message's sentences past those (`unread`), which keeps
+ * the first stage's decision.
+ */
+export function secondStageReads(
+  messages: readonly RiskMessage[],
+  r: { parts: readonly { source: string; risk: number; reading?: string; piece?: string; pieces?: readonly { text: string; risk: number }[]; unread?: number }[] },
+  textOf: (m: RiskMessage) => string = contentText,
+): { risk: number; texts: string[] }[] {
+  return r.parts.flatMap((p) => [
+    { risk: p.risk, texts: secondStageTexts(messages, p, textOf) },
+    ...(p.pieces ?? []).map((q) => ({ risk: q.risk, texts: [q.text] })),
+    ...(p.unread === undefined ? [] : [{ risk: p.unread, texts: [] }]),
+  ]);
+}
+
+/**
+ * Embeddings of several parts' texts, split back per part. Each text is its
+ * own call, so that the encoder pads it only with texts of a like length
+ * (its runs coalesce waiting single texts within MAX_PADDING_RATIO,
+ * edge/encoder/base.ts): a long message's 128 pieces and its sentences of 20
+ * in one run would pad every sentence to 128.
+ */
+export async function embedParts(encoder: { embed(text: string): Promise<Float32Array> }, texts: readonly (readonly string[])[]): Promise<Float32Array[][]> {
+  return Promise.all(texts.map((t) => Promise.all(t.map((x) => encoder.embed(x)))));
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PROBE_FORMAT, PROBE_FORMAT_VERSION, SecondStage, type ProbeArtifact } from "./second-stage.ts";
+import { MAX_PARTS_READ, PROBE_FORMAT, PROBE_FORMAT_VERSION, SecondStage, type ProbeArtifact } from "./second-stage.ts";
 
 const artifact = (over: Partial<ProbeArtifact> = {}): ProbeArtifact => ({
   format: PROBE_FORMAT,
@@ -32,16 +32,55 @@ describe("second stage: the band", () => {
     // z = (logit(r) + 2) / 2 + (w.e + b - 0.5) / 0.5, computed by hand here
     const e = [1, 0, 0]; // w.e + b = 2.5: probe term +4
     const zHigh = (logit(0.15) + 2) / 2 + 4;
-    const high = await stage.decide({ risk: 0.15, risky: false }, T1, () => [e]);
+    const high = await stage.decide({ risk: 0.15, risky: false }, T1, () => [[e]]);
     expect(high.stage).toBe("encoder");
     expect(high.risky).toBe(zHigh >= 1);
     expect(high.risky).toBe(true);
     expect(high.risk).toBeCloseTo(1 / (1 + Math.exp(-(logit(T1) + zHigh - 1))), 12);
 
-    const low = await stage.decide({ risk: 0.5, risky: true }, T1, () => [[0, 1, 0]]); // w.e + b = -0.5: probe term -2
+    const low = await stage.decide({ risk: 0.5, risky: true }, T1, () => [[[0, 1, 0]]]); // w.e + b = -0.5: probe term -2
     expect(low.stage).toBe("encoder");
     expect(low.risky).toBe(false);
     expect(low.risk).toBeLessThan(T1);
+  });
+
+  it("decides each text of a conversation in the band on its own: a harmless turn the first stage likes more does not speak for the others", async () => {
+    const harmless = [0, 1, 0]; // probe term -2
+    const harmful = [1, 0, 0]; // probe term +4
+    // the harmless turn has the higher first-stage risk; before, only the highest text was read
+    const first = { risk: 0.5, risky: true, parts: [{ risk: 0.5 }, { risk: 0.2 }, { risk: 0.05 }] };
+    const asked: number[][] = [];
+    const r = await stage.decide(first, T1, (read) => {
+      asked.push([...read]);
+      return read.map((i) => [i === 0 ? harmless : harmful]);
+    });
+    expect(asked).toEqual([[0, 1]]); // the band's texts, riskiest first; the one below the band is not read
+    const zHarmful = (logit(0.2) + 2) / 2 + 4;
+    expect(r).toEqual({ risk: stage.risk(zHarmful, T1), risky: true, stage: "encoder" });
+    // every text harmless: not risky, and the risk is the highest text's (a text below the band counts with its own)
+    const calm = await stage.decide(first, T1, (read) => read.map(() => [harmless]));
+    expect(calm.risky).toBe(false);
+    expect(calm.risk).toBe(Math.max(0.05, stage.risk((logit(0.5) + 2) / 2 - 2, T1), stage.risk((logit(0.2) + 2) / 2 - 2, T1)));
+  });
+
+  it("reads at most MAX_PARTS_READ texts; the rest of the band keeps the first stage's decision", async () => {
+    const harmless = [0, 1, 0];
+    const crowd = Array.from({ length: MAX_PARTS_READ }, () => ({ risk: 0.55 }));
+    const flagged = { risk: 0.45 }; // at or above T1: risky by the first stage
+    const r = await stage.decide({ risk: 0.55, risky: true, parts: [...crowd, flagged] }, T1, (read) => {
+      expect(read).toHaveLength(MAX_PARTS_READ);
+      expect(read).not.toContain(MAX_PARTS_READ);
+      return read.map(() => [harmless]);
+    });
+    expect(r).toEqual({ risk: 0.45, risky: true, stage: "encoder" });
+    // the same crowd beside a text the first stage clears: not risky
+    const quiet = await stage.decide({ risk: 0.55, risky: true, parts: [...crowd, { risk: 0.2 }] }, T1, (read) => read.map(() => [harmless]));
+    expect(quiet.risky).toBe(false);
+  });
+
+  it("refuses an empty read", async () => {
+    await expect(stage.decide({ risk: 0.2, risky: false }, T1, () => [[]])).rejects.toThrow(/no embedding/);
+    await expect(stage.decide({ risk: 0.2, risky: false }, T1, () => [])).rejects.toThrow(/no embedding/);
   });
 
   it("reports a risk at or above the first stage's threshold exactly when the combined score decides risky", () => {

@@ -149,23 +149,60 @@ export class SecondStage {
   }
 
   /**
-   * The gate: the first stage's result outside the band; inside it, the
-   * combined score of the first-stage risk and the highest probe logit of
-   * `embed()`'s embeddings (one per text read, edge/risk secondStageTexts;
-   * only called inside the band).
+   * The gate over the texts the first stage scored (a prompt; or each message
+   * of a conversation and its joined turns, RiskModel.scoreConversation's
+   * `parts`), whose highest risk is `first.risk`. Outside the band the first
+   * stage's result stands. Inside it, every text in the band is decided on its
+   * own: its first-stage risk with the highest probe logit of what is read of
+   * it (edge/risk secondStageTexts); the gate says risky when one text is, and
+   * its risk is the highest of theirs. A text cannot take another's place in
+   * the read: a harmless turn that the first stage likes more no longer
+   * decides for the harmful one beside it.
+   *
+   * `embed(indices)` gets the indices of the parts to read (the band's, the
+   * riskiest first, at most MAX_PARTS_READ) and returns, for each, the
+   * embeddings of what is read of it; it is only called inside the band. An
+   * in-band text past that cap keeps its first-stage decision, so a crowd of
+   * harmless turns cannot push a flagged one out of the gate; so does a part
+   * given with no texts to read (`texts` empty).
    */
   async decide(
-    first: { risk: number; risky: boolean },
+    first: { risk: number; risky: boolean; parts?: readonly { risk: number; texts?: readonly unknown[] }[] },
     firstThreshold: number,
-    embed: () => Promise<readonly ArrayLike<number>[]> | readonly ArrayLike<number>[],
+    embed: (indices: readonly number[]) => Promise<readonly (readonly ArrayLike<number>[])[]> | readonly (readonly ArrayLike<number>[])[],
   ): Promise<RiskAssessment> {
     if (!this.inBand(first.risk)) return { risk: first.risk, risky: first.risky, stage: "classifier" };
-    const embeddings = await embed();
-    if (embeddings.length === 0) throw new Error("second stage: no embedding to read");
-    const z = this.combined(first.risk, Math.max(...embeddings.map((e) => this.probeLogit(e))));
-    return { risk: this.risk(z, firstThreshold), risky: z >= this.threshold, stage: "encoder" };
+    const parts: readonly { risk: number; texts?: readonly unknown[] }[] = first.parts?.length ? first.parts : [{ risk: first.risk }];
+    const read = parts
+      .map((_, i) => i)
+      .filter((i) => this.inBand(parts[i]!.risk) && parts[i]!.texts?.length !== 0)
+      .sort((a, b) => parts[b]!.risk - parts[a]!.risk)
+      .slice(0, MAX_PARTS_READ);
+    const embeddings = await embed(read);
+    if (embeddings.length !== read.length || embeddings.some((e) => e.length === 0)) throw new Error("second stage: no embedding to read");
+    let risk = -Infinity;
+    let risky = false;
+    parts.forEach((p, i) => {
+      const k = read.indexOf(i);
+      if (k < 0) {
+        risk = Math.max(risk, p.risk);
+        risky ||= p.risk >= firstThreshold;
+        return;
+      }
+      const z = this.combined(p.risk, Math.max(...embeddings[k]!.map((e) => this.probeLogit(e))));
+      risk = Math.max(risk, this.risk(z, firstThreshold));
+      risky ||= z >= this.threshold;
+    });
+    return { risk, risky, stage: "encoder" };
   }
 }
+
+/**
+ * The most texts of one conversation the second stage reads (each with its
+ * piece): a conversation of many messages in the band costs at most this many
+ * encoder reads, and the rest keep the first stage's decision.
+ */
+export const MAX_PARTS_READ = 8;
 
 /** Parses a probe artifact's JSON text. */
 export function parseProbeArtifact(text: string): SecondStage {

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { RiskModel, type ChatMessage } from "../../edge/classifier/model.ts";
 import { CONVERSATIONAL_CASES } from "../../edge/classifier/conversational-cases.ts";
 import { OnnxSentenceEncoder } from "../../edge/encoder/onnx.ts";
-import { loadRiskScorer, secondStageTexts, type RiskScorer } from "../../edge/risk/index.ts";
+import { loadRiskScorer, secondStageReads, type RiskScorer } from "../../edge/risk/index.ts";
 import { parseProbeArtifact, type SecondStage } from "../../edge/risk/second-stage.ts";
 import { ServedCompletions, unservedAsClient } from "../../edge/risk/served.ts";
 import { EmbeddingCache } from "./embedding-cache.ts";
@@ -43,43 +43,51 @@ export async function scoreGate(model: RiskModel, probePath: string, groups: rea
     g.texts.map((t) => {
       const messages = typeof t === "string" ? [{ role: "user", content: t }] : t;
       const r = model.scoreConversation(messages);
-      return { r, texts: stage2.inBand(r.risk) ? secondStageTexts(messages, r) : undefined };
+      // what the second stage would read (embedded here for those in the band; decide picks)
+      const reads = secondStageReads(messages, r);
+      return { r: { ...r, parts: reads }, texts: stage2.inBand(r.risk) ? reads.map((x) => (stage2.inBand(x.risk) ? x.texts : [])) : undefined };
     }),
   );
   const all = firsts.flat();
-  const inBand = all.flatMap((x) => x.texts ?? []);
+  const inBand = all.flatMap((x) => x.texts?.flat() ?? []);
   const vecs = await cache.embedAll(inBand, { label: "embed in-band held-out" });
   const byText = new Map(inBand.map((t, i) => [t, vecs[i]!]));
   const risks = new Map<string, number[]>();
   for (let g = 0; g < groups.length; g++) {
     const out: number[] = [];
-    for (const x of firsts[g]!) out.push((await stage2.decide(x.r, model.threshold, () => x.texts!.map((t) => byText.get(t)!))).risk);
+    for (const x of firsts[g]!) out.push((await stage2.decide(x.r, model.threshold, (read) => read.map((i) => x.texts![i]!.map((t) => byText.get(t)!)))).risk);
     risks.set(groups[g]!.name, out);
   }
   return { risks, stage2Share: all.filter((x) => x.texts !== undefined).length / all.length, stage2 };
 }
 
-/** Edge latency of the gate (ms): assess() on a seeded sample of prompts, first stage alone vs with the second. */
-export async function gateLatency(artifactPath: string, probePath: string, prompts: readonly string[], n: number, seed: number) {
-  const sample = shuffle([...prompts], mulberry32(seed)).slice(0, n);
-  const time = async (scorer: RiskScorer) => {
-    for (const p of sample.slice(0, 20)) await scorer.assess([{ role: "user", content: p }]); // warm-up
+/**
+ * Edge latency of the gate (ms): assess() on a seeded sample of prompts, first stage alone vs
+ * with the second; and, with the second, on a seeded sample of conversations (each of their texts
+ * in the band is read, SecondStage.decide).
+ */
+export async function gateLatency(artifactPath: string, probePath: string, prompts: readonly string[], n: number, seed: number, conversations: readonly (readonly ChatMessage[])[] = []) {
+  const sample = shuffle([...prompts], mulberry32(seed)).slice(0, n).map((p) => [{ role: "user", content: p }]);
+  const dialogues = shuffle([...conversations], mulberry32(seed)).slice(0, n);
+  const time = async (scorer: RiskScorer, items: readonly (readonly ChatMessage[])[]) => {
+    for (const m of items.slice(0, 20)) await scorer.assess(m); // warm-up
     const ms: number[] = [];
     let second = 0;
-    for (const p of sample) {
+    for (const m of items) {
       const t = performance.now();
-      const r = await scorer.assess([{ role: "user", content: p }]);
+      const r = await scorer.assess(m);
       ms.push(performance.now() - t);
       if (r.stage === "encoder") second++;
     }
-    return { p50: quantile(ms, 0.5), p99: quantile(ms, 0.99), max: Math.max(...ms), stage2Share: second / sample.length };
+    return { n: items.length, p50: quantile(ms, 0.5), p99: quantile(ms, 0.99), max: Math.max(...ms), stage2Share: second / items.length };
   };
   const warn = (m: string) => process.stderr.write(`${m}\n`);
-  const first = await time(await loadRiskScorer({ artifact: artifactPath, warn }));
+  const first = await time(await loadRiskScorer({ artifact: artifactPath, warn }), sample);
   const t0 = performance.now();
   const gateScorer = await loadRiskScorer({ artifact: artifactPath, secondStage: { probe: probePath }, warn });
   const loadMs = performance.now() - t0;
-  return { n: sample.length, first, gate: await time(gateScorer), loadMs };
+  const gate = await time(gateScorer, sample);
+  return { n: sample.length, first, gate, conversations: dialogues.length ? await time(gateScorer, dialogues) : undefined, loadMs };
 }
 
 /** Encoder cost alone (ms) at a text length: p50 / p99 of 100 calls after 10 warm-up calls. */

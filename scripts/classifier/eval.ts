@@ -315,7 +315,8 @@ async function evalWholeGate(
   const one = rows(first, (await greetingsSteered(firstScorer)).length);
   const two = rows(G, greetingsGate.length);
   const singles = [...texts.direct, ...texts.benign, ...texts.xstest, ...texts.jbbBenign, ...texts.gsm8k, ...texts.capability, ...texts.wrapped, ...texts.attacks].filter((t): t is string => typeof t === "string");
-  const latency = await gateLatency(artifactPath, probePath, singles, o.sample, o.seed);
+  const dialogues = [...texts.multi, ...texts.longBenignDialogues].filter((t): t is ChatMessage[] => typeof t !== "string");
+  const latency = await gateLatency(artifactPath, probePath, singles, o.sample, o.seed, dialogues);
   const encoder = await OnnxSentenceEncoder.load();
   const enc = { short: await encoderLatency(encoder, "How do I kill a Python process?"), long4000: await encoderLatency(encoder, o.long) };
   const f = (x: number) => x.toFixed(4);
@@ -351,6 +352,11 @@ async function evalWholeGate(
     `gate latency, assess() as the edge calls it, ${latency.n} held-out prompts (seeded sample):`,
     `  stage 1 alone   p50 ${latency.first.p50.toFixed(3)} ms  p99 ${latency.first.p99.toFixed(3)} ms  max ${latency.first.max.toFixed(1)} ms`,
     `  stages 1+2      p50 ${latency.gate.p50.toFixed(3)} ms  p99 ${latency.gate.p99.toFixed(3)} ms  max ${latency.gate.max.toFixed(1)} ms  (${(latency.gate.stage2Share * 100).toFixed(1)}% reached stage 2)   goal p50 < ${g.p50Ms} ms ${met(latency.gate.p50 < g.p50Ms)}, p99 < ${g.p99Ms} ms ${met(latency.gate.p99 < g.p99Ms)}`,
+    ...(latency.conversations
+      ? [
+          `  stages 1+2, ${latency.conversations.n} held-out conversations (CoSafe and benign ${LONG_BENIGN_DIALOGUE_TURNS}-turn; seeded sample): p50 ${latency.conversations.p50.toFixed(3)} ms  p99 ${latency.conversations.p99.toFixed(3)} ms  max ${latency.conversations.max.toFixed(1)} ms  (${(latency.conversations.stage2Share * 100).toFixed(1)}% reached stage 2; each text in the band read; no goal)`,
+        ]
+      : []),
     `encoder alone (onnxruntime, ${DEFAULT_ENCODER_THREADS} threads, as the edge runs it)   short prompt p50 ${enc.short.p50.toFixed(2)} / p99 ${enc.short.p99.toFixed(2)} ms   4,000 chars p50 ${enc.long4000.p50.toFixed(2)} / p99 ${enc.long4000.p99.toFixed(2)} ms`,
     `second stage load (probe + encoder read, hashed, built)  ${latency.loadMs.toFixed(0)} ms`,
     `greetings the gate steers: ${JSON.stringify(greetingsGate)}`,
