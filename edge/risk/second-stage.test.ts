@@ -78,6 +78,13 @@ describe("second stage: the band", () => {
     expect(quiet.risky).toBe(false);
   });
 
+  it("lets the first stage decide when no text in the band has anything to read", async () => {
+    const never = () => {
+      throw new Error("embedded with nothing to read");
+    };
+    expect(await stage.decide({ risk: 0.45, risky: true, parts: [{ risk: 0.45, texts: [] }, { risk: 0.05 }] }, T1, never)).toEqual({ risk: 0.45, risky: true, stage: "classifier" });
+  });
+
   it("refuses an empty read", async () => {
     await expect(stage.decide({ risk: 0.2, risky: false }, T1, () => [[]])).rejects.toThrow(/no embedding/);
     await expect(stage.decide({ risk: 0.2, risky: false }, T1, () => [])).rejects.toThrow(/no embedding/);

@@ -178,6 +178,7 @@ export class SecondStage {
       .filter((i) => this.inBand(parts[i]!.risk) && parts[i]!.texts?.length !== 0)
       .sort((a, b) => parts[b]!.risk - parts[a]!.risk)
       .slice(0, MAX_PARTS_READ);
+    if (read.length === 0) return { risk: first.risk, risky: first.risky, stage: "classifier" };
     const embeddings = await embed(read);
     if (embeddings.length !== read.length || embeddings.some((e) => e.length === 0)) throw new Error("second stage: no embedding to read");
     let risk = -Infinity;
@@ -198,9 +199,10 @@ export class SecondStage {
 }
 
 /**
- * The most texts of one conversation the second stage reads (each with its
- * piece): a conversation of many messages in the band costs at most this many
- * encoder reads, and the rest keep the first stage's decision.
+ * The most texts of one conversation the second stage decides (each read with
+ * its reading and piece, if any): a conversation of many messages in the band
+ * costs at most this many of them, and the rest keep the first stage's
+ * decision.
  */
 export const MAX_PARTS_READ = 8;
 
