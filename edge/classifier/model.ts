@@ -627,11 +627,16 @@ export class RiskModel {
    */
   scoreConversation(messages: readonly ChatMessage[]): ConversationRiskResult {
     let best = -Infinity;
-    let source = "empty";
-    let reading: string | undefined;
-    let piece: string | undefined;
+    let top: ScoredPart | undefined; // the part with the highest logit: it names the source, reading and piece
     const parts: string[] = [];
     const scored: ScoredPart[] = [];
+    const score = (source: string, r: Parameters<typeof part>[1]) => {
+      scored.push(part(source, r));
+      if (r.z > best) {
+        best = r.z;
+        top = scored[scored.length - 1];
+      }
+    };
     let lastUser = -1;
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i];
@@ -640,29 +645,17 @@ export class RiskModel {
       if (!text) continue;
       parts.push(text);
       if (m.role === "user") lastUser = i;
-      const r = this.readingLogit(text);
-      scored.push(part(`turn:${i}`, r));
-      if (r.z > best) {
-        best = r.z;
-        source = `turn:${i}`;
-        reading = r.reading;
-        piece = r.piece;
-      }
+      score(`turn:${i}`, this.readingLogit(text));
     }
     if (parts.length > 1) {
       // Each message is read whole above; the joined text as the rule reads it (head and tail), so that
       // a conversation's cost grows with its messages, not with their square.
       const r = this.windowReadingLogit(parts.join(TURN_SEPARATOR), false);
-      scored.push(part("joined", { z: r.z, reading: r.reading }));
-      if (r.z > best) {
-        best = r.z;
-        source = "joined";
-        reading = r.reading;
-        piece = undefined;
-      }
+      score("joined", { z: r.z, reading: r.reading });
     }
-    if (source === `turn:${lastUser}`) source = "last";
+    const source = top === undefined ? "empty" : top.source === `turn:${lastUser}` ? "last" : top.source;
     const risk = sigmoid(best);
+    const { reading, piece } = top ?? {};
     return { risk, risky: risk >= this.threshold, source, ...(reading === undefined ? {} : { reading }), ...(piece === undefined ? {} : { piece }), parts: scored };
   }
 

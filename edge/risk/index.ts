@@ -134,8 +134,10 @@ export async function loadRiskScorer(
     secondStageUp: () => encoder.up,
     async assess(messages) {
       const r = model.scoreConversation(messages);
+      // Outside the band the first stage decides (as decide would), and nothing is gathered to read.
+      if (!stage.inBand(r.risk)) return { risk: r.risk, risky: r.risky, stage: "classifier" };
       const firstDecides = (skipped: RiskAssessment["skipped"]): RiskAssessment => ({ risk: r.risk, risky: r.risky, stage: "classifier", skipped });
-      if (stage.inBand(r.risk) && encoder.expectedWaitMs() > budget) return firstDecides("busy");
+      if (encoder.expectedWaitMs() > budget) return firstDecides("busy");
       try {
         const reads = secondStageReads(messages, r, messageText);
         return await stage.decide({ ...r, parts: reads }, model.threshold, (read) => embedParts(encoder, read.map((i) => reads[i]!.texts)));
